@@ -1,0 +1,93 @@
+/* broker.h - the broker: the one object that ties the event loop, the
+ * listeners, the cluster metadata, the partition logs, and the group
+ * coordinator together.
+ *
+ * Handlers (src/broker/h_*.c, src/group/*.c) receive (broker *, kreq *) and
+ * use the functions below; they never reach into other modules' state.
+ */
+#ifndef SAMSA_BROKER_H
+#define SAMSA_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/config.h"
+#include "broker/request.h"
+#include "metadata/image.h"
+#include "net/loop.h"
+#include "storage/log.h"
+
+struct group_coord;
+
+/* Runtime state of one partition this node leads. */
+typedef struct partition {
+    struct topic_rt *topic;
+    int32_t index;
+    plog *log;
+    int64_t high_watermark;    /* == log end offset on a single node */
+    int32_t leader_epoch;
+    struct kreq *fetch_waiters; /* unused here: waiters are tracked by the fetch module */
+} partition;
+
+/* Runtime state of one topic: its partitions and resolved configs. */
+typedef struct topic_rt {
+    char *name;
+    kuuid id;
+    partition **parts;
+    int32_t nparts;
+    topic_config cfg;          /* resolved: topic overrides > broker > defaults */
+    log_config log_cfg;        /* derived from cfg for the storage layer */
+} topic_rt;
+
+typedef struct broker {
+    broker_config cfg;
+    kloop *loop;
+    mimage *image;             /* cluster metadata state (metadata/image.h) */
+    struct mlog *mlog;         /* the __cluster_metadata log */
+    char cluster_id[32];
+    struct group_coord *groups;
+    struct broker_topics *topics; /* name/id -> topic_rt */
+    struct net_server *server;
+    int64_t started_ms;
+    bool shutting_down;
+} broker;
+
+/* ---- topics and partitions (broker/topics.c) ---- */
+topic_rt *broker_topic(broker *b, kstr name);
+topic_rt *broker_topic_by_id(broker *b, const kuuid *id);
+partition *broker_partition(broker *b, kstr topic, int32_t index);
+/* Iterate all topics (order unspecified). Returns the count; fills up to max. */
+int broker_topics_list(broker *b, topic_rt **out, int max);
+int broker_topic_count(broker *b);
+
+/* Create a topic through the metadata log (as CreateTopics does): validates,
+ * writes TopicRecord/PartitionRecord/ConfigRecord, applies them, opens the
+ * logs. configs may be NULL. Returns a Kafka error code; errmsg (static or
+ * arena) may be set. */
+int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t replication_factor,
+                            const kstr *config_keys, const kstr *config_values, int nconfigs,
+                            bool validate_only, const char **errmsg, karena *a);
+
+/* Append an already built, valid v2 batch (e.g. from rec_builder) to a
+ * partition, as the leader would for acks=all. Returns a Kafka error code and
+ * the first offset assigned. Used by the group coordinator for
+ * __consumer_offsets and by the transaction coordinator. */
+int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset);
+
+/* Change dynamic configs through the metadata log (ConfigRecord: set when
+ * values[i] != NULL, delete when NULL) and apply them to the running topics
+ * or broker. resource_type is MRES_TOPIC or MRES_BROKER; resource_name is
+ * the topic, or the node id ("" = cluster default) for brokers. Returns a
+ * Kafka error code. Validation is the caller's job. */
+int16_t broker_alter_configs(broker *b, int8_t resource_type, const char *resource_name,
+                             const char *const *keys, const char *const *values, int n);
+
+/* Called after data was appended to p (wakes long-polling fetches). */
+void broker_partition_appended(broker *b, partition *p);
+
+/* Node identity as clients see it (first advertised PLAINTEXT listener). */
+int32_t broker_node_id(const broker *b);
+const char *broker_advertised_host(const broker *b);
+int32_t broker_advertised_port(const broker *b);
+
+#endif

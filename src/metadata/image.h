@@ -1,0 +1,81 @@
+/* image.h - the cluster metadata image: the state obtained by applying the
+ * records of the __cluster_metadata log in order.
+ *
+ * mimage_apply() is a pure function of (image, record): no I/O, no clock,
+ * no randomness, so a simulator or a test can drive it with any sequence of
+ * records, and a future replicated controller replays the same log to the
+ * same state. Records are Kafka's metadata records (generated structs from
+ * ../shared/kafka-protocol/3.6.1/metadata-records).
+ */
+#ifndef SAMSA_IMAGE_H
+#define SAMSA_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/wire.h"
+
+/* ConfigRecord resource types, as Kafka's ConfigResource.Type. */
+#define MRES_TOPIC 2
+#define MRES_BROKER 4
+
+typedef struct mpartition {
+    int32_t partition_id;
+    int32_t *replicas;
+    int32_t nreplicas;
+    int32_t *isr;
+    int32_t nisr;
+    int32_t leader;
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+} mpartition;
+
+typedef struct mconfig {
+    char *key;
+    char *value;
+} mconfig;
+
+typedef struct mconfig_set {
+    mconfig *items;
+    int32_t count, cap;
+} mconfig_set;
+
+typedef struct mtopic {
+    char *name;
+    kuuid id;
+    mpartition *parts;     /* indexed by partition id */
+    int32_t nparts;
+    mconfig_set configs;   /* topic-level overrides */
+} mtopic;
+
+typedef struct mimage {
+    mtopic **topics;
+    int32_t ntopics, captopics;
+    mconfig_set broker_configs;   /* dynamic configs of this node (resource name = node id) */
+    mconfig_set default_broker_configs; /* cluster-wide dynamic defaults (resource name "") */
+    int16_t metadata_version;     /* FeatureLevelRecord metadata.version (3.6-IV2 = 14) */
+    int64_t next_producer_id;     /* ProducerIdsRecord */
+    int32_t node_id;              /* whose broker configs to keep */
+    int64_t last_offset;          /* offset of the last applied record */
+} mimage;
+
+/* One decoded metadata record: its api key (KMETA_*), version and the
+ * generated struct. */
+typedef struct mrecord {
+    int16_t type;
+    int16_t version;
+    const void *data;
+} mrecord;
+
+mimage *mimage_new(int32_t node_id);
+void mimage_free(mimage *img);
+/* Apply one record. Returns 0, or -1 if the record is inconsistent with the
+ * image (e.g. a PartitionRecord for an unknown topic); the image is then
+ * unchanged. */
+int mimage_apply(mimage *img, const mrecord *rec);
+
+mtopic *mimage_topic(const mimage *img, kstr name);
+mtopic *mimage_topic_by_id(const mimage *img, const kuuid *id);
+const char *mconfig_get(const mconfig_set *s, const char *key);
+
+#endif

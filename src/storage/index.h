@@ -1,0 +1,73 @@
+/* index.h - a segment's sparse offset index (.index) and time index (.timeindex).
+ *
+ * On-disk formats are Kafka's, big-endian, no header:
+ *   .index      8-byte entries: relative offset i32, file position i32
+ *   .timeindex 12-byte entries: timestamp i64, relative offset i32
+ * Entries are strictly increasing in every field. Instead of preallocating
+ * and mmapping like Kafka, the files grow by one pwrite per entry and are
+ * searched with pread (the pages stay in the page cache), so they never need
+ * trimming and cost no memory per segment. Kafka's segment.index.bytes still
+ * bounds them: an index is "full" at max_bytes / entry size entries, which
+ * makes the log roll.
+ */
+#ifndef SAMSA_STORAGE_INDEX_H
+#define SAMSA_STORAGE_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define OFFSET_INDEX_ENTRY 8
+#define TIME_INDEX_ENTRY 12
+
+typedef struct offset_index {
+    int fd;
+    int64_t base;         /* segment base offset */
+    int32_t entries;
+    int32_t max_entries;
+    int32_t last_rel;     /* last entry (valid when entries > 0) */
+    int32_t last_pos;
+} offset_index;
+
+typedef struct time_index {
+    int fd;
+    int64_t base;
+    int32_t entries;
+    int32_t max_entries;
+    int64_t last_ts;      /* last entry; -1 / base when empty */
+    int64_t last_offset;
+} time_index;
+
+/* Attach to an open fd and check the file: every entry must be in order,
+ * relative offsets below max_rel and positions below log_size. Returns 0
+ * (valid, loaded), 1 (garbage: caller rebuilds), -1 on I/O error. */
+int oidx_load(offset_index *x, int fd, int64_t base, int32_t max_bytes, int64_t log_size, int64_t max_rel);
+int tidx_load(time_index *x, int fd, int64_t base, int32_t max_bytes, int64_t max_rel);
+/* Attach to an fd and truncate it to empty. */
+int oidx_reset(offset_index *x, int fd, int64_t base, int32_t max_bytes);
+int tidx_reset(time_index *x, int fd, int64_t base, int32_t max_bytes);
+
+static inline bool oidx_full(const offset_index *x) { return x->entries >= x->max_entries; }
+static inline bool tidx_full(const time_index *x) { return x->entries >= x->max_entries; }
+void oidx_set_max_bytes(offset_index *x, int32_t max_bytes);
+void tidx_set_max_bytes(time_index *x, int32_t max_bytes);
+
+/* Append (offset, pos); offset must exceed the last entry's. */
+int oidx_append(offset_index *x, int64_t offset, int32_t pos);
+/* Kafka's maybeAppend: adds (ts, offset) only if ts is larger than the last
+ * entry's timestamp; honours fullness unless skip_full_check. */
+int tidx_maybe_append(time_index *x, int64_t ts, int64_t offset, bool skip_full_check);
+
+/* Largest entry with offset <= target; (base, 0) when none. */
+int oidx_lookup(const offset_index *x, int64_t target, int64_t *offset, int32_t *pos);
+/* Largest entry with timestamp <= target; (-1, base) when none. */
+int tidx_lookup(const time_index *x, int64_t target, int64_t *ts, int64_t *offset);
+
+/* Drop entries whose offset is >= offset. */
+int oidx_truncate_to(offset_index *x, int64_t offset);
+int tidx_truncate_to(time_index *x, int64_t offset);
+
+/* Read entry i (0 <= i < entries). */
+int oidx_entry(const offset_index *x, int32_t i, int64_t *offset, int32_t *pos);
+int tidx_entry(const time_index *x, int32_t i, int64_t *ts, int64_t *offset);
+
+#endif
