@@ -1,0 +1,583 @@
+/* server.c - listeners, framing and response queues (see server.h). */
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define MAX_LISTENERS 8
+#define READ_CHUNK 65536
+/* Stop taking requests from a connection whose peer is not reading. */
+#define OUTPUT_HIGH_WATER (4u << 20)
+
+typedef struct out_frame {
+    struct out_frame *next;
+    kwriter *w;
+    int64_t sent; /* logical bytes of w already sent (buffer + file bytes) */
+} out_frame;
+
+struct kconn {
+    net_server *srv;
+    kconn *prev, *next;         /* all connections */
+    int fd;
+    char peer[64];
+    uint32_t peer_ip_hash;
+    /* input */
+    uint8_t *rbuf;              /* bytes read but not yet part of a frame */
+    size_t rlen, rcap;
+    uint8_t *frame;             /* frame being filled (size known) */
+    size_t frame_len, frame_got;
+    bool in_flight;             /* a request is with the request layer */
+    bool processing;            /* inside conn_process: answers must not recurse */
+    void *udata;
+    /* output */
+    out_frame *out_head, *out_tail;
+    size_t out_bytes;
+    /* life cycle */
+    bool closing;
+    int busy;                   /* >0 while inside a callback that may close it */
+    int events;                 /* current epoll mask */
+    int64_t last_active_ms;
+};
+
+typedef struct ip_count {
+    uint32_t hash;
+    int count;
+} ip_count;
+
+struct net_server {
+    kloop *loop;
+    net_config cfg;
+    net_request_fn on_request;
+    net_close_fn on_close;
+    void *ctx;
+    int listen_fds[MAX_LISTENERS];
+    int nlisten;
+    kconn *conns;
+    int nconns;
+    ip_count *ips;
+    int nips, capips;
+    loop_timer_id idle_timer;
+};
+
+static void conn_event(kloop *l, int fd, int events, void *arg);
+static void conn_maybe_free(kconn *c);
+static void conn_process(kconn *c);
+
+/* ---- per-IP connection counts ---- */
+
+static int *ip_slot(net_server *s, uint32_t hash, bool create) {
+    for (int i = 0; i < s->nips; i++)
+        if (s->ips[i].hash == hash) return &s->ips[i].count;
+    if (!create) return NULL;
+    if (s->nips == s->capips) {
+        int n = s->capips ? s->capips * 2 : 16;
+        ip_count *ni = realloc(s->ips, sizeof(*ni) * (size_t)n);
+        if (!ni) return NULL;
+        s->ips = ni;
+        s->capips = n;
+    }
+    s->ips[s->nips].hash = hash;
+    s->ips[s->nips].count = 0;
+    return &s->ips[s->nips++].count;
+}
+
+static void ip_release(net_server *s, uint32_t hash) {
+    for (int i = 0; i < s->nips; i++) {
+        if (s->ips[i].hash == hash) {
+            if (--s->ips[i].count <= 0) s->ips[i] = s->ips[--s->nips];
+            return;
+        }
+    }
+}
+
+/* ---- set-up ---- */
+
+static void idle_sweep(kloop *l, void *arg);
+
+net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on_request,
+                           net_close_fn on_close, void *ctx) {
+    net_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->loop = loop;
+    s->cfg = *cfg;
+    s->on_request = on_request;
+    s->on_close = on_close;
+    s->ctx = ctx;
+    if (s->cfg.max_idle_ms > 0)
+        s->idle_timer = loop_timer_add(loop, s->cfg.max_idle_ms < 10000 ? s->cfg.max_idle_ms : 10000,
+                                       idle_sweep, s);
+    return s;
+}
+
+static void set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void accept_event(kloop *l, int lfd, int events, void *arg);
+
+int net_server_listen(net_server *s, const char *host, int port, char *err, size_t errlen) {
+    if (s->nlisten >= MAX_LISTENERS) {
+        snprintf(err, errlen, "too many listeners");
+        return -1;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *h = (host && *host) ? host : NULL;
+    int rc = getaddrinfo(h, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    /* For "all interfaces", prefer a dual-stack IPv6 socket, as Java does. */
+    struct addrinfo *ai = res;
+    if (!h) {
+        for (struct addrinfo *p = res; p; p = p->ai_next)
+            if (p->ai_family == AF_INET6) ai = p;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        freeaddrinfo(res);
+        return -1;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "Socket server failed to bind to %s:%d: %s.", host ? host : "", port,
+                 strerror(errno));
+        close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    set_nonblock(fd);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int bound = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6) bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    if (loop_watch(s->loop, fd, LOOP_READ, accept_event, s) < 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    s->listen_fds[s->nlisten++] = fd;
+    return bound;
+}
+
+void net_server_stop_listening(net_server *s) {
+    for (int i = 0; i < s->nlisten; i++) {
+        loop_unwatch(s->loop, s->listen_fds[i]);
+        close(s->listen_fds[i]);
+    }
+    s->nlisten = 0;
+}
+
+int net_server_connection_count(const net_server *s) { return s->nconns; }
+
+/* ---- accept ---- */
+
+static void describe_peer(const struct sockaddr_storage *ss, char *out, size_t outlen, uint32_t *hash) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    uint32_t h = 2166136261u;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+        const uint8_t *b = (const uint8_t *)&a->sin_addr;
+        for (int i = 0; i < 4; i++) h = (h ^ b[i]) * 16777619u;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        const uint8_t *b = (const uint8_t *)&a->sin6_addr;
+        for (int i = 0; i < 16; i++) h = (h ^ b[i]) * 16777619u;
+    }
+    snprintf(out, outlen, "%s:%d", host, port);
+    *hash = h;
+}
+
+static void accept_event(kloop *l, int lfd, int events, void *arg) {
+    (void)events;
+    net_server *s = arg;
+    for (int n = 0; n < 64; n++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_warn("kafka.network.Acceptor", "accept failed: %s", strerror(errno));
+            return;
+        }
+        char peer[64];
+        uint32_t hash;
+        describe_peer(&ss, peer, sizeof peer, &hash);
+        int *cnt = ip_slot(s, hash, true);
+        if (s->nconns >= s->cfg.max_connections || !cnt || *cnt >= s->cfg.max_connections_per_ip) {
+            log_info("kafka.network.Acceptor", "Rejected connection from %s, connection limit reached",
+                     peer);
+            close(fd);
+            continue;
+        }
+        kconn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        (*cnt)++;
+        c->srv = s;
+        c->fd = fd;
+        c->peer_ip_hash = hash;
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+        c->last_active_ms = loop_now_ms(l);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (s->cfg.send_buffer_bytes > 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->cfg.send_buffer_bytes, sizeof(int));
+        if (s->cfg.receive_buffer_bytes > 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->cfg.receive_buffer_bytes, sizeof(int));
+        c->next = s->conns;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+        c->events = LOOP_READ;
+        loop_watch(l, fd, LOOP_READ, conn_event, c);
+    }
+}
+
+/* ---- close ---- */
+
+static void conn_free_now(kconn *c) {
+    net_server *s = c->srv;
+    loop_unwatch(s->loop, c->fd);
+    close(c->fd);
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    ip_release(s, c->peer_ip_hash);
+    out_frame *f = c->out_head;
+    while (f) {
+        out_frame *n = f->next;
+        kw_free(f->w);
+        free(f->w);
+        free(f);
+        f = n;
+    }
+    free(c->rbuf);
+    free(c->frame);
+    free(c);
+}
+
+void kconn_close(kconn *c, const char *why) {
+    if (c->closing) return;
+    c->closing = true;
+    if (why) log_info("kafka.network.Processor", "Closing connection from %s: %s", c->peer, why);
+    /* Tell the request layer first, so an in-flight request is orphaned. */
+    if (c->srv->on_close) c->srv->on_close(c->srv->ctx, c);
+    c->udata = NULL;
+    conn_maybe_free(c);
+}
+
+static void conn_maybe_free(kconn *c) {
+    if (c->closing && c->busy == 0) conn_free_now(c);
+}
+
+const char *kconn_peer(const kconn *c) { return c->peer; }
+void *kconn_udata(const kconn *c) { return c->udata; }
+void kconn_set_udata(kconn *c, void *udata) { c->udata = udata; }
+
+/* ---- output ---- */
+
+static void update_events(kconn *c) {
+    if (c->closing) return;
+    int want = 0;
+    /* read when no request is in flight and the peer keeps up with output */
+    if (!c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) want |= LOOP_READ;
+    if (c->out_head) want |= LOOP_WRITE;
+    if (want != c->events) {
+        loop_watch(c->srv->loop, c->fd, want, conn_event, c);
+        c->events = want;
+    }
+}
+
+/* Send as much queued output as the socket takes. Returns -1 on a fatal error. */
+static int conn_flush(kconn *c) {
+    while (c->out_head) {
+        out_frame *f = c->out_head;
+        kwriter *w = f->w;
+        /* Find which piece of the logical stream f->sent falls into. */
+        int64_t pos = f->sent; /* logical position */
+        int64_t buf_pos = pos; /* position in w->buf */
+        int ref = 0;
+        for (; ref < w->nrefs; ref++) {
+            int64_t at = (int64_t)w->refs[ref].at;
+            if (buf_pos < at) break; /* inside buffer before this ref */
+            int64_t in_ref = buf_pos - at;
+            if (in_ref < w->refs[ref].len) {
+                /* inside file range ref */
+                off_t off = (off_t)(w->refs[ref].offset + in_ref);
+                size_t want = (size_t)(w->refs[ref].len - in_ref);
+                ssize_t n = sendfile(c->fd, w->refs[ref].fd, &off, want);
+                if (n < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+                    if (errno == EINTR) goto next;
+                    return -1;
+                }
+                if (n == 0) {
+                    /* the file is shorter than promised (truncated): cannot continue the frame */
+                    return -1;
+                }
+                f->sent += n;
+                c->out_bytes -= (size_t)n;
+                goto next;
+            }
+            buf_pos -= w->refs[ref].len;
+        }
+        {
+            size_t end = ref < w->nrefs ? w->refs[ref].at : w->len;
+            size_t start = (size_t)buf_pos;
+            if (start < end) {
+                int flags = MSG_NOSIGNAL | ((ref < w->nrefs || f->next) ? MSG_MORE : 0);
+                ssize_t n = send(c->fd, w->buf + start, end - start, flags);
+                if (n < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+                    if (errno == EINTR) goto next;
+                    return -1;
+                }
+                f->sent += n;
+                c->out_bytes -= (size_t)n;
+            }
+        }
+    next:
+        if (f->sent >= kw_size(w)) {
+            c->out_head = f->next;
+            if (!c->out_head) c->out_tail = NULL;
+            kw_free(w);
+            free(w);
+            free(f);
+        }
+    }
+    return 0;
+}
+
+void kconn_send(kconn *c, kwriter *w) {
+    if (c->closing) {
+        kw_free(w);
+        free(w);
+        return;
+    }
+    out_frame *f = calloc(1, sizeof *f);
+    if (!f) {
+        kw_free(w);
+        free(w);
+        kconn_close(c, "out of memory");
+        return;
+    }
+    f->w = w;
+    if (c->out_tail) c->out_tail->next = f;
+    else c->out_head = f;
+    c->out_tail = f;
+    c->out_bytes += (size_t)kw_size(w);
+    c->busy++;
+    if (conn_flush(c) < 0) kconn_close(c, NULL);
+    c->busy--;
+    if (!c->closing) update_events(c);
+    conn_maybe_free(c);
+}
+
+void kconn_request_done(kconn *c) {
+    c->in_flight = false;
+    /* Answered synchronously from inside conn_process: its loop goes on. */
+    if (c->closing || c->processing) return;
+    c->busy++;
+    /* Frames already buffered are handled now; the socket is read on the next event. */
+    conn_process(c);
+    c->busy--;
+    if (!c->closing) update_events(c);
+    conn_maybe_free(c);
+}
+
+/* ---- input ---- */
+
+static void conn_process_frames(kconn *c);
+
+/* Hand complete frames to the request layer, one at a time. */
+static void conn_process(kconn *c) {
+    if (c->processing) return;
+    c->processing = true;
+    conn_process_frames(c);
+    c->processing = false;
+}
+
+static void conn_process_frames(kconn *c) {
+    while (!c->closing && !c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) {
+        if (!c->frame) {
+            if (c->rlen < 4) return;
+            int32_t size = (int32_t)(((uint32_t)c->rbuf[0] << 24) | ((uint32_t)c->rbuf[1] << 16) |
+                                     ((uint32_t)c->rbuf[2] << 8) | c->rbuf[3]);
+            if (size < 0 || size > c->srv->cfg.max_request_bytes) {
+                char why[160];
+                snprintf(why, sizeof why,
+                         "Invalid receive (size = %d larger than %d)", size, c->srv->cfg.max_request_bytes);
+                if (size < 0) snprintf(why, sizeof why, "Invalid receive (size = %d)", size);
+                kconn_close(c, why);
+                return;
+            }
+            if (size < 8) { /* cannot even hold api key, version and correlation id */
+                kconn_close(c, "request frame too small");
+                return;
+            }
+            c->frame = malloc((size_t)size);
+            if (!c->frame) {
+                kconn_close(c, "out of memory for request");
+                return;
+            }
+            c->frame_len = (size_t)size;
+            c->frame_got = 0;
+            memmove(c->rbuf, c->rbuf + 4, c->rlen - 4);
+            c->rlen -= 4;
+        }
+        size_t take = c->frame_len - c->frame_got;
+        if (take > c->rlen) take = c->rlen;
+        memcpy(c->frame + c->frame_got, c->rbuf, take);
+        c->frame_got += take;
+        memmove(c->rbuf, c->rbuf + take, c->rlen - take);
+        c->rlen -= take;
+        if (c->frame_got < c->frame_len) return;
+        uint8_t *frame = c->frame;
+        size_t len = c->frame_len;
+        c->frame = NULL;
+        c->in_flight = true;
+        c->srv->on_request(c->srv->ctx, c, frame, len);
+    }
+}
+
+static void conn_read(kconn *c) {
+    for (int rounds = 0; rounds < 16 && !c->closing; rounds++) {
+        uint8_t *dst;
+        size_t room;
+        if (c->frame && c->rlen == 0) {
+            /* read the frame body straight into place */
+            dst = c->frame + c->frame_got;
+            room = c->frame_len - c->frame_got;
+        } else {
+            if (c->rcap - c->rlen < READ_CHUNK / 4) {
+                size_t n = c->rcap ? c->rcap * 2 : READ_CHUNK;
+                if (n > 4 * READ_CHUNK && c->rlen + READ_CHUNK / 4 <= c->rcap) break;
+                uint8_t *nb = realloc(c->rbuf, n);
+                if (!nb) {
+                    kconn_close(c, "out of memory");
+                    return;
+                }
+                c->rbuf = nb;
+                c->rcap = n;
+            }
+            dst = c->rbuf + c->rlen;
+            room = c->rcap - c->rlen;
+        }
+        if (room == 0) break;
+        ssize_t n = recv(c->fd, dst, room, 0);
+        if (n == 0) {
+            kconn_close(c, NULL);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            kconn_close(c, NULL);
+            return;
+        }
+        if (dst == c->rbuf + c->rlen) c->rlen += (size_t)n;
+        else c->frame_got += (size_t)n;
+        conn_process(c);
+        if (c->in_flight || c->closing) break;
+        if ((size_t)n < room) break;
+    }
+}
+
+static void conn_event(kloop *l, int fd, int events, void *arg) {
+    (void)fd;
+    kconn *c = arg;
+    c->busy++;
+    c->last_active_ms = loop_now_ms(l);
+    if ((events & LOOP_WRITE) && !c->closing) {
+        if (conn_flush(c) < 0) kconn_close(c, NULL);
+        else conn_process(c); /* output drained: maybe take the next request */
+    }
+    if ((events & LOOP_READ) && !c->closing) {
+        if (!c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) conn_read(c);
+        else {
+            /* Not reading now; just notice a hang-up. */
+            char b;
+            ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n == 0) kconn_close(c, NULL);
+        }
+    }
+    c->busy--;
+    if (!c->closing) update_events(c);
+    conn_maybe_free(c);
+}
+
+static void idle_sweep(kloop *l, void *arg) {
+    net_server *s = arg;
+    int64_t now = loop_now_ms(l);
+    kconn *c = s->conns;
+    while (c) {
+        kconn *n = c->next;
+        if (!c->in_flight && !c->out_head && now - c->last_active_ms > s->cfg.max_idle_ms)
+            kconn_close(c, "idle for longer than connections.max.idle.ms");
+        c = n;
+    }
+    s->idle_timer = loop_timer_add(l, s->cfg.max_idle_ms < 10000 ? s->cfg.max_idle_ms : 10000,
+                                   idle_sweep, s);
+}
+
+void net_server_free(net_server *s, int64_t timeout_ms) {
+    if (!s) return;
+    net_server_stop_listening(s);
+    loop_timer_cancel(s->loop, s->idle_timer);
+    /* Best effort: push out queued responses before closing. */
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    for (;;) {
+        bool pending = false;
+        for (kconn *c = s->conns; c; c = c->next) {
+            if (c->out_head && !c->closing) {
+                if (conn_flush(c) < 0) c->closing = true;
+                else if (c->out_head) pending = true;
+            }
+        }
+        if (!pending || monotonic_ms() >= deadline) break;
+        usleep(1000);
+    }
+    while (s->conns) {
+        kconn *c = s->conns;
+        if (!c->closing && s->on_close) s->on_close(s->ctx, c);
+        c->closing = true;
+        c->busy = 0;
+        conn_free_now(c);
+    }
+    free(s->ips);
+    free(s);
+}

@@ -1,0 +1,57 @@
+/* server.h - listeners and client connections: Kafka's size-prefixed
+ * framing in, queued responses out (memory and sendfile ranges).
+ *
+ * A connection hands the request layer one frame at a time and reads the
+ * next only after kconn_request_done() (Kafka's per-connection ordering;
+ * pipelined requests wait in the socket buffer). A frame size beyond
+ * max_request_bytes closes the connection before anything is allocated.
+ */
+#ifndef SAMSA_SERVER_H
+#define SAMSA_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/loop.h"
+#include "protocol/wire.h"
+
+typedef struct net_server net_server;
+typedef struct kconn kconn;
+
+typedef struct net_config {
+    int32_t max_request_bytes;      /* socket.request.max.bytes */
+    int64_t max_idle_ms;            /* connections.max.idle.ms */
+    int32_t max_connections;        /* max.connections */
+    int32_t max_connections_per_ip; /* max.connections.per.ip */
+    int32_t send_buffer_bytes;      /* socket.send.buffer.bytes (-1 = OS default) */
+    int32_t receive_buffer_bytes;
+} net_config;
+
+/* A complete request frame (without the 4-byte size). The callee owns frame
+ * (malloc'd) and must eventually call kconn_request_done(). */
+typedef void (*net_request_fn)(void *ctx, kconn *c, uint8_t *frame, size_t len);
+/* The connection is closing; its in-flight request (kconn_udata) is orphaned. */
+typedef void (*net_close_fn)(void *ctx, kconn *c);
+
+net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on_request,
+                           net_close_fn on_close, void *ctx);
+/* Listen on host:port (host "" = all interfaces). Returns the bound port
+ * (useful with port 0) or -1 with a message in err. */
+int net_server_listen(net_server *s, const char *host, int port, char *err, size_t errlen);
+/* Stop accepting; connections stay until net_server_free. */
+void net_server_stop_listening(net_server *s);
+/* Flush pending output for up to timeout_ms, then close everything. */
+void net_server_free(net_server *s, int64_t timeout_ms);
+int net_server_connection_count(const net_server *s);
+
+/* Queue a response; takes ownership of the heap-allocated writer w. */
+void kconn_send(kconn *c, kwriter *w);
+/* The current request is answered (or dropped): go on with the next frame. */
+void kconn_request_done(kconn *c);
+/* Close (after the current callback returns). */
+void kconn_close(kconn *c, const char *why);
+const char *kconn_peer(const kconn *c);
+void *kconn_udata(const kconn *c);
+void kconn_set_udata(kconn *c, void *udata);
+
+#endif
