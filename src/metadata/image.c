@@ -1,0 +1,237 @@
+/* image.c - applying metadata records to the cluster image (see image.h).
+ *
+ * Pure: every function here only reads its arguments and the image. The
+ * image owns all its memory (plain malloc); records are copied in.
+ */
+#include "metadata/image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/gen/kmsg.h"
+
+mimage *mimage_new(int32_t node_id) {
+    mimage *img = calloc(1, sizeof *img);
+    if (!img) return NULL;
+    img->node_id = node_id;
+    img->last_offset = -1;
+    return img;
+}
+
+static void mconfig_set_free(mconfig_set *s) {
+    for (int i = 0; i < s->count; i++) {
+        free(s->items[i].key);
+        free(s->items[i].value);
+    }
+    free(s->items);
+    memset(s, 0, sizeof *s);
+}
+
+static void mpartition_free(mpartition *p) {
+    free(p->replicas);
+    free(p->isr);
+}
+
+static void mtopic_free(mtopic *t) {
+    for (int i = 0; i < t->nparts; i++) mpartition_free(&t->parts[i]);
+    free(t->parts);
+    mconfig_set_free(&t->configs);
+    free(t->name);
+    free(t);
+}
+
+void mimage_free(mimage *img) {
+    if (!img) return;
+    for (int i = 0; i < img->ntopics; i++) mtopic_free(img->topics[i]);
+    free(img->topics);
+    mconfig_set_free(&img->broker_configs);
+    mconfig_set_free(&img->default_broker_configs);
+    free(img);
+}
+
+mtopic *mimage_topic(const mimage *img, kstr name) {
+    for (int i = 0; i < img->ntopics; i++)
+        if (kstr_eq_c(name, img->topics[i]->name)) return img->topics[i];
+    return NULL;
+}
+
+mtopic *mimage_topic_by_id(const mimage *img, const kuuid *id) {
+    for (int i = 0; i < img->ntopics; i++)
+        if (memcmp(img->topics[i]->id.b, id->b, 16) == 0) return img->topics[i];
+    return NULL;
+}
+
+const char *mconfig_get(const mconfig_set *s, const char *key) {
+    for (int i = 0; i < s->count; i++)
+        if (strcmp(s->items[i].key, key) == 0) return s->items[i].value;
+    return NULL;
+}
+
+static char *dup_kstr(kstr s) {
+    size_t n = s.len > 0 ? (size_t)s.len : 0;
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    if (n) memcpy(p, s.p, n);
+    p[n] = 0;
+    return p;
+}
+
+static int32_t *dup_ints(const int32_t *v, int32_t n) {
+    if (n <= 0) return NULL;
+    int32_t *p = malloc(sizeof(int32_t) * (size_t)n);
+    if (p) memcpy(p, v, sizeof(int32_t) * (size_t)n);
+    return p;
+}
+
+/* Set (value != NULL) or remove (NULL) key in s. */
+static int mconfig_put(mconfig_set *s, kstr key, kstr value) {
+    for (int i = 0; i < s->count; i++) {
+        if (!kstr_eq_c(key, s->items[i].key)) continue;
+        if (value.len < 0) {
+            free(s->items[i].key);
+            free(s->items[i].value);
+            s->items[i] = s->items[--s->count];
+            return 0;
+        }
+        char *v = dup_kstr(value);
+        if (!v) return -1;
+        free(s->items[i].value);
+        s->items[i].value = v;
+        return 0;
+    }
+    if (value.len < 0) return 0;
+    if (s->count == s->cap) {
+        int n = s->cap ? s->cap * 2 : 8;
+        mconfig *ni = realloc(s->items, sizeof(*ni) * (size_t)n);
+        if (!ni) return -1;
+        s->items = ni;
+        s->cap = n;
+    }
+    char *k = dup_kstr(key), *v = dup_kstr(value);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return -1;
+    }
+    s->items[s->count].key = k;
+    s->items[s->count].value = v;
+    s->count++;
+    return 0;
+}
+
+static int apply_topic(mimage *img, const TopicRecord *r) {
+    if (mimage_topic(img, r->name) || mimage_topic_by_id(img, &r->topic_id)) return -1;
+    if (img->ntopics == img->captopics) {
+        int n = img->captopics ? img->captopics * 2 : 16;
+        mtopic **nt = realloc(img->topics, sizeof(*nt) * (size_t)n);
+        if (!nt) return -1;
+        img->topics = nt;
+        img->captopics = n;
+    }
+    mtopic *t = calloc(1, sizeof *t);
+    if (!t) return -1;
+    t->name = dup_kstr(r->name);
+    if (!t->name) {
+        free(t);
+        return -1;
+    }
+    t->id = r->topic_id;
+    img->topics[img->ntopics++] = t;
+    return 0;
+}
+
+static int apply_partition(mimage *img, const PartitionRecord *r) {
+    mtopic *t = mimage_topic_by_id(img, &r->topic_id);
+    if (!t || r->partition_id < 0 || r->partition_id > t->nparts) return -1;
+    if (r->partition_id == t->nparts) {
+        mpartition *np = realloc(t->parts, sizeof(*np) * (size_t)(t->nparts + 1));
+        if (!np) return -1;
+        t->parts = np;
+        memset(&t->parts[t->nparts], 0, sizeof *np);
+        t->nparts++;
+    }
+    mpartition *p = &t->parts[r->partition_id];
+    mpartition_free(p);
+    p->partition_id = r->partition_id;
+    p->nreplicas = r->replicas_count > 0 ? r->replicas_count : 0;
+    p->replicas = dup_ints(r->replicas, p->nreplicas);
+    p->nisr = r->isr_count > 0 ? r->isr_count : 0;
+    p->isr = dup_ints(r->isr, p->nisr);
+    p->leader = r->leader;
+    p->leader_epoch = r->leader_epoch;
+    p->partition_epoch = r->partition_epoch;
+    return 0;
+}
+
+static int apply_partition_change(mimage *img, const PartitionChangeRecord *r) {
+    mtopic *t = mimage_topic_by_id(img, &r->topic_id);
+    if (!t || r->partition_id < 0 || r->partition_id >= t->nparts) return -1;
+    mpartition *p = &t->parts[r->partition_id];
+    if (r->isr_count >= 0) {
+        free(p->isr);
+        p->nisr = r->isr_count;
+        p->isr = dup_ints(r->isr, r->isr_count);
+    }
+    if (r->replicas_count >= 0) {
+        free(p->replicas);
+        p->nreplicas = r->replicas_count;
+        p->replicas = dup_ints(r->replicas, r->replicas_count);
+    }
+    if (r->leader != -2) {
+        p->leader = r->leader;
+        p->leader_epoch++; /* a leader change bumps the leader epoch */
+    }
+    p->partition_epoch++;
+    return 0;
+}
+
+static int apply_config(mimage *img, const ConfigRecord *r) {
+    if (r->resource_type == MRES_TOPIC) {
+        mtopic *t = mimage_topic(img, r->resource_name);
+        if (!t) return -1;
+        return mconfig_put(&t->configs, r->name, r->value);
+    }
+    if (r->resource_type == MRES_BROKER) {
+        if (r->resource_name.len == 0) return mconfig_put(&img->default_broker_configs, r->name, r->value);
+        char id[16];
+        snprintf(id, sizeof id, "%d", img->node_id);
+        if (!kstr_eq_c(r->resource_name, id)) return 0; /* another node's: not ours to keep */
+        return mconfig_put(&img->broker_configs, r->name, r->value);
+    }
+    return 0; /* other resource types (e.g. broker loggers) are not kept */
+}
+
+static int apply_remove_topic(mimage *img, const RemoveTopicRecord *r) {
+    for (int i = 0; i < img->ntopics; i++) {
+        if (memcmp(img->topics[i]->id.b, r->topic_id.b, 16) == 0) {
+            mtopic_free(img->topics[i]);
+            img->topics[i] = img->topics[--img->ntopics];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int mimage_apply(mimage *img, const mrecord *rec) {
+    switch (rec->type) {
+    case KMETA_TOPIC_RECORD: return apply_topic(img, rec->data);
+    case KMETA_PARTITION_RECORD: return apply_partition(img, rec->data);
+    case KMETA_PARTITION_CHANGE_RECORD: return apply_partition_change(img, rec->data);
+    case KMETA_CONFIG_RECORD: return apply_config(img, rec->data);
+    case KMETA_REMOVE_TOPIC_RECORD: return apply_remove_topic(img, rec->data);
+    case KMETA_FEATURE_LEVEL_RECORD: {
+        const FeatureLevelRecord *r = rec->data;
+        if (kstr_eq_c(r->name, "metadata.version")) img->metadata_version = r->feature_level;
+        return 0;
+    }
+    case KMETA_PRODUCER_IDS_RECORD: {
+        const ProducerIdsRecord *r = rec->data;
+        if (r->next_producer_id < img->next_producer_id) return -1;
+        img->next_producer_id = r->next_producer_id;
+        return 0;
+    }
+    default:
+        return 0; /* records this node does not need (brokers, ACLs, ...) */
+    }
+}
