@@ -1,6 +1,8 @@
 /* kclient.c - a small blocking Kafka protocol client (see kclient.h). */
 #include "tools/kclient.h"
 
+#include "protocol/gen/kmsg.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -124,6 +126,11 @@ static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 void kclient_init(kclient *c, const char *client_id) {
@@ -443,15 +450,13 @@ int kclient_connect_to(kclient *c, const char *host, int port) {
         }
         int64_t left = deadline - now_ms();
         if (left <= 0) return -1;
-        struct timespec ts = {0, (long)(backoff < left ? backoff : left) * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(backoff < left ? backoff : (int)left);
         if (backoff < 1000) backoff *= 2;
     }
 }
 
 int kclient_connect(kclient *c, const char *bootstrap) {
     int64_t deadline = now_ms() + c->connect_timeout_ms;
-    int budget = c->connect_timeout_ms;
     int backoff = 50;
     int any_valid = 0;
     for (;;) {
@@ -480,11 +485,9 @@ int kclient_connect(kclient *c, const char *bootstrap) {
         }
         int64_t left = deadline - now_ms();
         if (left <= 0) break;
-        struct timespec ts = {0, (long)(backoff < left ? backoff : left) * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(backoff < left ? backoff : (int)left);
         if (backoff < 1000) backoff *= 2;
     }
-    (void)budget;
     return -1;
 }
 
@@ -494,4 +497,60 @@ int16_t kclient_pick_version(const kclient *c, int16_t key) {
     int16_t hi = api->max_version < c->apis[key].max_version ? api->max_version : c->apis[key].max_version;
     int16_t lo = api->min_version > c->apis[key].min_version ? api->min_version : c->apis[key].min_version;
     return hi >= lo ? hi : -1;
+}
+
+/* ---- typed requests over the generated codecs ---- */
+
+int kclient_request(kclient *c, int16_t key, int16_t version, const void *req, void *resp, karena *a) {
+    const kmsg_type *rq = kmsg_request_type(key);
+    const kmsg_type *rs = kmsg_response_type(key);
+    if (!rq || !rs) {
+        set_err(c, "No codec for API key %d", key);
+        return -1;
+    }
+    kwriter body;
+    kw_init(&body);
+    if (rq->encode(req, &body, version) != 0 || body.err) {
+        kw_free(&body);
+        set_err(c, "Could not encode %s v%d", rq->name, version);
+        return -1;
+    }
+    kreader r;
+    int rc = kclient_call(c, key, version, &body, a, &r);
+    kw_free(&body);
+    if (rc != 0) return -1;
+    rs->init(resp);
+    if (rs->decode(resp, &r, version, a) != 0 || r.err) {
+        set_err(c, "Malformed %s v%d from %s:%d", rs->name, version, c->host, c->port);
+        return -1;
+    }
+    return 0;
+}
+
+int kclient_metadata(kclient *c, const char *const *topics, int ntopics, MetadataResponse *out,
+                     int16_t *version_out, karena *a) {
+    int16_t v = kclient_pick_version(c, KAPI_METADATA);
+    if (v < 1) {
+        set_err(c, "The broker does not support METADATA");
+        return -1;
+    }
+    MetadataRequest req;
+    MetadataRequest_init(&req);
+    if (topics) {
+        req.topics = karena_calloc(a, ntopics > 0 ? (size_t)ntopics : 1, sizeof *req.topics);
+        if (!req.topics) {
+            set_err(c, "Out of memory");
+            return -1;
+        }
+        for (int i = 0; i < ntopics; i++) {
+            MetadataRequest_MetadataRequestTopic_init(&req.topics[i]);
+            req.topics[i].name = kstr_from(topics[i]);
+        }
+        req.topics_count = ntopics;
+    } else {
+        req.topics_count = -1; /* null: every topic */
+    }
+    req.allow_auto_topic_creation = false;
+    if (version_out) *version_out = v;
+    return kclient_request(c, KAPI_METADATA, v, &req, out, a);
 }

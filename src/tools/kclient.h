@@ -83,6 +83,18 @@ int16_t kclient_pick_version(const kclient *c, int16_t key);
  * connection is closed on I/O errors and timeouts). */
 int kclient_call(kclient *c, int16_t key, int16_t version, const kwriter *body, karena *a, kreader *resp);
 
+/* Encodes req (the generated struct for key's request) at version, calls
+ * the broker, and decodes its response into resp (the generated response
+ * struct, initialised here), with strings and arrays in arena a.
+ * Returns 0 or -1 (c->err set). */
+int kclient_request(kclient *c, int16_t key, int16_t version, const void *req, void *resp, karena *a);
+
+struct MetadataResponse;
+/* Metadata for the named topics (ntopics >= 0) or for all topics
+ * (topics == NULL). *version_out, if not NULL, gets the version used. */
+int kclient_metadata(kclient *c, const char *const *topics, int ntopics, struct MetadataResponse *out,
+                     int16_t *version_out, karena *a);
+
 /* Parses "host:port" (IPv6 as "[::1]:9092"); host is copied into out. */
 int kclient_parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int *port);
 

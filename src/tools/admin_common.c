@@ -1,0 +1,129 @@
+/* admin_common.c - pieces shared by the admin tools (see admin_common.h). */
+#include "tools/admin_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/errors.h"
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = 0;
+    return s;
+}
+
+int admin_apply_command_config(kclient *c, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "Exception in thread \"main\" java.nio.file.NoSuchFileException: %s\n", path);
+        return -1;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *s = trim(line);
+        if (*s == '#' || *s == '!' || *s == 0) continue;
+        char *sep = strpbrk(s, "=:");
+        if (!sep) continue;
+        *sep = 0;
+        char *key = trim(s), *val = trim(sep + 1);
+        long v = strtol(val, NULL, 10);
+        if (strcmp(key, "request.timeout.ms") == 0 && v > 0) c->request_timeout_ms = (int)v;
+        else if ((strcmp(key, "default.api.timeout.ms") == 0 ||
+                  strcmp(key, "socket.connection.setup.timeout.ms") == 0) && v > 0)
+            c->connect_timeout_ms = (int)v;
+        else if (strcmp(key, "client.id") == 0)
+            snprintf(c->client_id, sizeof c->client_id, "%s", val);
+    }
+    fclose(f);
+    return 0;
+}
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void admin_uuid_str(const kuuid *u, char out[23]) {
+    int o = 0;
+    for (int i = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)u->b[i] << 16;
+        if (i + 1 < 16) v |= (uint32_t)u->b[i + 1] << 8;
+        if (i + 2 < 16) v |= u->b[i + 2];
+        out[o++] = B64URL[(v >> 18) & 63];
+        out[o++] = B64URL[(v >> 12) & 63];
+        if (i + 1 < 16) out[o++] = B64URL[(v >> 6) & 63];
+        if (i + 2 < 16) out[o++] = B64URL[v & 63];
+    }
+    out[o] = 0;
+}
+
+int admin_uuid_parse(const char *s, kuuid *u) {
+    if (strlen(s) != 22) return -1;
+    uint8_t bits[24];
+    for (int i = 0; i < 22; i++) {
+        const char *p = strchr(B64URL, s[i]);
+        if (!p || !s[i]) return -1;
+        bits[i] = (uint8_t)(p - B64URL);
+    }
+    int o = 0;
+    for (int i = 0; i < 22; i += 4) {
+        uint32_t v = (uint32_t)bits[i] << 18 | (uint32_t)bits[i + 1] << 12;
+        if (i + 2 < 22) v |= (uint32_t)bits[i + 2] << 6;
+        if (i + 3 < 22) v |= bits[i + 3];
+        u->b[o++] = (uint8_t)(v >> 16);
+        if (o < 16) u->b[o++] = (uint8_t)(v >> 8);
+        if (o < 16 && i + 3 < 22) u->b[o++] = (uint8_t)v;
+    }
+    return o == 16 ? 0 : -1;
+}
+
+int include_list_init(include_list *l, const char *pattern) {
+    /* Kafka: trim, ',' -> '|', strip leading/trailing quotes. */
+    size_t n = strlen(pattern);
+    char *p = malloc(n + 8);
+    if (!p) return -1;
+    const char *s = pattern;
+    while (*s == ' ' || *s == '\t') s++;
+    while (*s == '"' || *s == '\'') s++;
+    size_t len = strlen(s);
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    while (len > 0 && (s[len - 1] == '"' || s[len - 1] == '\'')) len--;
+    size_t o = 0;
+    p[o++] = '^';
+    p[o++] = '(';
+    for (size_t i = 0; i < len; i++) p[o++] = s[i] == ',' ? '|' : s[i];
+    p[o++] = ')';
+    p[o++] = '$';
+    p[o] = 0;
+    l->ok = regcomp(&l->re, p, REG_EXTENDED | REG_NOSUB) == 0;
+    free(p);
+    return l->ok ? 0 : -1;
+}
+
+int include_list_matches(const include_list *l, const char *topic) {
+    return l->ok && regexec(&l->re, topic, 0, NULL, 0) == 0;
+}
+
+void include_list_free(include_list *l) {
+    if (l->ok) regfree(&l->re);
+    l->ok = 0;
+}
+
+int admin_topic_is_internal(const char *topic) {
+    return strcmp(topic, "__consumer_offsets") == 0 || strcmp(topic, "__transaction_state") == 0;
+}
+
+const char *admin_error_text(int16_t code, kstr broker_message, karena *a) {
+    if (broker_message.len > 0) return kstr_dup(broker_message, a);
+    return kerr_message(code);
+}
+
+int admin_parse_int(const char *s, int32_t *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < INT32_MIN || v > INT32_MAX || s[0] == ' ') return -1;
+    *out = (int32_t)v;
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* admin_common.h - pieces shared by the admin tools (topics, configs, ...).
+ *
+ * Connecting from --bootstrap-server/--command-config, Kafka's textual forms
+ * of ids (topic ids as URL-safe base64), topic include-lists (Kafka's regex
+ * filters), and the error text Kafka's admin client would give for an error
+ * code returned by the broker.
+ */
+#ifndef SAMSA_TOOLS_ADMIN_COMMON_H
+#define SAMSA_TOOLS_ADMIN_COMMON_H
+
+#include <regex.h>
+#include <stdint.h>
+
+#include "protocol/wire.h"
+#include "tools/kclient.h"
+
+/* Applies the client settings the tools honour from a --command-config
+ * properties file (request.timeout.ms, default.api.timeout.ms,
+ * socket.connection.setup.timeout.ms, client.id). Returns 0, or -1 with a
+ * message on stderr when the file cannot be read. */
+int admin_apply_command_config(kclient *c, const char *path);
+
+/* Kafka's Uuid.toString: 22 characters of URL-safe base64, no padding.
+ * out must hold 23 bytes. */
+void admin_uuid_str(const kuuid *u, char out[23]);
+/* Parses that form back; 0 on success. */
+int admin_uuid_parse(const char *s, kuuid *u);
+
+/* Kafka's IncludeList for --topic: a Java-style regex (commas mean '|',
+ * surrounding quotes dropped) that must match the whole name. */
+typedef struct include_list {
+    regex_t re;
+    int ok;
+} include_list;
+int include_list_init(include_list *l, const char *pattern);
+int include_list_matches(const include_list *l, const char *topic);
+void include_list_free(include_list *l);
+
+/* Kafka's internal topics (__consumer_offsets, __transaction_state). */
+int admin_topic_is_internal(const char *topic);
+
+/* The message Kafka's admin client reports for an error in a response:
+ * the broker's own error message when it sent one, else the error's
+ * default message. Result in arena a. */
+const char *admin_error_text(int16_t code, kstr broker_message, karena *a);
+
+/* Reads a decimal int32 like Java's Integer.parseInt (optional sign, no
+ * spaces). Returns 0 or -1. */
+int admin_parse_int(const char *s, int32_t *out);
+
+#endif
