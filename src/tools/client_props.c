@@ -352,7 +352,12 @@ void tool_log(const char *level, const char *logger, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Like log4j: "(logger)" ends the message's first line; an exception
+     * text after a newline follows on the lines below. */
+    char *nl = strchr(msg, '\n');
+    if (nl) *nl = 0;
     fprintf(stderr, "[%s,%03d] %s %s (%s)\n", ts, (int)(tv.tv_usec / 1000), level, msg, logger);
+    if (nl) fprintf(stderr, "%s\n", nl + 1);
     fflush(stderr);
 }
 
