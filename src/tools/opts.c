@@ -16,7 +16,9 @@ static const opt_spec builtin_specs[] = {
 };
 
 /* Index into the combined table: user specs first, then the builtins. */
-static size_t total_specs(const opts *o) { return o->nspecs + OPTS_COUNT(builtin_specs); }
+static size_t total_specs(const opts *o) {
+    return o->nspecs + (o->no_builtins ? 0 : OPTS_COUNT(builtin_specs));
+}
 
 static const opt_spec *spec_at(const opts *o, size_t i) {
     return i < o->nspecs ? &o->specs[i] : &builtin_specs[i - o->nspecs];
@@ -51,8 +53,19 @@ static int looks_like_option(const char *s) {
     return *end != 0;
 }
 
+static int parse_args(opts *o, const opt_spec *specs, size_t nspecs, int argc, char **argv, int plain);
+
 int opts_parse(opts *o, const opt_spec *specs, size_t nspecs, int argc, char **argv) {
+    return parse_args(o, specs, nspecs, argc, argv, 0);
+}
+
+int opts_parse_plain(opts *o, const opt_spec *specs, size_t nspecs, int argc, char **argv) {
+    return parse_args(o, specs, nspecs, argc, argv, 1);
+}
+
+static int parse_args(opts *o, const opt_spec *specs, size_t nspecs, int argc, char **argv, int plain) {
     memset(o, 0, sizeof *o);
+    o->no_builtins = plain;
     o->specs = specs;
     o->nspecs = nspecs;
     o->argc = argc;

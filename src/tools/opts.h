@@ -54,6 +54,7 @@ typedef struct opts {
     const char **nonopts;
     size_t nnonopts;
     int argc;            /* as given (0 means "no arguments": tools print help) */
+    int no_builtins;     /* set by opts_parse_plain: no --help/--version */
     char err[512];       /* message of the last failure */
 } opts;
 
@@ -63,6 +64,9 @@ typedef struct opts {
  * o must be freed with opts_free() either way. */
 int opts_parse(opts *o, const opt_spec *specs, size_t nspecs, int argc, char **argv);
 void opts_free(opts *o);
+/* Like opts_parse, without the implicit --help and --version (for tools
+ * built on a plain joptsimple parser, e.g. kafka-get-offsets). */
+int opts_parse_plain(opts *o, const opt_spec *specs, size_t nspecs, int argc, char **argv);
 
 /* True if the option was given at least once. */
 int opts_has(const opts *o, const char *name);
