@@ -2,7 +2,7 @@
  * listeners, the cluster metadata, the partition logs, and the group
  * coordinator together.
  *
- * Handlers (src/broker/h_*.c, src/group/*.c) receive (broker *, kreq *) and
+ * Handlers (src/broker/h_NAME.c, src/group/) receive (broker *, kreq *) and
  * use the functions below; they never reach into other modules' state.
  */
 #ifndef SAMSA_BROKER_H

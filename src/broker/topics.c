@@ -1,0 +1,558 @@
+/* topics.c - the topics this node serves: a registry of topic_rt by name
+ * and id, kept in step with the metadata image.
+ *
+ * Every change (create, delete, add partitions, config change) is written to
+ * the metadata log first as Kafka's records, applied to the image, and only
+ * then reflected here by topics_sync(): the image is the truth, the runtime
+ * follows it. That keeps a future replicated controller a drop-in change.
+ */
+#include "broker/topics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "metadata/mlog.h"
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+#include "storage/checkpoint.h"
+#include "util/log.h"
+
+#define COMPONENT "kafka.log.LogManager"
+
+struct broker_topics {
+    topic_rt **v;
+    int n, cap;
+    int *slots;   /* open-addressing hash of name -> index in v (-1 empty) */
+    int nslots;
+};
+
+static uint32_t hash_name(const char *p, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+static void rehash(struct broker_topics *t) {
+    int ns = 64;
+    while (ns < t->n * 2 + 8) ns *= 2;
+    int *slots = malloc(sizeof(int) * (size_t)ns);
+    if (!slots) return; /* keep the old table: lookups fall back to scanning */
+    for (int i = 0; i < ns; i++) slots[i] = -1;
+    for (int i = 0; i < t->n; i++) {
+        uint32_t h = hash_name(t->v[i]->name, strlen(t->v[i]->name));
+        int s = (int)(h & (uint32_t)(ns - 1));
+        while (slots[s] >= 0) s = (s + 1) & (ns - 1);
+        slots[s] = i;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = ns;
+}
+
+topic_rt *broker_topic(broker *b, kstr name) {
+    struct broker_topics *t = b->topics;
+    if (!t || name.len < 0) return NULL;
+    if (!t->slots) {
+        for (int i = 0; i < t->n; i++)
+            if (kstr_eq_c(name, t->v[i]->name)) return t->v[i];
+        return NULL;
+    }
+    uint32_t h = hash_name(name.p, (size_t)name.len);
+    for (int s = (int)(h & (uint32_t)(t->nslots - 1)); t->slots[s] >= 0; s = (s + 1) & (t->nslots - 1))
+        if (kstr_eq_c(name, t->v[t->slots[s]]->name)) return t->v[t->slots[s]];
+    return NULL;
+}
+
+topic_rt *broker_topic_by_id(broker *b, const kuuid *id) {
+    struct broker_topics *t = b->topics;
+    for (int i = 0; t && i < t->n; i++)
+        if (memcmp(t->v[i]->id.b, id->b, 16) == 0) return t->v[i];
+    return NULL;
+}
+
+partition *broker_partition(broker *b, kstr topic, int32_t index) {
+    topic_rt *t = broker_topic(b, topic);
+    if (!t || index < 0 || index >= t->nparts) return NULL;
+    return t->parts[index];
+}
+
+int broker_topics_list(broker *b, topic_rt **out, int max) {
+    struct broker_topics *t = b->topics;
+    int n = 0;
+    for (int i = 0; t && i < t->n && n < max; i++) out[n++] = t->v[i];
+    return t ? t->n : 0;
+}
+
+int broker_topic_count(broker *b) { return b->topics ? b->topics->n : 0; }
+
+/* ---- configs ---- */
+
+static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
+    const char *keys[64], *values[64];
+    int n = 0;
+    for (int i = 0; mt && i < mt->configs.count && n < 64; i++) {
+        keys[n] = mt->configs.items[i].key;
+        values[n] = mt->configs.items[i].value;
+        n++;
+    }
+    topic_config_resolve(&t->cfg, &b->cfg, keys, values, n);
+    log_config_defaults(&t->log_cfg);
+    t->log_cfg.segment_bytes = t->cfg.segment_bytes;
+    t->log_cfg.segment_ms = t->cfg.segment_ms;
+    t->log_cfg.index_interval_bytes = t->cfg.index_interval_bytes;
+    t->log_cfg.segment_index_bytes = t->cfg.segment_index_bytes;
+    t->log_cfg.flush_messages = t->cfg.flush_messages;
+    t->log_cfg.flush_ms = t->cfg.flush_ms;
+    t->log_cfg.retention_bytes = t->cfg.retention_bytes;
+    t->log_cfg.retention_ms = t->cfg.retention_ms;
+    t->log_cfg.file_delete_delay_ms = t->cfg.file_delete_delay_ms;
+}
+
+/* ---- opening partition logs ---- */
+
+/* Which log dir holds (or should hold) a partition: the one where its
+ * directory exists, else the dir with the fewest partitions. */
+static const char *pick_log_dir(broker *b, const char *topic, int32_t index) {
+    char path[2048];
+    for (int i = 0; i < b->cfg.nlog_dirs; i++) {
+        snprintf(path, sizeof path, "%s/%s-%d", b->cfg.log_dirs[i], topic, index);
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return b->cfg.log_dirs[i];
+    }
+    /* new partition: spread by a stable hash so a restart finds the same dir */
+    uint32_t h = hash_name(topic, strlen(topic)) + (uint32_t)index;
+    return b->cfg.log_dirs[h % (uint32_t)b->cfg.nlog_dirs];
+}
+
+static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
+    partition *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->topic = t;
+    p->index = mp->partition_id;
+    p->leader_epoch = mp->leader_epoch < 0 ? 0 : mp->leader_epoch;
+    const char *dir = pick_log_dir(b, t->name, p->index);
+    char path[2048], err[512];
+    snprintf(path, sizeof path, "%s/%s-%d", dir, t->name, p->index);
+    int64_t recovery = 0, start = -1;
+    topics_checkpoint_lookup(b, dir, t->name, p->index, &recovery, &start);
+    if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, &p->log, err,
+                  sizeof err) != 0) {
+        log_error(COMPONENT, "Failed to open the log of %s-%d: %s", t->name, p->index, err);
+        free(p);
+        return NULL;
+    }
+    if (plog_latest_epoch(p->log) < p->leader_epoch) plog_assign_epoch(p->log, p->leader_epoch);
+    p->high_watermark = plog_end_offset(p->log);
+    plog_set_high_watermark(p->log, p->high_watermark);
+    return p;
+}
+
+static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
+    if (mt->nparts <= t->nparts) return 0;
+    partition **np = realloc(t->parts, sizeof(*np) * (size_t)mt->nparts);
+    if (!np) return -1;
+    t->parts = np;
+    for (int i = t->nparts; i < mt->nparts; i++) {
+        partition *p = open_partition(b, t, &mt->parts[i]);
+        if (!p) return -1;
+        t->parts[i] = p;
+        t->nparts = i + 1;
+    }
+    return 0;
+}
+
+static topic_rt *open_topic(broker *b, const mtopic *mt) {
+    struct broker_topics *reg = b->topics;
+    topic_rt *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->name = strdup(mt->name);
+    t->id = mt->id;
+    resolve_topic_config(b, t, mt);
+    if (!t->name || add_partitions(b, t, mt) < 0) {
+        log_error(COMPONENT, "Could not open topic %s", mt->name);
+    }
+    if (reg->n == reg->cap) {
+        int nc = reg->cap ? reg->cap * 2 : 16;
+        topic_rt **nv = realloc(reg->v, sizeof(*nv) * (size_t)nc);
+        if (!nv) return t; /* leaked into limbo only on OOM */
+        reg->v = nv;
+        reg->cap = nc;
+    }
+    reg->v[reg->n++] = t;
+    rehash(reg);
+    return t;
+}
+
+static void close_topic(topic_rt *t, bool delete_data) {
+    for (int i = 0; i < t->nparts; i++) {
+        if (delete_data) plog_delete(t->parts[i]->log);
+        else plog_close(t->parts[i]->log);
+        free(t->parts[i]);
+    }
+    free(t->parts);
+    free(t->name);
+    free(t);
+}
+
+/* Bring the runtime in line with the image. */
+void topics_sync(broker *b) {
+    struct broker_topics *reg = b->topics;
+    mimage *img = b->image;
+    /* removed topics */
+    for (int i = 0; i < reg->n;) {
+        if (!mimage_topic_by_id(img, &reg->v[i]->id)) {
+            log_info(COMPONENT, "Deleting the logs of topic %s", reg->v[i]->name);
+            close_topic(reg->v[i], true);
+            reg->v[i] = reg->v[--reg->n];
+            rehash(reg);
+            continue;
+        }
+        i++;
+    }
+    /* new topics, new partitions, configs */
+    for (int i = 0; i < img->ntopics; i++) {
+        mtopic *mt = img->topics[i];
+        topic_rt *t = broker_topic_by_id(b, &mt->id);
+        if (!t) {
+            open_topic(b, mt);
+            continue;
+        }
+        resolve_topic_config(b, t, mt);
+        for (int p = 0; p < t->nparts; p++) plog_set_config(t->parts[p]->log, &t->log_cfg);
+        add_partitions(b, t, mt);
+    }
+}
+
+int topics_init(broker *b) {
+    b->topics = calloc(1, sizeof *b->topics);
+    if (!b->topics) return -1;
+    topics_sync(b);
+    return 0;
+}
+
+void topics_close_all(broker *b) {
+    struct broker_topics *reg = b->topics;
+    if (!reg) return;
+    topics_write_checkpoints(b);
+    for (int i = 0; i < reg->n; i++) close_topic(reg->v[i], false);
+    free(reg->v);
+    free(reg->slots);
+    free(reg);
+    b->topics = NULL;
+}
+
+/* ---- checkpoints ---- */
+
+static ckpt_offsets *recovery_ckpts, *start_ckpts; /* per log dir, loaded once at start */
+
+void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int32_t index,
+                              int64_t *recovery, int64_t *start) {
+    if (!recovery_ckpts) {
+        recovery_ckpts = calloc((size_t)b->cfg.nlog_dirs, sizeof *recovery_ckpts);
+        start_ckpts = calloc((size_t)b->cfg.nlog_dirs, sizeof *start_ckpts);
+        for (int i = 0; recovery_ckpts && start_ckpts && i < b->cfg.nlog_dirs; i++) {
+            char path[2048], err[256];
+            snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", b->cfg.log_dirs[i]);
+            if (access(path, F_OK) == 0 && ckpt_offsets_read(path, &recovery_ckpts[i], err, sizeof err) != 0)
+                log_warn(COMPONENT, "Ignoring %s: %s", path, err);
+            snprintf(path, sizeof path, "%s/log-start-offset-checkpoint", b->cfg.log_dirs[i]);
+            if (access(path, F_OK) == 0 && ckpt_offsets_read(path, &start_ckpts[i], err, sizeof err) != 0)
+                log_warn(COMPONENT, "Ignoring %s: %s", path, err);
+        }
+    }
+    *recovery = 0;
+    *start = -1;
+    for (int i = 0; recovery_ckpts && start_ckpts && i < b->cfg.nlog_dirs; i++) {
+        if (strcmp(b->cfg.log_dirs[i], dir) != 0) continue;
+        int64_t r = ckpt_offsets_find(&recovery_ckpts[i], topic, index);
+        int64_t s = ckpt_offsets_find(&start_ckpts[i], topic, index);
+        if (r >= 0) *recovery = r;
+        if (s >= 0) *start = s;
+    }
+}
+
+void topics_write_checkpoints(broker *b) {
+    struct broker_topics *reg = b->topics;
+    if (!reg) return;
+    for (int d = 0; d < b->cfg.nlog_dirs; d++) {
+        const char *dir = b->cfg.log_dirs[d];
+        size_t n = 0, cap = 64;
+        ckpt_offset_entry *rec = malloc(sizeof(*rec) * cap), *st = malloc(sizeof(*st) * cap);
+        for (int i = 0; rec && st && i < reg->n; i++) {
+            topic_rt *t = reg->v[i];
+            for (int p = 0; p < t->nparts; p++) {
+                const char *pd = plog_dir(t->parts[p]->log);
+                size_t dl = strlen(dir);
+                if (strncmp(pd, dir, dl) != 0 || pd[dl] != '/') continue;
+                if (n == cap) {
+                    cap *= 2;
+                    ckpt_offset_entry *r2 = realloc(rec, sizeof(*rec) * cap);
+                    if (r2) rec = r2;
+                    ckpt_offset_entry *s2 = realloc(st, sizeof(*st) * cap);
+                    if (s2) st = s2;
+                    if (!r2 || !s2) break;
+                }
+                rec[n].topic = t->name;
+                rec[n].partition = t->parts[p]->index;
+                rec[n].offset = plog_recovery_point(t->parts[p]->log);
+                st[n] = rec[n];
+                st[n].offset = plog_start_offset(t->parts[p]->log);
+                n++;
+            }
+        }
+        if (rec && st) {
+            char path[2048];
+            snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", dir);
+            if (ckpt_offsets_write(path, rec, n) != 0)
+                log_error(COMPONENT, "Cannot write %s: %s", path, strerror(errno));
+            snprintf(path, sizeof path, "%s/log-start-offset-checkpoint", dir);
+            if (ckpt_offsets_write(path, st, n) != 0)
+                log_error(COMPONENT, "Cannot write %s: %s", path, strerror(errno));
+        }
+        free(rec);
+        free(st);
+    }
+}
+
+/* ---- validation ---- */
+
+bool topic_name_legal_chars(kstr name) {
+    for (int i = 0; i < name.len; i++) {
+        char c = name.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Kafka's Topic.validate: returns NULL when valid, else the message. */
+const char *topic_name_invalid(kstr name, karena *a) {
+    if (name.len <= 0) return "Topic name is illegal, it can't be empty";
+    if (kstr_eq_c(name, ".") || kstr_eq_c(name, ".."))
+        return "Topic name cannot be \".\" or \"..\"";
+    if (name.len > 249)
+        return karena_sprintf(a, "Topic name is illegal, it can't be longer than 249 characters, topic name: %.*s",
+                              name.len, name.p);
+    if (!topic_name_legal_chars(name))
+        return karena_sprintf(a,
+                              "Topic name \"%.*s\" is illegal, it contains a character other than ASCII "
+                              "alphanumerics, '.', '_' and '-'",
+                              name.len, name.p);
+    return NULL;
+}
+
+/* Kafka's Uuid.randomUuid: never zero, never the metadata topic's id, and its
+ * string form never starts with '-'. */
+void random_topic_id(kuuid *id) {
+    for (;;) {
+        if (getrandom(id->b, 16, 0) != 16) {
+            for (int i = 0; i < 16; i++) id->b[i] = (uint8_t)rand();
+        }
+        char s[23];
+        kafka_uuid_to_string(id->b, s);
+        bool zero_or_meta = true;
+        for (int i = 0; i < 15; i++)
+            if (id->b[i]) zero_or_meta = false;
+        if (zero_or_meta && id->b[15] <= 1) continue;
+        if (s[0] == '-') continue;
+        return;
+    }
+}
+
+/* Does `name` collide with an existing topic when '.' and '_' are equated? */
+static topic_rt *colliding_topic(broker *b, kstr name) {
+    struct broker_topics *reg = b->topics;
+    for (int i = 0; i < reg->n; i++) {
+        const char *o = reg->v[i]->name;
+        if ((int)strlen(o) != name.len) continue;
+        bool same = true;
+        for (int k = 0; k < name.len && same; k++) {
+            char x = name.p[k] == '.' ? '_' : name.p[k];
+            char y = o[k] == '.' ? '_' : o[k];
+            same = x == y;
+        }
+        if (same) return reg->v[i];
+    }
+    return NULL;
+}
+
+int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t replication_factor,
+                            const kstr *config_keys, const kstr *config_values, int nconfigs,
+                            bool validate_only, const char **errmsg, karena *a) {
+    *errmsg = NULL;
+    const char *bad = topic_name_invalid(name, a);
+    if (bad) {
+        *errmsg = bad;
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (broker_topic(b, name)) {
+        *errmsg = karena_sprintf(a, "Topic '%.*s' already exists.", name.len, name.p);
+        return KERR_TOPIC_ALREADY_EXISTS;
+    }
+    topic_rt *other = colliding_topic(b, name);
+    if (other) {
+        *errmsg = karena_sprintf(a, "Topic '%.*s' collides with existing topic: %s", name.len, name.p,
+                                 other->name);
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (partitions == -1) partitions = b->cfg.num_partitions;
+    if (partitions <= 0) {
+        *errmsg = "Number of partitions was set to an invalid non-positive value.";
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (replication_factor == -1) replication_factor = b->cfg.default_replication_factor;
+    if (replication_factor <= 0) {
+        *errmsg = "Replication factor must be larger than 0, or -1 to use the default value.";
+        return KERR_INVALID_REPLICATION_FACTOR;
+    }
+    if (replication_factor > 1) {
+        *errmsg = karena_sprintf(a,
+                                 "Unable to replicate the partition %d time(s): The target replication "
+                                 "factor of %d cannot be reached because only 1 broker(s) are registered.",
+                                 replication_factor, replication_factor);
+        return KERR_INVALID_REPLICATION_FACTOR;
+    }
+    for (int i = 0; i < nconfigs; i++) {
+        char *k = kstr_dup(config_keys[i], a);
+        if (config_values[i].len < 0) {
+            *errmsg = karena_sprintf(a, "Null value not supported for topic configs: %s", k);
+            return KERR_INVALID_CONFIG;
+        }
+        char *v = kstr_dup(config_values[i], a);
+        char err[512];
+        int16_t ec = topic_config_validate(k, v, err, sizeof err);
+        if (ec) {
+            *errmsg = karena_strndup(a, err, strlen(err));
+            return ec;
+        }
+    }
+    if (validate_only) return KERR_NONE;
+
+    int nrec = 1 + partitions + nconfigs;
+    mrecord *recs = karena_calloc(a, (size_t)nrec, sizeof *recs);
+    TopicRecord *tr = karena_alloc(a, sizeof *tr);
+    PartitionRecord *prs = karena_calloc(a, (size_t)partitions, sizeof *prs);
+    ConfigRecord *crs = karena_calloc(a, (size_t)(nconfigs ? nconfigs : 1), sizeof *crs);
+    int32_t *node = karena_alloc(a, sizeof(int32_t));
+    if (!recs || !tr || !prs || !crs || !node) {
+        *errmsg = "out of memory";
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    *node = b->cfg.node_id;
+    TopicRecord_init(tr);
+    tr->name = name;
+    random_topic_id(&tr->topic_id);
+    int k = 0;
+    recs[k++] = (mrecord){KMETA_TOPIC_RECORD, 0, tr};
+    for (int i = 0; i < partitions; i++) {
+        PartitionRecord_init(&prs[i]);
+        prs[i].partition_id = i;
+        prs[i].topic_id = tr->topic_id;
+        prs[i].replicas = node;
+        prs[i].replicas_count = 1;
+        prs[i].isr = node;
+        prs[i].isr_count = 1;
+        prs[i].leader = *node;
+        prs[i].leader_epoch = 0;
+        prs[i].partition_epoch = 0;
+        recs[k++] = (mrecord){KMETA_PARTITION_RECORD, 0, &prs[i]};
+    }
+    for (int i = 0; i < nconfigs; i++) {
+        ConfigRecord_init(&crs[i]);
+        crs[i].resource_type = MRES_TOPIC;
+        crs[i].resource_name = name;
+        crs[i].name = config_keys[i];
+        crs[i].value = config_values[i];
+        recs[k++] = (mrecord){KMETA_CONFIG_RECORD, 0, &crs[i]};
+    }
+    if (mlog_append(b->mlog, recs, k) != 0) {
+        *errmsg = "Failed to write the topic to the metadata log";
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    topics_sync(b);
+    char idstr[23];
+    kafka_uuid_to_string(tr->topic_id.b, idstr);
+    log_info("kafka.controller.ReplicationControlManager", "Created topic %.*s with topic ID %s.", name.len,
+             name.p, idstr);
+    return KERR_NONE;
+}
+
+int16_t broker_delete_topic(broker *b, topic_rt *t) {
+    RemoveTopicRecord r;
+    RemoveTopicRecord_init(&r);
+    r.topic_id = t->id;
+    mrecord rec = {KMETA_REMOVE_TOPIC_RECORD, 0, &r};
+    log_info("kafka.controller.ReplicationControlManager", "Removing topic %s.", t->name);
+    if (mlog_append(b->mlog, &rec, 1) != 0) return KERR_KAFKA_STORAGE_ERROR;
+    topics_sync(b);
+    return KERR_NONE;
+}
+
+int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
+                              const char **errmsg, karena *a) {
+    if (total < t->nparts) {
+        *errmsg = karena_sprintf(a, "Topic currently has %d partitions, which is higher than the requested %d.",
+                                 t->nparts, total);
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (total == t->nparts) {
+        *errmsg = karena_sprintf(a, "Topic already has %d partitions.", t->nparts);
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (validate_only) return KERR_NONE;
+    int n = total - t->nparts;
+    mrecord *recs = karena_calloc(a, (size_t)n, sizeof *recs);
+    PartitionRecord *prs = karena_calloc(a, (size_t)n, sizeof *prs);
+    int32_t *node = karena_alloc(a, sizeof(int32_t));
+    if (!recs || !prs || !node) return KERR_UNKNOWN_SERVER_ERROR;
+    *node = b->cfg.node_id;
+    for (int i = 0; i < n; i++) {
+        PartitionRecord_init(&prs[i]);
+        prs[i].partition_id = t->nparts + i;
+        prs[i].topic_id = t->id;
+        prs[i].replicas = node;
+        prs[i].replicas_count = 1;
+        prs[i].isr = node;
+        prs[i].isr_count = 1;
+        prs[i].leader = *node;
+        prs[i].leader_epoch = 0;
+        prs[i].partition_epoch = 0;
+        recs[i] = (mrecord){KMETA_PARTITION_RECORD, 0, &prs[i]};
+    }
+    if (mlog_append(b->mlog, recs, n) != 0) return KERR_KAFKA_STORAGE_ERROR;
+    topics_sync(b);
+    return KERR_NONE;
+}
+
+int16_t broker_alter_configs(broker *b, int8_t resource_type, const char *resource_name,
+                             const char *const *keys, const char *const *values, int n) {
+    if (n <= 0) return KERR_NONE;
+    mrecord *recs = calloc((size_t)n, sizeof *recs);
+    ConfigRecord *crs = calloc((size_t)n, sizeof *crs);
+    if (!recs || !crs) {
+        free(recs);
+        free(crs);
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    for (int i = 0; i < n; i++) {
+        ConfigRecord_init(&crs[i]);
+        crs[i].resource_type = resource_type;
+        crs[i].resource_name = kstr_from(resource_name);
+        crs[i].name = kstr_from(keys[i]);
+        crs[i].value = values[i] ? kstr_from(values[i]) : KSTR_NULL;
+        recs[i] = (mrecord){KMETA_CONFIG_RECORD, 0, &crs[i]};
+    }
+    int rc = mlog_append(b->mlog, recs, n);
+    free(recs);
+    free(crs);
+    if (rc != 0) return KERR_KAFKA_STORAGE_ERROR;
+    topics_sync(b);
+    return KERR_NONE;
+}

@@ -1,0 +1,26 @@
+/* topics.h - the topic registry and topic life cycle (see topics.c). */
+#ifndef SAMSA_TOPICS_H
+#define SAMSA_TOPICS_H
+
+#include "broker/broker.h"
+
+int topics_init(broker *b);
+/* Bring the runtime (open logs, configs) in line with the metadata image. */
+void topics_sync(broker *b);
+void topics_close_all(broker *b);
+/* recovery-point-offset-checkpoint and log-start-offset-checkpoint, per log dir. */
+void topics_write_checkpoints(broker *b);
+void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int32_t index,
+                              int64_t *recovery, int64_t *start);
+
+int16_t broker_delete_topic(broker *b, topic_rt *t);
+/* Grow t to `total` partitions. */
+int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
+                              const char **errmsg, karena *a);
+
+/* Kafka's topic name rules; NULL when valid, else Kafka's message. */
+const char *topic_name_invalid(kstr name, karena *a);
+bool topic_name_legal_chars(kstr name);
+void random_topic_id(kuuid *id);
+
+#endif
