@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
 
 static char *trim(char *s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -125,5 +126,33 @@ int admin_parse_int(const char *s, int32_t *out) {
     long long v = strtoll(s, &end, 10);
     if (errno || *end || v < INT32_MIN || v > INT32_MAX || s[0] == ' ') return -1;
     *out = (int32_t)v;
+    return 0;
+}
+
+int admin_describe_configs(kclient *c, int8_t resource_type, const char *name,
+                           DescribeConfigsResponse_DescribeConfigsResult **out, int16_t *version_out, karena *a) {
+    int16_t v = kclient_pick_version(c, KAPI_DESCRIBE_CONFIGS);
+    if (v < 0) {
+        snprintf(c->err, sizeof c->err, "The broker does not support DESCRIBE_CONFIGS");
+        return -1;
+    }
+    DescribeConfigsRequest req;
+    DescribeConfigsRequest_init(&req);
+    DescribeConfigsRequest_DescribeConfigsResource res;
+    DescribeConfigsRequest_DescribeConfigsResource_init(&res);
+    res.resource_type = resource_type;
+    res.resource_name = kstr_from(name);
+    res.configuration_keys_count = -1;
+    req.resources = &res;
+    req.resources_count = 1;
+    req.include_synonyms = true;
+    DescribeConfigsResponse resp;
+    if (kclient_request(c, KAPI_DESCRIBE_CONFIGS, v, &req, &resp, a) != 0) return -1;
+    if (resp.results_count != 1) {
+        snprintf(c->err, sizeof c->err, "DescribeConfigs returned %d results for one resource", resp.results_count);
+        return -1;
+    }
+    *out = &resp.results[0];
+    if (version_out) *version_out = v;
     return 0;
 }

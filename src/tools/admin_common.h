@@ -48,4 +48,25 @@ const char *admin_error_text(int16_t code, kstr broker_message, karena *a);
  * spaces). Returns 0 or -1. */
 int admin_parse_int(const char *s, int32_t *out);
 
+
+
+struct DescribeConfigsResponse_DescribeConfigsResult;
+/* Config sources in DescribeConfigs responses (Kafka's ConfigSource ids). */
+#define CONFIG_SOURCE_DYNAMIC_TOPIC 1
+#define CONFIG_SOURCE_DYNAMIC_BROKER 2
+#define CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER 3
+#define CONFIG_SOURCE_STATIC_BROKER 4
+#define CONFIG_SOURCE_DEFAULT 5
+#define CONFIG_SOURCE_DYNAMIC_BROKER_LOGGER 6
+/* Resource types (Kafka's ConfigResource.Type ids). */
+#define CONFIG_RESOURCE_TOPIC 2
+#define CONFIG_RESOURCE_BROKER 4
+#define CONFIG_RESOURCE_BROKER_LOGGER 8
+
+/* DescribeConfigs for one resource, with synonyms. *out points at the
+ * result in arena a. Returns 0, or -1 (c->err set). The result's own
+ * error_code is left for the caller to check. */
+int admin_describe_configs(kclient *c, int8_t resource_type, const char *name,
+                           struct DescribeConfigsResponse_DescribeConfigsResult **out, int16_t *version_out,
+                           karena *a);
 #endif

@@ -1,0 +1,622 @@
+/* topics.c - kafka-topics: create, list, describe, alter and delete topics.
+ *
+ * Mirrors Kafka's TopicCommand over the admin protocol: Metadata for lists
+ * and descriptions, DescribeConfigs for the "Configs:" column, CreateTopics,
+ * CreatePartitions and DeleteTopics for changes. Argument checks, output
+ * lines and error texts follow TopicCommand; failures while talking to the
+ * cluster print "Error while executing topic command : <message>" and exit 1.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+#include "tools/admin_common.h"
+#include "tools/kclient.h"
+#include "tools/opts.h"
+#include "tools/tools.h"
+
+static const opt_spec topics_specs[] = {
+    {"alter", OPT_FLAG, NULL,
+     "Change the partition count and replica assignment of a topic (topic configs are changed "
+     "with kafka-configs).", NULL, 0},
+    {"at-min-isr-partitions", OPT_FLAG, NULL,
+     "With --describe, show only partitions whose ISR size equals the configured minimum.", NULL, 0},
+    {"bootstrap-server", OPT_ARG, "String: server to connect to",
+     "REQUIRED: The Kafka broker(s) to connect to.", NULL, 0},
+    {"command-config", OPT_ARG, "String: command config property file",
+     "A properties file with settings for the admin client.", NULL, 0},
+    {"config", OPT_ARG, "String: name=value",
+     "A config override for the topic being created (repeatable).", NULL, 1},
+    {"create", OPT_FLAG, NULL, "Create a new topic.", NULL, 0},
+    {"delete", OPT_FLAG, NULL, "Delete a topic.", NULL, 0},
+    {"delete-config", OPT_ARG, "String: name",
+     "A config override to remove from an existing topic (not supported with --bootstrap-server).", NULL, 1},
+    {"describe", OPT_FLAG, NULL, "Show details of the given topics.", NULL, 0},
+    {"exclude-internal", OPT_FLAG, NULL,
+     "Leave internal topics out of --list and --describe (they are shown by default).", NULL, 0},
+    {"if-exists", OPT_FLAG, NULL,
+     "With --alter, --delete or --describe, act only if the topic exists.", NULL, 0},
+    {"if-not-exists", OPT_FLAG, NULL,
+     "With --create, do nothing if the topic already exists.", NULL, 0},
+    {"list", OPT_FLAG, NULL, "List the available topics.", NULL, 0},
+    {"partitions", OPT_ARG, "Integer: # of partitions",
+     "Partition count for the topic being created or altered. Adding partitions changes which "
+     "partition a key maps to. Defaults to the cluster's setting on create.", NULL, 0},
+    {"replica-assignment", OPT_ARG,
+     "String: broker_id_for_part1_replica1 : broker_id_for_part1_replica2 , "
+     "broker_id_for_part2_replica1 : broker_id_for_part2_replica2 , ...",
+     "Explicit partition-to-broker assignment for the topic being created or altered.", NULL, 0},
+    {"replication-factor", OPT_ARG, "Integer: replication factor",
+     "Replication factor of each partition of the topic being created. Defaults to the cluster's setting.",
+     NULL, 0},
+    {"topic", OPT_ARG, "String: topic",
+     "The topic to create, alter, describe or delete. Except with --create it is a regular expression; "
+     "escape regex characters with '\\', e.g. \"test\\.topic\".", NULL, 0},
+    {"topic-id", OPT_ARG, "String: topic-id", "The id of the topic to describe.", NULL, 0},
+    {"topics-with-overrides", OPT_FLAG, NULL,
+     "With --describe, show only topics that override some config.", NULL, 0},
+    {"unavailable-partitions", OPT_FLAG, NULL,
+     "With --describe, show only partitions whose leader is not available.", NULL, 0},
+    {"under-min-isr-partitions", OPT_FLAG, NULL,
+     "With --describe, show only partitions whose ISR is smaller than the configured minimum.", NULL, 0},
+    {"under-replicated-partitions", OPT_FLAG, NULL,
+     "With --describe, show only under-replicated partitions.", NULL, 0},
+};
+
+#define ERR_PREFIX "Error while executing topic command : "
+
+typedef struct topics_ctx {
+    opts *o;
+    kclient c;
+    karena a;
+    const char *bootstrap;
+} topics_ctx;
+
+/* Kafka's admin client gives up on an unreachable cluster with this. */
+static int fail_call(topics_ctx *t, const char *call) {
+    if (t->c.fd < 0)
+        printf(ERR_PREFIX "Timed out waiting for a node assignment. Call: %s\n", call);
+    else
+        printf(ERR_PREFIX "%s\n", t->c.err);
+    return 1;
+}
+
+static int connect_cluster(topics_ctx *t) {
+    return kclient_connect(&t->c, t->bootstrap);
+}
+
+/* ---- argument checks (TopicCommandOptions.checkArgs) ---- */
+
+static const char *const actions[] = {"alter", "create", "describe", "list", "delete"};
+
+/* Option "[used]" can't be used with any action in `allowed_mask` complement. */
+static int check_invalid_with_actions(const opts *o, const char *used, unsigned allowed_mask) {
+    for (int i = 0; i < 5; i++)
+        if (!(allowed_mask & (1u << i)) && opts_check_invalid(o, used, actions[i])) return 1;
+    return 0;
+}
+#define A_ALTER 1u
+#define A_CREATE 2u
+#define A_DESCRIBE 4u
+#define A_LIST 8u
+#define A_DELETE 16u
+
+static const char *const report_opts[] = {"under-replicated-partitions", "under-min-isr-partitions",
+                                          "at-min-isr-partitions", "unavailable-partitions"};
+
+static int check_args(const opts *o) {
+    int n = 0;
+    for (int i = 0; i < 5; i++) n += opts_has(o, actions[i]) ? 1 : 0;
+    if (n != 1)
+        return opts_usage_error(o, "Command must include exactly one action: --list, --describe, --create, --alter or --delete");
+    if (!opts_has(o, "bootstrap-server")) {
+        fprintf(stderr, "Exception in thread \"main\" java.lang.IllegalArgumentException: --bootstrap-server must be specified\n");
+        return 1;
+    }
+    if (opts_has(o, "describe") && opts_has(o, "if-exists")) {
+        if (!opts_has(o, "topic") && !opts_has(o, "topic-id"))
+            return opts_usage_error(o, "--topic or --topic-id is required to describe a topic");
+        if (opts_has(o, "topic") && opts_has(o, "topic-id"))
+            printf("Only topic id will be used when both --topic and --topic-id are specified and topicId is not Uuid.ZERO_UUID\n");
+    }
+    if (!opts_has(o, "list") && !opts_has(o, "describe") && opts_require(o, "topic")) return 1;
+    if (opts_has(o, "alter")) {
+        if (opts_has(o, "bootstrap-server") && opts_has(o, "config") && opts_has(o, "alter"))
+            return opts_usage_error(o, "Option combination \"[bootstrap-server, config]\" can't be used with option \"[alter]\""
+                                       " (the kafka-configs CLI supports altering topic configs with a --bootstrap-server option)");
+        if (opts_require(o, "partitions")) return 1;
+    }
+    if (check_invalid_with_actions(o, "config", A_ALTER | A_CREATE)) return 1;
+    if (check_invalid_with_actions(o, "delete-config", A_ALTER) || opts_check_invalid(o, "delete-config", "bootstrap-server"))
+        return 1;
+    if (check_invalid_with_actions(o, "partitions", A_ALTER | A_CREATE)) return 1;
+    if (check_invalid_with_actions(o, "replication-factor", A_CREATE)) return 1;
+    if (check_invalid_with_actions(o, "replica-assignment", A_CREATE | A_ALTER)) return 1;
+    if (opts_has(o, "create") &&
+        (opts_check_invalid(o, "replica-assignment", "partitions") ||
+         opts_check_invalid(o, "replica-assignment", "replication-factor")))
+        return 1;
+    for (int i = 0; i < 4; i++) {
+        if (check_invalid_with_actions(o, report_opts[i], A_DESCRIBE)) return 1;
+        for (int j = 0; j < 4; j++)
+            if (j != i && opts_check_invalid(o, report_opts[i], report_opts[j])) return 1;
+        if (opts_check_invalid(o, report_opts[i], "topics-with-overrides")) return 1;
+    }
+    if (check_invalid_with_actions(o, "topics-with-overrides", A_DESCRIBE)) return 1;
+    for (int j = 0; j < 4; j++)
+        if (opts_check_invalid(o, "topics-with-overrides", report_opts[j])) return 1;
+    if (check_invalid_with_actions(o, "if-exists", A_ALTER | A_DELETE | A_DESCRIBE)) return 1;
+    if (check_invalid_with_actions(o, "if-not-exists", A_CREATE)) return 1;
+    if (check_invalid_with_actions(o, "exclude-internal", A_LIST | A_DESCRIBE)) return 1;
+    return 0;
+}
+
+/* ---- listing ---- */
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted names of the topics matching --topic (all if absent), in the arena. */
+static int get_topics(topics_ctx *t, MetadataResponse *md, const char ***names_out, int *n_out) {
+    if (kclient_metadata(&t->c, NULL, 0, md, NULL, &t->a) != 0) return -1;
+    const char **names = karena_calloc(&t->a, (size_t)(md->topics_count > 0 ? md->topics_count : 1), sizeof *names);
+    if (!names) return -1;
+    int n = 0;
+    int exclude = opts_has(t->o, "exclude-internal");
+    include_list inc;
+    const char *pattern = opts_get(t->o, "topic", NULL);
+    if (pattern && include_list_init(&inc, pattern) != 0) {
+        snprintf(t->c.err, sizeof t->c.err, "Invalid regular expression: %s", pattern);
+        return -1;
+    }
+    for (int32_t i = 0; i < md->topics_count; i++) {
+        const MetadataResponse_MetadataResponseTopic *tp = &md->topics[i];
+        if (tp->error_code != 0 || tp->name.len < 0) continue;
+        char *name = kstr_dup(tp->name, &t->a);
+        int internal = tp->is_internal || admin_topic_is_internal(name);
+        if (exclude && internal) continue;
+        if (pattern && !include_list_matches(&inc, name)) continue;
+        names[n++] = name;
+    }
+    if (pattern) include_list_free(&inc);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}
+
+static int ensure_topic_exists(topics_ctx *t, int found) {
+    const char *requested = opts_get(t->o, "topic", NULL);
+    if (requested && !opts_has(t->o, "if-exists") && found == 0) {
+        printf(ERR_PREFIX "Topic '%s' does not exist as expected\n", requested);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_list(topics_ctx *t) {
+    if (connect_cluster(t) != 0) return fail_call(t, "listTopics");
+    MetadataResponse md;
+    const char **names;
+    int n;
+    if (get_topics(t, &md, &names, &n) != 0) return fail_call(t, "listTopics");
+    /* Kafka prints the names joined by newlines, then a newline: an empty
+     * list still prints one empty line. */
+    for (int i = 0; i < n; i++) printf("%s%s", i ? "\n" : "", names[i]);
+    printf("\n");
+    return 0;
+}
+
+/* ---- create ---- */
+
+static int parse_replica_assignment(topics_ctx *t, const char *spec, int32_t ***parts, int32_t **counts, int *nparts) {
+    int np = 1;
+    for (const char *p = spec; *p; p++) np += *p == ',';
+    *parts = karena_calloc(&t->a, (size_t)np, sizeof **parts);
+    *counts = karena_calloc(&t->a, (size_t)np, sizeof **counts);
+    if (!*parts || !*counts) return -1;
+    char *copy = karena_strndup(&t->a, spec, strlen(spec));
+    char *save = NULL;
+    int i = 0;
+    for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save), i++) {
+        int nb = 1;
+        for (const char *p = part; *p; p++) nb += *p == ':';
+        int32_t *ids = karena_calloc(&t->a, (size_t)nb, sizeof *ids);
+        char *s2 = NULL;
+        int k = 0;
+        for (char *b = strtok_r(part, ":", &s2); b; b = strtok_r(NULL, ":", &s2)) {
+            while (*b == ' ') b++;
+            char *e = b + strlen(b);
+            while (e > b && e[-1] == ' ') *--e = 0;
+            if (admin_parse_int(b, &ids[k]) != 0) {
+                printf(ERR_PREFIX "For input string: \"%s\"\n", b);
+                return 1;
+            }
+            for (int j = 0; j < k; j++)
+                if (ids[j] == ids[k]) {
+                    printf(ERR_PREFIX "Partition replica lists may not contain duplicate entries: %d\n", ids[k]);
+                    return 1;
+                }
+            k++;
+        }
+        (*parts)[i] = ids;
+        (*counts)[i] = k;
+        if (k != (*counts)[0]) {
+            printf(ERR_PREFIX "Partition %d has different replication factor: [I@%x\n", i, (unsigned)(uintptr_t)ids & 0xfffffff);
+            return 1;
+        }
+    }
+    *nparts = i;
+    return 0;
+}
+
+static int cmd_create(topics_ctx *t) {
+    const char *name = opts_get(t->o, "topic", "");
+    int32_t partitions = -1, rf = -1;
+    if (strchr(name, '.') || strchr(name, '_'))
+        printf("WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could "
+               "collide. To avoid issues it is best to use either, but not both.\n");
+    if (opts_has(t->o, "partitions") && admin_parse_int(opts_get(t->o, "partitions", ""), &partitions) != 0) {
+        printf(ERR_PREFIX "Cannot parse argument '%s' of option partitions\n", opts_get(t->o, "partitions", ""));
+        return 1;
+    }
+    if (opts_has(t->o, "replication-factor") &&
+        admin_parse_int(opts_get(t->o, "replication-factor", ""), &rf) != 0) {
+        printf(ERR_PREFIX "Cannot parse argument '%s' of option replication-factor\n",
+               opts_get(t->o, "replication-factor", ""));
+        return 1;
+    }
+    CreateTopicsRequest_CreatableTopic topic;
+    CreateTopicsRequest_CreatableTopic_init(&topic);
+    topic.name = kstr_from(name);
+    topic.num_partitions = -1;
+    topic.replication_factor = -1;
+    topic.assignments_count = 0;
+    topic.configs_count = 0;
+    size_t nconf = opts_count(t->o, "config");
+    if (nconf > 0) {
+        topic.configs = karena_calloc(&t->a, nconf, sizeof *topic.configs);
+        if (!topic.configs) return 1;
+        for (size_t i = 0; i < nconf; i++) {
+            const char *kv = opts_get_at(t->o, "config", i);
+            const char *eq = strchr(kv, '=');
+            if (!eq || strchr(eq + 1, '=')) {
+                printf(ERR_PREFIX "requirement failed: Invalid topic config: all configs to be added must be in the format \"key=val\".\n");
+                return 1;
+            }
+            /* Kafka splits on \s*=\s* and trims both sides. */
+            const char *ks = kv, *ke = eq;
+            while (*ks == ' ') ks++;
+            while (ke > ks && ke[-1] == ' ') ke--;
+            const char *vs = eq + 1, *ve = eq + strlen(eq);
+            while (*vs == ' ') vs++;
+            while (ve > vs && ve[-1] == ' ') ve--;
+            CreateTopicsRequest_CreateableTopicConfig_init(&topic.configs[i]);
+            topic.configs[i].name = (kstr){karena_strndup(&t->a, ks, (size_t)(ke - ks)), (int32_t)(ke - ks)};
+            topic.configs[i].value = (kstr){karena_strndup(&t->a, vs, (size_t)(ve - vs)), (int32_t)(ve - vs)};
+        }
+        topic.configs_count = (int32_t)nconf;
+    }
+    const char *ra = opts_get(t->o, "replica-assignment", NULL);
+    if (ra && *ra) {
+        int32_t **parts, *counts;
+        int nparts;
+        int rc = parse_replica_assignment(t, ra, &parts, &counts, &nparts);
+        if (rc) return rc;
+        topic.assignments = karena_calloc(&t->a, (size_t)nparts, sizeof *topic.assignments);
+        for (int i = 0; i < nparts; i++) {
+            CreateTopicsRequest_CreatableReplicaAssignment_init(&topic.assignments[i]);
+            topic.assignments[i].partition_index = i;
+            topic.assignments[i].broker_ids = parts[i];
+            topic.assignments[i].broker_ids_count = counts[i];
+        }
+        topic.assignments_count = nparts;
+    } else {
+        if (opts_has(t->o, "replication-factor") && (rf > 32767 || rf < 1)) {
+            printf(ERR_PREFIX "The replication factor must be between 1 and 32767 inclusive\n");
+            return 1;
+        }
+        if (opts_has(t->o, "partitions") && partitions < 1) {
+            printf(ERR_PREFIX "The partitions must be greater than 0\n");
+            return 1;
+        }
+        topic.num_partitions = partitions;
+        topic.replication_factor = (int16_t)rf;
+    }
+    if (connect_cluster(t) != 0) return fail_call(t, "createTopics");
+    int16_t v = kclient_pick_version(&t->c, KAPI_CREATE_TOPICS);
+    if (v < 0) {
+        printf(ERR_PREFIX "The broker does not support CREATE_TOPICS\n");
+        return 1;
+    }
+    CreateTopicsRequest req;
+    CreateTopicsRequest_init(&req);
+    req.topics = &topic;
+    req.topics_count = 1;
+    req.timeout_ms = t->c.request_timeout_ms;
+    CreateTopicsResponse resp;
+    if (kclient_request(&t->c, KAPI_CREATE_TOPICS, v, &req, &resp, &t->a) != 0) return fail_call(t, "createTopics");
+    for (int32_t i = 0; i < resp.topics_count; i++) {
+        const CreateTopicsResponse_CreatableTopicResult *r = &resp.topics[i];
+        if (r->error_code == KERR_TOPIC_ALREADY_EXISTS && opts_has(t->o, "if-not-exists")) return 0;
+        if (r->error_code != 0) {
+            printf(ERR_PREFIX "%s\n", admin_error_text(r->error_code, r->error_message, &t->a));
+            return 1;
+        }
+    }
+    printf("Created topic %s.\n", name);
+    return 0;
+}
+
+/* ---- alter ---- */
+
+static int cmd_alter(topics_ctx *t) {
+    int32_t partitions;
+    if (admin_parse_int(opts_get(t->o, "partitions", ""), &partitions) != 0) {
+        printf(ERR_PREFIX "Cannot parse argument '%s' of option partitions\n", opts_get(t->o, "partitions", ""));
+        return 1;
+    }
+    if (connect_cluster(t) != 0) return fail_call(t, "listTopics");
+    MetadataResponse md;
+    const char **names;
+    int n;
+    if (get_topics(t, &md, &names, &n) != 0) return fail_call(t, "listTopics");
+    if (ensure_topic_exists(t, n)) return 1;
+    if (n == 0) return 0;
+    int32_t **parts = NULL, *counts = NULL;
+    int nparts = 0;
+    const char *ra = opts_get(t->o, "replica-assignment", NULL);
+    if (ra && *ra) {
+        int rc = parse_replica_assignment(t, ra, &parts, &counts, &nparts);
+        if (rc) return rc;
+    }
+    CreatePartitionsRequest req;
+    CreatePartitionsRequest_init(&req);
+    req.topics = karena_calloc(&t->a, (size_t)n, sizeof *req.topics);
+    if (!req.topics) return 1;
+    for (int i = 0; i < n; i++) {
+        CreatePartitionsRequest_CreatePartitionsTopic *tp = &req.topics[i];
+        CreatePartitionsRequest_CreatePartitionsTopic_init(tp);
+        tp->name = kstr_from(names[i]);
+        tp->count = partitions;
+        tp->assignments_count = -1;
+        if (parts) {
+            /* Only the assignments of the new partitions are sent. */
+            int32_t existing = 0;
+            for (int32_t k = 0; k < md.topics_count; k++)
+                if (kstr_eq_c(md.topics[k].name, names[i])) existing = md.topics[k].partitions_count;
+            int extra = nparts > existing ? nparts - existing : 0;
+            tp->assignments = karena_calloc(&t->a, (size_t)(extra ? extra : 1), sizeof *tp->assignments);
+            for (int k = 0; k < extra; k++) {
+                CreatePartitionsRequest_CreatePartitionsAssignment_init(&tp->assignments[k]);
+                tp->assignments[k].broker_ids = parts[existing + k];
+                tp->assignments[k].broker_ids_count = counts[existing + k];
+            }
+            tp->assignments_count = extra;
+        }
+    }
+    req.topics_count = n;
+    req.timeout_ms = t->c.request_timeout_ms;
+    int16_t v = kclient_pick_version(&t->c, KAPI_CREATE_PARTITIONS);
+    if (v < 0) {
+        printf(ERR_PREFIX "The broker does not support CREATE_PARTITIONS\n");
+        return 1;
+    }
+    CreatePartitionsResponse resp;
+    if (kclient_request(&t->c, KAPI_CREATE_PARTITIONS, v, &req, &resp, &t->a) != 0)
+        return fail_call(t, "createPartitions");
+    for (int32_t i = 0; i < resp.results_count; i++) {
+        if (resp.results[i].error_code != 0) {
+            printf(ERR_PREFIX "%s\n",
+                   admin_error_text(resp.results[i].error_code, resp.results[i].error_message, &t->a));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- delete ---- */
+
+static int cmd_delete(topics_ctx *t) {
+    if (connect_cluster(t) != 0) return fail_call(t, "listTopics");
+    MetadataResponse md;
+    const char **names;
+    int n;
+    if (get_topics(t, &md, &names, &n) != 0) return fail_call(t, "listTopics");
+    if (ensure_topic_exists(t, n)) return 1;
+    if (n == 0) return 0;
+    int16_t v = kclient_pick_version(&t->c, KAPI_DELETE_TOPICS);
+    if (v < 0) {
+        printf(ERR_PREFIX "The broker does not support DELETE_TOPICS\n");
+        return 1;
+    }
+    DeleteTopicsRequest req;
+    DeleteTopicsRequest_init(&req);
+    if (v >= 6) {
+        req.topics = karena_calloc(&t->a, (size_t)n, sizeof *req.topics);
+        for (int i = 0; i < n; i++) {
+            DeleteTopicsRequest_DeleteTopicState_init(&req.topics[i]);
+            req.topics[i].name = kstr_from(names[i]);
+        }
+        req.topics_count = n;
+    } else {
+        req.topic_names = karena_calloc(&t->a, (size_t)n, sizeof *req.topic_names);
+        for (int i = 0; i < n; i++) req.topic_names[i] = kstr_from(names[i]);
+        req.topic_names_count = n;
+    }
+    req.timeout_ms = t->c.request_timeout_ms;
+    DeleteTopicsResponse resp;
+    if (kclient_request(&t->c, KAPI_DELETE_TOPICS, v, &req, &resp, &t->a) != 0) return fail_call(t, "deleteTopics");
+    for (int32_t i = 0; i < resp.responses_count; i++) {
+        if (resp.responses[i].error_code != 0) {
+            printf(ERR_PREFIX "%s\n",
+                   admin_error_text(resp.responses[i].error_code, resp.responses[i].error_message, &t->a));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- describe ---- */
+
+static void print_ids(const int32_t *ids, int32_t n) {
+    for (int32_t i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
+}
+
+static int cmp_partition(const void *a, const void *b) {
+    const MetadataResponse_MetadataResponsePartition *x = a, *y = b;
+    return (x->partition_index > y->partition_index) - (x->partition_index < y->partition_index);
+}
+
+static int cmd_describe(topics_ctx *t) {
+    if (connect_cluster(t) != 0) return fail_call(t, "listTopics");
+    MetadataResponse md;
+    const char **names;
+    int n;
+    const char *topic_id_arg = opts_get(t->o, "topic-id", NULL);
+    kuuid want_id;
+    int use_id = topic_id_arg && admin_uuid_parse(topic_id_arg, &want_id) == 0 && !kuuid_is_zero(&want_id);
+    if (get_topics(t, &md, &names, &n) != 0) return fail_call(t, "listTopics");
+    if (use_id) {
+        if (!opts_has(t->o, "if-exists")) {
+            int found = 0;
+            for (int32_t k = 0; k < md.topics_count; k++)
+                if (memcmp(md.topics[k].topic_id.b, want_id.b, 16) == 0) found = 1;
+            if (!found) {
+                printf(ERR_PREFIX "TopicId '%s' does not exist as expected\n", topic_id_arg);
+                return 1;
+            }
+        }
+    } else if (ensure_topic_exists(t, n)) {
+        return 1;
+    }
+    int report_urp = opts_has(t->o, "under-replicated-partitions");
+    int report_unavail = opts_has(t->o, "unavailable-partitions");
+    int report_under_min = opts_has(t->o, "under-min-isr-partitions");
+    int report_at_min = opts_has(t->o, "at-min-isr-partitions");
+    int overrides_only = opts_has(t->o, "topics-with-overrides");
+    int describe_configs = !report_urp && !report_unavail && !report_under_min && !report_at_min;
+    int describe_partitions = !overrides_only;
+
+    /* Print in name order (Kafka sorts the topic list). */
+    for (int i = 0; i < n || (use_id && i == 0); i++) {
+        MetadataResponse_MetadataResponseTopic *tp = NULL;
+        for (int32_t k = 0; k < md.topics_count; k++) {
+            if (use_id ? memcmp(md.topics[k].topic_id.b, want_id.b, 16) == 0
+                       : kstr_eq_c(md.topics[k].name, names[i])) {
+                tp = &md.topics[k];
+                break;
+            }
+        }
+        if (!tp || tp->partitions_count <= 0) continue;
+        char *name = kstr_dup(tp->name, &t->a);
+        DescribeConfigsResponse_DescribeConfigsResult *cfg = NULL;
+        int16_t cv = 0;
+        if (admin_describe_configs(&t->c, CONFIG_RESOURCE_TOPIC, name, &cfg, &cv, &t->a) != 0)
+            return fail_call(t, "describeConfigs");
+        if (cfg->error_code != 0) {
+            printf(ERR_PREFIX "%s\n", admin_error_text(cfg->error_code, cfg->error_message, &t->a));
+            return 1;
+        }
+        int min_isr = -1;
+        int has_override = 0;
+        for (int32_t c = 0; c < cfg->configs_count; c++) {
+            const DescribeConfigsResponse_DescribeConfigsResourceResult *e = &cfg->configs[c];
+            int is_default = cv == 0 ? e->is_default : e->config_source == CONFIG_SOURCE_DEFAULT;
+            if (!is_default) has_override = 1;
+            if (kstr_eq_c(e->name, "min.insync.replicas") && e->value.len > 0)
+                min_isr = atoi(kstr_dup(e->value, &t->a));
+        }
+        qsort(tp->partitions, (size_t)tp->partitions_count, sizeof *tp->partitions, cmp_partition);
+        if (describe_configs && (!overrides_only || has_override)) {
+            printf("Topic: %s", name);
+            if (!kuuid_is_zero(&tp->topic_id)) {
+                char id[23];
+                admin_uuid_str(&tp->topic_id, id);
+                printf("\tTopicId: %s", id);
+            }
+            printf("\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: ", tp->partitions_count,
+                   tp->partitions[0].replica_nodes_count);
+            const char *sep = "";
+            for (int32_t c = 0; c < cfg->configs_count; c++) {
+                const DescribeConfigsResponse_DescribeConfigsResourceResult *e = &cfg->configs[c];
+                int is_default = cv == 0 ? e->is_default : e->config_source == CONFIG_SOURCE_DEFAULT;
+                if (is_default) continue;
+                printf("%s%.*s=%s", sep, (int)e->name.len, e->name.p,
+                       e->value.len >= 0 ? kstr_dup(e->value, &t->a) : "null");
+                sep = ",";
+            }
+            printf("\n");
+        }
+        if (!describe_partitions) continue;
+        for (int32_t p = 0; p < tp->partitions_count; p++) {
+            const MetadataResponse_MetadataResponsePartition *pt = &tp->partitions[p];
+            int has_leader = pt->leader_id >= 0;
+            int live_leader = 0;
+            for (int32_t b = 0; b < md.brokers_count; b++)
+                if (md.brokers[b].node_id == pt->leader_id) live_leader = 1;
+            int print = describe_configs ||
+                        (report_urp && pt->replica_nodes_count - pt->isr_nodes_count > 0) ||
+                        (report_unavail && (!has_leader || !live_leader)) ||
+                        (report_under_min && (!has_leader || (min_isr >= 0 && pt->isr_nodes_count < min_isr))) ||
+                        (report_at_min && min_isr >= 0 && pt->isr_nodes_count == min_isr);
+            if (!print) continue;
+            printf("\tTopic: %s\tPartition: %d\tLeader: ", name, pt->partition_index);
+            if (has_leader) printf("%d", pt->leader_id);
+            else printf("none");
+            printf("\tReplicas: ");
+            print_ids(pt->replica_nodes, pt->replica_nodes_count);
+            printf("\tIsr: ");
+            print_ids(pt->isr_nodes, pt->isr_nodes_count);
+            printf("\n");
+        }
+        if (use_id) break;
+    }
+    return 0;
+}
+
+int tool_topics(int argc, char **argv) {
+    opts o;
+    int rc = 0;
+    if (opts_parse(&o, topics_specs, OPTS_COUNT(topics_specs), argc, argv) != 0) {
+        fprintf(stderr, "Exception in thread \"main\" joptsimple.OptionException: %s\n", o.err);
+        opts_free(&o);
+        return 1;
+    }
+    if (o.argc <= 1) {
+        rc = opts_usage_error(&o, "Create, delete, describe, or change a topic.");
+        opts_free(&o);
+        return rc;
+    }
+    if (opts_maybe_help_or_version(&o, "This tool helps to create, delete, describe, or change a topic.", &rc) ||
+        (rc = check_args(&o)) != 0) {
+        opts_free(&o);
+        return rc;
+    }
+    topics_ctx t;
+    memset(&t, 0, sizeof t);
+    t.o = &o;
+    kclient_init(&t.c, "adminclient-1");
+    karena_init(&t.a, 0);
+    t.bootstrap = opts_get(&o, "bootstrap-server", "");
+    if (opts_has(&o, "command-config") && admin_apply_command_config(&t.c, opts_get(&o, "command-config", "")) != 0) {
+        rc = 1;
+    } else if (opts_has(&o, "create")) {
+        rc = cmd_create(&t);
+    } else if (opts_has(&o, "alter")) {
+        rc = cmd_alter(&t);
+    } else if (opts_has(&o, "list")) {
+        rc = cmd_list(&t);
+    } else if (opts_has(&o, "describe")) {
+        rc = cmd_describe(&t);
+    } else if (opts_has(&o, "delete")) {
+        rc = cmd_delete(&t);
+    }
+    kclient_close(&t.c);
+    karena_free(&t.a);
+    opts_free(&o);
+    return rc;
+}
