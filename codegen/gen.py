@@ -962,6 +962,7 @@ def gen_kmsg_h(msgs, requests, metas):
     o("#ifndef SAMSA_GEN_KMSG_H")
     o("#define SAMSA_GEN_KMSG_H")
     o()
+    o("#include <stdbool.h>")
     o("#include <stddef.h>")
     o("#include <stdint.h>")
     o()
@@ -988,7 +989,14 @@ def gen_kmsg_h(msgs, requests, metas):
     const char *name;       /* "Produce", "ApiVersions", ... */
     int16_t min_version, max_version;
     int16_t first_flexible; /* INT16_MAX when never flexible */
+    bool latest_version_unstable; /* max_version is not advertised by default */
+    unsigned listeners;     /* KAPI_LISTENER_* bits: who serves this API */
 } kapi_info;
+
+/* Which kinds of node serve an API (the schema's "listeners"). */
+#define KAPI_LISTENER_ZK_BROKER 1u
+#define KAPI_LISTENER_BROKER 2u
+#define KAPI_LISTENER_CONTROLLER 4u
 
 /* Every API, in key order. */
 extern const kapi_info kapi_table[];
@@ -1037,6 +1045,13 @@ def api_name(req):
     return req.name[:-len("Request")]
 
 
+def listener_bits(m):
+    bits = {"zkBroker": "KAPI_LISTENER_ZK_BROKER", "broker": "KAPI_LISTENER_BROKER",
+            "controller": "KAPI_LISTENER_CONTROLLER"}
+    names = [bits[x] for x in m.js.get("listeners", [])]
+    return " | ".join(names) if names else "0"
+
+
 def first_flexible(m):
     return "INT16_MAX" if m.flexible.empty() else str(m.flexible.lo)
 
@@ -1051,8 +1066,9 @@ def gen_api_c(msgs, requests):
     o()
     o("const kapi_info kapi_table[] = {")
     for r in requests:
-        o("    {%d, %s, %d, %d, %s}," % (r.api_key, c_string(api_name(r)), r.valid.lo,
-                                      r.valid.hi, first_flexible(r)))
+        o("    {%d, %s, %d, %d, %s, %s, %s}," % (
+            r.api_key, c_string(api_name(r)), r.valid.lo, r.valid.hi, first_flexible(r),
+            "true" if r.js.get("latestVersionUnstable") else "false", listener_bits(r)))
     o("};")
     o("const int kapi_table_len = (int)(sizeof kapi_table / sizeof kapi_table[0]);")
     o()

@@ -13,6 +13,7 @@
 #ifndef SAMSA_GEN_KMSG_H
 #define SAMSA_GEN_KMSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -315,7 +316,14 @@ typedef struct kapi_info {
     const char *name;       /* "Produce", "ApiVersions", ... */
     int16_t min_version, max_version;
     int16_t first_flexible; /* INT16_MAX when never flexible */
+    bool latest_version_unstable; /* max_version is not advertised by default */
+    unsigned listeners;     /* KAPI_LISTENER_* bits: who serves this API */
 } kapi_info;
+
+/* Which kinds of node serve an API (the schema's "listeners"). */
+#define KAPI_LISTENER_ZK_BROKER 1u
+#define KAPI_LISTENER_BROKER 2u
+#define KAPI_LISTENER_CONTROLLER 4u
 
 /* Every API, in key order. */
 extern const kapi_info kapi_table[];
