@@ -212,6 +212,24 @@ int oidx_lookup(const offset_index *x, int64_t target, int64_t *offset, int32_t 
     return 0;
 }
 
+int oidx_lookup_pos(const offset_index *x, int64_t pos, int32_t *found_pos) {
+    *found_pos = 0;
+    int32_t lo = 0, hi = x->entries - 1;
+    while (lo <= hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        int64_t o;
+        int32_t p;
+        if (oidx_entry(x, mid, &o, &p) != 0) return -1;
+        if (p <= pos) {
+            *found_pos = p;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return 0;
+}
+
 int tidx_lookup(const time_index *x, int64_t target, int64_t *ts, int64_t *offset) {
     *ts = -1;
     *offset = x->base;

@@ -59,6 +59,8 @@ int tidx_maybe_append(time_index *x, int64_t ts, int64_t offset, bool skip_full_
 
 /* Largest entry with offset <= target; (base, 0) when none. */
 int oidx_lookup(const offset_index *x, int64_t target, int64_t *offset, int32_t *pos);
+/* Largest entry with file position <= pos; *found_pos = 0 when none. */
+int oidx_lookup_pos(const offset_index *x, int64_t pos, int32_t *found_pos);
 /* Largest entry with timestamp <= target; (-1, base) when none. */
 int tidx_lookup(const time_index *x, int64_t target, int64_t *ts, int64_t *offset);
 

@@ -1,0 +1,879 @@
+/* log.c - a partition's log: segments, recovery, append, fetch, lookups and
+ * retention (see log.h). Offsets and positions follow Kafka 3.6.1's
+ * UnifiedLog / LocalLog / LogSegment; only the mechanics are our own. */
+#include "storage/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "protocol/batch_header.h"
+#include "storage/checkpoint.h"
+#include "storage/epoch_cache.h"
+#include "storage/fileio.h"
+#include "storage/segment.h"
+
+#define MIN_BATCH_LENGTH (BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
+
+/* A deleted segment's files, renamed *.deleted, kept open until its delay
+ * passes so fetch responses that reference its fd can still be sent. */
+typedef struct trash_entry {
+    int fds[3];
+    char *paths[3];
+    int64_t deleted_ms;
+} trash_entry;
+
+struct plog {
+    char *dir, *topic;
+    int32_t partition;
+    log_config cfg;
+    segment *segs;          /* ascending base offsets; the last is active */
+    int nsegs, capsegs;
+    int64_t log_start, leo, recovery_point;
+    int64_t hw;             /* -1: follows the LEO */
+    int64_t last_flush_ms;
+    epoch_cache epochs;
+    trash_entry *trash;
+    int ntrash, captrash;
+    bool failed;
+};
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void log_config_defaults(log_config *c) {
+    c->segment_bytes = 1073741824;
+    c->segment_ms = 604800000;
+    c->index_interval_bytes = 4096;
+    c->segment_index_bytes = 10485760;
+    c->flush_messages = INT64_MAX;
+    c->flush_ms = INT64_MAX;
+    c->retention_bytes = -1;
+    c->retention_ms = 604800000;
+    c->file_delete_delay_ms = 60000;
+}
+
+static segment *active(plog *l) { return &l->segs[l->nsegs - 1]; }
+static int64_t effective_hw(const plog *l) { return l->hw >= 0 && l->hw < l->leo ? l->hw : l->leo; }
+
+/* Index of the segment holding offset: the last with base <= offset (0 if
+ * offset is below all). */
+static int floor_segment(const plog *l, int64_t offset) {
+    int lo = 0, hi = l->nsegs - 1, found = 0;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (l->segs[mid].base <= offset) {
+            found = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return found;
+}
+
+static int push_segment(plog *l, const segment *s) {
+    if (l->nsegs == l->capsegs) {
+        int ncap = l->capsegs ? l->capsegs * 2 : 8;
+        segment *n = realloc(l->segs, (size_t)ncap * sizeof *n);
+        if (!n) {
+            errno = ENOMEM;
+            return -1;
+        }
+        l->segs = n;
+        l->capsegs = ncap;
+    }
+    l->segs[l->nsegs++] = *s;
+    return 0;
+}
+
+/* ---- deleting segments ---- */
+
+static void trash_purge(trash_entry *t) {
+    for (int k = 0; k < 3; k++) {
+        if (t->fds[k] >= 0) storage_fio.close(t->fds[k]);
+        if (t->paths[k]) {
+            storage_fio.unlink(t->paths[k]);
+            free(t->paths[k]);
+        }
+    }
+}
+
+/* Renames segment i's files to *.deleted and moves it to the trash (or, if
+ * that is impossible, closes and unlinks at once). Removes it from segs. */
+static int delete_segment(plog *l, int i, int64_t now_ms) {
+    segment *s = &l->segs[i];
+    static const char *const suffixes[3] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX};
+    int fds[3] = {s->log_fd, s->oidx.fd, s->tidx.fd};
+    trash_entry t = {{-1, -1, -1}, {NULL, NULL, NULL}, now_ms};
+    int rc = 0;
+    for (int k = 0; k < 3; k++) {
+        char from[PATH_MAX], to[PATH_MAX];
+        t.fds[k] = fds[k];
+        if (seg_path(from, sizeof from, l->dir, s->base, suffixes[k]) != 0 ||
+            snprintf(to, sizeof to, "%s%s", from, SEG_DELETED_SUFFIX) >= (int)sizeof to) {
+            rc = -1;
+            continue;
+        }
+        if (storage_fio.rename(from, to) != 0) {
+            if (errno != ENOENT) rc = -1;
+            storage_fio.unlink(from); /* best effort: never leave it live */
+            continue;
+        }
+        t.paths[k] = strdup(to);
+    }
+    memmove(&l->segs[i], &l->segs[i + 1], (size_t)(l->nsegs - i - 1) * sizeof *l->segs);
+    l->nsegs--;
+    if (l->ntrash == l->captrash) {
+        int ncap = l->captrash ? l->captrash * 2 : 4;
+        trash_entry *n = realloc(l->trash, (size_t)ncap * sizeof *n);
+        if (!n) {
+            trash_purge(&t); /* cannot keep it: unlink now */
+            return rc;
+        }
+        l->trash = n;
+        l->captrash = ncap;
+    }
+    l->trash[l->ntrash++] = t;
+    return rc;
+}
+
+/* ---- rolling ---- */
+
+/* Starts a new active segment at new_base. A non-empty old active segment
+ * is sealed and everything up to it fsynced (Kafka flushes on roll); an
+ * empty one is replaced. */
+static int roll(plog *l, int64_t new_base) {
+    segment *old = active(l);
+    bool replace = old->size == 0;
+    if (replace && old->base == new_base) return 0;
+    if (!replace) {
+        if (seg_seal(old) != 0) return -1;
+        for (int i = floor_segment(l, l->recovery_point); i < l->nsegs; i++)
+            if (seg_flush(&l->segs[i]) != 0) {
+                l->failed = true;
+                return -1;
+            }
+        if (l->recovery_point < new_base) l->recovery_point = new_base;
+    }
+    int64_t now = wall_ms();
+    segment s;
+    if (seg_open(&s, l->dir, new_base, l->cfg.segment_index_bytes, true, now) != 0) return -1;
+    int32_t imax = l->cfg.segment_index_bytes;
+    if (s.size != 0 || oidx_reset(&s.oidx, s.oidx.fd, new_base, imax) != 0 ||
+        tidx_reset(&s.tidx, s.tidx.fd, new_base, imax) != 0) {
+        if (s.size != 0) errno = EEXIST; /* never clobber data we do not know */
+        int saved = errno;
+        seg_close(&s);
+        errno = saved;
+        return -1;
+    }
+    s.bytes_since_index = 0;
+    if (push_segment(l, &s) != 0) {
+        int saved = errno;
+        seg_close(&s);
+        errno = saved;
+        return -1;
+    }
+    if (replace && delete_segment(l, l->nsegs - 2, now) != 0) return -1;
+    return fio_fsync_dir(l->dir);
+}
+
+/* ---- opening and recovery ---- */
+
+static int parse_segment_name(const char *name, int64_t *base, const char **suffix) {
+    for (int i = 0; i < 20; i++)
+        if (name[i] < '0' || name[i] > '9') return -1;
+    if (name[20] != '.') return -1;
+    char digits[21];
+    memcpy(digits, name, 20);
+    digits[20] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(digits, &end, 10);
+    if (errno || v < 0) return -1;
+    *base = v;
+    *suffix = name + 20;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Lists segment bases, removing leftovers of interrupted operations
+ * (*.deleted, *.cleaned, *.swap, *.tmp) and index files without a log. */
+static int list_segments(const char *dir, int64_t **bases_out, int *n_out) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int64_t *bases = NULL;
+    int n = 0, cap = 0;
+    char **orphans = NULL;
+    int norphans = 0, caporphans = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        size_t len = strlen(name);
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) continue;
+#define ENDS_WITH(s) (len >= sizeof(s) - 1 && strcmp(name + len - (sizeof(s) - 1), s) == 0)
+        if (ENDS_WITH(".deleted") || ENDS_WITH(".cleaned") || ENDS_WITH(".swap") ||
+            (ENDS_WITH(".tmp") && name[0] != '.')) {
+            storage_fio.unlink(path);
+            continue;
+        }
+#undef ENDS_WITH
+        int64_t base;
+        const char *suffix;
+        if (parse_segment_name(name, &base, &suffix) != 0) continue;
+        if (strcmp(suffix, SEG_LOG_SUFFIX) == 0) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                int64_t *nb = realloc(bases, (size_t)cap * sizeof *nb);
+                if (!nb) {
+                    rc = -1;
+                    break;
+                }
+                bases = nb;
+            }
+            bases[n++] = base;
+        } else if (strcmp(suffix, SEG_INDEX_SUFFIX) == 0 || strcmp(suffix, SEG_TIMEINDEX_SUFFIX) == 0) {
+            if (norphans == caporphans) {
+                caporphans = caporphans ? caporphans * 2 : 16;
+                char **no = realloc(orphans, (size_t)caporphans * sizeof *no);
+                if (!no) {
+                    rc = -1;
+                    break;
+                }
+                orphans = no;
+            }
+            if (!(orphans[norphans] = strdup(path))) {
+                rc = -1;
+                break;
+            }
+            norphans++;
+        }
+    }
+    closedir(d);
+    if (rc == 0 && n > 0) qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
+    /* An index whose log is gone belongs to nothing. */
+    for (int i = 0; i < norphans; i++) {
+        if (rc == 0) {
+            const char *name = strrchr(orphans[i], '/') + 1;
+            int64_t base;
+            const char *suffix;
+            parse_segment_name(name, &base, &suffix);
+            if (n == 0 || !bsearch(&base, bases, (size_t)n, sizeof *bases, cmp_i64)) storage_fio.unlink(orphans[i]);
+        }
+        free(orphans[i]);
+    }
+    free(orphans);
+    if (rc != 0) {
+        free(bases);
+        errno = ENOMEM;
+        return -1;
+    }
+    *bases_out = bases;
+    *n_out = n;
+    return 0;
+}
+
+/* Recovery callback: batches carry their leader epoch; record new ones. */
+static int recover_epoch(const batch_header *h, void *ctx) {
+    epoch_cache *c = ctx;
+    if (h->partition_leader_epoch >= 0 && h->partition_leader_epoch > ec_latest_epoch(c))
+        return ec_assign(c, h->partition_leader_epoch, h->base_offset);
+    return 0;
+}
+
+static void free_log(plog *l) {
+    for (int i = 0; i < l->nsegs; i++) seg_close(&l->segs[i]);
+    for (int i = 0; i < l->ntrash; i++) trash_purge(&l->trash[i]);
+    ec_close(&l->epochs);
+    free(l->trash);
+    free(l->segs);
+    free(l->dir);
+    free(l->topic);
+    free(l);
+}
+
+static int check_partition_metadata(plog *l, const uint8_t topic_id[16], char *err, size_t errlen) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", l->dir, CKPT_PARTITION_METADATA_FILE);
+    uint8_t have[16];
+    if (ckpt_partition_metadata_read(path, have) == 0) {
+        if (memcmp(have, topic_id, 16) != 0) {
+            char a[23], b[23];
+            kafka_uuid_to_string(have, a);
+            kafka_uuid_to_string(topic_id, b);
+            set_err(err, errlen, "%s: topic id %s does not match expected %s", path, a, b);
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT) {
+        set_err(err, errlen, "%s: %s", path, errno == EINVAL ? "malformed" : strerror(errno));
+        return -1;
+    }
+    if (ckpt_partition_metadata_write(path, topic_id) != 0) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errlen) {
+    int64_t *bases;
+    int n;
+    if (list_segments(l->dir, &bases, &n) != 0) {
+        set_err(err, errlen, "%s: listing: %s", l->dir, strerror(errno));
+        return -1;
+    }
+    int64_t now = wall_ms();
+    for (int i = 0; i < n; i++) {
+        segment s;
+        if (seg_open(&s, l->dir, bases[i], l->cfg.segment_index_bytes, false, now) != 0 || push_segment(l, &s) != 0) {
+            set_err(err, errlen, "%s: opening segment %" PRId64 ": %s", l->dir, bases[i], strerror(errno));
+            free(bases);
+            return -1;
+        }
+    }
+    free(bases);
+    if (l->nsegs == 0) {
+        segment s;
+        int64_t base = l->log_start > 0 ? l->log_start : 0;
+        if (seg_open(&s, l->dir, base, l->cfg.segment_index_bytes, true, now) != 0 || push_segment(l, &s) != 0) {
+            set_err(err, errlen, "%s: creating segment: %s", l->dir, strerror(errno));
+            return -1;
+        }
+        /* Fresh index files; nothing to recover. */
+        l->segs[0].bytes_since_index = 0;
+        l->leo = base;
+        return 0;
+    }
+
+    /* Segments wholly below the recovery point were fsynced: trust them,
+     * unless their indexes are unusable. */
+    int first_unflushed = floor_segment(l, recovery_point);
+    for (int i = 0; i < first_unflushed; i++) {
+        segment *s = &l->segs[i];
+        int rc = seg_load_indexes(s, l->segs[i + 1].base);
+        if (rc == 1) {
+            fprintf(stderr, "storage: %s: rebuilding indexes of segment %020" PRId64 "\n", l->dir, s->base);
+            seg_scan_result res;
+            rc = seg_rebuild(s, l->cfg.index_interval_bytes, true, NULL, NULL, &res);
+            if (rc == 0 && res.truncated_bytes > 0)
+                fprintf(stderr, "storage: %s: segment %020" PRId64 ": truncated %" PRId64 " bytes at position %" PRId64
+                        ": %s\n", l->dir, s->base, res.truncated_bytes, res.valid_bytes, res.why);
+        }
+        if (rc != 0) {
+            set_err(err, errlen, "%s: loading indexes of %" PRId64 ": %s", l->dir, s->base, strerror(errno));
+            return -1;
+        }
+    }
+    int64_t next_offset = l->segs[first_unflushed].base;
+    for (int i = first_unflushed; i < l->nsegs; i++) {
+        segment *s = &l->segs[i];
+        seg_scan_result res;
+        if (seg_rebuild(s, l->cfg.index_interval_bytes, true, recover_epoch, &l->epochs, &res) != 0) {
+            set_err(err, errlen, "%s: recovering segment %" PRId64 ": %s", l->dir, s->base, strerror(errno));
+            return -1;
+        }
+        next_offset = res.valid_bytes > 0 ? res.next_offset : s->base;
+        if (res.truncated_bytes > 0) {
+            int dropped = l->nsegs - i - 1;
+            fprintf(stderr,
+                    "storage: %s: recovery truncated segment %020" PRId64 " at position %" PRId64 " (%" PRId64
+                    " bytes cut, next offset %" PRId64 "): %s; %d later segment(s) deleted\n",
+                    l->dir, s->base, res.valid_bytes, res.truncated_bytes, next_offset, res.why, dropped);
+            while (l->nsegs > i + 1) {
+                if (delete_segment(l, l->nsegs - 1, now) != 0) {
+                    set_err(err, errlen, "%s: deleting segment after corruption: %s", l->dir, strerror(errno));
+                    return -1;
+                }
+            }
+            break;
+        }
+    }
+    /* An empty segment after a full one still starts at its base. */
+    if (next_offset < active(l)->base) next_offset = active(l)->base;
+    l->leo = next_offset;
+    return 0;
+}
+
+int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
+              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
+              size_t errlen) {
+    *out = NULL;
+    plog *l = calloc(1, sizeof *l);
+    if (!l || !(l->dir = strdup(dir)) || !(l->topic = strdup(topic ? topic : ""))) {
+        if (l) free(l->dir);
+        free(l);
+        set_err(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return -1;
+    }
+    l->partition = partition;
+    l->cfg = *cfg;
+    l->hw = -1;
+    l->log_start = log_start_offset;
+    l->last_flush_ms = wall_ms();
+    if (storage_fio.mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        set_err(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (topic_id && check_partition_metadata(l, topic_id, err, errlen) != 0) goto fail;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, CKPT_LEADER_EPOCH_FILE);
+    if (ec_open(&l->epochs, path) != 0) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (load_segments(l, recovery_point, err, errlen) != 0) goto fail;
+
+    int64_t first_base = l->segs[0].base;
+    if (l->log_start < first_base) l->log_start = first_base;
+    if (l->log_start > l->leo) l->log_start = l->leo;
+    l->recovery_point = recovery_point < first_base ? first_base : recovery_point;
+    if (l->recovery_point > l->leo) l->recovery_point = l->leo;
+    if (ec_truncate_from_end(&l->epochs, l->leo) != 0 || ec_truncate_from_start(&l->epochs, l->log_start) != 0) {
+        set_err(err, errlen, "%s: writing leader epoch checkpoint: %s", dir, strerror(errno));
+        goto fail;
+    }
+    *out = l;
+    return 0;
+fail:;
+    int saved = errno;
+    free_log(l);
+    errno = saved ? saved : EIO;
+    return -1;
+}
+
+void plog_set_config(plog *l, const log_config *cfg) {
+    l->cfg = *cfg;
+    /* Only the active segment grows; the new index size applies to it. */
+    oidx_set_max_bytes(&active(l)->oidx, cfg->segment_index_bytes);
+    tidx_set_max_bytes(&active(l)->tidx, cfg->segment_index_bytes);
+}
+
+int plog_flush(plog *l) {
+    if (l->recovery_point >= l->leo) {
+        l->last_flush_ms = wall_ms();
+        return 0;
+    }
+    for (int i = floor_segment(l, l->recovery_point); i < l->nsegs; i++) {
+        if (seg_flush(&l->segs[i]) != 0) {
+            l->failed = true; /* after a failed fsync the page cache cannot be trusted */
+            return -1;
+        }
+    }
+    l->recovery_point = l->leo;
+    l->last_flush_ms = wall_ms();
+    return 0;
+}
+
+void plog_close(plog *l) {
+    if (!l) return;
+    segment *a = active(l);
+    if (seg_seal(a) != 0 || plog_flush(l) != 0 || seg_flush(a) != 0)
+        fprintf(stderr, "storage: %s: flush on close failed: %s\n", l->dir, strerror(errno));
+    free_log(l);
+}
+
+int plog_delete(plog *l) {
+    char *dir = strdup(l->dir);
+    free_log(l);
+    if (!dir) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+            if (storage_fio.unlink(path) != 0 && errno != ENOENT) rc = -1;
+        }
+        closedir(d);
+    }
+    if (storage_fio.rmdir(dir) != 0 && errno != ENOENT) rc = -1;
+    free(dir);
+    return rc;
+}
+
+/* ---- append ---- */
+
+/* Should the active segment roll before an append of len bytes whose last
+ * offset is last_offset and largest timestamp max_ts? (LogSegment.shouldRoll) */
+static bool should_roll(plog *l, size_t len, int64_t max_ts, int64_t last_offset) {
+    segment *s = active(l);
+    if (s->size == 0) return s->base != l->leo; /* an empty active segment is reused when aligned */
+    int64_t waited = s->rolling_ts >= 0 ? max_ts - s->rolling_ts : wall_ms() - s->created_ms;
+    return s->size > l->cfg.segment_bytes - (int64_t)len || waited > l->cfg.segment_ms || oidx_full(&s->oidx) ||
+           tidx_full(&s->tidx) || last_offset - s->base > INT32_MAX;
+}
+
+int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t *first_offset,
+                int64_t *last_offset) {
+    if (l->failed) {
+        errno = EIO;
+        return -1;
+    }
+    /* Framing check: the caller validated contents, but never trust sizes. */
+    int64_t count = 0, max_ts = -1;
+    for (size_t off = 0; off < len;) {
+        if (len - off < BATCH_HEADER_SIZE) goto invalid;
+        batch_header h;
+        batch_header_parse(batches + off, &h);
+        if (h.magic != 2 || h.batch_length < MIN_BATCH_LENGTH || h.last_offset_delta < 0) goto invalid;
+        size_t total = batch_total_size(&h);
+        if (total > len - off) goto invalid;
+        if ((int64_t)total > l->cfg.segment_bytes) {
+            errno = EMSGSIZE;
+            return -1;
+        }
+        count += (int64_t)h.last_offset_delta + 1;
+        if (h.max_timestamp > max_ts) max_ts = h.max_timestamp;
+        off += total;
+    }
+    if (len == 0 || count <= 0) goto invalid;
+    int64_t first = l->leo, last = first + count - 1;
+    if (should_roll(l, len, max_ts, last) && roll(l, first) != 0) return -1;
+
+    int64_t next = first;
+    for (size_t off = 0; off < len;) {
+        batch_header h;
+        batch_header_parse(batches + off, &h);
+        bh_put_u64(batches + off + BATCH_OFF_BASE_OFFSET, (uint64_t)next);
+        bh_put_u32(batches + off + BATCH_OFF_LEADER_EPOCH, (uint32_t)leader_epoch);
+        next += (int64_t)h.last_offset_delta + 1;
+        off += batch_total_size(&h);
+    }
+    segment *s = active(l);
+    seg_mark mark;
+    seg_mark_save(s, &mark);
+    if (seg_append(s, batches, len, l->cfg.index_interval_bytes) != 0) {
+        if (fio_file_size(s->log_fd) != mark.size) l->failed = true; /* could not undo */
+        return -1;
+    }
+    if (leader_epoch >= 0 && leader_epoch > ec_latest_epoch(&l->epochs) &&
+        ec_assign(&l->epochs, leader_epoch, first) != 0) {
+        int saved = errno;
+        if (seg_mark_restore(s, &mark) != 0) l->failed = true;
+        errno = saved;
+        return -1;
+    }
+    l->leo = last + 1;
+    if (first_offset) *first_offset = first;
+    if (last_offset) *last_offset = last;
+    if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) return -1;
+    return 0;
+invalid:
+    errno = EINVAL;
+    return -1;
+}
+
+/* ---- accessors ---- */
+
+int64_t plog_start_offset(const plog *l) { return l->log_start; }
+int64_t plog_end_offset(const plog *l) { return l->leo; }
+int64_t plog_recovery_point(const plog *l) { return l->recovery_point; }
+int plog_segment_count(const plog *l) { return l->nsegs; }
+const char *plog_dir(const plog *l) { return l->dir; }
+const char *plog_topic(const plog *l) { return l->topic; }
+int32_t plog_partition(const plog *l) { return l->partition; }
+void plog_set_high_watermark(plog *l, int64_t hw) { l->hw = hw; }
+
+int64_t plog_size(const plog *l) {
+    int64_t total = 0;
+    for (int i = 0; i < l->nsegs; i++) total += l->segs[i].size;
+    return total;
+}
+
+/* ---- fetch ---- */
+
+int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, int64_t max_offset, plog_slice *out) {
+    out->fd = active(l)->log_fd;
+    out->file_pos = active(l)->size;
+    out->len = 0;
+    if (offset < l->log_start || offset > l->leo) return PLOG_OFFSET_OUT_OF_RANGE;
+    if (offset == l->leo || offset >= max_offset || max_bytes < 0) return 0;
+    for (int i = floor_segment(l, offset); i < l->nsegs; i++) {
+        segment *s = &l->segs[i];
+        int64_t start;
+        batch_header h;
+        int rc = seg_translate_offset(s, offset, &start, &h);
+        if (rc < 0) return -1;
+        if (rc == 1) continue; /* offset past this segment's data */
+        if (batch_last_offset(&h) >= max_offset) return 0;
+        /* Stop before the batch holding the high watermark. */
+        int64_t end = s->size;
+        if (max_offset < l->leo) {
+            int64_t hw_pos;
+            batch_header hh;
+            rc = seg_translate_offset(s, max_offset, &hw_pos, &hh);
+            if (rc < 0) return -1;
+            if (rc == 0) end = hw_pos;
+        }
+        int64_t limit = start + max_bytes;
+        if (min_one && limit < start + (int64_t)batch_total_size(&h)) limit = start + (int64_t)batch_total_size(&h);
+        if (limit >= end) {
+            limit = end;
+        } else {
+            /* Largest batch boundary <= limit: jump by the index, then walk. */
+            int32_t ipos;
+            if (oidx_lookup_pos(&s->oidx, limit, &ipos) != 0) return -1;
+            int64_t p = ipos > start ? ipos : start;
+            for (;;) {
+                batch_header b;
+                rc = seg_read_header(s, p, &b);
+                if (rc < 0) return -1;
+                if (rc == 1 || p + (int64_t)batch_total_size(&b) > limit) break;
+                p += (int64_t)batch_total_size(&b);
+            }
+            limit = p;
+        }
+        if (limit - start > INT32_MAX) limit = start + INT32_MAX;
+        out->fd = s->log_fd;
+        out->file_pos = start;
+        out->len = (int32_t)(limit - start);
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- timestamps ---- */
+
+/* Kafka's LogSegment.findOffsetByTimestamp: time index, offset index, then
+ * batches; the first batch with max timestamp >= ts is scanned for the
+ * record. Sets *offset = -1 when this segment has none. */
+static int segment_find_by_timestamp(segment *s, int64_t ts, int64_t starting_offset, plog_batch_scan_fn scan,
+                                     void *ctx, int64_t *offset, int64_t *timestamp) {
+    *offset = -1;
+    *timestamp = -1;
+    int64_t tts, toff, ioff;
+    int32_t ipos;
+    if (tidx_lookup(&s->tidx, ts, &tts, &toff) != 0) return -1;
+    if (oidx_lookup(&s->oidx, toff > starting_offset ? toff : starting_offset, &ioff, &ipos) != 0) return -1;
+    for (int64_t p = ipos;;) {
+        batch_header h;
+        int rc = seg_read_header(s, p, &h);
+        if (rc < 0) return -1;
+        if (rc == 1) return 0;
+        size_t total = batch_total_size(&h);
+        if (h.max_timestamp >= ts && batch_last_offset(&h) >= starting_offset) {
+            if (!scan) {
+                *offset = h.base_offset > starting_offset ? h.base_offset : starting_offset;
+                *timestamp = h.max_timestamp;
+                return 0;
+            }
+            uint8_t *buf = malloc(total);
+            if (!buf) {
+                errno = ENOMEM;
+                return -1;
+            }
+            if (fio_pread_full(s->log_fd, buf, total, p) != 0) {
+                int saved = errno;
+                free(buf);
+                errno = saved;
+                return -1;
+            }
+            int64_t o = -1, t = -1;
+            rc = scan(buf, total, ts, &o, &t, ctx);
+            free(buf);
+            if (rc != 0) {
+                errno = EIO;
+                return -1;
+            }
+            if (o >= 0) {
+                *offset = o;
+                *timestamp = t;
+                return 0;
+            }
+        }
+        p += (int64_t)total;
+    }
+}
+
+int plog_offset_for_timestamp(plog *l, int64_t ts, plog_batch_scan_fn scan, void *ctx, int64_t *offset,
+                              int64_t *timestamp) {
+    *offset = -1;
+    *timestamp = -1;
+    switch (ts) {
+    case PLOG_TS_EARLIEST:
+    case PLOG_TS_EARLIEST_LOCAL:
+        *offset = l->log_start;
+        return 0;
+    case PLOG_TS_LATEST:
+        *offset = l->leo;
+        return 0;
+    case PLOG_TS_MAX_TIMESTAMP:
+        return plog_max_timestamp(l, scan, ctx, offset, timestamp);
+    default:
+        break;
+    }
+    if (ts < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* The first segment whose largest timestamp reaches ts. */
+    for (int i = 0; i < l->nsegs; i++) {
+        segment *s = &l->segs[i];
+        if (s->size == 0 || seg_largest_timestamp(s) < ts) continue;
+        return segment_find_by_timestamp(s, ts, l->log_start, scan, ctx, offset, timestamp);
+    }
+    return 0;
+}
+
+int plog_max_timestamp(plog *l, plog_batch_scan_fn scan, void *ctx, int64_t *offset, int64_t *timestamp) {
+    *offset = -1;
+    *timestamp = -1;
+    segment *best = NULL;
+    for (int i = 0; i < l->nsegs; i++)
+        if (l->segs[i].size > 0 && l->segs[i].max_ts >= 0 && (!best || l->segs[i].max_ts > best->max_ts))
+            best = &l->segs[i];
+    if (!best) return 0;
+    return segment_find_by_timestamp(best, best->max_ts, best->base, scan, ctx, offset, timestamp);
+}
+
+/* ---- leader epochs ---- */
+
+int plog_end_offset_for_epoch(plog *l, int32_t epoch, int32_t *epoch_out, int64_t *end_offset) {
+    ec_end_offset_for(&l->epochs, epoch, l->leo, epoch_out, end_offset);
+    return 0;
+}
+int32_t plog_latest_epoch(const plog *l) { return ec_latest_epoch(&l->epochs); }
+int32_t plog_epoch_for_offset(const plog *l, int64_t offset) { return ec_epoch_for_offset(&l->epochs, offset); }
+int plog_assign_epoch(plog *l, int32_t epoch) {
+    if (epoch <= ec_latest_epoch(&l->epochs)) return 0;
+    return ec_assign(&l->epochs, epoch, l->leo);
+}
+
+/* ---- retention and truncation ---- */
+
+typedef enum { RETAIN_MS, RETAIN_BYTES, RETAIN_LOG_START } retention_kind;
+
+/* Kafka's deletableSegments + deleteSegments: a prefix of segments that the
+ * predicate accepts, never past the high watermark nor the last segment
+ * when it is empty. Returns how many were deleted or -1. */
+static int delete_old_segments(plog *l, retention_kind kind, int64_t now_ms) {
+    int64_t hw = effective_hw(l);
+    int64_t bytes_over = plog_size(l) - l->cfg.retention_bytes;
+    int n = 0;
+    for (; n < l->nsegs; n++) {
+        segment *s = &l->segs[n];
+        bool last = n == l->nsegs - 1;
+        int64_t upper = last ? l->leo : l->segs[n + 1].base;
+        if (hw < upper || (last && s->size == 0)) break;
+        bool ok;
+        switch (kind) {
+        case RETAIN_MS:
+            ok = now_ms - seg_largest_timestamp(s) > l->cfg.retention_ms;
+            break;
+        case RETAIN_BYTES:
+            ok = bytes_over - s->size >= 0;
+            if (ok) bytes_over -= s->size;
+            break;
+        default:
+            ok = !last && l->segs[n + 1].base <= l->log_start;
+            break;
+        }
+        if (!ok) break;
+    }
+    if (n == 0) return 0;
+    /* Always keep an active segment: roll an empty one first. */
+    if (n == l->nsegs && roll(l, l->leo) != 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (delete_segment(l, 0, now_ms) != 0) return -1;
+    if (l->log_start < l->segs[0].base) l->log_start = l->segs[0].base;
+    if (l->recovery_point < l->segs[0].base) l->recovery_point = l->segs[0].base;
+    if (ec_truncate_from_start(&l->epochs, l->log_start) != 0) return -1;
+    return n;
+}
+
+void plog_tick(plog *l, int64_t now_ms) {
+    /* Deleted files whose grace period has passed. */
+    int keep = 0;
+    for (int i = 0; i < l->ntrash; i++) {
+        if (now_ms - l->trash[i].deleted_ms >= l->cfg.file_delete_delay_ms) trash_purge(&l->trash[i]);
+        else l->trash[keep++] = l->trash[i];
+    }
+    l->ntrash = keep;
+
+    if (l->cfg.flush_ms != INT64_MAX && now_ms - l->last_flush_ms >= l->cfg.flush_ms && plog_flush(l) != 0)
+        fprintf(stderr, "storage: %s: flush failed: %s\n", l->dir, strerror(errno));
+
+    segment *s = active(l);
+    if (s->size > 0) {
+        int64_t waited = now_ms - (s->rolling_ts >= 0 ? s->rolling_ts : s->created_ms);
+        if (waited > l->cfg.segment_ms && roll(l, l->leo) != 0)
+            fprintf(stderr, "storage: %s: time-based roll failed: %s\n", l->dir, strerror(errno));
+    }
+
+    int rc = 0;
+    if (l->cfg.retention_ms >= 0) rc = delete_old_segments(l, RETAIN_MS, now_ms);
+    if (rc >= 0 && l->cfg.retention_bytes >= 0 && plog_size(l) >= l->cfg.retention_bytes)
+        rc = delete_old_segments(l, RETAIN_BYTES, now_ms);
+    if (rc >= 0) rc = delete_old_segments(l, RETAIN_LOG_START, now_ms);
+    if (rc < 0) fprintf(stderr, "storage: %s: retention failed: %s\n", l->dir, strerror(errno));
+}
+
+int plog_delete_records(plog *l, int64_t offset) {
+    if (offset > l->leo) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (offset <= l->log_start) return 0;
+    l->log_start = offset;
+    if (ec_truncate_from_start(&l->epochs, offset) != 0) return -1;
+    return delete_old_segments(l, RETAIN_LOG_START, wall_ms()) < 0 ? -1 : 0;
+}
+
+int plog_truncate_to(plog *l, int64_t offset) {
+    if (offset < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (offset >= l->leo) return 0;
+    int64_t now = wall_ms();
+    if (offset < l->segs[0].base) {
+        /* Nothing survives: restart the log empty at offset. */
+        if (roll(l, offset) != 0) return -1;
+        while (l->nsegs > 1)
+            if (delete_segment(l, 0, now) != 0) return -1;
+        l->log_start = l->recovery_point = l->leo = offset;
+        return ec_clear(&l->epochs);
+    }
+    while (l->nsegs > 1 && active(l)->base > offset)
+        if (delete_segment(l, l->nsegs - 1, now) != 0) return -1;
+    if (seg_truncate_to(active(l), offset, l->cfg.index_interval_bytes) != 0) return -1;
+    l->leo = offset;
+    if (l->recovery_point > offset) l->recovery_point = offset;
+    if (l->log_start > offset) l->log_start = offset;
+    return ec_truncate_from_end(&l->epochs, offset);
+}

@@ -1,0 +1,152 @@
+/* log.h - a partition's log: Kafka's on-disk layout, appends, fetches,
+ * timestamp and epoch lookups, retention, recovery.
+ *
+ * A partition lives in <log.dir>/<topic>-<partition>/ as Kafka 3.6.1 lays it
+ * out: <base>.log / .index / .timeindex segments, partition.metadata and
+ * leader-epoch-checkpoint, so kafka-dump-log.sh reads our files. The
+ * dir-level checkpoints are in checkpoint.h; the broker writes them.
+ *
+ * Callers are single-threaded (the broker's event loop); a plog has no
+ * locks. All file system calls go through storage_fio (fileio.h).
+ * Functions return 0 on success and -1 with errno on I/O failure unless
+ * noted. After an fsync failure (or a failed rollback) the log is marked
+ * failed and every later append fails with EIO: like Kafka, the broker should
+ * take the log dir offline.
+ */
+#ifndef SAMSA_STORAGE_LOG_H
+#define SAMSA_STORAGE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct log_config {
+    int64_t segment_bytes;          /* segment.bytes (default 1073741824) */
+    int64_t segment_ms;             /* segment.ms (default 604800000) */
+    int32_t index_interval_bytes;   /* index.interval.bytes (4096) */
+    int32_t segment_index_bytes;    /* segment.index.bytes (10485760) */
+    int64_t flush_messages;         /* flush.messages (INT64_MAX = only on roll/close) */
+    int64_t flush_ms;               /* flush.ms (INT64_MAX) */
+    int64_t retention_bytes;        /* retention.bytes (-1 = unlimited) */
+    int64_t retention_ms;           /* retention.ms (604800000; -1 = unlimited) */
+    int64_t file_delete_delay_ms;   /* file.delete.delay.ms (60000) */
+} log_config;
+void log_config_defaults(log_config *c);
+
+typedef struct plog plog;
+
+/* Opens or creates the partition dir <dir> (the full "<log.dir>/<topic>-<p>"
+ * path), loads segments and recovers from recovery_point: every segment from
+ * the one holding recovery_point on is scanned batch by batch (magic 2,
+ * sizes, CRC-32C, increasing offsets); the first bad batch and everything
+ * after it is truncated (one line on stderr says what was cut) and those
+ * segments' indexes are rebuilt. Unusable or missing index files of other
+ * segments are rebuilt too. log_start_offset (-1 if unknown) is clamped to
+ * the first segment. topic_id (16 bytes, NULL to skip) is written to
+ * partition.metadata if absent and must match if present. On failure
+ * returns -1 with a message in err. */
+int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
+              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
+              size_t errlen);
+void plog_close(plog *l);              /* seals, flushes, frees */
+int plog_delete(plog *l);              /* closes and removes the dir; l is freed even on error */
+void plog_set_config(plog *l, const log_config *cfg);
+
+/* Appends len bytes of consecutive, already validated v2 batches (the buffer
+ * is modified: baseOffset and partitionLeaderEpoch are patched, neither is
+ * under the CRC). Offsets are assigned from the LEO. Rolls first when the
+ * active segment would pass segment_bytes, is older than segment_ms, has a
+ * full index, or the offsets would not fit its relative offsets. A new
+ * leader_epoch (>= 0, above the latest) starts an epoch at the first offset.
+ * Errors: EINVAL (malformed framing), EMSGSIZE (a batch bigger than
+ * segment_bytes), or the I/O errno (e.g. ENOSPC) after which nothing of the
+ * append is visible and the files are truncated back. */
+int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t *first_offset,
+                int64_t *last_offset);
+
+int64_t plog_start_offset(const plog *l);
+int64_t plog_end_offset(const plog *l);       /* next offset to assign (LEO) */
+int64_t plog_size(const plog *l);             /* bytes in all segments */
+int64_t plog_recovery_point(const plog *l);   /* everything below is fsynced */
+int plog_segment_count(const plog *l);
+const char *plog_dir(const plog *l);
+const char *plog_topic(const plog *l);
+int32_t plog_partition(const plog *l);
+
+/* The high watermark, which bounds retention like Kafka's (segments at or
+ * past it are never deleted). Until set (or when set to -1) it follows the
+ * LEO, which is right for a single replica. */
+void plog_set_high_watermark(plog *l, int64_t hw);
+
+/* Fetch. Finds the batch holding `offset` (offset index, then batch headers)
+ * and returns a file range of whole batches from there, stopping before the
+ * batch that holds max_offset (exclusive; the high watermark) and within
+ * max_bytes, except that with min_one the first batch comes whole even if
+ * bigger (KIP-74). Reads within one segment, like Kafka. Returns 0 (out->len
+ * may be 0), PLOG_OFFSET_OUT_OF_RANGE when offset < log start or > LEO, or
+ * -1. out->fd stays open at least file_delete_delay_ms after the segment is
+ * deleted (deleted segments become *.deleted and are closed and unlinked by
+ * plog_tick), so it may be sendfile()d later; never close it. */
+typedef struct plog_slice {
+    int fd;
+    int64_t file_pos;
+    int32_t len;
+} plog_slice;
+#define PLOG_OFFSET_OUT_OF_RANGE 1
+int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, int64_t max_offset, plog_slice *out);
+
+/* Finds, inside one whole batch in memory, the first record with timestamp
+ * >= ts: sets *offset and *timestamp (or *offset = -1 when none) and returns
+ * 0; nonzero means the batch could not be read (the lookup then fails). The
+ * records module supplies it (it can decompress). */
+typedef int (*plog_batch_scan_fn)(const uint8_t *batch, size_t len, int64_t ts, int64_t *offset,
+                                  int64_t *timestamp, void *ctx);
+
+#define PLOG_TS_LATEST (-1)
+#define PLOG_TS_EARLIEST (-2)
+#define PLOG_TS_MAX_TIMESTAMP (-3)
+#define PLOG_TS_EARLIEST_LOCAL (-4)
+
+/* ListOffsets by timestamp (Kafka's fetchOffsetByTimestamp): the first
+ * segment whose largest timestamp >= ts, its time index, then batches from
+ * there; the first batch with max timestamp >= ts is handed to scan for the
+ * exact record. With scan == NULL the batch's base offset and max timestamp
+ * are returned. Sets *offset = -1, *timestamp = -1 when no record qualifies.
+ * The special ts values above are answered too (EARLIEST/EARLIEST_LOCAL: log
+ * start; LATEST: LEO; both with timestamp -1; MAX_TIMESTAMP as below). */
+int plog_offset_for_timestamp(plog *l, int64_t ts, plog_batch_scan_fn scan, void *ctx, int64_t *offset,
+                              int64_t *timestamp);
+/* ListOffsets MAX_TIMESTAMP (-3): the record with the largest timestamp (the
+ * first batch holding it, then scan for the record); -1/-1 when the log has
+ * no timestamps. */
+int plog_max_timestamp(plog *l, plog_batch_scan_fn scan, void *ctx, int64_t *offset, int64_t *timestamp);
+
+/* OffsetForLeaderEpoch, as Kafka 3.6.1: the latest epoch ends at the LEO;
+ * an older known epoch ends where the next higher epoch starts (and
+ * *epoch_out is the largest known epoch <= the requested one); an epoch
+ * below every known one answers (epoch, start of the first higher epoch);
+ * -1 or an epoch above all known, or an empty cache, gives -1/-1. */
+int plog_end_offset_for_epoch(plog *l, int32_t epoch, int32_t *epoch_out, int64_t *end_offset);
+int32_t plog_latest_epoch(const plog *l);
+/* Epoch of the entry covering offset (-1 if none): ListOffsets' leaderEpoch. */
+int32_t plog_epoch_for_offset(const plog *l, int64_t offset);
+/* Becoming leader: start `epoch` at the LEO (no-op if not newer). */
+int plog_assign_epoch(plog *l, int32_t epoch);
+
+int plog_flush(plog *l);                       /* fsync everything up to the LEO */
+/* Periodic work at wall-clock now_ms: unlink *.deleted files older than
+ * file_delete_delay_ms, flush per flush_ms, roll a non-empty active segment
+ * older than segment_ms, and retention (Kafka's: segments whose largest
+ * timestamp is older than retention_ms, the oldest segments beyond
+ * retention_bytes, and segments wholly below the log start; never at or past
+ * the high watermark; when every segment goes, a new empty active segment is
+ * rolled first). Errors are reported on stderr; the next tick retries. */
+void plog_tick(plog *l, int64_t now_ms);
+/* DeleteRecords: raise the log start to offset (<= high watermark, checked
+ * by the caller; EINVAL past the LEO) and delete whole segments below it. */
+int plog_delete_records(plog *l, int64_t offset);
+/* Drop every offset >= offset (follower truncation). Whole batches go; the
+ * LEO becomes offset. Below the first segment the log restarts empty there. */
+int plog_truncate_to(plog *l, int64_t offset);
+
+#endif

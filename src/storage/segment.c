@@ -1,0 +1,353 @@
+/* segment.c - one log segment and its indexes (see segment.h). */
+#include "storage/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/fileio.h"
+#include "util/crc32c.h"
+
+/* Smallest batchLength a v2 batch can have: header minus the 12-byte
+ * offset+length prefix, with zero records. */
+#define MIN_BATCH_LENGTH (BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
+#define SCAN_WINDOW (1u << 20)
+
+int seg_path(char *buf, size_t cap, const char *dir, int64_t base, const char *suffix) {
+    int n = snprintf(buf, cap, "%s/%020" PRId64 "%s", dir, base, suffix);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens an index file; *created tells whether it had to be made. */
+static int open_index(const char *dir, int64_t base, const char *suffix, bool *created) {
+    char path[PATH_MAX];
+    if (seg_path(path, sizeof path, dir, base, suffix) != 0) return -1;
+    int fd = storage_fio.open(path, O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        *created = true;
+        fd = storage_fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    }
+    return fd;
+}
+
+int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes, bool create, int64_t now_ms) {
+    memset(s, 0, sizeof *s);
+    s->base = base;
+    s->log_fd = s->oidx.fd = s->tidx.fd = -1;
+    s->max_ts = s->rolling_ts = -1;
+    s->max_ts_offset = base;
+    s->created_ms = now_ms;
+    char path[PATH_MAX];
+    if (seg_path(path, sizeof path, dir, base, SEG_LOG_SUFFIX) != 0) return -1;
+    s->log_fd = storage_fio.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (s->log_fd < 0) return -1;
+    bool created = false;
+    int ifd = open_index(dir, base, SEG_INDEX_SUFFIX, &created);
+    int tfd = ifd >= 0 ? open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) : -1;
+    int64_t size = fio_file_size(s->log_fd);
+    if (ifd < 0 || tfd < 0 || size < 0) {
+        int saved = errno;
+        if (ifd >= 0) storage_fio.close(ifd);
+        if (tfd >= 0) storage_fio.close(tfd);
+        storage_fio.close(s->log_fd);
+        s->log_fd = -1;
+        errno = saved;
+        return -1;
+    }
+    s->size = size;
+    s->oidx.fd = ifd;
+    s->oidx.base = base;
+    s->oidx.last_rel = s->oidx.last_pos = -1;
+    oidx_set_max_bytes(&s->oidx, index_max_bytes);
+    s->tidx.fd = tfd;
+    s->tidx.base = base;
+    s->tidx.last_ts = -1;
+    s->tidx.last_offset = base;
+    tidx_set_max_bytes(&s->tidx, index_max_bytes);
+    /* A freshly created index says nothing about existing data. */
+    if (created && size > 0) s->bytes_since_index = -1;
+    return 0;
+}
+
+int seg_load_indexes(segment *s, int64_t next_offset) {
+    if (s->bytes_since_index < 0) return 1; /* an index file was missing */
+    int64_t max_rel = next_offset > s->base ? next_offset - 1 - s->base : INT32_MAX;
+    if (max_rel > INT32_MAX) max_rel = INT32_MAX;
+    int32_t omax = s->oidx.max_entries * OFFSET_INDEX_ENTRY;
+    int32_t tmax = s->tidx.max_entries * TIME_INDEX_ENTRY;
+    int rc = oidx_load(&s->oidx, s->oidx.fd, s->base, omax, s->size, max_rel);
+    if (rc != 0) return rc;
+    rc = tidx_load(&s->tidx, s->tidx.fd, s->base, tmax, max_rel);
+    if (rc != 0) return rc;
+    s->max_ts = s->tidx.last_ts;
+    s->max_ts_offset = s->tidx.last_offset;
+    /* Only the active segment appends; it is always rebuilt on open. */
+    s->bytes_since_index = s->oidx.entries ? s->size - s->oidx.last_pos : s->size;
+    return 0;
+}
+
+/* A sliding read buffer over the log file for sequential scans. */
+typedef struct scan_window {
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    int64_t start;
+    size_t len;
+} scan_window;
+
+/* n bytes at pos (n <= cap, pos+n within the file) or NULL on I/O error. */
+static const uint8_t *win_get(scan_window *w, int64_t pos, size_t n, int64_t file_size) {
+    if (pos >= w->start && pos + (int64_t)n <= w->start + (int64_t)w->len) return w->buf + (pos - w->start);
+    int64_t want = file_size - pos;
+    if (want > (int64_t)w->cap) want = (int64_t)w->cap;
+    if (want < (int64_t)n) {
+        errno = ENODATA;
+        return NULL;
+    }
+    if (fio_pread_full(w->fd, w->buf, (size_t)want, pos) != 0) return NULL;
+    w->start = pos;
+    w->len = (size_t)want;
+    return w->buf;
+}
+
+static int reset_indexes(segment *s) {
+    int32_t omax = s->oidx.max_entries * OFFSET_INDEX_ENTRY;
+    int32_t tmax = s->tidx.max_entries * TIME_INDEX_ENTRY;
+    if (oidx_reset(&s->oidx, s->oidx.fd, s->base, omax) != 0) return -1;
+    return tidx_reset(&s->tidx, s->tidx.fd, s->base, tmax);
+}
+
+int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn fn, void *ctx,
+                seg_scan_result *res) {
+    memset(res, 0, sizeof *res);
+    if (reset_indexes(s) != 0) return -1;
+    scan_window w = {s->log_fd, malloc(SCAN_WINDOW), SCAN_WINDOW, 0, 0};
+    if (!w.buf) {
+        errno = ENOMEM;
+        return -1;
+    }
+    s->max_ts = s->rolling_ts = -1;
+    s->max_ts_offset = s->base;
+    int64_t pos = 0, last_index_pos = 0, prev_last = s->base - 1;
+    int rc = 0;
+    while (pos < s->size) {
+        int64_t left = s->size - pos;
+        if (left < BATCH_HEADER_SIZE) {
+            snprintf(res->why, sizeof res->why, "partial batch header (%" PRId64 " bytes)", left);
+            break;
+        }
+        const uint8_t *p = win_get(&w, pos, BATCH_HEADER_SIZE, s->size);
+        if (!p) {
+            rc = -1;
+            break;
+        }
+        batch_header h;
+        batch_header_parse(p, &h);
+        int64_t total = (int64_t)h.batch_length + BATCH_LOG_OVERHEAD;
+        if (h.batch_length < MIN_BATCH_LENGTH) {
+            snprintf(res->why, sizeof res->why, "batch length %" PRId32 " too small", h.batch_length);
+            break;
+        }
+        if (total > left) {
+            snprintf(res->why, sizeof res->why, "batch of %" PRId64 " bytes runs past the end (torn write)", total);
+            break;
+        }
+        if (h.magic != 2) {
+            snprintf(res->why, sizeof res->why, "magic %d is not 2", h.magic);
+            break;
+        }
+        int64_t last = batch_last_offset(&h);
+        if (h.last_offset_delta < 0 || h.base_offset <= prev_last || last - s->base > INT32_MAX) {
+            snprintf(res->why, sizeof res->why, "offsets %" PRId64 "..%" PRId64 " out of order after %" PRId64,
+                     h.base_offset, last, prev_last);
+            break;
+        }
+        if (validate) {
+            uint32_t crc = 0;
+            int64_t at = pos + BATCH_OFF_ATTRIBUTES, end = pos + total;
+            while (at < end) {
+                size_t n = end - at < (int64_t)w.cap ? (size_t)(end - at) : w.cap;
+                const uint8_t *q = win_get(&w, at, n, s->size);
+                if (!q) {
+                    rc = -1;
+                    break;
+                }
+                crc = crc32c(crc, q, n);
+                at += (int64_t)n;
+            }
+            if (rc) break;
+            if (crc != h.crc) {
+                snprintf(res->why, sizeof res->why, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
+                         h.crc, crc);
+                break;
+            }
+        }
+        if (s->rolling_ts < 0 && pos == 0) s->rolling_ts = h.max_timestamp;
+        if (h.max_timestamp > s->max_ts) {
+            s->max_ts = h.max_timestamp;
+            s->max_ts_offset = last;
+        }
+        if (pos - last_index_pos > index_interval && !oidx_full(&s->oidx)) {
+            if (oidx_append(&s->oidx, last, (int32_t)pos) != 0 ||
+                tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, false) != 0) {
+                rc = -1;
+                break;
+            }
+            last_index_pos = pos;
+        }
+        if (fn && fn(&h, ctx) != 0) {
+            rc = -1;
+            break;
+        }
+        prev_last = last;
+        pos += total;
+    }
+    free(w.buf);
+    if (rc) return -1;
+    res->valid_bytes = pos;
+    res->next_offset = prev_last + 1;
+    res->truncated_bytes = s->size - pos;
+    if (pos < s->size) {
+        if (storage_fio.ftruncate(s->log_fd, pos) != 0) return -1;
+        s->size = pos;
+    }
+    s->bytes_since_index = pos - last_index_pos;
+    /* A closed segment always ends with its largest timestamp indexed. */
+    return tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, true);
+}
+
+void seg_mark_save(const segment *s, seg_mark *m) {
+    m->size = s->size;
+    m->max_ts = s->max_ts;
+    m->max_ts_offset = s->max_ts_offset;
+    m->rolling_ts = s->rolling_ts;
+    m->bytes_since_index = s->bytes_since_index;
+    m->oidx = s->oidx;
+    m->tidx = s->tidx;
+}
+
+int seg_mark_restore(segment *s, const seg_mark *m) {
+    int rc = 0;
+    if (storage_fio.ftruncate(s->log_fd, m->size) != 0) rc = -1;
+    if (s->oidx.entries != m->oidx.entries &&
+        storage_fio.ftruncate(s->oidx.fd, (off_t)m->oidx.entries * OFFSET_INDEX_ENTRY) != 0)
+        rc = -1;
+    if (s->tidx.entries != m->tidx.entries &&
+        storage_fio.ftruncate(s->tidx.fd, (off_t)m->tidx.entries * TIME_INDEX_ENTRY) != 0)
+        rc = -1;
+    s->size = m->size;
+    s->max_ts = m->max_ts;
+    s->max_ts_offset = m->max_ts_offset;
+    s->rolling_ts = m->rolling_ts;
+    s->bytes_since_index = m->bytes_since_index;
+    s->oidx = m->oidx;
+    s->tidx = m->tidx;
+    return rc;
+}
+
+int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interval) {
+    if (len == 0) return 0;
+    seg_mark m;
+    seg_mark_save(s, &m);
+    if (fio_pwrite_full(s->log_fd, data, len, s->size) != 0) goto fail;
+    int64_t append_max_ts = -1;
+    for (size_t off = 0; off < len;) {
+        batch_header h;
+        batch_header_parse(data + off, &h);
+        int64_t pos = m.size + (int64_t)off;
+        int64_t last = batch_last_offset(&h);
+        if (h.max_timestamp > append_max_ts) append_max_ts = h.max_timestamp;
+        if (h.max_timestamp > s->max_ts) {
+            s->max_ts = h.max_timestamp;
+            s->max_ts_offset = last;
+        }
+        if (s->bytes_since_index > index_interval) {
+            if (oidx_append(&s->oidx, last, (int32_t)pos) != 0 ||
+                tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, false) != 0)
+                goto fail;
+            s->bytes_since_index = 0;
+        }
+        s->bytes_since_index += (int64_t)batch_total_size(&h);
+        off += batch_total_size(&h);
+    }
+    if (m.size == 0) s->rolling_ts = append_max_ts;
+    s->size = m.size + (int64_t)len;
+    return 0;
+fail:;
+    int saved = errno;
+    seg_mark_restore(s, &m);
+    errno = saved;
+    return -1;
+}
+
+int seg_read_header(const segment *s, int64_t pos, batch_header *h) {
+    if (pos < 0 || s->size - pos < BATCH_HEADER_SIZE) return 1;
+    uint8_t buf[BATCH_HEADER_SIZE];
+    if (fio_pread_full(s->log_fd, buf, sizeof buf, pos) != 0) return -1;
+    batch_header_parse(buf, h);
+    if (h->batch_length < MIN_BATCH_LENGTH || (int64_t)h->batch_length + BATCH_LOG_OVERHEAD > s->size - pos)
+        return 1;
+    return 0;
+}
+
+int seg_find_batch(const segment *s, int64_t from_pos, int64_t offset, int64_t *pos, batch_header *h) {
+    for (int64_t p = from_pos;;) {
+        int rc = seg_read_header(s, p, h);
+        if (rc != 0) return rc;
+        if (batch_last_offset(h) >= offset) {
+            *pos = p;
+            return 0;
+        }
+        p += (int64_t)batch_total_size(h);
+    }
+}
+
+int seg_translate_offset(const segment *s, int64_t offset, int64_t *pos, batch_header *h) {
+    int64_t ioff;
+    int32_t ipos;
+    if (oidx_lookup(&s->oidx, offset, &ioff, &ipos) != 0) return -1;
+    return seg_find_batch(s, ipos, offset, pos, h);
+}
+
+int seg_truncate_to(segment *s, int64_t offset, int32_t index_interval) {
+    int64_t pos;
+    batch_header h;
+    int rc = seg_translate_offset(s, offset, &pos, &h);
+    if (rc < 0) return -1;
+    if (rc == 1) return 0; /* nothing at or past offset here */
+    if (storage_fio.ftruncate(s->log_fd, pos) != 0) return -1;
+    s->size = pos;
+    seg_scan_result res;
+    return seg_rebuild(s, index_interval, false, NULL, NULL, &res);
+}
+
+int seg_seal(segment *s) { return tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, true); }
+
+int seg_flush(segment *s) {
+    if (storage_fio.fsync(s->log_fd) != 0) return -1;
+    if (storage_fio.fsync(s->oidx.fd) != 0) return -1;
+    return storage_fio.fsync(s->tidx.fd);
+}
+
+void seg_close(segment *s) {
+    if (s->log_fd >= 0) storage_fio.close(s->log_fd);
+    if (s->oidx.fd >= 0) storage_fio.close(s->oidx.fd);
+    if (s->tidx.fd >= 0) storage_fio.close(s->tidx.fd);
+    s->log_fd = s->oidx.fd = s->tidx.fd = -1;
+}
+
+int64_t seg_largest_timestamp(const segment *s) {
+    if (s->max_ts >= 0) return s->max_ts;
+    struct stat st;
+    if (storage_fio.fstat(s->log_fd, &st) != 0) return -1;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
