@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/arena.h"
 #include "util/props.h"
 
 #define MAX_LISTENERS 8
@@ -90,6 +91,8 @@ typedef struct broker_config {
     int32_t transaction_max_timeout_ms;               /* 900000 */
     int64_t transactional_id_expiration_ms;           /* 604800000 */
     int64_t producer_id_expiration_ms;                /* 86400000 */
+    bool unclean_leader_election_enable;              /* false */
+    bool log_preallocate;                             /* false */
 } broker_config;
 
 /* Load and validate. Unknown keys are logged and ignored; an invalid value
@@ -115,6 +118,16 @@ typedef struct topic_config {
     int64_t segment_bytes;
     int32_t segment_index_bytes;
     int64_t segment_ms;
+    int64_t segment_jitter_ms;
+    int64_t min_compaction_lag_ms;
+    int64_t max_compaction_lag_ms;
+    double min_cleanable_dirty_ratio;
+    bool compact, delete_;          /* cleanup.policy contains compact / delete */
+    bool preallocate;
+    bool unclean_leader_election_enable;
+    bool message_downconversion_enable;
+    int64_t message_timestamp_before_max_ms; /* falls back to difference.max.ms */
+    int64_t message_timestamp_after_max_ms;
 } topic_config;
 
 /* Resolve a topic's settings from broker config and its overrides
@@ -126,5 +139,98 @@ void topic_config_resolve(topic_config *out, const broker_config *b, const char 
  * Kafka error code (INVALID_CONFIG = 40) with Kafka's message in err. */
 int16_t topic_config_validate(const char *key, const char *value, char *err, size_t errlen);
 bool topic_config_known(const char *key);
+
+/* ---- the config definitions (Kafka's ConfigDef), shared by the loader,
+ * the validators and DescribeConfigs ---- */
+
+/* Types with DescribeConfigs' ConfigType numbering. */
+enum {
+    CFG_BOOLEAN = 1, CFG_STRING = 2, CFG_INT = 3, CFG_SHORT = 4, CFG_LONG = 5,
+    CFG_DOUBLE = 6, CFG_LIST = 7, CFG_CLASS = 8, CFG_PASSWORD = 9
+};
+
+/* Sources with DescribeConfigs' ConfigSource numbering. */
+enum {
+    CFG_SRC_DYNAMIC_TOPIC = 1, CFG_SRC_DYNAMIC_BROKER = 2, CFG_SRC_DYNAMIC_DEFAULT_BROKER = 3,
+    CFG_SRC_STATIC_BROKER = 4, CFG_SRC_DEFAULT = 5
+};
+
+typedef struct config_def config_def; /* opaque: one key's name, type, default, validator */
+
+const config_def *broker_config_def(const char *name);
+const config_def *topic_config_def(const char *name);
+int broker_config_def_count(void);
+const config_def *broker_config_def_at(int i);
+int topic_config_def_count(void);
+const config_def *topic_config_def_at(int i);
+const char *config_def_name(const config_def *d);
+int config_def_type(const config_def *d);
+const char *config_def_default(const config_def *d); /* NULL: no default */
+const char *config_def_doc(const config_def *d);     /* NULL: none */
+/* Whether Kafka lets AlterConfigs change this broker key at runtime. */
+bool broker_config_is_dynamic(const char *name);
+/* SSL keystore/truststore keys Kafka only accepts with a listener prefix. */
+bool broker_config_needs_listener_prefix(const char *name);
+
+/* Check value against d's type and validator as Kafka's ConfigDef does.
+ * Returns 0, or -1 with Kafka's message ("Invalid value abc for
+ * configuration num.partitions: Not a number of type INT") in err. */
+int config_check_value(const config_def *d, const char *value, char *err, size_t errlen);
+
+/* Broker synonyms of a topic config in precedence order (e.g. retention.ms
+ * -> log.retention.ms, log.retention.minutes, log.retention.hours). Returns
+ * the count (0 for topic-only keys such as remote.storage.enable). */
+int topic_config_synonyms(const char *topic_key, const char **out, int max);
+/* Broker keys that describe the same setting as name (name itself first
+ * when it is the primary one), as Kafka's DynamicBrokerConfig does. */
+int broker_config_synonyms(const char *name, const char **out, int max);
+
+/* Where a broker key's value comes from, in Kafka's precedence: dynamic
+ * per-broker, then dynamic cluster default, then static (server.properties).
+ * The dynamic sets are parallel key/value arrays (either may be empty). */
+typedef struct config_layers {
+    const props *static_cfg;
+    const char *const *dyn_broker_keys, *const *dyn_broker_values;
+    int ndyn_broker;
+    const char *const *dyn_default_keys, *const *dyn_default_values;
+    int ndyn_default;
+} config_layers;
+
+/* Same as topic_config_resolve, but broker synonyms are looked up through
+ * all layers (so a dynamic log.retention.ms applies to topics). */
+void topic_config_resolve_layers(topic_config *out, const config_layers *l, const char *const *keys,
+                                 const char *const *values, int n);
+
+/* ---- description for DescribeConfigs ---- */
+
+typedef struct config_synonym {
+    const char *name;
+    const char *value;   /* NULL for sensitive keys */
+    int8_t source;
+} config_synonym;
+
+#define CONFIG_MAX_SYNONYMS 12
+
+typedef struct config_entry {
+    const char *name;
+    const char *value;   /* NULL when unset or sensitive */
+    int8_t source;
+    int8_t type;         /* CFG_* */
+    bool read_only;
+    bool sensitive;
+    const char *doc;
+    config_synonym synonyms[CONFIG_MAX_SYNONYMS];
+    int nsynonyms;
+} config_entry;
+
+/* Every topic config of a topic with its overrides: value, source and all
+ * synonyms (the caller drops them unless include_synonyms). Strings are in
+ * arena a or static. Returns the count written (at most max). */
+int config_describe_topic(const config_layers *l, const char *const *keys, const char *const *values,
+                          int n, config_entry *out, int max, karena *a);
+/* Every broker config. per_broker is false when describing the cluster
+ * default resource (name ""), which lists only the dynamic defaults. */
+int config_describe_broker(const config_layers *l, int32_t node_id, bool per_broker,
+                           config_entry *out, int max, karena *a);
 
 #endif
