@@ -9,6 +9,9 @@
  * decode/encode return 0, or -1 once the reader/writer has failed. Decoded
  * strings and bytes point into the reader's buffer; arrays live in the
  * arena. Arrays are `T *x; int32_t x_count;` with x_count == -1 for null.
+ * A nullable struct field x also has `bool x_present` (false: null).
+ * Nested types take the top-level message's version. Encoding a null where
+ * the version does not allow one writes the empty value instead.
  */
 #ifndef SAMSA_GEN_KMSG_H
 #define SAMSA_GEN_KMSG_H
