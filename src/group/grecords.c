@@ -1,0 +1,273 @@
+/* grecords.c - __consumer_offsets keys and values, and replaying them
+ * (see grecords.h). The structs are encoded with the generated codecs;
+ * this file adds the version prefix and the meaning. */
+#include "group/grecords.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/batch_header.h"
+#include "protocol/errors.h"
+#include "protocol/gen/group_metadata_key.h"
+#include "protocol/gen/group_metadata_value.h"
+#include "protocol/gen/offset_commit_key.h"
+#include "protocol/gen/offset_commit_value.h"
+#include "protocol/records.h"
+#include "util/log.h"
+
+#define LOGC "kafka.coordinator.group.GroupMetadataManager"
+
+int grec_parse_key(const uint8_t *p, size_t n, grec_key *out, karena *a) {
+    memset(out, 0, sizeof *out);
+    kreader r;
+    kr_init(&r, p, n);
+    int16_t v = kr_i16(&r);
+    if (r.err) return -1;
+    if (v == 0 || v == 1) {
+        OffsetCommitKey k;
+        if (OffsetCommitKey_decode(&k, &r, v, a) != 0) return -1;
+        out->kind = GREC_KEY_OFFSET;
+        out->group = k.group;
+        out->topic = k.topic;
+        out->partition = k.partition;
+    } else if (v == 2) {
+        GroupMetadataKey k;
+        if (GroupMetadataKey_decode(&k, &r, v, a) != 0) return -1;
+        out->kind = GREC_KEY_GROUP;
+        out->group = k.group;
+    }
+    return 0;
+}
+
+void grec_offset_key(kwriter *w, const char *group, const char *topic, int32_t partition) {
+    OffsetCommitKey k;
+    OffsetCommitKey_init(&k);
+    k.group = kstr_from(group);
+    k.topic = kstr_from(topic);
+    k.partition = partition;
+    kw_i16(w, 1);
+    OffsetCommitKey_encode(&k, w, 1);
+}
+
+void grec_offset_value(kwriter *w, const goffset *o) {
+    OffsetCommitValue v;
+    OffsetCommitValue_init(&v);
+    v.offset = o->offset;
+    v.leader_epoch = o->leader_epoch;
+    v.metadata = kstr_from(o->metadata ? o->metadata : "");
+    v.commit_timestamp = o->commit_ts;
+    v.expire_timestamp = o->expire_ts;
+    int16_t version = o->expire_ts >= 0 ? 1 : 3;
+    kw_i16(w, version);
+    OffsetCommitValue_encode(&v, w, version);
+}
+
+void grec_group_key(kwriter *w, const char *group) {
+    GroupMetadataKey k;
+    GroupMetadataKey_init(&k);
+    k.group = kstr_from(group);
+    kw_i16(w, 2);
+    GroupMetadataKey_encode(&k, w, 2);
+}
+
+void grec_group_value(kwriter *w, const kgroup *g) {
+    GroupMetadataValue v;
+    GroupMetadataValue_init(&v);
+    GroupMetadataValue_MemberMetadata one, *mm = g->nmembers > 1
+                                                     ? calloc((size_t)g->nmembers, sizeof *mm)
+                                                     : &one;
+    if (!mm) {
+        w->err = 1;
+        return;
+    }
+    v.protocol_type = kstr_from(g->protocol_type ? g->protocol_type : "");
+    v.generation = g->generation;
+    v.protocol = g->protocol_name ? kstr_from(g->protocol_name) : KSTR_NULL;
+    v.leader = g->leader_id ? kstr_from(g->leader_id) : KSTR_NULL;
+    v.current_state_timestamp = g->state_ts;
+    for (int i = 0; i < g->nmembers; i++) {
+        const gmember *mb = g->members[i];
+        const gprotocol *p = gmember_protocol(mb, g->protocol_name);
+        GroupMetadataValue_MemberMetadata_init(&mm[i]);
+        mm[i].member_id = kstr_from(mb->member_id);
+        mm[i].group_instance_id = mb->instance_id ? kstr_from(mb->instance_id) : KSTR_NULL;
+        mm[i].client_id = kstr_from(mb->client_id);
+        mm[i].client_host = kstr_from(mb->client_host);
+        mm[i].rebalance_timeout = mb->rebalance_timeout_ms;
+        mm[i].session_timeout = mb->session_timeout_ms;
+        mm[i].subscription = (kbytes){p ? p->metadata : (const uint8_t *)"", p ? p->metadata_len : 0};
+        mm[i].assignment = (kbytes){mb->assignment ? mb->assignment : (const uint8_t *)"",
+                                    mb->assignment_len};
+    }
+    v.members = mm;
+    v.members_count = g->nmembers;
+    kw_i16(w, 3);
+    GroupMetadataValue_encode(&v, w, 3);
+    if (mm != &one) free(mm);
+}
+
+static char *dupk(kstr s, karena *a) { return kstr_dup(s, a); }
+
+int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *value,
+               int32_t value_len, karena *a) {
+    grec_key k;
+    if (key_len < 0 || grec_parse_key(key, (size_t)key_len, &k, a) != 0) return -1;
+    if (k.kind == 0) return 0;
+    char *gid = dupk(k.group, a);
+    if (!gid) return -1;
+    bool tombstone = value == NULL || value_len < 0;
+    if (k.kind == GREC_KEY_OFFSET) {
+        kgroup *g = gmgr_get(m, gid);
+        if (tombstone) {
+            if (g) group_offset_remove(g, k.topic.p, (size_t)k.topic.len, k.partition);
+            return 0;
+        }
+        kreader r;
+        kr_init(&r, value, (size_t)value_len);
+        int16_t v = kr_i16(&r);
+        OffsetCommitValue ov;
+        if (r.err || v < 0 || v > 4 || OffsetCommitValue_decode(&ov, &r, v, a) != 0) return -1;
+        if (!g) g = gmgr_get_or_create(m, gid);
+        if (!g) return -1;
+        group_offset_put(g, k.topic.p, (size_t)k.topic.len, k.partition, ov.offset, ov.leader_epoch,
+                         ov.metadata.p, ov.metadata.len > 0 ? (size_t)ov.metadata.len : 0,
+                         ov.commit_timestamp, ov.expire_timestamp);
+        return 0;
+    }
+    /* group metadata */
+    kgroup *g = gmgr_get(m, gid);
+    if (tombstone) {
+        /* the group is gone; offsets written after the tombstone would be
+         * replayed later and recreate it */
+        if (g) gmgr_remove(m, g);
+        return 0;
+    }
+    kreader r;
+    kr_init(&r, value, (size_t)value_len);
+    int16_t v = kr_i16(&r);
+    GroupMetadataValue gv;
+    if (r.err || v < 0 || v > 4 || GroupMetadataValue_decode(&gv, &r, v, a) != 0) return -1;
+    if (!g) g = gmgr_get_or_create(m, gid);
+    if (!g) return -1;
+    char *ptype = dupk(gv.protocol_type, a);
+    char *pname = gv.protocol.len >= 0 ? dupk(gv.protocol, a) : NULL;
+    char *leader = gv.leader.len >= 0 ? dupk(gv.leader, a) : NULL;
+    group_load_reset(g, ptype, gv.generation, pname, leader, v >= 2 ? gv.current_state_timestamp : -1);
+    for (int32_t i = 0; i < gv.members_count; i++) {
+        GroupMetadataValue_MemberMetadata *mm = &gv.members[i];
+        char *iid = mm->group_instance_id.len >= 0 ? dupk(mm->group_instance_id, a) : NULL;
+        int32_t rt = v >= 1 ? mm->rebalance_timeout : mm->session_timeout;
+        group_load_member(g, dupk(mm->member_id, a), iid, dupk(mm->client_id, a),
+                          dupk(mm->client_host, a), rt, mm->session_timeout, pname,
+                          mm->subscription.p, mm->subscription.len, mm->assignment.p,
+                          mm->assignment.len);
+    }
+    return 0;
+}
+
+/* Offset commits inside open transactions, kept until their marker. */
+typedef struct txn_pending {
+    int64_t producer_id;
+    uint8_t *key, *value;
+    int32_t key_len, value_len;
+} txn_pending;
+
+typedef struct txn_buf {
+    txn_pending *v;
+    int n, cap;
+} txn_buf;
+
+static void txn_add(txn_buf *t, int64_t pid, const rec_record *rec) {
+    if (t->n == t->cap) {
+        int nc = t->cap ? t->cap * 2 : 16;
+        txn_pending *nv = realloc(t->v, (size_t)nc * sizeof *nv);
+        if (!nv) return;
+        t->v = nv;
+        t->cap = nc;
+    }
+    txn_pending *p = &t->v[t->n];
+    p->producer_id = pid;
+    p->key_len = rec->key.len;
+    p->value_len = rec->value.len;
+    p->key = malloc((size_t)(rec->key.len > 0 ? rec->key.len : 1));
+    p->value = rec->value.len >= 0 ? malloc((size_t)(rec->value.len > 0 ? rec->value.len : 1)) : NULL;
+    if (!p->key || (rec->value.len >= 0 && !p->value)) {
+        free(p->key);
+        free(p->value);
+        return;
+    }
+    if (rec->key.len > 0) memcpy(p->key, rec->key.p, (size_t)rec->key.len);
+    if (rec->value.len > 0) memcpy(p->value, rec->value.p, (size_t)rec->value.len);
+    t->n++;
+}
+
+/* Apply (commit) or drop (abort) everything pending for pid. */
+static int txn_end(gmgr *m, txn_buf *t, int64_t pid, bool commit, karena *a) {
+    int applied = 0, k = 0;
+    for (int i = 0; i < t->n; i++) {
+        txn_pending *p = &t->v[i];
+        if (p->producer_id != pid) {
+            t->v[k++] = *p;
+            continue;
+        }
+        if (commit && grec_apply(m, p->key, p->key_len, p->value, p->value_len, a) == 0) applied++;
+        free(p->key);
+        free(p->value);
+    }
+    t->n = k;
+    return applied;
+}
+
+int grec_replay(gmgr *m, const uint8_t *buf, size_t len) {
+    karena a;
+    karena_init(&a, 0);
+    txn_buf txn = {0};
+    int applied = 0;
+    size_t pos = 0;
+    while (len - pos >= BATCH_HEADER_SIZE) {
+        batch_header h;
+        batch_header_parse(buf + pos, &h);
+        if (h.batch_length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD) {
+            applied = -1;
+            break;
+        }
+        size_t whole = (size_t)h.batch_length + BATCH_LOG_OVERHEAD;
+        if (whole > len - pos) break; /* partial trailing batch */
+        bool transactional = (h.attributes & BATCH_ATTR_TRANSACTIONAL) != 0;
+        bool control = (h.attributes & BATCH_ATTR_CONTROL) != 0;
+        rec_iter it;
+        if (h.magic != 2 || rec_iter_init(&it, buf + pos, whole, &a) != 0) {
+            log_warn(LOGC, "Skipping a corrupt batch in __consumer_offsets at offset %lld",
+                     (long long)h.base_offset);
+            pos += whole;
+            continue;
+        }
+        rec_record rec;
+        int rc;
+        while ((rc = rec_iter_next(&it, &rec)) == 1) {
+            if (control) {
+                /* control key: int16 version, int16 type (0 abort, 1 commit) */
+                if (rec.key.len >= 4) {
+                    int16_t type = (int16_t)((rec.key.p[2] << 8) | rec.key.p[3]);
+                    applied += txn_end(m, &txn, h.producer_id, type == 1, &a);
+                }
+            } else if (transactional) {
+                txn_add(&txn, h.producer_id, &rec);
+            } else if (grec_apply(m, rec.key.p, rec.key.len, rec.value.p, rec.value.len, &a) == 0) {
+                applied++;
+            }
+        }
+        if (rc < 0)
+            log_warn(LOGC, "Corrupt records in __consumer_offsets batch at offset %lld",
+                     (long long)h.base_offset);
+        karena_reset(&a);
+        pos += whole;
+    }
+    for (int i = 0; i < txn.n; i++) {
+        free(txn.v[i].key);
+        free(txn.v[i].value);
+    }
+    free(txn.v);
+    karena_free(&a);
+    return applied;
+}
