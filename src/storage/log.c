@@ -423,6 +423,17 @@ static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errl
     return 0;
 }
 
+/* A new partition dir is durable only once its parent's entry is. */
+static int fsync_parent(const char *dir) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (!slash) return fio_fsync_dir(".");
+    if (slash == parent) slash[1] = '\0';
+    else *slash = '\0';
+    return fio_fsync_dir(parent);
+}
+
 int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
               const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
               size_t errlen) {
@@ -440,7 +451,8 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->hw = -1;
     l->log_start = log_start_offset;
     l->last_flush_ms = wall_ms();
-    if (storage_fio.mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    bool created = storage_fio.mkdir(dir, 0755) == 0;
+    if (!created && errno != EEXIST) {
         set_err(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
         goto fail;
     }
@@ -452,6 +464,10 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
         goto fail;
     }
     if (load_segments(l, recovery_point, err, errlen) != 0) goto fail;
+    if (created && (fio_fsync_dir(dir) != 0 || fsync_parent(dir) != 0)) {
+        set_err(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+        goto fail;
+    }
 
     int64_t first_base = l->segs[0].base;
     if (l->log_start < first_base) l->log_start = first_base;

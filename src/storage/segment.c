@@ -270,7 +270,7 @@ int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interv
             s->max_ts = h.max_timestamp;
             s->max_ts_offset = last;
         }
-        if (s->bytes_since_index > index_interval) {
+        if (s->bytes_since_index > index_interval && !oidx_full(&s->oidx)) {
             if (oidx_append(&s->oidx, last, (int32_t)pos) != 0 ||
                 tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, false) != 0)
                 goto fail;

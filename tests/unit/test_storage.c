@@ -926,6 +926,95 @@ static void test_bad_append(void) {
     plog_close(l);
 }
 
+
+static void test_roll_triggers_and_flush(void) {
+    g_test = "roll_triggers_and_flush";
+    char dir[256];
+    part_dir(dir, sizeof dir, "roll-0");
+    log_config c;
+    log_config_defaults(&c);
+    c.index_interval_bytes = 1;
+    c.segment_index_bytes = 24; /* 3 offset entries, 2 time entries */
+    c.flush_messages = 6;
+    plog *l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    fill(l, 3, 1000, 0);
+    CHECK(plog_segment_count(l) == 1);
+    /* Batches 1 and 2 filled the time index (2 entries): the next rolls. */
+    fill(l, 2, 2000, 0);
+    CHECK(plog_segment_count(l) == 2);
+    /* flush.messages: everything below the LEO is fsynced every 6 offsets. */
+    CHECK(plog_recovery_point(l) == 15);
+    fill(l, 1, 2000, 0);
+    CHECK(plog_recovery_point(l) == 15);
+    fill(l, 1, 2000, 0);
+    CHECK(plog_recovery_point(l) == 21 && plog_end_offset(l) == 21);
+    /* segment.ms by record timestamps: a batch an hour after the segment's
+     * first one rolls with segment.ms = 1 minute. */
+    c.segment_ms = 60000;
+    c.flush_messages = INT64_MAX;
+    c.segment_index_bytes = 10485760;
+    plog_set_config(l, &c);
+    int segs = plog_segment_count(l);
+    fill(l, 1, 2000 + 3600000, 0);
+    CHECK(plog_segment_count(l) == segs + 1);
+    fill(l, 1, 2000 + 3600000, 0);
+    CHECK(plog_segment_count(l) == segs + 1);
+    /* ... and by wall clock in plog_tick. */
+    plog_tick(l, 2000 + 3600000 + 20 + 60001);
+    CHECK(plog_segment_count(l) == segs + 2);
+    CHECK(plog_recovery_point(l) == plog_end_offset(l)); /* a roll flushes */
+    plog_tick(l, 2000 + 3600000 + 20 + 60001); /* empty active: no roll */
+    CHECK(plog_segment_count(l) == segs + 2);
+    /* flush.ms */
+    fill(l, 1, 2000 + 3600000 + 70000, 0);
+    c.flush_ms = 1000;
+    c.segment_ms = INT64_MAX;
+    plog_set_config(l, &c);
+    CHECK(plog_recovery_point(l) < plog_end_offset(l));
+    plog_tick(l, INT64_MAX / 2);
+    CHECK(plog_recovery_point(l) == plog_end_offset(l));
+    plog_close(l);
+}
+
+static int fsync_fails(int fd) {
+    (void)fd;
+    errno = EIO;
+    return -1;
+}
+
+static void test_deleted_fd_and_fsync_failure(void) {
+    g_test = "deleted_fd_and_fsync_failure";
+    char dir[256];
+    part_dir(dir, sizeof dir, "fd-0");
+    log_config c = small_config();
+    c.file_delete_delay_ms = 5000;
+    plog *l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    fill(l, 12, 1000, 0);
+    plog_slice s;
+    CHECK(plog_read(l, 0, 1 << 20, true, INT64_MAX, &s) == 0 && s.len > 0);
+    CHECK(plog_delete_records(l, 20) == 0);
+    /* The slice handed out before the deletion still reads. */
+    uint8_t buf[BATCH_HEADER_SIZE];
+    batch_header h;
+    CHECK(pread(s.fd, buf, sizeof buf, s.file_pos) == BATCH_HEADER_SIZE);
+    batch_header_parse(buf, &h);
+    CHECK(h.base_offset == 0 && h.magic == 2);
+    /* An fsync failure poisons the log: appends fail until reopened. */
+    storage_fio.fsync = fsync_fails;
+    CHECK(plog_flush(l) == -1);
+    storage_fio_reset();
+    CHECK(append_batch(l, 1, 1, 1, 1, 0) == -1 && errno == EIO);
+    plog_close(l);
+    l = open_log(dir, &c, 0, 20);
+    if (!l) return;
+    CHECK(plog_start_offset(l) == 20 && plog_end_offset(l) == 36);
+    CHECK(count_suffix(dir, ".deleted") == 0); /* leftovers removed at load */
+    CHECK(append_batch(l, 1, 1, 1, 1, 0) == 36);
+    plog_close(l);
+}
+
 int main(void) {
     make_root();
     test_append_read_roll();
@@ -944,6 +1033,8 @@ int main(void) {
     test_checkpoints();
     test_delete();
     test_bad_append();
+    test_roll_triggers_and_flush();
+    test_deleted_fd_and_fsync_failure();
     remove_tree(g_root);
     printf("storage: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
