@@ -773,7 +773,10 @@ int plog_max_timestamp(plog *l, plog_batch_scan_fn scan, void *ctx, int64_t *off
     for (int i = 0; i < l->nsegs; i++)
         if (l->segs[i].size > 0 && l->segs[i].max_ts >= 0 && (!best || l->segs[i].max_ts > best->max_ts))
             best = &l->segs[i];
-    if (!best) return 0;
+    if (!best) { /* Kafka 3.6.1 answers from an empty time index: (-1, base) */
+        *offset = l->segs[0].base;
+        return 0;
+    }
     return segment_find_by_timestamp(best, best->max_ts, best->base, scan, ctx, offset, timestamp);
 }
 

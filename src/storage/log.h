@@ -117,8 +117,9 @@ typedef int (*plog_batch_scan_fn)(const uint8_t *batch, size_t len, int64_t ts, 
 int plog_offset_for_timestamp(plog *l, int64_t ts, plog_batch_scan_fn scan, void *ctx, int64_t *offset,
                               int64_t *timestamp);
 /* ListOffsets MAX_TIMESTAMP (-3): the record with the largest timestamp (the
- * first batch holding it, then scan for the record); -1/-1 when the log has
- * no timestamps. */
+ * first batch holding it, then scan for the record). When no batch has a
+ * timestamp (e.g. an empty log) the answer is, as in Kafka 3.6.1, offset =
+ * the first segment's base offset with timestamp -1. */
 int plog_max_timestamp(plog *l, plog_batch_scan_fn scan, void *ctx, int64_t *offset, int64_t *timestamp);
 
 /* OffsetForLeaderEpoch, as Kafka 3.6.1: the latest epoch ends at the LEO;

@@ -599,6 +599,8 @@ static void test_epochs(void) {
     int32_t e;
     int64_t end;
     CHECK(plog_latest_epoch(l) == -1);
+    int64_t mo, mt;
+    CHECK(plog_max_timestamp(l, scan_uncompressed, NULL, &mo, &mt) == 0 && mo == 0 && mt == -1);
     CHECK(plog_end_offset_for_epoch(l, 0, &e, &end) == 0 && e == -1 && end == -1);
     fill(l, 2, 1000, 1); /* 0..5 epoch 1 */
     fill(l, 2, 2000, 3); /* 6..11 epoch 3 */
