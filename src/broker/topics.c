@@ -93,6 +93,31 @@ int broker_topic_count(broker *b) { return b->topics ? b->topics->n : 0; }
 
 /* ---- configs ---- */
 
+void broker_config_layers(broker *b, config_layers *l, karena *a) {
+    memset(l, 0, sizeof *l);
+    l->static_cfg = &b->cfg.raw;
+    const mconfig_set *sets[2] = {&b->image->broker_configs, &b->image->default_broker_configs};
+    for (int s = 0; s < 2; s++) {
+        int n = sets[s]->count;
+        const char **k = karena_calloc(a, (size_t)(n ? n : 1), sizeof(char *));
+        const char **v = karena_calloc(a, (size_t)(n ? n : 1), sizeof(char *));
+        if (!k || !v) return;
+        for (int i = 0; i < n; i++) {
+            k[i] = sets[s]->items[i].key;
+            v[i] = sets[s]->items[i].value;
+        }
+        if (s == 0) {
+            l->dyn_broker_keys = k;
+            l->dyn_broker_values = v;
+            l->ndyn_broker = n;
+        } else {
+            l->dyn_default_keys = k;
+            l->dyn_default_values = v;
+            l->ndyn_default = n;
+        }
+    }
+}
+
 static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
     const char *keys[64], *values[64];
     int n = 0;
@@ -101,7 +126,12 @@ static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
         values[n] = mt->configs.items[i].value;
         n++;
     }
-    topic_config_resolve(&t->cfg, &b->cfg, keys, values, n);
+    karena a;
+    karena_init(&a, 0);
+    config_layers layers;
+    broker_config_layers(b, &layers, &a);
+    topic_config_resolve_layers(&t->cfg, &layers, keys, values, n);
+    karena_free(&a);
     log_config_defaults(&t->log_cfg);
     t->log_cfg.segment_bytes = t->cfg.segment_bytes;
     t->log_cfg.segment_ms = t->cfg.segment_ms;

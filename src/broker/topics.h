@@ -13,6 +13,10 @@ void topics_write_checkpoints(broker *b);
 void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int32_t index,
                               int64_t *recovery, int64_t *start);
 
+/* The configuration layers (static file, dynamic per-broker and default)
+ * for config resolution and DescribeConfigs; arrays in a. */
+void broker_config_layers(broker *b, config_layers *l, karena *a);
+
 int16_t broker_delete_topic(broker *b, topic_rt *t);
 /* Grow t to `total` partitions. */
 int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
@@ -20,6 +24,7 @@ int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool valida
 
 /* Kafka's topic name rules; NULL when valid, else Kafka's message. */
 const char *topic_name_invalid(kstr name, karena *a);
+bool topic_is_internal(const char *name);
 bool topic_name_legal_chars(kstr name);
 void random_topic_id(kuuid *id);
 

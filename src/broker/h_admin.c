@@ -1,0 +1,458 @@
+/* h_admin.c - the cluster and log administration APIs of a single node:
+ * DescribeCluster, DescribeQuorum, DescribeLogDirs, DeleteRecords,
+ * ElectLeaders, UpdateFeatures, InitProducerId (idempotent producers),
+ * AlterReplicaLogDirs, partition reassignments, UnregisterBroker,
+ * DescribeProducers. */
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "broker/handlers.h"
+#include "broker/storage_cmd.h"
+#include "broker/topics.h"
+#include "metadata/mlog.h"
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+
+#define ALLOC_ARRAY(a, n, p) ((p) = karena_calloc((a), (size_t)((n) > 0 ? (n) : 1), sizeof *(p)))
+#define CLUSTER_ALL_OPERATIONS 8096
+
+void h_describe_cluster(broker *b, kreq *req) {
+    DescribeClusterRequest r;
+    if (KREQ_DECODE(req, DescribeClusterRequest, &r) < 0) return;
+    DescribeClusterResponse resp;
+    DescribeClusterResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    resp.cluster_id = kstr_from(b->cluster_id);
+    resp.controller_id = b->cfg.node_id;
+    if (!ALLOC_ARRAY(&req->arena, 1, resp.brokers)) return kreq_fail(req, "out of memory");
+    DescribeClusterResponse_DescribeClusterBroker_init(resp.brokers);
+    resp.brokers_count = 1;
+    resp.brokers[0].broker_id = b->cfg.node_id;
+    resp.brokers[0].host = kstr_from(broker_advertised_host(b));
+    resp.brokers[0].port = broker_advertised_port(b);
+    resp.brokers[0].rack = KSTR_NULL;
+    resp.cluster_authorized_operations = r.include_cluster_authorized_operations ? CLUSTER_ALL_OPERATIONS : INT32_MIN;
+    KREQ_REPLY(req, DescribeClusterResponse, &resp);
+}
+
+void h_describe_quorum(broker *b, kreq *req) {
+    DescribeQuorumRequest r;
+    if (KREQ_DECODE(req, DescribeQuorumRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    DescribeQuorumResponse resp;
+    DescribeQuorumResponse_init(&resp);
+    int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
+    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    resp.topics_count = nt;
+    int64_t leo = mlog_end_offset(b->mlog);
+    int64_t now = wall_clock_ms();
+    for (int i = 0; i < nt; i++) {
+        DescribeQuorumResponse_TopicData *t = &resp.topics[i];
+        DescribeQuorumResponse_TopicData_init(t);
+        t->topic_name = r.topics[i].topic_name;
+        int32_t np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
+        if (!ALLOC_ARRAY(a, np, t->partitions)) return kreq_fail(req, "out of memory");
+        t->partitions_count = np;
+        for (int j = 0; j < np; j++) {
+            DescribeQuorumResponse_PartitionData *p = &t->partitions[j];
+            DescribeQuorumResponse_PartitionData_init(p);
+            p->partition_index = r.topics[i].partitions[j].partition_index;
+            if (!kstr_eq_c(t->topic_name, "__cluster_metadata") || p->partition_index != 0) {
+                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            p->leader_id = b->cfg.node_id;
+            p->leader_epoch = mlog_leader_epoch(b->mlog);
+            p->high_watermark = leo;
+            if (!ALLOC_ARRAY(a, 1, p->current_voters)) return kreq_fail(req, "out of memory");
+            DescribeQuorumResponse_ReplicaState_init(p->current_voters);
+            p->current_voters_count = 1;
+            p->current_voters[0].replica_id = b->cfg.node_id;
+            p->current_voters[0].log_end_offset = leo;
+            p->current_voters[0].last_fetch_timestamp = now;
+            p->current_voters[0].last_caught_up_timestamp = now;
+            p->observers = NULL;
+            p->observers_count = 0;
+        }
+    }
+    KREQ_REPLY(req, DescribeQuorumResponse, &resp);
+}
+
+/* Describe the partitions of one log dir that the request asks about. */
+static int describe_dir(broker *b, const DescribeLogDirsRequest *r, const char *dir,
+                        DescribeLogDirsResponse_DescribeLogDirsResult *o, karena *a) {
+    int n = broker_topic_count(b);
+    topic_rt **ts = karena_calloc(a, (size_t)(n ? n : 1), sizeof *ts);
+    if (!ts || !ALLOC_ARRAY(a, n, o->topics)) return -1;
+    broker_topics_list(b, ts, n);
+    o->topics_count = 0;
+    size_t dl = strlen(dir);
+    for (int i = 0; i < n; i++) {
+        topic_rt *t = ts[i];
+        const DescribeLogDirsRequest_DescribableLogDirTopic *want = NULL;
+        if (r->topics_count >= 0) {
+            for (int k = 0; k < r->topics_count; k++)
+                if (kstr_eq_c(r->topics[k].topic, t->name)) want = &r->topics[k];
+            if (!want) continue;
+        }
+        DescribeLogDirsResponse_DescribeLogDirsTopic *ot = &o->topics[o->topics_count];
+        DescribeLogDirsResponse_DescribeLogDirsTopic_init(ot);
+        ot->name = kstr_from(t->name);
+        if (!ALLOC_ARRAY(a, t->nparts, ot->partitions)) return -1;
+        for (int p = 0; p < t->nparts; p++) {
+            const char *pd = plog_dir(t->parts[p]->log);
+            if (strncmp(pd, dir, dl) != 0 || pd[dl] != '/') continue;
+            if (want) {
+                bool asked = false;
+                for (int k = 0; k < want->partitions_count; k++)
+                    if (want->partitions[k] == p) asked = true;
+                if (!asked) continue;
+            }
+            DescribeLogDirsResponse_DescribeLogDirsPartition *op = &ot->partitions[ot->partitions_count++];
+            DescribeLogDirsResponse_DescribeLogDirsPartition_init(op);
+            op->partition_index = p;
+            op->partition_size = plog_size(t->parts[p]->log);
+            op->offset_lag = 0;
+            op->is_future_key = false;
+        }
+        if (ot->partitions_count > 0) o->topics_count++;
+    }
+    return 0;
+}
+
+void h_describe_log_dirs(broker *b, kreq *req) {
+    DescribeLogDirsRequest r;
+    if (KREQ_DECODE(req, DescribeLogDirsRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    DescribeLogDirsResponse resp;
+    DescribeLogDirsResponse_init(&resp);
+    int nd = b->cfg.nlog_dirs;
+    if (!ALLOC_ARRAY(a, nd, resp.results)) return kreq_fail(req, "out of memory");
+    resp.results_count = nd;
+    for (int d = 0; d < nd; d++) {
+        DescribeLogDirsResponse_DescribeLogDirsResult *o = &resp.results[d];
+        DescribeLogDirsResponse_DescribeLogDirsResult_init(o);
+        o->log_dir = kstr_from(b->cfg.log_dirs[d]);
+        struct statvfs sv;
+        if (statvfs(b->cfg.log_dirs[d], &sv) == 0) {
+            o->total_bytes = (int64_t)sv.f_blocks * (int64_t)sv.f_frsize;
+            o->usable_bytes = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+        } else {
+            o->error_code = KERR_KAFKA_STORAGE_ERROR;
+            o->total_bytes = o->usable_bytes = -1;
+        }
+        if (describe_dir(b, &r, b->cfg.log_dirs[d], o, a) < 0) return kreq_fail(req, "out of memory");
+    }
+    KREQ_REPLY(req, DescribeLogDirsResponse, &resp);
+}
+
+void h_delete_records(broker *b, kreq *req) {
+    DeleteRecordsRequest r;
+    if (KREQ_DECODE(req, DeleteRecordsRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    DeleteRecordsResponse resp;
+    DeleteRecordsResponse_init(&resp);
+    int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
+    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    resp.topics_count = nt;
+    for (int i = 0; i < nt; i++) {
+        DeleteRecordsResponse_DeleteRecordsTopicResult *ot = &resp.topics[i];
+        DeleteRecordsResponse_DeleteRecordsTopicResult_init(ot);
+        ot->name = r.topics[i].name;
+        topic_rt *t = broker_topic(b, r.topics[i].name);
+        int32_t np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
+        if (!ALLOC_ARRAY(a, np, ot->partitions)) return kreq_fail(req, "out of memory");
+        ot->partitions_count = np;
+        for (int j = 0; j < np; j++) {
+            const DeleteRecordsRequest_DeleteRecordsPartition *ip = &r.topics[i].partitions[j];
+            DeleteRecordsResponse_DeleteRecordsPartitionResult *op = &ot->partitions[j];
+            DeleteRecordsResponse_DeleteRecordsPartitionResult_init(op);
+            op->partition_index = ip->partition_index;
+            op->low_watermark = -1;
+            partition *p = (t && ip->partition_index >= 0 && ip->partition_index < t->nparts) ? t->parts[ip->partition_index]
+                                                                                              : NULL;
+            if (!p) {
+                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (strstr(t->cfg.cleanup_policy, "delete") == NULL) {
+                op->error_code = KERR_POLICY_VIOLATION;
+                continue;
+            }
+            int64_t off = ip->offset == -1 ? p->high_watermark : ip->offset;
+            if (off < 0 || off > p->high_watermark) {
+                op->error_code = KERR_OFFSET_OUT_OF_RANGE;
+                continue;
+            }
+            if (off > plog_start_offset(p->log) && plog_delete_records(p->log, off) != 0) {
+                op->error_code = KERR_KAFKA_STORAGE_ERROR;
+                continue;
+            }
+            op->low_watermark = plog_start_offset(p->log);
+        }
+    }
+    topics_write_checkpoints(b);
+    KREQ_REPLY(req, DeleteRecordsResponse, &resp);
+}
+
+void h_elect_leaders(broker *b, kreq *req) {
+    ElectLeadersRequest r;
+    if (KREQ_DECODE(req, ElectLeadersRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    ElectLeadersResponse resp;
+    ElectLeadersResponse_init(&resp);
+    /* Every partition already has its only replica as leader: nothing to elect. */
+    int n = r.topic_partitions_count;
+    topic_rt **all = NULL;
+    if (n < 0) {
+        n = broker_topic_count(b);
+        all = karena_calloc(a, (size_t)(n ? n : 1), sizeof *all);
+        if (!all) return kreq_fail(req, "out of memory");
+        broker_topics_list(b, all, n);
+    }
+    if (!ALLOC_ARRAY(a, n, resp.replica_election_results)) return kreq_fail(req, "out of memory");
+    resp.replica_election_results_count = n;
+    for (int i = 0; i < n; i++) {
+        ElectLeadersResponse_ReplicaElectionResult *o = &resp.replica_election_results[i];
+        ElectLeadersResponse_ReplicaElectionResult_init(o);
+        topic_rt *t = all ? all[i] : broker_topic(b, r.topic_partitions[i].topic);
+        o->topic = all ? kstr_from(all[i]->name) : r.topic_partitions[i].topic;
+        int np = all ? all[i]->nparts : r.topic_partitions[i].partitions_count;
+        if (np < 0) np = 0;
+        if (!ALLOC_ARRAY(a, np, o->partition_result)) return kreq_fail(req, "out of memory");
+        o->partition_result_count = np;
+        for (int j = 0; j < np; j++) {
+            ElectLeadersResponse_PartitionResult *pr = &o->partition_result[j];
+            ElectLeadersResponse_PartitionResult_init(pr);
+            pr->partition_id = all ? j : r.topic_partitions[i].partitions[j];
+            if (!t || pr->partition_id < 0 || pr->partition_id >= t->nparts) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_message = kstr_from("The partition does not exist.");
+            } else {
+                pr->error_code = KERR_ELECTION_NOT_NEEDED;
+                pr->error_message = kstr_from("Leader election not needed for topic partition.");
+            }
+        }
+    }
+    KREQ_REPLY(req, ElectLeadersResponse, &resp);
+}
+
+void h_update_features(broker *b, kreq *req) {
+    UpdateFeaturesRequest r;
+    if (KREQ_DECODE(req, UpdateFeaturesRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    UpdateFeaturesResponse resp;
+    UpdateFeaturesResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    int32_t n = r.feature_updates_count > 0 ? r.feature_updates_count : 0;
+    if (!ALLOC_ARRAY(a, n, resp.results)) return kreq_fail(req, "out of memory");
+    resp.results_count = n;
+    for (int i = 0; i < n; i++) {
+        const UpdateFeaturesRequest_FeatureUpdateKey *u = &r.feature_updates[i];
+        UpdateFeaturesResponse_UpdatableFeatureResult *o = &resp.results[i];
+        UpdateFeaturesResponse_UpdatableFeatureResult_init(o);
+        o->feature = u->feature;
+        o->error_message = KSTR_NULL;
+        if (!kstr_eq_c(u->feature, "metadata.version")) {
+            o->error_code = KERR_INVALID_UPDATE_VERSION;
+            o->error_message = kstr_from(karena_sprintf(a, "Invalid update version %d for feature %.*s. The controller "
+                "does not support the given feature.", u->max_version_level, u->feature.len, u->feature.p));
+            continue;
+        }
+        if (u->max_version_level == b->image->metadata_version) continue; /* no change */
+        if (u->max_version_level > METADATA_VERSION_LEVEL || u->max_version_level < 1) {
+            o->error_code = KERR_INVALID_UPDATE_VERSION;
+            o->error_message = kstr_from(karena_sprintf(a, "Invalid update version %d for feature metadata.version. "
+                "Local controller %d only supports versions 1-%d", u->max_version_level, b->cfg.node_id,
+                METADATA_VERSION_LEVEL));
+            continue;
+        }
+        /* Downgrades of metadata.version need a metadata rewrite Kafka 3.6 does not do either. */
+        o->error_code = KERR_INVALID_UPDATE_VERSION;
+        o->error_message = kstr_from(karena_sprintf(a, "Invalid metadata.version %d. Refusing to perform the "
+            "requested downgrade because it might delete metadata information.", u->max_version_level));
+    }
+    KREQ_REPLY(req, UpdateFeaturesResponse, &resp);
+}
+
+/* Producer ids are handed out in blocks recorded in the metadata log
+ * (ProducerIdsRecord), so ids never repeat across restarts. */
+#define PRODUCER_ID_BLOCK 1000
+static int64_t next_pid = -1, block_end = -1;
+
+void h_init_producer_id(broker *b, kreq *req) {
+    InitProducerIdRequest r;
+    if (KREQ_DECODE(req, InitProducerIdRequest, &r) < 0) return;
+    InitProducerIdResponse resp;
+    InitProducerIdResponse_init(&resp);
+    resp.producer_id = -1;
+    resp.producer_epoch = -1;
+    if (r.transactional_id.len >= 0) {
+        /* Transactions are not implemented yet: a retriable "no coordinator". */
+        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        KREQ_REPLY(req, InitProducerIdResponse, &resp);
+        return;
+    }
+    if (next_pid < 0 || next_pid >= block_end) {
+        int64_t start = b->image->next_producer_id;
+        ProducerIdsRecord pr;
+        ProducerIdsRecord_init(&pr);
+        pr.broker_id = b->cfg.node_id;
+        pr.broker_epoch = 1;
+        pr.next_producer_id = start + PRODUCER_ID_BLOCK;
+        mrecord rec = {KMETA_PRODUCER_IDS_RECORD, 0, &pr};
+        if (mlog_append(b->mlog, &rec, 1) != 0) {
+            resp.error_code = KERR_KAFKA_STORAGE_ERROR;
+            KREQ_REPLY(req, InitProducerIdResponse, &resp);
+            return;
+        }
+        next_pid = start;
+        block_end = start + PRODUCER_ID_BLOCK;
+    }
+    resp.producer_id = next_pid++;
+    resp.producer_epoch = 0;
+    KREQ_REPLY(req, InitProducerIdResponse, &resp);
+}
+
+void h_alter_replica_log_dirs(broker *b, kreq *req) {
+    AlterReplicaLogDirsRequest r;
+    if (KREQ_DECODE(req, AlterReplicaLogDirsRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    AlterReplicaLogDirsResponse resp;
+    AlterReplicaLogDirsResponse_init(&resp);
+    int total = 0;
+    for (int i = 0; i < r.dirs_count; i++) total += r.dirs[i].topics_count > 0 ? r.dirs[i].topics_count : 0;
+    if (!ALLOC_ARRAY(a, total, resp.results)) return kreq_fail(req, "out of memory");
+    for (int i = 0; i < r.dirs_count; i++) {
+        const AlterReplicaLogDirsRequest_AlterReplicaLogDir *d = &r.dirs[i];
+        char *path = kstr_dup(d->path, a);
+        bool known = false;
+        for (int k = 0; k < b->cfg.nlog_dirs; k++)
+            if (path && strcmp(path, b->cfg.log_dirs[k]) == 0) known = true;
+        for (int j = 0; j < d->topics_count; j++) {
+            const AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic *t = &d->topics[j];
+            AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult *o = &resp.results[resp.results_count++];
+            AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_init(o);
+            o->topic_name = t->name;
+            topic_rt *rt = broker_topic(b, t->name);
+            int np = t->partitions_count > 0 ? t->partitions_count : 0;
+            if (!ALLOC_ARRAY(a, np, o->partitions)) return kreq_fail(req, "out of memory");
+            o->partitions_count = np;
+            for (int k = 0; k < np; k++) {
+                AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult *op = &o->partitions[k];
+                AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_init(op);
+                op->partition_index = t->partitions[k];
+                partition *p = (rt && op->partition_index >= 0 && op->partition_index < rt->nparts)
+                                   ? rt->parts[op->partition_index] : NULL;
+                if (!known) op->error_code = KERR_LOG_DIR_NOT_FOUND;
+                else if (!p) op->error_code = KERR_REPLICA_NOT_AVAILABLE;
+                else {
+                    size_t pl = strlen(path);
+                    const char *pd = plog_dir(p->log);
+                    /* Moving a replica between dirs is not implemented: only "stay" succeeds. */
+                    op->error_code = (strncmp(pd, path, pl) == 0 && pd[pl] == '/') ? KERR_NONE
+                                                                                   : KERR_KAFKA_STORAGE_ERROR;
+                }
+            }
+        }
+    }
+    KREQ_REPLY(req, AlterReplicaLogDirsResponse, &resp);
+}
+
+void h_list_partition_reassignments(broker *b, kreq *req) {
+    (void)b;
+    ListPartitionReassignmentsRequest r;
+    if (KREQ_DECODE(req, ListPartitionReassignmentsRequest, &r) < 0) return;
+    ListPartitionReassignmentsResponse resp;
+    ListPartitionReassignmentsResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    resp.topics = NULL;
+    resp.topics_count = 0; /* a single node never reassigns */
+    KREQ_REPLY(req, ListPartitionReassignmentsResponse, &resp);
+}
+
+void h_alter_partition_reassignments(broker *b, kreq *req) {
+    AlterPartitionReassignmentsRequest r;
+    if (KREQ_DECODE(req, AlterPartitionReassignmentsRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    AlterPartitionReassignmentsResponse resp;
+    AlterPartitionReassignmentsResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
+    if (!ALLOC_ARRAY(a, nt, resp.responses)) return kreq_fail(req, "out of memory");
+    resp.responses_count = nt;
+    for (int i = 0; i < nt; i++) {
+        AlterPartitionReassignmentsResponse_ReassignableTopicResponse *o = &resp.responses[i];
+        AlterPartitionReassignmentsResponse_ReassignableTopicResponse_init(o);
+        o->name = r.topics[i].name;
+        topic_rt *t = broker_topic(b, r.topics[i].name);
+        int np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
+        if (!ALLOC_ARRAY(a, np, o->partitions)) return kreq_fail(req, "out of memory");
+        o->partitions_count = np;
+        for (int j = 0; j < np; j++) {
+            const AlterPartitionReassignmentsRequest_ReassignablePartition *ip = &r.topics[i].partitions[j];
+            AlterPartitionReassignmentsResponse_ReassignablePartitionResponse *op = &o->partitions[j];
+            AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_init(op);
+            op->partition_index = ip->partition_index;
+            op->error_message = KSTR_NULL;
+            if (!t || ip->partition_index < 0 || ip->partition_index >= t->nparts) {
+                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (ip->replicas_count < 0) {
+                op->error_code = KERR_NO_REASSIGNMENT_IN_PROGRESS;
+            } else if (ip->replicas_count == 1 && ip->replicas[0] == b->cfg.node_id) {
+                op->error_code = KERR_NONE; /* already so */
+            } else {
+                op->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
+                op->error_message = kstr_from("The manual partition assignment includes a broker that is not registered.");
+            }
+        }
+    }
+    KREQ_REPLY(req, AlterPartitionReassignmentsResponse, &resp);
+}
+
+void h_unregister_broker(broker *b, kreq *req) {
+    UnregisterBrokerRequest r;
+    if (KREQ_DECODE(req, UnregisterBrokerRequest, &r) < 0) return;
+    UnregisterBrokerResponse resp;
+    UnregisterBrokerResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    if (r.broker_id != b->cfg.node_id) {
+        resp.error_code = KERR_BROKER_ID_NOT_REGISTERED;
+        resp.error_message = kstr_from(karena_sprintf(&req->arena, "Broker ID %d is not currently registered", r.broker_id));
+    } else {
+        resp.error_code = KERR_INVALID_REQUEST;
+        resp.error_message = kstr_from("Cannot unregister the only, active broker of this cluster.");
+    }
+    KREQ_REPLY(req, UnregisterBrokerResponse, &resp);
+}
+
+void h_describe_producers(broker *b, kreq *req) {
+    DescribeProducersRequest r;
+    if (KREQ_DECODE(req, DescribeProducersRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    DescribeProducersResponse resp;
+    DescribeProducersResponse_init(&resp);
+    int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
+    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    resp.topics_count = nt;
+    for (int i = 0; i < nt; i++) {
+        DescribeProducersResponse_TopicResponse *o = &resp.topics[i];
+        DescribeProducersResponse_TopicResponse_init(o);
+        o->name = r.topics[i].name;
+        topic_rt *t = broker_topic(b, r.topics[i].name);
+        int np = r.topics[i].partition_indexes_count > 0 ? r.topics[i].partition_indexes_count : 0;
+        if (!ALLOC_ARRAY(a, np, o->partitions)) return kreq_fail(req, "out of memory");
+        o->partitions_count = np;
+        for (int j = 0; j < np; j++) {
+            DescribeProducersResponse_PartitionResponse *op = &o->partitions[j];
+            DescribeProducersResponse_PartitionResponse_init(op);
+            op->partition_index = r.topics[i].partition_indexes[j];
+            op->error_message = KSTR_NULL;
+            if (!t || op->partition_index < 0 || op->partition_index >= t->nparts)
+                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            op->active_producers = NULL;
+            op->active_producers_count = 0; /* producer state is not tracked yet */
+        }
+    }
+    KREQ_REPLY(req, DescribeProducersResponse, &resp);
+}

@@ -1,0 +1,373 @@
+/* h_later.c - APIs whose features come in later issues (SASL, ACLs,
+ * delegation tokens, quotas, SCRAM, transactions). Each answers with the
+ * error Apache Kafka 3.6.1 gives on a node configured like the lab
+ * (PLAINTEXT listener, no authorizer), or, for transactions, a retriable
+ * COORDINATOR_NOT_AVAILABLE until the transaction coordinator lands.
+ * docs/ARCHITECTURE.md lists each choice.
+ */
+#include "broker/handlers.h"
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+
+#define ALLOC_ARRAY(a, n, p) ((p) = karena_calloc((a), (size_t)((n) > 0 ? (n) : 1), sizeof *(p)))
+#define NO_AUTHORIZER "No Authorizer is configured on the broker"
+
+/* ---- SASL: this listener is PLAINTEXT ---- */
+
+void h_sasl_handshake(broker *b, kreq *req) {
+    (void)b;
+    SaslHandshakeRequest r;
+    if (KREQ_DECODE(req, SaslHandshakeRequest, &r) < 0) return;
+    SaslHandshakeResponse resp;
+    SaslHandshakeResponse_init(&resp);
+    resp.error_code = KERR_ILLEGAL_SASL_STATE;
+    resp.mechanisms = NULL;
+    resp.mechanisms_count = 0;
+    KREQ_REPLY(req, SaslHandshakeResponse, &resp);
+}
+
+void h_sasl_authenticate(broker *b, kreq *req) {
+    (void)b;
+    SaslAuthenticateRequest r;
+    if (KREQ_DECODE(req, SaslAuthenticateRequest, &r) < 0) return;
+    SaslAuthenticateResponse resp;
+    SaslAuthenticateResponse_init(&resp);
+    resp.error_code = KERR_ILLEGAL_SASL_STATE;
+    resp.error_message = kstr_from("SaslAuthenticate request received after successful authentication");
+    resp.auth_bytes = (kbytes){(const uint8_t *)"", 0};
+    KREQ_REPLY(req, SaslAuthenticateResponse, &resp);
+}
+
+/* ---- ACLs: no authorizer ---- */
+
+void h_describe_acls(broker *b, kreq *req) {
+    (void)b;
+    DescribeAclsRequest r;
+    if (KREQ_DECODE(req, DescribeAclsRequest, &r) < 0) return;
+    DescribeAclsResponse resp;
+    DescribeAclsResponse_init(&resp);
+    resp.error_code = KERR_SECURITY_DISABLED;
+    resp.error_message = kstr_from(NO_AUTHORIZER);
+    resp.resources = NULL;
+    resp.resources_count = 0;
+    KREQ_REPLY(req, DescribeAclsResponse, &resp);
+}
+
+void h_create_acls(broker *b, kreq *req) {
+    (void)b;
+    CreateAclsRequest r;
+    if (KREQ_DECODE(req, CreateAclsRequest, &r) < 0) return;
+    CreateAclsResponse resp;
+    CreateAclsResponse_init(&resp);
+    int n = r.creations_count > 0 ? r.creations_count : 0;
+    if (!ALLOC_ARRAY(&req->arena, n, resp.results)) return kreq_fail(req, "out of memory");
+    resp.results_count = n;
+    for (int i = 0; i < n; i++) {
+        CreateAclsResponse_AclCreationResult_init(&resp.results[i]);
+        resp.results[i].error_code = KERR_SECURITY_DISABLED;
+        resp.results[i].error_message = kstr_from(NO_AUTHORIZER);
+    }
+    KREQ_REPLY(req, CreateAclsResponse, &resp);
+}
+
+void h_delete_acls(broker *b, kreq *req) {
+    (void)b;
+    DeleteAclsRequest r;
+    if (KREQ_DECODE(req, DeleteAclsRequest, &r) < 0) return;
+    DeleteAclsResponse resp;
+    DeleteAclsResponse_init(&resp);
+    int n = r.filters_count > 0 ? r.filters_count : 0;
+    if (!ALLOC_ARRAY(&req->arena, n, resp.filter_results)) return kreq_fail(req, "out of memory");
+    resp.filter_results_count = n;
+    for (int i = 0; i < n; i++) {
+        DeleteAclsResponse_DeleteAclsFilterResult_init(&resp.filter_results[i]);
+        resp.filter_results[i].error_code = KERR_SECURITY_DISABLED;
+        resp.filter_results[i].error_message = kstr_from(NO_AUTHORIZER);
+        resp.filter_results[i].matching_acls = NULL;
+        resp.filter_results[i].matching_acls_count = 0;
+    }
+    KREQ_REPLY(req, DeleteAclsResponse, &resp);
+}
+
+/* ---- delegation tokens: not allowed on a PLAINTEXT channel ---- */
+
+void h_create_delegation_token(broker *b, kreq *req) {
+    (void)b;
+    CreateDelegationTokenRequest r;
+    if (KREQ_DECODE(req, CreateDelegationTokenRequest, &r) < 0) return;
+    CreateDelegationTokenResponse resp;
+    CreateDelegationTokenResponse_init(&resp);
+    resp.error_code = KERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED;
+    resp.principal_type = kstr_from("User");
+    resp.principal_name = kstr_from("ANONYMOUS");
+    resp.token_id = kstr_from("");
+    resp.hmac = (kbytes){(const uint8_t *)"", 0};
+    KREQ_REPLY(req, CreateDelegationTokenResponse, &resp);
+}
+
+void h_renew_delegation_token(broker *b, kreq *req) {
+    (void)b;
+    RenewDelegationTokenRequest r;
+    if (KREQ_DECODE(req, RenewDelegationTokenRequest, &r) < 0) return;
+    RenewDelegationTokenResponse resp;
+    RenewDelegationTokenResponse_init(&resp);
+    resp.error_code = KERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED;
+    resp.expiry_timestamp_ms = -1;
+    KREQ_REPLY(req, RenewDelegationTokenResponse, &resp);
+}
+
+void h_expire_delegation_token(broker *b, kreq *req) {
+    (void)b;
+    ExpireDelegationTokenRequest r;
+    if (KREQ_DECODE(req, ExpireDelegationTokenRequest, &r) < 0) return;
+    ExpireDelegationTokenResponse resp;
+    ExpireDelegationTokenResponse_init(&resp);
+    resp.error_code = KERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED;
+    resp.expiry_timestamp_ms = -1;
+    KREQ_REPLY(req, ExpireDelegationTokenResponse, &resp);
+}
+
+void h_describe_delegation_token(broker *b, kreq *req) {
+    (void)b;
+    DescribeDelegationTokenRequest r;
+    if (KREQ_DECODE(req, DescribeDelegationTokenRequest, &r) < 0) return;
+    DescribeDelegationTokenResponse resp;
+    DescribeDelegationTokenResponse_init(&resp);
+    resp.error_code = KERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED;
+    resp.tokens = NULL;
+    resp.tokens_count = 0;
+    KREQ_REPLY(req, DescribeDelegationTokenResponse, &resp);
+}
+
+/* ---- quotas and SCRAM: none are defined on this node yet ---- */
+
+void h_describe_client_quotas(broker *b, kreq *req) {
+    (void)b;
+    DescribeClientQuotasRequest r;
+    if (KREQ_DECODE(req, DescribeClientQuotasRequest, &r) < 0) return;
+    DescribeClientQuotasResponse resp;
+    DescribeClientQuotasResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    resp.entries = NULL;
+    resp.entries_count = 0;
+    KREQ_REPLY(req, DescribeClientQuotasResponse, &resp);
+}
+
+void h_alter_client_quotas(broker *b, kreq *req) {
+    (void)b;
+    AlterClientQuotasRequest r;
+    if (KREQ_DECODE(req, AlterClientQuotasRequest, &r) < 0) return;
+    AlterClientQuotasResponse resp;
+    AlterClientQuotasResponse_init(&resp);
+    int n = r.entries_count > 0 ? r.entries_count : 0;
+    if (!ALLOC_ARRAY(&req->arena, n, resp.entries)) return kreq_fail(req, "out of memory");
+    resp.entries_count = n;
+    for (int i = 0; i < n; i++) {
+        AlterClientQuotasResponse_EntryData *o = &resp.entries[i];
+        AlterClientQuotasResponse_EntryData_init(o);
+        o->error_code = KERR_INVALID_REQUEST;
+        o->error_message = kstr_from("Client quotas are not supported by this broker yet.");
+        int ne = r.entries[i].entity_count > 0 ? r.entries[i].entity_count : 0;
+        if (!ALLOC_ARRAY(&req->arena, ne, o->entity)) return kreq_fail(req, "out of memory");
+        o->entity_count = ne;
+        for (int k = 0; k < ne; k++) {
+            AlterClientQuotasResponse_EntityData_init(&o->entity[k]);
+            o->entity[k].entity_type = r.entries[i].entity[k].entity_type;
+            o->entity[k].entity_name = r.entries[i].entity[k].entity_name;
+        }
+    }
+    KREQ_REPLY(req, AlterClientQuotasResponse, &resp);
+}
+
+void h_describe_user_scram_credentials(broker *b, kreq *req) {
+    (void)b;
+    DescribeUserScramCredentialsRequest r;
+    if (KREQ_DECODE(req, DescribeUserScramCredentialsRequest, &r) < 0) return;
+    DescribeUserScramCredentialsResponse resp;
+    DescribeUserScramCredentialsResponse_init(&resp);
+    resp.error_message = KSTR_NULL;
+    int n = r.users_count > 0 ? r.users_count : 0;
+    if (!ALLOC_ARRAY(&req->arena, n, resp.results)) return kreq_fail(req, "out of memory");
+    resp.results_count = n;
+    for (int i = 0; i < n; i++) {
+        DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult *o = &resp.results[i];
+        DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_init(o);
+        o->user = r.users[i].name;
+        o->error_code = KERR_RESOURCE_NOT_FOUND;
+        o->error_message = kstr_from(karena_sprintf(&req->arena, "Attempt to describe a user credential that does not exist: %.*s",
+                                                    r.users[i].name.len, r.users[i].name.p));
+        o->credential_infos = NULL;
+        o->credential_infos_count = 0;
+    }
+    KREQ_REPLY(req, DescribeUserScramCredentialsResponse, &resp);
+}
+
+void h_alter_user_scram_credentials(broker *b, kreq *req) {
+    (void)b;
+    AlterUserScramCredentialsRequest r;
+    if (KREQ_DECODE(req, AlterUserScramCredentialsRequest, &r) < 0) return;
+    AlterUserScramCredentialsResponse resp;
+    AlterUserScramCredentialsResponse_init(&resp);
+    int nd = r.deletions_count > 0 ? r.deletions_count : 0, nu = r.upsertions_count > 0 ? r.upsertions_count : 0;
+    if (!ALLOC_ARRAY(&req->arena, nd + nu, resp.results)) return kreq_fail(req, "out of memory");
+    resp.results_count = nd + nu;
+    for (int i = 0; i < nd + nu; i++) {
+        AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult *o = &resp.results[i];
+        AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_init(o);
+        o->user = i < nd ? r.deletions[i].name : r.upsertions[i - nd].name;
+        o->error_code = KERR_UNSUPPORTED_SASL_MECHANISM;
+        o->error_message = kstr_from("SCRAM credentials are not supported by this broker yet.");
+    }
+    KREQ_REPLY(req, AlterUserScramCredentialsResponse, &resp);
+}
+
+/* ---- transactions: coordinator not available yet ---- */
+
+void h_add_partitions_to_txn(broker *b, kreq *req) {
+    (void)b;
+    AddPartitionsToTxnRequest r;
+    if (KREQ_DECODE(req, AddPartitionsToTxnRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    AddPartitionsToTxnResponse resp;
+    AddPartitionsToTxnResponse_init(&resp);
+    if (req->api_version >= 4) {
+        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        resp.results_by_transaction = NULL;
+        resp.results_by_transaction_count = 0;
+        KREQ_REPLY(req, AddPartitionsToTxnResponse, &resp);
+        return;
+    }
+    int nt = r.v3_and_below_topics_count > 0 ? r.v3_and_below_topics_count : 0;
+    if (!ALLOC_ARRAY(a, nt, resp.results_by_topic_v3_and_below)) return kreq_fail(req, "out of memory");
+    resp.results_by_topic_v3_and_below_count = nt;
+    for (int i = 0; i < nt; i++) {
+        AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult *o = &resp.results_by_topic_v3_and_below[i];
+        AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_init(o);
+        o->name = r.v3_and_below_topics[i].name;
+        int np = r.v3_and_below_topics[i].partitions_count > 0 ? r.v3_and_below_topics[i].partitions_count : 0;
+        if (!ALLOC_ARRAY(a, np, o->results_by_partition)) return kreq_fail(req, "out of memory");
+        o->results_by_partition_count = np;
+        for (int j = 0; j < np; j++) {
+            AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_init(&o->results_by_partition[j]);
+            o->results_by_partition[j].partition_index = r.v3_and_below_topics[i].partitions[j];
+            o->results_by_partition[j].partition_error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        }
+    }
+    KREQ_REPLY(req, AddPartitionsToTxnResponse, &resp);
+}
+
+void h_add_offsets_to_txn(broker *b, kreq *req) {
+    (void)b;
+    AddOffsetsToTxnRequest r;
+    if (KREQ_DECODE(req, AddOffsetsToTxnRequest, &r) < 0) return;
+    AddOffsetsToTxnResponse resp;
+    AddOffsetsToTxnResponse_init(&resp);
+    resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+    KREQ_REPLY(req, AddOffsetsToTxnResponse, &resp);
+}
+
+void h_end_txn(broker *b, kreq *req) {
+    (void)b;
+    EndTxnRequest r;
+    if (KREQ_DECODE(req, EndTxnRequest, &r) < 0) return;
+    EndTxnResponse resp;
+    EndTxnResponse_init(&resp);
+    resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+    KREQ_REPLY(req, EndTxnResponse, &resp);
+}
+
+void h_write_txn_markers(broker *b, kreq *req) {
+    (void)b;
+    WriteTxnMarkersRequest r;
+    if (KREQ_DECODE(req, WriteTxnMarkersRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    WriteTxnMarkersResponse resp;
+    WriteTxnMarkersResponse_init(&resp);
+    int nm = r.markers_count > 0 ? r.markers_count : 0;
+    if (!ALLOC_ARRAY(a, nm, resp.markers)) return kreq_fail(req, "out of memory");
+    resp.markers_count = nm;
+    for (int i = 0; i < nm; i++) {
+        WriteTxnMarkersResponse_WritableTxnMarkerResult *o = &resp.markers[i];
+        WriteTxnMarkersResponse_WritableTxnMarkerResult_init(o);
+        o->producer_id = r.markers[i].producer_id;
+        int nt = r.markers[i].topics_count > 0 ? r.markers[i].topics_count : 0;
+        if (!ALLOC_ARRAY(a, nt, o->topics)) return kreq_fail(req, "out of memory");
+        o->topics_count = nt;
+        for (int j = 0; j < nt; j++) {
+            WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_init(&o->topics[j]);
+            o->topics[j].name = r.markers[i].topics[j].name;
+            int np = r.markers[i].topics[j].partition_indexes_count;
+            if (np < 0) np = 0;
+            if (!ALLOC_ARRAY(a, np, o->topics[j].partitions)) return kreq_fail(req, "out of memory");
+            o->topics[j].partitions_count = np;
+            for (int k = 0; k < np; k++) {
+                WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_init(&o->topics[j].partitions[k]);
+                o->topics[j].partitions[k].partition_index = r.markers[i].topics[j].partition_indexes[k];
+                /* only a controller may send markers; none does on this node */
+                o->topics[j].partitions[k].error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+            }
+        }
+    }
+    KREQ_REPLY(req, WriteTxnMarkersResponse, &resp);
+}
+
+void h_txn_offset_commit(broker *b, kreq *req) {
+    (void)b;
+    TxnOffsetCommitRequest r;
+    if (KREQ_DECODE(req, TxnOffsetCommitRequest, &r) < 0) return;
+    karena *a = &req->arena;
+    TxnOffsetCommitResponse resp;
+    TxnOffsetCommitResponse_init(&resp);
+    int nt = r.topics_count > 0 ? r.topics_count : 0;
+    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    resp.topics_count = nt;
+    for (int i = 0; i < nt; i++) {
+        TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_init(&resp.topics[i]);
+        resp.topics[i].name = r.topics[i].name;
+        int np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
+        if (!ALLOC_ARRAY(a, np, resp.topics[i].partitions)) return kreq_fail(req, "out of memory");
+        resp.topics[i].partitions_count = np;
+        for (int j = 0; j < np; j++) {
+            TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_init(&resp.topics[i].partitions[j]);
+            resp.topics[i].partitions[j].partition_index = r.topics[i].partitions[j].partition_index;
+            resp.topics[i].partitions[j].error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        }
+    }
+    KREQ_REPLY(req, TxnOffsetCommitResponse, &resp);
+}
+
+void h_describe_transactions(broker *b, kreq *req) {
+    (void)b;
+    DescribeTransactionsRequest r;
+    if (KREQ_DECODE(req, DescribeTransactionsRequest, &r) < 0) return;
+    DescribeTransactionsResponse resp;
+    DescribeTransactionsResponse_init(&resp);
+    int n = r.transactional_ids_count > 0 ? r.transactional_ids_count : 0;
+    if (!ALLOC_ARRAY(&req->arena, n, resp.transaction_states)) return kreq_fail(req, "out of memory");
+    resp.transaction_states_count = n;
+    for (int i = 0; i < n; i++) {
+        DescribeTransactionsResponse_TransactionState *o = &resp.transaction_states[i];
+        DescribeTransactionsResponse_TransactionState_init(o);
+        o->transactional_id = r.transactional_ids[i];
+        o->error_code = KERR_TRANSACTIONAL_ID_NOT_FOUND;
+        o->transaction_state = kstr_from("");
+        o->producer_id = -1;
+        o->producer_epoch = -1;
+        o->topics = NULL;
+        o->topics_count = 0;
+    }
+    KREQ_REPLY(req, DescribeTransactionsResponse, &resp);
+}
+
+void h_list_transactions(broker *b, kreq *req) {
+    (void)b;
+    ListTransactionsRequest r;
+    if (KREQ_DECODE(req, ListTransactionsRequest, &r) < 0) return;
+    ListTransactionsResponse resp;
+    ListTransactionsResponse_init(&resp);
+    resp.unknown_state_filters = NULL;
+    resp.unknown_state_filters_count = 0;
+    resp.transaction_states = NULL;
+    resp.transaction_states_count = 0;
+    KREQ_REPLY(req, ListTransactionsResponse, &resp);
+}

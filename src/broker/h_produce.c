@@ -1,0 +1,144 @@
+/* h_produce.c - Produce v0-9: validate each partition's records, append,
+ * answer with the offsets.
+ *
+ * The hot path: records are validated in place in the request frame (no
+ * copy for uncompressed v2 batches), appended with one write per partition,
+ * and acknowledged once in the log (and fsynced when flush.messages says
+ * so). On one node acks=1 and acks=all are the same: the ISR is this node.
+ */
+#include <string.h>
+
+#include "broker/fetch_wait.h"
+#include "broker/handlers.h"
+#include "broker/topics.h"
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+#include "protocol/records.h"
+#include "util/log.h"
+
+#define COMPONENT "kafka.server.ReplicaManager"
+
+static bool is_internal_topic(const char *name) {
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+}
+
+int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset) {
+    int64_t last;
+    if (plog_append(p->log, batch, len, p->leader_epoch, first_offset, &last) != 0) {
+        log_error(COMPONENT, "Error appending to %s-%d", p->topic->name, p->index);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    p->high_watermark = plog_end_offset(p->log);
+    plog_set_high_watermark(p->log, p->high_watermark);
+    broker_partition_appended(b, p);
+    return KERR_NONE;
+}
+
+/* Validate and append one partition's records; fills the response entry. */
+static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
+                              ProduceResponse_PartitionProduceResponse *out, int64_t now) {
+    out->index = pd->index;
+    partition *p = (pd->index >= 0 && pd->index < t->nparts) ? t->parts[pd->index] : NULL;
+    if (!p) {
+        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    if (pd->records.len <= 0) {
+        out->error_code = KERR_CORRUPT_MESSAGE;
+        out->error_message = KSTR_LIT("The produce request contains no records");
+        return;
+    }
+    rec_validate_opts opts;
+    rec_validate_opts_default(&opts);
+    opts.max_message_bytes = t->cfg.max_message_bytes;
+    opts.log_append_time = t->cfg.log_append_time;
+    opts.now_ms = now;
+    opts.timestamp_difference_max_ms = t->cfg.message_timestamp_difference_max_ms;
+    opts.compacted = strstr(t->cfg.cleanup_policy, "compact") != NULL;
+    rec_batch_info info;
+    uint8_t *converted = NULL;
+    size_t converted_len = 0;
+    const char *errmsg = NULL;
+    /* The frame is ours: validation may rewrite timestamps and CRC in place. */
+    uint8_t *buf = (uint8_t *)pd->records.p;
+    int ec = records_validate(buf, (size_t)pd->records.len, &opts, &req->arena, &info, &converted,
+                              &converted_len, &errmsg);
+    if (ec != KERR_NONE) {
+        out->error_code = (int16_t)ec;
+        if (errmsg) out->error_message = kstr_from(errmsg);
+        if (ec == KERR_INVALID_RECORD && errmsg) {
+            out->record_errors = karena_calloc(&req->arena, 1, sizeof *out->record_errors);
+            if (out->record_errors) {
+                ProduceResponse_BatchIndexAndErrorMessage_init(out->record_errors);
+                out->record_errors[0].batch_index = 0;
+                out->record_errors[0].batch_index_error_message = kstr_from(errmsg);
+                out->record_errors_count = 1;
+            }
+        }
+        log_info(COMPONENT, "Error processing append operation on partition %s-%d: %s", t->name, p->index,
+                 errmsg ? errmsg : kerr_name((int16_t)ec));
+        return;
+    }
+    if (converted) {
+        buf = converted;
+    }
+    size_t len = converted ? converted_len : (size_t)pd->records.len;
+    int64_t first = -1;
+    int16_t aec = broker_append_batch(b, p, buf, len, &first);
+    if (aec != KERR_NONE) {
+        out->error_code = aec;
+        return;
+    }
+    out->base_offset = first;
+    out->log_append_time_ms = t->cfg.log_append_time ? now : -1;
+    out->log_start_offset = plog_start_offset(p->log);
+}
+
+void h_produce(broker *b, kreq *req) {
+    ProduceRequest r;
+    if (KREQ_DECODE(req, ProduceRequest, &r) < 0) return;
+    ProduceResponse resp;
+    ProduceResponse_init(&resp);
+    int64_t now = wall_clock_ms();
+    bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
+    bool any_error = false;
+    resp.responses = karena_calloc(&req->arena, (size_t)(r.topic_data_count > 0 ? r.topic_data_count : 1),
+                                   sizeof *resp.responses);
+    if (!resp.responses) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+    resp.responses_count = r.topic_data_count > 0 ? r.topic_data_count : 0;
+    for (int i = 0; i < resp.responses_count; i++) {
+        const ProduceRequest_TopicProduceData *td = &r.topic_data[i];
+        ProduceResponse_TopicProduceResponse *to = &resp.responses[i];
+        ProduceResponse_TopicProduceResponse_init(to);
+        to->name = td->name;
+        int32_t np = td->partition_data_count > 0 ? td->partition_data_count : 0;
+        to->partition_responses = karena_calloc(&req->arena, (size_t)(np ? np : 1), sizeof *to->partition_responses);
+        if (!to->partition_responses) {
+            kreq_fail(req, "out of memory");
+            return;
+        }
+        to->partition_responses_count = np;
+        topic_rt *t = broker_topic(b, td->name);
+        for (int j = 0; j < np; j++) {
+            ProduceResponse_PartitionProduceResponse *po = &to->partition_responses[j];
+            ProduceResponse_PartitionProduceResponse_init(po);
+            po->index = td->partition_data[j].index;
+            if (bad_acks) po->error_code = KERR_INVALID_REQUIRED_ACKS;
+            else if (!t) po->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (is_internal_topic(t->name)) po->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+            else produce_partition(b, req, t, &td->partition_data[j], po, now);
+            if (po->error_code) any_error = true;
+        }
+    }
+    if (r.acks == 0) {
+        /* No answer is expected; on an error Kafka closes the connection so
+         * the producer notices and refreshes its metadata. */
+        if (any_error) kreq_fail(req, "error on a produce request with acks=0");
+        else kreq_no_response(req);
+        return;
+    }
+    KREQ_REPLY(req, ProduceResponse, &resp);
+}

@@ -1,0 +1,305 @@
+/* server_main.c - kafka-server-start: configure, recover, serve, shut down.
+ *
+ * Start-up order: configuration -> meta.properties check -> metadata log
+ * replay -> partition logs (recovery) -> group coordinator load ->
+ * listeners. Shutdown (SIGTERM/SIGINT) reverses it: stop accepting, answer
+ * what is in flight, flush logs, write checkpoints.
+ */
+#include "broker/server_main.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/dispatch.h"
+#include "broker/fetch_wait.h"
+#include "broker/storage_cmd.h"
+#include "broker/topics.h"
+#include "group/group.h"
+#include "metadata/mlog.h"
+#include "net/server.h"
+#include "protocol/gen/kmsg.h"
+#include "util/log.h"
+
+#define COMPONENT "kafka.server.KafkaRaftServer"
+
+extern const char samsa_default_server_properties[];
+
+static void usage(void) {
+    fprintf(stderr, "USAGE: kafka-server-start.sh [-daemon] server.properties [--override property=value]*\n");
+}
+
+/* ---- accessors from broker.h ---- */
+
+int32_t broker_node_id(const broker *b) { return b->cfg.node_id; }
+
+static const listener *client_listener(const broker *b) {
+    for (int i = 0; i < b->cfg.nadvertised; i++)
+        if (strcmp(b->cfg.advertised[i].name, b->cfg.controller_listener_names) != 0)
+            return &b->cfg.advertised[i];
+    return b->cfg.nadvertised ? &b->cfg.advertised[0] : NULL;
+}
+
+const char *broker_advertised_host(const broker *b) {
+    const listener *l = client_listener(b);
+    if (!l || !l->host[0]) {
+        static char host[256];
+        if (!host[0] && gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+        return host;
+    }
+    return l->host;
+}
+
+int32_t broker_advertised_port(const broker *b) {
+    const listener *l = client_listener(b);
+    return l ? l->port : 9092;
+}
+
+/* ---- periodic work ---- */
+
+static void maintenance_tick(kloop *l, void *arg) {
+    broker *b = arg;
+    int64_t now = wall_clock_ms();
+    topic_rt *ts[4096];
+    int n = broker_topics_list(b, ts, 4096);
+    if (n > 4096) n = 4096;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < ts[i]->nparts; p++) plog_tick(ts[i]->parts[p]->log, now);
+    loop_timer_add(l, 1000, maintenance_tick, b);
+}
+
+static void checkpoint_tick(kloop *l, void *arg) {
+    broker *b = arg;
+    topics_write_checkpoints(b);
+    loop_timer_add(l, b->cfg.log_flush_offset_checkpoint_interval_ms, checkpoint_tick, b);
+}
+
+static void signal_event(kloop *l, int fd, int events, void *arg) {
+    (void)events;
+    broker *b = arg;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        log_info(COMPONENT, "Received signal %s, shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        b->shutting_down = true;
+        loop_stop(l);
+    }
+}
+
+/* ---- start-up ---- */
+
+static int load_props(int argc, char **argv, props *p, bool *embedded) {
+    int i = 1;
+    if (i < argc && strcmp(argv[i], "-daemon") == 0) i++; /* accepted: we stay in the foreground */
+    *embedded = true;
+    if (i < argc && strncmp(argv[i], "--", 2) != 0) {
+        char err[1024];
+        if (props_load_file(p, argv[i], err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return -1;
+        }
+        *embedded = false;
+        i++;
+    } else if (props_load_string(p, samsa_default_server_properties) != 0) {
+        return -1;
+    }
+    for (; i < argc; i++) {
+        const char *kv = NULL;
+        if (strcmp(argv[i], "--override") == 0 && i + 1 < argc) kv = argv[++i];
+        else if (strncmp(argv[i], "--override=", 11) == 0) kv = argv[i] + 11;
+        else {
+            usage();
+            return -1;
+        }
+        const char *eq = strchr(kv, '=');
+        if (!eq) {
+            fprintf(stderr, "Invalid command line properties: %s\n", kv);
+            return -1;
+        }
+        char key[512];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+        props_set(p, key, eq + 1);
+    }
+    return 0;
+}
+
+/* Every log dir must be formatted with one cluster id. The embedded config
+ * formats its dir on first use, so `samsa-broker` alone just works. */
+static int check_formatted(broker *b, bool embedded) {
+    const char *dirs[MAX_LOG_DIRS + 1];
+    int n = 0;
+    for (int i = 0; i < b->cfg.nlog_dirs; i++) dirs[n++] = b->cfg.log_dirs[i];
+    if (b->cfg.metadata_log_dir[0] && strcmp(b->cfg.metadata_log_dir, b->cfg.log_dirs[0]) != 0)
+        dirs[n++] = b->cfg.metadata_log_dir;
+    char first[64] = "";
+    for (int i = 0; i < n; i++) {
+        char cid[64], err[512];
+        int nid = -1;
+        int rc = storage_read_meta(dirs[i], cid, sizeof cid, &nid, err, sizeof err);
+        if (rc == 1 && embedded) {
+            if (!first[0]) storage_random_uuid(first);
+            if (storage_format_dir(dirs[i], first, b->cfg.node_id, err, sizeof err) != 0) {
+                log_error(COMPONENT, "%s", err);
+                return -1;
+            }
+            log_info(COMPONENT, "Formatted %s with metadata.version %s (cluster id %s)", dirs[i],
+                     METADATA_VERSION_NAME, first);
+            snprintf(cid, sizeof cid, "%s", first);
+            nid = b->cfg.node_id;
+            rc = 0;
+        }
+        if (rc == 1) {
+            log_error(COMPONENT,
+                      "Exiting Kafka due to fatal exception: No `meta.properties` found in %s (have you run "
+                      "`kafka-storage.sh` to format the directory?)",
+                      dirs[i]);
+            return -1;
+        }
+        if (rc < 0) {
+            log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
+            return -1;
+        }
+        if (nid != b->cfg.node_id) {
+            log_error(COMPONENT,
+                      "Exiting Kafka due to fatal exception: Stored node id %d doesn't match previous node id "
+                      "%d in %s/meta.properties. If you moved your data, make sure your configured node id "
+                      "matches. If you intend to create a new node, you should remove all data in your data "
+                      "directories.",
+                      nid, b->cfg.node_id, dirs[i]);
+            return -1;
+        }
+        if (!first[0]) snprintf(first, sizeof first, "%s", cid);
+        else if (strcmp(first, cid) != 0) {
+            log_error(COMPONENT, "Exiting Kafka due to fatal exception: Invalid cluster.id in %s/meta.properties. "
+                                 "Expected %s, but read %s", dirs[i], first, cid);
+            return -1;
+        }
+    }
+    snprintf(b->cluster_id, sizeof b->cluster_id, "%s", first);
+    return 0;
+}
+
+/* A fresh metadata log starts with the metadata.version feature level, as
+ * Kafka's bootstrap does. */
+static int bootstrap_metadata(broker *b) {
+    if (b->image->metadata_version > 0) return 0;
+    FeatureLevelRecord r;
+    FeatureLevelRecord_init(&r);
+    r.name = KSTR_LIT("metadata.version");
+    r.feature_level = METADATA_VERSION_LEVEL;
+    mrecord rec = {KMETA_FEATURE_LEVEL_RECORD, 0, &r};
+    return mlog_append(b->mlog, &rec, 1);
+}
+
+int server_main(int argc, char **argv) {
+    props p;
+    props_init(&p);
+    bool embedded;
+    if (load_props(argc, argv, &p, &embedded) != 0) {
+        props_free(&p);
+        return 1;
+    }
+    broker *b = calloc(1, sizeof *b);
+    if (!b) return 1;
+    char err[1024];
+    if (broker_config_load(&b->cfg, &p, err, sizeof err) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
+        fprintf(stderr, "%s\n", err);
+        props_free(&p);
+        free(b);
+        return 1;
+    }
+    props_free(&p);
+    if (check_formatted(b, embedded) != 0) {
+        broker_config_free(&b->cfg);
+        free(b);
+        return 1;
+    }
+    int64_t t0 = monotonic_ms();
+    log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] Starting (cluster id %s)", b->cfg.node_id, b->cluster_id);
+
+    /* Block the signals we handle so they arrive through the loop. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    b->loop = loop_new();
+    b->image = mimage_new(b->cfg.node_id);
+    const char *mdir = b->cfg.metadata_log_dir[0] ? b->cfg.metadata_log_dir : b->cfg.log_dirs[0];
+    if (!b->loop || !b->image || mlog_open(mdir, b->image, &b->mlog, err, sizeof err) != 0 ||
+        bootstrap_metadata(b) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot open the metadata log: %s", err);
+        return 1;
+    }
+    if (topics_init(b) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot open the logs");
+        return 1;
+    }
+    fetch_wait_init(b);
+    b->groups = group_coord_new(b);
+    if (!b->groups || group_coord_load(b->groups) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot load consumer groups");
+        return 1;
+    }
+
+    net_config nc = {
+        .max_request_bytes = b->cfg.socket_request_max_bytes,
+        .max_idle_ms = b->cfg.connections_max_idle_ms,
+        .max_connections = b->cfg.max_connections,
+        .max_connections_per_ip = b->cfg.max_connections_per_ip,
+        .send_buffer_bytes = b->cfg.socket_send_buffer_bytes,
+        .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
+    };
+    b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
+    int bound = 0;
+    for (int i = 0; i < b->cfg.nlisteners; i++) {
+        const listener *l = &b->cfg.listeners[i];
+        /* The controller listener speaks KRaft's own protocol: not served here
+         * (a single node is its own quorum). */
+        if (strcmp(l->name, b->cfg.controller_listener_names) == 0) continue;
+        int port = net_server_listen(b->server, l->host, l->port, err, sizeof err);
+        if (port < 0) {
+            log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
+            return 1;
+        }
+        log_info("kafka.network.SocketServer", "[SocketServer listenerType=BROKER, nodeId=%d] Created data-plane "
+                 "acceptor and processors for endpoint : ListenerName(%s)", b->cfg.node_id, l->name);
+        bound++;
+    }
+    if (!bound) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: no client listener in listeners");
+        return 1;
+    }
+    if (sfd >= 0) loop_watch(b->loop, sfd, LOOP_READ, signal_event, b);
+    loop_timer_add(b->loop, 1000, maintenance_tick, b);
+    loop_timer_add(b->loop, b->cfg.log_flush_offset_checkpoint_interval_ms, checkpoint_tick, b);
+    b->started_ms = monotonic_ms();
+    log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] Kafka Server started (in %lld ms)", b->cfg.node_id,
+             (long long)(b->started_ms - t0));
+
+    loop_run(b->loop);
+
+    log_info("kafka.server.BrokerServer", "[BrokerServer id=%d] shutting down", b->cfg.node_id);
+    net_server_stop_listening(b->server);
+    fetch_wait_shutdown(b);
+    group_coord_shutdown(b->groups);
+    net_server_free(b->server, 2000);
+    group_coord_free(b->groups);
+    topics_close_all(b);
+    mlog_close(b->mlog);
+    mimage_free(b->image);
+    loop_free(b->loop);
+    if (sfd >= 0) close(sfd);
+    log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] shut down completed", b->cfg.node_id);
+    broker_config_free(&b->cfg);
+    free(b);
+    return 0;
+}
