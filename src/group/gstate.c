@@ -172,13 +172,13 @@ static void member_set_assignment(gmember *mb, const uint8_t *a, int32_t len) {
     }
 }
 
-gmember *group_member(const kgroup *g, const char *member_id) {
+gmember *group_find_member(const kgroup *g, const char *member_id) {
     for (int i = 0; i < g->nmembers; i++)
         if (strcmp(g->members[i]->member_id, member_id) == 0) return g->members[i];
     return NULL;
 }
 
-gmember *group_static_member(const kgroup *g, const char *instance_id) {
+gmember *group_find_static(const kgroup *g, const char *instance_id) {
     if (!instance_id) return NULL;
     for (int i = 0; i < g->nmembers; i++)
         if (g->members[i]->instance_id && strcmp(g->members[i]->instance_id, instance_id) == 0)
@@ -528,7 +528,7 @@ static void remove_member_and_update(gmgr *m, kgroup *g, gmember *mb, const char
 }
 
 static void remove_pending_and_update(gmgr *m, kgroup *g, const char *member_id) {
-    gmember *mb = group_member(g, member_id);
+    gmember *mb = group_find_member(g, member_id);
     if (mb) {
         group_unlink_member(m, g, mb);
         member_free(mb);
@@ -555,7 +555,7 @@ static void init_next_generation(gmgr *m, kgroup *g) {
 /* Kafka's maybeElectNewJoinedLeader. */
 static bool elect_joined_leader(kgroup *g) {
     if (!g->leader_id) return false;
-    gmember *cur = group_member(g, g->leader_id);
+    gmember *cur = group_find_member(g, g->leader_id);
     if (cur && cur->join_waiter) return true;
     for (int i = 0; i < g->nmembers; i++)
         if (g->members[i]->join_waiter) {
@@ -725,21 +725,21 @@ static bool accept_joining_member(const gmgr *m, const kgroup *g, const char *me
     case GROUP_EMPTY:
     case GROUP_DEAD: return true;
     case GROUP_PREPARING_REBALANCE:
-        mb = group_member(g, member_id);
+        mb = group_find_member(g, member_id);
         return (mb && mb->join_waiter) || g->nawaiting_join < m->cfg.max_size;
-    default: return group_member(g, member_id) || g->nmembers < m->cfg.max_size;
+    default: return group_find_member(g, member_id) || g->nmembers < m->cfg.max_size;
     }
 }
 
 /* Kafka's validateCurrentMember. */
 static int16_t validate_current_member(const kgroup *g, const char *member_id, const char *instance_id) {
     if (instance_id) {
-        const gmember *s = group_static_member(g, instance_id);
+        const gmember *s = group_find_static(g, instance_id);
         if (!s) return KERR_UNKNOWN_MEMBER_ID;
         if (strcmp(s->member_id, member_id) != 0) return KERR_FENCED_INSTANCE_ID;
         return KERR_NONE;
     }
-    return group_member(g, member_id) ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
+    return group_find_member(g, member_id) ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
 }
 
 static void join_new_member(gmgr *m, kgroup *g, const gjoin_req *req, void *waiter) {
@@ -757,7 +757,7 @@ static void join_new_member(gmgr *m, kgroup *g, const gjoin_req *req, void *wait
         return;
     }
     if (req->instance_id) {
-        gmember *old = group_static_member(g, req->instance_id);
+        gmember *old = group_find_static(g, req->instance_id);
         if (old) update_static_member_and_rebalance(m, g, old, id, req, waiter);
         else add_member_and_rebalance(m, g, req, id, waiter);
     } else if (req->require_known_member_id) {
@@ -793,7 +793,7 @@ static void join_current_member(gmgr *m, kgroup *g, const gjoin_req *req, void *
         join_error(m, waiter, mid, e);
         return;
     }
-    gmember *mb = group_member(g, mid);
+    gmember *mb = group_find_member(g, mid);
     switch (g->state) {
     case GROUP_PREPARING_REBALANCE:
         update_member(g, mb, req, waiter);
@@ -851,7 +851,7 @@ void gmgr_join(gmgr *m, const gjoin_req *req, void *waiter) {
         return;
     }
     if (!accept_joining_member(m, g, unknown ? "" : req->member_id)) {
-        gmember *mb = unknown ? NULL : group_member(g, req->member_id);
+        gmember *mb = unknown ? NULL : group_find_member(g, req->member_id);
         if (mb) remove_member_and_update(m, g, mb, "group is full");
         else if (!unknown) strlist_remove(g->pending, &g->npending, req->member_id);
         join_error(m, waiter, "", KERR_GROUP_MAX_SIZE_REACHED);
@@ -895,7 +895,7 @@ void gmgr_sync(gmgr *m, const gsync_req *req, void *waiter) {
         sync_error(m, waiter, e);
         return;
     }
-    gmember *mb = group_member(g, req->member_id);
+    gmember *mb = group_find_member(g, req->member_id);
     switch (g->state) {
     case GROUP_EMPTY: sync_error(m, waiter, KERR_UNKNOWN_MEMBER_ID); return;
     case GROUP_PREPARING_REBALANCE: sync_error(m, waiter, KERR_REBALANCE_IN_PROGRESS); return;
@@ -955,7 +955,7 @@ int16_t gmgr_heartbeat(gmgr *m, const char *group_id, const char *member_id, con
     e = validate_current_member(g, member_id, instance_id);
     if (e) return e;
     if (generation != g->generation) return KERR_ILLEGAL_GENERATION;
-    gmember *mb = group_member(g, member_id);
+    gmember *mb = group_find_member(g, member_id);
     switch (g->state) {
     case GROUP_EMPTY: return KERR_UNKNOWN_MEMBER_ID;
     case GROUP_COMPLETING_REBALANCE:
@@ -979,7 +979,7 @@ int16_t gmgr_leave(gmgr *m, const char *group_id, int n, const char *const *memb
         const char *mid = member_ids[i] ? member_ids[i] : "";
         const char *iid = instance_ids ? instance_ids[i] : NULL;
         if (!*mid) {
-            gmember *s = group_static_member(g, iid);
+            gmember *s = group_find_static(g, iid);
             if (s) {
                 log_info(LOGC, "[GroupCoordinator 0]: Member %s has left group %s through explicit "
                                "`LeaveGroup` request",
@@ -998,7 +998,7 @@ int16_t gmgr_leave(gmgr *m, const char *group_id, int n, const char *const *memb
                 log_info(LOGC, "[GroupCoordinator 0]: Member %s has left group %s through explicit "
                                "`LeaveGroup` request",
                          mid, g->id);
-                remove_member_and_update(m, g, group_member(g, mid), "Removing member on LeaveGroup");
+                remove_member_and_update(m, g, group_find_member(g, mid), "Removing member on LeaveGroup");
             }
         }
     }
@@ -1033,7 +1033,7 @@ int16_t gmgr_commit_check(gmgr *m, const char *group_id, const char *member_id,
     case GROUP_EMPTY: break;
     case GROUP_STABLE:
     case GROUP_PREPARING_REBALANCE: {
-        gmember *mb = group_member(g, member_id);
+        gmember *mb = group_find_member(g, member_id);
         if (mb) schedule_heartbeat(m, g, mb);
         break;
     }
@@ -1064,7 +1064,7 @@ void gmgr_timer_fired(gmgr *m, gtimer_kind kind, const char *group_id, const cha
     if (!g || g->state == GROUP_DEAD) return;
     switch (kind) {
     case GTIMER_MEMBER: {
-        gmember *mb = member_id ? group_member(g, member_id) : NULL;
+        gmember *mb = member_id ? group_find_member(g, member_id) : NULL;
         if (!mb) return;
         mb->timer = NULL; /* this handle has fired */
         if (!member_has_satisfied_heartbeat(mb)) {
@@ -1103,7 +1103,7 @@ void gmgr_timer_fired(gmgr *m, gtimer_kind kind, const char *group_id, const cha
         while (g->npending_sync > 0) {
             char *id = strdup(g->pending_sync[0]);
             strlist_remove(g->pending_sync, &g->npending_sync, g->pending_sync[0]);
-            gmember *mb = id ? group_member(g, id) : NULL;
+            gmember *mb = id ? group_find_member(g, id) : NULL;
             if (mb) {
                 group_unlink_member(m, g, mb);
                 member_free(mb);

@@ -260,8 +260,8 @@ int16_t gmgr_validate_group_id(const gmgr *m, const char *group_id, bool allow_e
 
 /* ---- groups: queries ---- */
 
-gmember *group_member(const kgroup *g, const char *member_id);
-gmember *group_static_member(const kgroup *g, const char *instance_id);
+gmember *group_find_member(const kgroup *g, const char *member_id);
+gmember *group_find_static(const kgroup *g, const char *instance_id);
 /* Member metadata for the selected protocol (NULL if none). */
 const gprotocol *gmember_protocol(const gmember *mb, const char *name);
 bool group_is_subscribed_to(const kgroup *g, const char *topic);

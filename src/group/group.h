@@ -1,0 +1,45 @@
+/* group.h - the consumer group coordinator as the broker sees it.
+ *
+ * One coordinator per broker owns every group (single node: every
+ * __consumer_offsets partition is local). It keeps groups and committed
+ * offsets in memory (gstate.h) and durable in __consumer_offsets, which it
+ * replays at start-up. The request handlers below are called from the
+ * broker's dispatch table on the event-loop thread; JoinGroup and SyncGroup
+ * may park their request and answer it later.
+ */
+#ifndef SAMSA_GROUP_H
+#define SAMSA_GROUP_H
+
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "broker/request.h"
+
+struct group_coord;
+
+/* Create the coordinator for b (reads b->cfg; nothing is loaded yet). */
+struct group_coord *group_coord_new(broker *b);
+/* Replay __consumer_offsets (if it exists) to rebuild groups and offsets,
+ * then start the offsets-retention timer. Returns 0 or -1. */
+int group_coord_load(struct group_coord *gc);
+/* Answer parked requests (NOT_COORDINATOR) and cancel timers. */
+void group_coord_shutdown(struct group_coord *gc);
+void group_coord_free(struct group_coord *gc);
+
+/* __consumer_offsets partition of a group: abs(Java hashCode) % partitions. */
+int32_t group_partition_for(const char *group_id, int32_t num_partitions);
+
+/* Request handlers (api keys 10, 11, 14, 12, 13, 8, 9, 15, 16, 42, 47). */
+void h_find_coordinator(broker *b, kreq *req);
+void h_join_group(broker *b, kreq *req);
+void h_sync_group(broker *b, kreq *req);
+void h_heartbeat(broker *b, kreq *req);
+void h_leave_group(broker *b, kreq *req);
+void h_offset_commit(broker *b, kreq *req);
+void h_offset_fetch(broker *b, kreq *req);
+void h_describe_groups(broker *b, kreq *req);
+void h_list_groups(broker *b, kreq *req);
+void h_delete_groups(broker *b, kreq *req);
+void h_offset_delete(broker *b, kreq *req);
+
+#endif
