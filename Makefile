@@ -51,6 +51,18 @@ check-unit: $(UNIT_BINS)
 	  if $$t; then pass=$$((pass+1)); else echo "FAIL $$t"; fail=$$((fail+1)); fi; done; \
 	  echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
+# All tests: unit tests and the black-box suite (real broker, real clients),
+# both under AddressSanitizer + UndefinedBehaviorSanitizer.
+PYTEST ?= /usr/bin/python3 -m pytest
+test:
+	$(MAKE) SANITIZE=1 all
+	$(MAKE) SANITIZE=1 check-unit
+	SAMSA_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 $(PYTEST) -q -p no:cacheprovider tests/integration
+
+# Quicker loop while developing: optimized build, no sanitizers.
+test-fast: all check-unit
+	SAMSA_BUILD=build $(PYTEST) -q -p no:cacheprovider -x tests/integration
+
 # Regenerate the protocol codecs from Kafka's JSON message definitions.
 KAFKA_SPEC ?= ../shared/kafka-protocol/3.6.1
 codegen:

@@ -2,7 +2,7 @@
 # kafka-dump-log.sh - Kafka's kafka-dump-log tool, run by Samsa's native samsa-tools.
 # Works from the source tree (build/) and from an installed tree (libexec/).
 here=$(dirname "$0")
-for tools in "$here/../build/samsa-tools" "$here/../libexec/samsa-tools"; do
+for tools in "$here/../${SAMSA_BUILD:-build}/samsa-tools" "$here/../build/samsa-tools" "$here/../libexec/samsa-tools"; do
     [ -x "$tools" ] && exec "$tools" kafka-dump-log "$@"
 done
 echo "kafka-dump-log.sh: samsa-tools not found (looked in $here/../build and $here/../libexec)" >&2

@@ -2,7 +2,7 @@
 # kafka-producer-perf-test.sh - Kafka's kafka-producer-perf-test tool, run by Samsa's native samsa-tools.
 # Works from the source tree (build/) and from an installed tree (libexec/).
 here=$(dirname "$0")
-for tools in "$here/../build/samsa-tools" "$here/../libexec/samsa-tools"; do
+for tools in "$here/../${SAMSA_BUILD:-build}/samsa-tools" "$here/../build/samsa-tools" "$here/../libexec/samsa-tools"; do
     [ -x "$tools" ] && exec "$tools" kafka-producer-perf-test "$@"
 done
 echo "kafka-producer-perf-test.sh: samsa-tools not found (looked in $here/../build and $here/../libexec)" >&2

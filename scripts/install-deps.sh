@@ -1,0 +1,22 @@
+#!/bin/sh
+# install-deps.sh - everything Samsa needs to build and test, from Debian
+# bookworm's archive (and kafkajs from npm for the client tests).
+# Idempotent: packages already present are skipped quickly.
+set -e
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS="build-essential pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev \
+python3 python3-pytest python3-kafka python3-confluent-kafka kcat clang nodejs npm"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -yq --no-install-recommends $missing
+fi
+# kafkajs for the Node.js client tests (kept inside the repo, not global).
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$here/tests/integration/js/package.json" ] && [ ! -d "$here/tests/integration/js/node_modules/kafkajs" ]; then
+    (cd "$here/tests/integration/js" && npm install --no-audit --no-fund --silent)
+fi
