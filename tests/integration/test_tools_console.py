@@ -187,7 +187,7 @@ def test_timeout_ms_ends_consumer(broker):
     produce(broker, topic, ["a"])
     t0 = time.time()
     r = broker.run_tool("kafka-console-consumer", "--topic", topic, "--bootstrap-server", broker.bootstrap,
-                        "--from-beginning", "--timeout-ms", "3000", timeout=60)
+                        "--from-beginning", "--timeout-ms", "8000", timeout=60)
     assert r.returncode == 0
     assert r.stdout == "a\n"
     assert "Processed a total of 1 messages" in r.stderr
