@@ -72,3 +72,12 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Lay the package out like Kafka's tarball: PREFIX/bin/kafka-*.sh,
+# PREFIX/config/kraft/server.properties, PREFIX/libexec/samsa-{broker,tools}.
+PREFIX ?= /opt/kafka
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec $(DESTDIR)$(PREFIX)/config/kraft
+	install -m 755 $(BROKER) $(TOOLS) $(DESTDIR)$(PREFIX)/libexec/
+	install -m 755 bin/*.sh $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 config/kraft/*.properties $(DESTDIR)$(PREFIX)/config/kraft/
