@@ -44,7 +44,7 @@ typedef struct broker {
     kloop *loop;
     mimage *image;             /* cluster metadata state (metadata/image.h) */
     struct mlog *mlog;         /* the __cluster_metadata log */
-    char cluster_id[32];
+    char cluster_id[64];
     struct group_coord *groups;
     struct broker_topics *topics; /* name/id -> topic_rt */
     struct net_server *server;
