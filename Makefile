@@ -54,9 +54,10 @@ check-unit: $(UNIT_BINS)
 # All tests: unit tests and the black-box suite (real broker, real clients),
 # both under AddressSanitizer + UndefinedBehaviorSanitizer.
 PYTEST ?= /usr/bin/python3 -m pytest
+NPROC ?= $(shell nproc 2>/dev/null || echo 2)
 test:
-	$(MAKE) SANITIZE=1 all
-	$(MAKE) SANITIZE=1 check-unit
+	$(MAKE) -j$(NPROC) SANITIZE=1 all
+	$(MAKE) -j$(NPROC) SANITIZE=1 check-unit
 	SAMSA_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 $(PYTEST) -q -p no:cacheprovider tests/integration
 
 # Quicker loop while developing: optimized build, no sanitizers.
