@@ -314,6 +314,7 @@ group_coord *group_coord_new(broker *b) {
     cfg.initial_rebalance_delay_ms = b->cfg.group_initial_rebalance_delay_ms;
     cfg.offset_metadata_max_bytes = b->cfg.offset_metadata_max_bytes;
     cfg.offsets_retention_ms = b->cfg.offsets_retention_minutes * 60 * 1000;
+    cfg.node_id = b->cfg.node_id;
     genv env = {.ctx = gc,
                 .now_ms = env_now,
                 .join_done = gc_join_done,

@@ -476,8 +476,8 @@ static void prepare_rebalance(gmgr *m, kgroup *g, const char *reason) {
     bool was_empty = g->state == GROUP_EMPTY;
     transition(m, g, GROUP_PREPARING_REBALANCE);
     log_info(LOGC, "[GroupCoordinator %d]: Preparing to rebalance group %s in state PreparingRebalance "
-                   "with old generation %d (reason: %s)",
-             0, g->id, g->generation, reason);
+                   "with old generation %d (reason: %s)", m->cfg.node_id,
+             g->id, g->generation, reason);
     if (was_empty) {
         int32_t delay = m->cfg.initial_rebalance_delay_ms;
         int32_t rem = group_rebalance_timeout(g) - delay;
@@ -587,13 +587,13 @@ static void complete_join(gmgr *m, kgroup *g) {
     }
     init_next_generation(m, g);
     if (g->state == GROUP_EMPTY) {
-        log_info(LOGC, "[GroupCoordinator 0]: Group %s with generation %d is now empty", g->id,
+        log_info(LOGC, "[GroupCoordinator %d]: Group %s with generation %d is now empty", m->cfg.node_id, g->id,
                  g->generation);
         int16_t e = m->env.store_group(m->env.ctx, g);
         if (e) log_warn(LOGC, "Failed to write empty metadata for group %s: %s", g->id, kerr_name(e));
         return;
     }
-    log_info(LOGC, "[GroupCoordinator 0]: Stabilized group %s generation %d with %d members", g->id,
+    log_info(LOGC, "[GroupCoordinator %d]: Stabilized group %s generation %d with %d members", m->cfg.node_id, g->id,
              g->generation, g->nmembers);
     /* copy: join callbacks must not see members shift under them */
     int n = g->nmembers;
@@ -907,8 +907,8 @@ void gmgr_sync(gmgr *m, const gsync_req *req, void *waiter) {
         mb->sync_waiter = waiter;
         remove_pending_sync(m, g, mb->member_id);
         if (!is_leader(g, mb->member_id)) return;
-        log_info(LOGC, "[GroupCoordinator 0]: Assignment received from leader %s for group %s for "
-                       "generation %d. The group has %d members, %d of which are static.",
+        log_info(LOGC, "[GroupCoordinator %d]: Assignment received from leader %s for group %s for "
+                       "generation %d. The group has %d members, %d of which are static.", m->cfg.node_id,
                  mb->member_id, g->id, g->generation, g->nmembers, count_static(g));
         for (int i = 0; i < g->nmembers; i++) {
             gmember *o = g->members[i];
@@ -981,8 +981,8 @@ int16_t gmgr_leave(gmgr *m, const char *group_id, int n, const char *const *memb
         if (!*mid) {
             gmember *s = group_find_static(g, iid);
             if (s) {
-                log_info(LOGC, "[GroupCoordinator 0]: Member %s has left group %s through explicit "
-                               "`LeaveGroup` request",
+                log_info(LOGC, "[GroupCoordinator %d]: Member %s has left group %s through explicit "
+                               "`LeaveGroup` request", m->cfg.node_id,
                          s->member_id, g->id);
                 remove_member_and_update(m, g, s, "Removing member on LeaveGroup");
                 member_errors[i] = KERR_NONE;
@@ -995,8 +995,8 @@ int16_t gmgr_leave(gmgr *m, const char *group_id, int n, const char *const *memb
         } else {
             member_errors[i] = validate_current_member(g, mid, iid);
             if (!member_errors[i]) {
-                log_info(LOGC, "[GroupCoordinator 0]: Member %s has left group %s through explicit "
-                               "`LeaveGroup` request",
+                log_info(LOGC, "[GroupCoordinator %d]: Member %s has left group %s through explicit "
+                               "`LeaveGroup` request", m->cfg.node_id,
                          mid, g->id);
                 remove_member_and_update(m, g, group_find_member(g, mid), "Removing member on LeaveGroup");
             }
@@ -1068,8 +1068,8 @@ void gmgr_timer_fired(gmgr *m, gtimer_kind kind, const char *group_id, const cha
         if (!mb) return;
         mb->timer = NULL; /* this handle has fired */
         if (!member_has_satisfied_heartbeat(mb)) {
-            log_info(LOGC, "[GroupCoordinator 0]: Member %s in group %s has failed, removing it from "
-                           "the group",
+            log_info(LOGC, "[GroupCoordinator %d]: Member %s in group %s has failed, removing it from "
+                           "the group", m->cfg.node_id,
                      mb->member_id, g->id);
             remove_member_and_update(m, g, mb, "removing member on heartbeat expiration");
         }

@@ -163,6 +163,7 @@ typedef struct gconfig {
     int32_t initial_rebalance_delay_ms;
     int32_t offset_metadata_max_bytes;
     int64_t offsets_retention_ms;
+    int32_t node_id;            /* for log lines */
 } gconfig;
 
 void gconfig_defaults(gconfig *c);

@@ -166,3 +166,105 @@ def test_kafka_python_group_admin(broker_factory):
     assert r["deleted"][0] == ["g-adm", "NoError"]
     assert r["deleted"][1][1] == "GroupIdNotFoundError"
     assert r["after"] == []
+
+
+def commit_simple(b, group, offsets):
+    """Commit offsets for a group without joining it (generation -1)."""
+    tps = ", ".join(f'TopicPartition("{t}", {p}, {o})' for t, p, o in offsets)
+    run_py(f"""
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({{"bootstrap.servers": "{b.bootstrap}", "group.id": "{group}"}})
+        c.commit(offsets=[{tps}], asynchronous=False)
+        c.close()
+    """)
+
+
+def test_consumer_groups_tool(broker_factory):
+    b = broker_factory(**FAST)
+    create_topic(b, "cg", 2)
+    produce(b, "cg", 10, 2)
+    commit_simple(b, "tool-g", [("cg", 0, 2), ("cg", 1, 5)])
+    bs = b.bootstrap
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--list")
+    assert r.returncode == 0 and r.stdout == "tool-g\n", r.stdout + r.stderr
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--list", "--state")
+    assert r.stdout == "GROUP           STATE\ntool-g          Empty\n"
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--describe", "--group", "tool-g")
+    assert r.stderr.strip() == "Consumer group 'tool-g' has no active members."
+    head = ("GROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             "
+            "CONSUMER-ID     HOST            CLIENT-ID")
+    row0 = ("tool-g          cg              0          2               5               3               "
+            "-               -               -")
+    row1 = ("tool-g          cg              1          5               5               0               "
+            "-               -               -")
+    assert r.stdout == f"\n{head}\n{row0}\n{row1}\n", r.stdout
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--describe", "--group", "nope")
+    assert r.stdout == "\nError: Consumer group 'nope' does not exist.\n"
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--describe", "--group", "tool-g", "--state")
+    assert "tool-g" in r.stdout and "Empty" in r.stdout and f"({1})" in r.stdout
+
+    # reset: dry run by default, then executed
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--reset-offsets", "--group", "tool-g",
+                   "--all-topics", "--to-earliest")
+    assert "WARN: No action will be performed as the --execute option is missing." in r.stderr
+    plan_head = "GROUP                          TOPIC                          PARTITION  NEW-OFFSET     "
+    assert r.stdout.splitlines()[1] == plan_head
+    assert r.stdout.splitlines()[2].split() == ["tool-g", "cg", "0", "0"]
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--reset-offsets", "--group", "tool-g",
+                   "--topic", "cg:1", "--shift-by", "-2", "--execute")
+    assert r.stdout.splitlines()[2].split() == ["tool-g", "cg", "1", "3"]
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--reset-offsets", "--group", "tool-g",
+                   "--topic", "cg", "--to-offset", "99", "--dry-run", "--export")
+    assert r.stdout == "cg,0,5\ncg,1,5\n\n", r.stdout
+
+    # offsets as the committed view sees them
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--describe", "--group", "tool-g")
+    assert [l.split()[3] for l in r.stdout.splitlines()[2:]] == ["2", "3"]
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--delete-offsets", "--group", "tool-g",
+                   "--topic", "cg:0")
+    assert r.stdout.splitlines()[0] == "Request succeed for deleting offsets with topic cg:0 group tool-g"
+    assert r.stdout.splitlines()[-1].split() == ["cg", "0", "Successful"]
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--delete", "--group", "tool-g",
+                   "--group", "missing")
+    assert "* Group 'missing' could not be deleted due to: org.apache.kafka.common.errors." \
+           "GroupIdNotFoundException: The group id does not exist." in r.stdout
+    assert "These consumer groups were deleted successfully: 'tool-g'" in r.stdout
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--list")
+    assert r.stdout == ""
+
+    r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", bs, "--describe")
+    assert r.returncode == 1 and "Option [describe] takes one of these options: [group], [all-groups]" in r.stderr
+
+
+def test_consumer_groups_tool_members(broker_factory):
+    b = broker_factory(**FAST)
+    create_topic(b, "mem", 3)
+    script = f"""
+        import subprocess, sys, time
+        from confluent_kafka import Consumer
+        c = Consumer({{"bootstrap.servers": "{b.bootstrap}", "group.id": "mg", "client.id": "cli-1",
+                      "group.instance.id": "i1"}})
+        c.subscribe(["mem"])
+        end = time.time() + 30
+        while not c.assignment() and time.time() < end:
+            c.poll(0.2)
+        out = subprocess.run(["{b.bin}/kafka-consumer-groups.sh", "--bootstrap-server", "{b.bootstrap}",
+                              "--describe", "--group", "mg", "--members", "--verbose"],
+                             capture_output=True, text=True)
+        print(out.stdout, end="")
+        c.close()
+    """
+    out = run_py(script)
+    lines = out.splitlines()
+    assert lines[1].split() == ["GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS",
+                                "ASSIGNMENT"]
+    f = lines[2].split()
+    assert f[0] == "mg" and f[1].startswith("i1-") and f[2] == "i1" and f[3] == "/127.0.0.1"
+    assert f[4] == "cli-1" and f[5] == "3" and f[6] == "mem(0,1,2)"
