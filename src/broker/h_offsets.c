@@ -5,6 +5,13 @@
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
 
+/* The storage layer's batch scan returns 0 unless the batch is unreadable;
+ * records_find_timestamp returns 1 when it found a record. */
+static int find_timestamp_in_batch(const uint8_t *batch, size_t len, int64_t ts, int64_t *offset,
+                                   int64_t *timestamp, void *ctx) {
+    return records_find_timestamp(batch, len, ts, offset, timestamp, ctx) < 0 ? -1 : 0;
+}
+
 static int16_t check_epoch(const partition *p, int32_t current_leader_epoch) {
     if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch) return KERR_NONE;
     return current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH : KERR_FENCED_LEADER_EPOCH;
@@ -33,7 +40,7 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
         o->offset = p->high_watermark;
     } else if (ts == PLOG_TS_MAX_TIMESTAMP) {
         int64_t off = -1, found = -1;
-        if (plog_max_timestamp(p->log, records_find_timestamp, NULL, &off, &found) != 0) {
+        if (plog_max_timestamp(p->log, find_timestamp_in_batch, NULL, &off, &found) != 0) {
             o->error_code = KERR_KAFKA_STORAGE_ERROR;
             return;
         }
@@ -41,7 +48,7 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
         o->timestamp = found;
     } else if (ts >= 0) {
         int64_t off = -1, found = -1;
-        if (plog_offset_for_timestamp(p->log, ts, records_find_timestamp, NULL, &off, &found) != 0) {
+        if (plog_offset_for_timestamp(p->log, ts, find_timestamp_in_batch, NULL, &off, &found) != 0) {
             o->error_code = KERR_KAFKA_STORAGE_ERROR;
             return;
         }
