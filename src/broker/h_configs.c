@@ -462,8 +462,10 @@ static alter_result alter_one(broker *b, int8_t type, kstr rname, const kstr *na
         next.keys = karena_calloc(a, (size_t)(current.n + n + 1), sizeof *next.keys);
         next.values = karena_calloc(a, (size_t)(current.n + n + 1), sizeof *next.values);
         if (!next.keys || !next.values) return err(KERR_UNKNOWN_SERVER_ERROR, NULL);
-        memcpy(next.keys, current.keys, sizeof *next.keys * (size_t)current.n);
-        memcpy(next.values, current.values, sizeof *next.values * (size_t)current.n);
+        if (current.n > 0) { /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(next.keys, current.keys, sizeof *next.keys * (size_t)current.n);
+            memcpy(next.values, current.values, sizeof *next.values * (size_t)current.n);
+        }
         next.cap = current.n + n + 1;
         for (int i = 0; i < n; i++) {
             char *k = kstr_dup(names[i], a);

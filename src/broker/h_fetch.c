@@ -115,7 +115,7 @@ static int64_t fetch_build(broker *b, kreq *req, const FetchRequest *r, FetchRes
                     !w.err) {
                     uint8_t *copy = karena_alloc(a, w.len ? w.len : 1);
                     if (copy) {
-                        memcpy(copy, w.buf, w.len);
+                        if (w.len) memcpy(copy, w.buf, w.len);
                         po->records = (krecords){copy, (int32_t)w.len, -1, 0};
                         total += (int64_t)w.len;
                     }
