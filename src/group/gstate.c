@@ -851,10 +851,18 @@ void gmgr_join(gmgr *m, const gjoin_req *req, void *waiter) {
         return;
     }
     if (!accept_joining_member(m, g, unknown ? "" : req->member_id)) {
+        /* Kafka drops the refused member outright (no rebalance of its own) */
         gmember *mb = unknown ? NULL : group_find_member(g, req->member_id);
-        if (mb) remove_member_and_update(m, g, mb, "group is full");
-        else if (!unknown) strlist_remove(g->pending, &g->npending, req->member_id);
+        if (mb) {
+            gjoin_result r = {.error = KERR_UNKNOWN_MEMBER_ID, .member_id = "", .generation = -1, .leader_id = ""};
+            invoke_join(m, g, mb, &r);
+            group_unlink_member(m, g, mb);
+            member_free(mb);
+        } else if (!unknown) {
+            strlist_remove(g->pending, &g->npending, req->member_id);
+        }
         join_error(m, waiter, "", KERR_GROUP_MAX_SIZE_REACHED);
+        try_complete_join(m, g);
         return;
     }
     if (unknown) join_new_member(m, g, req, waiter);

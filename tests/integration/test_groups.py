@@ -268,3 +268,30 @@ def test_consumer_groups_tool_members(broker_factory):
     f = lines[2].split()
     assert f[0] == "mg" and f[1].startswith("i1-") and f[2] == "i1" and f[3] == "/127.0.0.1"
     assert f[4] == "cli-1" and f[5] == "3" and f[6] == "mem(0,1,2)"
+
+
+def test_shutdown_with_parked_join(broker_factory):
+    """A JoinGroup parked in the initial rebalance delay is answered at shutdown."""
+    b = broker_factory(group_initial_rebalance_delay_ms="10000")
+    create_topic(b, "park", 1)
+    p = subprocess.Popen([PYTHON, "-c", textwrap.dedent(f"""
+        import time
+        from confluent_kafka import Consumer
+        c = Consumer({{"bootstrap.servers": "{b.bootstrap}", "group.id": "parked"}})
+        c.subscribe(["park"])
+        end = time.time() + 6
+        while time.time() < end:
+            c.poll(0.2)
+    """)], env=tool_env())
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = b.run_tool("kafka-consumer-groups", "--bootstrap-server", b.bootstrap, "--list", "--state")
+            if "PreparingRebalance" in r.stdout:
+                break
+            time.sleep(0.2)
+        assert "PreparingRebalance" in r.stdout, r.stdout
+        assert b.stop() == 0, b.log_text()[-3000:]
+    finally:
+        p.kill()
+        p.wait()
