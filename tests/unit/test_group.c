@@ -277,13 +277,13 @@ static void test_two_members_rebalance(void) {
     sync_(&m, "g", 3, m2, NULL, 0, &a2);
     CHECK(a1.done && a2.done && g->state == GROUP_STABLE, "stable with empty assignments");
     CHECK(fire(&m, GTIMER_SYNC, NULL) == 1, "sync timer");
-    CHECK(!group_member(g, m3) && g->state == GROUP_PREPARING_REBALANCE, "m3 removed, rebalance");
+    CHECK(!group_find_member(g, m3) && g->state == GROUP_PREPARING_REBALANCE, "m3 removed, rebalance");
     /* the rebalance timeout drops members that did not rejoin (m2) */
     join(&m, "g", m1, NULL, false, &a1);
     CHECK(!a1.done, "m1 waits for m2");
     CHECK(fire(&m, GTIMER_JOIN, NULL) == 1, "rebalance timer");
     CHECK(a1.done && a1.generation == 4, "gen 4 after timeout: %d", a1.generation);
-    CHECK(g->nmembers == 1 && !group_member(g, m2), "m2 dropped");
+    CHECK(g->nmembers == 1 && !group_find_member(g, m2), "m2 dropped");
     gmgr_shutdown(&m);
     gmgr_free(&m);
 }
