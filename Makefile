@@ -64,6 +64,11 @@ test:
 test-fast: all check-unit
 	SAMSA_BUILD=build $(PYTEST) -q -p no:cacheprovider -x tests/integration
 
+# Benchmarks: release build in build/release, machine limits and broker
+# figures, results table in bench/results/ (see bench/README.md).
+bench:
+	bench/run.sh
+
 # Regenerate the protocol codecs from Kafka's JSON message definitions.
 KAFKA_SPEC ?= ../shared/kafka-protocol/3.6.1
 codegen:

@@ -1,0 +1,476 @@
+"""bench.py - runs Samsa's benchmark suite and writes the results table.
+
+Driven by bench/run.sh after the release build. It measures this machine's
+own limits (loopback TCP with iperf3, sequential writes to the data dir's
+file system) and then the broker, each in the same run, so every broker
+figure can be given as a ratio to a limit measured minutes earlier on the
+same hardware. Every load is bounded in record count and in seconds; the
+whole full run stays under 10 minutes on 2 cores.
+
+The heavy lifting is done by build/release/samsa-bench (bench/samsa_bench.c)
+and by our kafka-*-perf-test.sh tools; this file starts brokers, sequences
+the steps, parses their key=value lines and renders the table.
+
+--smoke runs every step at a tiny scale (seconds) so CI can check that the
+harness still works; its figures mean nothing.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+REL = "build/release"
+BROKER_BIN = os.path.join(ROOT, REL, "samsa-broker")
+BENCH_BIN = os.path.join(ROOT, REL, "samsa-bench")
+BIN = os.path.join(ROOT, "bin")
+SERVER_PROPERTIES = os.path.join(ROOT, "config", "kraft", "server.properties")
+
+# Scale of each step: (full, smoke).
+SCALES = {
+    "iperf_seconds": (5, 1),
+    "disk_mib": (1024, 16),
+    "produce_seconds": (8, 1),
+    "produce_records_100": (6_000_000, 2000),
+    "produce_records_1k": (2_000_000, 2000),
+    "latency_seconds": (5, 1),
+    "latency_rates": ((1000, 10000, 100000), (1000,)),
+    "idle_conns": (10000, 100),
+    "many_partitions": (10000, 50),
+    "recovery_bytes": (1 << 30, 4 << 20),
+    "recovery_partitions": (10, 10),
+    "metadata_repeat": (20, 3),
+    "startup_repeat": (3, 1),
+}
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, timeout):
+    """Waits until something listens on 127.0.0.1:port, without connecting to it."""
+    deadline = time.time() + timeout
+    hexport = f":{port:04X} "
+    while time.time() < deadline:
+        with open("/proc/net/tcp") as f:
+            if any(hexport in line and line.split()[3] == "0A" for line in f):
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def kv(line):
+    """Parses 'a=1 b=2.5' into a dict of floats (or strings)."""
+    out = {}
+    for k, v in re.findall(r"(\w+)=(\S+)", line):
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
+def tool_env():
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = REL
+    return env
+
+
+def run(cmd, timeout, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=tool_env(), **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return r
+
+
+def bench(*args, timeout=120, check=True):
+    r = run([BENCH_BIN, *map(str, args)], timeout, check=check)
+    lines = [l for l in r.stdout.splitlines() if "=" in l]
+    return kv(lines[-1]) if lines else {}
+
+
+def proc_status(pid, field):
+    """A /proc/PID/status field in kB (VmRSS, VmHWM), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def fd_limit():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+ALL_BROKERS = []  # killed at exit whatever happens
+
+
+class Broker:
+    """One release-build broker on free loopback ports, with its own data dir."""
+
+    def __init__(self, workdir, overrides=None):
+        ALL_BROKERS.append(self)
+        os.makedirs(workdir, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.config = os.path.join(workdir, "server.properties")
+        self.log_path = os.path.join(workdir, "broker.out")
+        self.proc = None
+        settings = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{free_port()}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "log.dirs": os.path.join(workdir, "data"),
+        }
+        settings.update(overrides or {})
+        with open(SERVER_PROPERTIES) as f:
+            text = f.read()
+        with open(self.config, "w") as f:
+            f.write(text + "\n# bench overrides\n")
+            for k, v in settings.items():
+                f.write(f"{k}={v}\n")
+        cid = run([BROKER_BIN, "storage", "random-uuid"], 30).stdout.strip()
+        run([BROKER_BIN, "storage", "format", "-t", cid, "-c", self.config], 30)
+
+    def start(self, timeout=60):
+        """Starts the broker; returns seconds from spawn to the first accepted connection."""
+        out = open(self.log_path, "a")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([BROKER_BIN, self.config], stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        deadline = t0 + timeout
+        while time.perf_counter() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return time.perf_counter() - t0
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"broker exited {self.proc.returncode}:\n{self.log_tail()}")
+                time.sleep(0.0005)
+        raise RuntimeError("broker did not accept a connection in time:\n" + self.log_tail())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def rss_mb(self):
+        v = proc_status(self.pid, "VmRSS")
+        return v / 1024 if v is not None else None
+
+    def hwm_mb(self):
+        v = proc_status(self.pid, "VmHWM")
+        return v / 1024 if v is not None else None
+
+    def log_tail(self, n=3000):
+        try:
+            with open(self.log_path) as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def create_topic(self, name, partitions, timeout=300):
+        t0 = time.perf_counter()
+        run([os.path.join(BIN, "kafka-topics.sh"), "--bootstrap-server", self.bootstrap, "--create", "--topic", name,
+             "--partitions", str(partitions), "--replication-factor", "1"], timeout)
+        return time.perf_counter() - t0
+
+
+class Report:
+    """Collects rows and renders them as a Markdown table."""
+
+    def __init__(self):
+        self.rows = []
+        self.notes = []
+
+    def add(self, section, measure, figure, ratio="", target="", met=""):
+        self.rows.append((section, measure, figure, ratio, target, met))
+        print(f"  {measure}: {figure}" + (f"  ({ratio})" if ratio else ""), flush=True)
+
+    def note(self, text):
+        self.notes.append(text)
+        print(f"  note: {text}", flush=True)
+
+    def table(self):
+        head = "| Section | Measure | Figure | Ratio to machine limit | Target | Met |\n"
+        head += "|---|---|---|---|---|---|\n"
+        return head + "".join("| " + " | ".join(str(c) for c in r) + " |\n" for r in self.rows)
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def pct(x, limit):
+    return f"{100.0 * x / limit:.0f}% of {limit:,.0f} MB/s" if limit else ""
+
+
+def measure_machine(rep, S):
+    print("== machine limits", flush=True)
+    limits = {}
+    port = free_port()
+    server = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port), "-B", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, 10)
+        r = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(S["iperf_seconds"]), "-J"],
+                           capture_output=True, text=True, timeout=S["iperf_seconds"] + 30)
+        result = json.loads(r.stdout)
+        if "sum_received" not in result.get("end", {}):
+            raise RuntimeError("iperf3 failed: " + str(result.get("error", r.stderr)))
+        bps = result["end"]["sum_received"]["bits_per_second"]
+    finally:
+        server.kill()
+        server.wait()
+    limits["tcp"] = bps / 8 / 1e6
+    rep.add("Machine", "Loopback TCP, 1 stream (iperf3)", f"{limits['tcp']:,.0f} MB/s")
+    return limits
+
+
+def measure_disk(rep, S, data_dir, limits):
+    path = os.path.join(data_dir, "bench-diskwrite.tmp")
+    nosync = bench("diskwrite", path, S["disk_mib"], 0)
+    withsync = bench("diskwrite", path, S["disk_mib"], 1)
+    limits["disk"] = nosync["mb_per_s"]
+    limits["disk_sync"] = withsync["mb_per_s"]
+    rep.add("Machine", f"Sequential write, data dir, {S['disk_mib']} MiB, no fsync", f"{nosync['mb_per_s']:,.0f} MB/s")
+    rep.add("Machine", f"Sequential write, data dir, {S['disk_mib']} MiB, fdatasync at end",
+            f"{withsync['mb_per_s']:,.0f} MB/s")
+
+
+def measure_empty_broker(rep, S, work):
+    print("== empty broker: start-up and idle memory", flush=True)
+    b = Broker(os.path.join(work, "empty"))
+    times = []
+    for i in range(S["startup_repeat"]):
+        times.append(b.start())
+        if i + 1 < S["startup_repeat"]:
+            b.stop()
+    times.sort()
+    ms = times[len(times) // 2] * 1000
+    rep.add("Start-up", f"Spawn to first accepted connection, empty (median of {len(times)})", f"{ms:.1f} ms",
+            target="≤ 20 ms", met=verdict(ms <= 20))
+    time.sleep(1)
+    idle = b.rss_mb()
+    rep.add("Memory", "RSS idle (empty broker, 1 s after start)", f"{idle:.1f} MB", target="≤ 5 MB",
+            met=verdict(idle <= 5))
+    return b
+
+
+def measure_produce(rep, S, b, limits):
+    print("== produce throughput", flush=True)
+    results = {}
+    for size in (100, 1024):
+        for acks in ("1", "all"):
+            for parts in (1, 8):
+                topic = f"produce-{size}-{acks}-{parts}"
+                b.create_topic(topic, parts)
+                count = S["produce_records_100"] if size == 100 else S["produce_records_1k"]
+                r = bench("produce", b.bootstrap, topic, parts, size, count, S["produce_seconds"], acks,
+                          timeout=S["produce_seconds"] + 90)
+                results[(size, acks, parts)] = r
+                target = met = ""
+                if size == 1024 and acks == "all":
+                    target = "≥ 40% of TCP"
+                    met = verdict(r["mb_per_s"] >= 0.4 * limits["tcp"])
+                if size == 100:
+                    target = "≥ 1,000,000 rec/s"
+                    met = verdict(r["rec_per_s"] >= 1e6)
+                rep.add("Produce", f"{size} B, acks={acks}, {parts} partition(s), {int(r['records']):,} records",
+                        f"{r['rec_per_s']:,.0f} rec/s, {r['mb_per_s']:,.1f} MB/s", pct(r["mb_per_s"], limits["tcp"]),
+                        target, met)
+    rep.add("Memory", "RSS peak under produce load (VmHWM)", f"{b.hwm_mb():.1f} MB")
+    return results
+
+
+def measure_latency(rep, S, b):
+    print("== end-to-end latency", flush=True)
+    for rate in S["latency_rates"]:
+        topic = f"latency-{rate}"
+        r = bench("latency", b.bootstrap, topic, rate, S["latency_seconds"], 1024,
+                  timeout=S["latency_seconds"] + 60)
+        target = met = ""
+        if rate == 10000:
+            target, met = "p99 ≤ 1 ms", verdict(r["p99_us"] <= 1000)
+        rep.add("Latency", f"1 KiB at {rate:,} rec/s (achieved {r['achieved_rate']:,.0f}), acks=1, linger.ms=0",
+                f"p50 {r['p50_us'] / 1000:.2f} / p99 {r['p99_us'] / 1000:.2f} / p99.9 {r['p999_us'] / 1000:.2f} / "
+                f"max {r['max_us'] / 1000:.2f} ms", target=target, met=met)
+
+
+def measure_idle_conns(rep, S, b):
+    print("== idle connections", flush=True)
+    n = S["idle_conns"]
+    before = b.rss_mb()
+    fds_before = open_fds(b.pid)
+    client = subprocess.Popen([BENCH_BIN, "conns", "127.0.0.1", str(b.port), str(n), "120"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        line = client.stdout.readline()
+        opened = int(kv(line).get("connected", 0))
+        # Wait (bounded) until the broker has accepted them all.
+        deadline = time.time() + 30
+        while time.time() < deadline and (open_fds(b.pid) or 0) < fds_before + opened:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        after = b.rss_mb()
+        accepted = (open_fds(b.pid) or 0) - fds_before
+    finally:
+        client.stdin.close()
+        client.wait(timeout=30)
+    added = after - before
+    rep.add("Memory", f"RSS added by {opened:,} idle connections ({accepted:,} accepted)",
+            f"+{added:.1f} MB ({before:.1f} → {after:.1f} MB)", target="≤ 50 MB", met=verdict(added <= 50))
+
+
+def measure_many_partitions(rep, S, work):
+    print("== many partitions", flush=True)
+    want = S["many_partitions"]
+    b = Broker(os.path.join(work, "partitions"))
+    b.start()
+    fds0 = open_fds(b.pid)
+    b.create_topic("probe", 10)
+    per_part = max(1, round((open_fds(b.pid) - fds0) / 10))
+    limit = fd_limit()
+    # Leave room for connections and the broker's own descriptors.
+    fit = (limit - 1000) // per_part
+    n = min(want, fit)
+    if n < want:
+        rep.note(f"the broker keeps {per_part} descriptors open per partition and RLIMIT_NOFILE here is "
+                 f"{limit:,} (hard limit, cannot be raised), so {want:,} partitions cannot be opened: "
+                 f"the partition figures below use {n:,} partitions.")
+    secs = b.create_topic("many", n, timeout=600)
+    rep.add("Scale", f"CreateTopics of {n:,} partitions (kafka-topics.sh, wall)", f"{secs:.2f} s")
+    time.sleep(0.5)
+    rep.add("Memory", f"RSS with {n:,} partitions", f"{b.rss_mb():.1f} MB")
+    m = bench("metadata", "127.0.0.1", b.port, "many", S["metadata_repeat"])
+    rep.add("Scale", f"Metadata v1 request for {int(m['partitions']):,} partitions ({int(m['bytes']):,} bytes)",
+            f"median {m['median_ms']:.2f} ms (min {m['min_ms']:.2f}, max {m['max_ms']:.2f})")
+    b.stop()
+    st = b.start(timeout=120)
+    rep.add("Start-up", f"Spawn to first accepted connection, {n:,} partitions", f"{st * 1000:.0f} ms",
+            target=f"≤ 1 s for {want:,}", met=verdict(st <= 1.0))
+    time.sleep(0.5)
+    rep.add("Memory", f"RSS after restart with {n:,} partitions", f"{b.rss_mb():.1f} MB")
+    b.stop()
+    shutil.rmtree(b.workdir, ignore_errors=True)
+
+
+def measure_consume_and_recovery(rep, S, work, limits):
+    print("== consume throughput and recovery after kill -9", flush=True)
+    b = Broker(os.path.join(work, "recovery"))
+    b.start()
+    parts = S["recovery_partitions"]
+    size = 1024
+    count = S["recovery_bytes"] // size
+    b.create_topic("recovery", parts)
+    r = bench("produce", b.bootstrap, "recovery", parts, size, count, 120, "1", timeout=240)
+    written = int(r["records"])
+    rep.add("Recovery", f"Data written for the recovery test (acks=1, {parts} partitions)",
+            f"{written * size / 2**20:,.0f} MiB in {r['seconds']:.1f} s")
+    # Consume from page cache: the data was just written.
+    c = run([os.path.join(BIN, "kafka-consumer-perf-test.sh"), "--bootstrap-server", b.bootstrap, "--topic",
+             "recovery", "--messages", str(written), "--timeout", "30000"], 300)
+    mbps = None
+    for line in c.stdout.splitlines():
+        cols = [x.strip() for x in line.split(",")]
+        if len(cols) >= 6 and re.match(r"^\d", cols[0]):
+            # fetch.MB.sec (col 9) leaves out the group join; MB.sec (col 4)
+            # counts it. Both are MiB/s, as Kafka's tool reports them.
+            mb_sec = float(cols[8]) if len(cols) >= 9 else float(cols[3])
+            mbps = mb_sec * 2**20 / 1e6
+    if mbps is None:
+        raise RuntimeError("kafka-consumer-perf-test printed no result line:\n" + c.stdout + c.stderr)
+    rep.add("Consume", f"kafka-consumer-perf-test, {written:,} × 1 KiB from page cache (fetch.MB.sec)", f"{mbps:,.1f} MB/s",
+            pct(mbps, limits["tcp"]), "≥ 60% of TCP", verdict(mbps >= 0.6 * limits["tcp"]))
+    b.kill9()
+    secs = b.start(timeout=300)
+    rep.add("Recovery", f"kill -9, restart to first accepted connection, {written * size / 2**20:,.0f} MiB "
+            f"in {parts} partitions", f"{secs * 1000:,.0f} ms", target="≤ 1 s", met=verdict(secs <= 1.0))
+    # The data must still be there: sum of log end offsets.
+    g = run([os.path.join(BIN, "kafka-get-offsets.sh"), "--bootstrap-server", b.bootstrap, "--topic", "recovery"],
+            60, check=False)
+    total = sum(int(l.rsplit(":", 1)[1]) for l in g.stdout.splitlines() if l.count(":") >= 2)
+    rep.add("Recovery", "Records present after recovery (sum of end offsets)", f"{total:,} of {written:,}")
+    b.stop()
+    shutil.rmtree(b.workdir, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Samsa benchmarks")
+    ap.add_argument("--smoke", action="store_true", help="tiny scale, seconds; figures are meaningless")
+    ap.add_argument("--out", help="results file (default bench/results/<date>-<host>.md; smoke: none)")
+    args = ap.parse_args()
+    S = {k: v[1 if args.smoke else 0] for k, v in SCALES.items()}
+    started = time.time()
+    work = tempfile.mkdtemp(prefix="samsa-bench-")
+    rep = Report()
+    try:
+        limits = measure_machine(rep, S)
+        measure_disk(rep, S, work, limits)
+        b = measure_empty_broker(rep, S, work)
+        measure_produce(rep, S, b, limits)
+        measure_latency(rep, S, b)
+        measure_idle_conns(rep, S, b)
+        b.stop()
+        shutil.rmtree(b.workdir, ignore_errors=True)
+        measure_many_partitions(rep, S, work)
+        measure_consume_and_recovery(rep, S, work, limits)
+    finally:
+        for b in ALL_BROKERS:
+            b.kill9()
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.time() - started
+    host = socket.gethostname()
+    now = datetime.datetime.now()
+    header = (f"# Samsa benchmark results: {now:%Y-%m-%d %H:%M} on {host}\n\n"
+              f"Mode: {'smoke (figures meaningless)' if args.smoke else 'full'}; {os.cpu_count()} CPUs; "
+              f"kernel {os.uname().release}; total run time {elapsed:.0f} s. "
+              f"Ratios are to the loopback TCP limit measured in the same run.\n\n")
+    notes = "".join(f"- {n}\n" for n in rep.notes)
+    text = header + rep.table() + ("\nNotes:\n\n" + notes if notes else "")
+    print("\n" + text)
+    out = args.out or (None if args.smoke else os.path.join(ROOT, "bench", "results", f"{now:%Y-%m-%d}-{host}.md"))
+    if out:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+        print(f"written to {os.path.relpath(out, ROOT)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

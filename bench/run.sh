@@ -1,0 +1,19 @@
+#!/bin/sh
+# run.sh - `make bench`: release build, then the benchmark suite (bench/bench.py).
+#
+#   bench/run.sh           full run (under 10 minutes on 2 cores); prints the
+#                          table and writes bench/results/<date>-<host>.md
+#   bench/run.sh --smoke   every step at a tiny scale (seconds), for CI;
+#                          prints the table, writes nothing
+#   bench/run.sh --out F   full run, results to F
+set -e
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# iperf3 measures the loopback limit; install it from Debian if missing.
+if ! command -v iperf3 >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -yq --no-install-recommends iperf3 >/dev/null
+fi
+make -s -f bench/Makefile -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+exec /usr/bin/python3 bench/bench.py "$@"

@@ -1,0 +1,27 @@
+"""The benchmark harness keeps working: bench/run.sh --smoke runs every step
+at a tiny scale and prints its results table. Speeds are not checked here;
+benchmarks never fail CI on speed."""
+import os
+import subprocess
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def test_bench_smoke_prints_table():
+    env = dict(os.environ)
+    # The smoke run builds and runs its own release broker in build/release;
+    # sanitizer settings meant for the build-asan tools do not apply.
+    env.pop("SAMSA_BUILD", None)
+    r = subprocess.run([os.path.join(ROOT, "bench", "run.sh"), "--smoke"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert "| Section | Measure | Figure | Ratio to machine limit | Target | Met |" in out
+    for measure in ("Loopback TCP", "Sequential write", "Spawn to first accepted connection", "RSS idle",
+                    "100 B, acks=1", "1024 B, acks=all", "Latency", "idle connections", "Metadata v1 request",
+                    "kafka-consumer-perf-test", "kill -9", "Records present after recovery"):
+        assert measure in out, f"{measure!r} missing from the smoke table:\n{out}"
+    # Recovery must not lose acknowledged records, whatever the scale.
+    line = next(l for l in out.splitlines() if "Records present after recovery" in l and l.startswith("|"))
+    present, _, written = line.split("|")[3].strip().partition(" of ")
+    assert present == written, line
