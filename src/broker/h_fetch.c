@@ -1,245 +1,349 @@
-/* h_fetch.c - Fetch v0-15, with long polling.
+/* h_fetch.c - Fetch v0-15: fetch sessions, zero-copy reads, long polling.
  *
- * A fetch reads each partition from its log as a file range that goes to
- * the socket with sendfile (no copy through user space), except for
- * Fetch v0-3, whose clients need the old message format and get a
- * down-converted copy. If fewer than min_bytes are available and
- * max_wait_ms > 0, the request is parked; an append to any partition, or
- * the deadline, re-runs it (fetch_wait below). No busy waiting.
+ * A fetch turns into a list of targets (partition, offset, byte limit):
+ * the request's partitions for a full fetch, or a session's partitions for
+ * an incremental one (KIP-227, fetch_session.c). Each target is read from
+ * its log as a file range that goes to the socket with sendfile (no copy
+ * through user space); Fetch v0-3 clients get a down-converted copy in the
+ * old message format instead.
  *
- * Fetch sessions (KIP-227): this broker declines to create sessions
- * (answers session id 0, which the protocol allows), so clients send full
- * fetches; an incremental fetch for an unknown session gets
- * FETCH_SESSION_ID_NOT_FOUND.
+ * If fewer than min_bytes are available and max_wait_ms > 0, the request is
+ * parked; an append to any partition re-checks parked fetches without
+ * building a response, and the deadline answers with what there is. No
+ * busy waiting.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/fetch_session.h"
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
-#include "util/log.h"
 
-typedef struct fetch_waiter {
-    struct fetch_waiter *prev, *next;
+/* One partition to read. */
+typedef struct fetch_target {
+    kstr topic;
+    kuuid topic_id;
+    int32_t partition;
+    int64_t fetch_offset;
+    int32_t max_bytes;
+    int32_t current_leader_epoch;
+    fsession_part *cached; /* the session's entry, resolved when answering */
+} fetch_target;
+
+typedef struct fetch_ctx {
     kreq *req;
-    FetchRequest r;
+    int32_t min_bytes;
+    int32_t max_bytes;
+    bool read_committed;
+    bool incremental;        /* leave out partitions without news */
+    int32_t session_id;      /* answered to the client */
+    fetch_target *targets;
+    int ntargets;
     loop_timer_id timer;
-} fetch_waiter;
+    struct fetch_ctx *prev, *next; /* parked fetches */
+} fetch_ctx;
 
-static fetch_waiter *waiters; /* one broker per process */
+static fetch_ctx *parked;
 static broker *the_broker;
 
-/* Build the response for r. Returns the bytes of record data gathered; with
- * errors set *had_error. Does not send. */
-static int64_t fetch_build(broker *b, kreq *req, const FetchRequest *r, FetchResponse *resp, bool *had_error) {
+static partition *target_partition(broker *b, int16_t v, const fetch_target *t, topic_rt **topic_out) {
+    topic_rt *topic = v >= 13 ? broker_topic_by_id(b, &t->topic_id) : broker_topic(b, t->topic);
+    *topic_out = topic;
+    if (!topic || t->partition < 0 || t->partition >= topic->nparts) return NULL;
+    return topic->parts[t->partition];
+}
+
+/* Fill one partition's answer; returns the record bytes included. */
+static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t budget, bool first_data,
+                           bool read_committed, FetchResponse_PartitionData *po) {
+    int16_t v = req->api_version;
+    karena *a = &req->arena;
+    FetchResponse_PartitionData_init(po);
+    po->partition_index = t->partition;
+    po->high_watermark = -1;
+    po->last_stable_offset = -1;
+    po->log_start_offset = -1;
+    po->records = (krecords){NULL, 0, -1, 0};
+    if (read_committed) {
+        po->aborted_transactions = NULL;
+        po->aborted_transactions_count = 0;
+    }
+    topic_rt *topic;
+    partition *p = target_partition(b, v, t, &topic);
+    if (!p) {
+        po->error_code = topic || v < 13 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
+        return 0;
+    }
+    po->high_watermark = p->high_watermark;
+    po->last_stable_offset = p->high_watermark; /* no transactions yet: LSO == HW */
+    po->log_start_offset = plog_start_offset(p->log);
+    if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) {
+        po->error_code = t->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
+                                                                   : KERR_FENCED_LEADER_EPOCH;
+        return 0;
+    }
+    int32_t limit = t->max_bytes;
+    if (budget < limit) limit = (int32_t)(budget > 0 ? budget : 0);
+    plog_slice s = {-1, 0, 0};
+    int rc = plog_read(p->log, t->fetch_offset, limit, first_data, p->high_watermark, &s);
+    if (rc == PLOG_OFFSET_OUT_OF_RANGE) {
+        po->error_code = KERR_OFFSET_OUT_OF_RANGE;
+        return 0;
+    }
+    if (rc != 0) {
+        po->error_code = KERR_KAFKA_STORAGE_ERROR;
+        return 0;
+    }
+    if (s.len <= 0) return 0;
+    if (v > 3) {
+        po->records = (krecords){NULL, s.len, s.fd, s.file_pos};
+        return s.len;
+    }
+    /* Old consumers read message format v0 (Fetch v0-1) or v1 (v2-3). */
+    uint8_t *tmp = karena_alloc(a, (size_t)s.len);
+    kwriter w;
+    kw_init(&w);
+    int64_t n = 0;
+    if (tmp && pread(s.fd, tmp, (size_t)s.len, s.file_pos) == s.len &&
+        records_down_convert_from(tmp, (size_t)s.len, v <= 1 ? 0 : 1, t->fetch_offset, &w, a) == 0 && !w.err &&
+        w.len > 0) {
+        uint8_t *copy = karena_alloc(a, w.len);
+        if (copy) {
+            memcpy(copy, w.buf, w.len);
+            po->records = (krecords){copy, (int32_t)w.len, -1, 0};
+            n = (int64_t)w.len;
+        }
+    }
+    kw_free(&w);
+    return n;
+}
+
+/* Has the client not seen this answer yet (incremental fetches)? */
+static bool has_news(const fetch_target *t, const FetchResponse_PartitionData *po) {
+    const fsession_part *c = t->cached;
+    if (!c || !c->sent) return true;
+    return po->records.len > 0 || po->error_code != KERR_NONE || po->high_watermark != c->high_watermark ||
+           po->last_stable_offset != c->last_stable_offset || po->log_start_offset != c->log_start_offset;
+}
+
+static void remember(fetch_target *t, const FetchResponse_PartitionData *po) {
+    fsession_part *c = t->cached;
+    if (!c) return;
+    c->sent = true;
+    c->high_watermark = po->high_watermark;
+    c->last_stable_offset = po->last_stable_offset;
+    c->log_start_offset = po->log_start_offset;
+}
+
+/* Build and send the response for ctx (which is then freed). */
+static void fetch_answer(broker *b, fetch_ctx *ctx) {
+    kreq *req = ctx->req;
     karena *a = &req->arena;
     int16_t v = req->api_version;
-    int64_t total = 0;
-    int64_t max_bytes = v >= 3 ? r->max_bytes : INT32_MAX;
-    if (max_bytes <= 0) max_bytes = 1;
-    bool read_committed = r->isolation_level == 1;
-    bool first_data = true; /* KIP-74: the first batch goes even if over the limits */
-    *had_error = false;
-    FetchResponse_init(resp);
-    resp->session_id = 0;
-    int32_t nt = r->topics_count > 0 ? r->topics_count : 0;
-    resp->responses = karena_calloc(a, (size_t)(nt ? nt : 1), sizeof *resp->responses);
-    if (!resp->responses) return -1;
-    resp->responses_count = nt;
-    for (int i = 0; i < nt; i++) {
-        const FetchRequest_FetchTopic *ft = &r->topics[i];
-        FetchResponse_FetchableTopicResponse *to = &resp->responses[i];
-        FetchResponse_FetchableTopicResponse_init(to);
-        to->topic = ft->topic;
-        to->topic_id = ft->topic_id;
-        topic_rt *t = v >= 13 ? broker_topic_by_id(b, &ft->topic_id) : broker_topic(b, ft->topic);
-        int32_t np = ft->partitions_count > 0 ? ft->partitions_count : 0;
-        to->partitions = karena_calloc(a, (size_t)(np ? np : 1), sizeof *to->partitions);
-        if (!to->partitions) return -1;
-        to->partitions_count = np;
-        for (int j = 0; j < np; j++) {
-            const FetchRequest_FetchPartition *fp = &ft->partitions[j];
-            FetchResponse_PartitionData *po = &to->partitions[j];
-            FetchResponse_PartitionData_init(po);
-            po->partition_index = fp->partition;
-            po->high_watermark = -1;
-            po->last_stable_offset = -1;
-            po->log_start_offset = -1;
-            po->records = (krecords){NULL, 0, -1, 0};
-            if (read_committed) {
-                po->aborted_transactions = NULL;
-                po->aborted_transactions_count = 0;
-            }
-            partition *p = (t && fp->partition >= 0 && fp->partition < t->nparts) ? t->parts[fp->partition] : NULL;
-            if (!p) {
-                po->error_code = t || v < 13 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
-                *had_error = true;
-                continue;
-            }
-            po->high_watermark = p->high_watermark;
-            po->last_stable_offset = p->high_watermark;
-            po->log_start_offset = plog_start_offset(p->log);
-            if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch) {
-                po->error_code = fp->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
-                                                                            : KERR_FENCED_LEADER_EPOCH;
-                *had_error = true;
-                continue;
-            }
-            int64_t remaining = max_bytes - total;
-            int32_t limit = fp->partition_max_bytes;
-            if (remaining < limit) limit = (int32_t)(remaining > 0 ? remaining : 0);
-            plog_slice s = {-1, 0, 0};
-            int rc = plog_read(p->log, fp->fetch_offset, limit, first_data, p->high_watermark, &s);
-            if (rc == PLOG_OFFSET_OUT_OF_RANGE) {
-                po->error_code = KERR_OFFSET_OUT_OF_RANGE;
-                *had_error = true;
-                continue;
-            }
-            if (rc != 0) {
-                po->error_code = KERR_KAFKA_STORAGE_ERROR;
-                *had_error = true;
-                continue;
-            }
-            if (s.len <= 0) continue;
-            if (v <= 3) {
-                /* Old consumers read message format v0 (Fetch v0-1) or v1 (v2-3). */
-                uint8_t *tmp = karena_alloc(a, (size_t)s.len);
-                kwriter w;
-                kw_init(&w);
-                if (tmp && pread(s.fd, tmp, (size_t)s.len, s.file_pos) == s.len &&
-                    records_down_convert_from(tmp, (size_t)s.len, v <= 1 ? 0 : 1, fp->fetch_offset, &w, a) == 0 &&
-                    !w.err) {
-                    uint8_t *copy = karena_alloc(a, w.len ? w.len : 1);
-                    if (copy) {
-                        if (w.len) memcpy(copy, w.buf, w.len);
-                        po->records = (krecords){copy, (int32_t)w.len, -1, 0};
-                        total += (int64_t)w.len;
-                    }
-                }
-                kw_free(&w);
-            } else {
-                po->records = (krecords){NULL, s.len, s.fd, s.file_pos};
-                total += s.len;
-            }
-            if (s.len > 0) first_data = false;
-        }
-    }
-    return total;
-}
-
-/* Bytes a fetch would return now, or -1 if some partition would answer an
- * error; allocates nothing, so a parked fetch can be re-checked on every
- * append without growing its arena. */
-static int64_t fetch_available(broker *b, int16_t v, const FetchRequest *r) {
-    int64_t total = 0;
-    for (int i = 0; i < r->topics_count; i++) {
-        const FetchRequest_FetchTopic *ft = &r->topics[i];
-        topic_rt *t = v >= 13 ? broker_topic_by_id(b, &ft->topic_id) : broker_topic(b, ft->topic);
-        for (int j = 0; j < ft->partitions_count; j++) {
-            const FetchRequest_FetchPartition *fp = &ft->partitions[j];
-            partition *p = (t && fp->partition >= 0 && fp->partition < t->nparts) ? t->parts[fp->partition] : NULL;
-            if (!p) return -1;
-            plog_slice s = {-1, 0, 0};
-            int rc = plog_read(p->log, fp->fetch_offset, fp->partition_max_bytes, total == 0, p->high_watermark, &s);
-            if (rc != 0) return -1;
-            total += s.len;
-            if (total >= r->min_bytes) return total;
-        }
-    }
-    return total;
-}
-
-static void fetch_send(kreq *req, FetchResponse *resp) { KREQ_REPLY(req, FetchResponse, resp); }
-
-static void waiter_remove(fetch_waiter *w) {
-    if (w->prev) w->prev->next = w->next;
-    else waiters = w->next;
-    if (w->next) w->next->prev = w->prev;
-}
-
-/* Complete a parked fetch (timeout, new data, or shutdown). */
-static void waiter_complete(fetch_waiter *w) {
-    waiter_remove(w);
     FetchResponse resp;
-    bool err;
-    fetch_build(the_broker, w->req, &w->r, &resp, &err);
-    fetch_send(w->req, &resp);
-    free(w);
+    FetchResponse_init(&resp);
+    resp.session_id = ctx->session_id;
+    resp.responses = karena_calloc(a, (size_t)(ctx->ntargets ? ctx->ntargets : 1), sizeof *resp.responses);
+    FetchResponse_PartitionData *parts =
+        karena_calloc(a, (size_t)(ctx->ntargets ? ctx->ntargets : 1), sizeof *parts);
+    if (!resp.responses || !parts) {
+        free(ctx->targets);
+        free(ctx);
+        kreq_fail(req, "out of memory");
+        return;
+    }
+    int64_t budget = v >= 3 ? ctx->max_bytes : INT32_MAX;
+    if (budget <= 0) budget = 1;
+    bool first_data = true; /* KIP-74: the first batch goes even if over the limits */
+    int nparts = 0;
+    FetchResponse_FetchableTopicResponse *cur = NULL;
+    /* Resolve session entries now: the session may have changed while parked. */
+    fsession *s = ctx->session_id ? fsession_get(ctx->session_id) : NULL;
+    for (int i = 0; i < ctx->ntargets; i++) {
+        fetch_target *t = &ctx->targets[i];
+        t->cached = s ? fsession_find_part(s, &t->topic, &t->topic_id, t->partition, v) : NULL;
+        FetchResponse_PartitionData *po = &parts[nparts];
+        int64_t got = read_target(b, req, t, budget, first_data, ctx->read_committed, po);
+        if (ctx->incremental && !has_news(t, po)) continue;
+        remember(t, po);
+        budget -= got;
+        if (got > 0) first_data = false;
+        nparts++;
+        /* group consecutive partitions of one topic */
+        bool same = cur && (v >= 13 ? memcmp(cur->topic_id.b, t->topic_id.b, 16) == 0 : kstr_eq(cur->topic, t->topic));
+        if (!same) {
+            cur = &resp.responses[resp.responses_count++];
+            FetchResponse_FetchableTopicResponse_init(cur);
+            cur->topic = t->topic;
+            cur->topic_id = t->topic_id;
+            cur->partitions = po;
+            cur->partitions_count = 0;
+        }
+        cur->partitions_count++;
+    }
+    free(ctx->targets);
+    free(ctx);
+    KREQ_REPLY(req, FetchResponse, &resp);
 }
 
-static void waiter_timeout(kloop *l, void *arg) {
+/* Record bytes available now, or -1 when some partition would answer an
+ * error; allocates nothing, so parked fetches are cheap to re-check. */
+static int64_t fetch_available(broker *b, const fetch_ctx *ctx) {
+    int64_t total = 0;
+    int16_t v = ctx->req->api_version;
+    for (int i = 0; i < ctx->ntargets; i++) {
+        const fetch_target *t = &ctx->targets[i];
+        topic_rt *topic;
+        partition *p = target_partition(b, v, t, &topic);
+        if (!p) return -1;
+        plog_slice s = {-1, 0, 0};
+        if (plog_read(p->log, t->fetch_offset, t->max_bytes, total == 0, p->high_watermark, &s) != 0) return -1;
+        total += s.len;
+        if (total >= ctx->min_bytes) return total;
+    }
+    return total;
+}
+
+static void unpark(fetch_ctx *c) {
+    if (c->prev) c->prev->next = c->next;
+    else parked = c->next;
+    if (c->next) c->next->prev = c->prev;
+}
+
+static void park_timeout(kloop *l, void *arg) {
     (void)l;
-    fetch_waiter *w = arg;
-    w->timer = 0;
-    waiter_complete(w);
+    fetch_ctx *c = arg;
+    c->timer = 0;
+    unpark(c);
+    fetch_answer(the_broker, c);
 }
 
 void broker_partition_appended(broker *b, partition *p) {
     (void)p;
-    /* Re-check parked fetches: few at a time on a broker, and a check is a
-     * handful of index look-ups without I/O. */
-    fetch_waiter *w = waiters;
-    while (w) {
-        fetch_waiter *next = w->next;
-        if (!w->req->conn) {
-            /* client gone: answer into the void now */
-            loop_timer_cancel(b->loop, w->timer);
-            waiter_complete(w);
-        } else {
-            int64_t bytes = fetch_available(b, w->req->api_version, &w->r);
-            if (bytes < 0 || bytes >= w->r.min_bytes) {
-                loop_timer_cancel(b->loop, w->timer);
-                waiter_complete(w);
-            }
+    fetch_ctx *c = parked;
+    while (c) {
+        fetch_ctx *next = c->next;
+        int64_t bytes = c->req->conn ? fetch_available(b, c) : -1;
+        if (bytes < 0 || bytes >= c->min_bytes) {
+            loop_timer_cancel(b->loop, c->timer);
+            unpark(c);
+            fetch_answer(b, c);
         }
-        w = next;
+        c = next;
     }
 }
 
-void fetch_wait_init(broker *b) { the_broker = b; }
+void fetch_wait_init(broker *b) {
+    the_broker = b;
+    fsession_init(b);
+}
 
 void fetch_wait_shutdown(broker *b) {
-    while (waiters) {
-        loop_timer_cancel(b->loop, waiters->timer);
-        waiter_complete(waiters);
+    while (parked) {
+        fetch_ctx *c = parked;
+        loop_timer_cancel(b->loop, c->timer);
+        unpark(c);
+        fetch_answer(b, c);
     }
+    fsession_shutdown();
+}
+
+/* Targets of a full fetch: the request's partitions, in order. */
+static int targets_from_request(fetch_ctx *ctx, const FetchRequest *r) {
+    int n = 0;
+    for (int i = 0; i < r->topics_count; i++) n += r->topics[i].partitions_count > 0 ? r->topics[i].partitions_count : 0;
+    ctx->targets = calloc((size_t)(n ? n : 1), sizeof *ctx->targets);
+    if (!ctx->targets) return -1;
+    for (int i = 0; i < r->topics_count; i++) {
+        const FetchRequest_FetchTopic *ft = &r->topics[i];
+        for (int j = 0; j < ft->partitions_count; j++) {
+            fetch_target *t = &ctx->targets[ctx->ntargets++];
+            t->topic = ft->topic;
+            t->topic_id = ft->topic_id;
+            t->partition = ft->partitions[j].partition;
+            t->fetch_offset = ft->partitions[j].fetch_offset;
+            t->max_bytes = ft->partitions[j].partition_max_bytes;
+            t->current_leader_epoch = ft->partitions[j].current_leader_epoch;
+        }
+    }
+    return 0;
+}
+
+/* Targets of a session: all its partitions, with the session's entries. */
+static int targets_from_session(fetch_ctx *ctx, fsession *s, karena *a) {
+    ctx->targets = calloc((size_t)(s->nparts ? s->nparts : 1), sizeof *ctx->targets);
+    if (!ctx->targets) return -1;
+    for (int i = 0; i < s->nparts; i++) {
+        fsession_part *sp = &s->parts[i];
+        fetch_target *t = &ctx->targets[ctx->ntargets++];
+        /* copy the name: the session may change before a parked fetch answers */
+        t->topic = kstr_from(karena_strndup(a, sp->topic, strlen(sp->topic)));
+        t->topic_id = sp->topic_id;
+        t->partition = sp->partition;
+        t->fetch_offset = sp->fetch_offset;
+        t->max_bytes = sp->max_bytes;
+        t->current_leader_epoch = sp->current_leader_epoch;
+    }
+    return 0;
+}
+
+static void answer_error(kreq *req, int16_t code) {
+    FetchResponse resp;
+    FetchResponse_init(&resp);
+    resp.error_code = code;
+    resp.session_id = 0;
+    KREQ_REPLY(req, FetchResponse, &resp);
 }
 
 void h_fetch(broker *b, kreq *req) {
     FetchRequest r;
     if (KREQ_DECODE(req, FetchRequest, &r) < 0) return;
-    if (req->api_version >= 7 && r.session_id != 0) {
-        /* We never hand out session ids, so any id is unknown. */
-        FetchResponse resp;
-        FetchResponse_init(&resp);
-        resp.error_code = KERR_FETCH_SESSION_ID_NOT_FOUND;
-        fetch_send(req, &resp);
+    fetch_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return kreq_fail(req, "out of memory");
+    ctx->req = req;
+    ctx->min_bytes = r.min_bytes;
+    ctx->max_bytes = r.max_bytes;
+    ctx->read_committed = r.isolation_level == 1;
+    int rc = 0;
+    if (req->api_version < 7 || r.session_epoch == FSESSION_FINAL_EPOCH) {
+        /* Sessionless full fetch (closing the session named, if any). */
+        if (req->api_version >= 7 && r.session_id != 0) fsession_remove(r.session_id);
+        rc = targets_from_request(ctx, &r);
+    } else if (r.session_epoch == FSESSION_INITIAL_EPOCH) {
+        /* Full fetch that opens a new session (replacing the one named). */
+        if (r.session_id != 0) fsession_remove(r.session_id);
+        fsession *s = fsession_create(b, req->api_version, &r);
+        ctx->session_id = s ? s->id : 0;
+        rc = targets_from_request(ctx, &r);
+    } else {
+        /* Incremental fetch in an existing session. */
+        int16_t err = KERR_NONE;
+        fsession *s = fsession_update(b, req->api_version, &r, &err);
+        if (!s) {
+            free(ctx);
+            answer_error(req, err);
+            return;
+        }
+        ctx->session_id = s->id;
+        ctx->incremental = true;
+        rc = targets_from_session(ctx, s, &req->arena);
+    }
+    if (rc != 0) {
+        free(ctx->targets);
+        free(ctx);
+        return kreq_fail(req, "out of memory");
+    }
+    int64_t bytes = fetch_available(b, ctx);
+    if (r.max_wait_ms <= 0 || bytes < 0 || bytes >= r.min_bytes || ctx->ntargets == 0 || b->shutting_down) {
+        fetch_answer(b, ctx);
         return;
     }
-    FetchResponse resp;
-    bool err;
-    int64_t bytes = fetch_build(b, req, &r, &resp, &err);
-    if (bytes < 0) {
-        kreq_fail(req, "out of memory");
-        return;
-    }
-    if (r.max_wait_ms <= 0 || bytes >= r.min_bytes || err || r.topics_count <= 0 || b->shutting_down) {
-        fetch_send(req, &resp);
-        return;
-    }
-    fetch_waiter *w = calloc(1, sizeof *w);
-    if (!w) {
-        fetch_send(req, &resp);
-        return;
-    }
-    w->req = req;
-    w->r = r; /* its arrays live in the request's arena: valid until answered */
-    w->next = waiters;
-    if (waiters) waiters->prev = w;
-    waiters = w;
-    w->timer = loop_timer_add(b->loop, r.max_wait_ms, waiter_timeout, w);
+    ctx->next = parked;
+    if (parked) parked->prev = ctx;
+    parked = ctx;
+    ctx->timer = loop_timer_add(b->loop, r.max_wait_ms, park_timeout, ctx);
 }

@@ -720,9 +720,9 @@ static int segment_find_by_timestamp(segment *s, int64_t ts, int64_t starting_of
                 return -1;
             }
             int64_t o = -1, t = -1;
-            rc = scan(buf, total, ts, &o, &t, ctx);
+            rc = scan(buf, total, ts, &o, &t, ctx); /* 1 found, 0 none, -1 corrupt */
             free(buf);
-            if (rc != 0) {
+            if (rc < 0) {
                 errno = EIO;
                 return -1;
             }
