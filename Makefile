@@ -87,3 +87,43 @@ install: all
 	install -m 755 $(BROKER) $(TOOLS) $(DESTDIR)$(PREFIX)/libexec/
 	install -m 755 bin/*.sh $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 config/kraft/*.properties $(DESTDIR)$(PREFIX)/config/kraft/
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
+# `make fuzz FUZZ_SECONDS=60` runs each target for that long on a copy of
+# its seed corpus tests/fuzz/corpus/<name>/, so the committed corpus stays
+# small; crashing inputs land in build-fuzz/crashes/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build-fuzz
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libsamsa.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libsamsa.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_DIR)/libsamsa.a $(LIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_DIR)/crashes
+	@fail=0; for bin in $(FUZZ_BINS); do t=$${bin#$(FUZZ_DIR)/fuzz_}; \
+	  rm -rf $(FUZZ_DIR)/corpus/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	  cp -r tests/fuzz/corpus/$$t/. $(FUZZ_DIR)/corpus/$$t/ 2>/dev/null || true; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  if ! $$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=$(FUZZ_DIR)/crashes/$$t- $(FUZZ_DIR)/corpus/$$t \
+	      > $(FUZZ_DIR)/$$t.log 2>&1; then \
+	    echo "FAIL fuzz_$$t (see $(FUZZ_DIR)/$$t.log)"; fail=$$((fail+1)); fi; \
+	  grep -h '^stat::number_of_executed_units' $(FUZZ_DIR)/$$t.log | sed "s/^/  $$t /"; \
+	done; [ $$fail -eq 0 ]
+
+-include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
