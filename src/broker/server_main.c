@@ -178,10 +178,12 @@ static int check_formatted(broker *b, bool embedded) {
             rc = 0;
         }
         if (rc == 1) {
-            log_error(COMPONENT,
-                      "Exiting Kafka due to fatal exception: No `meta.properties` found in %s (have you run "
-                      "`kafka-storage.sh` to format the directory?)",
-                      dirs[i]);
+            /* Kafka's main() logs this under kafka.Kafka$ with the exception on the next line. */
+            log_error("kafka.Kafka$", "Exiting Kafka due to fatal exception");
+            printf("org.apache.kafka.common.KafkaException: No `meta.properties` found in %s (have you run "
+                   "`kafka-storage.sh` to format the directory?)\n",
+                   dirs[i]);
+            fflush(stdout);
             return -1;
         }
         if (rc < 0) {
