@@ -402,7 +402,10 @@ def test_lab_end_to_end(workdir):
     # 0. The node refuses to start before its storage is formatted.
     r = run(sh("kafka-server-start"), config, env=env, timeout=30)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "kafka-storage.sh" in r.stdout + r.stderr and "format" in r.stdout + r.stderr
+    assert re.fullmatch(r"\[[-0-9 :,]+\] ERROR Exiting Kafka due to fatal exception \(kafka\.Kafka\$\)\n"
+                        r"org\.apache\.kafka\.common\.KafkaException: No `meta\.properties` found in "
+                        + re.escape(log_dir) + r" \(have you run `kafka-storage\.sh` to format the directory\?\)\n",
+                        r.stdout), r.stdout + r.stderr
 
     # kafka-storage.sh random-uuid: 22 characters of URL-safe base64 of 16 bytes.
     r = run(sh("kafka-storage"), "random-uuid", env=env)
