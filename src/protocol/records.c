@@ -808,3 +808,37 @@ int records_down_convert_from(const uint8_t *in, size_t len, int8_t magic, int64
 int records_down_convert(const uint8_t *in, size_t len, int8_t magic, kwriter *out, karena *a) {
     return records_down_convert_from(in, len, magic, INT64_MIN, out, a);
 }
+
+/* ---- broker-side recompression ---- */
+
+int records_recompress(const uint8_t *batch, size_t len, int codec, karena *a, uint8_t **out, size_t *out_len) {
+    rec_iter it;
+    if (rec_iter_init(&it, batch, len, a) != 0) return -1;
+    const batch_header *h = &it.h;
+    rec_builder b;
+    rec_builder_init(&b, codec, h->base_offset, h->producer_id, h->producer_epoch, h->base_sequence,
+                     (h->attributes & BATCH_ATTR_TRANSACTIONAL) != 0, (h->attributes & BATCH_ATTR_CONTROL) != 0);
+    rec_builder_set_leader_epoch(&b, h->partition_leader_epoch);
+    if (h->attributes & BATCH_ATTR_TIMESTAMP_LOG_APPEND) rec_builder_set_log_append_time(&b, h->max_timestamp);
+    rec_record r;
+    int rc;
+    while ((rc = rec_iter_next(&it, &r)) == 1)
+        rec_builder_add(&b, r.timestamp, r.key, r.value, r.headers, r.headers ? r.header_count : 0);
+    kwriter w;
+    kw_init(&w);
+    if (rc == 0) rc = rec_builder_finish(&b, &w);
+    rec_builder_free(&b);
+    if (rc == 0 && !w.err) {
+        *out = karena_alloc(a, w.len);
+        if (*out) {
+            memcpy(*out, w.buf, w.len);
+            *out_len = w.len;
+        } else {
+            rc = -1;
+        }
+    } else {
+        rc = -1;
+    }
+    kw_free(&w);
+    return rc;
+}

@@ -150,6 +150,11 @@ void rec_builder_add(rec_builder *b, int64_t timestamp, kbytes key, kbytes value
 int rec_builder_finish(rec_builder *b, kwriter *w);
 void rec_builder_free(rec_builder *b);
 
+/* Rewrite one v2 batch with another codec (a topic's compression.type other
+ * than "producer"), keeping records, timestamps, producer fields and
+ * attributes; the result (arena memory) has a valid CRC. 0 or -1. */
+int records_recompress(const uint8_t *batch, size_t len, int codec, karena *a, uint8_t **out, size_t *out_len);
+
 /* Scan callback with the signature the storage layer takes for ListOffsets by
  * timestamp: the first record of the batch with timestamp >= ts (its
  * absolute offset and timestamp), 1 if found, 0 if none, -1 corrupt. ctx may
