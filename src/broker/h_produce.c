@@ -11,6 +11,8 @@
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
 #include "broker/topics.h"
+#include "protocol/batch_header.h"
+#include "protocol/compress.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
@@ -34,18 +36,87 @@ int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len,
     return KERR_NONE;
 }
 
+/* One step of Kafka's batch iterator over a produce payload: 1 with the
+ * batch's size and magic, 0 when no whole batch is left, -1 when the
+ * framing is corrupt (size below the minimum, unknown magic). */
+static int next_produce_batch(const uint8_t *buf, size_t len, size_t pos, size_t *size, int8_t *magic) {
+    size_t rem = len - pos;
+    if (rem < BATCH_LOG_OVERHEAD) return 0;
+    int32_t blen = (int32_t)bh_get_u32(buf + pos + BATCH_OFF_LENGTH);
+    if (blen < 14) return -1; /* smaller than the smallest legacy message */
+    if (rem < BATCH_OFF_MAGIC + 1) return 0;
+    *magic = (int8_t)buf[pos + BATCH_OFF_MAGIC];
+    if (*magic < 0 || *magic > 2) return -1;
+    *size = (size_t)blen + BATCH_LOG_OVERHEAD;
+    return rem < *size ? 0 : 1;
+}
+
+/* Kafka's ProduceRequest.validateRecords: from v3 a partition carries
+ * exactly one batch, of magic 2, and zstd only from v7. Returns the error
+ * (and *msg) or KERR_NONE. */
+static int16_t check_produce_v3_records(int16_t version, const uint8_t *buf, size_t len, const char **msg) {
+    size_t size = 0;
+    int8_t magic = 0;
+    int rc = next_produce_batch(buf, len, 0, &size, &magic);
+    if (rc < 0) {
+        *msg = "Invalid record batch framing";
+        return KERR_CORRUPT_MESSAGE;
+    }
+    if (rc == 0) {
+        *msg = "Produce requests with version 3 or later must have at least one record batch per partition";
+        return KERR_INVALID_RECORD;
+    }
+    if (magic != 2) {
+        *msg = "Produce requests with version 3 or later are only allowed to contain record batches with magic version 2";
+        return KERR_INVALID_RECORD;
+    }
+    int codec = bh_get_u16(buf + BATCH_OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK;
+    if (version < 7 && codec == KCODEC_ZSTD) {
+        *msg = "Produce requests with version below 7 are not allowed to use ZStandard compression";
+        return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+    }
+    size_t size2;
+    rc = next_produce_batch(buf, len, size, &size2, &magic);
+    if (rc < 0) {
+        *msg = "Invalid record batch framing";
+        return KERR_CORRUPT_MESSAGE;
+    }
+    if (rc > 0) {
+        *msg = "Produce requests with version 3 or later are only allowed to contain exactly one record batch per partition";
+        return KERR_INVALID_RECORD;
+    }
+    return KERR_NONE;
+}
+
 /* Validate and append one partition's records; fills the response entry. */
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
-                              ProduceResponse_PartitionProduceResponse *out, int64_t now) {
+                              int16_t acks, ProduceResponse_PartitionProduceResponse *out, int64_t now) {
     out->index = pd->index;
     partition *p = (pd->index >= 0 && pd->index < t->nparts) ? t->parts[pd->index] : NULL;
     if (!p) {
         out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
+    if (req->api_version >= 3 && pd->records.len >= 0) {
+        const char *why = NULL;
+        int16_t ec = check_produce_v3_records(req->api_version, pd->records.p, (size_t)pd->records.len, &why);
+        if (ec != KERR_NONE) {
+            out->error_code = ec;
+            out->error_message = kstr_from(why);
+            return;
+        }
+    }
     if (pd->records.len <= 0) {
         out->error_code = KERR_CORRUPT_MESSAGE;
         out->error_message = KSTR_LIT("The produce request contains no records");
+        return;
+    }
+    /* acks=all needs min.insync.replicas in sync; the ISR here is this node. */
+    if (acks == -1 && t->cfg.min_insync_replicas > 1) {
+        out->error_code = KERR_NOT_ENOUGH_REPLICAS;
+        out->error_message = kstr_from(karena_sprintf(&req->arena,
+            "The size of the current ISR Set(%d) is insufficient to satisfy the min.isr requirement of %d for "
+            "partition %s-%d", b->cfg.node_id, t->cfg.min_insync_replicas, t->name, p->index));
         return;
     }
     rec_validate_opts opts;
@@ -75,6 +146,8 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
                 out->record_errors_count = 1;
             }
         }
+        /* Kafka reports the log start with record validation errors */
+        if (ec == KERR_INVALID_RECORD || ec == KERR_INVALID_TIMESTAMP) out->log_start_offset = plog_start_offset(p->log);
         log_info(COMPONENT, "Error processing append operation on partition %s-%d: %s", t->name, p->index,
                  errmsg ? errmsg : kerr_name((int16_t)ec));
         return;
@@ -126,10 +199,14 @@ void h_produce(broker *b, kreq *req) {
             ProduceResponse_PartitionProduceResponse *po = &to->partition_responses[j];
             ProduceResponse_PartitionProduceResponse_init(po);
             po->index = td->partition_data[j].index;
+            /* Kafka's answer for a failed partition: no offsets, no time */
+            po->base_offset = -1;
+            po->log_append_time_ms = -1;
+            po->log_start_offset = -1;
             if (bad_acks) po->error_code = KERR_INVALID_REQUIRED_ACKS;
             else if (!t) po->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (is_internal_topic(t->name)) po->error_code = KERR_INVALID_TOPIC_EXCEPTION;
-            else produce_partition(b, req, t, &td->partition_data[j], po, now);
+            else produce_partition(b, req, t, &td->partition_data[j], r.acks, po, now);
             if (po->error_code) any_error = true;
         }
     }
