@@ -23,6 +23,10 @@
 #include "storage/checkpoint.h"
 #include "util/log.h"
 
+/* QuorumController.MAX_RECORDS_PER_USER_OP: the most records one CreateTopics
+ * or CreatePartitions may produce. */
+#define MAX_RECORDS_PER_USER_OP 10000
+
 #define COMPONENT "kafka.log.LogManager"
 
 struct broker_topics {
@@ -463,6 +467,12 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
             return ec;
         }
     }
+    /* Kafka's controller refuses an operation of more than 10000 records
+     * (even validate-only), and a hostile count must not size allocations */
+    if ((int64_t)1 + partitions + nconfigs > MAX_RECORDS_PER_USER_OP) {
+        *errmsg = "Unable to perform excessively large batch operation.";
+        return KERR_POLICY_VIOLATION;
+    }
     if (validate_only) return KERR_NONE;
 
     int nrec = 1 + partitions + nconfigs;
@@ -535,6 +545,10 @@ int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool valida
     if (total == t->nparts) {
         *errmsg = karena_sprintf(a, "Topic already has %d partitions.", t->nparts);
         return KERR_INVALID_PARTITIONS;
+    }
+    if ((int64_t)total - t->nparts > MAX_RECORDS_PER_USER_OP) {
+        *errmsg = "Unable to perform excessively large batch operation.";
+        return KERR_POLICY_VIOLATION;
     }
     if (validate_only) return KERR_NONE;
     int n = total - t->nparts;
