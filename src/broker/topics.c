@@ -175,6 +175,12 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
     snprintf(path, sizeof path, "%s/%s-%d", dir, t->name, p->index);
     int64_t recovery = 0, start = -1;
     topics_checkpoint_lookup(b, dir, t->name, p->index, &recovery, &start);
+    /* Like Kafka, a partition the metadata knows but whose directory is gone
+     * is recreated empty; at start-up that means lost records: say so. */
+    struct stat st;
+    if (b->started_ms == 0 && stat(path, &st) != 0 && errno == ENOENT)
+        log_warn(COMPONENT, "The log directory of partition %s-%d is missing (%s): creating an empty log; "
+                 "its earlier records are lost", t->name, p->index, path);
     if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, &p->log, err,
                   sizeof err) != 0) {
         log_error(COMPONENT, "Failed to open the log of %s-%d: %s", t->name, p->index, err);
