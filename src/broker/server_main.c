@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -116,6 +117,19 @@ static void signal_event(kloop *l, int fd, int events, void *arg) {
 }
 
 /* ---- start-up ---- */
+
+/* Every client connection and every segment holds descriptors; the common
+ * soft limit of 1024 would refuse connections long before max.connections.
+ * Java raises it in the JVM launcher; we take the hard limit here. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn(COMPONENT, "Could not raise the open file limit from %llu: %s", (unsigned long long)was,
+                 strerror(errno));
+}
 
 static int load_props(int argc, char **argv, props *p, bool *embedded) {
     int i = 1;
@@ -246,6 +260,7 @@ int server_main(int argc, char **argv) {
         free(b);
         return 1;
     }
+    raise_fd_limit();
     int64_t t0 = monotonic_ms();
     log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] Starting (cluster id %s)", b->cfg.node_id, b->cluster_id);
 

@@ -69,6 +69,7 @@ struct net_server {
     ip_count *ips;
     int nips, capips;
     loop_timer_id idle_timer;
+    loop_timer_id accept_retry;     /* accepting paused after EMFILE/ENFILE */
 };
 
 static void conn_event(kloop *l, int fd, int events, void *arg);
@@ -186,6 +187,10 @@ int net_server_listen(net_server *s, const char *host, int port, char *err, size
 }
 
 void net_server_stop_listening(net_server *s) {
+    if (s->accept_retry) {
+        loop_timer_cancel(s->loop, s->accept_retry);
+        s->accept_retry = 0;
+    }
     for (int i = 0; i < s->nlisten; i++) {
         loop_unwatch(s->loop, s->listen_fds[i]);
         close(s->listen_fds[i]);
@@ -218,6 +223,26 @@ static void describe_peer(const struct sockaddr_storage *ss, char *out, size_t o
     *hash = h;
 }
 
+/* Out of descriptors: the pending connection stays in the backlog and the
+ * level-triggered listener would wake the loop at once, forever. Stop
+ * watching the listeners for a moment instead (closing connections frees
+ * descriptors meanwhile). */
+#define ACCEPT_RETRY_MS 100
+
+static void accept_resume(kloop *l, void *arg) {
+    net_server *s = arg;
+    s->accept_retry = 0;
+    for (int i = 0; i < s->nlisten; i++) loop_watch(l, s->listen_fds[i], LOOP_READ, accept_event, s);
+}
+
+static void accept_pause(net_server *s, int err) {
+    if (s->accept_retry) return;
+    log_warn("kafka.network.Acceptor", "accept failed: %s; pausing accepts for %d ms (%d connections open)",
+             strerror(err), ACCEPT_RETRY_MS, s->nconns);
+    for (int i = 0; i < s->nlisten; i++) loop_unwatch(s->loop, s->listen_fds[i]);
+    s->accept_retry = loop_timer_add(s->loop, ACCEPT_RETRY_MS, accept_resume, s);
+}
+
 static void accept_event(kloop *l, int lfd, int events, void *arg) {
     (void)events;
     net_server *s = arg;
@@ -226,7 +251,9 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(s, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
                 log_warn("kafka.network.Acceptor", "accept failed: %s", strerror(errno));
             return;
         }
