@@ -6,11 +6,14 @@ set -e
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS="build-essential pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev \
-python3 python3-pytest python3-pytest-timeout python3-kafka python3-confluent-kafka kcat clang nodejs npm iperf3"
+python3 python3-pytest python3-pytest-timeout python3-kafka python3-confluent-kafka kcat clang iperf3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Node.js: the machine's own (these images ship one with npm) or Debian's.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -yq --no-install-recommends $missing
