@@ -262,7 +262,10 @@ void h_offset_commit(broker *b, kreq *req) {
     karena *a = &req->arena;
     int16_t v = req->api_version;
     int64_t now = wall_clock_ms();
-    int64_t expire = (v >= 2 && v <= 4 && r.retention_time_ms != -1) ? now + r.retention_time_ms : -1;
+    /* Java's long addition wraps; do the same without C's overflow UB */
+    int64_t expire = (v >= 2 && v <= 4 && r.retention_time_ms != -1)
+                         ? (int64_t)((uint64_t)now + (uint64_t)r.retention_time_ms)
+                         : -1;
 
     OffsetCommitResponse resp;
     OffsetCommitResponse_init(&resp);
