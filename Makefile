@@ -64,6 +64,17 @@ test:
 test-fast: all check-unit
 	SAMSA_BUILD=build $(PYTEST) -q -p no:cacheprovider -x tests/integration
 
+# Long reliability runs (tests/reliability/, figures in its README.md): 50
+# kill -9 cycles, 10,000 connections, a soak, the broker under Valgrind.
+# Release build; the whole run is cut off at 20 minutes.
+TORTURE_SECONDS ?= 1200
+.PHONY: torture
+torture:
+	$(MAKE) -j$(NPROC) all
+	@mkdir -p build
+	@{ SAMSA_BUILD=build timeout $(TORTURE_SECONDS) $(PYTEST) -q -s -p no:cacheprovider tests/reliability 2>&1; \
+	  echo $$? > build/torture.rc; } | tee build/torture.log; exit $$(cat build/torture.rc)
+
 # Benchmarks: release build in build/release, machine limits and broker
 # figures, results table in bench/results/ (see bench/README.md).
 bench:
@@ -95,7 +106,7 @@ install: all
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build-fuzz
-FUZZ_CFLAGS = -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)

@@ -51,8 +51,9 @@ def create_topic(b, name, partitions=1, *configs):
 PRODUCER = r'''
 import sys, time, os
 from confluent_kafka import Producer
-bootstrap, topic, tag, nparts, stopfile, journal, codec = sys.argv[1:8]
-nparts = int(nparts)
+bootstrap, topic, tag, nparts, stopfile, journal, codec, rate = sys.argv[1:9]
+nparts, rate = int(nparts), float(rate)
+t0 = time.time()
 out = open(journal, "a", buffering=1)
 p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 2, "enable.idempotence": False,
               "message.send.max.retries": 0, "message.timeout.ms": 3000, "compression.type": codec,
@@ -68,6 +69,8 @@ while not os.path.exists(stopfile):
     except BufferError:
         pass
     p.poll(0.0005 if i % 8 == 0 else 0)
+    if rate > 0 and i > rate * (time.time() - t0):
+        time.sleep(0.002)
 p.flush(6)
 out.close()
 '''
@@ -231,6 +234,25 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_kinds(pid):
+    """(sockets, files still on disk, files deleted but open, other) among pid's fds."""
+    socks = files = deleted = other = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            socks += 1
+        elif target.endswith(" (deleted)"):
+            deleted += 1
+        elif target.startswith("/"):
+            files += 1
+        else:
+            other += 1
+    return socks, files, deleted, other
+
+
 def nofile_limit(pid):
     with open(f"/proc/{pid}/limits") as f:
         for line in f:
@@ -244,13 +266,15 @@ def nofile_limit(pid):
 class CrashRun:
     """Repeated kill -9 of a broker under acks=all load, with checks after each restart."""
 
-    def __init__(self, b, topic="crash", partitions=4, producers=3, group="crash-group", codec="none", seed=None):
+    def __init__(self, b, topic="crash", partitions=4, producers=3, group="crash-group", codec="none", seed=None,
+                 rate=20000):
         self.b = b
         self.topic = topic
         self.partitions = partitions
         self.producers = producers
         self.group = group
         self.codec = codec
+        self.rate = rate  # records/s per producer, 0 = as fast as possible
         self.rng = random.Random(seed)
         self.acked = {}          # value -> (partition, offset)
         self.verified = {p: 0 for p in range(partitions)}  # offsets below are checked
@@ -270,7 +294,7 @@ class CrashRun:
             tag = f"c{self.cycles}p{i}"
             procs.append((journal, subprocess.Popen(
                 [PYTHON, "-c", PRODUCER, self.b.bootstrap, self.topic, tag, str(self.partitions), stop, journal,
-                 self.codec], env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+                 self.codec, str(self.rate)], env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
         time.sleep(self.rng.uniform(min_s, max_s))
         self.b.kill9()
         open(stop, "w").close()
