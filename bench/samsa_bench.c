@@ -12,12 +12,18 @@
  *            producer and consumer in one process; each record carries its
  *            send time (CLOCK_MONOTONIC), the consumer subtracts it from its
  *            receive time. Paced at RATE records/s. Prints p50/p99/p99.9/max.
+ *   rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS
+ *            the broker's own produce limit, without a client library in
+ *            the way: one pre-built v2 batch per partition (about 256 KiB,
+ *            uncompressed) sent in Produce v7 requests over one connection,
+ *            8 in flight, for SECONDS. ACKS is 1 or -1. Prints records/s.
  *   conns    HOST PORT COUNT SECONDS
  *            opens COUNT idle TCP connections, prints "connected=N", then
  *            holds them until stdin closes or SECONDS pass.
- *   metadata HOST PORT TOPIC REPEAT
- *            times REPEAT raw Metadata v1 requests for TOPIC on one
- *            connection (request written to response fully read).
+ *   metadata HOST PORT TOPIC|- REPEAT
+ *            times REPEAT raw Metadata v1 requests for TOPIC (- for all
+ *            topics) on one connection, from request written to response
+ *            fully read; prints the partition count the answer carried.
  *   diskwrite FILE MIB SYNC
  *            sequential 1 MiB writes; SYNC=1 ends with fdatasync (counted).
  *
@@ -42,7 +48,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "protocol/batch_header.h"
 #include "protocol/wire.h"
+#include "util/crc32c.h"
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -88,7 +96,7 @@ static rd_kafka_t *new_producer(const char *bootstrap, const char *acks, const c
     conf_set(conf, "linger.ms", linger_ms);
     conf_set(conf, "batch.size", "1048576");
     conf_set(conf, "queue.buffering.max.messages", "1000000");
-    conf_set(conf, "queue.buffering.max.kbytes", "1048576");
+    conf_set(conf, "queue.buffering.max.kbytes", "262144"); /* bounds the tail after SECONDS */
     conf_set(conf, "enable.idempotence", "false");
     conf_set(conf, "compression.type", "none");
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -373,8 +381,9 @@ static int read_full(int fd, void *buf, size_t n) {
     return 0;
 }
 
-/* Counts the partitions of the first topic in a Metadata v1 response body. */
-static int32_t count_partitions_v1(const uint8_t *body, size_t len) {
+/* Counts the partitions of all topics in a Metadata v1 response body;
+ * -1 if it does not parse or a topic carries an error. */
+static int64_t count_partitions_v1(const uint8_t *body, size_t len) {
     kreader r;
     kr_init(&r, body, len);
     kr_i32(&r); /* correlation id */
@@ -387,16 +396,28 @@ static int32_t count_partitions_v1(const uint8_t *body, size_t len) {
     }
     kr_i32(&r); /* controller id */
     int32_t topics = kr_array_len(&r, false, false, 9);
-    if (topics < 1 || r.err) return -1;
-    int16_t err = kr_i16(&r);
-    kr_string(&r, false, false);
-    kr_bool(&r);
-    int32_t parts = kr_array_len(&r, false, false, 18);
-    return r.err || err ? -1 : parts;
+    int64_t total = 0;
+    for (int32_t t = 0; t < topics && !r.err; t++) {
+        if (kr_i16(&r) != 0) return -1;
+        kr_string(&r, false, false);
+        kr_bool(&r);
+        int32_t parts = kr_array_len(&r, false, false, 18);
+        for (int32_t p = 0; p < parts && !r.err; p++) {
+            kr_i16(&r);
+            kr_i32(&r);
+            kr_i32(&r);
+            for (int k = 0; k < 2 && !r.err; k++) { /* replicas, isr */
+                int32_t n = kr_array_len(&r, false, false, 4);
+                if (n > 0) kr_skip(&r, (size_t)n * 4);
+            }
+        }
+        total += parts;
+    }
+    return r.err || topics < 0 ? -1 : total;
 }
 
 static int cmd_metadata(int argc, char **argv) {
-    if (argc != 4) die("usage", "metadata HOST PORT TOPIC REPEAT");
+    if (argc != 4) die("usage", "metadata HOST PORT TOPIC|- REPEAT   (- asks for all topics)");
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
     if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
     const char *topic = argv[2];
@@ -418,8 +439,12 @@ static int cmd_metadata(int argc, char **argv) {
         kw_i16(&w, 1);
         kw_i32(&w, i);
         kw_string(&w, false, kstr_from("samsa-bench"));
-        kw_array_len(&w, false, 1);
-        kw_string(&w, false, kstr_from(topic));
+        if (strcmp(topic, "-") == 0) {
+            kw_array_len(&w, false, -1); /* null: all topics */
+        } else {
+            kw_array_len(&w, false, 1);
+            kw_string(&w, false, kstr_from(topic));
+        }
         if (w.err) die("kwriter", "out of memory");
         uint32_t size = htonl((uint32_t)(w.len - 4));
         memcpy(w.buf, &size, 4);
@@ -440,14 +465,172 @@ static int cmd_metadata(int argc, char **argv) {
         times[i] = now_ns() - t0;
         body_len = rsize;
     }
-    int32_t parts = count_partitions_v1(body, body_len);
+    int64_t parts = count_partitions_v1(body, body_len);
     qsort(times, (size_t)repeat, sizeof(int64_t), cmp_i64);
-    printf("partitions=%d bytes=%zu min_ms=%.3f median_ms=%.3f max_ms=%.3f\n", parts, body_len, times[0] / 1e6,
+    printf("partitions=%" PRId64 " bytes=%zu min_ms=%.3f median_ms=%.3f max_ms=%.3f\n", parts, body_len, times[0] / 1e6,
            times[repeat / 2] / 1e6, times[repeat - 1] / 1e6);
     free(times);
     free(body);
     close(fd);
     return parts >= 0 ? 0 : 2;
+}
+
+/* ---- rawproduce --------------------------------------------------------- */
+
+/* One uncompressed v2 batch of n records with size-byte values, no keys. */
+static void build_batch(kwriter *w, int n, size_t size, int64_t now_ms) {
+    uint8_t *value = malloc(size);
+    if (!value) die("malloc", "value");
+    memset(value, 'x', size);
+    kwriter recs;
+    kw_init(&recs);
+    for (int i = 0; i < n; i++) {
+        kwriter one;
+        kw_init(&one);
+        kw_i8(&one, 0);        /* attributes */
+        kw_varlong(&one, 0);   /* timestamp delta */
+        kw_varint(&one, i);    /* offset delta */
+        kw_varint(&one, -1);   /* null key */
+        kw_varint(&one, (int32_t)size);
+        kw_raw(&one, value, size);
+        kw_varint(&one, 0);    /* no headers */
+        kw_varint(&recs, (int32_t)one.len);
+        kw_raw(&recs, one.buf, one.len);
+        kw_free(&one);
+    }
+    free(value);
+    size_t start = w->len;
+    kw_i64(w, 0);                                        /* base offset */
+    kw_i32(w, (int32_t)(BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD + recs.len));
+    kw_i32(w, -1);                                       /* leader epoch */
+    kw_i8(w, 2);                                         /* magic */
+    kw_u32(w, 0);                                        /* crc, below */
+    kw_i16(w, 0);                                        /* attributes */
+    kw_i32(w, n - 1);                                    /* last offset delta */
+    kw_i64(w, now_ms);
+    kw_i64(w, now_ms);
+    kw_i64(w, -1);                                       /* producer id */
+    kw_i16(w, -1);
+    kw_i32(w, -1);                                       /* base sequence */
+    kw_i32(w, n);
+    kw_raw(w, recs.buf, recs.len);
+    kw_free(&recs);
+    if (w->err) die("kwriter", "out of memory");
+    uint8_t *b = w->buf + start;
+    uint32_t crc = htonl(crc32c(0, b + BATCH_OFF_ATTRIBUTES, w->len - start - BATCH_OFF_ATTRIBUTES));
+    memcpy(b + BATCH_OFF_CRC, &crc, 4);
+}
+
+/* Reads one response frame into *buf (grown as needed); its size or -1. */
+static ssize_t read_frame(int fd, uint8_t **buf, size_t *cap) {
+    uint32_t n;
+    if (read_full(fd, &n, 4) != 0) return -1;
+    n = ntohl(n);
+    if (n > (64u << 20)) return -1;
+    if (n > *cap) {
+        free(*buf);
+        *cap = n;
+        if (!(*buf = malloc(n))) return -1;
+    }
+    return read_full(fd, *buf, n) == 0 ? (ssize_t)n : -1;
+}
+
+/* First partition error code of a Produce v7 response; -1 if malformed. */
+static int produce_v7_error(const uint8_t *body, size_t len) {
+    kreader r;
+    kr_init(&r, body, len);
+    kr_i32(&r);
+    int32_t topics = kr_array_len(&r, false, false, 6);
+    if (topics < 1) return -1;
+    kr_string(&r, false, false);
+    int32_t parts = kr_array_len(&r, false, false, 30);
+    if (parts < 1) return -1;
+    kr_i32(&r);
+    int16_t ec = kr_i16(&r);
+    return r.err ? -1 : ec;
+}
+
+static int cmd_rawproduce(int argc, char **argv) {
+    if (argc != 7) die("usage", "rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS");
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
+    if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    const char *topic = argv[2];
+    int partitions = (int)parse_long(argv[3], "PARTITIONS", 1, 64);
+    size_t size = (size_t)parse_long(argv[4], "SIZE", 1, 1 << 20);
+    long seconds = parse_long(argv[5], "SECONDS", 1, 600);
+    int acks = (int)parse_long(argv[6], "ACKS", -1, 1);
+    int per_batch = (int)(262144 / (size + 8));
+    if (per_batch < 1) per_batch = 1;
+
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    kwriter batch;
+    kw_init(&batch);
+    build_batch(&batch, per_batch, size, (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+
+    /* One request, re-sent as is; only the correlation id changes. */
+    kwriter req;
+    kw_init(&req);
+    kw_i32(&req, 0);
+    kw_i16(&req, 0); /* Produce */
+    kw_i16(&req, 7);
+    kw_i32(&req, 0); /* correlation id at offset 8 */
+    kw_string(&req, false, kstr_from("samsa-bench"));
+    kw_string(&req, false, KSTR_NULL); /* transactional id */
+    kw_i16(&req, (int16_t)acks);
+    kw_i32(&req, 30000);
+    kw_array_len(&req, false, 1);
+    kw_string(&req, false, kstr_from(topic));
+    kw_array_len(&req, false, partitions);
+    for (int p = 0; p < partitions; p++) {
+        kw_i32(&req, p);
+        kw_bytes(&req, false, (kbytes){batch.buf, (int32_t)batch.len});
+    }
+    if (req.err) die("kwriter", "out of memory");
+    uint32_t total = htonl((uint32_t)(req.len - 4));
+    memcpy(req.buf, &total, 4);
+    kw_free(&batch);
+
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect", strerror(errno));
+    const int in_flight_max = 8;
+    int in_flight = 0, errors = 0;
+    long acked = 0;
+    int32_t corr = 0;
+    uint8_t *resp = NULL;
+    size_t resp_cap = 0;
+    int64_t start = now_ns(), deadline = start + seconds * 1000000000LL;
+    for (;;) {
+        bool sending = now_ns() < deadline;
+        if (sending && in_flight < in_flight_max) {
+            int32_t c = htonl((uint32_t)corr++);
+            memcpy(req.buf + 8, &c, 4);
+            size_t off = 0;
+            while (off < req.len) {
+                ssize_t n = write(fd, req.buf + off, req.len - off);
+                if (n <= 0) die("write", strerror(errno));
+                off += (size_t)n;
+            }
+            in_flight++;
+            continue;
+        }
+        if (in_flight == 0) break;
+        ssize_t n = read_frame(fd, &resp, &resp_cap);
+        if (n < 0) die("read", "connection closed or bad frame");
+        in_flight--;
+        int ec = produce_v7_error(resp, (size_t)n);
+        if (ec == 0)
+            acked += (long)per_batch * partitions;
+        else
+            errors++;
+    }
+    double secs = (double)(now_ns() - start) / 1e9;
+    printf("records=%ld seconds=%.3f rec_per_s=%.0f mb_per_s=%.2f errors=%d batch_records=%d\n", acked, secs,
+           acked / secs, (double)acked * (double)size / secs / 1e6, errors, per_batch);
+    free(resp);
+    kw_free(&req);
+    close(fd);
+    return errors == 0 && acked > 0 ? 0 : 2;
 }
 
 /* ---- diskwrite ---------------------------------------------------------- */
@@ -475,10 +658,11 @@ static int cmd_diskwrite(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) die("usage", "samsa-bench produce|latency|conns|metadata|diskwrite ARGS...");
+    if (argc < 2) die("usage", "samsa-bench produce|latency|rawproduce|conns|metadata|diskwrite ARGS...");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "produce")) return cmd_produce(argc - 2, argv + 2);
     if (!strcmp(cmd, "latency")) return cmd_latency(argc - 2, argv + 2);
+    if (!strcmp(cmd, "rawproduce")) return cmd_rawproduce(argc - 2, argv + 2);
     if (!strcmp(cmd, "conns")) return cmd_conns(argc - 2, argv + 2);
     if (!strcmp(cmd, "metadata")) return cmd_metadata(argc - 2, argv + 2);
     if (!strcmp(cmd, "diskwrite")) return cmd_diskwrite(argc - 2, argv + 2);
