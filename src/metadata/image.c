@@ -178,11 +178,12 @@ static int apply_partition_change(mimage *img, const PartitionChangeRecord *r) {
         p->nreplicas = r->replicas_count;
         p->replicas = dup_ints(r->replicas, r->replicas_count);
     }
+    /* epochs come from the log: wrap at INT32_MAX as Java's int does, not UB */
     if (r->leader != -2) {
         p->leader = r->leader;
-        p->leader_epoch++; /* a leader change bumps the leader epoch */
+        p->leader_epoch = (int32_t)((uint32_t)p->leader_epoch + 1u); /* a leader change bumps it */
     }
-    p->partition_epoch++;
+    p->partition_epoch = (int32_t)((uint32_t)p->partition_epoch + 1u);
     return 0;
 }
 

@@ -162,6 +162,27 @@ static void metadata_seeds(void) {
     put_record(&w, KMETA_REMOVE_TOPIC_RECORD, 0, &rt);
     write_seed("metadata", "seq_topic", w.buf, w.len);
     kw_free(&w);
+
+    /* regression: a change on a partition whose epochs are at INT32_MAX
+     * overflowed (UB) in mimage_apply */
+    kw_init(&w);
+    put_record(&w, KMETA_TOPIC_RECORD, 0, &tr);
+    PartitionRecord pr;
+    PartitionRecord_init(&pr);
+    pr.partition_id = 0;
+    pr.topic_id = id;
+    pr.replicas = replicas;
+    pr.replicas_count = 1;
+    pr.isr = replicas;
+    pr.isr_count = 1;
+    pr.leader = 1;
+    pr.leader_epoch = INT32_MAX;
+    pr.partition_epoch = INT32_MAX;
+    put_record(&w, KMETA_PARTITION_RECORD, 0, &pr);
+    pc.partition_id = 0;
+    put_record(&w, KMETA_PARTITION_CHANGE_RECORD, 0, &pc);
+    write_seed("metadata", "regress_epoch_overflow", w.buf, w.len);
+    kw_free(&w);
     karena_free(&a);
 }
 
