@@ -36,8 +36,10 @@ FIRST_FLEXIBLE = {0: 9, 1: 12, 2: 6, 3: 9, 4: 4, 5: 2, 6: 6, 7: 3, 8: 8, 9: 6, 1
                   51: 0, 52: 0, 53: None, 54: None, 55: 0, 56: 0, 57: 0, 58: 0, 59: 0, 60: 0, 61: 0, 62: 0,
                   63: 0, 64: 0, 65: 0, 66: 0, 67: 0, 68: 0}
 
-STORM_FRAMES = 4000
-STORM_SECONDS = 90
+# HOSTILE_FRAMES / HOSTILE_SEED make longer or different storms (torture runs).
+STORM_FRAMES = int(os.environ.get("HOSTILE_FRAMES", "4000"))
+STORM_SEED = int(os.environ.get("HOSTILE_SEED", "1000"))
+STORM_SECONDS = int(os.environ.get("HOSTILE_SECONDS", "90"))
 STORM_THREADS = 12
 
 
@@ -214,7 +216,7 @@ def test_random_framed_requests_do_not_hurt(broker):
     lock = threading.Lock()
     deadline = time.time() + STORM_SECONDS
     threads = [threading.Thread(target=storm_worker,
-                                args=(bs, apis, seeds, 1000 + i, STORM_FRAMES // STORM_THREADS, deadline, counters, lock))
+                                args=(bs, apis, seeds, STORM_SEED + i, STORM_FRAMES // STORM_THREADS, deadline, counters, lock))
                for i in range(STORM_THREADS)]
     for t in threads:
         t.start()
