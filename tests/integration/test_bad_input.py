@@ -620,3 +620,164 @@ def test_offset_commit_with_extreme_retention_time(setup):
             part, err = struct.unpack_from(">ih", payload, 10 + nlen + 4)
             assert part == 0 and err == 0
     still_healthy(setup)
+
+
+# ---- mutations of what real clients send ----
+
+class RecordingProxy:
+    """A loopback TCP proxy that records every request frame clients send."""
+
+    def __init__(self):
+        import threading
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.target = None
+        self.frames = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.threads = []
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self):
+        import threading
+        self.listener.settimeout(0.2)
+        while not self.stopping:
+            try:
+                c, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                c.close()
+                continue
+            for src, dst, record in ((c, up, True), (up, c, False)):
+                t = threading.Thread(target=self._pump, args=(src, dst, record), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pump(self, src, dst, record):
+        buf = b""
+        src.settimeout(0.5)
+        try:
+            while not self.stopping:
+                try:
+                    data = src.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    break
+                dst.sendall(data)
+                if record:
+                    buf += data
+                    while len(buf) >= 4:
+                        (size,) = struct.unpack_from(">i", buf)
+                        if len(buf) < 4 + size:
+                            break
+                        with self.lock:
+                            if len(self.frames) < 2000:
+                                self.frames.append(buf[4:4 + size])
+                        buf = buf[4 + size:]
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stopping = True
+        self.listener.close()
+        for t in self.threads:
+            t.join(timeout=2)
+
+
+def test_mutated_real_client_requests(broker_factory):
+    """Record the requests librdkafka and kafkajs really send (flexible versions included),
+    then replay seeded mutations of them straight at the broker."""
+    import random
+    proxy = RecordingProxy()
+    try:
+        b = broker_factory(advertised_listeners=f"PLAINTEXT://127.0.0.1:{proxy.port}",
+                           group_initial_rebalance_delay_ms="0")
+        proxy.target = (b.host, b.port)
+        via = f"127.0.0.1:{proxy.port}"
+        code = f"""
+import time
+from confluent_kafka import Producer, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, NewPartitions, ConfigResource
+a = AdminClient({{"bootstrap.servers": "{via}"}})
+for f in a.create_topics([NewTopic("rec", 2, 1, config={{"retention.ms": "9000000"}})]).values():
+    f.result(30)
+p = Producer({{"bootstrap.servers": "{via}", "enable.idempotence": True, "compression.type": "lz4"}})
+for i in range(50):
+    p.produce("rec", key=b"k%d" % i, value=b"v%d" % i, headers=[("h", b"x")])
+assert p.flush(30) == 0
+c = Consumer({{"bootstrap.servers": "{via}", "group.id": "rec-g", "auto.offset.reset": "earliest"}})
+c.subscribe(["rec"])
+n, end = 0, time.time() + 30
+while n < 50 and time.time() < end:
+    m = c.poll(0.2)
+    if m is not None and not m.error():
+        n += 1
+c.commit(asynchronous=False)
+c.offsets_for_times([TopicPartition("rec", 0, 0)], timeout=10)
+c.close()
+for f in a.describe_configs([ConfigResource("topic", "rec")]).values():
+    f.result(30)
+for f in a.create_partitions([NewPartitions("rec", 3)]).values():
+    f.result(30)
+a.list_groups(timeout=10)
+for f in a.delete_topics(["rec"], operation_timeout=30).values():
+    f.result(30)
+print(n)
+"""
+        import subprocess
+        from conftest import PYTHON, tool_env
+        r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120, env=tool_env())
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert r.stdout.split()[-1] == "50"
+        js = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+        if os.path.isdir(os.path.join(js, "node_modules", "kafkajs")):
+            r = subprocess.run(["node", os.path.join(js, "kafkajs_driver.js"), via, "rec-js", "20"],
+                               capture_output=True, text=True, timeout=150, cwd=js)
+            assert r.returncode == 0, r.stderr[-3000:]
+    finally:
+        proxy.close()
+    with proxy.lock:
+        frames = list(proxy.frames)
+    apis = {struct.unpack_from(">h", f)[0] for f in frames}
+    assert {API_PRODUCE, API_FETCH, API_METADATA, API_API_VERSIONS} <= apis, apis
+
+    bystander = connect(b)
+    rng = random.Random(int(os.environ.get("SAMSA_FUZZ_SEED", "7")))
+    count = int(os.environ.get("SAMSA_FUZZ_COUNT", "1500"))
+    deadline = time.time() + float(os.environ.get("SAMSA_FUZZ_SECONDS", "90"))
+    skip = {11, 14}  # JoinGroup and SyncGroup may be held for the rebalance: slow, not unsafe
+    bases = [f for f in frames if struct.unpack_from(">h", f)[0] not in skip]
+    for i in range(count):
+        if time.time() > deadline:
+            break
+        data = _mutate(rng, rng.choice(bases))
+        with connect(b) as s:
+            s.settimeout(2)
+            s.sendall(struct.pack(">i", len(data)) + data)
+            try:
+                recv_frame(s)
+            except (socket.timeout, ConnectionResetError, AssertionError):
+                pass
+        if i % 100 == 99:
+            assert b.proc.poll() is None, f"broker died after mutant {i}:\n" + b.log_text()[-3000:]
+    assert b.proc.poll() is None
+    payload = call(bystander, API_API_VERSIONS, 0, 9, b"")
+    assert struct.unpack_from(">h", payload, 4)[0] == 0
+    bystander.close()
