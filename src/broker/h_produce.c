@@ -88,6 +88,14 @@ static int16_t check_produce_v3_records(int16_t version, const uint8_t *buf, siz
     return KERR_NONE;
 }
 
+/* The codec a topic's compression.type imposes, or -1 for "producer". */
+static int topic_codec(const topic_rt *t) {
+    static const char *const names[] = {"uncompressed", "gzip", "snappy", "lz4", "zstd"};
+    for (int c = 0; c < 5; c++)
+        if (strcmp(t->cfg.compression_type, names[c]) == 0) return c;
+    return -1;
+}
+
 /* Validate and append one partition's records; fills the response entry. */
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
                               int16_t acks, ProduceResponse_PartitionProduceResponse *out, int64_t now) {
@@ -156,6 +164,18 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         buf = converted;
     }
     size_t len = converted ? converted_len : (size_t)pd->records.len;
+    /* A topic with its own compression.type stores every batch in that codec. */
+    int want = topic_codec(t);
+    if (want >= 0 && (bh_get_u16(buf + BATCH_OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK) != want) {
+        uint8_t *re = NULL;
+        size_t re_len = 0;
+        if (records_recompress(buf, len, want, &req->arena, &re, &re_len) != 0) {
+            out->error_code = KERR_CORRUPT_MESSAGE;
+            return;
+        }
+        buf = re;
+        len = re_len;
+    }
     int64_t first = -1;
     int16_t aec = broker_append_batch(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
