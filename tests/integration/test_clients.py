@@ -178,6 +178,48 @@ def test_kcat_writes_kafka_python_reads(broker):
     assert all(before - 1000 <= r["ts"] <= time.time() * 1000 + 1000 for r in recs)
 
 
+def test_old_protocol_versions_kafka_python(broker):
+    """kafka-python pinned to old broker versions: magic 0 and 1 message sets on
+    Produce v0-v2 and Fetch v0-v3 (converted to v2 batches and back)."""
+    b = broker
+    create_topic(b, "old")
+    res = run_py(f"""
+        import json, time
+        from kafka import KafkaProducer, KafkaConsumer, TopicPartition
+        out = {{}}
+        for ver in [(0, 9), (0, 10, 1), (0, 11), (2, 0)]:
+            p = KafkaProducer(bootstrap_servers="{b.bootstrap}", api_version=ver,
+                              compression_type=None if ver < (0, 10) else "gzip")
+            offs = [p.send("old", key=b"k", value=b"%s-%d" % (str(ver).encode(), i), partition=0)
+                    .get(timeout=30).offset for i in range(3)]
+            p.close()
+            c = KafkaConsumer(bootstrap_servers="{b.bootstrap}", api_version=ver, enable_auto_commit=False)
+            tp = TopicPartition("old", 0)
+            c.assign([tp])
+            c.seek_to_beginning(tp)
+            got, end = [], time.time() + 20
+            while len(got) < offs[-1] + 1 and time.time() < end:
+                for recs in c.poll(timeout_ms=200).values():
+                    got += [[m.offset, m.key.decode(), m.value.decode(), m.timestamp] for m in recs]
+            c.close()
+            out[str(ver)] = [offs, got]
+        print(json.dumps(out))
+    """)
+    produced = []
+    for ver in ["(0, 9)", "(0, 10, 1)", "(0, 11)", "(2, 0)"]:
+        offs, got = res[ver]
+        assert offs == list(range(len(produced), len(produced) + 3))
+        produced += [f"{ver}-{i}" for i in range(3)]
+        assert [g[0] for g in got] == list(range(len(produced)))
+        assert [g[2] for g in got] == produced and all(g[1] == "k" for g in got)
+        if ver == "(0, 9)":  # magic 0 readers see no timestamps
+            assert all(g[3] is None or g[3] == -1 for g in got)
+    # magic 0 records carry no timestamp; the later ones do
+    krecs = kcat_read(b, "old", 12)
+    assert [r["ts"] for r in krecs[:3]] == [-1, -1, -1]
+    assert all(r["ts"] > 0 for r in krecs[3:])
+
+
 # ---- compression ----
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -384,6 +426,46 @@ def test_offsets_for_times(broker):
     # and kcat -Q (offsets by timestamp, librdkafka again but through the CLI)
     out = kcat(b, "-Q", "-t", "times:0:1000300")
     assert "offset 3" in out, out
+
+
+def test_fetch_out_of_range_resets(broker):
+    b = broker
+    create_topic(b, "oor")
+    kcat(b, "-P", "-t", "oor", "-p", "0", input="".join(f"m{i}\n" for i in range(10)))
+    res = run_py(f"""
+        import json, time
+        from confluent_kafka import Consumer, TopicPartition
+        from kafka import KafkaConsumer, TopicPartition as KTP
+        out = {{}}
+        for reset in ("earliest", "latest", "error"):
+            c = Consumer({{"bootstrap.servers": "{b.bootstrap}", "group.id": "g-" + reset,
+                           "auto.offset.reset": reset}})
+            c.assign([TopicPartition("oor", 0, 1000)])
+            got, end = [], time.time() + (3 if reset == "latest" else 20)
+            while len(got) < 10 and time.time() < end:
+                m = c.poll(0.2)
+                if m is not None:
+                    got.append(m.error().name() if m.error() else m.offset())
+                    if m.error():
+                        break
+            c.close()
+            out[reset] = got
+        kc = KafkaConsumer(bootstrap_servers="{b.bootstrap}", auto_offset_reset="earliest")
+        tp = KTP("oor", 0)
+        kc.assign([tp])
+        kc.seek(tp, 1000)
+        got, end = [], time.time() + 20
+        while len(got) < 10 and time.time() < end:
+            for recs in kc.poll(timeout_ms=200).values():
+                got += [m.offset for m in recs]
+        kc.close()
+        out["kafka-python"] = got
+        print(json.dumps(out))
+    """)
+    assert res["earliest"] == list(range(10))
+    assert res["latest"] == []
+    assert res["error"] == ["_AUTO_OFFSET_RESET"]  # OFFSET_OUT_OF_RANGE surfaced
+    assert res["kafka-python"] == list(range(10))
 
 
 # ---- auto topic creation ----
