@@ -419,6 +419,17 @@ def test_produce_oversized_message(setup):
     # message.max.bytes is 1048588 by default
     err, base = produce_raw(setup, record_batch([b"z" * (1 << 20)]))
     assert err == 10 and base == -1  # MESSAGE_TOO_LARGE
+    # the limit is on the whole batch (batchLength + 12): exactly at it is fine, one over is not
+    limit = 1048588
+    n = limit - len(record_batch([b""]))
+    while len(record_batch([b"z" * n])) > limit:
+        n -= 1
+    assert len(record_batch([b"z" * n])) == limit
+    err, base = produce_raw(setup, record_batch([b"z" * n]))
+    assert err == 0
+    setup["acked"].append(b"z" * n)
+    err, base = produce_raw(setup, record_batch([b"z" * (n + 1)]))
+    assert err == 10
     still_healthy(setup)
 
 
@@ -500,10 +511,12 @@ def test_many_bad_connections_at_once(setup):
             data = request(999, 0, i, b"")
         else:
             data = request(API_METADATA, 1, i, struct.pack(">i", 0x7FFFFFFF))
-        socks.append(bad_connection(setup, data)[0])
-    for s in socks:
+        socks.append(bad_connection(setup, data))
+    for s, _ in socks:
         assert_closed_by_broker(s)
         s.close()
+    for _, peer in socks:
+        assert_one_close_line(setup, peer)
     still_healthy(setup)
 
 
