@@ -186,7 +186,10 @@ int loop_run(kloop *l) {
         }
         int n = epoll_wait(l->epfd, evs, 256, timeout);
         if (n < 0 && errno != EINTR) return -1;
-        l->now_ms = monotonic_ms();
+        /* Deadlines that passed while we waited (or were busy) take effect
+         * before the requests that arrived meanwhile: a session that expired
+         * at t must not still count for a DeleteGroups read just after t. */
+        run_due_timers(l);
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd >= l->nwatches || !l->watches[fd].fn) continue;

@@ -1,0 +1,95 @@
+/* test_loop.c - the event loop's ordering of timers and readable fds.
+ *
+ * A deadline that passed while the loop was busy must take effect before
+ * the I/O that arrived meanwhile (a group member's session that expired at
+ * t must not still count for a DeleteGroups read after t). Prints
+ * "loop: N passed, M failed".
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/loop.h"
+
+static int g_pass, g_fail;
+
+#define CHECK(cond)                                                      \
+    do {                                                                 \
+        if (cond) {                                                      \
+            g_pass++;                                                    \
+        } else {                                                         \
+            g_fail++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                \
+    } while (0)
+
+static char order[8];
+static int norder;
+
+static void on_timer(kloop *l, void *arg) {
+    (void)l;
+    (void)arg;
+    if (norder < (int)sizeof order - 1) order[norder++] = 'T';
+}
+
+static void on_readable(kloop *l, int fd, int events, void *arg) {
+    (void)events;
+    (void)arg;
+    char c;
+    if (read(fd, &c, 1) == 1 && norder < (int)sizeof order - 1) order[norder++] = 'R';
+    loop_unwatch(l, fd);
+    loop_stop(l);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The timer is due and the fd readable when the loop first looks: the timer
+ * runs first. */
+static void test_due_timer_before_io(void) {
+    kloop *l = loop_new();
+    CHECK(l != NULL);
+    if (!l) return;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    norder = 0;
+    memset(order, 0, sizeof order);
+    loop_timer_add(l, 5, on_timer, NULL);
+    CHECK(loop_watch(l, p[0], LOOP_READ, on_readable, NULL) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    sleep_ms(20); /* both are ready before the loop runs */
+    CHECK(loop_run(l) == 0);
+    CHECK(strcmp(order, "TR") == 0);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+}
+
+/* A timer not yet due does not run before the I/O. */
+static void test_future_timer_after_io(void) {
+    kloop *l = loop_new();
+    CHECK(l != NULL);
+    if (!l) return;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    norder = 0;
+    memset(order, 0, sizeof order);
+    loop_timer_add(l, 60000, on_timer, NULL);
+    CHECK(loop_watch(l, p[0], LOOP_READ, on_readable, NULL) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    CHECK(loop_run(l) == 0);
+    CHECK(strcmp(order, "R") == 0);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+}
+
+int main(void) {
+    test_due_timer_before_io();
+    test_future_timer_after_io();
+    printf("loop: %d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
