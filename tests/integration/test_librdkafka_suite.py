@@ -1,0 +1,108 @@
+"""librdkafka's own integration tests against the broker, as a bounded CI step.
+
+/work/shared/compat/librdkafka-suite.sh builds librdkafka 2.0.2's test-runner
+(Debian's source package; the first run needs root for apt-get and ~70 s) and
+runs a curated set of its broker-facing tests. This file runs the subset that
+passes against this broker, on a fresh node configured like librdkafka's
+"default" test scenario, and fails on any FAIL line, so a regression in what a
+real third-party client expects shows up here.
+
+Opt-in: set SAMSA_LIBRDKAFKA_SUITE=1 (it takes several minutes).
+SAMSA_LIBRDKAFKA_SUITE_SCRIPT overrides the script's path;
+SAMSA_LIBRDKAFKA_SUITE_ONLY replaces the test list; SAMSA_LIBRDKAFKA_SUITE_BUDGET
+the overall seconds (default below).
+
+Left out on purpose (they fail against this broker and why):
+  0092 mixed_msgver    its AlterConfigs repeats every described key, which
+                       Kafka 3.6.1 refuses as well ("Error due to duplicate
+                       config keys"); it passed only on ZooKeeper-era brokers
+  0081.Configs         expects UNKNOWN_TOPIC_OR_PARTITION for an unknown config
+                       on a missing topic; Kafka 3.6.1 (KRaft) validates the
+                       names first and answers INVALID_CONFIG, as we do
+  0081.Acls            needs an authorizer (none configured: SECURITY_DISABLED)
+  0090 idempotence     needs producer sequence checking (duplicates on retry)
+  0103 transactions, 0129 fetch_aborted_msgs
+                       need transactions (not implemented yet)
+and 0038 performance / 0055 producer_latency are left out as timing-bound.
+"""
+import os
+import re
+import subprocess
+
+import pytest
+
+SCRIPT = os.environ.get("SAMSA_LIBRDKAFKA_SUITE_SCRIPT", "/work/shared/compat/librdkafka-suite.sh")
+
+# Every entry here passed against this broker (see the module docstring for
+# the ones that do not), grouped as the script's features.
+PASSING = [
+    # produce
+    "0001", "0002", "0003", "0005", "0008", "0011", "0013", "0021", "0039", "0048",
+    "0064", "0065", "0070", "0086", "0110", "0114", "0125",
+    # consume
+    "0012", "0014", "0022", "0036", "0041", "0042", "0051", "0067", "0083", "0112", "0137",
+    # metadata
+    "0007", "0016", "0035", "0044", "0053", "0057", "0063", "0123",
+    # offsets
+    "0015", "0029", "0030", "0031", "0034", "0061", "0099", "0130",
+    # timestamps and headers
+    "0054", "0059", "0073", "0085",
+    # groups
+    "0018", "0019", "0020", "0026", "0033", "0040", "0045", "0050", "0056", "0060",
+    "0069", "0084", "0089", "0091", "0093", "0102", "0113", "0118", "0122", "0132",
+    # admin
+    "0081.CreateTopics", "0081.DeleteTopics", "0081.CreatePartitions", "0081.DeleteRecords",
+    "0081.ConsumerGroups", "0081.DeleteGroups", "0081.ConsumerGroupOffsets",
+    # compression
+    "0017",
+]
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+DEFAULT_BUDGET = 1500  # seconds; the whole list above takes about 20 minutes
+
+pytestmark = pytest.mark.skipif(os.environ.get("SAMSA_LIBRDKAFKA_SUITE") != "1",
+                                reason="set SAMSA_LIBRDKAFKA_SUITE=1 to run librdkafka's test suite")
+
+
+def parse_summary(output):
+    """The script's result lines: {'PASS': [...], 'FAIL': [...], 'SKIP': [...]}."""
+    lines = {"PASS": [], "FAIL": [], "SKIP": []}
+    for line in output.splitlines():
+        word = line.split(" ", 1)[0]
+        if word in lines:
+            lines[word].append(line)
+    return lines
+
+
+def test_librdkafka_suite(broker_factory, tmp_path):
+    if not os.access(SCRIPT, os.X_OK):
+        pytest.skip(f"{SCRIPT} not found")
+    b = broker_factory(num_partitions=4, auto_create_topics_enable="true")
+    only = os.environ.get("SAMSA_LIBRDKAFKA_SUITE_ONLY", " ".join(PASSING))
+    budget = int(os.environ.get("SAMSA_LIBRDKAFKA_SUITE_BUDGET", DEFAULT_BUDGET))
+    env = dict(os.environ, SUITE_ONLY=only, SUITE_BUDGET=str(budget))
+    outdir = tmp_path / "suite"
+    # The script bounds itself by SUITE_BUDGET; the margin covers a first-time build.
+    r = subprocess.run([SCRIPT, b.bootstrap, str(outdir)], env=env, capture_output=True, text=True,
+                       timeout=budget + 600)
+    lines = parse_summary(r.stdout)
+    report = r.stdout[-6000:] + "\n--- stderr ---\n" + r.stderr[-3000:]
+    assert not lines["FAIL"], "failed:\n" + "\n".join(lines["FAIL"]) + "\n" + report
+    assert lines["PASS"], "no test passed:\n" + report
+    # A SKIP because the budget ran out would hide untested entries
+    # (results.tsv: status, id, name, feature, seconds, reason).
+    tsv = outdir / "results.tsv"
+    rows = [l.split("\t") for l in tsv.read_text().splitlines()] if tsv.exists() else []
+    budget_skips = ["\t".join(x) for x in rows if x[0] == "SKIP" and "budget" in x[-1]]
+    assert not budget_skips, "budget exhausted:\n" + "\n".join(budget_skips)
+    # An entry split by sub-test that passed but whose sub-test the script
+    # did not see in the log is reported SKIP; look again ourselves (the
+    # script's `sed | grep -q` can lose that race under pipefail).
+    unseen = [x for x in rows if x[0] == "SKIP" and x[-1].startswith("no sub-test matching")]
+    for x in unseen:
+        subtest = x[-1].split("'")[1]
+        log = ANSI.sub("", (outdir / "logs" / f"{x[1]}.log").read_text(errors="replace"))
+        assert re.search(r"\[ [^\]]*" + re.escape(subtest), log), f"sub-test {subtest} of {x[1]} did not run"
+    assert r.returncode == 0, report
+    assert b.proc.poll() is None, "broker died during the suite:\n" + b.log_text()[-4000:]
