@@ -159,12 +159,16 @@ static int cmd_produce(int argc, char **argv) {
 
 /* ---- latency ------------------------------------------------------------ */
 
-/* Payloads start with this tag and the send time; warm-up records carry 0. */
+/* Payloads start with this tag, the send time (0 for warm-up records) and
+ * the run id, so records of an earlier run in the same topic are ignored. */
 #define LAT_MAGIC 0x53414d53414c4154ULL
 
 typedef struct lat_state {
     rd_kafka_t *consumer;
     int64_t *samples; /* ns, one per measured record received */
+    int64_t *sent_at; /* send time of each sample, ns after start */
+    int64_t start;
+    int64_t run_id;
     long cap, n;
     atomic_long warm_seen;
     atomic_int stop;
@@ -176,16 +180,19 @@ static void *consume_loop(void *arg) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 50);
         if (!m) continue;
         int64_t recv = now_ns();
-        if (!m->err && m->len >= 16) {
+        if (!m->err && m->len >= 24) {
             uint64_t magic;
-            int64_t sent;
+            int64_t sent, run_id;
             memcpy(&magic, m->payload, 8);
             memcpy(&sent, (const char *)m->payload + 8, 8);
-            if (magic == LAT_MAGIC) {
+            memcpy(&run_id, (const char *)m->payload + 16, 8);
+            if (magic == LAT_MAGIC && run_id == st->run_id) {
                 if (sent == 0)
                     atomic_fetch_add(&st->warm_seen, 1);
-                else if (st->n < st->cap)
+                else if (st->n < st->cap) {
+                    st->sent_at[st->n] = sent - st->start;
                     st->samples[st->n++] = recv - sent;
+                }
             }
         }
         rd_kafka_message_destroy(m);
@@ -222,7 +229,7 @@ static int cmd_latency(int argc, char **argv) {
     const char *bootstrap = argv[0], *topic = argv[1];
     long rate = parse_long(argv[2], "RATE", 1, 10000000);
     long seconds = parse_long(argv[3], "SECONDS", 1, 600);
-    size_t size = (size_t)parse_long(argv[4], "SIZE", 16, 1 << 20);
+    size_t size = (size_t)parse_long(argv[4], "SIZE", 24, 1 << 20);
     long total = rate * seconds;
 
     /* Latency, not throughput: send as soon as possible (linger 0), acks=1. */
@@ -230,10 +237,13 @@ static int cmd_latency(int argc, char **argv) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(producer, topic, NULL);
     lat_state st = {.cap = total, .n = 0};
     st.samples = malloc(sizeof(int64_t) * (size_t)total);
+    st.sent_at = malloc(sizeof(int64_t) * (size_t)total);
     uint8_t *payload = calloc(1, size);
-    if (!st.samples || !payload) die("malloc", "latency buffers");
+    if (!st.samples || !st.sent_at || !payload) die("malloc", "latency buffers");
     uint64_t magic = LAT_MAGIC;
     memcpy(payload, &magic, 8);
+    st.run_id = now_ns() ^ ((int64_t)getpid() << 40);
+    memcpy(payload + 16, &st.run_id, 8);
 
     /* Warm-up: the topic exists and the consumer is fetching before timing starts. */
     int64_t zero = 0;
@@ -253,6 +263,7 @@ static int cmd_latency(int argc, char **argv) {
 
     /* Paced sending: every tick sends the records whose slot has come. */
     int64_t start = now_ns(), interval = 1000000000LL / rate;
+    st.start = start; /* read by the consumer only for measured records, sent after this */
     int64_t hard_deadline = start + (int64_t)(seconds + 10) * 1000000000;
     long sent = 0;
     while (sent < total && now_ns() < hard_deadline) {
@@ -283,16 +294,28 @@ static int cmd_latency(int argc, char **argv) {
 
     long n = st.n;
     if (n == 0) die("latency", "no records received");
+    /* Where the slow ones were: a stall shows as a cluster in time. */
+    long over_1ms = 0;
+    int64_t first_slow = -1, last_slow = -1;
+    for (long i = 0; i < n; i++) {
+        if (st.samples[i] <= 1000000) continue;
+        over_1ms++;
+        if (first_slow < 0) first_slow = st.sent_at[i];
+        last_slow = st.sent_at[i];
+    }
     qsort(st.samples, (size_t)n, sizeof(int64_t), cmp_i64);
 #define PCT(p) (st.samples[(long)((double)(n - 1) * (p))] / 1000.0)
-    printf("sent=%ld received=%ld achieved_rate=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f\n", sent, n,
-           sent / send_secs, PCT(0.50), PCT(0.99), PCT(0.999), st.samples[n - 1] / 1000.0);
+    printf("sent=%ld received=%ld achieved_rate=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f "
+           "over_1ms=%ld first_slow_s=%.3f last_slow_s=%.3f\n",
+           sent, n, sent / send_secs, PCT(0.50), PCT(0.99), PCT(0.999), st.samples[n - 1] / 1000.0, over_1ms,
+           first_slow / 1e9, last_slow / 1e9);
 #undef PCT
     rd_kafka_consumer_close(st.consumer);
     rd_kafka_destroy(st.consumer);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(producer);
     free(st.samples);
+    free(st.sent_at);
     free(payload);
     return 0;
 }
