@@ -119,11 +119,11 @@ void h_metadata(broker *b, kreq *req) {
             if (allow_create && nm && !topic_is_internal(nm)) {
                 const char *errmsg;
                 int16_t ec = broker_create_topic(b, rt->name, -1, -1, NULL, NULL, 0, false, &errmsg, a);
-                if (ec == KERR_NONE) t = broker_topic(b, rt->name);
-                else {
-                    o->error_code = ec == KERR_INVALID_REPLICATION_FACTOR ? KERR_INVALID_REPLICATION_FACTOR : ec;
-                    continue;
-                }
+                /* A KRaft broker forwards auto-creation to the controller and
+                 * answers UNKNOWN_TOPIC_OR_PARTITION now; the client's next
+                 * metadata request sees the topic. */
+                o->error_code = ec == KERR_NONE ? KERR_UNKNOWN_TOPIC_OR_PARTITION : ec;
+                continue;
             }
         }
         if (!t) {
