@@ -495,6 +495,47 @@ def test_auto_topic_creation_on_metadata_and_produce(broker):
     assert r.returncode == 0 and {"auto-kp", "auto-ck"} <= set(r.stdout.split())
 
 
+def test_consumer_metadata_does_not_auto_create(broker):
+    """librdkafka consumers ask with allow_auto_topic_creation=false (Metadata v4+): no topic appears."""
+    b = broker
+    res = run_py(f"""
+        import json, time
+        from confluent_kafka import Consumer
+        from confluent_kafka.admin import AdminClient
+        c = Consumer({{"bootstrap.servers": "{b.bootstrap}", "group.id": "nc", "allow.auto.create.topics": False}})
+        c.subscribe(["not-created"])
+        end = time.time() + 3
+        while time.time() < end:
+            c.poll(0.2)
+        c.close()
+        md = AdminClient({{"bootstrap.servers": "{b.bootstrap}"}}).list_topics(timeout=30)
+        print(json.dumps(sorted(md.topics)))
+    """)
+    assert "not-created" not in res
+    # while an old-style (v1-v3) metadata request for it does create it
+    res = run_py(f"""
+        import json
+        from kafka import KafkaClient
+        from kafka.protocol.metadata import MetadataRequest
+        cl = KafkaClient(bootstrap_servers="{b.bootstrap}")
+        node = cl.least_loaded_node()
+        while not cl.ready(node):
+            cl.poll(timeout_ms=100)
+        answers = []
+        for _ in range(2):
+            f = cl.send(node, MetadataRequest[1](topics=["now-created"]))
+            cl.poll(future=f, timeout_ms=10000)
+            answers += [[t[1], t[0], len(t[3])] for t in f.value.topics]
+        cl.close()
+        print(json.dumps(answers))
+    """)
+    # Kafka 3.6.1 in KRaft mode forwards the creation to the controller and first answers
+    # UNKNOWN_TOPIC_OR_PARTITION; the next request sees the topic
+    assert res == [["now-created", 3, 0], ["now-created", 0, 1]]
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--list")
+    assert "now-created" in r.stdout.split() and "not-created" not in r.stdout.split()
+
+
 def test_auto_create_disabled(broker_factory):
     b = broker_factory(auto_create_topics_enable="false")
     res = run_py(f"""
