@@ -794,3 +794,20 @@ print(n)
     payload = call(bystander, API_API_VERSIONS, 0, 9, b"")
     assert struct.unpack_from(">h", payload, 4)[0] == 0
     bystander.close()
+
+
+def test_acks_zero_produce(setup):
+    """acks=0: no answer on success; on an error Kafka closes the connection so the producer notices."""
+    b = setup["broker"]
+    with connect(b) as s:
+        s.sendall(request(API_PRODUCE, 8, 71, produce_v8(TOPIC, 0, record_batch([b"quiet"]), acks=0)))
+        # the next request's answer is the first thing that comes back
+        payload = call(s, API_API_VERSIONS, 0, 72, b"")
+        assert struct.unpack_from(">h", payload, 4)[0] == 0
+    setup["acked"].append(b"quiet")
+    s, peer = bad_connection(setup, request(API_PRODUCE, 8, 73, produce_v8("no-such-topic", 0,
+                                                                           record_batch([b"lost"]), acks=0)))
+    assert_closed_by_broker(s)
+    s.close()
+    assert_one_close_line(setup, peer)
+    still_healthy(setup)
