@@ -474,7 +474,12 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     if (l->log_start > l->leo) l->log_start = l->leo;
     l->recovery_point = recovery_point < first_base ? first_base : recovery_point;
     if (l->recovery_point > l->leo) l->recovery_point = l->leo;
-    if (ec_truncate_from_end(&l->epochs, l->leo) != 0 || ec_truncate_from_start(&l->epochs, l->log_start) != 0) {
+    /* Entries past the LEO are gone with their records. One starting exactly
+     * at the LEO (an epoch with no records yet) stays: dropping it, as Kafka
+     * does, only makes the leader write it back, two fsyncs per partition at
+     * every start-up. */
+    if (ec_truncate_from_end(&l->epochs, l->leo + 1) != 0 ||
+        ec_truncate_from_start(&l->epochs, l->log_start) != 0) {
         set_err(err, errlen, "%s: writing leader epoch checkpoint: %s", dir, strerror(errno));
         goto fail;
     }
