@@ -430,7 +430,9 @@ void kconn_send(kconn *c, kwriter *w) {
     c->busy++;
     if (conn_flush(c) < 0) kconn_close(c, NULL);
     c->busy--;
-    if (!c->closing) update_events(c);
+    /* Inside conn_process the caller sets the events once at the end: two
+     * epoll_ctl calls per request otherwise (read off, then on again). */
+    if (!c->closing && !c->processing) update_events(c);
     conn_maybe_free(c);
 }
 
