@@ -26,7 +26,7 @@ typedef struct partition {
     plog *log;
     int64_t high_watermark;    /* == log end offset on a single node */
     int32_t leader_epoch;
-    struct kreq *fetch_waiters; /* unused here: waiters are tracked by the fetch module */
+    struct pstate *producers;  /* idempotent producer state (producer_state.h) */
 } partition;
 
 /* Runtime state of one topic: its partitions and resolved configs. */

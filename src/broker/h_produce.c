@@ -10,6 +10,7 @@
 
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
+#include "broker/producer_state.h"
 #include "broker/topics.h"
 #include "protocol/batch_header.h"
 #include "protocol/compress.h"
@@ -176,11 +177,32 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         buf = re;
         len = re_len;
     }
+    /* Idempotent producers: a retried batch is answered, not written again. */
+    batch_header h;
+    batch_header_parse(buf, &h);
+    bool duplicate = false;
     int64_t first = -1;
+    int16_t pec = pstate_check(p->producers, &h, &duplicate, &first);
+    if (pec != KERR_NONE) {
+        out->error_code = pec;
+        log_info(COMPONENT, "Refusing a batch of producer %lld (epoch %d, sequence %d) on %s-%d: %s",
+                 (long long)h.producer_id, h.producer_epoch, h.base_sequence, t->name, p->index, kerr_name(pec));
+        return;
+    }
+    if (duplicate) {
+        out->base_offset = first;
+        out->log_append_time_ms = -1;
+        out->log_start_offset = plog_start_offset(p->log);
+        return;
+    }
     int16_t aec = broker_append_batch(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
         out->error_code = aec;
         return;
+    }
+    if (p->producers) {
+        h.base_offset = first;
+        pstate_record(p->producers, &h);
     }
     out->base_offset = first;
     out->log_append_time_ms = t->cfg.log_append_time ? now : -1;

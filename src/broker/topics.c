@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/producer_state.h"
 #include "metadata/mlog.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -188,6 +189,10 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
         return NULL;
     }
     if (plog_latest_epoch(p->log) < p->leader_epoch) plog_assign_epoch(p->log, p->leader_epoch);
+    /* Producer state from the batches of the last two segments (see producer_state.h). */
+    p->producers = pstate_new();
+    if (p->producers && plog_scan_tail_headers(p->log, 2, pstate_load_header, p->producers) != 0)
+        log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", t->name, p->index, strerror(errno));
     p->high_watermark = plog_end_offset(p->log);
     plog_set_high_watermark(p->log, p->high_watermark);
     return p;
@@ -233,6 +238,7 @@ static void close_topic(topic_rt *t, bool delete_data) {
     for (int i = 0; i < t->nparts; i++) {
         if (delete_data) plog_delete(t->parts[i]->log);
         else plog_close(t->parts[i]->log);
+        pstate_free(t->parts[i]->producers);
         free(t->parts[i]);
     }
     free(t->parts);

@@ -791,6 +791,21 @@ int plog_end_offset_for_epoch(plog *l, int32_t epoch, int32_t *epoch_out, int64_
     ec_end_offset_for(&l->epochs, epoch, l->leo, epoch_out, end_offset);
     return 0;
 }
+int plog_scan_tail_headers(plog *l, int max_segments, plog_header_fn fn, void *ctx) {
+    int first = l->nsegs > max_segments ? l->nsegs - max_segments : 0;
+    for (int i = first; i < l->nsegs; i++) {
+        const segment *s = &l->segs[i];
+        batch_header h;
+        for (int64_t pos = 0;; pos += (int64_t)batch_total_size(&h)) {
+            int rc = seg_read_header(s, pos, &h);
+            if (rc < 0) return -1;
+            if (rc == 1) break;
+            if (fn(&h, ctx) != 0) return 0;
+        }
+    }
+    return 0;
+}
+
 int32_t plog_latest_epoch(const plog *l) { return ec_latest_epoch(&l->epochs); }
 int32_t plog_epoch_for_offset(const plog *l, int64_t offset) { return ec_epoch_for_offset(&l->epochs, offset); }
 int plog_assign_epoch(plog *l, int32_t epoch) {

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/batch_header.h"
+
 typedef struct log_config {
     int64_t segment_bytes;          /* segment.bytes (default 1073741824) */
     int64_t segment_ms;             /* segment.ms (default 604800000) */
@@ -129,6 +131,12 @@ int plog_max_timestamp(plog *l, plog_batch_scan_fn scan, void *ctx, int64_t *off
  * -1 or an epoch above all known, or an empty cache, gives -1/-1. */
 int plog_end_offset_for_epoch(plog *l, int32_t epoch, int32_t *epoch_out, int64_t *end_offset);
 int32_t plog_latest_epoch(const plog *l);
+
+/* Visit the header of every batch of the last max_segments segments, oldest
+ * first (rebuilding producer state at start-up). fn returns nonzero to stop.
+ * Returns 0, or -1 on I/O error. */
+typedef int (*plog_header_fn)(const batch_header *h, void *ctx);
+int plog_scan_tail_headers(plog *l, int max_segments, plog_header_fn fn, void *ctx);
 /* Epoch of the entry covering offset (-1 if none): ListOffsets' leaderEpoch. */
 int32_t plog_epoch_for_offset(const plog *l, int64_t offset);
 /* Becoming leader: start `epoch` at the LEO (no-op if not newer). */

@@ -1,0 +1,84 @@
+"""Idempotent producers: a retried batch is answered with its first offset and
+not written twice; a sequence gap or an old epoch is refused with Kafka's
+error codes; the state survives a restart (rebuilt from the log)."""
+import os
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_bad_input import (API_PRODUCE, call, connect, crc32c, parse_produce_v8,  # noqa: E402
+                            produce_v8, varint)
+
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
+
+
+def idempotent_batch(values, pid, epoch, base_seq):
+    """A v2 batch of uncompressed records carrying producer id, epoch and sequence."""
+    ts = int(time.time() * 1000)
+    recs = b""
+    for i, v in enumerate(values):
+        body = bytes([0]) + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
+        recs += varint(len(body)) + body
+    n = len(values)
+    after_crc = struct.pack(">hiqqqhii", 0, n - 1, ts, ts, pid, epoch, base_seq, n) + recs
+    body = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+class Producer:
+    def __init__(self, broker, topic, pid):
+        self.s = connect(broker)
+        self.topic = topic
+        self.pid = pid
+        self.corr = 0
+
+    def send(self, values, epoch, seq):
+        self.corr += 1
+        batch = idempotent_batch(values, self.pid, epoch, seq)
+        return parse_produce_v8(call(self.s, API_PRODUCE, 8, self.corr, produce_v8(self.topic, 0, batch)))
+
+
+def end_offset(broker, topic):
+    r = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", topic)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip().rsplit(":", 1)[1])
+
+
+def test_retries_are_not_written_twice(broker):
+    r = broker.run_tool("kafka-topics", "--create", "--topic", "idem", "--bootstrap-server", broker.bootstrap)
+    assert r.returncode == 0, r.stderr
+    p = Producer(broker, "idem", pid=4242)
+    assert p.send([b"a", b"b"], epoch=0, seq=0) == (0, 0)
+    assert p.send([b"c"], epoch=0, seq=2) == (0, 2)
+    # the same batches again (a retry after a lost answer): their first offsets, nothing written
+    assert p.send([b"a", b"b"], epoch=0, seq=0) == (0, 0)
+    assert p.send([b"c"], epoch=0, seq=2) == (0, 2)
+    assert end_offset(broker, "idem") == 3
+    # a gap in the sequence, and an older epoch, are refused
+    assert p.send([b"x"], epoch=0, seq=5)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert p.send([b"d"], epoch=0, seq=3) == (0, 3)
+    # a new epoch must start at sequence 0; after it the old epoch is fenced
+    assert p.send([b"e"], epoch=1, seq=7)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert p.send([b"e"], epoch=1, seq=0) == (0, 4)
+    assert p.send([b"f"], epoch=0, seq=4)[0] == INVALID_PRODUCER_EPOCH
+    # another producer id is independent
+    q = Producer(broker, "idem", pid=4243)
+    assert q.send([b"g"], epoch=0, seq=0) == (0, 5)
+    assert end_offset(broker, "idem") == 6
+
+
+def test_duplicate_detected_after_restart(broker):
+    r = broker.run_tool("kafka-topics", "--create", "--topic", "idem2", "--bootstrap-server", broker.bootstrap)
+    assert r.returncode == 0, r.stderr
+    p = Producer(broker, "idem2", pid=77)
+    for i in range(3):
+        assert p.send([b"v%d" % i], epoch=2, seq=i) == (0, i)
+    broker.kill9()
+    broker.start()
+    p = Producer(broker, "idem2", pid=77)
+    assert p.send([b"v2"], epoch=2, seq=2) == (0, 2)          # the retry: answered, not written
+    assert p.send([b"v9"], epoch=2, seq=9)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert p.send([b"v3"], epoch=2, seq=3) == (0, 3)
+    assert end_offset(broker, "idem2") == 4
