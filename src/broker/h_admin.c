@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 
 #include "broker/handlers.h"
+#include "broker/producer_state.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
 #include "metadata/mlog.h"
@@ -448,10 +449,27 @@ void h_describe_producers(broker *b, kreq *req) {
             DescribeProducersResponse_PartitionResponse_init(op);
             op->partition_index = r.topics[i].partition_indexes[j];
             op->error_message = KSTR_NULL;
-            if (!t || op->partition_index < 0 || op->partition_index >= t->nparts)
-                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             op->active_producers = NULL;
-            op->active_producers_count = 0; /* producer state is not tracked yet */
+            op->active_producers_count = 0;
+            if (!t || op->partition_index < 0 || op->partition_index >= t->nparts) {
+                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            const pstate *ps = t->parts[op->partition_index]->producers;
+            int n = ps ? pstate_producer_count(ps) : 0;
+            if (!ALLOC_ARRAY(a, n, op->active_producers)) return kreq_fail(req, "out of memory");
+            for (int k = 0; k < n; k++) {
+                pstate_info pi;
+                if (pstate_producer_at(ps, k, &pi) != 0) break;
+                DescribeProducersResponse_ProducerState *o2 = &op->active_producers[op->active_producers_count++];
+                DescribeProducersResponse_ProducerState_init(o2);
+                o2->producer_id = pi.producer_id;
+                o2->producer_epoch = pi.epoch;
+                o2->last_sequence = pi.last_sequence;
+                o2->last_timestamp = pi.last_timestamp;
+                o2->coordinator_epoch = -1;
+                o2->current_txn_start_offset = -1; /* no transactions yet */
+            }
         }
     }
     KREQ_REPLY(req, DescribeProducersResponse, &resp);

@@ -15,6 +15,7 @@ typedef struct pbatch {
 typedef struct pentry {
     int64_t producer_id;
     int16_t epoch;
+    int64_t last_timestamp;         /* max timestamp of its last batch */
     pbatch batches[PSTATE_BATCHES]; /* oldest first */
     int nbatches;
 } pentry;
@@ -111,6 +112,17 @@ void pstate_record(pstate *s, const batch_header *h) {
     e->batches[e->nbatches].last_seq = last_seq_of(h);
     e->batches[e->nbatches].first_offset = h->base_offset;
     e->nbatches++;
+    e->last_timestamp = h->max_timestamp;
+}
+
+int pstate_producer_at(const pstate *s, int i, pstate_info *out) {
+    if (!s || i < 0 || i >= s->n) return -1;
+    const pentry *e = &s->v[i];
+    out->producer_id = e->producer_id;
+    out->epoch = e->epoch;
+    out->last_sequence = e->nbatches ? e->batches[e->nbatches - 1].last_seq : -1;
+    out->last_timestamp = e->last_timestamp;
+    return 0;
 }
 
 int pstate_load_header(const batch_header *h, void *ctx) {

@@ -40,4 +40,13 @@ int pstate_load_header(const batch_header *h, void *ctx);
 
 int pstate_producer_count(const pstate *s);
 
+/* The i-th producer (0 <= i < count), for DescribeProducers. */
+typedef struct pstate_info {
+    int64_t producer_id;
+    int16_t epoch;
+    int32_t last_sequence;
+    int64_t last_timestamp;
+} pstate_info;
+int pstate_producer_at(const pstate *s, int i, pstate_info *out);
+
 #endif

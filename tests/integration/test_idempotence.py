@@ -2,6 +2,7 @@
 not written twice; a sequence gap or an old epoch is refused with Kafka's
 error codes; the state survives a restart (rebuilt from the log)."""
 import os
+import socket
 import struct
 import sys
 import time
@@ -82,3 +83,63 @@ def test_duplicate_detected_after_restart(broker):
     assert p.send([b"v9"], epoch=2, seq=9)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
     assert p.send([b"v3"], epoch=2, seq=3) == (0, 3)
     assert end_offset(broker, "idem2") == 4
+
+
+def uvarint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def read_uvarint(data, pos):
+    shift = n = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, pos
+        shift += 7
+
+
+def describe_producers(broker, topic, partition):
+    """DescribeProducers v0 (flexible): [(producer_id, epoch, last_sequence)] of one partition."""
+    name = topic.encode()
+    body = uvarint(2) + uvarint(len(name) + 1) + name + uvarint(2) + struct.pack(">i", partition) + b"\0" + b"\0"
+    client = b"idem-test"
+    frame = struct.pack(">hhi", 61, 0, 99) + struct.pack(">h", len(client)) + client + b"\0" + body
+    s = connect(broker)
+    s.sendall(struct.pack(">i", len(frame)) + frame)
+    size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
+    data = s.recv(size, socket.MSG_WAITALL)
+    pos = 4 + 1 + 4                     # correlation id, header tags, throttle time
+    ntopics, pos = read_uvarint(data, pos)
+    assert ntopics - 1 == 1
+    tlen, pos = read_uvarint(data, pos)
+    pos += tlen - 1
+    nparts, pos = read_uvarint(data, pos)
+    assert nparts - 1 == 1
+    _index, err = struct.unpack_from(">ih", data, pos)
+    pos += 6
+    assert err == 0
+    mlen, pos = read_uvarint(data, pos)
+    pos += max(mlen - 1, 0)
+    nprod, pos = read_uvarint(data, pos)
+    out = []
+    for _ in range(nprod - 1):
+        pid, epoch, last_seq, _ts, _ce, _txn = struct.unpack_from(">qiiqiq", data, pos)
+        pos += 8 + 4 + 4 + 8 + 4 + 8 + 1
+        out.append((pid, epoch, last_seq))
+    return sorted(out)
+
+
+def test_describe_producers_lists_active_producers(broker):
+    r = broker.run_tool("kafka-topics", "--create", "--topic", "idem3", "--bootstrap-server", broker.bootstrap)
+    assert r.returncode == 0, r.stderr
+    assert describe_producers(broker, "idem3", 0) == []
+    Producer(broker, "idem3", pid=10).send([b"a", b"b", b"c"], epoch=1, seq=0)
+    Producer(broker, "idem3", pid=11).send([b"d"], epoch=0, seq=0)
+    assert describe_producers(broker, "idem3", 0) == [(10, 1, 2), (11, 0, 0)]
