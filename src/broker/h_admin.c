@@ -14,7 +14,6 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 
-#define ALLOC_ARRAY(a, n, p) ((p) = karena_calloc((a), (size_t)((n) > 0 ? (n) : 1), sizeof *(p)))
 #define CLUSTER_ALL_OPERATIONS 8096
 
 void h_describe_cluster(broker *b, kreq *req) {
@@ -25,7 +24,7 @@ void h_describe_cluster(broker *b, kreq *req) {
     resp.error_message = KSTR_NULL;
     resp.cluster_id = kstr_from(b->cluster_id);
     resp.controller_id = b->cfg.node_id;
-    if (!ALLOC_ARRAY(&req->arena, 1, resp.brokers)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, 1, resp.brokers)) return kreq_fail(req, "out of memory");
     DescribeClusterResponse_DescribeClusterBroker_init(resp.brokers);
     resp.brokers_count = 1;
     resp.brokers[0].broker_id = b->cfg.node_id;
@@ -39,11 +38,10 @@ void h_describe_cluster(broker *b, kreq *req) {
 void h_describe_quorum(broker *b, kreq *req) {
     DescribeQuorumRequest r;
     if (KREQ_DECODE(req, DescribeQuorumRequest, &r) < 0) return;
-    karena *a = &req->arena;
     DescribeQuorumResponse resp;
     DescribeQuorumResponse_init(&resp);
     int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nt, resp.topics)) return kreq_fail(req, "out of memory");
     resp.topics_count = nt;
     int64_t leo = mlog_end_offset(b->mlog);
     int64_t now = wall_clock_ms();
@@ -52,7 +50,7 @@ void h_describe_quorum(broker *b, kreq *req) {
         DescribeQuorumResponse_TopicData_init(t);
         t->topic_name = r.topics[i].topic_name;
         int32_t np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
-        if (!ALLOC_ARRAY(a, np, t->partitions)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, t->partitions)) return kreq_fail(req, "out of memory");
         t->partitions_count = np;
         for (int j = 0; j < np; j++) {
             DescribeQuorumResponse_PartitionData *p = &t->partitions[j];
@@ -65,7 +63,7 @@ void h_describe_quorum(broker *b, kreq *req) {
             p->leader_id = b->cfg.node_id;
             p->leader_epoch = mlog_leader_epoch(b->mlog);
             p->high_watermark = leo;
-            if (!ALLOC_ARRAY(a, 1, p->current_voters)) return kreq_fail(req, "out of memory");
+            if (!KREQ_ALLOC_ARRAY(req, 1, p->current_voters)) return kreq_fail(req, "out of memory");
             DescribeQuorumResponse_ReplicaState_init(p->current_voters);
             p->current_voters_count = 1;
             p->current_voters[0].replica_id = b->cfg.node_id;
@@ -84,7 +82,7 @@ static int describe_dir(broker *b, const DescribeLogDirsRequest *r, const char *
                         DescribeLogDirsResponse_DescribeLogDirsResult *o, karena *a) {
     int n = broker_topic_count(b);
     topic_rt **ts = karena_calloc(a, (size_t)(n ? n : 1), sizeof *ts);
-    if (!ts || !ALLOC_ARRAY(a, n, o->topics)) return -1;
+    if (!ts || !(o->topics = karena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof *o->topics))) return -1;
     broker_topics_list(b, ts, n);
     o->topics_count = 0;
     size_t dl = strlen(dir);
@@ -99,7 +97,7 @@ static int describe_dir(broker *b, const DescribeLogDirsRequest *r, const char *
         DescribeLogDirsResponse_DescribeLogDirsTopic *ot = &o->topics[o->topics_count];
         DescribeLogDirsResponse_DescribeLogDirsTopic_init(ot);
         ot->name = kstr_from(t->name);
-        if (!ALLOC_ARRAY(a, t->nparts, ot->partitions)) return -1;
+        if (!(ot->partitions = karena_calloc(a, (size_t)(t->nparts > 0 ? t->nparts : 1), sizeof *ot->partitions))) return -1;
         for (int p = 0; p < t->nparts; p++) {
             const char *pd = plog_dir(t->parts[p]->log);
             if (strncmp(pd, dir, dl) != 0 || pd[dl] != '/') continue;
@@ -128,7 +126,7 @@ void h_describe_log_dirs(broker *b, kreq *req) {
     DescribeLogDirsResponse resp;
     DescribeLogDirsResponse_init(&resp);
     int nd = b->cfg.nlog_dirs;
-    if (!ALLOC_ARRAY(a, nd, resp.results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nd, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = nd;
     for (int d = 0; d < nd; d++) {
         DescribeLogDirsResponse_DescribeLogDirsResult *o = &resp.results[d];
@@ -150,11 +148,10 @@ void h_describe_log_dirs(broker *b, kreq *req) {
 void h_delete_records(broker *b, kreq *req) {
     DeleteRecordsRequest r;
     if (KREQ_DECODE(req, DeleteRecordsRequest, &r) < 0) return;
-    karena *a = &req->arena;
     DeleteRecordsResponse resp;
     DeleteRecordsResponse_init(&resp);
     int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nt, resp.topics)) return kreq_fail(req, "out of memory");
     resp.topics_count = nt;
     for (int i = 0; i < nt; i++) {
         DeleteRecordsResponse_DeleteRecordsTopicResult *ot = &resp.topics[i];
@@ -162,7 +159,7 @@ void h_delete_records(broker *b, kreq *req) {
         ot->name = r.topics[i].name;
         topic_rt *t = broker_topic(b, r.topics[i].name);
         int32_t np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
-        if (!ALLOC_ARRAY(a, np, ot->partitions)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, ot->partitions)) return kreq_fail(req, "out of memory");
         ot->partitions_count = np;
         for (int j = 0; j < np; j++) {
             const DeleteRecordsRequest_DeleteRecordsPartition *ip = &r.topics[i].partitions[j];
@@ -211,7 +208,7 @@ void h_elect_leaders(broker *b, kreq *req) {
         if (!all) return kreq_fail(req, "out of memory");
         broker_topics_list(b, all, n);
     }
-    if (!ALLOC_ARRAY(a, n, resp.replica_election_results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.replica_election_results)) return kreq_fail(req, "out of memory");
     resp.replica_election_results_count = n;
     for (int i = 0; i < n; i++) {
         ElectLeadersResponse_ReplicaElectionResult *o = &resp.replica_election_results[i];
@@ -220,7 +217,7 @@ void h_elect_leaders(broker *b, kreq *req) {
         o->topic = all ? kstr_from(all[i]->name) : r.topic_partitions[i].topic;
         int np = all ? all[i]->nparts : r.topic_partitions[i].partitions_count;
         if (np < 0) np = 0;
-        if (!ALLOC_ARRAY(a, np, o->partition_result)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, o->partition_result)) return kreq_fail(req, "out of memory");
         o->partition_result_count = np;
         for (int j = 0; j < np; j++) {
             ElectLeadersResponse_PartitionResult *pr = &o->partition_result[j];
@@ -246,7 +243,7 @@ void h_update_features(broker *b, kreq *req) {
     UpdateFeaturesResponse_init(&resp);
     resp.error_message = KSTR_NULL;
     int32_t n = r.feature_updates_count > 0 ? r.feature_updates_count : 0;
-    if (!ALLOC_ARRAY(a, n, resp.results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = n;
     for (int i = 0; i < n; i++) {
         const UpdateFeaturesRequest_FeatureUpdateKey *u = &r.feature_updates[i];
@@ -323,7 +320,7 @@ void h_alter_replica_log_dirs(broker *b, kreq *req) {
     AlterReplicaLogDirsResponse_init(&resp);
     int total = 0;
     for (int i = 0; i < r.dirs_count; i++) total += r.dirs[i].topics_count > 0 ? r.dirs[i].topics_count : 0;
-    if (!ALLOC_ARRAY(a, total, resp.results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, total, resp.results)) return kreq_fail(req, "out of memory");
     for (int i = 0; i < r.dirs_count; i++) {
         const AlterReplicaLogDirsRequest_AlterReplicaLogDir *d = &r.dirs[i];
         char *path = kstr_dup(d->path, a);
@@ -337,7 +334,7 @@ void h_alter_replica_log_dirs(broker *b, kreq *req) {
             o->topic_name = t->name;
             topic_rt *rt = broker_topic(b, t->name);
             int np = t->partitions_count > 0 ? t->partitions_count : 0;
-            if (!ALLOC_ARRAY(a, np, o->partitions)) return kreq_fail(req, "out of memory");
+            if (!KREQ_ALLOC_ARRAY(req, np, o->partitions)) return kreq_fail(req, "out of memory");
             o->partitions_count = np;
             for (int k = 0; k < np; k++) {
                 AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult *op = &o->partitions[k];
@@ -375,12 +372,11 @@ void h_list_partition_reassignments(broker *b, kreq *req) {
 void h_alter_partition_reassignments(broker *b, kreq *req) {
     AlterPartitionReassignmentsRequest r;
     if (KREQ_DECODE(req, AlterPartitionReassignmentsRequest, &r) < 0) return;
-    karena *a = &req->arena;
     AlterPartitionReassignmentsResponse resp;
     AlterPartitionReassignmentsResponse_init(&resp);
     resp.error_message = KSTR_NULL;
     int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!ALLOC_ARRAY(a, nt, resp.responses)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nt, resp.responses)) return kreq_fail(req, "out of memory");
     resp.responses_count = nt;
     for (int i = 0; i < nt; i++) {
         AlterPartitionReassignmentsResponse_ReassignableTopicResponse *o = &resp.responses[i];
@@ -388,7 +384,7 @@ void h_alter_partition_reassignments(broker *b, kreq *req) {
         o->name = r.topics[i].name;
         topic_rt *t = broker_topic(b, r.topics[i].name);
         int np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
-        if (!ALLOC_ARRAY(a, np, o->partitions)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, o->partitions)) return kreq_fail(req, "out of memory");
         o->partitions_count = np;
         for (int j = 0; j < np; j++) {
             const AlterPartitionReassignmentsRequest_ReassignablePartition *ip = &r.topics[i].partitions[j];
@@ -430,11 +426,10 @@ void h_unregister_broker(broker *b, kreq *req) {
 void h_describe_producers(broker *b, kreq *req) {
     DescribeProducersRequest r;
     if (KREQ_DECODE(req, DescribeProducersRequest, &r) < 0) return;
-    karena *a = &req->arena;
     DescribeProducersResponse resp;
     DescribeProducersResponse_init(&resp);
     int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nt, resp.topics)) return kreq_fail(req, "out of memory");
     resp.topics_count = nt;
     for (int i = 0; i < nt; i++) {
         DescribeProducersResponse_TopicResponse *o = &resp.topics[i];
@@ -442,7 +437,7 @@ void h_describe_producers(broker *b, kreq *req) {
         o->name = r.topics[i].name;
         topic_rt *t = broker_topic(b, r.topics[i].name);
         int np = r.topics[i].partition_indexes_count > 0 ? r.topics[i].partition_indexes_count : 0;
-        if (!ALLOC_ARRAY(a, np, o->partitions)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, o->partitions)) return kreq_fail(req, "out of memory");
         o->partitions_count = np;
         for (int j = 0; j < np; j++) {
             DescribeProducersResponse_PartitionResponse *op = &o->partitions[j];
@@ -457,7 +452,7 @@ void h_describe_producers(broker *b, kreq *req) {
             }
             const pstate *ps = t->parts[op->partition_index]->producers;
             int n = ps ? pstate_producer_count(ps) : 0;
-            if (!ALLOC_ARRAY(a, n, op->active_producers)) return kreq_fail(req, "out of memory");
+            if (!KREQ_ALLOC_ARRAY(req, n, op->active_producers)) return kreq_fail(req, "out of memory");
             for (int k = 0; k < n; k++) {
                 pstate_info pi;
                 if (pstate_producer_at(ps, k, &pi) != 0) break;

@@ -9,7 +9,6 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 
-#define ALLOC_ARRAY(a, n, p) ((p) = karena_calloc((a), (size_t)((n) > 0 ? (n) : 1), sizeof *(p)))
 #define NO_AUTHORIZER "No Authorizer is configured on the broker"
 
 /* ---- SASL: this listener is PLAINTEXT ---- */
@@ -60,7 +59,7 @@ void h_create_acls(broker *b, kreq *req) {
     CreateAclsResponse resp;
     CreateAclsResponse_init(&resp);
     int n = r.creations_count > 0 ? r.creations_count : 0;
-    if (!ALLOC_ARRAY(&req->arena, n, resp.results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = n;
     for (int i = 0; i < n; i++) {
         CreateAclsResponse_AclCreationResult_init(&resp.results[i]);
@@ -77,7 +76,7 @@ void h_delete_acls(broker *b, kreq *req) {
     DeleteAclsResponse resp;
     DeleteAclsResponse_init(&resp);
     int n = r.filters_count > 0 ? r.filters_count : 0;
-    if (!ALLOC_ARRAY(&req->arena, n, resp.filter_results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.filter_results)) return kreq_fail(req, "out of memory");
     resp.filter_results_count = n;
     for (int i = 0; i < n; i++) {
         DeleteAclsResponse_DeleteAclsFilterResult_init(&resp.filter_results[i]);
@@ -160,7 +159,7 @@ void h_alter_client_quotas(broker *b, kreq *req) {
     AlterClientQuotasResponse resp;
     AlterClientQuotasResponse_init(&resp);
     int n = r.entries_count > 0 ? r.entries_count : 0;
-    if (!ALLOC_ARRAY(&req->arena, n, resp.entries)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.entries)) return kreq_fail(req, "out of memory");
     resp.entries_count = n;
     for (int i = 0; i < n; i++) {
         AlterClientQuotasResponse_EntryData *o = &resp.entries[i];
@@ -168,7 +167,7 @@ void h_alter_client_quotas(broker *b, kreq *req) {
         o->error_code = KERR_INVALID_REQUEST;
         o->error_message = kstr_from("Client quotas are not supported by this broker yet.");
         int ne = r.entries[i].entity_count > 0 ? r.entries[i].entity_count : 0;
-        if (!ALLOC_ARRAY(&req->arena, ne, o->entity)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, ne, o->entity)) return kreq_fail(req, "out of memory");
         o->entity_count = ne;
         for (int k = 0; k < ne; k++) {
             AlterClientQuotasResponse_EntityData_init(&o->entity[k]);
@@ -187,7 +186,7 @@ void h_describe_user_scram_credentials(broker *b, kreq *req) {
     DescribeUserScramCredentialsResponse_init(&resp);
     resp.error_message = KSTR_NULL;
     int n = r.users_count > 0 ? r.users_count : 0;
-    if (!ALLOC_ARRAY(&req->arena, n, resp.results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = n;
     for (int i = 0; i < n; i++) {
         DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult *o = &resp.results[i];
@@ -209,7 +208,7 @@ void h_alter_user_scram_credentials(broker *b, kreq *req) {
     AlterUserScramCredentialsResponse resp;
     AlterUserScramCredentialsResponse_init(&resp);
     int nd = r.deletions_count > 0 ? r.deletions_count : 0, nu = r.upsertions_count > 0 ? r.upsertions_count : 0;
-    if (!ALLOC_ARRAY(&req->arena, nd + nu, resp.results)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nd + nu, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = nd + nu;
     for (int i = 0; i < nd + nu; i++) {
         AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult *o = &resp.results[i];
@@ -227,7 +226,6 @@ void h_add_partitions_to_txn(broker *b, kreq *req) {
     (void)b;
     AddPartitionsToTxnRequest r;
     if (KREQ_DECODE(req, AddPartitionsToTxnRequest, &r) < 0) return;
-    karena *a = &req->arena;
     AddPartitionsToTxnResponse resp;
     AddPartitionsToTxnResponse_init(&resp);
     if (req->api_version >= 4) {
@@ -238,14 +236,14 @@ void h_add_partitions_to_txn(broker *b, kreq *req) {
         return;
     }
     int nt = r.v3_and_below_topics_count > 0 ? r.v3_and_below_topics_count : 0;
-    if (!ALLOC_ARRAY(a, nt, resp.results_by_topic_v3_and_below)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nt, resp.results_by_topic_v3_and_below)) return kreq_fail(req, "out of memory");
     resp.results_by_topic_v3_and_below_count = nt;
     for (int i = 0; i < nt; i++) {
         AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult *o = &resp.results_by_topic_v3_and_below[i];
         AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_init(o);
         o->name = r.v3_and_below_topics[i].name;
         int np = r.v3_and_below_topics[i].partitions_count > 0 ? r.v3_and_below_topics[i].partitions_count : 0;
-        if (!ALLOC_ARRAY(a, np, o->results_by_partition)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, o->results_by_partition)) return kreq_fail(req, "out of memory");
         o->results_by_partition_count = np;
         for (int j = 0; j < np; j++) {
             AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_init(&o->results_by_partition[j]);
@@ -280,25 +278,24 @@ void h_write_txn_markers(broker *b, kreq *req) {
     (void)b;
     WriteTxnMarkersRequest r;
     if (KREQ_DECODE(req, WriteTxnMarkersRequest, &r) < 0) return;
-    karena *a = &req->arena;
     WriteTxnMarkersResponse resp;
     WriteTxnMarkersResponse_init(&resp);
     int nm = r.markers_count > 0 ? r.markers_count : 0;
-    if (!ALLOC_ARRAY(a, nm, resp.markers)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nm, resp.markers)) return kreq_fail(req, "out of memory");
     resp.markers_count = nm;
     for (int i = 0; i < nm; i++) {
         WriteTxnMarkersResponse_WritableTxnMarkerResult *o = &resp.markers[i];
         WriteTxnMarkersResponse_WritableTxnMarkerResult_init(o);
         o->producer_id = r.markers[i].producer_id;
         int nt = r.markers[i].topics_count > 0 ? r.markers[i].topics_count : 0;
-        if (!ALLOC_ARRAY(a, nt, o->topics)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, nt, o->topics)) return kreq_fail(req, "out of memory");
         o->topics_count = nt;
         for (int j = 0; j < nt; j++) {
             WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_init(&o->topics[j]);
             o->topics[j].name = r.markers[i].topics[j].name;
             int np = r.markers[i].topics[j].partition_indexes_count;
             if (np < 0) np = 0;
-            if (!ALLOC_ARRAY(a, np, o->topics[j].partitions)) return kreq_fail(req, "out of memory");
+            if (!KREQ_ALLOC_ARRAY(req, np, o->topics[j].partitions)) return kreq_fail(req, "out of memory");
             o->topics[j].partitions_count = np;
             for (int k = 0; k < np; k++) {
                 WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_init(&o->topics[j].partitions[k]);
@@ -315,17 +312,16 @@ void h_txn_offset_commit(broker *b, kreq *req) {
     (void)b;
     TxnOffsetCommitRequest r;
     if (KREQ_DECODE(req, TxnOffsetCommitRequest, &r) < 0) return;
-    karena *a = &req->arena;
     TxnOffsetCommitResponse resp;
     TxnOffsetCommitResponse_init(&resp);
     int nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!ALLOC_ARRAY(a, nt, resp.topics)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, nt, resp.topics)) return kreq_fail(req, "out of memory");
     resp.topics_count = nt;
     for (int i = 0; i < nt; i++) {
         TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_init(&resp.topics[i]);
         resp.topics[i].name = r.topics[i].name;
         int np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
-        if (!ALLOC_ARRAY(a, np, resp.topics[i].partitions)) return kreq_fail(req, "out of memory");
+        if (!KREQ_ALLOC_ARRAY(req, np, resp.topics[i].partitions)) return kreq_fail(req, "out of memory");
         resp.topics[i].partitions_count = np;
         for (int j = 0; j < np; j++) {
             TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_init(&resp.topics[i].partitions[j]);
@@ -343,7 +339,7 @@ void h_describe_transactions(broker *b, kreq *req) {
     DescribeTransactionsResponse resp;
     DescribeTransactionsResponse_init(&resp);
     int n = r.transactional_ids_count > 0 ? r.transactional_ids_count : 0;
-    if (!ALLOC_ARRAY(&req->arena, n, resp.transaction_states)) return kreq_fail(req, "out of memory");
+    if (!KREQ_ALLOC_ARRAY(req, n, resp.transaction_states)) return kreq_fail(req, "out of memory");
     resp.transaction_states_count = n;
     for (int i = 0; i < n; i++) {
         DescribeTransactionsResponse_TransactionState *o = &resp.transaction_states[i];

@@ -62,6 +62,12 @@ void kreq_fail(kreq *req, const char *why);
         kreq_response_end(req);                                       \
     } while (0)
 
+/* A response array of n elements (at least one slot, so a count of zero
+ * still gives a non-NULL pointer) in the request's arena; NULL when out of
+ * memory. */
+#define KREQ_ALLOC_ARRAY(req, n, ptr) \
+    ((ptr) = karena_calloc(&(req)->arena, (size_t)((n) > 0 ? (n) : 1), sizeof *(ptr)))
+
 /* Decode the body with the generated decoder; on failure logs, closes the
  * connection and returns -1 (the request is then freed: do not touch it). */
 #define KREQ_DECODE(req, Type, msgp)                                                  \
