@@ -49,6 +49,7 @@ typedef struct broker {
     struct broker_topics *topics; /* name/id -> topic_rt */
     struct net_server *server;
     int64_t started_ms;
+    int64_t next_retention_check_ms; /* monotonic; 0 = not scheduled yet */
     bool shutting_down;
 } broker;
 

@@ -6,6 +6,7 @@
  * and acknowledged once in the log (and fsynced when flush.messages says
  * so). On one node acks=1 and acks=all are the same: the ISR is this node.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "broker/fetch_wait.h"
@@ -28,7 +29,9 @@ static bool is_internal_topic(const char *name) {
 int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset) {
     int64_t last;
     if (plog_append(p->log, batch, len, p->leader_epoch, first_offset, &last) != 0) {
-        log_error(COMPONENT, "Error appending to %s-%d", p->topic->name, p->index);
+        /* Kafka's RecordBatchTooLargeException: a batch can never fit a segment */
+        if (errno == EMSGSIZE) return KERR_RECORD_LIST_TOO_LARGE;
+        log_error(COMPONENT, "Error appending to %s-%d: %s", p->topic->name, p->index, strerror(errno));
         return KERR_KAFKA_STORAGE_ERROR;
     }
     p->high_watermark = plog_end_offset(p->log);
@@ -198,6 +201,10 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
     int16_t aec = broker_append_batch(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
         out->error_code = aec;
+        if (aec == KERR_RECORD_LIST_TOO_LARGE)
+            out->error_message = kstr_from(karena_sprintf(&req->arena,
+                "Message batch size is %zu bytes in append to partition %s-%d which exceeds the maximum "
+                "configured segment size of %lld.", len, t->name, p->index, (long long)t->cfg.segment_bytes));
         return;
     }
     if (p->producers) {

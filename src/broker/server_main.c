@@ -68,33 +68,28 @@ int32_t broker_advertised_port(const broker *b) {
  * old timestamps must stay readable until then. The other upkeep (flush,
  * time-based roll, deleted files) runs every second. */
 #define RETENTION_INITIAL_DELAY_MS 30000
-static int64_t next_retention_check_ms = -1; /* monotonic; one broker per process */
 
 static void maintenance_tick(kloop *l, void *arg) {
     broker *b = arg;
     int64_t now = wall_clock_ms();
     int64_t mono = monotonic_ms();
-    if (next_retention_check_ms < 0) next_retention_check_ms = b->started_ms + RETENTION_INITIAL_DELAY_MS;
-    bool retention_due = mono >= next_retention_check_ms;
-    if (retention_due) next_retention_check_ms = mono + b->cfg.log_retention_check_interval_ms;
-    topic_rt *ts[4096];
-    int n = broker_topics_list(b, ts, 4096);
-    if (n > 4096) n = 4096;
-    for (int i = 0; i < n; i++) {
-        /* plog_tick also applies retention: switch it off for ticks between checks */
-        log_config no_retention = ts[i]->log_cfg;
-        no_retention.retention_ms = -1;
-        no_retention.retention_bytes = -1;
-        for (int p = 0; p < ts[i]->nparts; p++) {
-            plog *log = ts[i]->parts[p]->log;
-            if (retention_due) {
-                plog_tick(log, now);
-                continue;
+    if (b->next_retention_check_ms == 0) {
+        /* Kafka's internal log.initial.task.delay.ms: first check 30 s after start */
+        const char *d = props_get(&b->cfg.raw, "log.initial.task.delay.ms");
+        b->next_retention_check_ms = b->started_ms + (d ? atoll(d) : RETENTION_INITIAL_DELAY_MS);
+    }
+    bool retention_due = mono >= b->next_retention_check_ms;
+    if (retention_due) b->next_retention_check_ms = mono + b->cfg.log_retention_check_interval_ms;
+    int n = broker_topic_count(b);
+    topic_rt **ts = malloc(sizeof(*ts) * (size_t)(n ? n : 1));
+    if (ts) {
+        n = broker_topics_list(b, ts, n);
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < ts[i]->nparts; p++) {
+                if (retention_due) plog_tick(ts[i]->parts[p]->log, now);
+                else plog_housekeeping(ts[i]->parts[p]->log, now);
             }
-            plog_set_config(log, &no_retention);
-            plog_tick(log, now);
-            plog_set_config(log, &ts[i]->log_cfg);
-        }
+        free(ts);
     }
     loop_timer_add(l, 1000, maintenance_tick, b);
 }

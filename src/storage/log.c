@@ -855,7 +855,7 @@ static int delete_old_segments(plog *l, retention_kind kind, int64_t now_ms) {
     return n;
 }
 
-void plog_tick(plog *l, int64_t now_ms) {
+void plog_housekeeping(plog *l, int64_t now_ms) {
     /* Deleted files whose grace period has passed. */
     int keep = 0;
     for (int i = 0; i < l->ntrash; i++) {
@@ -873,7 +873,10 @@ void plog_tick(plog *l, int64_t now_ms) {
         if (waited > l->cfg.segment_ms && roll(l, l->leo) != 0)
             fprintf(stderr, "storage: %s: time-based roll failed: %s\n", l->dir, strerror(errno));
     }
+}
 
+void plog_tick(plog *l, int64_t now_ms) {
+    plog_housekeeping(l, now_ms);
     int rc = 0;
     if (l->cfg.retention_ms >= 0) rc = delete_old_segments(l, RETAIN_MS, now_ms);
     if (rc >= 0 && l->cfg.retention_bytes >= 0 && plog_size(l) >= l->cfg.retention_bytes)

@@ -151,6 +151,9 @@ int plog_flush(plog *l);                       /* fsync everything up to the LEO
  * the high watermark; when every segment goes, a new empty active segment is
  * rolled first). Errors are reported on stderr; the next tick retries. */
 void plog_tick(plog *l, int64_t now_ms);
+/* The same without retention: `.deleted` files, flush.ms, segment.ms rolls
+ * (run every second; retention runs every log.retention.check.interval.ms). */
+void plog_housekeeping(plog *l, int64_t now_ms);
 /* DeleteRecords: raise the log start to offset (<= high watermark, checked
  * by the caller; EINVAL past the LEO) and delete whole segments below it. */
 int plog_delete_records(plog *l, int64_t offset);
