@@ -23,7 +23,10 @@ Left out on purpose (they fail against this broker and why):
   0081.Acls            needs an authorizer (none configured: SECURITY_DISABLED)
   0103 transactions, 0129 fetch_aborted_msgs
                        need transactions (not implemented yet)
-and 0038 performance / 0055 producer_latency are left out as timing-bound, and
+and 0038 performance / 0055 producer_latency / 0110 batch_size are left out as
+timing-bound (0110 measures the client's average batch size, which falls
+below its 3900-byte floor when the client's threads are starved of CPU, as
+on a loaded 2-core CI machine with the sanitizer broker), and
   0086 purge_remote    races the client's linger.ms (500) against metadata:
                        like Kafka 3.6.1 (KRaft), the broker answers the first
                        Metadata for an auto-created topic UNKNOWN_TOPIC_OR_PARTITION,
@@ -45,7 +48,7 @@ SCRIPT = os.environ.get("SAMSA_LIBRDKAFKA_SUITE_SCRIPT",
 PASSING = [
     # produce
     "0001", "0002", "0003", "0005", "0008", "0011", "0013", "0021", "0039", "0048",
-    "0064", "0065", "0070", "0110", "0114", "0125",
+    "0064", "0065", "0070", "0114", "0125",
     # consume
     "0012", "0014", "0022", "0036", "0041", "0042", "0051", "0067", "0083", "0112", "0137",
     # metadata
