@@ -275,10 +275,13 @@ void topics_sync(broker *b) {
     }
 }
 
+static void free_startup_checkpoints(broker *b);
+
 int topics_init(broker *b) {
     b->topics = calloc(1, sizeof *b->topics);
     if (!b->topics) return -1;
     topics_sync(b);
+    free_startup_checkpoints(b);
     return 0;
 }
 
@@ -295,10 +298,25 @@ void topics_close_all(broker *b) {
 
 /* ---- checkpoints ---- */
 
-static ckpt_offsets *recovery_ckpts, *start_ckpts; /* per log dir, loaded once at start */
+/* Per log dir, read once when the logs are opened at start-up and freed
+ * after: partitions created later start fresh (recovery point 0). */
+static ckpt_offsets *recovery_ckpts, *start_ckpts;
+static bool ckpts_done;
+
+static void free_startup_checkpoints(broker *b) {
+    for (int i = 0; recovery_ckpts && i < b->cfg.nlog_dirs; i++) ckpt_offsets_free(&recovery_ckpts[i]);
+    for (int i = 0; start_ckpts && i < b->cfg.nlog_dirs; i++) ckpt_offsets_free(&start_ckpts[i]);
+    free(recovery_ckpts);
+    free(start_ckpts);
+    recovery_ckpts = start_ckpts = NULL;
+    ckpts_done = true;
+}
 
 void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int32_t index,
                               int64_t *recovery, int64_t *start) {
+    *recovery = 0;
+    *start = -1;
+    if (ckpts_done) return;
     if (!recovery_ckpts) {
         recovery_ckpts = calloc((size_t)b->cfg.nlog_dirs, sizeof *recovery_ckpts);
         start_ckpts = calloc((size_t)b->cfg.nlog_dirs, sizeof *start_ckpts);
@@ -312,8 +330,6 @@ void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int
                 log_warn(COMPONENT, "Ignoring %s: %s", path, err);
         }
     }
-    *recovery = 0;
-    *start = -1;
     for (int i = 0; recovery_ckpts && start_ckpts && i < b->cfg.nlog_dirs; i++) {
         if (strcmp(b->cfg.log_dirs[i], dir) != 0) continue;
         int64_t r = ckpt_offsets_find(&recovery_ckpts[i], topic, index);
