@@ -25,6 +25,7 @@
 #include "metadata/mlog.h"
 #include "net/server.h"
 #include "protocol/gen/kmsg.h"
+#include "storage/fdcache.h"
 #include "util/log.h"
 
 #define COMPONENT "kafka.server.KafkaRaftServer"
@@ -115,15 +116,22 @@ static void signal_event(kloop *l, int fd, int events, void *arg) {
 
 /* Every client connection and every segment holds descriptors; the common
  * soft limit of 1024 would refuse connections long before max.connections.
- * Java raises it in the JVM launcher; we take the hard limit here. */
+ * Java raises it in the JVM launcher; we take the hard limit here. Index
+ * files share a pool sized to a sixteenth of it. */
 static void raise_fd_limit(void) {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
-    rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        log_warn(COMPONENT, "Could not raise the open file limit from %llu: %s", (unsigned long long)was,
-                 strerror(errno));
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn(COMPONENT, "Could not raise the open file limit from %llu: %s", (unsigned long long)was,
+                     strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    rlim_t pool = rl.rlim_cur / 16;
+    fdc_set_capacity(pool > FDC_MAX_CAPACITY ? FDC_MAX_CAPACITY : (int)pool);
 }
 
 static int load_props(int argc, char **argv, props *p, bool *embedded) {

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 
 #include "protocol/batch_header.h"
+#include "storage/fdcache.h"
 #include "storage/fileio.h"
+#include "storage/segment.h"
 
 #define VALIDATE_CHUNK_ENTRIES 4096
 
@@ -21,29 +23,78 @@ void tidx_set_max_bytes(time_index *x, int32_t max_bytes) {
     x->max_entries = entries_for(max_bytes, TIME_INDEX_ENTRY);
 }
 
-int oidx_reset(offset_index *x, int fd, int64_t base, int32_t max_bytes) {
-    x->fd = fd;
-    x->base = base;
+static int ofd(const offset_index *x) { return fdc_get(x->dir, x->base, SEG_INDEX_SUFFIX); }
+static int tfd(const time_index *x) { return fdc_get(x->dir, x->base, SEG_TIMEINDEX_SUFFIX); }
+
+static void oidx_empty(offset_index *x) {
     x->entries = 0;
     x->last_rel = -1;
     x->last_pos = -1;
-    oidx_set_max_bytes(x, max_bytes);
-    return storage_fio.ftruncate(fd, 0);
 }
 
-int tidx_reset(time_index *x, int fd, int64_t base, int32_t max_bytes) {
-    x->fd = fd;
-    x->base = base;
+static void tidx_empty(time_index *x) {
     x->entries = 0;
     x->last_ts = -1;
-    x->last_offset = base;
-    tidx_set_max_bytes(x, max_bytes);
-    return storage_fio.ftruncate(fd, 0);
+    x->last_offset = x->base;
 }
+
+void oidx_init(offset_index *x, const char *dir, int64_t base, int32_t max_bytes) {
+    x->dir = dir;
+    x->base = base;
+    x->dirty = false;
+    oidx_empty(x);
+    oidx_set_max_bytes(x, max_bytes);
+}
+
+void tidx_init(time_index *x, const char *dir, int64_t base, int32_t max_bytes) {
+    x->dir = dir;
+    x->base = base;
+    x->dirty = false;
+    tidx_empty(x);
+    tidx_set_max_bytes(x, max_bytes);
+}
+
+/* Sets the file's length (truncation, rollback). */
+static int resize(int fd, int64_t len, bool *dirty) {
+    if (fd < 0) return -1;
+    *dirty = true;
+    return storage_fio.ftruncate(fd, (off_t)len);
+}
+
+int oidx_reset(offset_index *x) {
+    oidx_empty(x);
+    return resize(ofd(x), 0, &x->dirty);
+}
+
+int tidx_reset(time_index *x) {
+    tidx_empty(x);
+    return resize(tfd(x), 0, &x->dirty);
+}
+
+int oidx_set_entries(offset_index *x, int32_t n) {
+    return resize(ofd(x), (int64_t)n * OFFSET_INDEX_ENTRY, &x->dirty);
+}
+
+int tidx_set_entries(time_index *x, int32_t n) {
+    return resize(tfd(x), (int64_t)n * TIME_INDEX_ENTRY, &x->dirty);
+}
+
+static int flush_fd(int fd, bool *dirty) {
+    if (!*dirty) return 0;
+    if (fd < 0 || storage_fio.fsync(fd) != 0) return -1;
+    *dirty = false;
+    return 0;
+}
+
+int oidx_flush(offset_index *x) { return x->dirty ? flush_fd(ofd(x), &x->dirty) : 0; }
+int tidx_flush(time_index *x) { return x->dirty ? flush_fd(tfd(x), &x->dirty) : 0; }
+void oidx_close(offset_index *x) { fdc_forget(x->dir, x->base, SEG_INDEX_SUFFIX); }
+void tidx_close(time_index *x) { fdc_forget(x->dir, x->base, SEG_TIMEINDEX_SUFFIX); }
 
 int oidx_entry(const offset_index *x, int32_t i, int64_t *offset, int32_t *pos) {
     uint8_t e[OFFSET_INDEX_ENTRY];
-    if (fio_pread_full(x->fd, e, sizeof e, (int64_t)i * OFFSET_INDEX_ENTRY) != 0) return -1;
+    int fd = ofd(x);
+    if (fd < 0 || fio_pread_full(fd, e, sizeof e, (int64_t)i * OFFSET_INDEX_ENTRY) != 0) return -1;
     *offset = x->base + (int32_t)bh_get_u32(e);
     *pos = (int32_t)bh_get_u32(e + 4);
     return 0;
@@ -51,19 +102,17 @@ int oidx_entry(const offset_index *x, int32_t i, int64_t *offset, int32_t *pos) 
 
 int tidx_entry(const time_index *x, int32_t i, int64_t *ts, int64_t *offset) {
     uint8_t e[TIME_INDEX_ENTRY];
-    if (fio_pread_full(x->fd, e, sizeof e, (int64_t)i * TIME_INDEX_ENTRY) != 0) return -1;
+    int fd = tfd(x);
+    if (fd < 0 || fio_pread_full(fd, e, sizeof e, (int64_t)i * TIME_INDEX_ENTRY) != 0) return -1;
     *ts = (int64_t)bh_get_u64(e);
     *offset = x->base + (int32_t)bh_get_u32(e + 8);
     return 0;
 }
 
-int oidx_load(offset_index *x, int fd, int64_t base, int32_t max_bytes, int64_t log_size, int64_t max_rel) {
-    x->fd = fd;
-    x->base = base;
-    x->entries = 0;
-    x->last_rel = -1;
-    x->last_pos = -1;
-    oidx_set_max_bytes(x, max_bytes);
+int oidx_load(offset_index *x, int64_t log_size, int64_t max_rel) {
+    oidx_empty(x);
+    int fd = ofd(x);
+    if (fd < 0) return -1;
     int64_t size = fio_file_size(fd);
     if (size < 0) return -1;
     if (size % OFFSET_INDEX_ENTRY) return 1;
@@ -99,13 +148,10 @@ int oidx_load(offset_index *x, int fd, int64_t base, int32_t max_bytes, int64_t 
     return 0;
 }
 
-int tidx_load(time_index *x, int fd, int64_t base, int32_t max_bytes, int64_t max_rel) {
-    x->fd = fd;
-    x->base = base;
-    x->entries = 0;
-    x->last_ts = -1;
-    x->last_offset = base;
-    tidx_set_max_bytes(x, max_bytes);
+int tidx_load(time_index *x, int64_t max_rel) {
+    tidx_empty(x);
+    int fd = tfd(x);
+    if (fd < 0) return -1;
     int64_t size = fio_file_size(fd);
     if (size < 0) return -1;
     if (size % TIME_INDEX_ENTRY) return 1;
@@ -140,7 +186,7 @@ int tidx_load(time_index *x, int fd, int64_t base, int32_t max_bytes, int64_t ma
     x->entries = n;
     if (n > 0) {
         x->last_ts = prev_ts;
-        x->last_offset = base + prev_rel;
+        x->last_offset = x->base + prev_rel;
     }
     return 0;
 }
@@ -154,7 +200,9 @@ int oidx_append(offset_index *x, int64_t offset, int32_t pos) {
     uint8_t e[OFFSET_INDEX_ENTRY];
     bh_put_u32(e, (uint32_t)rel);
     bh_put_u32(e + 4, (uint32_t)pos);
-    if (fio_pwrite_full(x->fd, e, sizeof e, (int64_t)x->entries * OFFSET_INDEX_ENTRY) != 0) return -1;
+    int fd = ofd(x);
+    if (fd < 0 || fio_pwrite_full(fd, e, sizeof e, (int64_t)x->entries * OFFSET_INDEX_ENTRY) != 0) return -1;
+    x->dirty = true;
     x->entries++;
     x->last_rel = (int32_t)rel;
     x->last_pos = pos;
@@ -172,7 +220,9 @@ int tidx_maybe_append(time_index *x, int64_t ts, int64_t offset, bool skip_full_
     uint8_t e[TIME_INDEX_ENTRY];
     bh_put_u64(e, (uint64_t)ts);
     bh_put_u32(e + 8, (uint32_t)rel);
-    if (fio_pwrite_full(x->fd, e, sizeof e, (int64_t)x->entries * TIME_INDEX_ENTRY) != 0) return -1;
+    int fd = tfd(x);
+    if (fd < 0 || fio_pwrite_full(fd, e, sizeof e, (int64_t)x->entries * TIME_INDEX_ENTRY) != 0) return -1;
+    x->dirty = true;
     x->entries++;
     x->last_ts = ts;
     x->last_offset = offset;
@@ -266,7 +316,7 @@ int oidx_truncate_to(offset_index *x, int64_t offset) {
         }
     }
     if (keep == x->entries) return 0;
-    if (storage_fio.ftruncate(x->fd, (off_t)keep * OFFSET_INDEX_ENTRY) != 0) return -1;
+    if (oidx_set_entries(x, keep) != 0) return -1;
     x->entries = keep;
     x->last_rel = -1;
     x->last_pos = -1;
@@ -293,7 +343,7 @@ int tidx_truncate_to(time_index *x, int64_t offset) {
         }
     }
     if (keep == x->entries) return 0;
-    if (storage_fio.ftruncate(x->fd, (off_t)keep * TIME_INDEX_ENTRY) != 0) return -1;
+    if (tidx_set_entries(x, keep) != 0) return -1;
     x->entries = keep;
     x->last_ts = -1;
     x->last_offset = x->base;

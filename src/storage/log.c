@@ -123,7 +123,8 @@ static void trash_purge(trash_entry *t) {
 static int delete_segment(plog *l, int i, int64_t now_ms) {
     segment *s = &l->segs[i];
     static const char *const suffixes[3] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX};
-    int fds[3] = {s->log_fd, s->oidx.fd, s->tidx.fd};
+    seg_close_indexes(s); /* only the .log descriptor moves to the trash */
+    int fds[3] = {s->log_fd, -1, -1};
     trash_entry t = {{-1, -1, -1}, {NULL, NULL, NULL}, now_ms};
     int rc = 0;
     for (int k = 0; k < 3; k++) {
@@ -178,9 +179,7 @@ static int roll(plog *l, int64_t new_base) {
     int64_t now = wall_ms();
     segment s;
     if (seg_open(&s, l->dir, new_base, l->cfg.segment_index_bytes, true, now) != 0) return -1;
-    int32_t imax = l->cfg.segment_index_bytes;
-    if (s.size != 0 || oidx_reset(&s.oidx, s.oidx.fd, new_base, imax) != 0 ||
-        tidx_reset(&s.tidx, s.tidx.fd, new_base, imax) != 0) {
+    if (s.size != 0 || seg_reset_indexes(&s) != 0) {
         if (s.size != 0) errno = EEXIST; /* never clobber data we do not know */
         int saved = errno;
         seg_close(&s);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/fdcache.h"
 #include "storage/fileio.h"
 #include "util/crc32c.h"
 
@@ -27,7 +28,8 @@ int seg_path(char *buf, size_t cap, const char *dir, int64_t base, const char *s
     return 0;
 }
 
-/* Opens an index file; *created tells whether it had to be made. */
+/* Makes sure an index file exists (*created tells whether it had to be
+ * made) and leaves its descriptor in the pool for the first use. */
 static int open_index(const char *dir, int64_t base, const char *suffix, bool *created) {
     char path[PATH_MAX];
     if (seg_path(path, sizeof path, dir, base, suffix) != 0) return -1;
@@ -36,13 +38,17 @@ static int open_index(const char *dir, int64_t base, const char *suffix, bool *c
         *created = true;
         fd = storage_fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     }
-    return fd;
+    if (fd < 0) return -1;
+    fdc_adopt(dir, base, suffix, fd);
+    return 0;
 }
 
 int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes, bool create, int64_t now_ms) {
     memset(s, 0, sizeof *s);
     s->base = base;
-    s->log_fd = s->oidx.fd = s->tidx.fd = -1;
+    s->log_fd = -1;
+    oidx_init(&s->oidx, dir, base, index_max_bytes);
+    tidx_init(&s->tidx, dir, base, index_max_bytes);
     s->max_ts = s->rolling_ts = -1;
     s->max_ts_offset = base;
     s->created_ms = now_ms;
@@ -51,28 +57,15 @@ int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes,
     s->log_fd = storage_fio.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
     if (s->log_fd < 0) return -1;
     bool created = false;
-    int ifd = open_index(dir, base, SEG_INDEX_SUFFIX, &created);
-    int tfd = ifd >= 0 ? open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) : -1;
     int64_t size = fio_file_size(s->log_fd);
-    if (ifd < 0 || tfd < 0 || size < 0) {
+    if (size < 0 || open_index(dir, base, SEG_INDEX_SUFFIX, &created) != 0 ||
+        open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) != 0) {
         int saved = errno;
-        if (ifd >= 0) storage_fio.close(ifd);
-        if (tfd >= 0) storage_fio.close(tfd);
-        storage_fio.close(s->log_fd);
-        s->log_fd = -1;
+        seg_close(s);
         errno = saved;
         return -1;
     }
     s->size = size;
-    s->oidx.fd = ifd;
-    s->oidx.base = base;
-    s->oidx.last_rel = s->oidx.last_pos = -1;
-    oidx_set_max_bytes(&s->oidx, index_max_bytes);
-    s->tidx.fd = tfd;
-    s->tidx.base = base;
-    s->tidx.last_ts = -1;
-    s->tidx.last_offset = base;
-    tidx_set_max_bytes(&s->tidx, index_max_bytes);
     /* A freshly created index says nothing about existing data. */
     if (created && size > 0) s->bytes_since_index = -1;
     return 0;
@@ -82,11 +75,9 @@ int seg_load_indexes(segment *s, int64_t next_offset) {
     if (s->bytes_since_index < 0) return 1; /* an index file was missing */
     int64_t max_rel = next_offset > s->base ? next_offset - 1 - s->base : INT32_MAX;
     if (max_rel > INT32_MAX) max_rel = INT32_MAX;
-    int32_t omax = s->oidx.max_entries * OFFSET_INDEX_ENTRY;
-    int32_t tmax = s->tidx.max_entries * TIME_INDEX_ENTRY;
-    int rc = oidx_load(&s->oidx, s->oidx.fd, s->base, omax, s->size, max_rel);
+    int rc = oidx_load(&s->oidx, s->size, max_rel);
     if (rc != 0) return rc;
-    rc = tidx_load(&s->tidx, s->tidx.fd, s->base, tmax, max_rel);
+    rc = tidx_load(&s->tidx, max_rel);
     if (rc != 0) return rc;
     s->max_ts = s->tidx.last_ts;
     s->max_ts_offset = s->tidx.last_offset;
@@ -119,17 +110,15 @@ static const uint8_t *win_get(scan_window *w, int64_t pos, size_t n, int64_t fil
     return w->buf;
 }
 
-static int reset_indexes(segment *s) {
-    int32_t omax = s->oidx.max_entries * OFFSET_INDEX_ENTRY;
-    int32_t tmax = s->tidx.max_entries * TIME_INDEX_ENTRY;
-    if (oidx_reset(&s->oidx, s->oidx.fd, s->base, omax) != 0) return -1;
-    return tidx_reset(&s->tidx, s->tidx.fd, s->base, tmax);
+int seg_reset_indexes(segment *s) {
+    if (oidx_reset(&s->oidx) != 0) return -1;
+    return tidx_reset(&s->tidx);
 }
 
 int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn fn, void *ctx,
                 seg_scan_result *res) {
     memset(res, 0, sizeof *res);
-    if (reset_indexes(s) != 0) return -1;
+    if (seg_reset_indexes(s) != 0) return -1;
     scan_window w = {s->log_fd, malloc(SCAN_WINDOW), SCAN_WINDOW, 0, 0};
     if (!w.buf) {
         errno = ENOMEM;
@@ -238,12 +227,9 @@ void seg_mark_save(const segment *s, seg_mark *m) {
 int seg_mark_restore(segment *s, const seg_mark *m) {
     int rc = 0;
     if (storage_fio.ftruncate(s->log_fd, m->size) != 0) rc = -1;
-    if (s->oidx.entries != m->oidx.entries &&
-        storage_fio.ftruncate(s->oidx.fd, (off_t)m->oidx.entries * OFFSET_INDEX_ENTRY) != 0)
-        rc = -1;
-    if (s->tidx.entries != m->tidx.entries &&
-        storage_fio.ftruncate(s->tidx.fd, (off_t)m->tidx.entries * TIME_INDEX_ENTRY) != 0)
-        rc = -1;
+    bool odirty = s->oidx.dirty, tdirty = s->tidx.dirty;
+    if (s->oidx.entries != m->oidx.entries && oidx_set_entries(&s->oidx, m->oidx.entries) != 0) rc = -1;
+    if (s->tidx.entries != m->tidx.entries && tidx_set_entries(&s->tidx, m->tidx.entries) != 0) rc = -1;
     s->size = m->size;
     s->max_ts = m->max_ts;
     s->max_ts_offset = m->max_ts_offset;
@@ -251,6 +237,8 @@ int seg_mark_restore(segment *s, const seg_mark *m) {
     s->bytes_since_index = m->bytes_since_index;
     s->oidx = m->oidx;
     s->tidx = m->tidx;
+    s->oidx.dirty |= odirty; /* the files changed since the mark */
+    s->tidx.dirty |= tdirty;
     return rc;
 }
 
@@ -334,15 +322,20 @@ int seg_seal(segment *s) { return tidx_maybe_append(&s->tidx, s->max_ts, s->max_
 
 int seg_flush(segment *s) {
     if (storage_fio.fsync(s->log_fd) != 0) return -1;
-    if (storage_fio.fsync(s->oidx.fd) != 0) return -1;
-    return storage_fio.fsync(s->tidx.fd);
+    if (oidx_flush(&s->oidx) != 0) return -1;
+    return tidx_flush(&s->tidx);
 }
 
 void seg_close(segment *s) {
     if (s->log_fd >= 0) storage_fio.close(s->log_fd);
-    if (s->oidx.fd >= 0) storage_fio.close(s->oidx.fd);
-    if (s->tidx.fd >= 0) storage_fio.close(s->tidx.fd);
-    s->log_fd = s->oidx.fd = s->tidx.fd = -1;
+    s->log_fd = -1;
+    seg_close_indexes(s);
+}
+
+void seg_close_indexes(segment *s) {
+    if (!s->oidx.dir) return; /* never opened */
+    oidx_close(&s->oidx);
+    tidx_close(&s->tidx);
 }
 
 int64_t seg_largest_timestamp(const segment *s) {

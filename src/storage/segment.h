@@ -1,6 +1,7 @@
 /* segment.h - one log segment: <base>.log with its .index and .timeindex.
  *
- * A segment owns three open files and the in-memory summary the log needs
+ * A segment owns its open .log file, the names of its two index files
+ * (whose descriptors come and go through fdcache.h) and the in-memory summary the log needs
  * (size, largest timestamp, bytes since the last index entry). It appends
  * whole batches, scans batch headers from a position, rebuilds its indexes
  * (validating every batch when asked: recovery), and truncates. It knows
@@ -56,7 +57,8 @@ typedef int (*seg_batch_fn)(const batch_header *h, void *ctx);
 int seg_path(char *buf, size_t cap, const char *dir, int64_t base, const char *suffix);
 
 /* Opens (creating when create is true) the three files. Indexes are not
- * validated; call seg_load_indexes or seg_rebuild next. */
+ * validated; call seg_load_indexes or seg_rebuild next. dir must outlive the
+ * segment (it names the index files). */
 int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes, bool create, int64_t now_ms);
 /* Validates and adopts existing index files. Returns 0, 1 when they are
  * unusable (call seg_rebuild), -1 on I/O error. next_offset bounds the
@@ -67,6 +69,9 @@ int seg_load_indexes(segment *s, int64_t next_offset);
  * increasing offsets) and truncates the file at the first bad one. */
 int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn fn, void *ctx,
                 seg_scan_result *res);
+
+/* Truncates both index files to empty. */
+int seg_reset_indexes(segment *s);
 
 void seg_mark_save(const segment *s, seg_mark *m);
 /* Truncate files and summary back to the mark (undo a failed append). */
@@ -94,6 +99,8 @@ int seg_truncate_to(segment *s, int64_t offset, int32_t index_interval);
 int seg_seal(segment *s);
 int seg_flush(segment *s);
 void seg_close(segment *s);
+/* Releases the index descriptors only (before renaming or deleting the files). */
+void seg_close_indexes(segment *s);
 /* Largest timestamp for retention: max_ts, or the file mtime when none. */
 int64_t seg_largest_timestamp(const segment *s);
 

@@ -19,6 +19,7 @@
 #include "protocol/batch_header.h"
 #include "protocol/wire.h"
 #include "storage/checkpoint.h"
+#include "storage/fdcache.h"
 #include "storage/fileio.h"
 #include "storage/log.h"
 #include "util/crc32c.h"
@@ -1017,6 +1018,74 @@ static void test_deleted_fd_and_fsync_failure(void) {
     plog_close(l);
 }
 
+static int open_fd_count(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+/* Many logs, each with several segments, through an index descriptor pool
+ * far smaller than the number of index files: descriptors stay bounded
+ * (one per segment plus the pool) while appends, index lookups by offset
+ * and time, truncation and reopening all keep working. */
+static void test_index_fd_pool(void) {
+    g_test = "index_fd_pool";
+    enum { LOGS = 24, POOL = 16 };
+    log_config c = small_config();
+    fdc_set_capacity(POOL);
+    int before = open_fd_count();
+    plog *logs[LOGS];
+    char dirs[LOGS][256];
+    for (int i = 0; i < LOGS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "pool-%d", i);
+        part_dir(dirs[i], sizeof dirs[i], name);
+        logs[i] = open_log(dirs[i], &c, 0, -1);
+        CHECK(logs[i] != NULL);
+        if (!logs[i]) return;
+    }
+    /* Round-robin appends: every log rolls a few times (2 KiB segments). */
+    for (int round = 0; round < 20; round++)
+        for (int i = 0; i < LOGS; i++) append_batch(logs[i], 3, 100, 1000 + round * 30, 10, 0);
+    int segs = 0;
+    for (int i = 0; i < LOGS; i++) segs += count_suffix(dirs[i], ".log");
+    CHECK(segs > 2 * LOGS);
+    CHECK(fdc_open_count() <= POOL);
+    CHECK(open_fd_count() - before <= segs + POOL);
+    /* Reads that need the offset index of an evicted, sealed segment. */
+    bool reads_ok = true, times_ok = true;
+    for (int i = 0; i < LOGS; i++) {
+        plog_slice s;
+        batch_header h;
+        reads_ok &= plog_read(logs[i], 31, 100, true, INT64_MAX, &s) == 0 && slice_header(&s, &h) == 0 &&
+                    h.base_offset == 30;
+        int64_t off = -1, ts = -1;
+        times_ok &= plog_offset_for_timestamp(logs[i], 1000 + 10 * 30 + 5, NULL, NULL, &off, &ts) == 0 &&
+                    off == 30;
+    }
+    CHECK(reads_ok);
+    CHECK(times_ok);
+    CHECK(plog_truncate_to(logs[3], 39) == 0 && plog_end_offset(logs[3]) == 39);
+    for (int i = 0; i < LOGS; i++) plog_close(logs[i]);
+    CHECK(fdc_open_count() == 0);
+    CHECK(open_fd_count() == before);
+    for (int i = 0; i < LOGS; i++) check_indexes(dirs[i], 0);
+    /* Reopened from the files the pool wrote. */
+    plog *l = open_log(dirs[5], &c, 60, -1);
+    CHECK(l != NULL);
+    if (l) {
+        plog_slice s;
+        batch_header h;
+        CHECK(plog_end_offset(l) == 60);
+        CHECK(plog_read(l, 13, 100, true, INT64_MAX, &s) == 0 && slice_header(&s, &h) == 0 && h.base_offset == 12);
+        plog_close(l);
+    }
+    fdc_set_capacity(FDC_DEFAULT_CAPACITY);
+}
+
 int main(void) {
     make_root();
     test_append_read_roll();
@@ -1037,6 +1106,7 @@ int main(void) {
     test_bad_append();
     test_roll_triggers_and_flush();
     test_deleted_fd_and_fsync_failure();
+    test_index_fd_pool();
     remove_tree(g_root);
     printf("storage: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
