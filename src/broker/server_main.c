@@ -26,6 +26,7 @@
 #include "net/server.h"
 #include "protocol/gen/kmsg.h"
 #include "storage/fdcache.h"
+#include "storage/syncer.h"
 #include "util/log.h"
 
 #define COMPONENT "kafka.server.KafkaRaftServer"
@@ -275,6 +276,9 @@ int server_main(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    /* After the mask: the worker must not take the signals signalfd reads. */
+    if (syncer_start() != 0)
+        log_warn(COMPONENT, "Could not start the background fsync thread; new partitions are synced inline");
 
     b->loop = loop_new();
     b->image = mimage_new(b->cfg.node_id);
@@ -338,6 +342,7 @@ int server_main(int argc, char **argv) {
     group_coord_shutdown(b->groups);
     net_server_free(b->server, 2000);
     group_coord_free(b->groups);
+    syncer_stop(); /* new partitions' directories are durable before the logs close */
     topics_close_all(b);
     mlog_close(b->mlog);
     mimage_free(b->image);

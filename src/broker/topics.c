@@ -189,6 +189,7 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
         return NULL;
     }
     if (plog_latest_epoch(p->log) < p->leader_epoch) plog_assign_epoch(p->log, p->leader_epoch);
+    plog_created(p->log); /* a new directory is synced in the background */
     /* Producer state from the batches of the last two segments (see producer_state.h). */
     p->producers = pstate_new();
     if (p->producers && plog_scan_tail_headers(p->log, 2, pstate_load_header, p->producers) != 0)

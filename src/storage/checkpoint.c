@@ -25,7 +25,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
 }
 
-int ckpt_write_atomic(const char *path, const void *data, size_t len) {
+/* With sync false the same rename dance runs without either fsync: the
+ * caller makes the file durable later (a new partition, see syncer.h). */
+static int write_atomic(const char *path, const void *data, size_t len, bool sync) {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         errno = ENAMETOOLONG;
@@ -33,7 +35,7 @@ int ckpt_write_atomic(const char *path, const void *data, size_t len) {
     }
     int fd = storage_fio.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    if (fio_write_full(fd, data, len) != 0 || storage_fio.fsync(fd) != 0) {
+    if (fio_write_full(fd, data, len) != 0 || (sync && storage_fio.fsync(fd) != 0)) {
         int saved = errno;
         storage_fio.close(fd);
         storage_fio.unlink(tmp);
@@ -46,6 +48,7 @@ int ckpt_write_atomic(const char *path, const void *data, size_t len) {
         errno = saved;
         return -1;
     }
+    if (!sync) return 0;
     /* The rename is only durable once the directory entry is. */
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
@@ -55,6 +58,8 @@ int ckpt_write_atomic(const char *path, const void *data, size_t len) {
     else snprintf(dir, sizeof dir, ".");
     return fio_fsync_dir(dir);
 }
+
+int ckpt_write_atomic(const char *path, const void *data, size_t len) { return write_atomic(path, data, len, true); }
 
 /* Reads a whole small file into a NUL-terminated malloc'd buffer. */
 static int read_small_file(const char *path, char **out, size_t *outlen) {
@@ -249,13 +254,13 @@ static void tb_printf(textbuf *b, const char *fmt, ...) {
     }
 }
 
-static int tb_commit(textbuf *b, const char *path) {
+static int tb_commit(textbuf *b, const char *path, bool sync) {
     int rc;
     if (b->oom) {
         errno = ENOMEM;
         rc = -1;
     } else {
-        rc = ckpt_write_atomic(path, b->p ? b->p : "", b->len);
+        rc = write_atomic(path, b->p ? b->p : "", b->len, sync);
     }
     int saved = errno;
     free(b->p);
@@ -268,7 +273,7 @@ int ckpt_offsets_write(const char *path, const ckpt_offset_entry *v, size_t n) {
     tb_printf(&b, "0\n%zu\n", n);
     for (size_t i = 0; i < n; i++)
         tb_printf(&b, "%s %" PRId32 " %" PRId64 "\n", v[i].topic, v[i].partition, v[i].offset);
-    return tb_commit(&b, path);
+    return tb_commit(&b, path, true);
 }
 
 int64_t ckpt_offsets_find(const ckpt_offsets *c, const char *topic, int32_t partition) {
@@ -283,6 +288,10 @@ int ckpt_epochs_read(const char *path, epoch_entry **out, size_t *n) {
     char *buf;
     size_t len;
     if (read_small_file(path, &buf, &len) != 0) return errno == ENOENT ? 0 : -1;
+    if (len == 0) { /* created without sync, then a crash: as if absent */
+        free(buf);
+        return 0;
+    }
     line_cursor c = {buf, buf + len, 0};
     int64_t count;
     epoch_entry *v = NULL;
@@ -313,11 +322,11 @@ malformed:
     return -1;
 }
 
-int ckpt_epochs_write(const char *path, const epoch_entry *v, size_t n) {
+int ckpt_epochs_write(const char *path, const epoch_entry *v, size_t n, bool sync) {
     textbuf b = {0};
     tb_printf(&b, "0\n%zu\n", n);
     for (size_t i = 0; i < n; i++) tb_printf(&b, "%" PRId32 " %" PRId64 "\n", v[i].epoch, v[i].start_offset);
-    return tb_commit(&b, path);
+    return tb_commit(&b, path, sync);
 }
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -365,6 +374,11 @@ int ckpt_partition_metadata_read(const char *path, uint8_t topic_id[16]) {
     char *buf;
     size_t len;
     if (read_small_file(path, &buf, &len) != 0) return -1;
+    if (len == 0) { /* created without sync, then a crash: as if absent */
+        free(buf);
+        errno = ENOENT;
+        return -1;
+    }
     line_cursor c = {buf, buf + len, 0};
     bool have_version = false, have_id = false;
     for (char *l; (l = next_line(&c));) {
@@ -389,9 +403,9 @@ int ckpt_partition_metadata_read(const char *path, uint8_t topic_id[16]) {
     return 0;
 }
 
-int ckpt_partition_metadata_write(const char *path, const uint8_t topic_id[16]) {
+int ckpt_partition_metadata_write(const char *path, const uint8_t topic_id[16], bool sync) {
     char id[23], text[64];
     kafka_uuid_to_string(topic_id, id);
     int n = snprintf(text, sizeof text, "version: 0\ntopic_id: %s\n", id);
-    return ckpt_write_atomic(path, text, (size_t)n);
+    return write_atomic(path, text, (size_t)n, sync);
 }

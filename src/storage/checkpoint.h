@@ -7,7 +7,9 @@
  *   leader-epoch-checkpoint (per partition): "0\n<count>\n<epoch> <offset>\n..."
  *   partition.metadata: "version: 0\ntopic_id: <22-char url-safe base64>\n"
  * Every write is atomic: write "<path>.tmp", fsync it, rename over <path>,
- * fsync the directory. A crash leaves either the old or the new file.
+ * fsync the directory. A crash leaves either the old or the new file. The
+ * per-partition files can also be written with sync false: no fsync, for a
+ * partition being created, whose files are made durable together later.
  * All I/O goes through storage_fio (fileio.h). Errors are returned as -1
  * with errno set (EINVAL for a malformed file); a missing file reads as
  * empty where that makes sense, noted per function.
@@ -15,6 +17,7 @@
 #ifndef SAMSA_STORAGE_CHECKPOINT_H
 #define SAMSA_STORAGE_CHECKPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,15 +59,16 @@ typedef struct epoch_entry {
 } epoch_entry;
 
 /* Reads into a malloc'd array (*out, caller frees; NULL when n == 0). A
- * missing file gives 0 entries. */
+ * missing or empty file gives 0 entries. */
 int ckpt_epochs_read(const char *path, epoch_entry **out, size_t *n);
-int ckpt_epochs_write(const char *path, const epoch_entry *v, size_t n);
+int ckpt_epochs_write(const char *path, const epoch_entry *v, size_t n, bool sync);
 
 /* ---- partition.metadata ---- */
 
-/* Returns 0 and the topic id; -1 with errno ENOENT (absent) or EINVAL. */
+/* Returns 0 and the topic id; -1 with errno ENOENT (absent or empty: what a
+ * crash leaves of a file written without sync) or EINVAL. */
 int ckpt_partition_metadata_read(const char *path, uint8_t topic_id[16]);
-int ckpt_partition_metadata_write(const char *path, const uint8_t topic_id[16]);
+int ckpt_partition_metadata_write(const char *path, const uint8_t topic_id[16], bool sync);
 
 /* Kafka's Uuid.toString(): url-safe base64 without padding, 22 chars + NUL. */
 void kafka_uuid_to_string(const uint8_t id[16], char out[23]);

@@ -43,12 +43,12 @@ void ec_close(epoch_cache *c) {
     memset(c, 0, sizeof *c);
 }
 
-static int ec_persist(epoch_cache *c) { return ckpt_epochs_write(c->path, c->v, c->n); }
+static int ec_persist(epoch_cache *c) { return ckpt_epochs_write(c->path, c->v, c->n, !c->lazy); }
 
 /* Replace the contents with v[0..n) after persisting it; on failure keep the
  * old contents. Takes ownership of v either way. */
 static int ec_commit(epoch_cache *c, epoch_entry *v, size_t n, size_t cap) {
-    if (ckpt_epochs_write(c->path, v, n) != 0) {
+    if (ckpt_epochs_write(c->path, v, n, !c->lazy) != 0) {
         int saved = errno;
         free(v);
         errno = saved;

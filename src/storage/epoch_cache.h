@@ -10,6 +10,7 @@
 #ifndef SAMSA_STORAGE_EPOCH_CACHE_H
 #define SAMSA_STORAGE_EPOCH_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ typedef struct epoch_cache {
     char *path;           /* owned */
     epoch_entry *v;       /* owned; ascending in both fields */
     size_t n, cap;
+    bool lazy;            /* write without fsync (a partition being created) */
 } epoch_cache;
 
 /* Loads path (absent = empty). Malformed files are treated as empty, as the

@@ -19,6 +19,7 @@
 #include "storage/epoch_cache.h"
 #include "storage/fileio.h"
 #include "storage/segment.h"
+#include "storage/syncer.h"
 
 #define MIN_BATCH_LENGTH (BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
 
@@ -43,6 +44,10 @@ struct plog {
     trash_entry *trash;
     int ntrash, captrash;
     bool failed;
+    /* Created by this process and not yet known durable: its directory and
+     * small files were written without fsync (see syncer.h). */
+    bool unsynced;
+    uint64_t sync_ticket;   /* 0: not handed to the syncer yet */
 };
 
 static int64_t wall_ms(void) {
@@ -158,6 +163,8 @@ static int delete_segment(plog *l, int i, int64_t now_ms) {
     return rc;
 }
 
+static int make_durable(plog *l);
+
 /* ---- rolling ---- */
 
 /* Starts a new active segment at new_base. A non-empty old active segment
@@ -168,7 +175,7 @@ static int roll(plog *l, int64_t new_base) {
     bool replace = old->size == 0;
     if (replace && old->base == new_base) return 0;
     if (!replace) {
-        if (seg_seal(old) != 0) return -1;
+        if (seg_seal(old) != 0 || make_durable(l) != 0) return -1;
         for (int i = floor_segment(l, l->recovery_point); i < l->nsegs; i++)
             if (seg_flush(&l->segs[i]) != 0) {
                 l->failed = true;
@@ -317,7 +324,7 @@ static void free_log(plog *l) {
     free(l);
 }
 
-static int check_partition_metadata(plog *l, const uint8_t topic_id[16], char *err, size_t errlen) {
+static int check_partition_metadata(plog *l, const uint8_t topic_id[16], bool sync, char *err, size_t errlen) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", l->dir, CKPT_PARTITION_METADATA_FILE);
     uint8_t have[16];
@@ -336,7 +343,7 @@ static int check_partition_metadata(plog *l, const uint8_t topic_id[16], char *e
         set_err(err, errlen, "%s: %s", path, errno == EINVAL ? "malformed" : strerror(errno));
         return -1;
     }
-    if (ckpt_partition_metadata_write(path, topic_id) != 0) {
+    if (ckpt_partition_metadata_write(path, topic_id, sync) != 0) {
         set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
@@ -422,17 +429,6 @@ static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errl
     return 0;
 }
 
-/* A new partition dir is durable only once its parent's entry is. */
-static int fsync_parent(const char *dir) {
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (!slash) return fio_fsync_dir(".");
-    if (slash == parent) slash[1] = '\0';
-    else *slash = '\0';
-    return fio_fsync_dir(parent);
-}
-
 int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
               const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
               size_t errlen) {
@@ -455,18 +451,18 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
         set_err(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
         goto fail;
     }
-    if (topic_id && check_partition_metadata(l, topic_id, err, errlen) != 0) goto fail;
+    /* A new directory is written without fsync: plog_created hands it to
+     * the background syncer, and the first flush syncs it if still needed. */
+    l->unsynced = created;
+    if (topic_id && check_partition_metadata(l, topic_id, !created, err, errlen) != 0) goto fail;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_LEADER_EPOCH_FILE);
     if (ec_open(&l->epochs, path) != 0) {
         set_err(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
+    l->epochs.lazy = created;
     if (load_segments(l, recovery_point, err, errlen) != 0) goto fail;
-    if (created && (fio_fsync_dir(dir) != 0 || fsync_parent(dir) != 0)) {
-        set_err(err, errlen, "%s: fsync: %s", dir, strerror(errno));
-        goto fail;
-    }
 
     int64_t first_base = l->segs[0].base;
     if (l->log_start < first_base) l->log_start = first_base;
@@ -498,7 +494,32 @@ void plog_set_config(plog *l, const log_config *cfg) {
     tidx_set_max_bytes(&active(l)->tidx, cfg->segment_index_bytes);
 }
 
+/* Before anything of a new log is flushed, its directory must be durable,
+ * or the flushed records could be unreachable after a crash. */
+static int make_durable(plog *l) {
+    if (!l->unsynced) return 0;
+    if (l->sync_ticket && syncer_done(l->sync_ticket)) {
+        l->unsynced = false;
+        return 0;
+    }
+    l->epochs.lazy = false;
+    if (syncer_sync_now(l->dir) != 0) {
+        l->failed = true;
+        return -1;
+    }
+    l->unsynced = false;
+    return 0;
+}
+
+void plog_created(plog *l) {
+    if (!l->unsynced || l->sync_ticket) return;
+    l->epochs.lazy = false; /* later epoch changes are durable at once again */
+    l->sync_ticket = syncer_submit(l->dir);
+    if (l->sync_ticket == 0) l->unsynced = false;
+}
+
 int plog_flush(plog *l) {
+    if (make_durable(l) != 0) return -1;
     if (l->recovery_point >= l->leo) {
         l->last_flush_ms = wall_ms();
         return 0;

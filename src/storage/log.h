@@ -46,7 +46,8 @@ typedef struct plog plog;
  * segments are rebuilt too. log_start_offset (-1 if unknown) is clamped to
  * the first segment. topic_id (16 bytes, NULL to skip) is written to
  * partition.metadata if absent and must match if present. On failure
- * returns -1 with a message in err. */
+ * returns -1 with a message in err. A directory it creates is written
+ * without fsync; see plog_created. */
 int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
               const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
               size_t errlen);
@@ -142,6 +143,10 @@ int32_t plog_epoch_for_offset(const plog *l, int64_t offset);
 /* Becoming leader: start `epoch` at the LEO (no-op if not newer). */
 int plog_assign_epoch(plog *l, int32_t epoch);
 
+/* A log that plog_open created is set up (its first leader epoch written):
+ * its directory and small files are made durable by the background syncer
+ * (syncer.h). Without this call the first flush (or close) syncs them. */
+void plog_created(plog *l);
 int plog_flush(plog *l);                       /* fsync everything up to the LEO */
 /* Periodic work at wall-clock now_ms: unlink *.deleted files older than
  * file_delete_delay_ms, flush per flush_ms, roll a non-empty active segment
