@@ -1019,6 +1019,16 @@ static void test_deleted_fd_and_fsync_failure(void) {
     plog_close(l);
 }
 
+/* A new log in "<prefix>-<i>"; its path is left in dir (256 bytes). */
+static plog *open_numbered_log(char *dir, const char *prefix, int i, const log_config *c) {
+    char name[64];
+    snprintf(name, sizeof name, "%s-%d", prefix, i);
+    part_dir(dir, 256, name);
+    plog *l = open_log(dir, c, 0, -1);
+    CHECK(l != NULL);
+    return l;
+}
+
 static int open_fd_count(void) {
     DIR *d = opendir("/proc/self/fd");
     if (!d) return -1;
@@ -1040,14 +1050,8 @@ static void test_index_fd_pool(void) {
     int before = open_fd_count();
     plog *logs[LOGS];
     char dirs[LOGS][256];
-    for (int i = 0; i < LOGS; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "pool-%d", i);
-        part_dir(dirs[i], sizeof dirs[i], name);
-        logs[i] = open_log(dirs[i], &c, 0, -1);
-        CHECK(logs[i] != NULL);
-        if (!logs[i]) return;
-    }
+    for (int i = 0; i < LOGS; i++)
+        if (!(logs[i] = open_numbered_log(dirs[i], "pool", i, &c))) return;
     /* Round-robin appends: every log rolls a few times (2 KiB segments). */
     for (int round = 0; round < 20; round++)
         for (int i = 0; i < LOGS; i++) append_batch(logs[i], 3, 100, 1000 + round * 30, 10, 0);
@@ -1121,12 +1125,7 @@ static void test_lazy_creation_sync(void) {
     char dirs[N][256];
     g_fsyncs = 0;
     for (int i = 0; i < N; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "lazy-w%d", i);
-        part_dir(dirs[i], sizeof dirs[i], name);
-        logs[i] = open_log(dirs[i], &c, 0, -1);
-        CHECK(logs[i] != NULL);
-        if (!logs[i]) return;
+        if (!(logs[i] = open_numbered_log(dirs[i], "lazy-w", i, &c))) return;
         plog_assign_epoch(logs[i], 1);
         plog_created(logs[i]);
     }
