@@ -17,6 +17,12 @@
  *            the way: one pre-built v2 batch per partition (about 256 KiB,
  *            uncompressed) sent in Produce v7 requests over one connection,
  *            8 in flight, for SECONDS. ACKS is 1 or -1. Prints records/s.
+ *   rawfetch HOST PORT TOPIC PARTITIONS SECONDS [MAX_BYTES]
+ *            the broker's own consume limit: Fetch v11 over one connection,
+ *            one request per partition always in flight (MAX_BYTES per
+ *            partition, default 1 MiB), responses read fully but only batch
+ *            headers walked; a partition read to its end starts over. Prints
+ *            bytes (whole batches), MB/s and records/s.
  *   conns    HOST PORT COUNT SECONDS
  *            opens COUNT idle TCP connections, prints "connected=N", then
  *            holds them until stdin closes or SECONDS pass.
@@ -26,6 +32,9 @@
  *            fully read; prints the partition count the answer carried.
  *   diskwrite FILE MIB SYNC
  *            sequential 1 MiB writes; SYNC=1 ends with fdatasync (counted).
+ *   diskstream FILE MAX_MIB SECONDS
+ *            the sustained write rate: sequential writes handed to writeback
+ *            every 32 MiB, for at most MAX_MIB or SECONDS, then fdatasync.
  *
  * Every result is one line of key=value pairs on stdout, parsed by
  * bench/bench.py. Every loop is bounded in count and in time.
@@ -49,6 +58,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "protocol/batch_header.h"
+#include "protocol/gen/fetch_request.h"
+#include "protocol/gen/fetch_response.h"
 #include "protocol/wire.h"
 #include "util/crc32c.h"
 
@@ -656,6 +667,153 @@ static int cmd_rawproduce(int argc, char **argv) {
     return errors == 0 && acked > 0 ? 0 : 2;
 }
 
+/* ---- rawfetch ----------------------------------------------------------- */
+
+/* The broker's own consume limit, as rawproduce is for produce: Fetch v11
+ * (the newest version that still names topics and is not flexible) over
+ * one connection, one single-partition request in flight per partition, so
+ * the broker always has the next request waiting. Each response is read
+ * fully off the socket, as a client would, but only the batch headers are
+ * walked (to count records and find the next offset): no per-record work.
+ * A partition read to its high watermark starts again at its log start, so
+ * the load stays steady for the whole run (from page cache). */
+
+#define RAWFETCH_VERSION 11
+#define RAWFETCH_MAX_PARTITIONS 64
+
+typedef struct fetch_totals {
+    int64_t records, bytes, responses, wraps, errors;
+} fetch_totals;
+
+/* Walks the complete batches of one partition's records (a partial batch
+ * at the end is what max bytes cut off; it is fetched again next time).
+ * Returns the offset after the last complete batch, or `offset` if none. */
+static int64_t walk_batches(const uint8_t *p, int32_t len, int64_t offset, fetch_totals *t) {
+    size_t pos = 0, n = len > 0 ? (size_t)len : 0;
+    while (n - pos >= BATCH_HEADER_SIZE) {
+        const uint8_t *b = p + pos;
+        uint32_t batch_len = bh_get_u32(b + BATCH_OFF_LENGTH);
+        if (batch_len < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD || batch_len > n - pos - BATCH_LOG_OVERHEAD) break;
+        int64_t base = (int64_t)bh_get_u64(b + BATCH_OFF_BASE_OFFSET);
+        int32_t last_delta = (int32_t)bh_get_u32(b + BATCH_OFF_LAST_OFFSET_DELTA);
+        int32_t count = (int32_t)bh_get_u32(b + BATCH_OFF_RECORD_COUNT);
+        t->records += count > 0 ? count : 0;
+        t->bytes += (int64_t)batch_len + BATCH_LOG_OVERHEAD;
+        offset = base + last_delta + 1;
+        pos += (size_t)batch_len + BATCH_LOG_OVERHEAD;
+    }
+    return offset;
+}
+
+/* Writes one Fetch v11 request for one partition, correlation id corr. */
+static void send_fetch(int fd, const char *topic, int32_t partition, int64_t offset, int32_t max_bytes, int32_t corr) {
+    FetchRequest_FetchPartition part;
+    FetchRequest_FetchPartition_init(&part);
+    part.partition = partition;
+    part.fetch_offset = offset;
+    part.partition_max_bytes = max_bytes;
+    FetchRequest_FetchTopic top;
+    FetchRequest_FetchTopic_init(&top);
+    top.topic = kstr_from(topic);
+    top.partitions = &part;
+    top.partitions_count = 1;
+    FetchRequest req;
+    FetchRequest_init(&req);
+    req.max_wait_ms = 0; /* data is there; never park the request */
+    req.min_bytes = 1;
+    req.max_bytes = max_bytes;
+    req.isolation_level = 0;
+    req.topics = &top;
+    req.topics_count = 1;
+
+    kwriter w;
+    kw_init(&w);
+    kw_i32(&w, 0); /* size, patched below */
+    kw_i16(&w, 1); /* Fetch */
+    kw_i16(&w, RAWFETCH_VERSION);
+    kw_i32(&w, corr);
+    kw_string(&w, false, kstr_from("samsa-bench"));
+    if (FetchRequest_encode(&req, &w, RAWFETCH_VERSION) != 0 || w.err) die("kwriter", "Fetch request");
+    kw_patch_i32(&w, 0, (int32_t)(w.len - 4));
+    size_t off = 0;
+    while (off < w.len) {
+        ssize_t n = write(fd, w.buf + off, w.len - off);
+        if (n <= 0) die("write", strerror(errno));
+        off += (size_t)n;
+    }
+    kw_free(&w);
+}
+
+static int cmd_rawfetch(int argc, char **argv) {
+    if (argc != 5 && argc != 6) die("usage", "rawfetch HOST PORT TOPIC PARTITIONS SECONDS [MAX_BYTES]");
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
+    if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    const char *topic = argv[2];
+    int partitions = (int)parse_long(argv[3], "PARTITIONS", 1, RAWFETCH_MAX_PARTITIONS);
+    long seconds = parse_long(argv[4], "SECONDS", 1, 600);
+    int32_t max_bytes = argc == 6 ? (int32_t)parse_long(argv[5], "MAX_BYTES", 1024, 32 << 20) : 1 << 20;
+
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect", strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    int64_t next_offset[RAWFETCH_MAX_PARTITIONS] = {0};
+    int32_t sent_for[RAWFETCH_MAX_PARTITIONS]; /* partition of each request in flight, by corr % partitions */
+    fetch_totals t = {0};
+    uint8_t *resp = NULL;
+    size_t resp_cap = 0;
+    karena arena;
+    karena_init(&arena, 0);
+    int32_t corr = 0, acked = 0;
+    int64_t start = now_ns(), deadline = start + seconds * 1000000000LL;
+    /* Responses come back in request order, one per partition in flight. */
+    for (int p = 0; p < partitions; p++) {
+        sent_for[corr % partitions] = p;
+        send_fetch(fd, topic, p, 0, max_bytes, corr++);
+    }
+    while (acked < corr) {
+        ssize_t n = read_frame(fd, &resp, &resp_cap);
+        if (n < 4) die("read", "connection closed or bad frame");
+        kreader r;
+        kr_init(&r, resp, (size_t)n);
+        int32_t got_corr = kr_i32(&r);
+        if (got_corr != acked) die("rawfetch", "response out of order");
+        int32_t p = sent_for[acked % partitions];
+        acked++;
+        FetchResponse fr;
+        karena_reset(&arena);
+        if (FetchResponse_decode(&fr, &r, RAWFETCH_VERSION, &arena) != 0 || r.err) die("rawfetch", "bad Fetch response");
+        t.responses++;
+        const FetchResponse_PartitionData *pd =
+            fr.responses_count == 1 && fr.responses[0].partitions_count == 1 ? &fr.responses[0].partitions[0] : NULL;
+        if (fr.error_code != 0 || !pd || pd->error_code != 0) {
+            t.errors++;
+            next_offset[p] = 0;
+        } else {
+            next_offset[p] = walk_batches(pd->records.p, pd->records.len, next_offset[p], &t);
+            if (next_offset[p] >= pd->high_watermark) {
+                next_offset[p] = pd->log_start_offset > 0 ? pd->log_start_offset : 0;
+                t.wraps++;
+            }
+        }
+        if (t.errors > 100) die("rawfetch", "more than 100 Fetch errors");
+        if (now_ns() < deadline) {
+            sent_for[corr % partitions] = p;
+            send_fetch(fd, topic, p, next_offset[p], max_bytes, corr++);
+        }
+    }
+    double secs = (double)(now_ns() - start) / 1e9;
+    printf("records=%" PRId64 " bytes=%" PRId64 " seconds=%.3f mb_per_s=%.2f rec_per_s=%.0f responses=%" PRId64
+           " wraps=%" PRId64 " errors=%" PRId64 " in_flight=%d max_bytes=%d\n",
+           t.records, t.bytes, secs, (double)t.bytes / secs / 1e6, (double)t.records / secs, t.responses, t.wraps,
+           t.errors, partitions, max_bytes);
+    karena_free(&arena);
+    free(resp);
+    close(fd);
+    return t.errors == 0 && t.bytes > 0 ? 0 : 2;
+}
+
 /* ---- diskwrite ---------------------------------------------------------- */
 
 static int cmd_diskwrite(int argc, char **argv) {
@@ -680,15 +838,57 @@ static int cmd_diskwrite(int argc, char **argv) {
     return 0;
 }
 
+/* ---- diskstream --------------------------------------------------------- */
+
+/* The disk's sustained write rate, which a short burst into the page cache
+ * hides (this VM's disk takes a burst, then throttles). Sequential 1 MiB
+ * writes; every 32 MiB window is handed to writeback at once
+ * (sync_file_range WRITE) and the window before it is waited for, so at
+ * most two windows are dirty and the time bound covers the flushing too.
+ * Stops after MAX_MIB or SECONDS, then fdatasync (counted). */
+static int cmd_diskstream(int argc, char **argv) {
+    if (argc != 3) die("usage", "diskstream FILE MAX_MIB SECONDS");
+    long max_mib = parse_long(argv[1], "MAX_MIB", 32, 65536);
+    long seconds = parse_long(argv[2], "SECONDS", 1, 600);
+    const size_t chunk = 1 << 20;
+    const long window_mib = 32;
+    char *buf = malloc(chunk);
+    if (!buf) die("malloc", "buffer");
+    for (size_t i = 0; i < chunk; i++) buf[i] = (char)(i * 131 + 7);
+    int fd = open(argv[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) die(argv[0], strerror(errno));
+    int64_t t0 = now_ns(), deadline = t0 + seconds * 1000000000LL;
+    long mib = 0;
+    while (mib < max_mib && now_ns() < deadline) {
+        for (long i = 0; i < window_mib; i++, mib++)
+            if (write(fd, buf, chunk) != (ssize_t)chunk) die("write", strerror(errno));
+        off64_t win = (off64_t)window_mib << 20, at = (off64_t)(mib - window_mib) << 20;
+        if (sync_file_range(fd, at, win, SYNC_FILE_RANGE_WRITE) != 0) die("sync_file_range", strerror(errno));
+        if (at >= win &&
+            sync_file_range(fd, at - win, win,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+            die("sync_file_range", strerror(errno));
+    }
+    if (fdatasync(fd) != 0) die("fdatasync", strerror(errno));
+    double secs = (double)(now_ns() - t0) / 1e9;
+    close(fd);
+    unlink(argv[0]);
+    free(buf);
+    printf("mib=%ld seconds=%.3f mb_per_s=%.1f\n", mib, secs, (double)mib * (double)chunk / secs / 1e6);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) die("usage", "samsa-bench produce|latency|rawproduce|conns|metadata|diskwrite ARGS...");
+    if (argc < 2) die("usage", "samsa-bench produce|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream ARGS...");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "produce")) return cmd_produce(argc - 2, argv + 2);
     if (!strcmp(cmd, "latency")) return cmd_latency(argc - 2, argv + 2);
     if (!strcmp(cmd, "rawproduce")) return cmd_rawproduce(argc - 2, argv + 2);
+    if (!strcmp(cmd, "rawfetch")) return cmd_rawfetch(argc - 2, argv + 2);
     if (!strcmp(cmd, "conns")) return cmd_conns(argc - 2, argv + 2);
     if (!strcmp(cmd, "metadata")) return cmd_metadata(argc - 2, argv + 2);
     if (!strcmp(cmd, "diskwrite")) return cmd_diskwrite(argc - 2, argv + 2);
+    if (!strcmp(cmd, "diskstream")) return cmd_diskstream(argc - 2, argv + 2);
     die("unknown command", cmd);
     return 1;
 }

@@ -19,7 +19,8 @@ def test_bench_smoke_prints_table():
     assert "| Section | Measure | Figure | Ratio to machine limit | Target | Met |" in out
     for measure in ("Loopback TCP", "Sequential write", "Spawn to first accepted connection", "RSS idle",
                     "100 B, acks=1", "1024 B, acks=all", "Produce (raw)", "Latency", "idle connections", "Metadata v1 request",
-                    "kafka-consumer-perf-test", "kill -9", "Records present after recovery"):
+                    "kafka-consumer-perf-test", "Consume (raw)", "sustained", "kill -9",
+                    "Records present after recovery"):
         assert measure in out, f"{measure!r} missing from the smoke table:\n{out}"
     # Recovery must not lose acknowledged records, whatever the scale.
     line = next(l for l in out.splitlines() if "Records present after recovery" in l and l.startswith("|"))
