@@ -117,11 +117,14 @@ static rd_kafka_t *new_producer(const char *bootstrap, const char *acks, const c
     return rk;
 }
 
-/* Produces one record, serving delivery reports while the local queue is full. */
+/* Produces one record, serving delivery reports while the local queue is full.
+ * msgflags: RD_KAFKA_MSG_F_COPY when the caller reuses the payload buffer;
+ * 0 when it stays unchanged until the producer is destroyed (librdkafka then
+ * copies it once, into the batch, as Java's producer does). */
 static int produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition, void *payload, size_t len,
-                       int64_t deadline_ns) {
+                       int msgflags, int64_t deadline_ns) {
     for (;;) {
-        if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, payload, len, NULL, 0, NULL) == 0) return 0;
+        if (rd_kafka_produce(rkt, partition, msgflags, payload, len, NULL, 0, NULL) == 0) return 0;
         if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) return -1;
         if (now_ns() > deadline_ns) return -1;
         rd_kafka_poll(rk, 1);
@@ -154,7 +157,7 @@ static int cmd_produce(int argc, char **argv) {
             rd_kafka_poll(rk, 0);
             if (now_ns() > deadline) break;
         }
-        if (produce_one(rk, rkt, (int32_t)(sent % partitions), payload, size, deadline) != 0) break;
+        if (produce_one(rk, rkt, (int32_t)(sent % partitions), payload, size, 0, deadline) != 0) break;
     }
     /* Waiting for the tail counts: throughput is what the broker acknowledged. */
     rd_kafka_flush(rk, 30000);
@@ -162,9 +165,9 @@ static int cmd_produce(int argc, char **argv) {
     long ok = atomic_load(&delivered_ok), bad = atomic_load(&delivered_err);
     printf("records=%ld seconds=%.3f rec_per_s=%.0f mb_per_s=%.2f errors=%ld unacked=%ld\n", ok, secs, ok / secs,
            (double)ok * (double)size / secs / 1e6, bad, sent - ok - bad);
-    free(payload);
     rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(rk);
+    rd_kafka_destroy(rk); /* drops what a timed-out flush left, which points into payload */
+    free(payload);
     return bad == 0 && ok > 0 ? 0 : 2;
 }
 
@@ -259,14 +262,14 @@ static int cmd_latency(int argc, char **argv) {
     /* Warm-up: the topic exists and the consumer is fetching before timing starts. */
     int64_t zero = 0;
     memcpy(payload + 8, &zero, 8);
-    produce_one(producer, rkt, 0, payload, size, now_ns() + 10000000000LL);
+    produce_one(producer, rkt, 0, payload, size, RD_KAFKA_MSG_F_COPY, now_ns() + 10000000000LL);
     rd_kafka_flush(producer, 10000);
     st.consumer = new_latency_consumer(bootstrap, topic);
     pthread_t th;
     pthread_create(&th, NULL, consume_loop, &st);
     int64_t warm_deadline = now_ns() + 15000000000LL;
     while (atomic_load(&st.warm_seen) == 0 && now_ns() < warm_deadline) {
-        produce_one(producer, rkt, 0, payload, size, warm_deadline);
+        produce_one(producer, rkt, 0, payload, size, RD_KAFKA_MSG_F_COPY, warm_deadline);
         rd_kafka_flush(producer, 1000);
         rd_kafka_poll(producer, 20);
     }
@@ -288,7 +291,7 @@ static int cmd_latency(int argc, char **argv) {
         }
         int64_t stamp = now_ns();
         memcpy(payload + 8, &stamp, 8);
-        if (produce_one(producer, rkt, 0, payload, size, hard_deadline) != 0) break;
+        if (produce_one(producer, rkt, 0, payload, size, RD_KAFKA_MSG_F_COPY, hard_deadline) != 0) break;
         sent++;
         if ((sent & 255) == 0) rd_kafka_poll(producer, 0);
     }
