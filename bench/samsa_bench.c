@@ -48,6 +48,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,10 +347,25 @@ static int connect_nonblocking(const struct sockaddr_in *sa) {
     return fd;
 }
 
+/* HOST (IPv4 literal) and PORT arguments as an address. */
+static struct sockaddr_in parse_addr(const char *host, const char *port) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(port, "PORT", 1, 65535))};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    return sa;
+}
+
+/* A blocking connection to sa; TCP_NODELAY for request/response timing. */
+static int connect_or_die(const struct sockaddr_in *sa, bool nodelay) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (const struct sockaddr *)sa, sizeof *sa) != 0) die("connect", strerror(errno));
+    int one = 1;
+    if (nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
 static int cmd_conns(int argc, char **argv) {
     if (argc != 4) die("usage", "conns HOST PORT COUNT SECONDS");
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
-    if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    struct sockaddr_in sa = parse_addr(argv[0], argv[1]);
     long count = parse_long(argv[2], "COUNT", 1, 60000);
     long seconds = parse_long(argv[3], "SECONDS", 1, 3600);
     int *fds = malloc(sizeof(int) * (size_t)count);
@@ -455,14 +471,10 @@ static int64_t count_partitions_v1(const uint8_t *body, size_t len) {
 
 static int cmd_metadata(int argc, char **argv) {
     if (argc != 4) die("usage", "metadata HOST PORT TOPIC|- REPEAT   (- asks for all topics)");
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
-    if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    struct sockaddr_in sa = parse_addr(argv[0], argv[1]);
     const char *topic = argv[2];
     int repeat = (int)parse_long(argv[3], "REPEAT", 1, 10000);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect", strerror(errno));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int fd = connect_or_die(&sa, true);
 
     int64_t *times = malloc(sizeof(int64_t) * (size_t)repeat);
     uint8_t *body = NULL;
@@ -589,8 +601,7 @@ static int produce_v7_error(const uint8_t *body, size_t len) {
 
 static int cmd_rawproduce(int argc, char **argv) {
     if (argc != 7) die("usage", "rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS");
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
-    if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    struct sockaddr_in sa = parse_addr(argv[0], argv[1]);
     const char *topic = argv[2];
     int partitions = (int)parse_long(argv[3], "PARTITIONS", 1, 64);
     size_t size = (size_t)parse_long(argv[4], "SIZE", 1, 1 << 20);
@@ -628,8 +639,7 @@ static int cmd_rawproduce(int argc, char **argv) {
     memcpy(req.buf, &total, 4);
     kw_free(&batch);
 
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect", strerror(errno));
+    int fd = connect_or_die(&sa, false);
     const int in_flight_max = 8;
     int in_flight = 0, errors = 0;
     long acked = 0;
@@ -749,17 +759,13 @@ static void send_fetch(int fd, const char *topic, int32_t partition, int64_t off
 
 static int cmd_rawfetch(int argc, char **argv) {
     if (argc != 5 && argc != 6) die("usage", "rawfetch HOST PORT TOPIC PARTITIONS SECONDS [MAX_BYTES]");
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_long(argv[1], "PORT", 1, 65535))};
-    if (inet_pton(AF_INET, argv[0], &sa.sin_addr) != 1) die("HOST", "not an IPv4 address");
+    struct sockaddr_in sa = parse_addr(argv[0], argv[1]);
     const char *topic = argv[2];
     int partitions = (int)parse_long(argv[3], "PARTITIONS", 1, RAWFETCH_MAX_PARTITIONS);
     long seconds = parse_long(argv[4], "SECONDS", 1, 600);
     int32_t max_bytes = argc == 6 ? (int32_t)parse_long(argv[5], "MAX_BYTES", 1024, 32 << 20) : 1 << 20;
 
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect", strerror(errno));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int fd = connect_or_die(&sa, true);
 
     int64_t next_offset[RAWFETCH_MAX_PARTITIONS] = {0};
     int32_t sent_for[RAWFETCH_MAX_PARTITIONS]; /* partition of each request in flight, by corr % partitions */

@@ -80,7 +80,6 @@ int tidx_set_entries(time_index *x, int32_t n) {
 }
 
 static int flush_fd(int fd, bool *dirty) {
-    if (!*dirty) return 0;
     if (fd < 0 || storage_fio.fsync(fd) != 0) return -1;
     *dirty = false;
     return 0;

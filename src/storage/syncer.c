@@ -137,16 +137,9 @@ void syncer_stop(void) {
     running = false;
 }
 
-static const sys_calls *engine_calls(sys_calls *buf) {
-    buf->open = storage_fio.open;
-    buf->fsync = storage_fio.fsync;
-    buf->close = storage_fio.close;
-    return buf;
-}
-
 int syncer_sync_now(const char *dir) {
-    sys_calls sc;
-    engine_calls(&sc);
+    /* The engine's thread: through storage_fio, so tests can inject faults. */
+    sys_calls sc = {storage_fio.open, storage_fio.fsync, storage_fio.close};
     if (sync_partition(&sc, dir) != 0) return -1;
     char parent[PATH_MAX];
     parent_of(dir, parent, sizeof parent);

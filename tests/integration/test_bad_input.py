@@ -21,39 +21,11 @@ import zlib
 
 import pytest
 
+import segment_writer as sw
+
 # ---- encoding ----
 
 API_PRODUCE, API_FETCH, API_METADATA, API_API_VERSIONS = 0, 1, 3, 18
-
-
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC32C_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC32C_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def varint(n):
-    n = (n << 1) ^ (n >> 63)  # zigzag
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def kstring(s):
@@ -63,17 +35,15 @@ def kstring(s):
     return struct.pack(">h", len(b)) + b
 
 
-def record_batch(values, magic=2, crc=None, last_offset_delta=None, timestamp=None, codec=0):
+def record_batch(values, magic=2, crc=None, last_offset_delta=None, timestamp=None, codec=0,
+                 producer_id=-1, producer_epoch=-1, base_sequence=-1):
     """A v2 batch of uncompressed records with the given values (bytes)."""
     ts = int(time.time() * 1000) if timestamp is None else timestamp
-    recs = b""
-    for i, v in enumerate(values):
-        body = bytes([0]) + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
-        recs += varint(len(body)) + body
+    recs = b"".join(sw.record(i, 0, None, v) for i, v in enumerate(values))
     n = len(values)
     lod = n - 1 if last_offset_delta is None else last_offset_delta
-    after_crc = struct.pack(">hiqqqhii", codec, lod, ts, ts, -1, -1, -1, n) + recs
-    c = crc32c(after_crc) if crc is None else crc
+    after_crc = struct.pack(">hiqqqhii", codec, lod, ts, ts, producer_id, producer_epoch, base_sequence, n) + recs
+    c = sw.crc32c(after_crc) if crc is None else crc
     body = struct.pack(">ibI", -1, magic, c) + after_crc  # leader epoch, magic, crc
     return struct.pack(">qi", 0, len(body)) + body
 

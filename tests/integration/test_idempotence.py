@@ -5,11 +5,10 @@ import os
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_bad_input import (API_PRODUCE, call, connect, crc32c, parse_produce_v8,  # noqa: E402
-                            produce_v8, varint)
+from test_bad_input import (API_PRODUCE, call, connect, parse_produce_v8, produce_v8,  # noqa: E402
+                            record_batch)
 
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
@@ -17,15 +16,7 @@ INVALID_PRODUCER_EPOCH = 47
 
 def idempotent_batch(values, pid, epoch, base_seq):
     """A v2 batch of uncompressed records carrying producer id, epoch and sequence."""
-    ts = int(time.time() * 1000)
-    recs = b""
-    for i, v in enumerate(values):
-        body = bytes([0]) + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
-        recs += varint(len(body)) + body
-    n = len(values)
-    after_crc = struct.pack(">hiqqqhii", 0, n - 1, ts, ts, pid, epoch, base_seq, n) + recs
-    body = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
-    return struct.pack(">qi", 0, len(body)) + body
+    return record_batch(values, producer_id=pid, producer_epoch=epoch, base_sequence=base_seq)
 
 
 class Producer:
