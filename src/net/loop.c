@@ -15,7 +15,7 @@ typedef struct fd_watch {
 } fd_watch;
 
 typedef struct timer {
-    int64_t due_ms;
+    int64_t due_ns; /* monotonic nanoseconds: a timer never fires before its full delay */
     loop_timer_id id;
     loop_timer_fn fn;
     void *arg;
@@ -31,6 +31,12 @@ struct kloop {
     int64_t now_ms;
     bool stop;
 };
+
+static int64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int64_t monotonic_ms(void) {
     struct timespec ts;
@@ -105,7 +111,7 @@ static void heap_swap(kloop *l, int a, int b) {
 static void heap_up(kloop *l, int i) {
     while (i > 0) {
         int p = (i - 1) / 2;
-        if (l->heap[p].due_ms <= l->heap[i].due_ms) break;
+        if (l->heap[p].due_ns <= l->heap[i].due_ns) break;
         heap_swap(l, p, i);
         i = p;
     }
@@ -115,8 +121,8 @@ static void heap_down(kloop *l, int i) {
     for (;;) {
         int c = 2 * i + 1;
         if (c >= l->nheap) break;
-        if (c + 1 < l->nheap && l->heap[c + 1].due_ms < l->heap[c].due_ms) c++;
-        if (l->heap[i].due_ms <= l->heap[c].due_ms) break;
+        if (c + 1 < l->nheap && l->heap[c + 1].due_ns < l->heap[c].due_ns) c++;
+        if (l->heap[i].due_ns <= l->heap[c].due_ns) break;
         heap_swap(l, i, c);
         i = c;
     }
@@ -139,8 +145,12 @@ loop_timer_id loop_timer_add(kloop *l, int64_t delay_ms, loop_timer_fn fn, void 
         l->capheap = n;
     }
     if (delay_ms < 0) delay_ms = 0;
+    if (delay_ms > INT64_MAX / 2000000) delay_ms = INT64_MAX / 2000000;
     timer *t = &l->heap[l->nheap];
-    t->due_ms = monotonic_ms() + delay_ms;
+    /* Nanoseconds, not whole milliseconds: with the clock truncated to
+     * milliseconds a timer added at 10.9 ms for 74 ms would be due at 84 ms,
+     * 73.1 ms later. */
+    t->due_ns = monotonic_ns() + delay_ms * 1000000;
     t->id = l->next_id++;
     t->fn = fn;
     t->arg = arg;
@@ -166,10 +176,11 @@ void loop_stop(kloop *l) { l->stop = true; }
 bool loop_stopping(const kloop *l) { return l->stop; }
 
 static void run_due_timers(kloop *l) {
-    l->now_ms = monotonic_ms();
+    int64_t now_ns = monotonic_ns();
+    l->now_ms = now_ns / 1000000;
     /* Timers added while firing get a due time >= now, so this terminates. */
     int budget = l->nheap;
-    while (l->nheap > 0 && l->heap[0].due_ms <= l->now_ms && budget-- > 0) {
+    while (l->nheap > 0 && l->heap[0].due_ns <= now_ns && budget-- > 0) {
         timer t = l->heap[0];
         heap_remove_at(l, 0);
         t.fn(l, t.arg);
@@ -181,8 +192,11 @@ int loop_run(kloop *l) {
     while (!l->stop) {
         int timeout = 1000;
         if (l->nheap > 0) {
-            int64_t d = l->heap[0].due_ms - monotonic_ms();
-            timeout = d < 0 ? 0 : (d > 1000 ? 1000 : (int)d);
+            /* Round the wait up: waking a fraction of a millisecond early
+             * would find the timer not due and spin until it is. */
+            int64_t d = l->heap[0].due_ns - monotonic_ns();
+            int64_t ms = d <= 0 ? 0 : (d + 999999) / 1000000;
+            timeout = ms > 1000 ? 1000 : (int)ms;
         }
         int n = epoll_wait(l->epfd, evs, 256, timeout);
         if (n < 0 && errno != EINTR) return -1;

@@ -87,9 +87,55 @@ static void test_future_timer_after_io(void) {
     loop_free(l);
 }
 
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t fired_ns;
+
+static void on_timer_stop(kloop *l, void *arg) {
+    (void)arg;
+    fired_ns = now_ns();
+    loop_stop(l);
+}
+
+/* A timer never fires before its full delay: added at any point inside a
+ * millisecond, it runs at least delay ms later (a long-polling fetch that
+ * asks for 74 ms must not be answered after 73.6). */
+static void test_timer_never_early(void) {
+    int early = 0;
+    for (int i = 0; i < 40; i++) {
+        kloop *l = loop_new();
+        CHECK(l != NULL);
+        if (!l) return;
+        /* start at a different fraction of a millisecond each time */
+        struct timespec ts = {0, (long)(i % 10) * 97000L + 13000L};
+        nanosleep(&ts, NULL);
+        int64_t delay = 1 + i % 7;
+        fired_ns = 0;
+        int64_t t0 = now_ns();
+        CHECK(loop_timer_add(l, delay, on_timer_stop, NULL) != 0);
+        /* the loop is busy a little before it next waits (as after a
+         * request handler), often into the next millisecond */
+        struct timespec busy = {0, (long)((i / 10) % 4) * 230000L + 150000L};
+        nanosleep(&busy, NULL);
+        CHECK(loop_run(l) == 0);
+        if (fired_ns - t0 < delay * 1000000) {
+            early++;
+            fprintf(stderr, "timer of %lld ms fired after %lld us\n", (long long)delay,
+                    (long long)((fired_ns - t0) / 1000));
+        }
+        loop_free(l);
+    }
+    CHECK(early == 0);
+}
+
 int main(void) {
     test_due_timer_before_io();
     test_future_timer_after_io();
+    test_timer_never_early();
     printf("loop: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
