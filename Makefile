@@ -75,6 +75,12 @@ torture:
 	@{ SAMSA_BUILD=build timeout $(TORTURE_SECONDS) $(PYTEST) -q -s -p no:cacheprovider tests/reliability 2>&1; \
 	  echo $$? > build/torture.rc; } | tee build/torture.log; exit $$(cat build/torture.rc)
 
+# A cluster on loopback for trying things by hand: 3 etcd members and 3 nodes
+# (scripts/cluster-up.sh: ports, data dir, `stop` and `status`).
+.PHONY: cluster
+cluster:
+	scripts/cluster-up.sh 3
+
 # Benchmarks: release build in build/release, machine limits and broker
 # figures, results table in bench/results/ (see bench/README.md).
 bench:
