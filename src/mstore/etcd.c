@@ -489,13 +489,17 @@ static int parse_endpoint(etcd_endpoint *ep, const char *s, size_t n, char *err,
     hints.ai_flags = AI_NUMERICSERV;
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0 || !ai) {
-        snprintf(err, errlen, "etcd endpoint %s: %s", buf, gai_strerror(rc));
+        snprintf(err, errlen, "etcd endpoint host %s: %s", host, gai_strerror(rc));
         return -1;
+    }
+    if (ai->ai_addrlen > sizeof ep->addr) {
+        freeaddrinfo(ai);
+        goto bad;
     }
     memcpy(&ep->addr, ai->ai_addr, ai->ai_addrlen);
     ep->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
-    snprintf(ep->host, sizeof ep->host, "%s", host);
+    memcpy(ep->host, host, strlen(host) + 1); /* checked shorter than ep->host above */
     ep->port = (int)p;
     return 0;
 bad:
@@ -803,7 +807,7 @@ int etcd_txn(etcd_client *c, const etcd_cmp *cmps, int ncmps, const etcd_op *suc
     return req_submit(c, EK_TXN, "/v3/kv/txn", body, len, !writes, cb, arg);
 }
 
-static char *lease_body(const char *field, int64_t v, size_t *len) {
+static char *i64_body(const char *field, int64_t v, size_t *len) {
     bool ok = true;
     json_t *o = json_object();
     if (!o) return NULL;
@@ -814,7 +818,7 @@ static char *lease_body(const char *field, int64_t v, size_t *len) {
 int etcd_lease_grant(etcd_client *c, int64_t ttl_seconds, etcd_cb cb, void *arg) {
     if (!c || !cb || ttl_seconds <= 0) return -1;
     size_t len = 0;
-    char *body = lease_body("TTL", ttl_seconds, &len);
+    char *body = i64_body("TTL", ttl_seconds, &len);
     /* a grant sent twice only leaves an unused lease that expires */
     return req_submit(c, EK_GRANT, "/v3/lease/grant", body, len, true, cb, arg);
 }
@@ -822,16 +826,23 @@ int etcd_lease_grant(etcd_client *c, int64_t ttl_seconds, etcd_cb cb, void *arg)
 int etcd_lease_keepalive(etcd_client *c, int64_t lease_id, etcd_cb cb, void *arg) {
     if (!c || !cb) return -1;
     size_t len = 0;
-    char *body = lease_body("ID", lease_id, &len);
+    char *body = i64_body("ID", lease_id, &len);
     return req_submit(c, EK_KEEPALIVE, "/v3/lease/keepalive", body, len, true, cb, arg);
 }
 
 int etcd_lease_revoke(etcd_client *c, int64_t lease_id, etcd_cb cb, void *arg) {
     if (!c || !cb) return -1;
     size_t len = 0;
-    char *body = lease_body("ID", lease_id, &len);
+    char *body = i64_body("ID", lease_id, &len);
     /* not retried once sent: a second revoke would answer "lease not found" */
     return req_submit(c, EK_REVOKE, "/v3/lease/revoke", body, len, false, cb, arg);
+}
+
+int etcd_compact(etcd_client *c, int64_t revision, etcd_cb cb, void *arg) {
+    if (!c || !cb || revision <= 0) return -1;
+    size_t len = 0;
+    char *body = i64_body("revision", revision, &len);
+    return req_submit(c, EK_COMPACT, "/v3/kv/compaction", body, len, true, cb, arg);
 }
 
 /* ---- watch ---- */
@@ -1061,7 +1072,7 @@ typedef struct sync_ctx {
     etcd_sync_result *out;
 } sync_ctx;
 
-static void sync_copy(etcd_sync_result *out, const etcd_result *r) {
+void etcd_result_copy(etcd_sync_result *out, const etcd_result *r) {
     memset(out, 0, sizeof *out);
     out->r = *r;
     out->r.kvs = NULL;
@@ -1097,7 +1108,7 @@ static void sync_copy(etcd_sync_result *out, const etcd_result *r) {
 
 static void sync_cb(void *arg, const etcd_result *r) {
     sync_ctx *s = arg;
-    sync_copy(s->out, r);
+    etcd_result_copy(s->out, r);
     loop_stop(s->loop);
 }
 

@@ -75,6 +75,10 @@ int etcd_put(etcd_client *c, const void *key, size_t key_len, const void *value,
              int64_t lease, etcd_cb cb, void *arg);
 int etcd_delete(etcd_client *c, const void *key, size_t key_len, etcd_cb cb, void *arg);
 
+/* Compacts the key-value history up to revision (etcd's /v3/kv/compaction):
+ * watches and reads at older revisions then get compact_revision / an error. */
+int etcd_compact(etcd_client *c, int64_t revision, etcd_cb cb, void *arg);
+
 /* The smallest key after every key with this prefix (etcd's prefix range
  * end: the prefix with its last byte incremented). out must hold len bytes;
  * returns its length. */

@@ -110,7 +110,7 @@ void http_conn_close(http_conn *hc);
 
 /* ---- answer decoders (pure: bytes in, owned structs out) ---- */
 
-enum { EK_PUT, EK_RANGE, EK_DELETE, EK_TXN, EK_GRANT, EK_KEEPALIVE, EK_REVOKE };
+enum { EK_PUT, EK_RANGE, EK_DELETE, EK_TXN, EK_GRANT, EK_KEEPALIVE, EK_REVOKE, EK_COMPACT };
 
 typedef struct etcd_answer {
     etcd_result r; /* r.kvs = kvs, r.error = error */
@@ -123,6 +123,9 @@ typedef struct etcd_answer {
  * fills a->r (status ETCD_OK, ETCD_ERROR or ETCD_BAD_ANSWER). */
 void etcd_answer_decode(etcd_answer *a, int kind, int http_status, const uint8_t *body, size_t len);
 void etcd_answer_free(etcd_answer *a);
+
+/* Deep copy of a result (what the *_sync calls hand back). */
+void etcd_result_copy(etcd_sync_result *out, const etcd_result *r);
 
 typedef struct etcd_watch_msg {
     int status;              /* ETCD_OK, ETCD_ERROR (canceled / stream error), ETCD_BAD_ANSWER */
