@@ -1,6 +1,7 @@
 /* h_topics.c - CreateTopics v0-7, DeleteTopics v0-6, CreatePartitions v0-3.
  * Validation and messages follow Kafka 3.6.1's controller; every change goes
  * through the metadata log (topics.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/handlers.h"
@@ -9,54 +10,94 @@
 #include "protocol/gen/kmsg.h"
 
 /* Is name listed more than once in the request? */
-static bool duplicated(const CreateTopicsRequest *r, int upto_excl, kstr name) {
+static bool duplicated(const CreateTopicsRequest *r, kstr name) {
     int count = 0;
-    for (int i = 0; i < r->topics_count; i++)
+    for (int i = 0; i < r->topics_count && count < 2; i++)
         if (kstr_eq(r->topics[i].name, name)) count++;
-    (void)upto_excl;
     return count > 1;
 }
 
-/* A manual replica assignment on a one-node cluster: partitions 0..n-1,
- * each listing only this node, once. Returns an error code and message. */
+/* Is topic i's name listed earlier in the request? */
+static bool seen_before(const CreateTopicsRequest *r, int i) {
+    for (int k = 0; k < i; k++)
+        if (kstr_eq(r->topics[k].name, r->topics[i].name)) return true;
+    return false;
+}
+
+static int cmp_i32(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* ReplicationControlManager.validateManualPartitionAssignment: the broker
+ * ids in ascending order, each registered (here: this node) and once; the
+ * same count as the earlier partitions (rf > 0). */
+static int16_t check_manual_assignment(broker *b, const int32_t *ids, int32_t n, int32_t rf, const char **msg,
+                                       karena *a) {
+    if (n <= 0) {
+        *msg = "The manual partition assignment includes an empty replica list.";
+        return KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    int32_t *sorted = karena_alloc(a, sizeof(int32_t) * (size_t)n);
+    if (!sorted) {
+        *msg = NULL;
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    memcpy(sorted, ids, sizeof(int32_t) * (size_t)n);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_i32);
+    for (int32_t k = 0; k < n; k++) {
+        if (sorted[k] != b->cfg.node_id) {
+            *msg = karena_sprintf(a, "The manual partition assignment includes broker %d, but no such broker is "
+                                     "registered.", sorted[k]);
+            return KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        if (k > 0 && sorted[k] == sorted[k - 1]) {
+            *msg = karena_sprintf(a, "The manual partition assignment includes the broker %d more than once.",
+                                  sorted[k]);
+            return KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+    }
+    if (rf > 0 && n != rf) {
+        *msg = karena_sprintf(a, "The manual partition assignment includes a partition with %d replica(s), but this "
+                                 "is not consistent with previous partitions, which have %d replica(s).", n, rf);
+        return KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    return KERR_NONE;
+}
+
+/* A manual replica assignment (ReplicationControlManager.createTopic):
+ * replication factor and partition count unset, each partition once, valid
+ * replica lists, partitions 0..n-1. Returns an error code and message. */
 static int16_t check_assignment(broker *b, const CreateTopicsRequest_CreatableTopic *t, int32_t *partitions,
                                 int16_t *rf, const char **msg, karena *a) {
-    if (t->num_partitions != -1 || t->replication_factor != -1) {
-        *msg = "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at "
-               "the same time.";
+    if (t->replication_factor != -1) {
+        *msg = "A manual partition assignment was specified, but replication factor was not set to -1.";
+        return KERR_INVALID_REQUEST;
+    }
+    if (t->num_partitions != -1) {
+        *msg = "A manual partition assignment was specified, but numPartitions was not set to -1.";
         return KERR_INVALID_REQUEST;
     }
     int32_t n = t->assignments_count;
     int32_t want_rf = -1;
     for (int i = 0; i < n; i++) {
         const CreateTopicsRequest_CreatableReplicaAssignment *as = &t->assignments[i];
-        bool found = false;
-        for (int j = 0; j < n; j++)
-            if (t->assignments[j].partition_index == i) found = true;
-        if (!found) {
-            *msg = "Partitions should be a consecutive 0-based integer sequence";
-            return KERR_INVALID_REPLICA_ASSIGNMENT;
-        }
-        if (as->broker_ids_count <= 0) {
-            *msg = karena_sprintf(a, "The manual partition assignment includes an empty replica list.");
-            return KERR_INVALID_REPLICA_ASSIGNMENT;
-        }
-        for (int k = 0; k < as->broker_ids_count; k++) {
-            if (as->broker_ids[k] != b->cfg.node_id) {
-                *msg = karena_sprintf(a, "The manual partition assignment includes broker %d, but no such broker is "
-                                         "registered.", as->broker_ids[k]);
+        for (int j = 0; j < i; j++)
+            if (t->assignments[j].partition_index == as->partition_index) {
+                *msg = karena_sprintf(a, "Found multiple manual partition assignments for partition %d",
+                                      as->partition_index);
                 return KERR_INVALID_REPLICA_ASSIGNMENT;
             }
-            for (int m = 0; m < k; m++)
-                if (as->broker_ids[m] == as->broker_ids[k]) {
-                    *msg = karena_sprintf(a, "The manual partition assignment includes the broker %d more than once.",
-                                          as->broker_ids[k]);
-                    return KERR_INVALID_REPLICA_ASSIGNMENT;
-                }
-        }
-        if (want_rf < 0) want_rf = as->broker_ids_count;
-        else if (want_rf != as->broker_ids_count) {
-            *msg = "All partitions in the manual partition assignment must have the same number of replicas.";
+        int16_t ec = check_manual_assignment(b, as->broker_ids, as->broker_ids_count, want_rf, msg, a);
+        if (ec != KERR_NONE) return ec;
+        want_rf = as->broker_ids_count;
+    }
+    for (int i = 0; i < n; i++) {
+        bool found = false;
+        for (int j = 0; j < n && !found; j++)
+            if (t->assignments[j].partition_index == i) found = true;
+        if (!found) {
+            *msg = "partitions should be a consecutive 0-based integer sequence";
             return KERR_INVALID_REPLICA_ASSIGNMENT;
         }
     }
@@ -105,10 +146,14 @@ void h_create_topics(broker *b, kreq *req) {
         kreq_fail(req, "out of memory");
         return;
     }
-    resp.topics_count = n;
+    /* ControllerApis.createTopics: duplicated names are taken out of the
+     * request and answered after the others, once each; __cluster_metadata
+     * is dropped without an answer. */
+    int nout = 0;
     for (int i = 0; i < n; i++) {
         const CreateTopicsRequest_CreatableTopic *t = &r.topics[i];
-        CreateTopicsResponse_CreatableTopicResult *o = &resp.topics[i];
+        if (duplicated(&r, t->name) || kstr_eq_c(t->name, "__cluster_metadata")) continue;
+        CreateTopicsResponse_CreatableTopicResult *o = &resp.topics[nout++];
         CreateTopicsResponse_CreatableTopicResult_init(o);
         o->name = t->name;
         o->error_message = KSTR_NULL;
@@ -117,16 +162,8 @@ void h_create_topics(broker *b, kreq *req) {
         o->configs = NULL;
         o->configs_count = -1;
         const char *msg = NULL;
-        if (duplicated(&r, i, t->name)) {
-            o->error_code = KERR_INVALID_REQUEST;
-            msg = karena_sprintf(a, "Found multiple entries for this topic.");
-            o->error_message = kstr_from(msg);
-            continue;
-        }
         int32_t partitions = t->num_partitions;
         int16_t rf = t->replication_factor;
-        int16_t ec = KERR_NONE;
-        if (t->assignments_count > 0) ec = check_assignment(b, t, &partitions, &rf, &msg, a);
         int nc = t->configs_count > 0 ? t->configs_count : 0;
         kstr *keys = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof(kstr));
         kstr *vals = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof(kstr));
@@ -138,6 +175,9 @@ void h_create_topics(broker *b, kreq *req) {
             keys[k] = t->configs[k].name;
             vals[k] = t->configs[k].value;
         }
+        /* Kafka's order: name, existence, configs, then the layout */
+        int16_t ec = broker_create_topic_precheck(b, t->name, keys, vals, nc, &msg, a);
+        if (ec == KERR_NONE && t->assignments_count > 0) ec = check_assignment(b, t, &partitions, &rf, &msg, a);
         if (ec == KERR_NONE)
             ec = broker_create_topic(b, t->name, partitions, rf, keys, vals, nc, r.validate_only, &msg, a);
         o->error_code = ec;
@@ -152,7 +192,27 @@ void h_create_topics(broker *b, kreq *req) {
         if (rt) o->topic_id = rt->id;
         if (v >= 5) describe_new_topic(b, o, keys, vals, nc, a);
     }
+    for (int i = 0; i < n; i++) {
+        const CreateTopicsRequest_CreatableTopic *t = &r.topics[i];
+        if (!duplicated(&r, t->name) || seen_before(&r, i)) continue;
+        CreateTopicsResponse_CreatableTopicResult *o = &resp.topics[nout++];
+        CreateTopicsResponse_CreatableTopicResult_init(o);
+        o->name = t->name;
+        o->error_code = KERR_INVALID_REQUEST;
+        o->error_message = v >= 1 ? KSTR_LIT("Duplicate topic name.") : KSTR_NULL;
+        o->num_partitions = -1;
+        o->replication_factor = -1;
+        o->configs = NULL;
+        o->configs_count = -1;
+    }
+    resp.topics_count = nout;
     KREQ_REPLY(req, CreateTopicsResponse, &resp);
+}
+
+static bool uuid_zero(const kuuid *id) {
+    for (int i = 0; i < 16; i++)
+        if (id->b[i]) return false;
+    return true;
 }
 
 void h_delete_topics(broker *b, kreq *req) {
@@ -165,41 +225,103 @@ void h_delete_topics(broker *b, kreq *req) {
     int32_t n = v >= 6 ? r.topics_count : r.topic_names_count;
     if (n < 0) n = 0;
     resp.responses = karena_calloc(a, (size_t)(n ? n : 1), sizeof *resp.responses);
-    if (!resp.responses) {
+    /* per entry: its name (NULL-len when by id), id, and the topic */
+    kstr *names = karena_calloc(a, (size_t)(n ? n : 1), sizeof *names);
+    kuuid *ids = karena_calloc(a, (size_t)(n ? n : 1), sizeof *ids);
+    topic_rt **topics = karena_calloc(a, (size_t)(n ? n : 1), sizeof *topics);
+    if (!resp.responses || !names || !ids || !topics) {
         kreq_fail(req, "out of memory");
         return;
     }
-    resp.responses_count = n;
     for (int i = 0; i < n; i++) {
-        DeleteTopicsResponse_DeletableTopicResult *o = &resp.responses[i];
+        if (v >= 6) {
+            names[i] = r.topics[i].name;
+            ids[i] = r.topics[i].topic_id;
+        } else {
+            names[i] = r.topic_names[i];
+        }
+    }
+    int nout = 0;
+    for (int i = 0; i < n; i++) {
+        DeleteTopicsResponse_DeletableTopicResult *o = &resp.responses[nout];
         DeleteTopicsResponse_DeletableTopicResult_init(o);
         o->error_message = KSTR_NULL;
-        topic_rt *t;
-        bool by_id = false;
-        if (v >= 6) {
-            const DeleteTopicsRequest_DeleteTopicState *s = &r.topics[i];
-            o->name = s->name;
-            o->topic_id = s->topic_id;
-            by_id = s->name.len < 0;
-            t = by_id ? broker_topic_by_id(b, &s->topic_id) : broker_topic(b, s->name);
-        } else {
-            o->name = r.topic_names[i];
-            t = broker_topic(b, r.topic_names[i]);
-        }
+        o->name = names[i];
+        o->topic_id = ids[i];
+        /* ControllerApis.deleteTopics: deletion disabled fails the whole
+         * request (INVALID_REQUEST before v3), no messages */
         if (!b->cfg.delete_topic_enable) {
-            o->error_code = KERR_TOPIC_DELETION_DISABLED;
+            o->error_code = v < 3 ? KERR_INVALID_REQUEST : KERR_TOPIC_DELETION_DISABLED;
+            nout++;
             continue;
         }
+        bool by_id = names[i].len < 0;
+        if (by_id && uuid_zero(&ids[i])) {
+            o->error_code = KERR_INVALID_REQUEST;
+            o->error_message = kstr_from("Neither topic name nor id were specified.");
+            nout++;
+            continue;
+        }
+        if (!by_id && !uuid_zero(&ids[i])) {
+            o->error_code = KERR_INVALID_REQUEST;
+            o->error_message = kstr_from("You may not specify both topic name and topic id.");
+            nout++;
+            continue;
+        }
+        /* a name or id given more than once: one answer for all of them */
+        bool dup = false, earlier = false;
+        for (int k = 0; k < n; k++) {
+            if (k == i) continue;
+            bool same = by_id ? names[k].len < 0 && memcmp(ids[k].b, ids[i].b, 16) == 0
+                              : names[k].len >= 0 && uuid_zero(&ids[k]) && kstr_eq(names[k], names[i]);
+            if (same) {
+                dup = true;
+                if (k < i) earlier = true;
+            }
+        }
+        if (dup) {
+            if (earlier) continue;
+            o->error_code = KERR_INVALID_REQUEST;
+            o->error_message = kstr_from(by_id ? "Duplicate topic id." : "Duplicate topic name.");
+            if (by_id) o->name = KSTR_NULL;
+            else memset(&o->topic_id, 0, sizeof o->topic_id);
+            nout++;
+            continue;
+        }
+        topic_rt *t = by_id ? broker_topic_by_id(b, &ids[i]) : broker_topic(b, names[i]);
         if (!t) {
             o->error_code = by_id ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
             if (v >= 5) o->error_message = kstr_from(by_id ? "This server does not host this topic ID."
                                                            : "This server does not host this topic-partition.");
+            nout++;
             continue;
+        }
+        topics[i] = t;
+        if (!by_id) {
+            /* a name whose topic was also given by its id: the name is
+             * refused and the id left unanswered */
+            bool id_given = false;
+            for (int k = 0; k < n; k++)
+                if (names[k].len < 0 && memcmp(ids[k].b, t->id.b, 16) == 0) id_given = true;
+            if (id_given) {
+                o->error_code = KERR_INVALID_REQUEST;
+                o->error_message = kstr_from("The provided topic name maps to an ID that was already supplied.");
+                o->topic_id = t->id;
+                nout++;
+                continue;
+            }
+        } else {
+            bool name_given = false;
+            for (int k = 0; k < n; k++)
+                if (names[k].len >= 0 && uuid_zero(&ids[k]) && kstr_eq_c(names[k], t->name)) name_given = true;
+            if (name_given) continue;
         }
         o->name = kstr_from(karena_strndup(a, t->name, strlen(t->name)));
         o->topic_id = t->id;
         o->error_code = broker_delete_topic(b, t);
+        nout++;
     }
+    resp.responses_count = nout;
     KREQ_REPLY(req, DeleteTopicsResponse, &resp);
 }
 
@@ -211,51 +333,68 @@ void h_create_partitions(broker *b, kreq *req) {
     CreatePartitionsResponse_init(&resp);
     int32_t n = r.topics_count > 0 ? r.topics_count : 0;
     resp.results = karena_calloc(a, (size_t)(n ? n : 1), sizeof *resp.results);
-    if (!resp.results) {
+    bool *dup = karena_calloc(a, (size_t)(n ? n : 1), sizeof *dup);
+    if (!resp.results || !dup) {
         kreq_fail(req, "out of memory");
         return;
     }
-    resp.results_count = n;
+    int nout = 0;
+    /* ControllerApis.createPartitions: each duplicated name answered once,
+     * before the others */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++)
+            if (k != i && kstr_eq(r.topics[k].name, r.topics[i].name)) dup[i] = true;
     for (int i = 0; i < n; i++) {
+        if (!dup[i]) continue;
+        bool earlier = false;
+        for (int k = 0; k < i && !earlier; k++)
+            if (kstr_eq(r.topics[k].name, r.topics[i].name)) earlier = true;
+        if (earlier) continue;
+        CreatePartitionsResponse_CreatePartitionsTopicResult *o = &resp.results[nout++];
+        CreatePartitionsResponse_CreatePartitionsTopicResult_init(o);
+        o->name = r.topics[i].name;
+        o->error_code = KERR_INVALID_REQUEST;
+        o->error_message = kstr_from("Duplicate topic name.");
+    }
+    for (int i = 0; i < n; i++) {
+        if (dup[i]) continue;
         const CreatePartitionsRequest_CreatePartitionsTopic *t = &r.topics[i];
-        CreatePartitionsResponse_CreatePartitionsTopicResult *o = &resp.results[i];
+        CreatePartitionsResponse_CreatePartitionsTopicResult *o = &resp.results[nout++];
         CreatePartitionsResponse_CreatePartitionsTopicResult_init(o);
         o->name = t->name;
         o->error_message = KSTR_NULL;
-        int dup = 0;
-        for (int k = 0; k < n; k++)
-            if (kstr_eq(r.topics[k].name, t->name)) dup++;
-        if (dup > 1) {
-            o->error_code = KERR_INVALID_REQUEST;
-            o->error_message = kstr_from("Duplicate topic in request.");
-            continue;
-        }
         topic_rt *rt = broker_topic(b, t->name);
         if (!rt) {
+            /* new UnknownTopicOrPartitionException(): no message */
             o->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            o->error_message = kstr_from(karena_sprintf(a, "The topic '%.*s' does not exist.", t->name.len, t->name.p));
             continue;
         }
-        if (t->assignments_count >= 0 && t->count > rt->nparts &&
-            t->assignments_count != t->count - rt->nparts) {
+        const char *msg = NULL;
+        /* ReplicationControlManager.createPartitions: the count first */
+        if (t->count <= rt->nparts) {
+            o->error_code = broker_add_partitions(b, rt, t->count, true, &msg, a);
+            if (msg) o->error_message = kstr_from(msg);
+            continue;
+        }
+        if (t->assignments_count >= 0 && t->assignments_count != t->count - rt->nparts) {
             o->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
             o->error_message = kstr_from(karena_sprintf(a,
                 "Attempted to add %d additional partition(s), but only %d assignment(s) were specified.",
                 t->count - rt->nparts, t->assignments_count));
             continue;
         }
-        bool bad_broker = false;
-        for (int k = 0; k < t->assignments_count && !bad_broker; k++)
-            for (int m = 0; m < t->assignments[k].broker_ids_count; m++)
-                if (t->assignments[k].broker_ids[m] != b->cfg.node_id) bad_broker = true;
-        if (bad_broker) {
-            o->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
-            o->error_message = kstr_from("The manual partition assignment includes a broker that is not registered.");
+        int16_t ec = KERR_NONE;
+        for (int k = 0; k < t->assignments_count && ec == KERR_NONE; k++)
+            ec = check_manual_assignment(b, t->assignments[k].broker_ids, t->assignments[k].broker_ids_count, 1,
+                                         &msg, a);
+        if (ec != KERR_NONE) {
+            o->error_code = ec;
+            if (msg) o->error_message = kstr_from(msg);
             continue;
         }
-        const char *msg = NULL;
         o->error_code = broker_add_partitions(b, rt, t->count, r.validate_only, &msg, a);
         if (msg) o->error_message = kstr_from(msg);
     }
+    resp.results_count = nout;
     KREQ_REPLY(req, CreatePartitionsResponse, &resp);
 }

@@ -397,15 +397,15 @@ bool topic_name_legal_chars(kstr name) {
 
 /* Kafka's Topic.validate: returns NULL when valid, else the message. */
 const char *topic_name_invalid(kstr name, karena *a) {
-    if (name.len <= 0) return "Topic name is illegal, it can't be empty";
-    if (kstr_eq_c(name, ".") || kstr_eq_c(name, ".."))
-        return "Topic name cannot be \".\" or \"..\"";
+    if (name.len <= 0) return "Topic name is invalid: the empty string is not allowed";
+    if (kstr_eq_c(name, ".")) return "Topic name is invalid: '.' is not allowed";
+    if (kstr_eq_c(name, "..")) return "Topic name is invalid: '..' is not allowed";
     if (name.len > 249)
-        return karena_sprintf(a, "Topic name is illegal, it can't be longer than 249 characters, topic name: %.*s",
+        return karena_sprintf(a, "Topic name is invalid: the length of '%.*s' is longer than the max allowed length 249",
                               name.len, name.p);
     if (!topic_name_legal_chars(name))
         return karena_sprintf(a,
-                              "Topic name \"%.*s\" is illegal, it contains a character other than ASCII "
+                              "Topic name is invalid: '%.*s' contains one or more characters other than ASCII "
                               "alphanumerics, '.', '_' and '-'",
                               name.len, name.p);
     return NULL;
@@ -446,15 +446,12 @@ static topic_rt *colliding_topic(broker *b, kstr name) {
     return NULL;
 }
 
-int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t replication_factor,
-                            const kstr *config_keys, const kstr *config_values, int nconfigs,
-                            bool validate_only, const char **errmsg, karena *a) {
+/* ReplicationControlManager.createTopics up to the partition layout: the
+ * name (Topic.validate, then collisions), existence, then the configs (all
+ * null values named at once, then each value). */
+int16_t broker_create_topic_precheck(broker *b, kstr name, const kstr *config_keys, const kstr *config_values,
+                                     int nconfigs, const char **errmsg, karena *a) {
     *errmsg = NULL;
-    const char *bad = topic_name_invalid(name, a);
-    if (bad) {
-        *errmsg = bad;
-        return KERR_INVALID_TOPIC_EXCEPTION;
-    }
     if (broker_topic(b, name)) {
         *errmsg = karena_sprintf(a, "Topic '%.*s' already exists.", name.len, name.p);
         return KERR_TOPIC_ALREADY_EXISTS;
@@ -465,29 +462,23 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
                                  other->name);
         return KERR_INVALID_TOPIC_EXCEPTION;
     }
-    if (partitions == -1) partitions = b->cfg.num_partitions;
-    if (partitions <= 0) {
-        *errmsg = "Number of partitions was set to an invalid non-positive value.";
-        return KERR_INVALID_PARTITIONS;
+    const char *bad = topic_name_invalid(name, a);
+    if (bad) {
+        *errmsg = bad;
+        return KERR_INVALID_TOPIC_EXCEPTION;
     }
-    if (replication_factor == -1) replication_factor = b->cfg.default_replication_factor;
-    if (replication_factor <= 0) {
-        *errmsg = "Replication factor must be larger than 0, or -1 to use the default value.";
-        return KERR_INVALID_REPLICATION_FACTOR;
+    const char *nulls = NULL;
+    for (int i = 0; i < nconfigs; i++) {
+        if (config_values[i].len >= 0) continue;
+        nulls = nulls ? karena_sprintf(a, "%s,%.*s", nulls, config_keys[i].len, config_keys[i].p)
+                      : karena_sprintf(a, "%.*s", config_keys[i].len, config_keys[i].p);
     }
-    if (replication_factor > 1) {
-        *errmsg = karena_sprintf(a,
-                                 "Unable to replicate the partition %d time(s): The target replication "
-                                 "factor of %d cannot be reached because only 1 broker(s) are registered.",
-                                 replication_factor, replication_factor);
-        return KERR_INVALID_REPLICATION_FACTOR;
+    if (nulls) {
+        *errmsg = karena_sprintf(a, "Null value not supported for topic configs: %s", nulls);
+        return KERR_INVALID_CONFIG;
     }
     for (int i = 0; i < nconfigs; i++) {
         char *k = kstr_dup(config_keys[i], a);
-        if (config_values[i].len < 0) {
-            *errmsg = karena_sprintf(a, "Null value not supported for topic configs: %s", k);
-            return KERR_INVALID_CONFIG;
-        }
         char *v = kstr_dup(config_values[i], a);
         char err[512];
         int16_t ec = topic_config_validate(k, v, err, sizeof err);
@@ -495,6 +486,32 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
             *errmsg = karena_strndup(a, err, strlen(err));
             return ec;
         }
+    }
+    return KERR_NONE;
+}
+
+int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t replication_factor,
+                            const kstr *config_keys, const kstr *config_values, int nconfigs,
+                            bool validate_only, const char **errmsg, karena *a) {
+    int16_t pec = broker_create_topic_precheck(b, name, config_keys, config_values, nconfigs, errmsg, a);
+    if (pec != KERR_NONE) return pec;
+    /* ReplicationControlManager.createTopic: the replication factor first */
+    if (replication_factor < -1 || replication_factor == 0) {
+        *errmsg = "Replication factor must be larger than 0, or -1 to use the default value.";
+        return KERR_INVALID_REPLICATION_FACTOR;
+    }
+    if (partitions < -1 || partitions == 0) {
+        *errmsg = "Number of partitions was set to an invalid non-positive value.";
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (partitions == -1) partitions = b->cfg.num_partitions;
+    if (replication_factor == -1) replication_factor = b->cfg.default_replication_factor;
+    if (replication_factor > 1) {
+        *errmsg = karena_sprintf(a,
+                                 "Unable to replicate the partition %d time(s): The target replication "
+                                 "factor of %d cannot be reached because only 1 broker(s) are registered.",
+                                 replication_factor, replication_factor);
+        return KERR_INVALID_REPLICATION_FACTOR;
     }
     /* Kafka's controller refuses an operation of more than 10000 records
      * (even validate-only), and a hostile count must not size allocations */
@@ -566,13 +583,14 @@ int16_t broker_delete_topic(broker *b, topic_rt *t) {
 
 int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
                               const char **errmsg, karena *a) {
-    if (total < t->nparts) {
-        *errmsg = karena_sprintf(a, "Topic currently has %d partitions, which is higher than the requested %d.",
-                                 t->nparts, total);
+    /* ReplicationControlManager.createPartitions */
+    if (total == t->nparts) {
+        *errmsg = karena_sprintf(a, "Topic already has %d partition(s).", t->nparts);
         return KERR_INVALID_PARTITIONS;
     }
-    if (total == t->nparts) {
-        *errmsg = karena_sprintf(a, "Topic already has %d partitions.", t->nparts);
+    if (total < t->nparts) {
+        *errmsg = karena_sprintf(a, "The topic %s currently has %d partition(s); %d would not be an increase.",
+                                 t->name, t->nparts, total);
         return KERR_INVALID_PARTITIONS;
     }
     if ((int64_t)total - t->nparts > MAX_RECORDS_PER_USER_OP) {

@@ -17,6 +17,10 @@ void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int
  * for config resolution and DescribeConfigs; arrays in a. */
 void broker_config_layers(broker *b, config_layers *l, karena *a);
 
+/* The checks of broker_create_topic before the partition layout (name,
+ * existence, configs), in Kafka's order; KERR_NONE or the error and message. */
+int16_t broker_create_topic_precheck(broker *b, kstr name, const kstr *config_keys, const kstr *config_values,
+                                     int nconfigs, const char **errmsg, karena *a);
 int16_t broker_delete_topic(broker *b, topic_rt *t);
 /* Grow t to `total` partitions. */
 int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
