@@ -173,6 +173,11 @@ void h_delete_records(broker *b, kreq *req) {
                 op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            /* ReplicaManager.deleteRecordsOnLocalLog: "Cannot delete records of internal topic" */
+            if (topic_is_internal(t->name)) {
+                op->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+                continue;
+            }
             if (strstr(t->cfg.cleanup_policy, "delete") == NULL) {
                 op->error_code = KERR_POLICY_VIOLATION;
                 continue;

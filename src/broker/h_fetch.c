@@ -31,6 +31,7 @@ typedef struct fetch_target {
     int64_t fetch_offset;
     int32_t max_bytes;
     int32_t current_leader_epoch;
+    bool known;            /* the partition existed when the fetch arrived */
     fsession_part *cached; /* the session's entry, resolved when answering */
 } fetch_target;
 
@@ -57,6 +58,21 @@ static partition *target_partition(broker *b, int16_t v, const fetch_target *t, 
     return topic->parts[t->partition];
 }
 
+/* Kafka's answer for a partition that failed to read
+ * (ReplicaManager.createLogReadResult(Throwable), FetchResponse.partitionResponse):
+ * no watermarks, no log start, no records. Fetch v5 and older get
+ * NOT_LEADER_OR_FOLLOWER for a storage error (KafkaApis.maybeDownConvertStorageError). */
+static void partition_error(int16_t v, FetchResponse_PartitionData *po, int16_t code) {
+    if (code == KERR_KAFKA_STORAGE_ERROR && v <= 5) code = KERR_NOT_LEADER_OR_FOLLOWER;
+    po->error_code = code;
+    po->high_watermark = -1;
+    po->last_stable_offset = -1;
+    po->log_start_offset = -1;
+    po->records = (krecords){NULL, 0, -1, 0};
+    po->aborted_transactions = NULL;
+    po->aborted_transactions_count = -1;
+}
+
 /* Fill one partition's answer; returns the record bytes included. */
 static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t budget, bool first_data,
                            bool read_committed, FetchResponse_PartitionData *po) {
@@ -68,34 +84,30 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     po->last_stable_offset = -1;
     po->log_start_offset = -1;
     po->records = (krecords){NULL, 0, -1, 0};
-    if (read_committed) {
-        po->aborted_transactions = NULL;
-        po->aborted_transactions_count = 0;
-    }
+    /* Kafka's log read lists aborted transactions (none yet) only for
+     * read_committed; read_uncommitted answers a null list */
+    po->aborted_transactions = NULL;
+    po->aborted_transactions_count = read_committed ? 0 : -1;
     topic_rt *topic;
     partition *p = target_partition(b, v, t, &topic);
     if (!p) {
-        po->error_code = topic || v < 13 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
+        partition_error(v, po, topic || v < 13 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID);
+        return 0;
+    }
+    if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) {
+        partition_error(v, po, t->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
+                                                                         : KERR_FENCED_LEADER_EPOCH);
         return 0;
     }
     po->high_watermark = p->high_watermark;
     po->last_stable_offset = p->high_watermark; /* no transactions yet: LSO == HW */
     po->log_start_offset = plog_start_offset(p->log);
-    if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) {
-        po->error_code = t->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
-                                                                   : KERR_FENCED_LEADER_EPOCH;
-        return 0;
-    }
     int32_t limit = t->max_bytes;
     if (budget < limit) limit = (int32_t)(budget > 0 ? budget : 0);
     plog_slice s = {-1, 0, 0};
     int rc = plog_read(p->log, t->fetch_offset, limit, first_data, p->high_watermark, &s);
-    if (rc == PLOG_OFFSET_OUT_OF_RANGE) {
-        po->error_code = KERR_OFFSET_OUT_OF_RANGE;
-        return 0;
-    }
     if (rc != 0) {
-        po->error_code = KERR_KAFKA_STORAGE_ERROR;
+        partition_error(v, po, rc == PLOG_OFFSET_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR);
         return 0;
     }
     if (s.len <= 0) return 0;
@@ -120,6 +132,21 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     }
     kw_free(&w);
     return n;
+}
+
+/* KafkaApis.maybeConvertFetchedData: a zstd topic cannot be read below
+ * Fetch v10, nor a topic with message.downconversion.enable=false below v4;
+ * the partition is answered with only the error (null records). */
+static void maybe_conversion_error(broker *b, int16_t v, const fetch_target *t, FetchResponse_PartitionData *po) {
+    if (v >= 10) return;
+    topic_rt *topic;
+    if (!target_partition(b, v, t, &topic)) return;
+    int16_t code = KERR_NONE;
+    if (strcmp(topic->cfg.compression_type, "zstd") == 0) code = KERR_UNSUPPORTED_COMPRESSION_TYPE;
+    else if (v <= 3 && !topic->cfg.message_downconversion_enable) code = KERR_UNSUPPORTED_VERSION;
+    if (code == KERR_NONE) return;
+    partition_error(v, po, code);
+    po->records = KRECORDS_NULL;
 }
 
 /* Has the client not seen this answer yet (incremental fetches)? */
@@ -163,49 +190,64 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
     FetchResponse_FetchableTopicResponse *cur = NULL;
     /* Resolve session entries now: the session may have changed while parked. */
     fsession *s = ctx->session_id ? fsession_get(ctx->session_id) : NULL;
-    for (int i = 0; i < ctx->ntargets; i++) {
-        fetch_target *t = &ctx->targets[i];
-        t->cached = s ? fsession_find_part(s, &t->topic, &t->topic_id, t->partition, v) : NULL;
-        FetchResponse_PartitionData *po = &parts[nparts];
-        int64_t got = read_target(b, req, t, budget, first_data, ctx->read_committed, po);
-        if (ctx->incremental && !has_news(t, po)) continue;
-        remember(t, po);
-        budget -= got;
-        if (got > 0) first_data = false;
-        nparts++;
-        /* group consecutive partitions of one topic */
-        bool same = cur && (v >= 13 ? memcmp(cur->topic_id.b, t->topic_id.b, 16) == 0 : kstr_eq(cur->topic, t->topic));
-        if (!same) {
-            cur = &resp.responses[resp.responses_count++];
-            FetchResponse_FetchableTopicResponse_init(cur);
-            cur->topic = t->topic;
-            cur->topic_id = t->topic_id;
-            cur->partitions = po;
-            cur->partitions_count = 0;
+    /* KafkaApis answers the partitions it read first, then those it did not
+     * know (unknown topic, partition or topic id) */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < ctx->ntargets; i++) {
+            fetch_target *t = &ctx->targets[i];
+            topic_rt *topic;
+            if ((target_partition(b, v, t, &topic) != NULL) != (pass == 0)) continue;
+            t->cached = s ? fsession_find_part(s, &t->topic, &t->topic_id, t->partition, v) : NULL;
+            FetchResponse_PartitionData *po = &parts[nparts];
+            int64_t got = read_target(b, req, t, budget, first_data, ctx->read_committed, po);
+            maybe_conversion_error(b, v, t, po);
+            if (ctx->incremental && !has_news(t, po)) continue;
+            remember(t, po);
+            budget -= got;
+            if (got > 0) first_data = false;
+            nparts++;
+            /* group consecutive partitions of one topic */
+            bool same = cur && (v >= 13 ? memcmp(cur->topic_id.b, t->topic_id.b, 16) == 0
+                                        : kstr_eq(cur->topic, t->topic));
+            if (!same) {
+                cur = &resp.responses[resp.responses_count++];
+                FetchResponse_FetchableTopicResponse_init(cur);
+                cur->topic = t->topic;
+                cur->topic_id = t->topic_id;
+                cur->partitions = po;
+                cur->partitions_count = 0;
+            }
+            cur->partitions_count++;
         }
-        cur->partitions_count++;
     }
     free(ctx->targets);
     free(ctx);
     KREQ_REPLY(req, FetchResponse, &resp);
 }
 
-/* Record bytes available now, or -1 when some partition would answer an
- * error; allocates nothing, so parked fetches are cheap to re-check. */
+/* Record bytes available now, or -1 when the fetch must be answered at once:
+ * a partition it reads would answer an error, or it reads none (Kafka's
+ * ReplicaManager answers at once on a read error; partitions unknown when
+ * the fetch arrived are answered beside it and do not cut the wait short).
+ * Allocates nothing, so parked fetches are cheap to re-check. */
 static int64_t fetch_available(broker *b, const fetch_ctx *ctx) {
     int64_t total = 0;
+    int nknown = 0;
     int16_t v = ctx->req->api_version;
     for (int i = 0; i < ctx->ntargets; i++) {
         const fetch_target *t = &ctx->targets[i];
+        if (!t->known) continue;
+        nknown++;
         topic_rt *topic;
         partition *p = target_partition(b, v, t, &topic);
         if (!p) return -1;
+        if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) return -1;
         plog_slice s = {-1, 0, 0};
         if (plog_read(p->log, t->fetch_offset, t->max_bytes, total == 0, p->high_watermark, &s) != 0) return -1;
         total += s.len;
         if (total >= ctx->min_bytes) return total;
     }
-    return total;
+    return nknown ? total : -1;
 }
 
 static void unpark(fetch_ctx *c) {
@@ -336,6 +378,10 @@ void h_fetch(broker *b, kreq *req) {
         free(ctx->targets);
         free(ctx);
         return kreq_fail(req, "out of memory");
+    }
+    for (int i = 0; i < ctx->ntargets; i++) {
+        topic_rt *topic;
+        ctx->targets[i].known = target_partition(b, req->api_version, &ctx->targets[i], &topic) != NULL;
     }
     int64_t bytes = fetch_available(b, ctx);
     if (r.max_wait_ms <= 0 || bytes < 0 || bytes >= r.min_bytes || ctx->ntargets == 0 || b->shutting_down) {

@@ -1,5 +1,8 @@
 /* h_offsets.c - ListOffsets v0-8 (earliest, latest, max timestamp, by
  * time) and OffsetForLeaderEpoch v0-4. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "broker/handlers.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -71,6 +74,47 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
     }
 }
 
+/* ListOffsetsRequest.duplicatePartitions: a partition named more than once
+ * (under the same topic name) is answered INVALID_REQUEST every time. */
+typedef struct lo_ref {
+    kstr name;
+    int32_t partition;
+    bool *dup;
+} lo_ref;
+
+static int lo_ref_cmp(const void *x, const void *y) {
+    const lo_ref *a = x, *b = y;
+    int n = a->name.len < b->name.len ? a->name.len : b->name.len;
+    int c = n > 0 ? memcmp(a->name.p, b->name.p, (size_t)n) : 0;
+    if (c) return c;
+    if (a->name.len != b->name.len) return a->name.len < b->name.len ? -1 : 1;
+    return a->partition < b->partition ? -1 : a->partition > b->partition;
+}
+
+/* dups[i][j] for topic i, partition j; NULL on allocation failure. */
+static bool **mark_duplicates(const ListOffsetsRequest *r, karena *a) {
+    int32_t nt = r->topics_count > 0 ? r->topics_count : 0;
+    bool **dups = karena_calloc(a, (size_t)(nt ? nt : 1), sizeof *dups);
+    if (!dups) return NULL;
+    size_t total = 0;
+    for (int i = 0; i < nt; i++) {
+        int32_t np = r->topics[i].partitions_count > 0 ? r->topics[i].partitions_count : 0;
+        dups[i] = karena_calloc(a, (size_t)(np ? np : 1), sizeof **dups);
+        if (!dups[i]) return NULL;
+        total += (size_t)np;
+    }
+    lo_ref *refs = karena_calloc(a, total ? total : 1, sizeof *refs);
+    if (!refs) return NULL;
+    size_t k = 0;
+    for (int i = 0; i < nt; i++)
+        for (int j = 0; j < r->topics[i].partitions_count; j++)
+            refs[k++] = (lo_ref){r->topics[i].name, r->topics[i].partitions[j].partition_index, &dups[i][j]};
+    qsort(refs, total, sizeof *refs, lo_ref_cmp);
+    for (size_t x = 1; x < total; x++)
+        if (lo_ref_cmp(&refs[x - 1], &refs[x]) == 0) *refs[x - 1].dup = *refs[x].dup = true;
+    return dups;
+}
+
 void h_list_offsets(broker *b, kreq *req) {
     ListOffsetsRequest r;
     if (KREQ_DECODE(req, ListOffsetsRequest, &r) < 0) return;
@@ -84,6 +128,12 @@ void h_list_offsets(broker *b, kreq *req) {
         return;
     }
     resp.topics_count = nt;
+    /* v0 goes through Kafka's legacy path, which does not look for duplicates */
+    bool **dups = req->api_version >= 1 ? mark_duplicates(&r, a) : NULL;
+    if (req->api_version >= 1 && !dups) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
     for (int i = 0; i < nt; i++) {
         const ListOffsetsRequest_ListOffsetsTopic *it = &r.topics[i];
         ListOffsetsResponse_ListOffsetsTopicResponse *ot = &resp.topics[i];
@@ -98,8 +148,17 @@ void h_list_offsets(broker *b, kreq *req) {
         ot->partitions_count = np;
         topic_rt *t = broker_topic(b, it->name);
         for (int j = 0; j < np; j++) {
-            ListOffsetsResponse_ListOffsetsPartitionResponse_init(&ot->partitions[j]);
-            list_partition(b, req, t, &it->partitions[j], &ot->partitions[j]);
+            ListOffsetsResponse_ListOffsetsPartitionResponse *o = &ot->partitions[j];
+            ListOffsetsResponse_ListOffsetsPartitionResponse_init(o);
+            if (dups && dups[i][j]) {
+                o->partition_index = it->partitions[j].partition_index;
+                o->error_code = KERR_INVALID_REQUEST;
+                o->timestamp = -1;
+                o->offset = -1;
+                o->leader_epoch = -1;
+                continue;
+            }
+            list_partition(b, req, t, &it->partitions[j], o);
         }
     }
     KREQ_REPLY(req, ListOffsetsResponse, &resp);

@@ -113,8 +113,8 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         const char *why = NULL;
         int16_t ec = check_produce_v3_records(req->api_version, pd->records.p, (size_t)pd->records.len, &why);
         if (ec != KERR_NONE) {
+            /* KafkaApis answers these with new PartitionResponse(error): no message */
             out->error_code = ec;
-            out->error_message = kstr_from(why);
             return;
         }
     }
@@ -123,12 +123,15 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         out->error_message = KSTR_LIT("The produce request contains no records");
         return;
     }
-    /* acks=all needs min.insync.replicas in sync; the ISR here is this node. */
+    /* acks=all needs min.insync.replicas in sync; the ISR here is this node.
+     * Kafka's NotEnoughReplicasException message stays in its log; the
+     * answer carries the log start offset and no message. */
     if (acks == -1 && t->cfg.min_insync_replicas > 1) {
         out->error_code = KERR_NOT_ENOUGH_REPLICAS;
-        out->error_message = kstr_from(karena_sprintf(&req->arena,
-            "The size of the current ISR Set(%d) is insufficient to satisfy the min.isr requirement of %d for "
-            "partition %s-%d", b->cfg.node_id, t->cfg.min_insync_replicas, t->name, p->index));
+        out->log_start_offset = plog_start_offset(p->log);
+        log_error(COMPONENT, "Error processing append operation on partition %s-%d: The size of the current ISR "
+                  "Set(%d) is insufficient to satisfy the min.isr requirement of %d for partition %s-%d", t->name,
+                  p->index, b->cfg.node_id, t->cfg.min_insync_replicas, t->name, p->index);
         return;
     }
     rec_validate_opts opts;
@@ -148,7 +151,11 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
                               &converted_len, &errmsg);
     if (ec != KERR_NONE) {
         out->error_code = (int16_t)ec;
-        if (errmsg) out->error_message = kstr_from(errmsg);
+        /* Only Kafka's RecordValidationException (INVALID_RECORD,
+         * INVALID_TIMESTAMP) reaches the client with a message; corrupt and
+         * too large batches are answered with the error alone. */
+        if (errmsg && (ec == KERR_INVALID_RECORD || ec == KERR_INVALID_TIMESTAMP))
+            out->error_message = kstr_from(errmsg);
         if (ec == KERR_INVALID_RECORD && errmsg) {
             out->record_errors = karena_calloc(&req->arena, 1, sizeof *out->record_errors);
             if (out->record_errors) {
@@ -188,6 +195,7 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
     int16_t pec = pstate_check(p->producers, &h, &duplicate, &first);
     if (pec != KERR_NONE) {
         out->error_code = pec;
+        out->log_start_offset = plog_start_offset(p->log); /* Kafka: unknownLogAppendInfoWithLogStartOffset */
         log_info(COMPONENT, "Refusing a batch of producer %lld (epoch %d, sequence %d) on %s-%d: %s",
                  (long long)h.producer_id, h.producer_epoch, h.base_sequence, t->name, p->index, kerr_name(pec));
         return;
@@ -200,11 +208,13 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
     }
     int16_t aec = broker_append_batch(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
+        /* RecordBatchTooLargeException and KafkaStorageException: the error
+         * alone (the message stays in the log) */
         out->error_code = aec;
         if (aec == KERR_RECORD_LIST_TOO_LARGE)
-            out->error_message = kstr_from(karena_sprintf(&req->arena,
-                "Message batch size is %zu bytes in append to partition %s-%d which exceeds the maximum "
-                "configured segment size of %lld.", len, t->name, p->index, (long long)t->cfg.segment_bytes));
+            log_error(COMPONENT, "Error processing append operation on partition %s-%d: Message batch size is %zu "
+                      "bytes in append to partition %s-%d which exceeds the maximum configured segment size of %lld.",
+                      t->name, p->index, len, t->name, p->index, (long long)t->cfg.segment_bytes);
         return;
     }
     if (p->producers) {
