@@ -677,8 +677,8 @@ static void req_conn_event(void *owner, http_conn *hc, int what) {
     }
     /* HC_DONE */
     etcd_answer a;
-    etcd_answer_decode(&a, r->kind, hc->resp.status, hc->resp.body + hc->resp.body_off,
-                       hc->resp.body_len - hc->resp.body_off);
+    etcd_answer_decode(&a, r->kind, hc->resp.status, http_resp_data(&hc->resp),
+                       http_resp_avail(&hc->resp));
     c->cur = r->ep;
     r->hc = NULL;
     http_conn_release(hc, &c->eps[r->ep]);
@@ -963,14 +963,14 @@ static bool watch_deliver(etcd_watch *w, etcd_watch_msg *m) {
 static bool watch_process(etcd_watch *w, http_resp *resp) {
     for (;;) {
         size_t off, olen;
-        int rc = json_split_next(&w->split, resp->body + resp->body_off, resp->body_len - resp->body_off, &off, &olen);
+        int rc = json_split_next(&w->split, http_resp_data(resp), http_resp_avail(resp), &off, &olen);
         if (rc == 0) return true;
         if (rc < 0) {
             watch_end(w, ETCD_BAD_ANSWER, "the watch stream is not JSON objects", 0, 0);
             return false;
         }
         etcd_watch_msg m;
-        etcd_watch_msg_decode(&m, resp->body + resp->body_off + off, olen);
+        etcd_watch_msg_decode(&m, http_resp_data(resp) + off, olen);
         http_resp_consume(resp, off + olen);
         memset(&w->split, 0, sizeof w->split);
         if (m.status != ETCD_OK) {
@@ -1011,8 +1011,8 @@ static void watch_conn_event(void *owner, http_conn *hc, int what) {
     if (hc->resp.status != 200) {
         if (what != HC_DONE) return; /* gather the whole error answer */
         etcd_answer a;
-        etcd_answer_decode(&a, EK_PUT, hc->resp.status, hc->resp.body + hc->resp.body_off,
-                           hc->resp.body_len - hc->resp.body_off);
+        etcd_answer_decode(&a, EK_PUT, hc->resp.status, http_resp_data(&hc->resp),
+                           http_resp_avail(&hc->resp));
         char msg[300];
         snprintf(msg, sizeof msg, "%s", a.r.error ? a.r.error : "watch refused");
         etcd_answer_free(&a);

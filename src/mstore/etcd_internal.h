@@ -47,6 +47,11 @@ int http_resp_feed(http_resp *r, const uint8_t *p, size_t n, size_t *used);
 /* The peer closed: HTTP_DONE for a body delimited by the close, else HTTP_BAD. */
 int http_resp_eof(http_resp *r);
 bool http_resp_head_done(const http_resp *r);
+/* The body bytes not yet consumed (never a NULL pointer). */
+static inline const uint8_t *http_resp_data(const http_resp *r) {
+    return r->body ? r->body + r->body_off : (const uint8_t *)"";
+}
+static inline size_t http_resp_avail(const http_resp *r) { return r->body_len - r->body_off; }
 /* Drops n consumed body bytes from the front (for streams). */
 void http_resp_consume(http_resp *r, size_t n);
 

@@ -161,7 +161,7 @@ static void check_answer(const char *text, int kind, int want_status, answer_che
             continue;
         }
         etcd_answer a;
-        etcd_answer_decode(&a, kind, r.status, r.body + r.body_off, r.body_len - r.body_off);
+        etcd_answer_decode(&a, kind, r.status, http_resp_data(&r), http_resp_avail(&r));
         if (a.r.status != want_status) bad++;
         else if (split == 0) fn(&a.r);
         etcd_answer_free(&a);
@@ -302,9 +302,9 @@ static int run_watch_stream(long split, char *log, size_t logcap) {
         off += n;
         size_t o, ol;
         int sr;
-        while ((sr = json_split_next(&s, r.body + r.body_off, r.body_len - r.body_off, &o, &ol)) == 1) {
+        while ((sr = json_split_next(&s, http_resp_data(&r), http_resp_avail(&r), &o, &ol)) == 1) {
             etcd_watch_msg m;
-            etcd_watch_msg_decode(&m, r.body + r.body_off + o, ol);
+            etcd_watch_msg_decode(&m, http_resp_data(&r) + o, ol);
             http_resp_consume(&r, o + ol);
             memset(&s, 0, sizeof s);
             if (m.status != ETCD_OK) rc = -1;
