@@ -845,6 +845,91 @@ static void test_watch_lost(void) {
     loop_free(l);
 }
 
+
+/* ---- a fake gateway: a fragmented revision is delivered in one callback ---- */
+
+static const char *const frag_msgs[] = {
+    "{\"result\":{\"header\":{\"revision\":\"8\"},\"created\":true}}\n",
+    "{\"result\":{\"header\":{\"revision\":\"9\"},\"fragment\":true,\"events\":[{\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"9\"}}]}}",
+    "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"kv\":{\"key\":\"Yg==\",\"mod_revision\":\"9\"}}]}}\n",
+    "{\"result\":{\"header\":{\"revision\":\"10\"},\"events\":[{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"10\"}}]}}",
+};
+static char frag_stream[2048];
+
+static void build_frag_stream(void) {
+    size_t n = (size_t)snprintf(frag_stream, sizeof frag_stream, HDR200 "Transfer-Encoding: chunked\r\n\r\n");
+    for (size_t i = 0; i < sizeof frag_msgs / sizeof *frag_msgs; i++)
+        n += (size_t)snprintf(frag_stream + n, sizeof frag_stream - n, "%zx\r\n%s\r\n", strlen(frag_msgs[i]), frag_msgs[i]);
+}
+
+typedef struct fake {
+    kloop *l;
+    int lfd, cfd;
+    int batches;
+    char log[128];
+    size_t ll;
+} fake;
+
+static void fake_client(kloop *l, int fd, int events, void *arg) {
+    (void)events;
+    fake *f = arg;
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0 && memmem(buf, (size_t)n, "create_request", 14)) {
+        if (send(fd, frag_stream, strlen(frag_stream), MSG_NOSIGNAL) < 0) loop_stop(l);
+    }
+    (void)f;
+}
+
+static void fake_accept(kloop *l, int fd, int events, void *arg) {
+    (void)events;
+    fake *f = arg;
+    f->cfd = accept(fd, NULL, NULL);
+    if (f->cfd >= 0) loop_watch(l, f->cfd, LOOP_READ, fake_client, f);
+}
+
+static void fake_watch_fn(void *arg, const etcd_watch_batch *b) {
+    fake *f = arg;
+    f->batches++;
+    f->ll += (size_t)snprintf(f->log + f->ll, sizeof f->log - f->ll, "[");
+    for (int i = 0; i < b->nevents; i++)
+        f->ll += (size_t)snprintf(f->log + f->ll, sizeof f->log - f->ll, "%c%.*s@%lld", b->events[i].is_delete ? 'D' : 'P',
+                                  (int)b->events[i].kv.key_len, (const char *)b->events[i].kv.key,
+                                  (long long)b->events[i].kv.mod_revision);
+    f->ll += (size_t)snprintf(f->log + f->ll, sizeof f->log - f->ll, "]");
+    if (f->batches == 2) loop_stop(f->l);
+}
+
+static void test_fragments(void) {
+    fake f = {.cfd = -1};
+    int port;
+    build_frag_stream();
+    f.lfd = silent_listener(&port);
+    CHECK(f.lfd >= 0);
+    if (f.lfd < 0) return;
+    f.l = loop_new();
+    loop_watch(f.l, f.lfd, LOOP_READ, fake_accept, &f);
+    char eps[64], err[128];
+    snprintf(eps, sizeof eps, "http://127.0.0.1:%d", port);
+    etcd_client *c = etcd_new(f.l, eps, 2000, err, sizeof err);
+    etcd_watch *w = c ? etcd_watch_start(c, "a", 1, "c", 1, 9, fake_watch_fn, &f) : NULL;
+    CHECK(w != NULL);
+    loop_timer_id guard = loop_timer_add(f.l, 3000, stop_timer, NULL);
+    loop_run(f.l);
+    loop_timer_cancel(f.l, guard);
+    CHECK(strcmp(f.log, "[Pa@9Pb@9][Da@10]") == 0);
+    if (strcmp(f.log, "[Pa@9Pb@9][Da@10]") != 0) fprintf(stderr, "fragments: %s\n", f.log);
+    etcd_watch_cancel(w);
+    etcd_free(c);
+    if (f.cfd >= 0) {
+        loop_unwatch(f.l, f.cfd);
+        close(f.cfd);
+    }
+    loop_unwatch(f.l, f.lfd);
+    close(f.lfd);
+    loop_free(f.l);
+}
+
 static bool wait_ready(void) {
     kloop *l = loop_new();
     etcd_client *c = client_on(l, eps_ok, 500);
@@ -866,6 +951,7 @@ int main(void) {
     test_answers();
     test_http_malformed();
     test_watch_stream();
+    test_fragments();
     int p1 = g_pass, f1 = g_fail;
     struct stat st;
     if (stat("/usr/bin/etcd", &st) == 0 && !getenv("SAMSA_NO_ETCD")) {
