@@ -100,6 +100,14 @@ typedef struct broker_config {
 int broker_config_load(broker_config *c, const props *p, char *err, size_t errlen);
 void broker_config_free(broker_config *c);
 
+/* Start-up check (config_security.c): resolves every listener's security
+ * protocol through listener.security.protocol.map as Kafka does, and refuses
+ * (returns -1, the reason naming the listener or key in err) what Samsa
+ * cannot honour yet: SSL/SASL listeners (client, controller, inter-broker)
+ * and an authorizer. Settings that act only on such listeners are warned
+ * about. Returns 0 when the node may start. */
+int broker_config_check_security(const broker_config *c, char *err, size_t errlen);
+
 /* A topic's effective settings. */
 typedef struct topic_config {
     char cleanup_policy[32];        /* delete | compact | compact,delete */

@@ -251,9 +251,11 @@ int server_main(int argc, char **argv) {
     broker *b = calloc(1, sizeof *b);
     if (!b) return 1;
     char err[1024];
-    if (broker_config_load(&b->cfg, &p, err, sizeof err) != 0) {
+    if (broker_config_load(&b->cfg, &p, err, sizeof err) != 0 ||
+        broker_config_check_security(&b->cfg, err, sizeof err) != 0) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
         fprintf(stderr, "%s\n", err);
+        broker_config_free(&b->cfg); /* idempotent: a failed load has freed it */
         props_free(&p);
         free(b);
         return 1;

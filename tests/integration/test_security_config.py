@@ -1,0 +1,156 @@
+"""Security settings Samsa cannot honour yet stop start-up instead of being ignored.
+
+A listener whose protocol (through listener.security.protocol.map, as Kafka
+resolves it) is SSL, SASL_PLAINTEXT or SASL_SSL would otherwise be served in
+the clear to anybody; an authorizer would enforce nothing. The node must exit
+with 1 and a message naming the listener or the key. Settings that act only on
+such listeners are warnings, and the shipped configurations still start.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BROKER_BIN, Broker, free_port, tool_env
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="samsa-sec-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def start_refused(workdir, overrides):
+    """Formats a node with these settings and starts it; it must exit by itself."""
+    b = Broker(workdir, overrides)
+    try:
+        r = subprocess.run([BROKER_BIN, b.config], capture_output=True, text=True, timeout=30, env=tool_env())
+    except subprocess.TimeoutExpired:
+        # still running: it started, which is the bug; make sure it is gone
+        raise AssertionError("the broker started although its configuration must be refused")
+    return b, r.returncode, r.stdout + r.stderr
+
+
+def secured(workdir, name, proto_map=None, extra=None):
+    port, cport = free_port(), free_port()
+    o = {
+        "listeners": f"{name}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+        "advertised.listeners": f"{name}://127.0.0.1:{port}",
+        "inter.broker.listener.name": name,
+    }
+    if proto_map:
+        o["listener.security.protocol.map"] = proto_map
+    o.update(extra or {})
+    b, rc, out = start_refused(workdir, o)
+    assert not port_open(port)
+    return rc, out, port
+
+
+@pytest.mark.parametrize("proto,lost", [
+    ("SASL_PLAINTEXT", "without authentication"),
+    ("SSL", "without encryption"),
+    ("SASL_SSL", "without authentication or encryption"),
+])
+def test_secure_listener_refused(workdir, proto, lost):
+    rc, out, port = secured(workdir, proto, extra={"sasl.enabled.mechanisms": "PLAIN"})
+    assert rc == 1, out
+    assert (f"Listener {proto} ({proto}://127.0.0.1:{port} in listeners) has security protocol {proto}, "
+            f"which would serve clients {lost}") in out, out
+    assert "Refusing to start" in out and "Exiting Kafka due to fatal exception" in out, out
+    assert "Kafka Server started" not in out
+
+
+def test_custom_listener_mapped_to_sasl_ssl_refused(workdir):
+    rc, out, port = secured(workdir, "CLIENT", "CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT")
+    assert rc == 1, out
+    assert (f"Listener CLIENT (CLIENT://127.0.0.1:{port} in listeners) has security protocol SASL_SSL") in out, out
+
+
+def test_lower_case_listener_name_is_normalised(workdir):
+    # Kafka upper-cases listener names on both sides of the map
+    rc, out, port = secured(workdir, "client", "client:sasl_plaintext,CONTROLLER:PLAINTEXT")
+    assert rc == 1, out
+    assert "Listener CLIENT (CLIENT://127.0.0.1:" in out and "security protocol SASL_PLAINTEXT" in out, out
+
+
+def test_controller_listener_mapped_to_ssl_refused(workdir):
+    rc, out, _ = secured(workdir, "PLAINTEXT", "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL")
+    assert rc == 1, out
+    assert "Controller listener CONTROLLER (listeners, controller.listener.names) has security protocol SSL" in out, out
+
+
+def test_listener_without_protocol_refused_as_kafka_does(workdir):
+    rc, out, _ = secured(workdir, "CLIENT", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")
+    assert rc == 1, out
+    assert "No security protocol defined for listener CLIENT" in out, out
+
+
+def test_inter_broker_listener_mapped_to_ssl_refused(workdir):
+    b, rc, out = start_refused(workdir, {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,REPLICATION:SSL",
+        "inter.broker.listener.name": "REPLICATION"})
+    assert rc == 1, out
+    assert "inter.broker.listener.name=REPLICATION: inter-broker traffic would use security protocol SSL" in out, out
+    assert not port_open(b.port)
+
+
+def test_authorizer_refused(workdir):
+    b, rc, out = start_refused(
+        workdir, {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                  "super.users": "User:admin"})
+    assert rc == 1, out
+    assert ("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer: Samsa has no "
+            "authorizer yet, so ACLs would not be enforced") in out, out
+    assert not port_open(b.port)
+
+
+def test_settings_for_secure_listeners_only_warn(broker_factory):
+    b = broker_factory(**{"ssl.client.auth": "required", "sasl.enabled.mechanisms": "PLAIN",
+                          "listener.name.plaintext.plain.sasl.jaas.config": "x"})
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--list")
+    assert r.returncode == 0, r.stderr
+    log = b.log_text()
+    for key in ("ssl.client.auth", "sasl.enabled.mechanisms", "listener.name.plaintext.plain.sasl.jaas.config"):
+        assert f"WARN The configuration '{key}' has no effect: it applies only to SSL and SASL listeners" in log, log
+    assert "Kafka Server started" in log
+
+
+def test_shipped_config_starts(broker):
+    # config/kraft/server.properties (the lab's) with the test's ports
+    r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--list")
+    assert r.returncode == 0, r.stderr
+    assert "has no effect" not in broker.log_text()
+
+
+def test_embedded_default_starts(workdir):
+    port, cport = free_port(), free_port()
+    data = os.path.join(workdir, "data")
+    proc = subprocess.Popen(
+        [BROKER_BIN, "--override", f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+         "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}", "--override", f"log.dirs={data}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=tool_env())
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and proc.poll() is None and not port_open(port):
+            time.sleep(0.05)
+        assert proc.poll() is None and port_open(port), proc.stdout.read() if proc.poll() is not None else ""
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Kafka Server started" in out, out
