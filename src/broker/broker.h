@@ -19,13 +19,15 @@
 
 struct group_coord;
 
-/* Runtime state of one partition this node leads. */
+/* Runtime state of one partition this node holds a replica of. */
 typedef struct partition {
     struct topic_rt *topic;
     int32_t index;
     plog *log;
-    int64_t high_watermark;    /* == log end offset on a single node */
+    int64_t high_watermark;    /* == log end offset with one replica */
     int32_t leader_epoch;
+    int32_t leader;            /* from the image; -1 = none */
+    bool is_leader;            /* this node leads it (and is not fenced) */
     struct pstate *producers;  /* idempotent producer state (producer_state.h) */
 } partition;
 
@@ -33,7 +35,7 @@ typedef struct partition {
 typedef struct topic_rt {
     char *name;
     kuuid id;
-    partition **parts;
+    partition **parts;         /* NULL where this node holds no replica */
     int32_t nparts;
     topic_config cfg;          /* resolved: topic overrides > broker > defaults */
     log_config log_cfg;        /* derived from cfg for the storage layer */
@@ -43,7 +45,7 @@ typedef struct broker {
     broker_config cfg;
     kloop *loop;
     mimage *image;             /* cluster metadata state (metadata/image.h) */
-    struct mlog *mlog;         /* the __cluster_metadata log */
+    struct mstore *store;      /* where metadata changes go (mstore/mstore.h) */
     char cluster_id[64];
     struct group_coord *groups;
     struct broker_topics *topics; /* name/id -> topic_rt */
@@ -51,23 +53,38 @@ typedef struct broker {
     int64_t started_ms;
     int64_t next_retention_check_ms; /* monotonic; 0 = not scheduled yet */
     bool shutting_down;
+    bool fenced;               /* cluster: lost its session; leads nothing */
 } broker;
 
 /* ---- topics and partitions (broker/topics.c) ---- */
 topic_rt *broker_topic(broker *b, kstr name);
 topic_rt *broker_topic_by_id(broker *b, const kuuid *id);
 partition *broker_partition(broker *b, kstr topic, int32_t index);
+/* The partition if this node leads it; else NULL with *err =
+ * UNKNOWN_TOPIC_OR_PARTITION (no such partition) or NOT_LEADER_OR_FOLLOWER. */
+partition *broker_partition_led(broker *b, topic_rt *t, int32_t index, int16_t *err);
+/* The image's view of a partition (leader, replicas, ISR); NULL if unknown. */
+const mpartition *broker_mpartition(broker *b, const topic_rt *t, int32_t index);
 /* Iterate all topics (order unspecified). Returns the count; fills up to max. */
 int broker_topics_list(broker *b, topic_rt **out, int max);
 int broker_topic_count(broker *b);
 
-/* Create a topic through the metadata log (as CreateTopics does): validates,
- * writes TopicRecord/PartitionRecord/ConfigRecord, applies them, opens the
- * logs. configs may be NULL. Returns a Kafka error code; errmsg (static or
- * arena) may be set. */
+/* Completion of a metadata change: a Kafka error code (KERR_NONE when
+ * applied). May run before the call that started the change returns. */
+typedef void (*broker_change_fn)(broker *b, void *arg, int16_t error);
+
+/* Create a topic through the metadata store (as CreateTopics does):
+ * validates, places replicas over the live brokers, writes
+ * TopicRecord/PartitionRecord/ConfigRecord; the runtime follows the image.
+ * configs may be NULL; assignment (nparts * rf broker ids) may be NULL.
+ * Returns a Kafka error code with errmsg (static or arena) when validation
+ * fails; otherwise KERR_NONE, and unless validate_only, done (may be NULL)
+ * is called once the change is applied or failed. Everything passed in must
+ * stay valid until done runs (arena of the request). */
 int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t replication_factor,
-                            const kstr *config_keys, const kstr *config_values, int nconfigs,
-                            bool validate_only, const char **errmsg, karena *a);
+                            const int32_t *assignment, const kstr *config_keys, const kstr *config_values,
+                            int nconfigs, bool validate_only, const char **errmsg, karena *a,
+                            broker_change_fn done, void *arg);
 
 /* Append an already built, valid v2 batch (e.g. from rec_builder) to a
  * partition, as the leader would for acks=all. Returns a Kafka error code and
@@ -80,8 +97,33 @@ int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len,
  * or broker. resource_type is MRES_TOPIC or MRES_BROKER; resource_name is
  * the topic, or the node id ("" = cluster default) for brokers. Returns a
  * Kafka error code. Validation is the caller's job. */
-int16_t broker_alter_configs(broker *b, int8_t resource_type, const char *resource_name,
-                             const char *const *keys, const char *const *values, int n);
+void broker_alter_configs(broker *b, int8_t resource_type, const char *resource_name,
+                          const char *const *keys, const char *const *values, int n, broker_change_fn done,
+                          void *arg);
+
+/* The store applied a change to b->image: the runtime (logs, leadership,
+ * coordinators) follows. */
+void broker_metadata_applied(broker *b);
+
+/* Live brokers as clients see them: the endpoint on this node's client
+ * listener. */
+typedef struct broker_node {
+    int32_t id;
+    const char *host;
+    int32_t port;
+    const char *rack;
+} broker_node;
+/* Fills up to max live nodes (sorted by id); returns the count. */
+int broker_live_nodes(broker *b, broker_node *out, int max);
+/* The node as clients reach it; false when not alive. */
+bool broker_node_lookup(broker *b, int32_t id, broker_node *out);
+int32_t broker_controller_id(broker *b);
+
+struct RegisterBrokerRecord;
+/* This node's registration (endpoints, rack, features); arrays in a. */
+void broker_registration(broker *b, kuuid incarnation, struct RegisterBrokerRecord *r, karena *a);
+/* A node that is its own cluster registers in its image only. */
+int broker_register_locally(broker *b);
 
 /* Called after data was appended to p (wakes long-polling fetches). */
 void broker_partition_appended(broker *b, partition *p);

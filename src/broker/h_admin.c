@@ -10,7 +10,7 @@
 #include "broker/producer_state.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
-#include "metadata/mlog.h"
+#include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 
@@ -23,14 +23,19 @@ void h_describe_cluster(broker *b, kreq *req) {
     DescribeClusterResponse_init(&resp);
     resp.error_message = KSTR_NULL;
     resp.cluster_id = kstr_from(b->cluster_id);
-    resp.controller_id = b->cfg.node_id;
-    if (!KREQ_ALLOC_ARRAY(req, 1, resp.brokers)) return kreq_fail(req, "out of memory");
-    DescribeClusterResponse_DescribeClusterBroker_init(resp.brokers);
-    resp.brokers_count = 1;
-    resp.brokers[0].broker_id = b->cfg.node_id;
-    resp.brokers[0].host = kstr_from(broker_advertised_host(b));
-    resp.brokers[0].port = broker_advertised_port(b);
-    resp.brokers[0].rack = KSTR_NULL;
+    resp.controller_id = broker_controller_id(b);
+    int nb = broker_live_nodes(b, NULL, 0);
+    broker_node *nodes = karena_calloc(&req->arena, (size_t)(nb ? nb : 1), sizeof *nodes);
+    if (!nodes || !KREQ_ALLOC_ARRAY(req, nb, resp.brokers)) return kreq_fail(req, "out of memory");
+    nb = broker_live_nodes(b, nodes, nb);
+    resp.brokers_count = nb;
+    for (int i = 0; i < nb; i++) {
+        DescribeClusterResponse_DescribeClusterBroker_init(&resp.brokers[i]);
+        resp.brokers[i].broker_id = nodes[i].id;
+        resp.brokers[i].host = kstr_from(nodes[i].host);
+        resp.brokers[i].port = nodes[i].port;
+        resp.brokers[i].rack = nodes[i].rack ? kstr_from(nodes[i].rack) : KSTR_NULL;
+    }
     resp.cluster_authorized_operations = r.include_cluster_authorized_operations ? CLUSTER_ALL_OPERATIONS : INT32_MIN;
     KREQ_REPLY(req, DescribeClusterResponse, &resp);
 }
@@ -43,7 +48,7 @@ void h_describe_quorum(broker *b, kreq *req) {
     int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
     if (!KREQ_ALLOC_ARRAY(req, nt, resp.topics)) return kreq_fail(req, "out of memory");
     resp.topics_count = nt;
-    int64_t leo = mlog_end_offset(b->mlog);
+    int64_t leo = mstore_end_offset(b->store);
     int64_t now = wall_clock_ms();
     for (int i = 0; i < nt; i++) {
         DescribeQuorumResponse_TopicData *t = &resp.topics[i];
@@ -60,13 +65,13 @@ void h_describe_quorum(broker *b, kreq *req) {
                 p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            p->leader_id = b->cfg.node_id;
-            p->leader_epoch = mlog_leader_epoch(b->mlog);
+            p->leader_id = broker_controller_id(b);
+            p->leader_epoch = mstore_epoch(b->store);
             p->high_watermark = leo;
             if (!KREQ_ALLOC_ARRAY(req, 1, p->current_voters)) return kreq_fail(req, "out of memory");
             DescribeQuorumResponse_ReplicaState_init(p->current_voters);
             p->current_voters_count = 1;
-            p->current_voters[0].replica_id = b->cfg.node_id;
+            p->current_voters[0].replica_id = broker_controller_id(b);
             p->current_voters[0].log_end_offset = leo;
             p->current_voters[0].last_fetch_timestamp = now;
             p->current_voters[0].last_caught_up_timestamp = now;
@@ -99,6 +104,7 @@ static int describe_dir(broker *b, const DescribeLogDirsRequest *r, const char *
         ot->name = kstr_from(t->name);
         if (!(ot->partitions = karena_calloc(a, (size_t)(t->nparts > 0 ? t->nparts : 1), sizeof *ot->partitions))) return -1;
         for (int p = 0; p < t->nparts; p++) {
+            if (!t->parts[p]) continue; /* no replica here */
             const char *pd = plog_dir(t->parts[p]->log);
             if (strncmp(pd, dir, dl) != 0 || pd[dl] != '/') continue;
             if (want) {
@@ -167,10 +173,10 @@ void h_delete_records(broker *b, kreq *req) {
             DeleteRecordsResponse_DeleteRecordsPartitionResult_init(op);
             op->partition_index = ip->partition_index;
             op->low_watermark = -1;
-            partition *p = (t && ip->partition_index >= 0 && ip->partition_index < t->nparts) ? t->parts[ip->partition_index]
-                                                                                              : NULL;
+            int16_t perr;
+            partition *p = broker_partition_led(b, t, ip->partition_index, &perr);
             if (!p) {
-                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                op->error_code = perr;
                 continue;
             }
             /* ReplicaManager.deleteRecordsOnLocalLog: "Cannot delete records of internal topic" */
@@ -281,40 +287,84 @@ void h_update_features(broker *b, kreq *req) {
 /* Producer ids are handed out in blocks recorded in the metadata log
  * (ProducerIdsRecord), so ids never repeat across restarts. */
 #define PRODUCER_ID_BLOCK 1000
+#define PRODUCER_ID_TRIES 10
+/* This node's current block of producer ids, taken from the metadata store
+ * (ProducerIdsRecord) so ids never repeat across restarts or nodes. */
 static int64_t next_pid = -1, block_end = -1;
+/* Requests waiting for a block (linked through kreq.next_waiting). */
+static kreq *pid_waiters;
+static bool pid_allocating;
+static int64_t pid_block_start;
+static int pid_tries;
+
+static void answer_init_producer_id(kreq *req, int16_t error) {
+    InitProducerIdResponse resp;
+    InitProducerIdResponse_init(&resp);
+    resp.error_code = error;
+    resp.producer_id = error ? -1 : next_pid++;
+    resp.producer_epoch = error ? -1 : 0;
+    KREQ_REPLY(req, InitProducerIdResponse, &resp);
+}
+
+static void allocate_pid_block(broker *b);
+
+/* Serve waiters from the block, oldest first; a new block when it runs out. */
+static void serve_pid_waiters(broker *b, int16_t error) {
+    while (pid_waiters && (error || next_pid < block_end)) {
+        kreq *req = pid_waiters;
+        pid_waiters = req->next_waiting;
+        answer_init_producer_id(req, error);
+    }
+    if (pid_waiters) allocate_pid_block(b);
+}
+
+static void pid_block_committed(broker *b, void *arg, mstore_status st) {
+    (void)arg;
+    pid_allocating = false;
+    if (st == MSTORE_OK) {
+        next_pid = pid_block_start;
+        block_end = pid_block_start + PRODUCER_ID_BLOCK;
+        pid_tries = 0;
+        serve_pid_waiters(b, KERR_NONE);
+    } else if (st == MSTORE_CONFLICT && ++pid_tries < PRODUCER_ID_TRIES) {
+        allocate_pid_block(b); /* another node took that block: the image now shows the next one */
+    } else {
+        pid_tries = 0;
+        serve_pid_waiters(b, st == MSTORE_CONFLICT ? KERR_COORDINATOR_LOAD_IN_PROGRESS : mstore_status_error(st));
+    }
+}
+
+static void allocate_pid_block(broker *b) {
+    if (pid_allocating) return;
+    pid_allocating = true;
+    pid_block_start = b->image->next_producer_id;
+    ProducerIdsRecord pr;
+    ProducerIdsRecord_init(&pr);
+    pr.broker_id = b->cfg.node_id;
+    pr.broker_epoch = 1;
+    pr.next_producer_id = pid_block_start + PRODUCER_ID_BLOCK;
+    mrecord rec = {KMETA_PRODUCER_IDS_RECORD, 0, &pr};
+    mstore_commit(b->store, &rec, 1, 0, pid_block_committed, NULL);
+}
 
 void h_init_producer_id(broker *b, kreq *req) {
     InitProducerIdRequest r;
     if (KREQ_DECODE(req, InitProducerIdRequest, &r) < 0) return;
-    InitProducerIdResponse resp;
-    InitProducerIdResponse_init(&resp);
-    resp.producer_id = -1;
-    resp.producer_epoch = -1;
     if (r.transactional_id.len >= 0) {
         /* Transactions are not implemented yet: a retriable "no coordinator". */
-        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-        KREQ_REPLY(req, InitProducerIdResponse, &resp);
+        answer_init_producer_id(req, KERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
-    if (next_pid < 0 || next_pid >= block_end) {
-        int64_t start = b->image->next_producer_id;
-        ProducerIdsRecord pr;
-        ProducerIdsRecord_init(&pr);
-        pr.broker_id = b->cfg.node_id;
-        pr.broker_epoch = 1;
-        pr.next_producer_id = start + PRODUCER_ID_BLOCK;
-        mrecord rec = {KMETA_PRODUCER_IDS_RECORD, 0, &pr};
-        if (mlog_append(b->mlog, &rec, 1) != 0) {
-            resp.error_code = KERR_KAFKA_STORAGE_ERROR;
-            KREQ_REPLY(req, InitProducerIdResponse, &resp);
-            return;
-        }
-        next_pid = start;
-        block_end = start + PRODUCER_ID_BLOCK;
+    if (next_pid >= 0 && next_pid < block_end && !pid_waiters) {
+        answer_init_producer_id(req, KERR_NONE);
+        return;
     }
-    resp.producer_id = next_pid++;
-    resp.producer_epoch = 0;
-    KREQ_REPLY(req, InitProducerIdResponse, &resp);
+    /* queue behind earlier waiters, keeping their order */
+    req->next_waiting = NULL;
+    kreq **tail = &pid_waiters;
+    while (*tail) tail = &(*tail)->next_waiting;
+    *tail = req;
+    allocate_pid_block(b);
 }
 
 void h_alter_replica_log_dirs(broker *b, kreq *req) {
@@ -451,11 +501,13 @@ void h_describe_producers(broker *b, kreq *req) {
             op->error_message = KSTR_NULL;
             op->active_producers = NULL;
             op->active_producers_count = 0;
-            if (!t || op->partition_index < 0 || op->partition_index >= t->nparts) {
-                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            int16_t perr;
+            const partition *led = broker_partition_led(b, t, op->partition_index, &perr);
+            if (!led) {
+                op->error_code = perr;
                 continue;
             }
-            const pstate *ps = t->parts[op->partition_index]->producers;
+            const pstate *ps = led->producers;
             int n = ps ? pstate_producer_count(ps) : 0;
             if (!KREQ_ALLOC_ARRAY(req, n, op->active_producers)) return kreq_fail(req, "out of memory");
             for (int k = 0; k < n; k++) {

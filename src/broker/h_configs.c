@@ -268,10 +268,17 @@ void h_describe_configs(broker *b, kreq *req) {
 typedef struct alter_result {
     int16_t code;
     const char *msg; /* NULL: Kafka's default for the code */
+    bool pending;    /* a change was started: its completion sets the code */
 } alter_result;
 
-static alter_result ok(void) { return (alter_result){KERR_NONE, NULL}; }
-static alter_result err(int16_t code, const char *msg) { return (alter_result){code, msg}; }
+static alter_result ok(void) { return (alter_result){KERR_NONE, NULL, false}; }
+static alter_result err(int16_t code, const char *msg) { return (alter_result){code, msg, false}; }
+
+/* Where a resource's change reports when it completes. */
+typedef struct alter_wait {
+    req_changes *rc;
+    int16_t *error_code;
+} alter_wait;
 
 /* Kafka checks a topic's complete new set of overrides. */
 static alter_result validate_topic_set(const kvset *s, karena *a) {
@@ -408,16 +415,26 @@ static const char *list_op(const char *current, const char *arg, int op, karena 
 
 /* Apply the changes of one resource (or only validate). changes: key ->
  * new value, NULL = delete. */
-static alter_result commit_changes(broker *b, int8_t type, const char *name, const kvset *changes, bool validate_only) {
+static void configs_committed(broker *b, void *arg, int16_t error) {
+    alter_wait *w = arg;
+    *w->error_code = error;
+    req_changes_done(b, w->rc);
+}
+
+static alter_result commit_changes(broker *b, int8_t type, const char *name, const kvset *changes, bool validate_only,
+                                   alter_wait *w) {
     if (validate_only || changes->n == 0) return ok();
-    int16_t rc = broker_alter_configs(b, type == RES_TOPIC ? MRES_TOPIC : MRES_BROKER, name, changes->keys,
-                                      changes->values, changes->n);
-    return rc == KERR_NONE ? ok() : err(rc, NULL);
+    req_changes_add(w->rc);
+    broker_alter_configs(b, type == RES_TOPIC ? MRES_TOPIC : MRES_BROKER, name, changes->keys, changes->values,
+                         changes->n, configs_committed, w);
+    alter_result r = ok();
+    r.pending = true;
+    return r;
 }
 
 /* Shared body for both APIs: one resource's entries. */
 static alter_result alter_one(broker *b, int8_t type, kstr rname, const kstr *names, const kstr *values,
-                              const int8_t *ops, int n, bool validate_only, karena *a) {
+                              const int8_t *ops, int n, bool validate_only, karena *a, alter_wait *w) {
     alter_result r = precheck(names, values, ops, n, a);
     if (r.code) return r;
     if (ops)
@@ -501,7 +518,7 @@ static alter_result alter_one(broker *b, int8_t type, kstr rname, const kstr *na
         r = validate_broker_set(&next, is_default, a);
         if (r.code) return r;
     }
-    return commit_changes(b, type, name, &changes, validate_only);
+    return commit_changes(b, type, name, &changes, validate_only, w);
 }
 
 /* Each resource may appear once; both copies of a repeated one fail. */
@@ -517,12 +534,23 @@ static kstr result_message(alter_result r) {
     return kstr_from(r.msg);
 }
 
+static void reply_AlterConfigs(broker *b, kreq *req, void *ctx) {
+    (void)b;
+    KREQ_REPLY(req, AlterConfigsResponse, (AlterConfigsResponse *)ctx);
+}
+
 void h_alter_configs(broker *b, kreq *req) {
     AlterConfigsRequest r;
     if (KREQ_DECODE(req, AlterConfigsRequest, &r) < 0) return;
     karena *a = &req->arena;
     int n = r.resources_count > 0 ? r.resources_count : 0;
-    AlterConfigsResponse resp;
+    AlterConfigsResponse *respp = karena_alloc(a, sizeof *respp);
+    req_changes *rc = respp ? req_changes_begin(req, reply_AlterConfigs, respp) : NULL;
+    if (!rc) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+#define resp (*respp)
     AlterConfigsResponse_init(&resp);
     resp.responses = karena_calloc(a, (size_t)(n ? n : 1), sizeof *resp.responses);
     int8_t *types = karena_calloc(a, (size_t)(n ? n : 1), sizeof *types);
@@ -537,6 +565,12 @@ void h_alter_configs(broker *b, kreq *req) {
     }
     for (int i = 0; i < n; i++) {
         AlterConfigsRequest_AlterConfigsResource *res = &r.resources[i];
+        AlterConfigsResponse_AlterConfigsResourceResponse *o = &resp.responses[i];
+        AlterConfigsResponse_AlterConfigsResourceResponse_init(o);
+        o->resource_type = res->resource_type;
+        o->resource_name = res->resource_name;
+        alter_wait *w = karena_alloc(a, sizeof *w);
+        if (w) *w = (alter_wait){rc, &o->error_code};
         alter_result ar;
         if (repeated(types, rnames, n, i)) {
             ar = err(KERR_INVALID_REQUEST, "Each resource must appear at most once.");
@@ -544,25 +578,27 @@ void h_alter_configs(broker *b, kreq *req) {
             int nc = res->configs_count > 0 ? res->configs_count : 0;
             kstr *names = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *names);
             kstr *values = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *values);
-            if (!names || !values) {
+            if (!names || !values || !w) {
                 ar = err(KERR_UNKNOWN_SERVER_ERROR, NULL);
             } else {
                 for (int k = 0; k < nc; k++) {
                     names[k] = res->configs[k].name;
                     values[k] = res->configs[k].value;
                 }
-                ar = alter_one(b, res->resource_type, res->resource_name, names, values, NULL, nc, r.validate_only, a);
+                ar = alter_one(b, res->resource_type, res->resource_name, names, values, NULL, nc, r.validate_only, a, w);
             }
         }
-        AlterConfigsResponse_AlterConfigsResourceResponse *o = &resp.responses[i];
-        AlterConfigsResponse_AlterConfigsResourceResponse_init(o);
-        o->error_code = ar.code;
+        if (!ar.pending) o->error_code = ar.code;
         o->error_message = result_message(ar);
-        o->resource_type = res->resource_type;
-        o->resource_name = res->resource_name;
     }
     resp.responses_count = n;
-    KREQ_REPLY(req, AlterConfigsResponse, &resp);
+#undef resp
+    req_changes_done(b, rc);
+}
+
+static void reply_IncrementalAlterConfigs(broker *b, kreq *req, void *ctx) {
+    (void)b;
+    KREQ_REPLY(req, IncrementalAlterConfigsResponse, (IncrementalAlterConfigsResponse *)ctx);
 }
 
 void h_incremental_alter_configs(broker *b, kreq *req) {
@@ -570,7 +606,13 @@ void h_incremental_alter_configs(broker *b, kreq *req) {
     if (KREQ_DECODE(req, IncrementalAlterConfigsRequest, &r) < 0) return;
     karena *a = &req->arena;
     int n = r.resources_count > 0 ? r.resources_count : 0;
-    IncrementalAlterConfigsResponse resp;
+    IncrementalAlterConfigsResponse *respp = karena_alloc(a, sizeof *respp);
+    req_changes *rc = respp ? req_changes_begin(req, reply_IncrementalAlterConfigs, respp) : NULL;
+    if (!rc) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+#define resp (*respp)
     IncrementalAlterConfigsResponse_init(&resp);
     resp.responses = karena_calloc(a, (size_t)(n ? n : 1), sizeof *resp.responses);
     int8_t *types = karena_calloc(a, (size_t)(n ? n : 1), sizeof *types);
@@ -585,6 +627,12 @@ void h_incremental_alter_configs(broker *b, kreq *req) {
     }
     for (int i = 0; i < n; i++) {
         IncrementalAlterConfigsRequest_AlterConfigsResource *res = &r.resources[i];
+        IncrementalAlterConfigsResponse_AlterConfigsResourceResponse *o = &resp.responses[i];
+        IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_init(o);
+        o->resource_type = res->resource_type;
+        o->resource_name = res->resource_name;
+        alter_wait *w = karena_alloc(a, sizeof *w);
+        if (w) *w = (alter_wait){rc, &o->error_code};
         alter_result ar;
         if (repeated(types, rnames, n, i)) {
             ar = err(KERR_INVALID_REQUEST, "Each resource must appear at most once.");
@@ -593,7 +641,7 @@ void h_incremental_alter_configs(broker *b, kreq *req) {
             kstr *names = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *names);
             kstr *values = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *values);
             int8_t *ops = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *ops);
-            if (!names || !values || !ops) {
+            if (!names || !values || !ops || !w) {
                 ar = err(KERR_UNKNOWN_SERVER_ERROR, NULL);
             } else {
                 for (int k = 0; k < nc; k++) {
@@ -601,16 +649,13 @@ void h_incremental_alter_configs(broker *b, kreq *req) {
                     values[k] = res->configs[k].value;
                     ops[k] = res->configs[k].config_operation;
                 }
-                ar = alter_one(b, res->resource_type, res->resource_name, names, values, ops, nc, r.validate_only, a);
+                ar = alter_one(b, res->resource_type, res->resource_name, names, values, ops, nc, r.validate_only, a, w);
             }
         }
-        IncrementalAlterConfigsResponse_AlterConfigsResourceResponse *o = &resp.responses[i];
-        IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_init(o);
-        o->error_code = ar.code;
+        if (!ar.pending) o->error_code = ar.code;
         o->error_message = result_message(ar);
-        o->resource_type = res->resource_type;
-        o->resource_name = res->resource_name;
     }
     resp.responses_count = n;
-    KREQ_REPLY(req, IncrementalAlterConfigsResponse, &resp);
+#undef resp
+    req_changes_done(b, rc);
 }

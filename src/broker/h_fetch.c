@@ -54,8 +54,8 @@ static broker *the_broker;
 static partition *target_partition(broker *b, int16_t v, const fetch_target *t, topic_rt **topic_out) {
     topic_rt *topic = v >= 13 ? broker_topic_by_id(b, &t->topic_id) : broker_topic(b, t->topic);
     *topic_out = topic;
-    if (!topic || t->partition < 0 || t->partition >= topic->nparts) return NULL;
-    return topic->parts[t->partition];
+    int16_t err;
+    return broker_partition_led(b, topic, t->partition, &err);
 }
 
 /* Kafka's answer for a partition that failed to read

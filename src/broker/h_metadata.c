@@ -15,6 +15,15 @@ bool topic_is_internal(const char *name) {
     return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
 }
 
+/* Replicas of ids that are not alive, for offline_replicas. */
+static int32_t *offline_of(broker *b, const int32_t *ids, int32_t n, int32_t *count, karena *a) {
+    int32_t *out = karena_calloc(a, (size_t)(n ? n : 1), sizeof(int32_t));
+    *count = 0;
+    for (int i = 0; out && i < n; i++)
+        if (!mimage_broker_alive(b->image, ids[i])) out[(*count)++] = ids[i];
+    return out;
+}
+
 static void fill_topic(broker *b, topic_rt *t, MetadataResponse_MetadataResponseTopic *o, bool want_ops, karena *a) {
     o->error_code = KERR_NONE;
     o->name = kstr_from(t->name);
@@ -24,22 +33,25 @@ static void fill_topic(broker *b, topic_rt *t, MetadataResponse_MetadataResponse
     o->partitions = karena_calloc(a, (size_t)(t->nparts ? t->nparts : 1), sizeof *o->partitions);
     if (!o->partitions) return;
     o->partitions_count = t->nparts;
-    int32_t *node = karena_alloc(a, sizeof(int32_t));
-    if (!node) return;
-    *node = b->cfg.node_id;
     for (int i = 0; i < t->nparts; i++) {
         MetadataResponse_MetadataResponsePartition *p = &o->partitions[i];
         MetadataResponse_MetadataResponsePartition_init(p);
-        p->error_code = KERR_NONE;
+        const mpartition *mp = broker_mpartition(b, t, i);
         p->partition_index = i;
-        p->leader_id = b->cfg.node_id;
-        p->leader_epoch = t->parts[i]->leader_epoch;
-        p->replica_nodes = node;
-        p->replica_nodes_count = 1;
-        p->isr_nodes = node;
-        p->isr_nodes_count = 1;
-        p->offline_replicas = NULL;
-        p->offline_replicas_count = 0;
+        if (!mp) {
+            p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            continue;
+        }
+        /* A partition without a live leader: LEADER_NOT_AVAILABLE, leader -1. */
+        bool led = mp->leader >= 0 && mimage_broker_alive(b->image, mp->leader);
+        p->error_code = led ? KERR_NONE : KERR_LEADER_NOT_AVAILABLE;
+        p->leader_id = led ? mp->leader : -1;
+        p->leader_epoch = mp->leader_epoch;
+        p->replica_nodes = mp->replicas;
+        p->replica_nodes_count = mp->nreplicas;
+        p->isr_nodes = mp->isr;
+        p->isr_nodes_count = mp->nisr;
+        p->offline_replicas = offline_of(b, mp->replicas, mp->nreplicas, &p->offline_replicas_count, a);
     }
 }
 
@@ -50,19 +62,24 @@ void h_metadata(broker *b, kreq *req) {
     int16_t v = req->api_version;
     MetadataResponse resp;
     MetadataResponse_init(&resp);
-    resp.brokers = karena_calloc(a, 1, sizeof *resp.brokers);
-    if (!resp.brokers) {
+    int nb = broker_live_nodes(b, NULL, 0);
+    broker_node *nodes = karena_calloc(a, (size_t)(nb ? nb : 1), sizeof *nodes);
+    resp.brokers = karena_calloc(a, (size_t)(nb ? nb : 1), sizeof *resp.brokers);
+    if (!resp.brokers || !nodes) {
         kreq_fail(req, "out of memory");
         return;
     }
-    MetadataResponse_MetadataResponseBroker_init(resp.brokers);
-    resp.brokers_count = 1;
-    resp.brokers[0].node_id = b->cfg.node_id;
-    resp.brokers[0].host = kstr_from(broker_advertised_host(b));
-    resp.brokers[0].port = broker_advertised_port(b);
-    resp.brokers[0].rack = KSTR_NULL;
+    nb = broker_live_nodes(b, nodes, nb);
+    resp.brokers_count = nb;
+    for (int i = 0; i < nb; i++) {
+        MetadataResponse_MetadataResponseBroker_init(&resp.brokers[i]);
+        resp.brokers[i].node_id = nodes[i].id;
+        resp.brokers[i].host = kstr_from(nodes[i].host);
+        resp.brokers[i].port = nodes[i].port;
+        resp.brokers[i].rack = nodes[i].rack ? kstr_from(nodes[i].rack) : KSTR_NULL;
+    }
     resp.cluster_id = kstr_from(b->cluster_id);
-    resp.controller_id = b->cfg.node_id;
+    resp.controller_id = broker_controller_id(b);
     resp.cluster_authorized_operations = r.include_cluster_authorized_operations ? CLUSTER_ALL_OPERATIONS : INT32_MIN;
     bool want_ops = r.include_topic_authorized_operations;
 
@@ -118,7 +135,7 @@ void h_metadata(broker *b, kreq *req) {
             char *nm = kstr_dup(rt->name, a);
             if (allow_create && nm && !topic_is_internal(nm)) {
                 const char *errmsg;
-                int16_t ec = broker_create_topic(b, rt->name, -1, -1, NULL, NULL, 0, false, &errmsg, a);
+                int16_t ec = broker_create_topic(b, rt->name, -1, -1, NULL, NULL, NULL, 0, false, &errmsg, a, NULL, NULL);
                 /* A KRaft broker forwards auto-creation to the controller and
                  * answers UNKNOWN_TOPIC_OR_PARTITION now; the client's next
                  * metadata request sees the topic. */

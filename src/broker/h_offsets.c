@@ -28,10 +28,10 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
     o->timestamp = -1;
     o->offset = -1;
     o->leader_epoch = -1;
-    partition *p = (t && in->partition_index >= 0 && in->partition_index < t->nparts) ? t->parts[in->partition_index]
-                                                                                        : NULL;
+    int16_t perr;
+    partition *p = broker_partition_led(b, t, in->partition_index, &perr);
     if (!p) {
-        o->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        o->error_code = perr;
         return;
     }
     o->error_code = check_epoch(p, in->current_leader_epoch);
@@ -197,9 +197,10 @@ void h_offset_for_leader_epoch(broker *b, kreq *req) {
             op->partition = ip->partition;
             op->leader_epoch = -1;
             op->end_offset = -1;
-            partition *p = (t && ip->partition >= 0 && ip->partition < t->nparts) ? t->parts[ip->partition] : NULL;
+            int16_t perr;
+            partition *p = broker_partition_led(b, t, ip->partition, &perr);
             if (!p) {
-                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                op->error_code = perr;
                 continue;
             }
             op->error_code = check_epoch(p, ip->current_leader_epoch);

@@ -104,9 +104,10 @@ static int topic_codec(const topic_rt *t) {
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
                               int16_t acks, ProduceResponse_PartitionProduceResponse *out, int64_t now) {
     out->index = pd->index;
-    partition *p = (pd->index >= 0 && pd->index < t->nparts) ? t->parts[pd->index] : NULL;
+    int16_t perr;
+    partition *p = broker_partition_led(b, t, pd->index, &perr);
     if (!p) {
-        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->error_code = perr;
         return;
     }
     if (req->api_version >= 3 && pd->records.len >= 0) {

@@ -9,6 +9,27 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 
+/* ---- answering after the changes complete ---- */
+
+struct req_changes {
+    kreq *req;
+    int pending;
+    req_changes_reply_fn reply;
+    void *ctx;
+};
+
+req_changes *req_changes_begin(kreq *req, req_changes_reply_fn reply, void *ctx) {
+    req_changes *rc = karena_alloc(&req->arena, sizeof *rc);
+    if (rc) *rc = (req_changes){req, 1, reply, ctx};
+    return rc;
+}
+
+void req_changes_add(req_changes *rc) { rc->pending++; }
+
+void req_changes_done(broker *b, req_changes *rc) {
+    if (--rc->pending == 0) rc->reply(b, rc->req, rc->ctx);
+}
+
 /* Is name listed more than once in the request? */
 static bool duplicated(const CreateTopicsRequest *r, kstr name) {
     int count = 0;
@@ -30,7 +51,7 @@ static int cmp_i32(const void *x, const void *y) {
 }
 
 /* ReplicationControlManager.validateManualPartitionAssignment: the broker
- * ids in ascending order, each registered (here: this node) and once; the
+ * ids in ascending order, each registered and once; the
  * same count as the earlier partitions (rf > 0). */
 static int16_t check_manual_assignment(broker *b, const int32_t *ids, int32_t n, int32_t rf, const char **msg,
                                        karena *a) {
@@ -46,7 +67,7 @@ static int16_t check_manual_assignment(broker *b, const int32_t *ids, int32_t n,
     memcpy(sorted, ids, sizeof(int32_t) * (size_t)n);
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_i32);
     for (int32_t k = 0; k < n; k++) {
-        if (sorted[k] != b->cfg.node_id) {
+        if (!mimage_broker(b->image, sorted[k])) {
             *msg = karena_sprintf(a, "The manual partition assignment includes broker %d, but no such broker is "
                                      "registered.", sorted[k]);
             return KERR_INVALID_REPLICA_ASSIGNMENT;
@@ -69,7 +90,7 @@ static int16_t check_manual_assignment(broker *b, const int32_t *ids, int32_t n,
  * replication factor and partition count unset, each partition once, valid
  * replica lists, partitions 0..n-1. Returns an error code and message. */
 static int16_t check_assignment(broker *b, const CreateTopicsRequest_CreatableTopic *t, int32_t *partitions,
-                                int16_t *rf, const char **msg, karena *a) {
+                                int16_t *rf, int32_t **out, const char **msg, karena *a) {
     if (t->replication_factor != -1) {
         *msg = "A manual partition assignment was specified, but replication factor was not set to -1.";
         return KERR_INVALID_REQUEST;
@@ -101,8 +122,18 @@ static int16_t check_assignment(broker *b, const CreateTopicsRequest_CreatableTo
             return KERR_INVALID_REPLICA_ASSIGNMENT;
         }
     }
+    /* as nparts * rf ids, partition by partition */
+    int32_t *ids = karena_calloc(a, (size_t)(n ? n : 1) * (size_t)(want_rf > 0 ? want_rf : 1), sizeof(int32_t));
+    if (!ids) {
+        *msg = NULL;
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    for (int j = 0; j < n; j++)
+        memcpy(&ids[(size_t)t->assignments[j].partition_index * (size_t)want_rf], t->assignments[j].broker_ids,
+               sizeof(int32_t) * (size_t)want_rf);
     *partitions = n;
     *rf = (int16_t)want_rf;
+    *out = ids;
     return KERR_NONE;
 }
 
@@ -133,12 +164,53 @@ static void describe_new_topic(broker *b, CreateTopicsResponse_CreatableTopicRes
     }
 }
 
+/* One topic of a CreateTopics request, until its change completes. */
+typedef struct create_item {
+    req_changes *rc;
+    CreateTopicsResponse_CreatableTopicResult *o;
+    const kstr *keys, *vals;
+    int nc;
+} create_item;
+
+static void reply_create_topics(broker *b, kreq *req, void *ctx) {
+    (void)b;
+    KREQ_REPLY(req, CreateTopicsResponse, (CreateTopicsResponse *)ctx);
+}
+
+/* A created topic's result (v5+: with its configs), from the image. */
+static void topic_created(broker *b, void *arg, int16_t error) {
+    create_item *it = arg;
+    kreq *req = it->rc->req;
+    CreateTopicsResponse_CreatableTopicResult *o = it->o;
+    o->error_code = error;
+    if (error == KERR_TOPIC_ALREADY_EXISTS && req->api_version >= 1)
+        o->error_message = kstr_from(karena_sprintf(&req->arena, "Topic '%.*s' already exists.", o->name.len,
+                                                    o->name.p));
+    else if (error != KERR_NONE && req->api_version >= 1)
+        o->error_message = kstr_from(kerr_message(error));
+    topic_rt *rt = error == KERR_NONE ? broker_topic(b, o->name) : NULL;
+    if (rt) {
+        o->topic_id = rt->id;
+        o->num_partitions = rt->nparts;
+        const mpartition *mp = broker_mpartition(b, rt, 0);
+        if (mp) o->replication_factor = (int16_t)mp->nreplicas;
+        if (req->api_version >= 5) describe_new_topic(b, o, it->keys, it->vals, it->nc, &req->arena);
+    }
+    req_changes_done(b, it->rc);
+}
+
 void h_create_topics(broker *b, kreq *req) {
     CreateTopicsRequest r;
     if (KREQ_DECODE(req, CreateTopicsRequest, &r) < 0) return;
     karena *a = &req->arena;
     int16_t v = req->api_version;
-    CreateTopicsResponse resp;
+    CreateTopicsResponse *respp = karena_alloc(a, sizeof *respp);
+    req_changes *rc = respp ? req_changes_begin(req, reply_create_topics, respp) : NULL;
+    if (!rc) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+#define resp (*respp)
     CreateTopicsResponse_init(&resp);
     int32_t n = r.topics_count > 0 ? r.topics_count : 0;
     resp.topics = karena_calloc(a, (size_t)(n ? n : 1), sizeof *resp.topics);
@@ -176,21 +248,34 @@ void h_create_topics(broker *b, kreq *req) {
             vals[k] = t->configs[k].value;
         }
         /* Kafka's order: name, existence, configs, then the layout */
+        int32_t *assignment = NULL;
+        create_item *it = karena_alloc(a, sizeof *it);
+        if (!it) {
+            kreq_fail(req, "out of memory");
+            return;
+        }
+        *it = (create_item){rc, o, keys, vals, nc};
         int16_t ec = broker_create_topic_precheck(b, t->name, keys, vals, nc, &msg, a);
-        if (ec == KERR_NONE && t->assignments_count > 0) ec = check_assignment(b, t, &partitions, &rf, &msg, a);
-        if (ec == KERR_NONE)
-            ec = broker_create_topic(b, t->name, partitions, rf, keys, vals, nc, r.validate_only, &msg, a);
-        o->error_code = ec;
+        if (ec == KERR_NONE && t->assignments_count > 0)
+            ec = check_assignment(b, t, &partitions, &rf, &assignment, &msg, a);
+        if (ec == KERR_NONE) {
+            req_changes_add(rc); /* until topic_created */
+            ec = broker_create_topic(b, t->name, partitions, rf, assignment, keys, vals, nc, r.validate_only, &msg,
+                                     a, topic_created, it);
+            if (ec != KERR_NONE || r.validate_only) req_changes_done(b, rc); /* no change was started */
+        }
         if (ec != KERR_NONE) {
+            o->error_code = ec;
             if (v >= 1 && msg) o->error_message = kstr_from(msg);
             continue;
         }
-        /* v5+: the topic as created (or as it would be, when validating) */
-        o->num_partitions = partitions == -1 ? b->cfg.num_partitions : partitions;
-        o->replication_factor = rf == -1 ? b->cfg.default_replication_factor : rf;
-        topic_rt *rt = broker_topic(b, t->name);
-        if (rt) o->topic_id = rt->id;
-        if (v >= 5) describe_new_topic(b, o, keys, vals, nc, a);
+        if (r.validate_only) {
+            /* v5+: the topic as it would be */
+            o->error_code = KERR_NONE;
+            o->num_partitions = partitions == -1 ? b->cfg.num_partitions : partitions;
+            o->replication_factor = rf == -1 ? b->cfg.default_replication_factor : rf;
+            if (v >= 5) describe_new_topic(b, o, keys, vals, nc, a);
+        }
     }
     for (int i = 0; i < n; i++) {
         const CreateTopicsRequest_CreatableTopic *t = &r.topics[i];
@@ -206,7 +291,8 @@ void h_create_topics(broker *b, kreq *req) {
         o->configs_count = -1;
     }
     resp.topics_count = nout;
-    KREQ_REPLY(req, CreateTopicsResponse, &resp);
+#undef resp
+    req_changes_done(b, rc);
 }
 
 static bool uuid_zero(const kuuid *id) {
@@ -215,12 +301,34 @@ static bool uuid_zero(const kuuid *id) {
     return true;
 }
 
+typedef struct delete_item {
+    req_changes *rc;
+    DeleteTopicsResponse_DeletableTopicResult *o;
+} delete_item;
+
+static void reply_delete_topics(broker *b, kreq *req, void *ctx) {
+    (void)b;
+    KREQ_REPLY(req, DeleteTopicsResponse, (DeleteTopicsResponse *)ctx);
+}
+
+static void topic_deleted(broker *b, void *arg, int16_t error) {
+    delete_item *it = arg;
+    it->o->error_code = error;
+    req_changes_done(b, it->rc);
+}
+
 void h_delete_topics(broker *b, kreq *req) {
     DeleteTopicsRequest r;
     if (KREQ_DECODE(req, DeleteTopicsRequest, &r) < 0) return;
     karena *a = &req->arena;
     int16_t v = req->api_version;
-    DeleteTopicsResponse resp;
+    DeleteTopicsResponse *respp = karena_alloc(a, sizeof *respp);
+    req_changes *rc = respp ? req_changes_begin(req, reply_delete_topics, respp) : NULL;
+    if (!rc) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+#define resp (*respp)
     DeleteTopicsResponse_init(&resp);
     int32_t n = v >= 6 ? r.topics_count : r.topic_names_count;
     if (n < 0) n = 0;
@@ -318,18 +426,48 @@ void h_delete_topics(broker *b, kreq *req) {
         }
         o->name = kstr_from(karena_strndup(a, t->name, strlen(t->name)));
         o->topic_id = t->id;
-        o->error_code = broker_delete_topic(b, t);
         nout++;
+        delete_item *it = karena_alloc(a, sizeof *it);
+        if (!it) {
+            o->error_code = KERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        *it = (delete_item){rc, o};
+        req_changes_add(rc);
+        broker_delete_topic(b, t, topic_deleted, it);
     }
     resp.responses_count = nout;
-    KREQ_REPLY(req, DeleteTopicsResponse, &resp);
+#undef resp
+    req_changes_done(b, rc);
+}
+
+typedef struct grow_item {
+    req_changes *rc;
+    CreatePartitionsResponse_CreatePartitionsTopicResult *o;
+} grow_item;
+
+static void reply_create_partitions(broker *b, kreq *req, void *ctx) {
+    (void)b;
+    KREQ_REPLY(req, CreatePartitionsResponse, (CreatePartitionsResponse *)ctx);
+}
+
+static void partitions_added(broker *b, void *arg, int16_t error) {
+    grow_item *it = arg;
+    it->o->error_code = error;
+    req_changes_done(b, it->rc);
 }
 
 void h_create_partitions(broker *b, kreq *req) {
     CreatePartitionsRequest r;
     if (KREQ_DECODE(req, CreatePartitionsRequest, &r) < 0) return;
     karena *a = &req->arena;
-    CreatePartitionsResponse resp;
+    CreatePartitionsResponse *respp = karena_alloc(a, sizeof *respp);
+    req_changes *rc = respp ? req_changes_begin(req, reply_create_partitions, respp) : NULL;
+    if (!rc) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+#define resp (*respp)
     CreatePartitionsResponse_init(&resp);
     int32_t n = r.topics_count > 0 ? r.topics_count : 0;
     resp.results = karena_calloc(a, (size_t)(n ? n : 1), sizeof *resp.results);
@@ -372,10 +510,13 @@ void h_create_partitions(broker *b, kreq *req) {
         const char *msg = NULL;
         /* ReplicationControlManager.createPartitions: the count first */
         if (t->count <= rt->nparts) {
-            o->error_code = broker_add_partitions(b, rt, t->count, true, &msg, a);
+            o->error_code = broker_add_partitions(b, rt, t->count, NULL, true, &msg, a, NULL, NULL);
             if (msg) o->error_message = kstr_from(msg);
             continue;
         }
+        /* the new partitions get as many replicas as partition 0 has */
+        const mpartition *p0 = broker_mpartition(b, rt, 0);
+        int32_t prf = p0 && p0->nreplicas > 0 ? p0->nreplicas : 1;
         if (t->assignments_count >= 0 && t->assignments_count != t->count - rt->nparts) {
             o->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
             o->error_message = kstr_from(karena_sprintf(a,
@@ -385,16 +526,30 @@ void h_create_partitions(broker *b, kreq *req) {
         }
         int16_t ec = KERR_NONE;
         for (int k = 0; k < t->assignments_count && ec == KERR_NONE; k++)
-            ec = check_manual_assignment(b, t->assignments[k].broker_ids, t->assignments[k].broker_ids_count, 1,
+            ec = check_manual_assignment(b, t->assignments[k].broker_ids, t->assignments[k].broker_ids_count, prf,
                                          &msg, a);
+        int32_t *assignment = NULL;
+        if (ec == KERR_NONE && t->assignments_count > 0) {
+            assignment = karena_calloc(a, (size_t)t->assignments_count * (size_t)prf, sizeof(int32_t));
+            if (!assignment) ec = KERR_UNKNOWN_SERVER_ERROR;
+            for (int k = 0; assignment && k < t->assignments_count; k++)
+                memcpy(&assignment[(size_t)k * (size_t)prf], t->assignments[k].broker_ids, sizeof(int32_t) * (size_t)prf);
+        }
+        grow_item *it = karena_alloc(a, sizeof *it);
+        if (ec == KERR_NONE && !it) ec = KERR_UNKNOWN_SERVER_ERROR;
         if (ec != KERR_NONE) {
             o->error_code = ec;
             if (msg) o->error_message = kstr_from(msg);
             continue;
         }
-        o->error_code = broker_add_partitions(b, rt, t->count, r.validate_only, &msg, a);
+        *it = (grow_item){rc, o};
+        req_changes_add(rc); /* until partitions_added */
+        o->error_code = broker_add_partitions(b, rt, t->count, assignment, r.validate_only, &msg, a, partitions_added,
+                                              it);
+        if (o->error_code != KERR_NONE || r.validate_only) req_changes_done(b, rc);
         if (msg) o->error_message = kstr_from(msg);
     }
     resp.results_count = nout;
-    KREQ_REPLY(req, CreatePartitionsResponse, &resp);
+#undef resp
+    req_changes_done(b, rc);
 }

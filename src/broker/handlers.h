@@ -12,6 +12,17 @@
 
 #define HANDLER(name) void name(broker *b, kreq *req)
 
+/* Metadata changes made for one request complete asynchronously (in a
+ * cluster, when etcd has ordered them): the request is answered when the
+ * last one completes. Lives in the request's arena. */
+typedef struct req_changes req_changes;
+typedef void (*req_changes_reply_fn)(broker *b, kreq *req, void *ctx);
+/* Starts with one hold for the handler itself; NULL on out of memory. */
+req_changes *req_changes_begin(kreq *req, req_changes_reply_fn reply, void *ctx);
+void req_changes_add(req_changes *rc);
+/* Drops a hold; the last one answers the request. */
+void req_changes_done(broker *b, req_changes *rc);
+
 /* core: h_produce.c, h_fetch.c, h_metadata.c, h_offsets.c, h_topics.c, h_admin.c */
 HANDLER(h_produce);
 HANDLER(h_fetch);

@@ -22,7 +22,7 @@
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
 #include "group/group.h"
-#include "metadata/mlog.h"
+#include "mstore/mstore.h"
 #include "net/server.h"
 #include "protocol/gen/kmsg.h"
 #include "storage/fdcache.h"
@@ -88,6 +88,7 @@ static void maintenance_tick(kloop *l, void *arg) {
         n = broker_topics_list(b, ts, n);
         for (int i = 0; i < n; i++)
             for (int p = 0; p < ts[i]->nparts; p++) {
+                if (!ts[i]->parts[p]) continue;
                 if (retention_due) plog_tick(ts[i]->parts[p]->log, now);
                 else plog_housekeeping(ts[i]->parts[p]->log, now);
             }
@@ -228,16 +229,20 @@ static int check_formatted(broker *b, bool embedded) {
     return 0;
 }
 
-/* A fresh metadata log starts with the metadata.version feature level, as
- * Kafka's bootstrap does. */
-static int bootstrap_metadata(broker *b) {
-    if (b->image->metadata_version > 0) return 0;
-    FeatureLevelRecord r;
-    FeatureLevelRecord_init(&r);
-    r.name = KSTR_LIT("metadata.version");
-    r.feature_level = METADATA_VERSION_LEVEL;
-    mrecord rec = {KMETA_FEATURE_LEVEL_RECORD, 0, &r};
-    return mlog_append(b->mlog, &rec, 1);
+/* The metadata store: etcd when metadata.store=etcd (a cluster), else the
+ * local __cluster_metadata log. */
+static mstore *open_metadata_store(broker *b, char *err, size_t errlen) {
+    const char *kind = props_get(&b->cfg.raw, "metadata.store");
+    if (kind && strcmp(kind, "etcd") == 0) return mstore_etcd_open(b, err, errlen);
+    const char *mdir = b->cfg.metadata_log_dir[0] ? b->cfg.metadata_log_dir : b->cfg.log_dirs[0];
+    mstore *s = mstore_local_open(b, mdir, err, errlen);
+    /* One node is its own cluster: it registers in memory, as the only broker. */
+    if (s && broker_register_locally(b) != 0) {
+        snprintf(err, errlen, "cannot register this node");
+        mstore_close(s);
+        return NULL;
+    }
+    return s;
 }
 
 int server_main(int argc, char **argv) {
@@ -284,10 +289,11 @@ int server_main(int argc, char **argv) {
 
     b->loop = loop_new();
     b->image = mimage_new(b->cfg.node_id);
-    const char *mdir = b->cfg.metadata_log_dir[0] ? b->cfg.metadata_log_dir : b->cfg.log_dirs[0];
-    if (!b->loop || !b->image || mlog_open(mdir, b->image, &b->mlog, err, sizeof err) != 0 ||
-        bootstrap_metadata(b) != 0) {
-        log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot open the metadata log: %s", err);
+    err[0] = 0;
+    if (b->loop && b->image) b->store = open_metadata_store(b, err, sizeof err);
+    if (!b->store) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot open the metadata store: %s", err);
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
     if (topics_init(b) != 0) {
@@ -345,8 +351,8 @@ int server_main(int argc, char **argv) {
     net_server_free(b->server, 2000);
     group_coord_free(b->groups);
     syncer_stop(); /* new partitions' directories are durable before the logs close */
+    mstore_close(b->store); /* leaves the cluster: etcd forgets this node */
     topics_close_all(b);
-    mlog_close(b->mlog);
     mimage_free(b->image);
     loop_free(b->loop);
     if (sfd >= 0) close(sfd);

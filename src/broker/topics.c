@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #include "broker/producer_state.h"
-#include "metadata/mlog.h"
+#include "controller/placement.h"
+#include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "storage/checkpoint.h"
@@ -85,6 +86,26 @@ partition *broker_partition(broker *b, kstr topic, int32_t index) {
     topic_rt *t = broker_topic(b, topic);
     if (!t || index < 0 || index >= t->nparts) return NULL;
     return t->parts[index];
+}
+
+partition *broker_partition_led(broker *b, topic_rt *t, int32_t index, int16_t *err) {
+    if (!t || index < 0 || index >= t->nparts) {
+        *err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    partition *p = t->parts[index];
+    if (!p || !p->is_leader || b->fenced) {
+        *err = KERR_NOT_LEADER_OR_FOLLOWER;
+        return NULL;
+    }
+    *err = KERR_NONE;
+    return p;
+}
+
+const mpartition *broker_mpartition(broker *b, const topic_rt *t, int32_t index) {
+    const mtopic *mt = mimage_topic_by_id(b->image, &t->id);
+    if (!mt || index < 0 || index >= mt->nparts) return NULL;
+    return &mt->parts[index];
 }
 
 int broker_topics_list(broker *b, topic_rt **out, int max) {
@@ -199,17 +220,38 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
     return p;
 }
 
-static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
-    if (mt->nparts <= t->nparts) return 0;
-    partition **np = realloc(t->parts, sizeof(*np) * (size_t)mt->nparts);
-    if (!np) return -1;
-    t->parts = np;
-    for (int i = t->nparts; i < mt->nparts; i++) {
-        partition *p = open_partition(b, t, &mt->parts[i]);
-        if (!p) return -1;
-        t->parts[i] = p;
-        t->nparts = i + 1;
+static bool is_replica(const mpartition *mp, int32_t node) {
+    for (int i = 0; i < mp->nreplicas; i++)
+        if (mp->replicas[i] == node) return true;
+    return false;
+}
+
+/* Leadership as the image says; a new leader epoch is recorded in the log's
+ * epoch cache before anything is appended under it. */
+static void follow_leadership(broker *b, partition *p, const mpartition *mp) {
+    p->leader = mp->leader;
+    p->is_leader = mp->leader == b->cfg.node_id;
+    if (p->is_leader && mp->leader_epoch > p->leader_epoch) {
+        p->leader_epoch = mp->leader_epoch;
+        if (plog_latest_epoch(p->log) < p->leader_epoch) plog_assign_epoch(p->log, p->leader_epoch);
     }
+}
+
+/* Open the partitions this node holds a replica of; the others stay NULL. */
+static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
+    if (mt->nparts > t->nparts) {
+        partition **np = realloc(t->parts, sizeof(*np) * (size_t)mt->nparts);
+        if (!np) return -1;
+        t->parts = np;
+        for (int i = t->nparts; i < mt->nparts; i++) {
+            partition *p = is_replica(&mt->parts[i], b->cfg.node_id) ? open_partition(b, t, &mt->parts[i]) : NULL;
+            t->parts[i] = p;
+            t->nparts = i + 1;
+            if (!p && is_replica(&mt->parts[i], b->cfg.node_id)) return -1;
+        }
+    }
+    for (int i = 0; i < t->nparts && i < mt->nparts; i++)
+        if (t->parts[i]) follow_leadership(b, t->parts[i], &mt->parts[i]);
     return 0;
 }
 
@@ -237,6 +279,7 @@ static topic_rt *open_topic(broker *b, const mtopic *mt) {
 
 static void close_topic(topic_rt *t, bool delete_data) {
     for (int i = 0; i < t->nparts; i++) {
+        if (!t->parts[i]) continue;
         if (delete_data) plog_delete(t->parts[i]->log);
         else plog_close(t->parts[i]->log);
         pstate_free(t->parts[i]->producers);
@@ -271,7 +314,8 @@ void topics_sync(broker *b) {
             continue;
         }
         resolve_topic_config(b, t, mt);
-        for (int p = 0; p < t->nparts; p++) plog_set_config(t->parts[p]->log, &t->log_cfg);
+        for (int p = 0; p < t->nparts; p++)
+            if (t->parts[p]) plog_set_config(t->parts[p]->log, &t->log_cfg);
         add_partitions(b, t, mt);
     }
 }
@@ -350,6 +394,7 @@ void topics_write_checkpoints(broker *b) {
         for (int i = 0; rec && st && i < reg->n; i++) {
             topic_rt *t = reg->v[i];
             for (int p = 0; p < t->nparts; p++) {
+                if (!t->parts[p]) continue;
                 const char *pd = plog_dir(t->parts[p]->log);
                 size_t dl = strlen(dir);
                 if (strncmp(pd, dir, dl) != 0 || pd[dl] != '/') continue;
@@ -446,6 +491,89 @@ static topic_rt *colliding_topic(broker *b, kstr name) {
     return NULL;
 }
 
+/* ---- metadata changes ---- */
+
+/* A commit's completion, translated for the caller: a failed precondition
+ * (someone else changed the same thing first) becomes conflict_error. */
+typedef struct change_wait {
+    broker_change_fn done;
+    void *arg;
+    int16_t conflict_error;
+} change_wait;
+
+static void change_committed(broker *b, void *arg, mstore_status st) {
+    change_wait *w = arg;
+    int16_t e = st == MSTORE_CONFLICT ? w->conflict_error : mstore_status_error(st);
+    if (w->done) w->done(b, w->arg, e);
+    free(w);
+}
+
+/* Records are copied by the store before this returns. */
+static void commit_change(broker *b, const mrecord *recs, int n, int16_t conflict_error, broker_change_fn done,
+                          void *arg) {
+    change_wait *w = malloc(sizeof *w);
+    if (!w) {
+        if (done) done(b, arg, KERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    *w = (change_wait){done, arg, conflict_error};
+    mstore_commit(b->store, recs, n, 0, change_committed, w);
+}
+
+static void fill_partition_record(PartitionRecord *pr, const kuuid *topic_id, int32_t index, int32_t *replicas,
+                                  int16_t rf) {
+    PartitionRecord_init(pr);
+    pr->partition_id = index;
+    pr->topic_id = *topic_id;
+    pr->replicas = replicas;
+    pr->replicas_count = rf;
+    pr->isr = replicas;
+    pr->isr_count = rf;
+    pr->leader = replicas[0];
+    pr->leader_epoch = 0;
+    pr->partition_epoch = 0;
+}
+
+/* Seeded once from the OS, as Kafka's controller uses one java.util.Random. */
+static uint32_t placement_random(void *ctx, uint32_t bound) {
+    static uint64_t state;
+    static bool seeded;
+    (void)ctx;
+    if (!seeded) {
+        if (getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state) state = (uint64_t)monotonic_ms();
+        seeded = true;
+    }
+    return placement_rand_splitmix(&state, bound);
+}
+
+/* Kafka's striped, rack-aware placement over the registered brokers:
+ * nparts partitions from `first`, rf replicas each, into *out (arena). */
+static int16_t place_partitions(broker *b, int32_t first, int32_t nparts, int16_t rf, int32_t **out,
+                                const char **errmsg, karena *a) {
+    const mimage *img = b->image;
+    placement_broker *pb = karena_calloc(a, (size_t)(img->nbrokers ? img->nbrokers : 1), sizeof *pb);
+    int32_t *res = karena_calloc(a, (size_t)nparts * (size_t)(rf > 0 ? rf : 1), sizeof(int32_t));
+    char *msg = karena_alloc(a, 512);
+    if (!pb || !res || !msg) {
+        *errmsg = "out of memory";
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    for (int i = 0; i < img->nbrokers; i++)
+        pb[i] = (placement_broker){img->brokers[i].id, img->brokers[i].rack, img->brokers[i].fenced};
+    int16_t e = placement_place(pb, img->nbrokers, first, nparts, rf, placement_random, NULL, res, msg, 512);
+    if (e == KERR_INVALID_REPLICATION_FACTOR) {
+        /* ReplicationControlManager wraps the placer's message */
+        *errmsg = karena_sprintf(a, "Unable to replicate the partition %d time(s): %s", rf, msg);
+        return e;
+    }
+    if (e) {
+        *errmsg = msg;
+        return e;
+    }
+    *out = res;
+    return KERR_NONE;
+}
+
 /* ReplicationControlManager.createTopics up to the partition layout: the
  * name (Topic.validate, then collisions), existence, then the configs (all
  * null values named at once, then each value). */
@@ -491,8 +619,9 @@ int16_t broker_create_topic_precheck(broker *b, kstr name, const kstr *config_ke
 }
 
 int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t replication_factor,
-                            const kstr *config_keys, const kstr *config_values, int nconfigs,
-                            bool validate_only, const char **errmsg, karena *a) {
+                            const int32_t *assignment, const kstr *config_keys, const kstr *config_values,
+                            int nconfigs, bool validate_only, const char **errmsg, karena *a,
+                            broker_change_fn done, void *arg) {
     int16_t pec = broker_create_topic_precheck(b, name, config_keys, config_values, nconfigs, errmsg, a);
     if (pec != KERR_NONE) return pec;
     /* ReplicationControlManager.createTopic: the replication factor first */
@@ -506,11 +635,20 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
     }
     if (partitions == -1) partitions = b->cfg.num_partitions;
     if (replication_factor == -1) replication_factor = b->cfg.default_replication_factor;
+    int32_t *replicas = NULL;
+    if (!assignment) {
+        if ((int64_t)1 + partitions > MAX_RECORDS_PER_USER_OP) {
+            *errmsg = "Unable to perform excessively large batch operation.";
+            return KERR_POLICY_VIOLATION;
+        }
+        int16_t pe = place_partitions(b, 0, partitions, replication_factor, &replicas, errmsg, a);
+        if (pe) return pe;
+    } else {
+        replicas = (int32_t *)assignment;
+    }
     if (replication_factor > 1) {
-        *errmsg = karena_sprintf(a,
-                                 "Unable to replicate the partition %d time(s): The target replication "
-                                 "factor of %d cannot be reached because only 1 broker(s) are registered.",
-                                 replication_factor, replication_factor);
+        *errmsg = karena_sprintf(a, "Replication factor %d is not supported yet: Samsa does not replicate "
+                                    "partitions, every topic has replication factor 1.", replication_factor);
         return KERR_INVALID_REPLICATION_FACTOR;
     }
     /* Kafka's controller refuses an operation of more than 10000 records
@@ -526,28 +664,18 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
     TopicRecord *tr = karena_alloc(a, sizeof *tr);
     PartitionRecord *prs = karena_calloc(a, (size_t)partitions, sizeof *prs);
     ConfigRecord *crs = karena_calloc(a, (size_t)(nconfigs ? nconfigs : 1), sizeof *crs);
-    int32_t *node = karena_alloc(a, sizeof(int32_t));
-    if (!recs || !tr || !prs || !crs || !node) {
+    if (!recs || !tr || !prs || !crs) {
         *errmsg = "out of memory";
         return KERR_UNKNOWN_SERVER_ERROR;
     }
-    *node = b->cfg.node_id;
     TopicRecord_init(tr);
     tr->name = name;
     random_topic_id(&tr->topic_id);
     int k = 0;
     recs[k++] = (mrecord){KMETA_TOPIC_RECORD, 0, tr};
     for (int i = 0; i < partitions; i++) {
-        PartitionRecord_init(&prs[i]);
-        prs[i].partition_id = i;
-        prs[i].topic_id = tr->topic_id;
-        prs[i].replicas = node;
-        prs[i].replicas_count = 1;
-        prs[i].isr = node;
-        prs[i].isr_count = 1;
-        prs[i].leader = *node;
-        prs[i].leader_epoch = 0;
-        prs[i].partition_epoch = 0;
+        fill_partition_record(&prs[i], &tr->topic_id, i, &replicas[(size_t)i * (size_t)replication_factor],
+                              replication_factor);
         recs[k++] = (mrecord){KMETA_PARTITION_RECORD, 0, &prs[i]};
     }
     for (int i = 0; i < nconfigs; i++) {
@@ -558,31 +686,27 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
         crs[i].value = config_values[i];
         recs[k++] = (mrecord){KMETA_CONFIG_RECORD, 0, &crs[i]};
     }
-    if (mlog_append(b->mlog, recs, k) != 0) {
-        *errmsg = "Failed to write the topic to the metadata log";
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-    topics_sync(b);
     char idstr[23];
     kafka_uuid_to_string(tr->topic_id.b, idstr);
     log_info("kafka.controller.ReplicationControlManager", "Created topic %.*s with topic ID %s.", name.len,
              name.p, idstr);
+    commit_change(b, recs, k, KERR_TOPIC_ALREADY_EXISTS, done, arg);
     return KERR_NONE;
 }
 
-int16_t broker_delete_topic(broker *b, topic_rt *t) {
+int16_t broker_delete_topic(broker *b, topic_rt *t, broker_change_fn done, void *arg) {
     RemoveTopicRecord r;
     RemoveTopicRecord_init(&r);
     r.topic_id = t->id;
     mrecord rec = {KMETA_REMOVE_TOPIC_RECORD, 0, &r};
     log_info("kafka.controller.ReplicationControlManager", "Removing topic %s.", t->name);
-    if (mlog_append(b->mlog, &rec, 1) != 0) return KERR_KAFKA_STORAGE_ERROR;
-    topics_sync(b);
+    commit_change(b, &rec, 1, KERR_UNKNOWN_TOPIC_OR_PARTITION, done, arg);
     return KERR_NONE;
 }
 
-int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
-                              const char **errmsg, karena *a) {
+int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, const int32_t *assignment,
+                              bool validate_only, const char **errmsg, karena *a, broker_change_fn done,
+                              void *arg) {
     /* ReplicationControlManager.createPartitions */
     if (total == t->nparts) {
         *errmsg = karena_sprintf(a, "Topic already has %d partition(s).", t->nparts);
@@ -597,40 +721,37 @@ int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool valida
         *errmsg = "Unable to perform excessively large batch operation.";
         return KERR_POLICY_VIOLATION;
     }
-    if (validate_only) return KERR_NONE;
     int n = total - t->nparts;
+    /* new partitions get the replication factor of partition 0, as Kafka */
+    const mpartition *p0 = broker_mpartition(b, t, 0);
+    int16_t rf = p0 && p0->nreplicas > 0 ? (int16_t)p0->nreplicas : 1;
+    int32_t *replicas = (int32_t *)assignment;
+    if (!replicas) {
+        int16_t pe = place_partitions(b, t->nparts, n, rf, &replicas, errmsg, a);
+        if (pe) return pe;
+    }
+    if (validate_only) return KERR_NONE;
     mrecord *recs = karena_calloc(a, (size_t)n, sizeof *recs);
     PartitionRecord *prs = karena_calloc(a, (size_t)n, sizeof *prs);
-    int32_t *node = karena_alloc(a, sizeof(int32_t));
-    if (!recs || !prs || !node) return KERR_UNKNOWN_SERVER_ERROR;
-    *node = b->cfg.node_id;
+    if (!recs || !prs) return KERR_UNKNOWN_SERVER_ERROR;
     for (int i = 0; i < n; i++) {
-        PartitionRecord_init(&prs[i]);
-        prs[i].partition_id = t->nparts + i;
-        prs[i].topic_id = t->id;
-        prs[i].replicas = node;
-        prs[i].replicas_count = 1;
-        prs[i].isr = node;
-        prs[i].isr_count = 1;
-        prs[i].leader = *node;
-        prs[i].leader_epoch = 0;
-        prs[i].partition_epoch = 0;
+        fill_partition_record(&prs[i], &t->id, t->nparts + i, &replicas[(size_t)i * (size_t)rf], rf);
         recs[i] = (mrecord){KMETA_PARTITION_RECORD, 0, &prs[i]};
     }
-    if (mlog_append(b->mlog, recs, n) != 0) return KERR_KAFKA_STORAGE_ERROR;
-    topics_sync(b);
+    commit_change(b, recs, n, KERR_INVALID_PARTITIONS, done, arg);
     return KERR_NONE;
 }
 
-int16_t broker_alter_configs(broker *b, int8_t resource_type, const char *resource_name,
-                             const char *const *keys, const char *const *values, int n) {
-    if (n <= 0) return KERR_NONE;
-    mrecord *recs = calloc((size_t)n, sizeof *recs);
-    ConfigRecord *crs = calloc((size_t)n, sizeof *crs);
+void broker_alter_configs(broker *b, int8_t resource_type, const char *resource_name,
+                          const char *const *keys, const char *const *values, int n, broker_change_fn done,
+                          void *arg) {
+    mrecord *recs = calloc((size_t)(n > 0 ? n : 1), sizeof *recs);
+    ConfigRecord *crs = calloc((size_t)(n > 0 ? n : 1), sizeof *crs);
     if (!recs || !crs) {
         free(recs);
         free(crs);
-        return KERR_UNKNOWN_SERVER_ERROR;
+        if (done) done(b, arg, KERR_UNKNOWN_SERVER_ERROR);
+        return;
     }
     for (int i = 0; i < n; i++) {
         ConfigRecord_init(&crs[i]);
@@ -640,10 +761,7 @@ int16_t broker_alter_configs(broker *b, int8_t resource_type, const char *resour
         crs[i].value = values[i] ? kstr_from(values[i]) : KSTR_NULL;
         recs[i] = (mrecord){KMETA_CONFIG_RECORD, 0, &crs[i]};
     }
-    int rc = mlog_append(b->mlog, recs, n);
+    commit_change(b, recs, n, KERR_UNKNOWN_SERVER_ERROR, done, arg);
     free(recs);
     free(crs);
-    if (rc != 0) return KERR_KAFKA_STORAGE_ERROR;
-    topics_sync(b);
-    return KERR_NONE;
 }

@@ -21,10 +21,12 @@ void broker_config_layers(broker *b, config_layers *l, karena *a);
  * existence, configs), in Kafka's order; KERR_NONE or the error and message. */
 int16_t broker_create_topic_precheck(broker *b, kstr name, const kstr *config_keys, const kstr *config_values,
                                      int nconfigs, const char **errmsg, karena *a);
-int16_t broker_delete_topic(broker *b, topic_rt *t);
-/* Grow t to `total` partitions. */
-int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, bool validate_only,
-                              const char **errmsg, karena *a);
+/* As broker_create_topic: done is called (later) when KERR_NONE is returned. */
+int16_t broker_delete_topic(broker *b, topic_rt *t, broker_change_fn done, void *arg);
+/* Grow t to `total` partitions; assignment (new partitions * rf ids) may be NULL. */
+int16_t broker_add_partitions(broker *b, topic_rt *t, int32_t total, const int32_t *assignment,
+                              bool validate_only, const char **errmsg, karena *a, broker_change_fn done,
+                              void *arg);
 
 /* Kafka's topic name rules; NULL when valid, else Kafka's message. */
 const char *topic_name_invalid(kstr name, karena *a);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "group/gcoord.h"
+#include "mstore/mstore.h"
 #include "group/grecords.h"
 #include "group/group.h"
 #include "protocol/batch_header.h"
@@ -120,6 +121,8 @@ static int64_t env_now(void *ctx) {
     return wall_clock_ms();
 }
 
+static bool env_owns_group(void *ctx, const char *group_id);
+
 /* ---- answers to parked requests (handlers.c) ---- */
 
 void gc_join_done(void *ctx, void *waiter, const gjoin_result *r);
@@ -127,9 +130,24 @@ void gc_sync_done(void *ctx, void *waiter, const gsync_result *r);
 
 /* ---- persistence ---- */
 
+static void offsets_topic_created(broker *b, void *arg, int16_t error) {
+    (void)b;
+    group_coord *gc = arg;
+    gc->offsets_creating = false;
+    if (error && error != KERR_TOPIC_ALREADY_EXISTS)
+        log_warn("kafka.server.DefaultAutoTopicCreationManager", "Cannot create %s (error %s)", OFFSETS_TOPIC,
+                 kerr_name(error));
+    else if (!error)
+        log_info("kafka.server.DefaultAutoTopicCreationManager", "Created internal topic %s with %d partitions",
+                 OFFSETS_TOPIC, gc->b->cfg.offsets_topic_num_partitions);
+}
+
+/* Creates __consumer_offsets on first use. In a cluster the creation
+ * completes later: COORDINATOR_NOT_AVAILABLE (retriable) until then. */
 int16_t gc_ensure_offsets_topic(group_coord *gc) {
     broker *b = gc->b;
     if (broker_topic(b, KSTR_LIT(OFFSETS_TOPIC))) return KERR_NONE;
+    if (gc->offsets_creating) return KERR_COORDINATOR_NOT_AVAILABLE;
     char seg[32];
     snprintf(seg, sizeof seg, "%lld", (long long)b->cfg.offsets_topic_segment_bytes);
     kstr keys[3] = {KSTR_LIT("cleanup.policy"), KSTR_LIT("compression.type"), KSTR_LIT("segment.bytes")};
@@ -137,17 +155,17 @@ int16_t gc_ensure_offsets_topic(group_coord *gc) {
     karena a;
     karena_init(&a, 0);
     const char *msg = NULL;
+    gc->offsets_creating = true;
     int16_t e = broker_create_topic(b, KSTR_LIT(OFFSETS_TOPIC), b->cfg.offsets_topic_num_partitions,
-                                    b->cfg.offsets_topic_replication_factor, keys, vals, 3, false, &msg, &a);
-    if (e && e != KERR_TOPIC_ALREADY_EXISTS) {
-        log_warn("kafka.server.DefaultAutoTopicCreationManager",
-                 "Cannot create %s (error %s: %s)", OFFSETS_TOPIC, kerr_name(e), msg ? msg : "");
-        karena_free(&a);
-        return KERR_COORDINATOR_NOT_AVAILABLE;
+                                    b->cfg.offsets_topic_replication_factor, NULL, keys, vals, 3, false, &msg, &a,
+                                    offsets_topic_created, gc);
+    if (e) {
+        gc->offsets_creating = false;
+        if (e != KERR_TOPIC_ALREADY_EXISTS)
+            log_warn("kafka.server.DefaultAutoTopicCreationManager", "Cannot create %s (error %s: %s)",
+                     OFFSETS_TOPIC, kerr_name(e), msg ? msg : "");
     }
     karena_free(&a);
-    log_info("kafka.server.DefaultAutoTopicCreationManager", "Created internal topic %s with %d partitions",
-             OFFSETS_TOPIC, b->cfg.offsets_topic_num_partitions);
     return broker_topic(b, KSTR_LIT(OFFSETS_TOPIC)) ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
 }
 
@@ -164,7 +182,21 @@ partition *gc_offsets_partition(group_coord *gc, const char *group_id, int16_t *
         return NULL;
     }
     int32_t p = group_partition_for(group_id, t->nparts);
-    return t->parts[p];
+    partition *part = broker_partition_led(gc->b, t, p, err);
+    if (!part) *err = KERR_NOT_COORDINATOR;
+    return part;
+}
+
+bool gc_coordinator_node(group_coord *gc, const char *group_id, broker_node *out, int16_t *err) {
+    *err = gc_ensure_offsets_topic(gc);
+    if (*err) return false;
+    topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
+    const mpartition *mp = t ? broker_mpartition(gc->b, t, group_partition_for(group_id, t->nparts)) : NULL;
+    if (!mp || mp->leader < 0 || !broker_node_lookup(gc->b, mp->leader, out)) {
+        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        return false;
+    }
+    return true;
 }
 
 /* Kafka's translation of append errors for coordinator writes. */
@@ -321,12 +353,31 @@ group_coord *group_coord_new(broker *b) {
                 .sync_done = gc_sync_done,
                 .store_group = env_store_group,
                 .timer_arm = env_timer_arm,
-                .timer_cancel = env_timer_cancel};
+                .timer_cancel = env_timer_cancel,
+                .owns_group = env_owns_group};
     if (gmgr_init(&gc->mgr, &cfg, &env) != 0) {
         free(gc);
         return NULL;
     }
     return gc;
+}
+
+/* A group belongs to the coordinator that leads its __consumer_offsets
+ * partition. While the topic does not exist yet, this node takes it (the
+ * topic is created on first use, as FindCoordinator does). */
+static bool env_owns_group(void *ctx, const char *group_id) {
+    group_coord *gc = ctx;
+    topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
+    if (!t || t->nparts <= 0) return !mstore_is_cluster(gc->b->store);
+    int16_t e;
+    return broker_partition_led(gc->b, t, group_partition_for(group_id, t->nparts), &e) != NULL;
+}
+
+void group_coord_leadership_changed(group_coord *gc) {
+    /* One replica per partition: a node leads its __consumer_offsets
+     * partitions whenever it is alive, and loaded them at start-up; moving
+     * coordinators between replicas comes with replication. */
+    (void)gc;
 }
 
 /* Replay one partition of __consumer_offsets from its start. */

@@ -19,6 +19,7 @@ typedef struct group_coord {
     gmgr mgr;
     struct gc_timer *timers;       /* every armed timer, to free at exit */
     loop_timer_id retention_timer;
+    bool offsets_creating;         /* __consumer_offsets creation under way */
 } group_coord;
 
 /* The __consumer_offsets partition of a group, creating the topic on first
@@ -26,6 +27,8 @@ typedef struct group_coord {
 partition *gc_offsets_partition(group_coord *gc, const char *group_id, int16_t *err);
 /* Create __consumer_offsets if missing. Returns a Kafka error code. */
 int16_t gc_ensure_offsets_topic(group_coord *gc);
+/* Where clients find a group's coordinator: the leader of its partition. */
+bool gc_coordinator_node(group_coord *gc, const char *group_id, broker_node *out, int16_t *err);
 
 /* Append records (parallel key/value writers' bytes; value len -1 =
  * tombstone) for a group as one batch. Returns the error a commit should

@@ -22,6 +22,8 @@ struct group_coord *group_coord_new(broker *b);
 /* Replay __consumer_offsets (if it exists) to rebuild groups and offsets,
  * then start the offsets-retention timer. Returns 0 or -1. */
 int group_coord_load(struct group_coord *gc);
+/* The image moved partition leadership: load or drop what changed. */
+void group_coord_leadership_changed(struct group_coord *gc);
 /* Answer parked requests (NOT_COORDINATOR) and cancel timers. */
 void group_coord_shutdown(struct group_coord *gc);
 void group_coord_free(struct group_coord *gc);

@@ -829,6 +829,7 @@ static void join_current_member(gmgr *m, kgroup *g, const gjoin_req *req, void *
 
 int16_t gmgr_validate_group_id(const gmgr *m, const char *group_id, bool allow_empty) {
     if (!group_id || (!allow_empty && !*group_id)) return KERR_INVALID_GROUP_ID;
+    if (m->env.owns_group && !m->env.owns_group(m->env.ctx, group_id)) return KERR_NOT_COORDINATOR;
     if (m->loading) return KERR_COORDINATOR_LOAD_IN_PROGRESS;
     return KERR_NONE;
 }

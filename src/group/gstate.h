@@ -154,6 +154,9 @@ typedef struct genv {
     void *(*timer_arm)(void *ctx, gtimer_kind kind, const char *group_id, const char *member_id,
                        int32_t generation, int64_t delay_ms);
     void (*timer_cancel)(void *ctx, void *handle);
+    /* Is this coordinator the group's (does it lead the group's
+     * __consumer_offsets partition)? NULL = always. */
+    bool (*owns_group)(void *ctx, const char *group_id);
 } genv;
 
 typedef struct gconfig {

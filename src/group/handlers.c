@@ -36,10 +36,19 @@ static char *client_host(kreq *req) {
 
 /* ---- FindCoordinator ---- */
 
-/* The answer for one key: this node, or COORDINATOR_NOT_AVAILABLE. */
-static int16_t coordinator_for(broker *b, int8_t key_type) {
-    if (key_type == 0) return gc_ensure_offsets_topic(coord(b));
-    if (key_type == 1) return KERR_NONE; /* transactions: this node */
+/* The coordinator of one key: the leader of the group's __consumer_offsets
+ * partition, or an error (COORDINATOR_NOT_AVAILABLE while it has none). */
+static int16_t coordinator_for(broker *b, int8_t key_type, kstr key, broker_node *node, karena *a) {
+    if (key_type == 0) {
+        int16_t e;
+        char *gid = kstr_dup(key, a);
+        if (!gid) return KERR_UNKNOWN_SERVER_ERROR;
+        return gc_coordinator_node(coord(b), gid, node, &e) ? KERR_NONE : e;
+    }
+    if (key_type == 1) { /* transactions: this node */
+        *node = (broker_node){broker_node_id(b), broker_advertised_host(b), broker_advertised_port(b), NULL};
+        return KERR_NONE;
+    }
     return KERR_INVALID_REQUEST;
 }
 
@@ -48,14 +57,14 @@ void h_find_coordinator(broker *b, kreq *req) {
     if (KREQ_DECODE(req, FindCoordinatorRequest, &r) != 0) return;
     FindCoordinatorResponse resp;
     FindCoordinatorResponse_init(&resp);
-    const char *host = broker_advertised_host(b);
+    broker_node node;
     if (req->api_version < 4) {
-        int16_t e = coordinator_for(b, req->api_version >= 1 ? r.key_type : 0);
+        int16_t e = coordinator_for(b, req->api_version >= 1 ? r.key_type : 0, r.key, &node, &req->arena);
         resp.error_code = e;
         resp.error_message = kstr_from(e ? kerr_message(e) : "NONE");
-        resp.node_id = e ? -1 : broker_node_id(b);
-        resp.host = kstr_from(e ? "" : host);
-        resp.port = e ? -1 : broker_advertised_port(b);
+        resp.node_id = e ? -1 : node.id;
+        resp.host = kstr_from(e ? "" : node.host);
+        resp.port = e ? -1 : node.port;
         KREQ_REPLY(req, FindCoordinatorResponse, &resp);
         return;
     }
@@ -69,13 +78,13 @@ void h_find_coordinator(broker *b, kreq *req) {
     for (int32_t i = 0; i < n; i++) {
         FindCoordinatorResponse_Coordinator *c = &resp.coordinators[i];
         FindCoordinatorResponse_Coordinator_init(c);
-        int16_t e = coordinator_for(b, r.key_type);
+        int16_t e = coordinator_for(b, r.key_type, r.coordinator_keys[i], &node, &req->arena);
         c->key = r.coordinator_keys[i];
         c->error_code = e;
         c->error_message = KSTR_NULL;
-        c->node_id = e ? -1 : broker_node_id(b);
-        c->host = kstr_from(e ? "" : host);
-        c->port = e ? -1 : broker_advertised_port(b);
+        c->node_id = e ? -1 : node.id;
+        c->host = kstr_from(e ? "" : node.host);
+        c->port = e ? -1 : node.port;
     }
     KREQ_REPLY(req, FindCoordinatorResponse, &resp);
 }

@@ -41,8 +41,19 @@ static void mtopic_free(mtopic *t) {
     free(t);
 }
 
+static void mbroker_free_fields(mbroker *br) {
+    for (int i = 0; i < br->nendpoints; i++) {
+        free(br->endpoints[i].name);
+        free(br->endpoints[i].host);
+    }
+    free(br->endpoints);
+    free(br->rack);
+}
+
 void mimage_free(mimage *img) {
     if (!img) return;
+    for (int i = 0; i < img->nbrokers; i++) mbroker_free_fields(&img->brokers[i]);
+    free(img->brokers);
     for (int i = 0; i < img->ntopics; i++) mtopic_free(img->topics[i]);
     free(img->topics);
     mconfig_set_free(&img->broker_configs);
@@ -59,6 +70,23 @@ mtopic *mimage_topic(const mimage *img, kstr name) {
 mtopic *mimage_topic_by_id(const mimage *img, const kuuid *id) {
     for (int i = 0; i < img->ntopics; i++)
         if (memcmp(img->topics[i]->id.b, id->b, 16) == 0) return img->topics[i];
+    return NULL;
+}
+
+mbroker *mimage_broker(const mimage *img, int32_t id) {
+    for (int i = 0; i < img->nbrokers; i++)
+        if (img->brokers[i].id == id) return &img->brokers[i];
+    return NULL;
+}
+
+bool mimage_broker_alive(const mimage *img, int32_t id) {
+    const mbroker *br = mimage_broker(img, id);
+    return br && !br->fenced;
+}
+
+const mendpoint *mbroker_endpoint(const mbroker *br, const char *listener) {
+    for (int i = 0; i < br->nendpoints; i++)
+        if (strcmp(br->endpoints[i].name, listener) == 0) return &br->endpoints[i];
     return NULL;
 }
 
@@ -203,6 +231,77 @@ static int apply_config(mimage *img, const ConfigRecord *r) {
     return 0; /* other resource types (e.g. broker loggers) are not kept */
 }
 
+/* A (re-)registration replaces what was known of the broker. */
+static int apply_register_broker(mimage *img, const RegisterBrokerRecord *r) {
+    mbroker nb;
+    memset(&nb, 0, sizeof nb);
+    nb.id = r->broker_id;
+    nb.epoch = r->broker_epoch;
+    nb.incarnation_id = r->incarnation_id;
+    nb.fenced = r->fenced;
+    nb.rack = r->rack.len >= 0 ? dup_kstr(r->rack) : NULL;
+    int n = r->end_points_count > 0 ? r->end_points_count : 0;
+    nb.endpoints = n ? calloc((size_t)n, sizeof *nb.endpoints) : NULL;
+    if ((n && !nb.endpoints) || (r->rack.len >= 0 && !nb.rack)) {
+        mbroker_free_fields(&nb);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        mendpoint *e = &nb.endpoints[nb.nendpoints++];
+        e->name = dup_kstr(r->end_points[i].name);
+        e->host = dup_kstr(r->end_points[i].host);
+        e->port = r->end_points[i].port;
+        e->security_protocol = r->end_points[i].security_protocol;
+        if (!e->name || !e->host) {
+            mbroker_free_fields(&nb);
+            return -1;
+        }
+    }
+    mbroker *old = mimage_broker(img, nb.id);
+    if (old) {
+        mbroker_free_fields(old);
+        *old = nb;
+        return 0;
+    }
+    if (img->nbrokers == img->capbrokers) {
+        int c = img->capbrokers ? img->capbrokers * 2 : 8;
+        mbroker *nv = realloc(img->brokers, sizeof(*nv) * (size_t)c);
+        if (!nv) {
+            mbroker_free_fields(&nb);
+            return -1;
+        }
+        img->brokers = nv;
+        img->capbrokers = c;
+    }
+    int at = img->nbrokers;
+    while (at > 0 && img->brokers[at - 1].id > nb.id) {
+        img->brokers[at] = img->brokers[at - 1];
+        at--;
+    }
+    img->brokers[at] = nb;
+    img->nbrokers++;
+    return 0;
+}
+
+static int apply_unregister_broker(mimage *img, const UnregisterBrokerRecord *r) {
+    for (int i = 0; i < img->nbrokers; i++) {
+        if (img->brokers[i].id != r->broker_id) continue;
+        mbroker_free_fields(&img->brokers[i]);
+        memmove(&img->brokers[i], &img->brokers[i + 1], sizeof(mbroker) * (size_t)(img->nbrokers - i - 1));
+        img->nbrokers--;
+        return 0;
+    }
+    return -1;
+}
+
+/* Fencing names the epoch it fences: a newer registration is not touched. */
+static int apply_fencing(mimage *img, int32_t id, int64_t epoch, bool fenced) {
+    mbroker *br = mimage_broker(img, id);
+    if (!br) return -1;
+    if (br->epoch == epoch) br->fenced = fenced;
+    return 0;
+}
+
 static int apply_remove_topic(mimage *img, const RemoveTopicRecord *r) {
     for (int i = 0; i < img->ntopics; i++) {
         if (memcmp(img->topics[i]->id.b, r->topic_id.b, 16) == 0) {
@@ -221,6 +320,21 @@ int mimage_apply(mimage *img, const mrecord *rec) {
     case KMETA_PARTITION_CHANGE_RECORD: return apply_partition_change(img, rec->data);
     case KMETA_CONFIG_RECORD: return apply_config(img, rec->data);
     case KMETA_REMOVE_TOPIC_RECORD: return apply_remove_topic(img, rec->data);
+    case KMETA_REGISTER_BROKER_RECORD: return apply_register_broker(img, rec->data);
+    case KMETA_UNREGISTER_BROKER_RECORD: return apply_unregister_broker(img, rec->data);
+    case KMETA_FENCE_BROKER_RECORD: {
+        const FenceBrokerRecord *r = rec->data;
+        return apply_fencing(img, r->id, r->epoch, true);
+    }
+    case KMETA_UNFENCE_BROKER_RECORD: {
+        const UnfenceBrokerRecord *r = rec->data;
+        return apply_fencing(img, r->id, r->epoch, false);
+    }
+    case KMETA_BROKER_REGISTRATION_CHANGE_RECORD: {
+        const BrokerRegistrationChangeRecord *r = rec->data;
+        if (r->fenced == 0) return 0; /* no change of fencing */
+        return apply_fencing(img, r->broker_id, r->broker_epoch, r->fenced > 0);
+    }
     case KMETA_FEATURE_LEVEL_RECORD: {
         const FeatureLevelRecord *r = rec->data;
         if (kstr_eq_c(r->name, "metadata.version")) img->metadata_version = r->feature_level;

@@ -21,6 +21,7 @@
 
 typedef struct mpartition {
     int32_t partition_id;
+    int64_t store_rev;     /* metadata store revision that last wrote it (etcd's mod_revision; 0 = local) */
     int32_t *replicas;
     int32_t nreplicas;
     int32_t *isr;
@@ -42,13 +43,34 @@ typedef struct mconfig_set {
 
 typedef struct mtopic {
     char *name;
+    int64_t store_rev;     /* as mpartition.store_rev, for the topic's key */
     kuuid id;
     mpartition *parts;     /* indexed by partition id */
     int32_t nparts;
     mconfig_set configs;   /* topic-level overrides */
 } mtopic;
 
+/* A registered broker (RegisterBrokerRecord), fenced or not. */
+typedef struct mendpoint {
+    char *name;            /* listener name */
+    char *host;
+    int32_t port;
+    int16_t security_protocol;
+} mendpoint;
+
+typedef struct mbroker {
+    int32_t id;
+    int64_t epoch;
+    kuuid incarnation_id;
+    char *rack;            /* NULL = none */
+    mendpoint *endpoints;
+    int32_t nendpoints;
+    bool fenced;
+} mbroker;
+
 typedef struct mimage {
+    mbroker *brokers;             /* sorted by id */
+    int32_t nbrokers, capbrokers;
     mtopic **topics;
     int32_t ntopics, captopics;
     mconfig_set broker_configs;   /* dynamic configs of this node (resource name = node id) */
@@ -75,6 +97,11 @@ void mimage_free(mimage *img);
 int mimage_apply(mimage *img, const mrecord *rec);
 
 mtopic *mimage_topic(const mimage *img, kstr name);
+mbroker *mimage_broker(const mimage *img, int32_t id);
+/* The endpoint of a broker on a listener; NULL when it has none. */
+const mendpoint *mbroker_endpoint(const mbroker *br, const char *listener);
+/* Registered and not fenced. */
+bool mimage_broker_alive(const mimage *img, int32_t id);
 mtopic *mimage_topic_by_id(const mimage *img, const kuuid *id);
 const char *mconfig_get(const mconfig_set *s, const char *key);
 

@@ -46,6 +46,11 @@ CODEC(KMETA_PARTITION_CHANGE_RECORD, PartitionChangeRecord)
 CODEC(KMETA_REMOVE_TOPIC_RECORD, RemoveTopicRecord)
 CODEC(KMETA_FEATURE_LEVEL_RECORD, FeatureLevelRecord)
 CODEC(KMETA_PRODUCER_IDS_RECORD, ProducerIdsRecord)
+CODEC(KMETA_REGISTER_BROKER_RECORD, RegisterBrokerRecord)
+CODEC(KMETA_UNREGISTER_BROKER_RECORD, UnregisterBrokerRecord)
+CODEC(KMETA_FENCE_BROKER_RECORD, FenceBrokerRecord)
+CODEC(KMETA_UNFENCE_BROKER_RECORD, UnfenceBrokerRecord)
+CODEC(KMETA_BROKER_REGISTRATION_CHANGE_RECORD, BrokerRegistrationChangeRecord)
 #undef CODEC
 
 #define ENTRY(KEY, T) {KEY, sizeof(T), T##_init_v, T##_decode_v, T##_encode_v}
@@ -57,6 +62,11 @@ static const mrec_codec codecs[] = {
     ENTRY(KMETA_REMOVE_TOPIC_RECORD, RemoveTopicRecord),
     ENTRY(KMETA_FEATURE_LEVEL_RECORD, FeatureLevelRecord),
     ENTRY(KMETA_PRODUCER_IDS_RECORD, ProducerIdsRecord),
+    ENTRY(KMETA_REGISTER_BROKER_RECORD, RegisterBrokerRecord),
+    ENTRY(KMETA_UNREGISTER_BROKER_RECORD, UnregisterBrokerRecord),
+    ENTRY(KMETA_FENCE_BROKER_RECORD, FenceBrokerRecord),
+    ENTRY(KMETA_UNFENCE_BROKER_RECORD, UnfenceBrokerRecord),
+    ENTRY(KMETA_BROKER_REGISTRATION_CHANGE_RECORD, BrokerRegistrationChangeRecord),
 };
 #undef ENTRY
 

@@ -1,0 +1,76 @@
+/* local_store.c - the local metadata store: __cluster_metadata-0 on this
+ * node's disk (mlog), for a node that is its own cluster. A commit appends
+ * one batch, applies it and completes before returning. */
+#include <stdlib.h>
+
+#include "broker/broker.h"
+#include "broker/storage_cmd.h"
+#include "metadata/mlog.h"
+#include "mstore/mstore.h"
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+
+typedef struct local_store {
+    mstore base;
+    mlog *log;
+} local_store;
+
+static void local_commit(mstore *s, const mrecord *recs, int n, unsigned flags, mstore_done_fn done, void *arg) {
+    (void)flags;
+    local_store *ls = (local_store *)s;
+    mstore_status st = mlog_append(ls->log, recs, n) == 0 ? MSTORE_OK : MSTORE_IO;
+    if (st == MSTORE_OK) broker_metadata_applied(s->b);
+    if (done) done(s->b, arg, st);
+}
+
+static int32_t local_controller_id(const mstore *s) { return broker_node_id(s->b); }
+
+static int64_t local_end_offset(const mstore *s) { return mlog_end_offset(((const local_store *)s)->log); }
+static int32_t local_epoch(const mstore *s) { return mlog_leader_epoch(((const local_store *)s)->log); }
+
+static void local_close(mstore *s) {
+    local_store *ls = (local_store *)s;
+    mlog_close(ls->log);
+    free(ls);
+}
+
+static const mstore_ops local_ops = {"local", local_commit, local_controller_id, local_end_offset, local_epoch,
+                                     local_close};
+
+mstore *mstore_local_open(broker *b, const char *dir, char *err, size_t errlen) {
+    local_store *ls = calloc(1, sizeof *ls);
+    if (!ls) return NULL;
+    ls->base.ops = &local_ops;
+    ls->base.b = b;
+    if (mlog_open(dir, b->image, &ls->log, err, errlen) != 0) {
+        free(ls);
+        return NULL;
+    }
+    /* A fresh log starts with the metadata.version feature level, as Kafka's bootstrap does. */
+    if (b->image->metadata_version <= 0) {
+        FeatureLevelRecord r;
+        FeatureLevelRecord_init(&r);
+        r.name = KSTR_LIT("metadata.version");
+        r.feature_level = METADATA_VERSION_LEVEL;
+        mrecord rec = {KMETA_FEATURE_LEVEL_RECORD, 0, &r};
+        if (mlog_append(ls->log, &rec, 1) != 0) {
+            mlog_close(ls->log);
+            free(ls);
+            return NULL;
+        }
+    }
+    return &ls->base;
+}
+
+struct mlog *mstore_local_log(mstore *s) {
+    return s && s->ops == &local_ops ? ((local_store *)s)->log : NULL;
+}
+
+int16_t mstore_status_error(mstore_status st) {
+    switch (st) {
+    case MSTORE_OK: return KERR_NONE;
+    case MSTORE_UNAVAILABLE: return KERR_REQUEST_TIMED_OUT;
+    case MSTORE_CONFLICT: return KERR_NOT_CONTROLLER;
+    case MSTORE_IO: default: return KERR_KAFKA_STORAGE_ERROR;
+    }
+}

@@ -1,0 +1,85 @@
+/* mstore.h - the metadata store: the one seam through which cluster metadata
+ * changes.
+ *
+ * A change is a batch of Kafka metadata records (TopicRecord,
+ * PartitionRecord, PartitionChangeRecord, ConfigRecord, ...). The store
+ * makes it durable and ordered, applies it to the broker's image with
+ * mimage_apply(), tells the broker (broker_metadata_applied) and then
+ * completes the commit. Two backends:
+ *   local - __cluster_metadata-0 on this node's disk (one node, no etcd);
+ *           a commit completes before mstore_commit() returns.
+ *   etcd  - one etcd transaction per change (see mstore/etcd_store.c); the
+ *           commit completes when the change comes back through the watch
+ *           and has been applied, so every node applies every change in one
+ *           order, including the one that wrote it.
+ */
+#ifndef SAMSA_MSTORE_H
+#define SAMSA_MSTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metadata/image.h"
+
+struct broker;
+
+typedef enum {
+    MSTORE_OK = 0,
+    MSTORE_CONFLICT,    /* a precondition failed: the image has moved on; re-validate and retry */
+    MSTORE_UNAVAILABLE, /* the store could not be reached in time (retriable) */
+    MSTORE_IO,          /* the local log could not be written */
+} mstore_status;
+
+/* Called exactly once per commit. May run before mstore_commit() returns. */
+typedef void (*mstore_done_fn)(struct broker *b, void *arg, mstore_status st);
+
+/* Commit flags */
+#define MSTORE_AS_CONTROLLER 1u /* fenced by this node's controller epoch */
+
+typedef struct mstore mstore;
+
+typedef struct mstore_ops {
+    const char *name;
+    void (*commit)(mstore *s, const mrecord *recs, int n, unsigned flags, mstore_done_fn done, void *arg);
+    int32_t (*controller_id)(const mstore *s);
+    /* Where the applied metadata stands: the local log's end offset and
+     * leader epoch, or etcd's applied revision and the controller epoch. */
+    int64_t (*end_offset)(const mstore *s);
+    int32_t (*epoch)(const mstore *s);
+    void (*close)(mstore *s);
+} mstore_ops;
+
+struct mstore {
+    const mstore_ops *ops;
+    struct broker *b;
+    bool cluster;       /* several nodes share it (etcd) */
+};
+
+/* done may be NULL (nobody waits). */
+static inline void mstore_commit(mstore *s, const mrecord *recs, int n, unsigned flags, mstore_done_fn done,
+                                 void *arg) {
+    s->ops->commit(s, recs, n, flags, done, arg);
+}
+static inline int32_t mstore_controller_id(const mstore *s) { return s->ops->controller_id(s); }
+static inline int64_t mstore_end_offset(const mstore *s) { return s->ops->end_offset(s); }
+static inline int32_t mstore_epoch(const mstore *s) { return s->ops->epoch(s); }
+static inline void mstore_close(mstore *s) {
+    if (s) s->ops->close(s);
+}
+static inline bool mstore_is_cluster(const mstore *s) { return s && s->cluster; }
+
+/* The local backend: opens (creating) <dir>/__cluster_metadata-0 and replays
+ * it into b->image; a fresh log gets the metadata.version feature level. */
+mstore *mstore_local_open(struct broker *b, const char *dir, char *err, size_t errlen);
+/* The etcd backend (mstore/etcd_store.c): registers this node, loads the
+ * cluster's metadata and follows it; fails with a message naming the
+ * endpoints when etcd cannot be reached. */
+mstore *mstore_etcd_open(struct broker *b, char *err, size_t errlen);
+
+/* The local backend's log (DescribeQuorum reports its offsets); NULL for etcd. */
+struct mlog *mstore_local_log(mstore *s);
+
+/* Kafka's mapping of a failed metadata write to a client error. */
+int16_t mstore_status_error(mstore_status st);
+
+#endif
