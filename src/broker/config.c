@@ -1049,6 +1049,45 @@ static void get_str(const props *p, const char *name, char *out, size_t outlen) 
 
 static bool is_listener_prefixed(const char *key) { return strncmp(key, "listener.name.", 14) == 0; }
 
+/* Samsa's own keys (docs/cluster.md): the metadata store of a cluster. Not
+ * Kafka's, so not in the table DescribeConfigs reports. */
+static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix"};
+
+static bool is_samsa_key(const char *key) {
+    for (size_t i = 0; i < sizeof samsa_keys / sizeof samsa_keys[0]; i++)
+        if (strcmp(key, samsa_keys[i]) == 0) return true;
+    return false;
+}
+
+/* metadata.store=local|etcd; etcd needs http:// endpoints. */
+static int check_samsa_keys(const props *p, char *err, size_t errlen) {
+    const char *store = props_get(p, "metadata.store");
+    if (store && strcmp(store, "local") != 0 && strcmp(store, "etcd") != 0) {
+        snprintf(err, errlen, "Invalid value %s for configuration metadata.store: String must be one of: local, etcd",
+                 store);
+        return -1;
+    }
+    if (store && strcmp(store, "etcd") == 0) {
+        const char *eps = props_get(p, "etcd.endpoints");
+        if (!eps || !*eps) {
+            snprintf(err, errlen, "Missing required configuration \"etcd.endpoints\" which has no default value "
+                                  "(metadata.store=etcd).");
+            return -1;
+        }
+        char copy[1024];
+        snprintf(copy, sizeof copy, "%s", eps);
+        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ') t++;
+            if (strncmp(t, "http://", 7) != 0 || !t[7]) {
+                snprintf(err, errlen, "Invalid value %s for configuration etcd.endpoints: each endpoint must be "
+                                      "http://host:port", eps);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 int broker_config_load(broker_config *c, const props *p, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     props_init(&c->raw);
@@ -1056,7 +1095,7 @@ int broker_config_load(broker_config *c, const props *p, char *err, size_t errle
         const char *k = p->items[i].key, *v = p->items[i].value;
         const config_def *d = broker_config_def(k);
         if (!d) {
-            if (!is_listener_prefixed(k) && !topic_config_known(k))
+            if (!is_listener_prefixed(k) && !topic_config_known(k) && !is_samsa_key(k))
                 log_warn(LOG_COMPONENT, "The configuration '%s' was supplied but isn't a known config.", k);
         } else if (config_check_value(d, v, err, errlen) < 0) {
             props_free(&c->raw);
@@ -1069,6 +1108,7 @@ int broker_config_load(broker_config *c, const props *p, char *err, size_t errle
         }
     }
     const props *r = &c->raw;
+    if (check_samsa_keys(r, err, errlen) != 0) goto fail;
 
     /* roles and identity: Kafka treats broker.id and node.id as synonyms */
     char roles[64];

@@ -41,17 +41,18 @@ int ctl_leadership_changes(const mimage *img, bool unclean_allowed, mrecord *out
             int32_t nisr = -1;
             int32_t *isr = p->leader >= 0 ? isr_without(p, p->leader, &nisr, a) : NULL;
             if (leader == p->leader && !isr) continue; /* nothing to change (-1 stays -1) */
-            if (leader >= 0 && !isr) {
-                /* an unclean leader restarts the ISR with itself */
-                bool in_isr = false;
-                for (int k = 0; k < p->nisr; k++)
-                    if (p->isr[k] == leader) in_isr = true;
-                if (!in_isr) {
-                    isr = karena_alloc(a, sizeof(int32_t));
-                    if (!isr) return n;
-                    isr[0] = leader;
-                    nisr = 1;
-                }
+            /* An unclean leader (not in the ISR) restarts the ISR with itself,
+             * as Kafka's PartitionChangeBuilder does. */
+            const int32_t *cur = isr ? isr : p->isr;
+            int32_t ncur = isr ? nisr : p->nisr;
+            bool in_isr = false;
+            for (int k = 0; k < ncur; k++)
+                if (cur[k] == leader) in_isr = true;
+            if (leader >= 0 && !in_isr) {
+                isr = karena_alloc(a, sizeof(int32_t));
+                if (!isr) return n;
+                isr[0] = leader;
+                nisr = 1;
             }
             PartitionChangeRecord *r = karena_alloc(a, sizeof *r);
             if (!r) return n;

@@ -1021,6 +1021,12 @@ mstore *mstore_etcd_open(broker *b, char *err, size_t errlen) {
     }
     log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Joining cluster %s through etcd at %s", b->cfg.node_id,
              b->cluster_id, eps);
+    /* The lab's combined-mode settings are accepted; etcd does their job. */
+    static const char *const unused[] = {"controller.quorum.voters", "controller.listener.names", "process.roles"};
+    for (size_t i = 0; i < sizeof unused / sizeof unused[0]; i++)
+        if (props_get(&b->cfg.raw, unused[i]))
+            log_info(COMPONENT, "[BrokerLifecycleManager id=%d] %s is not used with metadata.store=etcd: etcd "
+                                "elects the controller and orders the metadata", b->cfg.node_id, unused[i]);
     if (check_cluster_id(s, err, errlen) != 0 || register_at_start(s, err, errlen) != 0 ||
         load_snapshot(s, err, errlen) != 0) {
         etcd_free(s->etcd);
