@@ -89,6 +89,7 @@ typedef struct etcd_store {
     bool campaigning;
     bool ctl_inflight;
     etcd_watch *watch;
+    bool watch_lost;          /* said so once; quiet until it is back */
     pending *pending;
     loop_timer_id keepalive_timer, tick_timer;
 } etcd_store;
@@ -572,11 +573,6 @@ static void apply_event(etcd_store *s, const etcd_event *ev) {
         if (id < 0) return;
         if (!ev->is_delete) {
             apply_registration(s, &ev->kv);
-            if (id == s->b->cfg.node_id && ev->kv.create_revision == s->broker_epoch && s->b->fenced) {
-                s->b->fenced = false;
-                log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered again with broker epoch %lld",
-                         id, (long long)s->broker_epoch);
-            }
         } else {
             fence_in_image(s, id);
             if (id == s->b->cfg.node_id && !s->registering) {
@@ -615,12 +611,16 @@ static void watch_events(void *arg, const etcd_watch_batch *wb) {
             self_fence(s, "metadata history compacted");
             return;
         }
-        log_warn(COMPONENT, "[BrokerLifecycleManager id=%d] Lost the etcd watch (%s); following again from revision %lld",
-                 s->b->cfg.node_id, wb->error ? wb->error : "closed", (long long)s->applied_rev + 1);
-        uint8_t end[600];
-        size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
-        s->watch = etcd_watch_start(s->etcd, s->prefix, s->prefix_len, end, el, s->applied_rev + 1, watch_events, s);
-        return;
+        if (!s->watch_lost)
+            log_warn(COMPONENT, "[BrokerLifecycleManager id=%d] Lost the etcd watch (%s); following again from "
+                                "revision %lld", s->b->cfg.node_id, wb->error ? wb->error : "closed",
+                     (long long)s->applied_rev + 1);
+        s->watch_lost = true;
+        return; /* store_tick starts it again, at most every TICK_MS */
+    }
+    if (s->watch_lost) {
+        log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Following etcd again", s->b->cfg.node_id);
+        s->watch_lost = false;
     }
     for (int i = 0; i < wb->nevents; i++) {
         if (wb->events[i].kv.mod_revision <= s->applied_rev) continue;
@@ -706,6 +706,13 @@ static void register_answered(void *arg, const etcd_result *r) {
     }
     s->broker_epoch = r->revision;
     s->last_renewed_ms = monotonic_ms();
+    /* Registered under a fresh lease: lead again what the image gives us
+     * (the watch may deliver the registration before this answer). */
+    if (s->b->fenced) {
+        s->b->fenced = false;
+        log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered again with broker epoch %lld",
+                 s->b->cfg.node_id, (long long)s->broker_epoch);
+    }
 }
 
 static void lease_granted(void *arg, const etcd_result *r) {
