@@ -5,6 +5,8 @@
  */
 #include "tools/client_props.h"
 
+#include "protocol/errors.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -320,6 +322,8 @@ int client_props_translate(const char *key, const char *val, client_kind kind,
 int client_props_apply(const client_props *p, rd_kafka_conf_t *conf, client_kind kind,
                        const char *java_config_class, char *err, size_t errlen) {
     char ebuf[512], vbuf[256];
+    /* The Java consumer's default (librdkafka's consumer default is false). */
+    if (kind == CLIENT_CONSUMER) rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", ebuf, sizeof ebuf);
     for (size_t i = 0; i < p->n; i++) {
         const char *k, *v;
         int t = client_props_translate(p->keys[i], p->vals[i], kind, &k, &v, vbuf, sizeof vbuf);
@@ -399,4 +403,25 @@ const char *client_java_exception(rd_kafka_resp_err_t err) {
     default:
         return "org.apache.kafka.common.KafkaException";
     }
+}
+
+int client_consumer_topic_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *client_id,
+                                   const char *group_id, int timeout_ms) {
+    static int correlation_id;
+    const struct rd_kafka_metadata *md = NULL;
+    correlation_id++;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR || !md) return -1;
+    int found = -1;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const rd_kafka_metadata_topic_t *t = &md->topics[i];
+        if (strcmp(t->topic, rd_kafka_topic_name(rkt)) != 0) continue;
+        found = t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0;
+        if (t->err && t->err > 0 && t->err < INT16_MAX)
+            tool_log("WARN", "org.apache.kafka.clients.NetworkClient",
+                     "[Consumer clientId=%s, groupId=%s] Error while fetching metadata with correlation id %d : "
+                     "{%s=%s}",
+                     client_id, group_id, correlation_id, t->topic, kerr_name((int16_t)t->err));
+    }
+    rd_kafka_metadata_destroy(md);
+    return found < 0 ? 0 : found;
 }

@@ -77,4 +77,18 @@ void client_conf_defaults(rd_kafka_conf_t *conf);
  * messages shaped like the Java tools' ("...TimeoutException: text"). */
 const char *client_java_exception(rd_kafka_resp_err_t err);
 
+/* Java's consumer asks for its subscribed topics with allowAutoTopicCreation
+ * (allow.auto.create.topics, true by default; client_props_apply sets it so
+ * for consumers) and logs every topic error of the answer as NetworkClient
+ * does: "[Consumer clientId=C, groupId=G] Error while fetching metadata with
+ * correlation id N : {topic=ERROR}". librdkafka 2.0.2's group consumer never
+ * asks the broker to create a subscribed topic, but a topic handle's own
+ * look-up does; so the tools hold a handle (rkt) for a subscribed topic and
+ * look it up with this until it exists. N counts this process's look-ups
+ * (librdkafka does not expose its correlation ids). Returns 1 when the topic
+ * exists, 0 when it does not (yet), -1 when no broker answered within
+ * timeout_ms. */
+int client_consumer_topic_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *client_id,
+                                   const char *group_id, int timeout_ms);
+
 #endif

@@ -269,6 +269,7 @@ int tool_console_consumer(int argc, char **argv) {
     opts o;
     client_props fprops = {0}, file_props = {0}, extra_props = {0}, cprops = {0};
     rd_kafka_t *rk = NULL;
+    rd_kafka_topic_t *sub_topic = NULL; /* --topic without --partition: the subscribed topic */
     int rc = 1;
     char err[1024];
     long long partition = -1, max_messages = -1, timeout_ms = -1;
@@ -458,6 +459,14 @@ int tool_console_consumer(int argc, char **argv) {
                  rd_kafka_err2str(e));
         goto out;
     }
+    /* A subscription to one named topic: a handle for it makes librdkafka
+     * ask for it with allow.auto.create.topics, which creates it where the
+     * broker allows, as the Java consumer's subscription does; while it is
+     * missing it is reported in Java's words once a second (librdkafka's
+     * group looks it up as often and joins as soon as it exists). */
+    if (!opts_has(&o, "partition") && !include) sub_topic = rd_kafka_topic_new(rk, topic, NULL);
+    int topic_known = sub_topic ? 0 : 1;
+    int64_t next_lookup = 0;
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -469,6 +478,11 @@ int tool_console_consumer(int argc, char **argv) {
     int64_t wait_start = now_ms();
     rc = 0;
     while (!stop_signal && (max_messages == -1 || count < max_messages)) {
+        if (!topic_known && now_ms() >= next_lookup) {
+            topic_known = client_consumer_topic_metadata(rk, sub_topic, client_props_get(&cprops, "client.id"),
+                                                         client_props_get(&cprops, "group.id"), 500) == 1;
+            next_lookup = now_ms() + 1000;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
             if (timeout_ms >= 0 && now_ms() - wait_start > timeout_ms) {
@@ -487,7 +501,11 @@ int tool_console_consumer(int argc, char **argv) {
                 rd_kafka_message_destroy(m);
                 break;
             }
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            if (sub_topic && m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                /* librdkafka's "Subscribed topic not available": look it
+                 * up ourselves, and say so in Java's words */
+                topic_known = 0;
+            } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 tool_log("WARN", "org.apache.kafka.clients.consumer.internals.ConsumerCoordinator", "%s",
                          rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
@@ -514,6 +532,8 @@ int tool_console_consumer(int argc, char **argv) {
         }
     }
     rd_kafka_consumer_close(rk);
+    if (sub_topic) rd_kafka_topic_destroy(sub_topic);
+    sub_topic = NULL;
     rd_kafka_destroy(rk);
     rk = NULL;
     fprintf(stderr, "Processed a total of %lld messages\n", count);
@@ -525,6 +545,7 @@ int tool_console_consumer(int argc, char **argv) {
     if (stop_signal) rc = 128 + stop_signal;
 
 out:
+    if (sub_topic) rd_kafka_topic_destroy(sub_topic);
     if (rk) rd_kafka_destroy(rk);
     client_props_free(&fprops);
     client_props_free(&file_props);

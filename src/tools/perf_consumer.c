@@ -225,8 +225,10 @@ int tool_consumer_perf_test(int argc, char **argv) {
      * assigned before librdkafka knows its leader waits 500 ms to look up
      * its start offset. Kept until the end; only a handle. */
     rkt = rd_kafka_topic_new(rk, opts_get(&o, "topic", ""), NULL);
-    const struct rd_kafka_metadata *md;
-    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_metadata_destroy(md);
+    /* Also what creates a missing topic, as the Java consumer's subscription does. */
+    if (rkt)
+        client_consumer_topic_metadata(rk, rkt, client_props_get(&props, "client.id"),
+                                       client_props_get(&props, "group.id"), 10000);
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, opts_get(&o, "topic", ""), RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, tl);
