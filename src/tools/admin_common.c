@@ -156,3 +156,58 @@ int admin_describe_configs(kclient *c, int8_t resource_type, const char *name,
     if (version_out) *version_out = v;
     return 0;
 }
+
+/* ---- connections to particular brokers ---- */
+
+void admin_pool_init(admin_pool *p, kclient *boot) {
+    p->boot = boot;
+    p->conns = NULL;
+}
+
+kclient *admin_pool_get(admin_pool *p, const char *host, int port) {
+    kclient *b = p->boot;
+    if (b->fd >= 0 && b->port == port && strcmp(b->host, host) == 0) return b;
+    for (admin_conn *k = p->conns; k; k = k->next)
+        if (k->port == port && strcmp(k->host, host) == 0) {
+            if (k->c.fd >= 0 || kclient_connect_to(&k->c, host, port) == 0) return &k->c;
+            snprintf(b->err, sizeof b->err, "%s", k->c.err);
+            return NULL;
+        }
+    admin_conn *k = calloc(1, sizeof *k);
+    if (!k) {
+        snprintf(b->err, sizeof b->err, "Out of memory");
+        return NULL;
+    }
+    snprintf(k->host, sizeof k->host, "%s", host);
+    k->port = port;
+    kclient_init(&k->c, b->client_id);
+    k->c.request_timeout_ms = b->request_timeout_ms;
+    k->c.connect_timeout_ms = b->connect_timeout_ms;
+    k->next = p->conns;
+    p->conns = k;
+    if (kclient_connect_to(&k->c, host, port) == 0) return &k->c;
+    snprintf(b->err, sizeof b->err, "%s", k->c.err);
+    return NULL;
+}
+
+kclient *admin_pool_node(admin_pool *p, const MetadataResponse *md, int32_t node_id) {
+    for (int32_t i = 0; i < md->brokers_count; i++) {
+        const MetadataResponse_MetadataResponseBroker *br = &md->brokers[i];
+        if (br->node_id != node_id) continue;
+        char host[256];
+        snprintf(host, sizeof host, "%.*s", br->host.len > 0 ? (int)br->host.len : 0, br->host.p ? br->host.p : "");
+        return admin_pool_get(p, host, br->port);
+    }
+    snprintf(p->boot->err, sizeof p->boot->err,
+             "org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node assignment.");
+    return NULL;
+}
+
+void admin_pool_close(admin_pool *p) {
+    while (p->conns) {
+        admin_conn *k = p->conns;
+        p->conns = k->next;
+        kclient_close(&k->c);
+        free(k);
+    }
+}

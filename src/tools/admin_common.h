@@ -69,4 +69,33 @@ struct DescribeConfigsResponse_DescribeConfigsResult;
 int admin_describe_configs(kclient *c, int8_t resource_type, const char *name,
                            struct DescribeConfigsResponse_DescribeConfigsResult **out, int16_t *version_out,
                            karena *a);
+
+/* Connections to particular brokers, opened on demand next to the bootstrap
+ * connection: Kafka's AdminClient sends each request to the node it belongs
+ * to (a partition's leader, a group's coordinator, the broker of a broker
+ * resource, every broker for per-broker APIs), not to the bootstrap node.
+ * Connections copy the bootstrap client's id and timeouts; one to the
+ * bootstrap connection's own address reuses it. */
+typedef struct admin_conn {
+    char host[256];
+    int port;
+    kclient c;
+    struct admin_conn *next;
+} admin_conn;
+
+typedef struct admin_pool {
+    kclient *boot;     /* the bootstrap connection (not owned) */
+    admin_conn *conns; /* owned */
+} admin_pool;
+
+void admin_pool_init(admin_pool *p, kclient *boot);
+/* A connected client for host:port, or NULL with the failure copied into
+ * boot->err. */
+kclient *admin_pool_get(admin_pool *p, const char *host, int port);
+/* The same for a broker of a Metadata response (by node id); NULL with
+ * boot->err set when md does not list it or it cannot be reached. */
+struct MetadataResponse;
+kclient *admin_pool_node(admin_pool *p, const struct MetadataResponse *md, int32_t node_id);
+void admin_pool_close(admin_pool *p);
+
 #endif

@@ -5,6 +5,8 @@
  * sensitivity and synonyms; --alter applies --add-config / --delete-config
  * with IncrementalAlterConfigs and prints "Completed updating config for
  * <type> <name>.". Argument errors go to stderr with exit code 1.
+ * As Kafka's AdminClient (nodeFor), a broker or broker-logger resource with
+ * a broker id is asked of that broker; the rest of any node.
  * Not covered: users, clients and ips (quotas and SCRAM credentials).
  */
 #include <stdio.h>
@@ -71,10 +73,41 @@ static void print_kstr_or_null(kstr s) {
     else fwrite(s.p, 1, (size_t)s.len, stdout);
 }
 
+/* Where config requests go: the bootstrap connection, or the broker named
+ * by a broker (non-default) or broker-logger resource. */
+typedef struct cfg_route {
+    kclient *boot;
+    admin_pool pool;
+    MetadataResponse md;
+    int have_md;
+    karena *a;
+} cfg_route;
+
+/* The connection for a resource, or NULL (failure in r->boot->err). A broker
+ * id the cluster does not list is asked of the bootstrap node, whose answer
+ * names the error. */
+static kclient *route(cfg_route *r, int8_t rtype, const char *name) {
+    int32_t id;
+    if (rtype == CONFIG_RESOURCE_TOPIC || !name || !*name || admin_parse_int(name, &id) != 0) return r->boot;
+    if (!r->have_md) {
+        static const char *const no_topics[1] = {NULL};
+        if (kclient_metadata(r->boot, no_topics, 0, &r->md, NULL, r->a) != 0) return NULL;
+        r->have_md = 1;
+    }
+    for (int32_t i = 0; i < r->md.brokers_count; i++)
+        if (r->md.brokers[i].node_id == id) return admin_pool_node(&r->pool, &r->md, id);
+    return r->boot;
+}
+
 /* Prints one entity's configs (filtered to `source` unless it is -1). */
-static int describe_entity(kclient *c, karena *a, int8_t rtype, const char *name, int source) {
+static int describe_entity(cfg_route *r, karena *a, int8_t rtype, const char *name, int source) {
     DescribeConfigsResponse_DescribeConfigsResult *res;
     int16_t v;
+    kclient *c = route(r, rtype, name);
+    if (!c) {
+        fprintf(stderr, "Error while executing config command: %s\n", r->boot->err);
+        return 1;
+    }
     if (admin_describe_configs(c, rtype, name, &res, &v, a) != 0) {
         fprintf(stderr, "Error while executing config command: %s\n", c->err);
         return 1;
@@ -165,6 +198,11 @@ int tool_configs(int argc, char **argv) {
     karena_init(&a, 0);
     kclient c;
     kclient_init(&c, "adminclient-1");
+    cfg_route rt;
+    memset(&rt, 0, sizeof rt);
+    rt.boot = &c;
+    rt.a = &a;
+    admin_pool_init(&rt.pool, &c);
     int8_t rtype;
     int describe = opts_has(&o, "describe"), alter = opts_has(&o, "alter");
     if (describe + alter != 1) {
@@ -236,7 +274,7 @@ int tool_configs(int argc, char **argv) {
         if (name) {
             if (is_default) printf("Default configs for %s in the cluster are:\n", etype);
             else printf("%s configs for %s %s are:\n", all ? "All" : "Dynamic", singular, name);
-            rc = describe_entity(&c, &a, rtype, name, source);
+            rc = describe_entity(&rt, &a, rtype, name, source);
         } else if (rtype == CONFIG_RESOURCE_TOPIC) {
             MetadataResponse md;
             if (kclient_metadata(&c, NULL, 0, &md, NULL, &a) != 0) {
@@ -247,7 +285,7 @@ int tool_configs(int argc, char **argv) {
             for (int32_t i = 0; i < md.topics_count && rc == 0; i++) {
                 char *t = kstr_dup(md.topics[i].name, &a);
                 printf("%s configs for topic %s are:\n", all ? "All" : "Dynamic", t);
-                rc = describe_entity(&c, &a, rtype, t, source);
+                rc = describe_entity(&rt, &a, rtype, t, source);
             }
         } else {
             MetadataResponse md;
@@ -260,11 +298,11 @@ int tool_configs(int argc, char **argv) {
                 char id[16];
                 snprintf(id, sizeof id, "%d", md.brokers[i].node_id);
                 printf("%s configs for %s %s are:\n", all ? "All" : "Dynamic", singular, id);
-                rc = describe_entity(&c, &a, rtype, id, source);
+                rc = describe_entity(&rt, &a, rtype, id, source);
             }
             if (rc == 0) {
                 printf("Default configs for %s in the cluster are:\n", etype);
-                rc = describe_entity(&c, &a, rtype, "",
+                rc = describe_entity(&rt, &a, rtype, "",
                                      rtype == CONFIG_RESOURCE_BROKER ? CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER : -1);
             }
         }
@@ -293,9 +331,10 @@ int tool_configs(int argc, char **argv) {
         /* Deleting something that is not set is an error in Kafka (topics and brokers). */
         DescribeConfigsResponse_DescribeConfigsResult *cur = NULL;
         int16_t v;
-        if (rtype != CONFIG_RESOURCE_BROKER_LOGGER &&
-            admin_describe_configs(&c, rtype, name, &cur, &v, &a) != 0) {
-            fprintf(stderr, "Error while executing config command: %s\n", c.err);
+        kclient *tc = rtype != CONFIG_RESOURCE_BROKER_LOGGER ? route(&rt, rtype, name) : &c;
+        if (!tc || (rtype != CONFIG_RESOURCE_BROKER_LOGGER &&
+                    admin_describe_configs(tc, rtype, name, &cur, &v, &a) != 0)) {
+            fprintf(stderr, "Error while executing config command: %s\n", tc ? tc->err : c.err);
             rc = 1;
             goto out;
         }
@@ -325,7 +364,13 @@ int tool_configs(int argc, char **argv) {
             goto out;
         }
     }
-    int16_t v = kclient_pick_version(&c, KAPI_INCREMENTAL_ALTER_CONFIGS);
+    kclient *tc = route(&rt, rtype, name);
+    if (!tc) {
+        fprintf(stderr, "Error while executing config command: %s\n", c.err);
+        rc = 1;
+        goto out;
+    }
+    int16_t v = kclient_pick_version(tc, KAPI_INCREMENTAL_ALTER_CONFIGS);
     if (v < 0) {
         fprintf(stderr, "Error while executing config command: The broker does not support INCREMENTAL_ALTER_CONFIGS\n");
         rc = 1;
@@ -336,8 +381,8 @@ int tool_configs(int argc, char **argv) {
     req.resources = &res;
     req.resources_count = 1;
     IncrementalAlterConfigsResponse resp;
-    if (kclient_request(&c, KAPI_INCREMENTAL_ALTER_CONFIGS, v, &req, &resp, &a) != 0) {
-        fprintf(stderr, "Error while executing config command: %s\n", c.err);
+    if (kclient_request(tc, KAPI_INCREMENTAL_ALTER_CONFIGS, v, &req, &resp, &a) != 0) {
+        fprintf(stderr, "Error while executing config command: %s\n", tc->err);
         rc = 1;
         goto out;
     }
@@ -357,6 +402,7 @@ int tool_configs(int argc, char **argv) {
         printf("Completed updating default config for %s in the cluster.\n", etype);
     }
 out:
+    admin_pool_close(&rt.pool);
     kclient_close(&c);
     karena_free(&a);
     opts_free(&o);

@@ -4,10 +4,12 @@
  * Kafka's ConsumerGroupCommand rebuilt on the tools' protocol client
  * (kclient): ListGroups, FindCoordinator, DescribeGroups, OffsetFetch,
  * ListOffsets, OffsetCommit, DeleteGroups and OffsetDelete, with the
- * Java tool's tables, column widths, messages and ordering. Everything goes
- * through the broker named by --bootstrap-server (or the group's
- * coordinator when FindCoordinator names another node); partition leaders
- * on other nodes are not looked up, which a single-node cluster never needs.
+ * Java tool's tables, column widths, messages and ordering. Requests go
+ * where Kafka's AdminClient sends them: Metadata and FindCoordinator to the
+ * bootstrap node, ListGroups to every broker (results merged), the group
+ * APIs (DescribeGroups, OffsetFetch, OffsetCommit, OffsetDelete,
+ * DeleteGroups) to the group's coordinator, ListOffsets to each partition's
+ * leader.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -64,12 +66,24 @@ static const opt_spec cg_specs[] = {
     {"verbose", OPT_FLAG, NULL, "With --describe: more detail (e.g. members' assignments).", NULL, 0},
 };
 
+/* A group's coordinator, as FindCoordinator named it. */
+typedef struct coord_ref {
+    char *group;
+    int32_t id;
+    char host[256];
+    int32_t port;
+} coord_ref;
+
 typedef struct cg_ctx {
     opts *o;
-    kclient c;
+    kclient c;          /* the bootstrap connection; c.err holds the last failure */
     karena a;
     const char *bootstrap;
     int connected;
+    admin_pool pool;    /* connections to coordinators and leaders */
+    coord_ref *coords;  /* coordinators found so far */
+    int ncoords, capcoords;
+    int16_t last_error; /* protocol error of the last failed lookup, 0 if none */
 } cg_ctx;
 
 /* A topic partition with values the views need. */
@@ -98,10 +112,13 @@ static int fail_exec(cg_ctx *x) {
 
 /* ---- calls ---- */
 
-#define CG_CALL(x, KEY, ReqT, reqp, RespT, respp, vout)                                        \
+/* One request on connection cl (the bootstrap one or a pooled one); a
+ * failure's message ends up in x->c.err. */
+#define CG_CALL_ON(x, cl, KEY, ReqT, reqp, RespT, respp, vout)                                 \
     ({                                                                                         \
         int rc_ = -1;                                                                          \
-        int16_t v_ = kclient_pick_version(&(x)->c, KEY);                                       \
+        kclient *cl_ = (cl);                                                                   \
+        int16_t v_ = kclient_pick_version(cl_, KEY);                                           \
         if (v_ < 0) {                                                                          \
             snprintf((x)->c.err, sizeof (x)->c.err,                                            \
                      "org.apache.kafka.common.errors.UnsupportedVersionException: "           \
@@ -111,15 +128,18 @@ static int fail_exec(cg_ctx *x) {
             kw_init(&w_);                                                                      \
             ReqT##_encode(reqp, &w_, v_);                                                      \
             kreader r_;                                                                        \
-            if (!w_.err && kclient_call(&(x)->c, KEY, v_, &w_, &(x)->a, &r_) == 0) {           \
+            if (!w_.err && kclient_call(cl_, KEY, v_, &w_, &(x)->a, &r_) == 0) {               \
                 if (RespT##_decode(respp, &r_, v_, &(x)->a) == 0) rc_ = 0;                     \
                 else snprintf((x)->c.err, sizeof (x)->c.err, "could not parse %s", #RespT);   \
+            } else if (cl_ != &(x)->c) {                                                       \
+                snprintf((x)->c.err, sizeof (x)->c.err, "%s", cl_->err);                       \
             }                                                                                  \
             kw_free(&w_);                                                                      \
             *(vout) = v_;                                                                      \
         }                                                                                      \
         rc_;                                                                                   \
     })
+#define CG_CALL(x, KEY, ReqT, reqp, RespT, respp, vout) CG_CALL_ON(x, &(x)->c, KEY, ReqT, reqp, RespT, respp, vout)
 
 static int ensure_connected(cg_ctx *x) {
     if (x->connected) return 0;
@@ -137,32 +157,63 @@ typedef struct listed {
     char *state;
 } listed;
 
-/* Consumer groups (protocol type "consumer" or ""), optionally by state. */
+/* Consumer groups (protocol type "consumer" or ""), optionally by state,
+ * from every broker (AdminClient.listConsumerGroups: Metadata for the broker
+ * list, then ListGroups to each), merged by group id and handed over in the
+ * iteration order of the admin client's java.util.HashMap. */
 static int list_groups(cg_ctx *x, const char *const *states, int nstates, listed **out, int *n) {
     if (ensure_connected(x) != 0) return -1;
+    MetadataResponse md;
+    static const char *const no_topics[1] = {NULL};
+    if (kclient_metadata(&x->c, no_topics, 0, &md, NULL, &x->a) != 0) return -1;
     ListGroupsRequest req;
     ListGroupsRequest_init(&req);
     kstr *sf = karena_calloc(&x->a, (size_t)nstates + 1, sizeof *sf);
     for (int i = 0; i < nstates; i++) sf[i] = kstr_from(states[i]);
     req.states_filter = sf;
     req.states_filter_count = nstates;
-    ListGroupsResponse resp;
-    int16_t v;
-    if (CG_CALL(x, KAPI_LIST_GROUPS, ListGroupsRequest, &req, ListGroupsResponse, &resp, &v) != 0) return -1;
-    if (resp.error_code) {
-        snprintf(x->c.err, sizeof x->c.err, "%s: %s", java_error_class(resp.error_code),
-                 kerr_message(resp.error_code));
-        return -1;
+    listed *all = NULL;
+    int nall = 0, cap = 0;
+    for (int32_t b = 0; b < md.brokers_count; b++) {
+        kclient *cl = admin_pool_node(&x->pool, &md, md.brokers[b].node_id);
+        if (!cl) return -1;
+        ListGroupsResponse resp;
+        int16_t v;
+        if (CG_CALL_ON(x, cl, KAPI_LIST_GROUPS, ListGroupsRequest, &req, ListGroupsResponse, &resp, &v) != 0)
+            return -1;
+        if (resp.error_code) {
+            snprintf(x->c.err, sizeof x->c.err, "%s: %s", java_error_class(resp.error_code),
+                     kerr_message(resp.error_code));
+            return -1;
+        }
+        if (nall + resp.groups_count + 1 > cap) {
+            cap = (nall + resp.groups_count) * 2 + 16;
+            listed *na = karena_calloc(&x->a, (size_t)cap, sizeof *na);
+            if (!na) {
+                snprintf(x->c.err, sizeof x->c.err, "Out of memory");
+                return -1;
+            }
+            if (all) memcpy(na, all, (size_t)nall * sizeof *na);
+            all = na;
+        }
+        for (int i = 0; i < resp.groups_count; i++) {
+            ListGroupsResponse_ListedGroup *g = &resp.groups[i];
+            if (g->protocol_type.len > 0 && !kstr_eq_c(g->protocol_type, "consumer")) continue;
+            int k = 0;
+            while (k < nall && !kstr_eq_c(g->group_id, all[k].group)) k++;
+            if (k == nall) all[nall++].group = kdup(x, g->group_id);
+            all[k].state = kdup(x, g->group_state); /* HashMap.put: the last answer wins */
+        }
     }
-    *out = karena_calloc(&x->a, (size_t)resp.groups_count + 1, sizeof **out);
-    *n = 0;
-    for (int i = 0; i < resp.groups_count; i++) {
-        ListGroupsResponse_ListedGroup *g = &resp.groups[i];
-        if (g->protocol_type.len > 0 && !kstr_eq_c(g->protocol_type, "consumer")) continue;
-        (*out)[*n].group = kdup(x, g->group_id);
-        (*out)[*n].state = kdup(x, g->group_state);
-        (*n)++;
-    }
+    *out = karena_calloc(&x->a, (size_t)nall + 1, sizeof **out);
+    *n = nall;
+    if (nall == 0) return 0;
+    int32_t *h = karena_calloc(&x->a, (size_t)nall, sizeof *h);
+    size_t *ord = karena_calloc(&x->a, (size_t)nall, sizeof *ord);
+    for (int i = 0; i < nall; i++) h[i] = java_string_hash(all[i].group, strlen(all[i].group));
+    if (java_hashmap_order(h, (size_t)nall, java_hashmap_capacity((size_t)nall, 0), ord) != 0)
+        for (int i = 0; i < nall; i++) ord[i] = (size_t)i;
+    for (int i = 0; i < nall; i++) (*out)[i] = all[ord[i]];
     return 0;
 }
 
@@ -187,7 +238,18 @@ typedef struct described {
     int32_t coord_port;
 } described;
 
+/* FindCoordinator for group on the bootstrap node (remembered for the run);
+ * fills d's coordinator fields. On a protocol error x->last_error is set. */
 static int find_coordinator(cg_ctx *x, const char *group, described *d) {
+    x->last_error = 0;
+    for (int i = 0; i < x->ncoords; i++)
+        if (strcmp(x->coords[i].group, group) == 0) {
+            d->coord_id = x->coords[i].id;
+            snprintf(d->coord_host, sizeof d->coord_host, "%s", x->coords[i].host);
+            d->coord_port = x->coords[i].port;
+            return 0;
+        }
+    if (ensure_connected(x) != 0) return -1;
     FindCoordinatorRequest req;
     FindCoordinatorRequest_init(&req);
     kstr key = kstr_from(group);
@@ -213,11 +275,33 @@ static int find_coordinator(cg_ctx *x, const char *group, described *d) {
         d->coord_port = resp.port;
     }
     if (e) {
+        x->last_error = e;
         snprintf(x->c.err, sizeof x->c.err, "%s: %s", java_error_class(e), kerr_message(e));
         return -1;
     }
     snprintf(d->coord_host, sizeof d->coord_host, "%.*s", host.len > 0 ? host.len : 0, host.p ? host.p : "");
+    if (x->ncoords == x->capcoords) {
+        int nc = x->capcoords ? x->capcoords * 2 : 8;
+        coord_ref *na = karena_calloc(&x->a, (size_t)nc, sizeof *na);
+        if (!na) return 0;
+        if (x->coords) memcpy(na, x->coords, (size_t)x->ncoords * sizeof *na);
+        x->coords = na;
+        x->capcoords = nc;
+    }
+    coord_ref *cr = &x->coords[x->ncoords++];
+    cr->group = karena_strndup(&x->a, group, strlen(group));
+    cr->id = d->coord_id;
+    snprintf(cr->host, sizeof cr->host, "%s", d->coord_host);
+    cr->port = d->coord_port;
     return 0;
+}
+
+/* A connection to group's coordinator, or NULL (x->c.err set). */
+static kclient *coordinator(cg_ctx *x, const char *group) {
+    described d;
+    memset(&d, 0, sizeof d);
+    if (find_coordinator(x, group, &d) != 0) return NULL;
+    return admin_pool_get(&x->pool, d.coord_host, d.coord_port);
 }
 
 /* ConsumerProtocolAssignment (read as v0: topics with partitions). */
@@ -273,8 +357,9 @@ static void java_set_order(cg_ctx *x, tpv *v, int n) {
 static int describe_group(cg_ctx *x, const char *group, described *d) {
     memset(d, 0, sizeof *d);
     d->group = (char *)group;
-    if (ensure_connected(x) != 0) return -1;
     if (find_coordinator(x, group, d) != 0) return -1;
+    kclient *cl = admin_pool_get(&x->pool, d->coord_host, d->coord_port);
+    if (!cl) return -1;
     DescribeGroupsRequest req;
     DescribeGroupsRequest_init(&req);
     kstr g = kstr_from(group);
@@ -282,7 +367,7 @@ static int describe_group(cg_ctx *x, const char *group, described *d) {
     req.groups_count = 1;
     DescribeGroupsResponse resp;
     int16_t v;
-    if (CG_CALL(x, KAPI_DESCRIBE_GROUPS, DescribeGroupsRequest, &req, DescribeGroupsResponse, &resp, &v) != 0)
+    if (CG_CALL_ON(x, cl, KAPI_DESCRIBE_GROUPS, DescribeGroupsRequest, &req, DescribeGroupsResponse, &resp, &v) != 0)
         return -1;
     if (resp.groups_count < 1) {
         snprintf(x->c.err, sizeof x->c.err, "no answer for group %s", group);
@@ -320,6 +405,8 @@ static int describe_group(cg_ctx *x, const char *group, described *d) {
 /* ---- committed offsets (OffsetFetch, all partitions) ---- */
 
 static int fetch_committed(cg_ctx *x, const char *group, tpv **out, int *n) {
+    kclient *cl = coordinator(x, group);
+    if (!cl) return -1;
     OffsetFetchRequest req;
     OffsetFetchRequest_init(&req);
     OffsetFetchRequest_OffsetFetchRequestGroup g;
@@ -333,7 +420,8 @@ static int fetch_committed(cg_ctx *x, const char *group, tpv **out, int *n) {
     req.groups_count = 1;
     OffsetFetchResponse resp;
     int16_t v;
-    if (CG_CALL(x, KAPI_OFFSET_FETCH, OffsetFetchRequest, &req, OffsetFetchResponse, &resp, &v) != 0) return -1;
+    if (CG_CALL_ON(x, cl, KAPI_OFFSET_FETCH, OffsetFetchRequest, &req, OffsetFetchResponse, &resp, &v) != 0)
+        return -1;
     int16_t e = v >= 8 ? (resp.groups_count > 0 ? resp.groups[0].error_code : 0) : resp.error_code;
     if (e) {
         snprintf(x->c.err, sizeof x->c.err, "%s: %s", java_error_class(e), kerr_message(e));
@@ -383,47 +471,83 @@ static int64_t committed_of(const tpv *c, int nc, const char *topic, int32_t p) 
 /* ---- ListOffsets ---- */
 
 /* Fills v[i].value for spec (-1 latest, -2 earliest, or a timestamp); a
- * partition with no answer keeps has_value 0. */
+ * partition with no answer keeps has_value 0. As the admin client's
+ * PartitionLeaderStrategy: Metadata for the topics, then one ListOffsets to
+ * each leader for the partitions it leads. */
 static int list_offsets(cg_ctx *x, tpv *v, int n, int64_t spec) {
     if (n == 0) return 0;
-    ListOffsetsRequest req;
-    ListOffsetsRequest_init(&req);
-    req.replica_id = -1;
-    req.topics = karena_calloc(&x->a, (size_t)n, sizeof *req.topics);
-    int nt = 0;
-    for (int i = 0; i < n; i++) {
-        int t = 0;
-        while (t < nt && !kstr_eq_c(req.topics[t].name, v[i].topic)) t++;
-        if (t == nt) {
-            ListOffsetsRequest_ListOffsetsTopic_init(&req.topics[nt]);
-            req.topics[nt].name = kstr_from(v[i].topic);
-            req.topics[nt].partitions = karena_calloc(&x->a, (size_t)n, sizeof *req.topics[nt].partitions);
-            req.topics[nt].partitions_count = 0;
-            nt++;
-        }
-        ListOffsetsRequest_ListOffsetsPartition *p = &req.topics[t].partitions[req.topics[t].partitions_count++];
-        ListOffsetsRequest_ListOffsetsPartition_init(p);
-        p->partition_index = v[i].partition;
-        p->current_leader_epoch = -1;
-        p->timestamp = spec;
-        p->max_num_offsets = 1;
-        v[i].has_value = 0;
+    if (ensure_connected(x) != 0) return -1;
+    const char **names = karena_calloc(&x->a, (size_t)n, sizeof *names);
+    int32_t *leader = karena_calloc(&x->a, (size_t)n, sizeof *leader);
+    if (!names || !leader) {
+        snprintf(x->c.err, sizeof x->c.err, "Out of memory");
+        return -1;
     }
-    req.topics_count = nt;
-    ListOffsetsResponse resp;
-    int16_t ver;
-    if (CG_CALL(x, KAPI_LIST_OFFSETS, ListOffsetsRequest, &req, ListOffsetsResponse, &resp, &ver) != 0) return -1;
-    for (int t = 0; t < resp.topics_count; t++)
-        for (int k = 0; k < resp.topics[t].partitions_count; k++) {
-            ListOffsetsResponse_ListOffsetsPartitionResponse *pr = &resp.topics[t].partitions[k];
-            if (pr->error_code) continue;
-            int64_t off = ver == 0 ? (pr->old_style_offsets_count > 0 ? pr->old_style_offsets[0] : -1) : pr->offset;
-            for (int i = 0; i < n; i++)
-                if (v[i].partition == pr->partition_index && kstr_eq_c(resp.topics[t].name, v[i].topic)) {
-                    v[i].value = off;
-                    v[i].has_value = 1;
-                }
+    int nnames = 0;
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int k = 0; k < nnames && !seen; k++) seen = strcmp(names[k], v[i].topic) == 0;
+        if (!seen) names[nnames++] = v[i].topic;
+        v[i].has_value = 0;
+        leader[i] = -1;
+    }
+    MetadataResponse md;
+    if (kclient_metadata(&x->c, names, nnames, &md, NULL, &x->a) != 0) return -1;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < md.topics_count; t++) {
+            if (md.topics[t].error_code || !kstr_eq_c(md.topics[t].name, v[i].topic)) continue;
+            for (int k = 0; k < md.topics[t].partitions_count; k++)
+                if (md.topics[t].partitions[k].partition_index == v[i].partition &&
+                    md.topics[t].partitions[k].error_code == 0)
+                    leader[i] = md.topics[t].partitions[k].leader_id;
         }
+    for (int first = 0; first < n; first++) {
+        int32_t node = leader[first];
+        if (node < 0) continue;
+        ListOffsetsRequest req;
+        ListOffsetsRequest_init(&req);
+        req.replica_id = -1;
+        req.topics = karena_calloc(&x->a, (size_t)n, sizeof *req.topics);
+        int nt = 0;
+        for (int i = first; i < n; i++) {
+            if (leader[i] != node) continue;
+            leader[i] = -1; /* asked */
+            int t = 0;
+            while (t < nt && !kstr_eq_c(req.topics[t].name, v[i].topic)) t++;
+            if (t == nt) {
+                ListOffsetsRequest_ListOffsetsTopic_init(&req.topics[nt]);
+                req.topics[nt].name = kstr_from(v[i].topic);
+                req.topics[nt].partitions = karena_calloc(&x->a, (size_t)n, sizeof *req.topics[nt].partitions);
+                req.topics[nt].partitions_count = 0;
+                nt++;
+            }
+            ListOffsetsRequest_ListOffsetsPartition *p = &req.topics[t].partitions[req.topics[t].partitions_count++];
+            ListOffsetsRequest_ListOffsetsPartition_init(p);
+            p->partition_index = v[i].partition;
+            p->current_leader_epoch = -1;
+            p->timestamp = spec;
+            p->max_num_offsets = 1;
+        }
+        req.topics_count = nt;
+        kclient *cl = admin_pool_node(&x->pool, &md, node);
+        if (!cl) return -1;
+        ListOffsetsResponse resp;
+        int16_t ver;
+        if (CG_CALL_ON(x, cl, KAPI_LIST_OFFSETS, ListOffsetsRequest, &req, ListOffsetsResponse, &resp, &ver) != 0)
+            return -1;
+        for (int t = 0; t < resp.topics_count; t++)
+            for (int k = 0; k < resp.topics[t].partitions_count; k++) {
+                ListOffsetsResponse_ListOffsetsPartitionResponse *pr = &resp.topics[t].partitions[k];
+                if (pr->error_code) continue;
+                int64_t off =
+                    ver == 0 ? (pr->old_style_offsets_count > 0 ? pr->old_style_offsets[0] : -1) : pr->offset;
+                for (int i = 0; i < n; i++)
+                    if (v[i].partition == pr->partition_index && kstr_eq_c(resp.topics[t].name, v[i].topic)) {
+                        v[i].value = off;
+                        v[i].has_value = 1;
+                    }
+            }
+    }
     return 0;
 }
 
@@ -729,27 +853,48 @@ static int cmd_delete(cg_ctx *x) {
     int ng;
     if (selected_groups(x, &groups, &ng) != 0) return fail_exec(x);
     if (ensure_connected(x) != 0) return fail_exec(x);
-    DeleteGroupsRequest req;
-    DeleteGroupsRequest_init(&req);
-    req.groups_names = karena_calloc(&x->a, (size_t)ng + 1, sizeof *req.groups_names);
-    for (int i = 0; i < ng; i++) req.groups_names[i] = kstr_from(groups[i]);
-    req.groups_names_count = ng;
-    DeleteGroupsResponse resp;
-    int16_t v;
-    if (CG_CALL(x, KAPI_DELETE_GROUPS, DeleteGroupsRequest, &req, DeleteGroupsResponse, &resp, &v) != 0)
-        return fail_exec(x);
+    /* one DeleteGroups per coordinator, for the groups it coordinates */
+    int16_t *err = karena_calloc(&x->a, (size_t)ng + 1, sizeof *err);
+    described *co = karena_calloc(&x->a, (size_t)ng + 1, sizeof *co);
+    int *asked = karena_calloc(&x->a, (size_t)ng + 1, sizeof *asked);
+    for (int i = 0; i < ng; i++) {
+        err[i] = KERR_UNKNOWN_SERVER_ERROR;
+        if (find_coordinator(x, groups[i], &co[i]) != 0) {
+            if (!x->last_error) return fail_exec(x);
+            err[i] = x->last_error;
+            asked[i] = 1;
+        }
+    }
+    for (int first = 0; first < ng; first++) {
+        if (asked[first]) continue;
+        DeleteGroupsRequest req;
+        DeleteGroupsRequest_init(&req);
+        req.groups_names = karena_calloc(&x->a, (size_t)ng + 1, sizeof *req.groups_names);
+        req.groups_names_count = 0;
+        for (int i = first; i < ng; i++)
+            if (!asked[i] && co[i].coord_port == co[first].coord_port &&
+                strcmp(co[i].coord_host, co[first].coord_host) == 0) {
+                req.groups_names[req.groups_names_count++] = kstr_from(groups[i]);
+                asked[i] = 1;
+            }
+        kclient *cl = admin_pool_get(&x->pool, co[first].coord_host, co[first].coord_port);
+        if (!cl) return fail_exec(x);
+        DeleteGroupsResponse resp;
+        int16_t v;
+        if (CG_CALL_ON(x, cl, KAPI_DELETE_GROUPS, DeleteGroupsRequest, &req, DeleteGroupsResponse, &resp, &v) != 0)
+            return fail_exec(x);
+        for (int k = 0; k < resp.results_count; k++)
+            for (int i = 0; i < ng; i++)
+                if (kstr_eq_c(resp.results[k].group_id, groups[i])) err[i] = resp.results[k].error_code;
+    }
     /* results keyed by group in a java.util.HashMap: its iteration order */
     int32_t *h = karena_calloc(&x->a, (size_t)ng + 1, sizeof *h);
     size_t *ord = karena_calloc(&x->a, (size_t)ng + 1, sizeof *ord);
     for (int i = 0; i < ng; i++) h[i] = java_string_hash(groups[i], strlen(groups[i]));
     if (java_hashmap_order(h, (size_t)ng, java_hashmap_capacity((size_t)ng, 0), ord) != 0)
         for (int i = 0; i < ng; i++) ord[i] = (size_t)i;
-    int16_t *err = karena_calloc(&x->a, (size_t)ng + 1, sizeof *err);
     int nfail = 0, nok = 0;
     for (int i = 0; i < ng; i++) {
-        err[i] = KERR_UNKNOWN_SERVER_ERROR;
-        for (int k = 0; k < resp.results_count; k++)
-            if (kstr_eq_c(resp.results[k].group_id, groups[i])) err[i] = resp.results[k].error_code;
         if (err[i]) nfail++;
         else nok++;
     }
@@ -909,9 +1054,11 @@ static int cmd_delete_offsets(cg_ctx *x) {
     described d;
     memset(&d, 0, sizeof d);
     if (find_coordinator(x, group, &d) != 0) return fail_exec(x);
+    kclient *cl = admin_pool_get(&x->pool, d.coord_host, d.coord_port);
+    if (!cl) return fail_exec(x);
     OffsetDeleteResponse resp;
     int16_t v;
-    if (CG_CALL(x, KAPI_OFFSET_DELETE, OffsetDeleteRequest, &req, OffsetDeleteResponse, &resp, &v) != 0)
+    if (CG_CALL_ON(x, cl, KAPI_OFFSET_DELETE, OffsetDeleteRequest, &req, OffsetDeleteResponse, &resp, &v) != 0)
         return fail_exec(x);
     int16_t top = resp.error_code;
     int16_t first_part_err = 0;
@@ -1249,6 +1396,8 @@ static int reset_scope(cg_ctx *x, const char *group, tpv **out, int *n) {
 }
 
 static int commit_offsets(cg_ctx *x, const char *group, const tpv *v, int n) {
+    kclient *cl = coordinator(x, group);
+    if (!cl) return -1;
     OffsetCommitRequest req;
     OffsetCommitRequest_init(&req);
     req.group_id = kstr_from(group);
@@ -1280,7 +1429,8 @@ static int commit_offsets(cg_ctx *x, const char *group, const tpv *v, int n) {
     req.topics_count = nt;
     OffsetCommitResponse resp;
     int16_t ver;
-    if (CG_CALL(x, KAPI_OFFSET_COMMIT, OffsetCommitRequest, &req, OffsetCommitResponse, &resp, &ver) != 0) return -1;
+    if (CG_CALL_ON(x, cl, KAPI_OFFSET_COMMIT, OffsetCommitRequest, &req, OffsetCommitResponse, &resp, &ver) != 0)
+        return -1;
     for (int t = 0; t < resp.topics_count; t++)
         for (int k = 0; k < resp.topics[t].partitions_count; k++) {
             int16_t e = resp.topics[t].partitions[k].error_code;
@@ -1437,6 +1587,7 @@ int tool_consumer_groups(int argc, char **argv) {
     x.o = &o;
     kclient_init(&x.c, "adminclient-1");
     karena_init(&x.a, 0);
+    admin_pool_init(&x.pool, &x.c);
     x.bootstrap = opts_get(&o, "bootstrap-server", "");
     const char *t = opts_get(&o, "timeout", NULL);
     if (t && opts_has(&o, "describe")) {
@@ -1451,6 +1602,7 @@ int tool_consumer_groups(int argc, char **argv) {
     else if (opts_has(&o, "reset-offsets")) rc = cmd_reset(&x);
     else rc = cmd_delete_offsets(&x);
     fflush(stdout);
+    admin_pool_close(&x.pool);
     kclient_close(&x.c);
     karena_free(&x.a);
     opts_free(&o);
