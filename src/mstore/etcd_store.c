@@ -55,6 +55,8 @@
 #define TICK_MS 100
 #define MAX_TXN_OPS 120          /* etcd's --max-txn-ops is 128 */
 #define CTL_MAX_CHANGES 100
+#define COMPACT_EVERY_MS 60000   /* the controller trims etcd's history this often */
+#define COMPACT_KEEP 10000       /* revisions kept: a node this far behind reloads a snapshot */
 
 typedef struct pending {
     struct pending *next;
@@ -90,14 +92,18 @@ typedef struct etcd_store {
     bool ctl_inflight;
     etcd_watch *watch;
     bool watch_lost;          /* said so once; quiet until it is back */
+    bool needs_snapshot;      /* history compacted: reload before watching again */
+    bool reloading;
     pending *pending;
     loop_timer_id keepalive_timer, tick_timer;
+    int64_t last_compact_ms;
 } etcd_store;
 
 static void watch_events(void *arg, const etcd_watch_batch *wb);
 static void run_controller(etcd_store *s);
 static void campaign(etcd_store *s);
 static void reregister(etcd_store *s);
+static void reload_snapshot(etcd_store *s);
 
 /* ---- keys and values ---- */
 
@@ -141,18 +147,31 @@ static int put_frame(kwriter *w, const mrecord *rec) {
     return rc == 0 && !w->err ? 0 : -1;
 }
 
-/* Decode a value of framed records; fn is called for each (records in a). */
+/* Decode a value of framed records, all of them first: a value with one bad
+ * frame is refused whole, nothing of it applied. Then fn for each (records
+ * in a). */
 static int each_frame(const uint8_t *p, size_t n, karena *a, int (*fn)(void *ctx, const mrecord *r), void *ctx) {
     kreader r;
     kr_init(&r, p, n);
+    mrecord *recs = NULL;
+    size_t count = 0, cap = 0;
     while (kr_remaining(&r) > 0) {
         uint32_t len = kr_uvarint(&r);
         const uint8_t *fp = kr_take(&r, len);
         if (r.err || !fp) return -1;
-        mrecord rec;
-        if (mrecord_decode(fp, len, a, &rec) < 0) return -1;
-        if (rec.data && fn(ctx, &rec) < 0) return -1;
+        if (count == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            mrecord *nr = karena_calloc(a, nc, sizeof *nr);
+            if (!nr) return -1;
+            if (count) memcpy(nr, recs, count * sizeof *recs);
+            recs = nr;
+            cap = nc;
+        }
+        if (mrecord_decode(fp, len, a, &recs[count]) < 0) return -1;
+        count++;
     }
+    for (size_t i = 0; i < count; i++)
+        if (recs[i].data && fn(ctx, &recs[i]) < 0) return -1;
     return 0;
 }
 
@@ -508,7 +527,7 @@ static void apply_log_value(etcd_store *s, const etcd_kv *kv) {
 }
 
 /* brokers/<id>: a registration, with its epoch from the key. */
-static void apply_registration(etcd_store *s, const etcd_kv *kv) {
+static void apply_registration(etcd_store *s, mimage *img, const etcd_kv *kv) {
     karena a;
     karena_init(&a, 0);
     kreader r;
@@ -524,7 +543,7 @@ static void apply_registration(etcd_store *s, const etcd_kv *kv) {
     RegisterBrokerRecord *reg = (RegisterBrokerRecord *)rec.data;
     reg->broker_epoch = kv->create_revision;
     reg->fenced = false;
-    if (mimage_apply(s->b->image, &rec) < 0) log_warn(COMPONENT, "Broker registration of %d does not apply", reg->broker_id);
+    if (mimage_apply(img, &rec) < 0) log_warn(COMPONENT, "Broker registration of %d does not apply", reg->broker_id);
     karena_free(&a);
 }
 
@@ -572,7 +591,7 @@ static void apply_event(etcd_store *s, const etcd_event *ev) {
         int32_t id = parse_id(rest + 8, n - 8);
         if (id < 0) return;
         if (!ev->is_delete) {
-            apply_registration(s, &ev->kv);
+            apply_registration(s, s->b->image, &ev->kv);
         } else {
             fence_in_image(s, id);
             if (id == s->b->cfg.node_id && !s->registering) {
@@ -606,9 +625,10 @@ static void watch_events(void *arg, const etcd_watch_batch *wb) {
          * revision would need a fresh snapshot: fence and restart is safer). */
         s->watch = NULL;
         if (wb->compact_revision > 0) {
-            log_error(COMPONENT, "etcd compacted revision %lld before this node applied it; restart the node to "
-                                 "reload the metadata", (long long)s->applied_rev + 1);
-            self_fence(s, "metadata history compacted");
+            log_warn(COMPONENT, "[BrokerLifecycleManager id=%d] etcd compacted revision %lld before this node applied "
+                                "it: reloading the metadata", s->b->cfg.node_id, (long long)s->applied_rev + 1);
+            s->needs_snapshot = true;
+            reload_snapshot(s);
             return;
         }
         if (!s->watch_lost)
@@ -768,6 +788,13 @@ static void keepalive_tick(kloop *l, void *arg) {
     s->keepalive_timer = loop_timer_add(l, s->heartbeat_ms, keepalive_tick, s);
 }
 
+static void compacted(void *arg, const etcd_result *r) {
+    (void)arg;
+    /* "required revision has been compacted" when another node did it first: fine */
+    if (r->status != ETCD_OK && r->error && !strstr(r->error, "compacted"))
+        log_warn(CTL_COMPONENT, "Could not compact etcd's history: %s", r->error);
+}
+
 static void store_tick(kloop *l, void *arg) {
     etcd_store *s = arg;
     int64_t now = monotonic_ms();
@@ -777,13 +804,20 @@ static void store_tick(kloop *l, void *arg) {
         self_fence(s, "no etcd keep-alive within broker.session.timeout.ms");
     if (s->b->fenced && !s->registering && (!s->lease_id || now - s->last_renewed_ms > s->session_ms))
         reregister(s);
-    if (!s->watch) {
+    if (s->needs_snapshot) reload_snapshot(s);
+    else if (!s->watch) {
         uint8_t end[600];
         size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
         s->watch = etcd_watch_start(s->etcd, s->prefix, s->prefix_len, end, el, s->applied_rev + 1, watch_events, s);
     }
     campaign(s);
     complete_ready(s);
+    /* Like Kafka's metadata snapshots, bounded history: the controller
+     * compacts etcd, keeping the last COMPACT_KEEP revisions. */
+    if (s->controller_id == s->b->cfg.node_id && now - s->last_compact_ms >= COMPACT_EVERY_MS) {
+        s->last_compact_ms = now;
+        if (s->applied_rev > COMPACT_KEEP) etcd_compact(s->etcd, s->applied_rev - COMPACT_KEEP, compacted, s);
+    }
     s->tick_timer = loop_timer_add(l, TICK_MS, store_tick, s);
 }
 
@@ -829,18 +863,52 @@ static const mstore_ops etcd_ops = {"etcd", etcd_commit, etcd_controller_id, etc
 
 /* ---- start-up ---- */
 
-typedef struct boot_ctx {
-    etcd_store *s;
-    int ok;
-} boot_ctx;
-
 static int boot_apply(void *ctx, const mrecord *r) {
-    etcd_store *s = ctx;
-    if (mimage_apply(s->b->image, r) < 0) log_warn(COMPONENT, "Metadata record (type %d) from etcd does not apply", r->type);
+    if (mimage_apply(ctx, r) < 0) log_warn(COMPONENT, "Metadata record (type %d) from etcd does not apply", r->type);
     return 0;
 }
 
-/* Load the image from a range read of P at one revision: a snapshot. */
+/* Build img from a range read of all of P at one revision: a snapshot.
+ * Topics and features first, then configs (they name topics), then
+ * brokers and the controller. */
+static void image_from_snapshot(etcd_store *s, mimage *img, const etcd_result *r) {
+    karena a;
+    karena_init(&a, 0);
+    s->producer_ids_rev = 0;
+    s->controller_id = -1;
+    s->controller_epoch = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < r->nkvs; i++) {
+            const etcd_kv *kv = &r->kvs[i];
+            size_t n;
+            const char *rest = key_rest(s, kv->key, kv->key_len, &n);
+            if (!rest) continue;
+            if (pass == 0 && (rest_starts(rest, n, "topics/") || rest_starts(rest, n, "features/") ||
+                              rest_is(rest, n, "producer-ids"))) {
+                if (each_frame(kv->value, kv->value_len, &a, boot_apply, img) < 0) {
+                    log_error(COMPONENT, "Refusing a corrupt value under %.*s", (int)kv->key_len, (const char *)kv->key);
+                    continue;
+                }
+                if (rest_starts(rest, n, "topics/")) {
+                    mtopic *t = mimage_topic(img, (kstr){rest + 7, (int32_t)(n - 7)});
+                    if (t) stamp_topic(t, kv->mod_revision);
+                }
+                if (rest_is(rest, n, "producer-ids")) s->producer_ids_rev = kv->mod_revision;
+            } else if (pass == 1 && rest_starts(rest, n, "configs/")) {
+                if (each_frame(kv->value, kv->value_len, &a, boot_apply, img) < 0)
+                    log_error(COMPONENT, "Refusing a corrupt value under %.*s", (int)kv->key_len, (const char *)kv->key);
+            } else if (pass == 2 && rest_starts(rest, n, "brokers/")) {
+                apply_registration(s, img, kv);
+            } else if (pass == 2 && rest_is(rest, n, "controller")) {
+                s->controller_id = parse_id((const char *)kv->value, kv->value_len);
+                s->controller_epoch = kv->create_revision;
+            }
+        }
+    }
+    karena_free(&a);
+    s->applied_rev = r->revision;
+}
+
 static int load_snapshot(etcd_store *s, char *err, size_t errlen) {
     uint8_t end[600];
     size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
@@ -852,41 +920,37 @@ static int load_snapshot(etcd_store *s, char *err, size_t errlen) {
         etcd_sync_result_free(&r);
         return -1;
     }
-    karena a;
-    karena_init(&a, 0);
-    /* topics and features first, then configs (they name topics), then brokers */
-    for (int pass = 0; pass < 3; pass++) {
-        for (int i = 0; i < r.r.nkvs; i++) {
-            const etcd_kv *kv = &r.r.kvs[i];
-            size_t n;
-            const char *rest = key_rest(s, kv->key, kv->key_len, &n);
-            if (!rest) continue;
-            if (pass == 0 && (rest_starts(rest, n, "topics/") || rest_starts(rest, n, "features/") ||
-                              rest_is(rest, n, "producer-ids"))) {
-                if (each_frame(kv->value, kv->value_len, &a, boot_apply, s) < 0) {
-                    log_error(COMPONENT, "Refusing a corrupt value under %.*s", (int)kv->key_len, (const char *)kv->key);
-                    continue;
-                }
-                if (rest_starts(rest, n, "topics/")) {
-                    mtopic *t = mimage_topic(s->b->image, (kstr){rest + 7, (int32_t)(n - 7)});
-                    if (t) stamp_topic(t, kv->mod_revision);
-                }
-                if (rest_is(rest, n, "producer-ids")) s->producer_ids_rev = kv->mod_revision;
-            } else if (pass == 1 && rest_starts(rest, n, "configs/")) {
-                if (each_frame(kv->value, kv->value_len, &a, boot_apply, s) < 0)
-                    log_error(COMPONENT, "Refusing a corrupt value under %.*s", (int)kv->key_len, (const char *)kv->key);
-            } else if (pass == 2 && rest_starts(rest, n, "brokers/")) {
-                apply_registration(s, kv);
-            } else if (pass == 2 && rest_is(rest, n, "controller")) {
-                s->controller_id = parse_id((const char *)kv->value, kv->value_len);
-                s->controller_epoch = kv->create_revision;
-            }
-        }
-    }
-    karena_free(&a);
-    s->applied_rev = r.r.revision;
+    image_from_snapshot(s, s->b->image, &r.r);
     etcd_sync_result_free(&r);
     return 0;
+}
+
+/* The history this node needed was compacted away: a fresh snapshot
+ * replaces the image, then the watch goes on from its revision. */
+static void snapshot_read(void *arg, const etcd_result *r) {
+    etcd_store *s = arg;
+    s->reloading = false;
+    if (r->status != ETCD_OK) return; /* the tick asks again */
+    mimage *img = mimage_new(s->b->cfg.node_id);
+    if (!img) return;
+    image_from_snapshot(s, img, r);
+    mimage *old = s->b->image;
+    s->b->image = img;
+    mimage_free(old);
+    s->needs_snapshot = false;
+    log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Reloaded the metadata from etcd at revision %lld (%d topics)",
+             s->b->cfg.node_id, (long long)s->applied_rev, img->ntopics);
+    broker_metadata_applied(s->b);
+    complete_ready(s);
+    run_controller(s);
+}
+
+static void reload_snapshot(etcd_store *s) {
+    if (s->reloading) return;
+    uint8_t end[600];
+    size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
+    s->reloading = true;
+    if (etcd_range(s->etcd, s->prefix, s->prefix_len, end, el, 0, 0, snapshot_read, s) != 0) s->reloading = false;
 }
 
 /* Bind <etcd.prefix> to this cluster id, or refuse a node of another one. */
