@@ -29,6 +29,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Prepended to the Python scripts tests run in a child process: an exception
+# in one of the script's threads (which Python only prints) ends the child
+# with exit code 1, so the test that checks its exit code fails.
+CHILD_THREAD_GUARD = """import os as _os, sys as _sys, threading as _threading
+def _thread_failed(args):
+    _threading.__excepthook__(args)
+    _sys.stderr.flush()
+    _os._exit(1)
+_threading.excepthook = _thread_failed
+"""
+
+
 def tool_env():
     env = dict(os.environ)
     env["SAMSA_BUILD"] = BUILD

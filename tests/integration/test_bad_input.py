@@ -682,6 +682,7 @@ class RecordingProxy:
         self.listener.close()
         for t in self.threads:
             t.join(timeout=2)
+        assert not any(t.is_alive() for t in self.threads), "a proxy thread is stuck"
 
 
 def test_mutated_real_client_requests(broker_factory):

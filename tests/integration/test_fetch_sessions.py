@@ -131,6 +131,12 @@ def test_incremental_fetch_long_polls_for_news(broker):
     err, sid, _ = c.fetch(0, 0, {("sesswait", 0): 0})
     assert err == 0 and sid != 0
     import threading
-    threading.Timer(0.5, produce, args=(broker, "sesswait", 0, 1)).start()
-    err, _, parts = c.fetch(sid, 1, {}, max_wait=10000)
+    producer = threading.Timer(0.5, produce, args=(broker, "sesswait", 0, 1))
+    producer.start()
+    try:
+        err, _, parts = c.fetch(sid, 1, {}, max_wait=10000)
+    finally:
+        # before the broker fixture stops: the producer's own assertion counts
+        producer.join(timeout=60)
+    assert not producer.is_alive()
     assert err == 0 and parts[("sesswait", 0)][2] > 0

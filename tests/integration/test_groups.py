@@ -9,13 +9,13 @@ import subprocess
 import textwrap
 import time
 
-from conftest import PYTHON, tool_env
+from conftest import CHILD_THREAD_GUARD, PYTHON, tool_env
 
 FAST = {"group_initial_rebalance_delay_ms": "0", "offsets_topic_num_partitions": "5"}
 
 
 def run_py(code, timeout=90):
-    r = subprocess.run([PYTHON, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+    r = subprocess.run([PYTHON, "-c", CHILD_THREAD_GUARD + textwrap.dedent(code)], capture_output=True, text=True,
                        timeout=timeout, env=tool_env())
     assert r.returncode == 0, f"client failed:\nstdout:\n{r.stdout}\nstderr:\n{r.stderr[-4000:]}"
     return r.stdout
@@ -70,7 +70,8 @@ def test_two_kafka_python_consumers_split_and_rebalance(broker_factory):
         t3.start()
         second = settle(["c1", "c2", "c3"], [2, 1, 1])
         stop.set()
-        for t in ts + [t3]: t.join()
+        for t in ts + [t3]: t.join(60)
+        assert not any(t.is_alive() for t in ts + [t3])
         print(json.dumps([first, second]))
     """)
     first, second = json.loads(out.strip().splitlines()[-1])

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import BIN, PYTHON, tool_env
+from conftest import BIN, CHILD_THREAD_GUARD, PYTHON, tool_env
 
 FAST = {"group_initial_rebalance_delay_ms": "0", "offsets_topic_num_partitions": "3",
         "group_min_session_timeout_ms": "1000"}
@@ -44,7 +44,7 @@ ERR_FENCED_INSTANCE_ID = 82
 # ---- helpers: child clients, topics, the tool ----
 
 def run_py(code, timeout=90):
-    r = subprocess.run([PYTHON, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+    r = subprocess.run([PYTHON, "-c", CHILD_THREAD_GUARD + textwrap.dedent(code)], capture_output=True, text=True,
                        timeout=timeout, env=tool_env())
     assert r.returncode == 0, f"client failed:\nstdout:\n{r.stdout[-4000:]}\nstderr:\n{r.stderr[-4000:]}"
     return r.stdout
@@ -652,6 +652,7 @@ def start(name):
 def leave(name):
     stops[name].set()
     threads[name].join(30)
+    assert not threads[name].is_alive(), name
     assigned.pop(name, None)
 
 def settle(names, sizes, deadline=45):
@@ -700,6 +701,7 @@ phases.append(settle(["c2", "c3"], [2, 2]))
 time.sleep(0.5)
 producing.clear()
 pt.join(60)
+assert not pt.is_alive()
 end = time.time() + 30
 while len(consumed) < produced[0] and time.time() < end:
     time.sleep(0.05)
@@ -713,7 +715,7 @@ print(json.dumps({"phases": phases, "consumed": consumed, "produced": produced[0
 def run_rebalance(b, lib, strategy="default"):
     topic, group = f"rb-{lib}-{strategy}", f"g-{lib}-{strategy}"
     create_topic(b, topic, 4)
-    r = subprocess.run([PYTHON, "-c", REBALANCE, lib, b.bootstrap, topic, group, strategy,
+    r = subprocess.run([PYTHON, "-c", CHILD_THREAD_GUARD + REBALANCE, lib, b.bootstrap, topic, group, strategy,
                         os.path.join(BIN, "kafka-consumer-groups.sh")],
                        capture_output=True, text=True, timeout=120, env=tool_env())
     assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
@@ -780,6 +782,7 @@ def test_roundrobin_through_the_broker(broker_factory):
             time.sleep(0.1)
         stop.set()
         [t.join(20) for t in ts]
+        assert not any(t.is_alive() for t in ts)
         print(json.dumps([snap, state]))
     """)
     snap, state = last_json(out)

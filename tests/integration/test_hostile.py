@@ -222,6 +222,7 @@ def test_random_framed_requests_do_not_hurt(broker):
         t.start()
     for t in threads:
         t.join(STORM_SECONDS + 60)
+    assert not any(t.is_alive() for t in threads), "a storm worker is stuck"
     print("storm:", counters)
     assert counters["sent"] >= min(STORM_FRAMES // 2, 500), counters
     assert broker.proc.poll() is None, "broker died:\n" + broker.log_text()[-4000:]
