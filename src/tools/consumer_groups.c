@@ -354,7 +354,7 @@ static void java_set_order(cg_ctx *x, tpv *v, int n) {
     for (int i = 0; i < n; i++) v[i] = copy[ord[i]];
 }
 
-static int describe_group(cg_ctx *x, const char *group, described *d) {
+static int describe_group_once(cg_ctx *x, const char *group, described *d) {
     memset(d, 0, sizeof *d);
     d->group = (char *)group;
     if (find_coordinator(x, group, d) != 0) return -1;
@@ -375,6 +375,7 @@ static int describe_group(cg_ctx *x, const char *group, described *d) {
     }
     DescribeGroupsResponse_DescribedGroup *dg = &resp.groups[0];
     if (dg->error_code) {
+        x->last_error = dg->error_code;
         snprintf(x->c.err, sizeof x->c.err, "%s: %s", java_error_class(dg->error_code),
                  kerr_message(dg->error_code));
         return -1;
@@ -404,7 +405,7 @@ static int describe_group(cg_ctx *x, const char *group, described *d) {
 
 /* ---- committed offsets (OffsetFetch, all partitions) ---- */
 
-static int fetch_committed(cg_ctx *x, const char *group, tpv **out, int *n) {
+static int fetch_committed_once(cg_ctx *x, const char *group, tpv **out, int *n) {
     kclient *cl = coordinator(x, group);
     if (!cl) return -1;
     OffsetFetchRequest req;
@@ -424,6 +425,7 @@ static int fetch_committed(cg_ctx *x, const char *group, tpv **out, int *n) {
         return -1;
     int16_t e = v >= 8 ? (resp.groups_count > 0 ? resp.groups[0].error_code : 0) : resp.error_code;
     if (e) {
+        x->last_error = e;
         snprintf(x->c.err, sizeof x->c.err, "%s: %s", java_error_class(e), kerr_message(e));
         return -1;
     }
@@ -460,6 +462,48 @@ static int fetch_committed(cg_ctx *x, const char *group, tpv **out, int *n) {
     /* the admin client hands these over as a java.util.HashMap */
     java_set_order(x, *out, *n);
     return 0;
+}
+
+/* Coordinator errors the admin client retries (after a new FindCoordinator
+ * for NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE) until its timeout: a
+ * coordinator that is loading, moving or not elected yet in a cluster. */
+static int retriable_coordinator_error(int16_t e) {
+    return e == KERR_COORDINATOR_LOAD_IN_PROGRESS || e == KERR_COORDINATOR_NOT_AVAILABLE || e == KERR_NOT_COORDINATOR;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether to try a group call again: a retriable coordinator error before
+ * the deadline; the group's coordinator is looked up again. */
+static int retry_group_call(cg_ctx *x, const char *group, int64_t deadline) {
+    if (!retriable_coordinator_error(x->last_error) || mono_ms() >= deadline) return 0;
+    for (int i = 0; i < x->ncoords; i++)
+        if (strcmp(x->coords[i].group, group) == 0) x->coords[i] = x->coords[--x->ncoords];
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
+static int describe_group(cg_ctx *x, const char *group, described *d) {
+    int64_t deadline = mono_ms() + x->c.request_timeout_ms;
+    for (;;) {
+        x->last_error = 0;
+        if (describe_group_once(x, group, d) == 0) return 0;
+        if (!retry_group_call(x, group, deadline)) return -1;
+    }
+}
+
+static int fetch_committed(cg_ctx *x, const char *group, tpv **out, int *n) {
+    int64_t deadline = mono_ms() + x->c.request_timeout_ms;
+    for (;;) {
+        x->last_error = 0;
+        if (fetch_committed_once(x, group, out, n) == 0) return 0;
+        if (!retry_group_call(x, group, deadline)) return -1;
+    }
 }
 
 static int64_t committed_of(const tpv *c, int nc, const char *topic, int32_t p) {

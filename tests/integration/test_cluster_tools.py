@@ -20,7 +20,7 @@ import time
 import pytest
 
 from cluster import HAVE_ETCD, EtcdCluster, SamsaCluster
-from conftest import BROKER_BIN, CHILD_THREAD_GUARD, PYTHON, tool_env
+from conftest import BIN, BROKER_BIN, CHILD_THREAD_GUARD, PYTHON, tool_env
 
 pytestmark = pytest.mark.skipif(not HAVE_ETCD, reason="etcd not installed (scripts/install-deps.sh)")
 
@@ -377,3 +377,29 @@ def test_cluster_id_features_and_quorum_from_any_node(lab):
     assert r.stdout.startswith("Feature: metadata.version\t"), r.stdout
     r = lab.tool("kafka-metadata-quorum", "--bootstrap-server", lab.c.node(2).bootstrap, "describe", "--status")
     assert r.stdout.startswith(f"ClusterId:              {lab.c.cluster_id}\n"), r.stdout
+
+
+# ---------------------------------------------------------------- last: restarts a node
+
+
+def test_describe_waits_for_a_coordinator_coming_back(lab):
+    """The admin client retries COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR /
+    COORDINATOR_LOAD_IN_PROGRESS until --timeout: a describe started while the
+    group's coordinator node is down answers once it is back."""
+    leaders = lab.create_spread_topic("cg-back")
+    lab.produce("cg-back", {p: 4 for p in leaders})
+    g = lab.group_on(3, "back")
+    lab.commit(g, "cg-back", {p: 1 for p in leaders})
+    lab.c.stop_node(3)
+    try:
+        p = subprocess.Popen([os.path.join(BIN, "kafka-consumer-groups.sh"),
+                              "--bootstrap-server", lab.n1, "--describe", "--group", g, "--state",
+                              "--timeout", "30000"],
+                             env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert p.poll() is None, p.communicate()
+    finally:
+        lab.c.start_node(3)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, out + err
+    assert table(out, "GROUP") == [[g, lab.c.node(3).bootstrap, "(3)", "Empty", "0"]], out + err
