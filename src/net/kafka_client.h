@@ -133,7 +133,10 @@ int kc_connect(kc_conn *c, int timeout_ms, kc_cb cb, void *arg);
 bool kc_ready(const kc_conn *c);
 
 /* min(our_max, broker's max) if that is not below the broker's min, else -1;
- * -1 before ApiVersions completed or when the broker does not list the API. */
+ * -1 before the first ApiVersions completed or when the broker does not list
+ * the API. The last answer is kept while reconnecting (a request whose
+ * version the reconnected broker no longer serves gets
+ * KC_UNSUPPORTED_VERSION). */
 int16_t kc_pick_version(const kc_conn *c, int16_t api_key, int16_t our_max);
 /* The broker's range for api_key; false if unknown or not listed. */
 bool kc_broker_versions(const kc_conn *c, int16_t api_key, int16_t *min, int16_t *max);
