@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1016,6 +1017,8 @@ kc_conn *kc_conn_new_fd(kloop *l, int fd, const kc_config *cfg) {
     kc_conn *c = conn_alloc(l, cfg);
     if (!c) return NULL;
     snprintf(c->name, sizeof c->name, "fd %d", fd);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     c->fd = fd;
     c->state = ST_CONNECTING;
     enter(c);
