@@ -201,7 +201,17 @@ int pr_make_leader(partition_repl *p, const pr_meta *m, int64_t now_ms, bool *hw
     if (m->partition_epoch < p->partition_epoch) return -1;
     bool is_new_leader = !p->is_leader;
     bool is_new_epoch = m->leader_epoch > p->leader_epoch;
+    /* Departure from Kafka 3.6.1 (see the header): metadata that repeats the
+     * partition epoch an in-flight change is based on keeps that change. */
+    bool keep_pending = p->is_leader && p->state != PR_COMMITTED && m->leader_epoch == p->leader_epoch &&
+                        m->partition_epoch == p->partition_epoch && p->pending.partition_epoch == m->partition_epoch;
+    pr_state_kind kept_state = p->state;
+    int32_t kept_expand = p->pending_expand_id;
     update_assignment_and_isr(p, m, true);
+    if (keep_pending) {
+        p->state = kept_state;
+        p->pending_expand_id = kept_expand;
+    }
     if (is_new_epoch) {
         int64_t start = p->leo;
         for (int i = 0; i < p->nremote; i++)

@@ -128,8 +128,17 @@ void pr_set_broker(partition_repl *p, int32_t id, bool alive, bool shutting_down
  * before, else 0. A new leader epoch starts at the current LEO: the caller
  * must assign (leader_epoch, leader_epoch_start_offset) in the epoch cache
  * (maybeAssignEpochStartOffset) before appending. Replica states are reset
- * (resetReplicaState); the ISR becomes m's (a pending change is dropped) and
- * the HW may advance (*hw_advanced). */
+ * (resetReplicaState); the ISR becomes m's and the HW may advance
+ * (*hw_advanced).
+ * Kafka drops a pending AlterPartition here whenever the partition epoch is
+ * >= the known one. One deliberate departure: metadata with the same leader
+ * epoch and the same partition epoch the pending change is based on (the
+ * record of a change whose AlterPartition answer already arrived, replayed
+ * late by the metadata log) keeps the pending change. Dropping it shrinks
+ * the maximal ISR while the controller may still commit the expansion, so
+ * the HW can pass the new member's LEO and an election of that member loses
+ * acknowledged records (found by tests/unit/test_replication.c; Kafka 3.6.1
+ * through 3.7 have that window). */
 int pr_make_leader(partition_repl *p, const pr_meta *m, int64_t now_ms, bool *hw_advanced);
 
 /* Partition.makeFollower: m names another broker (or none) leader. Returns
