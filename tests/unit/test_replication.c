@@ -30,7 +30,9 @@
  *      "Truncating ... below high watermark"; with clean elections and the
  *      KIP-966 window below closed it cannot happen);
  *   I8 epoch caches agree with the logs (epochForOffset == the record's epoch)
- *      and a leader's latest cached epoch is its leader epoch.
+ *      and a leader's latest cached epoch is its leader epoch;
+ *   I9 (liveness, after 600 fault-free steps that restart every broker) a
+ *      leader, a full ISR, HW == LEO and every log identical to the leader's.
  * Known Kafka 3.6.1 limitation kept out of the simulation: when the last ISR
  * member crashes and loses its unflushed tail it comes back as leader with
  * acknowledged records missing (fixed by KIP-966 Eligible Leader Replicas);
