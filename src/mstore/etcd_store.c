@@ -80,6 +80,7 @@ typedef struct etcd_store {
     bool unclean_election;
     int64_t lease_id;
     int64_t broker_epoch;     /* create_revision of our registration */
+    int64_t reg_lease_id;     /* the lease our registration lives on */
     kuuid incarnation;
     int64_t last_renewed_ms;  /* monotonic: last keep-alive etcd confirmed */
     bool registering;
@@ -725,6 +726,7 @@ static void register_answered(void *arg, const etcd_result *r) {
         return;
     }
     s->broker_epoch = r->revision;
+    s->reg_lease_id = s->lease_id;
     s->last_renewed_ms = monotonic_ms();
     /* Registered under a fresh lease: lead again what the image gives us
      * (the watch may deliver the registration before this answer). */
@@ -777,6 +779,17 @@ static void keepalive_answered(void *arg, const etcd_result *r) {
         return;
     }
     s->last_renewed_ms = monotonic_ms();
+    /* Fenced by the tick (no answer in time) but the lease outlived the
+     * silence: our registration and broker epoch never lapsed, so nobody
+     * took over; lead again. Without this the node stayed fenced for good
+     * while the cluster still named it leader (a re-registration only starts
+     * when keep-alives stop, and they had resumed). */
+    if (s->b->fenced && !s->registering && s->lease_id && s->lease_id == s->reg_lease_id) {
+        s->b->fenced = false;
+        log_info(COMPONENT, "[BrokerLifecycleManager id=%d] etcd answers keep-alives again; registration with "
+                            "broker epoch %lld never lapsed, leading again",
+                 s->b->cfg.node_id, (long long)s->broker_epoch);
+    }
 }
 
 static void keepalive_tick(kloop *l, void *arg) {
@@ -1011,6 +1024,7 @@ static int register_at_start(etcd_store *s, char *err, size_t errlen) {
         int st = etcd_txn_sync(s->etcd, &c, 1, &o, 1, NULL, 0, &r);
         if (st == ETCD_OK && r.r.succeeded) {
             s->broker_epoch = r.r.revision;
+            s->reg_lease_id = s->lease_id;
             etcd_sync_result_free(&r);
             break;
         }
