@@ -306,6 +306,11 @@ int server_main(int argc, char **argv) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot load consumer groups");
         return 1;
     }
+    if (mstore_start(b->store, err, sizeof err) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
 
     net_config nc = {
         .max_request_bytes = b->cfg.socket_request_max_bytes,

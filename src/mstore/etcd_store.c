@@ -595,7 +595,9 @@ static void apply_event(etcd_store *s, const etcd_event *ev) {
             apply_registration(s, s->b->image, &ev->kv);
         } else {
             fence_in_image(s, id);
-            if (id == s->b->cfg.node_id && !s->registering) {
+            /* an earlier registration of ours expiring after we registered
+             * again is history, not news */
+            if (id == s->b->cfg.node_id && !s->registering && ev->kv.mod_revision > s->broker_epoch) {
                 self_fence(s, "its registration in etcd is gone (session expired)");
                 reregister(s);
             }
@@ -650,7 +652,9 @@ static void watch_events(void *arg, const etcd_watch_batch *wb) {
         if (i + 1 == wb->nevents || wb->events[i + 1].kv.mod_revision != wb->events[i].kv.mod_revision)
             s->applied_rev = wb->events[i].kv.mod_revision;
     }
-    if (wb->revision > s->applied_rev) s->applied_rev = wb->revision;
+    /* Not wb->revision: etcd hands a watch that is behind at most 1000
+     * revisions per message (watchBatchMaxRevs), each under header.revision
+     * = its current revision; counting that as applied skipped the rest. */
     broker_metadata_applied(s->b);
     complete_ready(s);
     run_controller(s);
@@ -872,7 +876,9 @@ static void etcd_close(mstore *base) {
     free(s);
 }
 
-static const mstore_ops etcd_ops = {"etcd", etcd_commit, etcd_controller_id, etcd_end_offset, etcd_epoch, etcd_close};
+static int etcd_start(mstore *base, char *err, size_t errlen);
+static const mstore_ops etcd_ops = {"etcd",     etcd_commit, etcd_controller_id, etcd_end_offset,
+                                    etcd_epoch, etcd_start,  etcd_close};
 
 /* ---- start-up ---- */
 
@@ -994,19 +1000,32 @@ static int check_cluster_id(etcd_store *s, char *err, size_t errlen) {
     return rc;
 }
 
-/* Register under a new lease; an earlier registration of this id must
- * expire first (a restarted node waits up to the session timeout; a live
- * duplicate never expires and the node gives up). */
-static int register_at_start(etcd_store *s, char *err, size_t errlen) {
-    int64_t ttl = (s->session_ms + 999) / 1000;
+static int grant_start_lease(etcd_store *s, int64_t ttl, char *err, size_t errlen) {
     etcd_sync_result r;
-    if (etcd_lease_grant_sync(s->etcd, ttl < 2 ? 2 : ttl, &r) != ETCD_OK || r.r.lease_id == 0) {
+    if (etcd_lease_grant_sync(s->etcd, ttl, &r) != ETCD_OK || r.r.lease_id == 0) {
         snprintf(err, errlen, "cannot get a lease from etcd at %s: %s", s->endpoints, r.r.error ? r.r.error : "no answer");
         etcd_sync_result_free(&r);
         return -1;
     }
     s->lease_id = r.r.lease_id;
     etcd_sync_result_free(&r);
+    return 0;
+}
+
+/* Register under a new lease; an earlier registration of this id must
+ * expire first (a restarted node waits up to the session timeout; a live
+ * duplicate never expires and the node gives up). Nothing keeps the new
+ * lease alive while waiting, and the wait (session + 1 s) outlasts its TTL:
+ * a lease half its TTL old is replaced by a fresh one before the next try
+ * (the unused one expires with no key on it). Without this a node restarted
+ * at once after a kill -9 found its own lease gone ("requested lease not
+ * found") just as its old registration expired, and exited. */
+static int register_at_start(etcd_store *s, char *err, size_t errlen) {
+    int64_t ttl = (s->session_ms + 999) / 1000;
+    if (ttl < 2) ttl = 2;
+    etcd_sync_result r;
+    if (grant_start_lease(s, ttl, err, errlen) != 0) return -1;
+    int64_t granted_ms = monotonic_ms();
     char k[600];
     size_t kl = key_of(s, k, sizeof k, "brokers/%d", s->b->cfg.node_id);
     kwriter w;
@@ -1019,6 +1038,13 @@ static int register_at_start(etcd_store *s, char *err, size_t errlen) {
     int64_t deadline = monotonic_ms() + s->session_ms + 1000;
     bool waited = false;
     for (;;) {
+        if (monotonic_ms() - granted_ms >= ttl * 1000 / 2) {
+            if (grant_start_lease(s, ttl, err, errlen) != 0) {
+                kw_free(&w);
+                return -1;
+            }
+            granted_ms = monotonic_ms();
+        }
         etcd_cmp c = {ETCD_CMP_CREATE, ETCD_EQUAL, k, kl, 0, NULL, 0};
         etcd_op o = {ETCD_OP_PUT, k, kl, w.buf, w.len, s->lease_id, NULL, 0};
         int st = etcd_txn_sync(s->etcd, &c, 1, &o, 1, NULL, 0, &r);
@@ -1028,12 +1054,14 @@ static int register_at_start(etcd_store *s, char *err, size_t errlen) {
             etcd_sync_result_free(&r);
             break;
         }
-        etcd_sync_result_free(&r);
         if (st != ETCD_OK) {
-            snprintf(err, errlen, "cannot register with etcd at %s", s->endpoints);
+            snprintf(err, errlen, "cannot register with etcd at %s: %s", s->endpoints,
+                     r.r.error ? r.r.error : "no answer");
+            etcd_sync_result_free(&r);
             kw_free(&w);
             return -1;
         }
+        etcd_sync_result_free(&r);
         if (monotonic_ms() >= deadline) {
             /* Kafka's DuplicateBrokerRegistrationException */
             snprintf(err, errlen, "Another broker is registered with that broker id (node.id=%d).", s->b->cfg.node_id);
@@ -1112,16 +1140,26 @@ mstore *mstore_etcd_open(broker *b, char *err, size_t errlen) {
         if (props_get(&b->cfg.raw, unused[i]))
             log_info(COMPONENT, "[BrokerLifecycleManager id=%d] %s is not used with metadata.store=etcd: etcd "
                                 "elects the controller and orders the metadata", b->cfg.node_id, unused[i]);
-    if (check_cluster_id(s, err, errlen) != 0 || register_at_start(s, err, errlen) != 0 ||
-        load_snapshot(s, err, errlen) != 0) {
+    if (check_cluster_id(s, err, errlen) != 0 || load_snapshot(s, err, errlen) != 0) {
         etcd_free(s->etcd);
         free(s);
         return NULL;
     }
-    log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered with broker epoch %lld; metadata at etcd revision "
-                        "%lld (%d topics, %d brokers, controller %d)",
-             b->cfg.node_id, (long long)s->broker_epoch, (long long)s->applied_rev, b->image->ntopics,
-             b->image->nbrokers, s->controller_id);
+    log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Loaded the metadata at etcd revision %lld (%d topics, %d "
+                        "brokers, controller %d)",
+             b->cfg.node_id, (long long)s->applied_rev, b->image->ntopics, b->image->nbrokers, s->controller_id);
+    return &s->base;
+}
+
+/* Register only now that the logs are open: a lease must not run out while
+ * thousands of partitions are recovered. Changes since the snapshot,
+ * this registration among them, arrive through the watch. */
+static int etcd_start(mstore *base, char *err, size_t errlen) {
+    etcd_store *s = (etcd_store *)base;
+    broker *b = s->b;
+    if (register_at_start(s, err, errlen) != 0) return -1;
+    log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered with broker epoch %lld", b->cfg.node_id,
+             (long long)s->broker_epoch);
     uint8_t end[600];
     size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
     s->watch = etcd_watch_start(s->etcd, s->prefix, s->prefix_len, end, el, s->applied_rev + 1, watch_events, s);
@@ -1129,5 +1167,5 @@ mstore *mstore_etcd_open(broker *b, char *err, size_t errlen) {
     s->tick_timer = loop_timer_add(b->loop, TICK_MS, store_tick, s);
     bootstrap_features(s);
     campaign(s);
-    return &s->base;
+    return 0;
 }

@@ -35,7 +35,7 @@ static void local_close(mstore *s) {
 }
 
 static const mstore_ops local_ops = {"local", local_commit, local_controller_id, local_end_offset, local_epoch,
-                                     local_close};
+                                     NULL, local_close};
 
 mstore *mstore_local_open(broker *b, const char *dir, char *err, size_t errlen) {
     local_store *ls = calloc(1, sizeof *ls);

@@ -46,6 +46,9 @@ typedef struct mstore_ops {
      * leader epoch, or etcd's applied revision and the controller epoch. */
     int64_t (*end_offset)(const mstore *s);
     int32_t (*epoch)(const mstore *s);
+    /* Join: called once the node's logs are open, just before it serves
+     * (etcd: register, then follow the metadata). NULL = nothing to do. */
+    int (*start)(mstore *s, char *err, size_t errlen);
     void (*close)(mstore *s);
 } mstore_ops;
 
@@ -63,6 +66,9 @@ static inline void mstore_commit(mstore *s, const mrecord *recs, int n, unsigned
 static inline int32_t mstore_controller_id(const mstore *s) { return s->ops->controller_id(s); }
 static inline int64_t mstore_end_offset(const mstore *s) { return s->ops->end_offset(s); }
 static inline int32_t mstore_epoch(const mstore *s) { return s->ops->epoch(s); }
+static inline int mstore_start(mstore *s, char *err, size_t errlen) {
+    return s->ops->start ? s->ops->start(s, err, errlen) : 0;
+}
 static inline void mstore_close(mstore *s) {
     if (s) s->ops->close(s);
 }
@@ -71,9 +77,10 @@ static inline bool mstore_is_cluster(const mstore *s) { return s && s->cluster; 
 /* The local backend: opens (creating) <dir>/__cluster_metadata-0 and replays
  * it into b->image; a fresh log gets the metadata.version feature level. */
 mstore *mstore_local_open(struct broker *b, const char *dir, char *err, size_t errlen);
-/* The etcd backend (mstore/etcd_store.c): registers this node, loads the
- * cluster's metadata and follows it; fails with a message naming the
- * endpoints when etcd cannot be reached. */
+/* The etcd backend (mstore/etcd_store.c): loads the cluster's metadata (a
+ * snapshot); mstore_start then registers this node and follows the
+ * metadata. Fails with a message naming the endpoints when etcd cannot be
+ * reached. */
 mstore *mstore_etcd_open(struct broker *b, char *err, size_t errlen);
 
 /* The local backend's log (DescribeQuorum reports its offsets); NULL for etcd. */
