@@ -30,6 +30,7 @@ struct kloop {
     loop_timer_id next_id;
     int64_t now_ms;
     bool stop;
+    bool paused; /* loop_run_for's time is up */
 };
 
 static int64_t monotonic_ns(void) {
@@ -189,7 +190,7 @@ static void run_due_timers(kloop *l) {
 
 int loop_run(kloop *l) {
     struct epoll_event evs[256];
-    while (!l->stop) {
+    while (!l->stop && !l->paused) {
         int timeout = 1000;
         if (l->nheap > 0) {
             /* Round the wait up: waking a fraction of a millisecond early
@@ -216,4 +217,18 @@ int loop_run(kloop *l) {
         run_due_timers(l);
     }
     return 0;
+}
+
+static void pause_timer(kloop *l, void *arg) {
+    (void)arg;
+    l->paused = true;
+}
+
+int loop_run_for(kloop *l, int64_t ms) {
+    if (l->stop) return 0;
+    loop_timer_id t = loop_timer_add(l, ms, pause_timer, NULL);
+    int rc = loop_run(l);
+    if (!l->paused) loop_timer_cancel(l, t);
+    l->paused = false;
+    return rc;
 }

@@ -39,6 +39,9 @@ int64_t monotonic_ms(void);
 
 /* Runs until loop_stop(); returns 0. */
 int loop_run(kloop *l);
+/* Runs for ms (or until loop_stop()), then returns 0 and can be run again:
+ * for tests that drive a loop step by step. */
+int loop_run_for(kloop *l, int64_t ms);
 void loop_stop(kloop *l);
 bool loop_stopping(const kloop *l);
 
