@@ -828,9 +828,26 @@ int plog_scan_tail_headers(plog *l, int max_segments, plog_header_fn fn, void *c
 
 int32_t plog_latest_epoch(const plog *l) { return ec_latest_epoch(&l->epochs); }
 int32_t plog_epoch_for_offset(const plog *l, int64_t offset) { return ec_epoch_for_offset(&l->epochs, offset); }
+/* A new leader epoch is written at once and made durable in the background
+ * (the syncer, or this log's next flush, whichever comes first): a node
+ * taking over thousands of partitions at start-up would otherwise spend two
+ * fsyncs per partition on the event loop. Nothing is acknowledged as durable
+ * before a flush, and a flush syncs the checkpoint first (make_durable). */
 int plog_assign_epoch(plog *l, int32_t epoch) {
     if (epoch <= ec_latest_epoch(&l->epochs)) return 0;
-    return ec_assign(&l->epochs, epoch, l->leo);
+    bool was_lazy = l->epochs.lazy;
+    l->epochs.lazy = true;
+    int rc = ec_assign(&l->epochs, epoch, l->leo);
+    l->epochs.lazy = was_lazy;
+    /* A log still being created (unsynced, no ticket yet) is handed over by
+     * its owner's plog_created. Otherwise a fresh ticket: one taken before
+     * this write does not cover it. */
+    if (rc == 0 && (!l->unsynced || l->sync_ticket)) {
+        l->unsynced = true;
+        l->sync_ticket = 0;
+        plog_created(l);
+    }
+    return rc;
 }
 
 /* ---- retention and truncation ---- */

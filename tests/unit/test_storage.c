@@ -1097,6 +1097,36 @@ static int fsync_counted(int fd) {
     return fsync(fd);
 }
 
+/* Becoming leader of an existing partition (a new leader epoch) costs no
+ * fsync on the caller's thread either: the checkpoint is written at once and
+ * synced by the worker, or by the next flush. */
+static void test_new_epoch_synced_in_background(void) {
+    g_test = "new_epoch_synced_in_background";
+    log_config c = small_config();
+    char dir[256];
+    part_dir(dir, sizeof dir, "epoch-bg-0");
+    plog *l = open_log(dir, &c, 0, -1);
+    CHECK(l != NULL);
+    if (!l) return;
+    plog_created(l);
+    CHECK(plog_flush(l) == 0); /* durable before the test */
+    storage_fio.fsync = fsync_counted;
+    CHECK(syncer_start() == 0);
+    g_fsyncs = 0;
+    CHECK(plog_assign_epoch(l, 5) == 0);
+    CHECK(g_fsyncs == 0);
+    syncer_stop(); /* the worker synced it, with the real calls */
+    CHECK(plog_flush(l) == 0 && g_fsyncs == 0);
+    /* without a worker, a later epoch is synced at once or by the flush */
+    CHECK(plog_assign_epoch(l, 7) == 0);
+    CHECK(plog_flush(l) == 0);
+    storage_fio_reset();
+    plog_close(l);
+    l = open_log(dir, &c, 0, -1);
+    CHECK(l && plog_latest_epoch(l) == 7);
+    if (l) plog_close(l);
+}
+
 /* A new partition costs no fsync on the caller's thread: its directory and
  * small files are synced by the background syncer, or by the first flush;
  * what a crash before that leaves (empty files) opens cleanly. */
@@ -1181,6 +1211,7 @@ int main(void) {
     test_deleted_fd_and_fsync_failure();
     test_index_fd_pool();
     test_lazy_creation_sync();
+    test_new_epoch_synced_in_background();
     remove_tree(g_root);
     printf("storage: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
