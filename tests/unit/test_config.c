@@ -12,19 +12,7 @@
 #include "broker/default_config.h"
 #include "util/log.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) {                                             \
-            passed++;                                           \
-        } else {                                                \
-            failed++;                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                       \
-            fprintf(stderr, "\n");                              \
-        }                                                       \
-    } while (0)
+#include "unit_check.h"
 
 static int str_is(const char *got, const char *want) { return got && strcmp(got, want) == 0; }
 #define CHECK_STR(got, want) \

@@ -12,19 +12,7 @@
 #include "controller/placement.h"
 #include "protocol/errors.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) {                                             \
-            passed++;                                           \
-        } else {                                                \
-            failed++;                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                       \
-            fprintf(stderr, "\n");                              \
-        }                                                       \
-    } while (0)
+#include "unit_check.h"
 
 /* ---- Kafka's MockRandom (server-common/.../util/MockRandom.java): a
  * java.util.Random whose next(bits) is this LCG, seed 17; nextInt(bound) is
