@@ -198,9 +198,12 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
     int64_t recovery = 0, start = -1;
     topics_checkpoint_lookup(b, dir, t->name, p->index, &recovery, &start);
     /* Like Kafka, a partition the metadata knows but whose directory is gone
-     * is recreated empty; at start-up that means lost records: say so. */
+     * is recreated empty; at start-up that means lost records: say so. Not
+     * for one this node never held (in a cluster it may have been placed
+     * here while the node was away): its checkpoints do not name it. */
     struct stat st;
-    if (b->started_ms == 0 && stat(path, &st) != 0 && errno == ENOENT)
+    bool held_here = start >= 0 || recovery > 0 || !mstore_is_cluster(b->store);
+    if (b->started_ms == 0 && held_here && stat(path, &st) != 0 && errno == ENOENT)
         log_warn(COMPONENT, "The log directory of partition %s-%d is missing (%s): creating an empty log; "
                  "its earlier records are lost", t->name, p->index, path);
     if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, &p->log, err,
