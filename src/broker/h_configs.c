@@ -534,10 +534,7 @@ static kstr result_message(alter_result r) {
     return kstr_from(r.msg);
 }
 
-static void reply_AlterConfigs(broker *b, kreq *req, void *ctx) {
-    (void)b;
-    KREQ_REPLY(req, AlterConfigsResponse, (AlterConfigsResponse *)ctx);
-}
+REQ_CHANGES_REPLY(reply_AlterConfigs, AlterConfigsResponse)
 
 void h_alter_configs(broker *b, kreq *req) {
     AlterConfigsRequest r;
@@ -596,10 +593,7 @@ void h_alter_configs(broker *b, kreq *req) {
     req_changes_done(b, rc);
 }
 
-static void reply_IncrementalAlterConfigs(broker *b, kreq *req, void *ctx) {
-    (void)b;
-    KREQ_REPLY(req, IncrementalAlterConfigsResponse, (IncrementalAlterConfigsResponse *)ctx);
-}
+REQ_CHANGES_REPLY(reply_IncrementalAlterConfigs, IncrementalAlterConfigsResponse)
 
 void h_incremental_alter_configs(broker *b, kreq *req) {
     IncrementalAlterConfigsRequest r;

@@ -172,10 +172,7 @@ typedef struct create_item {
     int nc;
 } create_item;
 
-static void reply_create_topics(broker *b, kreq *req, void *ctx) {
-    (void)b;
-    KREQ_REPLY(req, CreateTopicsResponse, (CreateTopicsResponse *)ctx);
-}
+REQ_CHANGES_REPLY(reply_create_topics, CreateTopicsResponse)
 
 /* A created topic's result (v5+: with its configs), from the image. */
 static void topic_created(broker *b, void *arg, int16_t error) {
@@ -306,10 +303,7 @@ typedef struct delete_item {
     DeleteTopicsResponse_DeletableTopicResult *o;
 } delete_item;
 
-static void reply_delete_topics(broker *b, kreq *req, void *ctx) {
-    (void)b;
-    KREQ_REPLY(req, DeleteTopicsResponse, (DeleteTopicsResponse *)ctx);
-}
+REQ_CHANGES_REPLY(reply_delete_topics, DeleteTopicsResponse)
 
 static void topic_deleted(broker *b, void *arg, int16_t error) {
     delete_item *it = arg;
@@ -446,10 +440,7 @@ typedef struct grow_item {
     CreatePartitionsResponse_CreatePartitionsTopicResult *o;
 } grow_item;
 
-static void reply_create_partitions(broker *b, kreq *req, void *ctx) {
-    (void)b;
-    KREQ_REPLY(req, CreatePartitionsResponse, (CreatePartitionsResponse *)ctx);
-}
+REQ_CHANGES_REPLY(reply_create_partitions, CreatePartitionsResponse)
 
 static void partitions_added(broker *b, void *arg, int16_t error) {
     grow_item *it = arg;

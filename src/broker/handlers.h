@@ -22,6 +22,12 @@ req_changes *req_changes_begin(kreq *req, req_changes_reply_fn reply, void *ctx)
 void req_changes_add(req_changes *rc);
 /* Drops a hold; the last one answers the request. */
 void req_changes_done(broker *b, req_changes *rc);
+/* Defines the usual req_changes_reply_fn: encode the response kept in ctx. */
+#define REQ_CHANGES_REPLY(fname, Type)                         \
+    static void fname(broker *b, kreq *req, void *ctx) {       \
+        (void)b;                                               \
+        KREQ_REPLY(req, Type, (Type *)ctx);                    \
+    }
 
 /* core: h_produce.c, h_fetch.c, h_metadata.c, h_offsets.c, h_topics.c, h_admin.c */
 HANDLER(h_produce);
