@@ -112,11 +112,13 @@ static size_t key_of(const etcd_store *s, char *out, size_t cap, const char *fmt
     __attribute__((format(printf, 4, 5)));
 static size_t key_of(const etcd_store *s, char *out, size_t cap, const char *fmt, ...) {
     int n = snprintf(out, cap, "%s", s->prefix);
+    if (n < 0 || (size_t)n >= cap) return cap ? cap - 1 : 0;
     va_list ap;
     va_start(ap, fmt);
-    n += vsnprintf(out + n, cap - (size_t)n, fmt, ap);
+    int m = vsnprintf(out + n, cap - (size_t)n, fmt, ap);
     va_end(ap);
-    return (size_t)n < cap ? (size_t)n : cap - 1;
+    if (m < 0) m = 0;
+    return (size_t)n + (size_t)m < cap ? (size_t)n + (size_t)m : cap - 1;
 }
 
 /* Does key (k, n) equal P + suffix / start with P + prefix? */
@@ -275,14 +277,13 @@ typedef struct txn_build {
     karena *a;
 } txn_build;
 
+/* P + the formatted rest, in the arena (names come from requests: up to 249
+ * characters, resource names and config keys longer still, so no fixed buffer). */
 static char *arena_key(const etcd_store *s, karena *a, size_t *len, const char *fmt, const char *x, const char *y,
                        const char *z) {
-    char buf[2048];
-    int n = snprintf(buf, sizeof buf, fmt, x, y, z);
-    (void)s;
-    char *k = karena_sprintf(a, "%s%s", s->prefix, buf);
+    char *rest = karena_sprintf(a, fmt, x, y, z);
+    char *k = rest ? karena_sprintf(a, "%s%s", s->prefix, rest) : NULL;
     *len = k ? strlen(k) : 0;
-    (void)n;
     return k;
 }
 
