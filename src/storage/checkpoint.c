@@ -282,6 +282,76 @@ int64_t ckpt_offsets_find(const ckpt_offsets *c, const char *topic, int32_t part
     return -1;
 }
 
+static int hw_path(char *buf, size_t cap, const char *log_dir) {
+    if (snprintf(buf, cap, "%s/%s", log_dir, CKPT_REPLICATION_OFFSET_FILE) >= (int)cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_entry_ptr(const void *a, const void *b) {
+    const ckpt_offset_entry *x = *(const ckpt_offset_entry *const *)a, *y = *(const ckpt_offset_entry *const *)b;
+    int c = strcmp(x->topic, y->topic);
+    if (c) return c;
+    return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+int ckpt_hw_write(const char *log_dir, const ckpt_offset_entry *v, size_t n) {
+    char path[PATH_MAX];
+    if (hw_path(path, sizeof path, log_dir) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t tl = v[i].topic ? strlen(v[i].topic) : 0;
+        if (tl == 0 || tl > TOPIC_NAME_MAX || strpbrk(v[i].topic, " \t\r\n") || v[i].partition < 0 ||
+            v[i].offset < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    return ckpt_offsets_write(path, v, n);
+}
+
+int ckpt_hw_read(const char *log_dir, ckpt_offsets *out, char *err, size_t errlen) {
+    char path[PATH_MAX];
+    out->v = NULL;
+    out->n = 0;
+    if (hw_path(path, sizeof path, log_dir) != 0) {
+        set_err(err, errlen, "%s: %s", log_dir, strerror(errno));
+        return -1;
+    }
+    if (ckpt_offsets_read(path, out, err, errlen) != 0) return -1;
+    const ckpt_offset_entry *bad = NULL;
+    for (size_t i = 0; i < out->n && !bad; i++)
+        if (out->v[i].offset < 0) bad = &out->v[i];
+    if (bad) {
+        set_err(err, errlen, "%s: negative high watermark for %s-%" PRId32, path, bad->topic, bad->partition);
+        goto malformed;
+    }
+    /* A partition named twice: sorted pointers, neighbours compared. */
+    if (out->n > 1) {
+        const ckpt_offset_entry **p = malloc(out->n * sizeof *p);
+        if (!p) {
+            ckpt_offsets_free(out);
+            errno = ENOMEM;
+            return -1;
+        }
+        for (size_t i = 0; i < out->n; i++) p[i] = &out->v[i];
+        qsort(p, out->n, sizeof *p, cmp_entry_ptr);
+        for (size_t i = 1; i < out->n && !bad; i++)
+            if (cmp_entry_ptr(&p[i - 1], &p[i]) == 0) bad = p[i];
+        free(p);
+        if (bad) {
+            set_err(err, errlen, "%s: %s-%" PRId32 " appears twice", path, bad->topic, bad->partition);
+            goto malformed;
+        }
+    }
+    return 0;
+malformed:
+    ckpt_offsets_free(out);
+    errno = EINVAL;
+    return -1;
+}
+
 int ckpt_epochs_read(const char *path, epoch_entry **out, size_t *n) {
     *out = NULL;
     *n = 0;

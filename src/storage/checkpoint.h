@@ -25,6 +25,7 @@
 #define CKPT_LOG_START_FILE "log-start-offset-checkpoint"
 #define CKPT_LEADER_EPOCH_FILE "leader-epoch-checkpoint"
 #define CKPT_PARTITION_METADATA_FILE "partition.metadata"
+#define CKPT_REPLICATION_OFFSET_FILE "replication-offset-checkpoint"
 
 /* Replace path's contents atomically (see above). */
 int ckpt_write_atomic(const char *path, const void *data, size_t len);
@@ -50,6 +51,25 @@ int ckpt_offsets_write(const char *path, const ckpt_offset_entry *v, size_t n);
 void ckpt_offsets_free(ckpt_offsets *c);
 /* Offset recorded for topic-partition, or -1 when absent. */
 int64_t ckpt_offsets_find(const ckpt_offsets *c, const char *topic, int32_t partition);
+
+/* ---- replication-offset-checkpoint (high watermarks) ----
+ *
+ * Kafka's ReplicaManager.checkpointHighWatermarks: one file per log dir,
+ * <log_dir>/replication-offset-checkpoint, in the offset checkpoint format
+ * above, holding the high watermark of every partition (leader or follower)
+ * whose log is in that dir. Written atomically (the whole set each time,
+ * Kafka every replica.high.watermark.checkpoint.interval.ms); read at
+ * start-up to seed each log's high watermark (Kafka clamps it to [log
+ * start, LEO]). */
+/* Writes entries (topic strings borrowed) as log_dir's checkpoint. Refuses
+ * (EINVAL) an entry a reader would refuse: an empty or over-long topic name
+ * or one with whitespace, a negative partition or offset. */
+int ckpt_hw_write(const char *log_dir, const ckpt_offset_entry *v, size_t n);
+/* Reads log_dir's checkpoint (missing file: 0, empty set). -1 with errno
+ * EINVAL (err says where) for a malformed file: bad version or count, a line
+ * that is not "topic partition offset", a negative high watermark, a
+ * partition named twice. Free with ckpt_offsets_free. */
+int ckpt_hw_read(const char *log_dir, ckpt_offsets *out, char *err, size_t errlen);
 
 /* ---- leader-epoch-checkpoint ---- */
 

@@ -20,6 +20,7 @@
 #include "storage/fileio.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
+#include "util/crc32c.h"
 
 #define MIN_BATCH_LENGTH (BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
 
@@ -933,26 +934,267 @@ int plog_delete_records(plog *l, int64_t offset) {
     return delete_old_segments(l, RETAIN_LOG_START, wall_ms()) < 0 ? -1 : 0;
 }
 
+/* Kafka's LocalLog.truncateFullyAndStartAt, made durable before it returns.
+ * The epoch cache is cleared first: a crash part way leaves a suffix of the
+ * old log and no epochs, which the follower truncates fully again, never
+ * epochs that claim records the log no longer has. */
+static int truncate_fully(plog *l, int64_t offset) {
+    int64_t now = wall_ms();
+    if (ec_clear(&l->epochs) != 0) return -1;
+    /* Oldest first, so a crash leaves a suffix of the old log. */
+    int rc = 0;
+    while (l->nsegs > 1)
+        if (delete_segment(l, 0, now) != 0) rc = -1;
+    segment *s = active(l);
+    if (s->base == offset) {
+        /* Reuse it, emptied. */
+        seg_scan_result res;
+        if (storage_fio.ftruncate(s->log_fd, 0) != 0) goto failed;
+        s->size = 0;
+        if (seg_rebuild(s, l->cfg.index_interval_bytes, false, NULL, NULL, &res) != 0 || seg_flush(s) != 0)
+            goto failed;
+        s->created_ms = now;
+    } else {
+        segment n;
+        if (seg_open(&n, l->dir, offset, l->cfg.segment_index_bytes, true, now) != 0) goto failed;
+        if (n.size != 0 || seg_reset_indexes(&n) != 0 || push_segment(l, &n) != 0) {
+            if (n.size != 0) errno = EEXIST;
+            int saved = errno;
+            seg_close(&n);
+            errno = saved;
+            goto failed;
+        }
+        l->segs[l->nsegs - 1].bytes_since_index = 0;
+        if (delete_segment(l, 0, now) != 0) rc = -1;
+    }
+    if (rc != 0 || fio_fsync_dir(l->dir) != 0) goto failed;
+    l->log_start = l->recovery_point = l->leo = offset;
+    if (l->hw >= 0) l->hw = offset;
+    return 0;
+failed:;
+    /* The files no longer match what we know of them. */
+    int saved = errno;
+    l->failed = true;
+    errno = saved ? saved : EIO;
+    return -1;
+}
+
+int plog_truncate_fully_and_start_at(plog *l, int64_t offset) {
+    if (offset < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (l->failed) {
+        errno = EIO;
+        return -1;
+    }
+    return truncate_fully(l, offset);
+}
+
 int plog_truncate_to(plog *l, int64_t offset) {
     if (offset < 0) {
         errno = EINVAL;
         return -1;
     }
-    if (offset >= l->leo) return 0;
-    int64_t now = wall_ms();
-    if (offset < l->segs[0].base) {
-        /* Nothing survives: restart the log empty at offset. */
-        if (roll(l, offset) != 0) return -1;
-        while (l->nsegs > 1)
-            if (delete_segment(l, 0, now) != 0) return -1;
-        l->log_start = l->recovery_point = l->leo = offset;
-        return ec_clear(&l->epochs);
+    if (l->failed) {
+        errno = EIO;
+        return -1;
     }
-    while (l->nsegs > 1 && active(l)->base > offset)
-        if (delete_segment(l, l->nsegs - 1, now) != 0) return -1;
-    if (seg_truncate_to(active(l), offset, l->cfg.index_interval_bytes) != 0) return -1;
-    l->leo = offset;
-    if (l->recovery_point > offset) l->recovery_point = offset;
-    if (l->log_start > offset) l->log_start = offset;
-    return ec_truncate_from_end(&l->epochs, offset);
+    /* Nothing to cut: still drop epochs starting at the LEO (one this node
+     * started as leader without writing a record), as Kafka does. */
+    if (offset >= l->leo) return ec_truncate_from_end(&l->epochs, l->leo);
+    if (offset < l->segs[0].base) return truncate_fully(l, offset);
+
+    int64_t now = wall_ms();
+    bool deleted = false;
+    int rc = 0;
+    while (l->nsegs > 1 && active(l)->base > offset) {
+        if (delete_segment(l, l->nsegs - 1, now) != 0) rc = -1;
+        deleted = true;
+    }
+    if (rc != 0 || (deleted && fio_fsync_dir(l->dir) != 0)) goto failed;
+    /* Whole batches go: one holding offset goes entirely, and the LEO is
+     * where the kept data ends (recovery would say the same on reopen). */
+    segment *s = active(l);
+    int64_t new_leo = offset, pos;
+    batch_header h;
+    int found = seg_translate_offset(s, offset, &pos, &h);
+    if (found < 0) goto failed;
+    if (found == 0 && h.base_offset < offset) new_leo = h.base_offset;
+    if (found == 0) {
+        if (new_leo < s->base) new_leo = s->base;
+        if (seg_truncate_to(s, offset, l->cfg.index_interval_bytes) != 0 || seg_flush(s) != 0) goto failed;
+    }
+    l->leo = new_leo;
+    if (l->recovery_point > new_leo) l->recovery_point = new_leo;
+    if (l->log_start > new_leo) l->log_start = new_leo;
+    if (l->hw > new_leo) l->hw = new_leo;
+    if (ec_truncate_from_end(&l->epochs, new_leo) != 0) goto failed;
+    return 0;
+failed:;
+    int saved = errno;
+    l->failed = true;
+    errno = saved ? saved : EIO;
+    return -1;
+}
+
+int64_t plog_high_watermark(const plog *l) { return effective_hw(l); }
+
+/* ---- follower append ---- */
+
+/* Could a batch of len bytes, last offset last and max timestamp max_ts go
+ * into segment s after pending bytes already bound for it (whose first
+ * batch had max timestamp first_ts when s is empty)? The follower's form of
+ * should_roll, applied batch by batch. */
+static bool follower_fits(const plog *l, const segment *s, int64_t pending, int64_t first_ts, size_t len,
+                          int64_t max_ts, int64_t last) {
+    int64_t rolling_ts = s->size > 0 ? s->rolling_ts : first_ts;
+    if (s->size + pending > l->cfg.segment_bytes - (int64_t)len) return false;
+    if (rolling_ts >= 0 && max_ts - rolling_ts > l->cfg.segment_ms) return false;
+    return last - s->base <= INT32_MAX;
+}
+
+/* Assigns the epochs of the batches in data[0..len) (Kafka's
+ * maybeAssignEpochStartOffset per batch). */
+static int follower_assign_epochs(plog *l, const uint8_t *data, size_t len) {
+    for (size_t off = 0; off < len;) {
+        batch_header h;
+        batch_header_parse(data + off, &h);
+        if (h.partition_leader_epoch >= 0 && ec_assign(&l->epochs, h.partition_leader_epoch, h.base_offset) != 0)
+            return -1;
+        off += batch_total_size(&h);
+    }
+    return 0;
+}
+
+int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t *last_offset_out,
+                            size_t *used_out, char *err, size_t errlen) {
+    if (last_offset_out) *last_offset_out = -1;
+    if (used_out) *used_out = 0;
+    if (l->failed) {
+        set_err(err, errlen, "%s: log failed after an I/O error", l->dir);
+        errno = EIO;
+        return -1;
+    }
+    /* Validate every whole batch before writing anything. */
+    size_t used = 0;
+    int64_t expect = l->leo;
+    int32_t epoch = ec_latest_epoch(&l->epochs); /* highest epoch so far */
+    bool drop_recordless = false;
+    for (;;) {
+        size_t left = len - used;
+        if (left < BATCH_LOG_OVERHEAD) break; /* partial (or no) batch */
+        const uint8_t *b = batches + used;
+        int32_t blen = (int32_t)bh_get_u32(b + BATCH_OFF_LENGTH);
+        if (blen < MIN_BATCH_LENGTH) {
+            set_err(err, errlen, "batch at byte %zu: length %" PRId32 " too small", used, blen);
+            return PLOG_CORRUPT_RECORD;
+        }
+        size_t total = (size_t)blen + BATCH_LOG_OVERHEAD;
+        if (total > left) break; /* the response ended mid-batch */
+        batch_header h;
+        batch_header_parse(b, &h);
+        if (h.magic != 2) {
+            set_err(err, errlen, "batch at byte %zu: magic %d (only v2 is stored)", used, h.magic);
+            return PLOG_CORRUPT_RECORD;
+        }
+        if (h.last_offset_delta < 0 || h.base_offset < 0 || h.base_offset > INT64_MAX - h.last_offset_delta) {
+            set_err(err, errlen, "batch at byte %zu: bad offsets %" PRId64 " + %" PRId32, used, h.base_offset,
+                    h.last_offset_delta);
+            return PLOG_CORRUPT_RECORD;
+        }
+        uint32_t crc = crc32c(0, b + BATCH_OFF_ATTRIBUTES, total - BATCH_OFF_ATTRIBUTES);
+        if (crc != h.crc) {
+            set_err(err, errlen,
+                    "batch at offset %" PRId64 " is corrupt (stored crc = %" PRIu32 ", computed %" PRIu32 ")",
+                    h.base_offset, h.crc, crc);
+            return PLOG_CORRUPT_RECORD;
+        }
+        if (h.base_offset != expect) {
+            if (used == 0) {
+                set_err(err, errlen, "first offset %" PRId64 " is not the log end offset %" PRId64, h.base_offset,
+                        expect);
+                return PLOG_UNEXPECTED_APPEND_OFFSET;
+            }
+            set_err(err, errlen, "batch at offset %" PRId64 " does not follow offset %" PRId64, h.base_offset,
+                    expect - 1);
+            return PLOG_OFFSETS_OUT_OF_ORDER;
+        }
+        if ((int64_t)total > l->cfg.segment_bytes) {
+            set_err(err, errlen, "batch at offset %" PRId64 " has %zu bytes, more than segment.bytes %" PRId64,
+                    h.base_offset, total, l->cfg.segment_bytes);
+            return PLOG_BATCH_TOO_LARGE;
+        }
+        if (h.partition_leader_epoch >= 0 && h.partition_leader_epoch < epoch) {
+            /* An older epoch may only supersede epochs this log holds no
+             * record of (started at the LEO, as a leader that wrote
+             * nothing); Kafka's assign would silently drop them either way. */
+            bool ok = true;
+            for (size_t i = 0; i < l->epochs.n && ok; i++)
+                ok = l->epochs.v[i].epoch <= h.partition_leader_epoch || l->epochs.v[i].start_offset >= l->leo;
+            for (size_t off = 0; off < used && ok;) { /* nor one of this input */
+                batch_header p;
+                batch_header_parse(batches + off, &p);
+                ok = p.partition_leader_epoch <= h.partition_leader_epoch;
+                off += batch_total_size(&p);
+            }
+            if (!ok) {
+                set_err(err, errlen, "batch at offset %" PRId64 " has leader epoch %" PRId32
+                        " below epoch %" PRId32 " already in the log",
+                        h.base_offset, h.partition_leader_epoch, epoch);
+                return PLOG_EPOCH_REGRESSION;
+            }
+            drop_recordless = true;
+            epoch = h.partition_leader_epoch;
+        }
+        if (h.partition_leader_epoch > epoch) epoch = h.partition_leader_epoch;
+        expect = batch_last_offset(&h) + 1;
+        used += total;
+    }
+    if (used == 0) return 0;
+    /* Epochs without records go first, or assigning an older epoch after
+     * them would also drop that epoch's own earlier start. */
+    if (drop_recordless && ec_truncate_from_end(&l->epochs, l->leo) != 0) goto io_error;
+
+    /* Write in groups that fit the active segment, rolling between them. */
+    size_t done = 0;
+    while (done < used) {
+        batch_header h;
+        batch_header_parse(batches + done, &h);
+        size_t total = batch_total_size(&h);
+        if (should_roll(l, total, h.max_timestamp, batch_last_offset(&h)) && roll(l, h.base_offset) != 0) goto io_error;
+        segment *s = active(l);
+        size_t n = total;
+        int64_t last = batch_last_offset(&h), first_ts = h.max_timestamp;
+        while (done + n < used) {
+            batch_header nh;
+            batch_header_parse(batches + done + n, &nh);
+            size_t nt = batch_total_size(&nh);
+            if (!follower_fits(l, s, (int64_t)n, first_ts, nt, nh.max_timestamp, batch_last_offset(&nh))) break;
+            n += nt;
+            last = batch_last_offset(&nh);
+        }
+        seg_mark mark;
+        seg_mark_save(s, &mark);
+        if (seg_append(s, batches + done, n, l->cfg.index_interval_bytes) != 0) {
+            if (fio_file_size(s->log_fd) != mark.size) l->failed = true; /* could not undo */
+            goto io_error;
+        }
+        if (follower_assign_epochs(l, batches + done, n) != 0) {
+            int saved = errno;
+            if (seg_mark_restore(s, &mark) != 0 || ec_truncate_from_end(&l->epochs, h.base_offset) != 0)
+                l->failed = true;
+            errno = saved;
+            goto io_error;
+        }
+        l->leo = last + 1;
+        done += n;
+        if (used_out) *used_out = done;
+        if (last_offset_out) *last_offset_out = last;
+    }
+    if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) goto io_error;
+    return 0;
+io_error:
+    set_err(err, errlen, "%s: appending at offset %" PRId64 ": %s", l->dir, l->leo, strerror(errno));
+    return -1;
 }

@@ -162,8 +162,57 @@ void plog_housekeeping(plog *l, int64_t now_ms);
 /* DeleteRecords: raise the log start to offset (<= high watermark, checked
  * by the caller; EINVAL past the LEO) and delete whole segments below it. */
 int plog_delete_records(plog *l, int64_t offset);
-/* Drop every offset >= offset (follower truncation). Whole batches go; the
- * LEO becomes offset. Below the first segment the log restarts empty there. */
+/* The high watermark in effect: the one set, capped at the LEO, or the LEO. */
+int64_t plog_high_watermark(const plog *l);
+
+/* ---- follower side (replication) ----
+ *
+ * Follower truncation, Kafka's UnifiedLog.truncateTo: drops every offset >=
+ * offset. Segments above it are deleted, the one holding it is cut at a
+ * batch boundary (a batch holding offset goes whole, so the LEO becomes
+ * min(offset, that batch's base offset): where the kept data ends, as
+ * recovery would find it; Kafka would set the LEO to offset). The recovery
+ * point, log start and high watermark are capped at the new LEO, and epoch
+ * entries starting at or after it are dropped. With offset >= LEO nothing
+ * is cut but epochs starting at or after the LEO (started by this node as
+ * leader without a record) are dropped, as Kafka does. Below the first
+ * segment it is plog_truncate_fully_and_start_at(offset). Durable before it
+ * returns (the cut segment and the directory are fsynced, then the epoch
+ * checkpoint written). After an I/O error part way the log is marked failed
+ * (EIO from then on); reopening recovers a prefix of the old log. */
 int plog_truncate_to(plog *l, int64_t offset);
+/* Kafka's truncateFullyAndStartAt (the follower's fetch offset is out of
+ * range below the leader's log start): the epoch cache is cleared, every
+ * segment deleted and the log restarts empty at offset: LEO, log start and
+ * recovery point = offset (and the high watermark, when one was set).
+ * Durable before it returns; a crash part way leaves an empty epoch cache
+ * and a suffix of the old log. */
+int plog_truncate_fully_and_start_at(plog *l, int64_t offset);
+
+/* Refusals of plog_append_as_follower (nothing appended; err says why). */
+#define PLOG_UNEXPECTED_APPEND_OFFSET 2 /* first batch's base offset != LEO */
+#define PLOG_OFFSETS_OUT_OF_ORDER 3     /* a batch does not start at the previous one's last + 1 */
+#define PLOG_CORRUPT_RECORD 4           /* bad length, magic != 2, bad offsets or CRC mismatch */
+#define PLOG_BATCH_TOO_LARGE 5          /* a batch bigger than segment.bytes */
+#define PLOG_EPOCH_REGRESSION 6         /* a leader epoch below one the log holds records of */
+
+/* Kafka's UnifiedLog.appendAsFollower: appends whole v2 batches exactly as
+ * the leader wrote them (bytes, offsets and partitionLeaderEpoch kept; the
+ * buffer is not modified). Every whole batch is checked before anything is
+ * written: the first must start at the LEO and each next one right after its
+ * predecessor, lengths, magic 2, offsets, CRC-32C, size <= segment.bytes.
+ * A trailing partial batch (a Fetch response may end mid-batch) is left
+ * out: *used_out tells how many bytes were appended (0 when not even one
+ * batch is whole), *last_offset_out the last offset appended (-1: none).
+ * Each batch whose epoch is newer than the cache's latest starts that epoch
+ * at its base offset (maybeAssignEpochStartOffset); an older epoch is
+ * refused unless the newer entries hold no records (they are dropped).
+ * Rolls per batch as plog_append would (segment.bytes, segment.ms, a full
+ * index, relative offsets); flush.messages as plog_append. The high
+ * watermark is not moved: the caller sets the leader's, capped at the LEO.
+ * Returns 0; a PLOG_* refusal above; or -1 with errno on I/O failure, in
+ * which case a prefix of whole batches may be in (*used_out, the LEO). */
+int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t *last_offset_out,
+                            size_t *used_out, char *err, size_t errlen);
 
 #endif
