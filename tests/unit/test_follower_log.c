@@ -959,6 +959,7 @@ static void test_hw_checkpoint(void) {
     mkdir(dir, 0755);
     ckpt_offsets c;
     CHECK(ckpt_hw_read(dir, &c, err, sizeof err) == 0 && c.n == 0, "missing file: empty");
+    ckpt_offsets_free(&c);
     ckpt_offset_entry v[3] = {{"orders", 0, 1234}, {"orders", 7, 0}, {"__consumer_offsets", 12, 99}};
     CHECK(ckpt_hw_write(dir, v, 3) == 0, "write");
     snprintf(p, sizeof p, "%s/%s", dir, CKPT_REPLICATION_OFFSET_FILE);
@@ -972,6 +973,7 @@ static void test_hw_checkpoint(void) {
           "round trip");
     ckpt_offsets_free(&c);
     CHECK(ckpt_hw_write(dir, v, 0) == 0 && ckpt_hw_read(dir, &c, err, sizeof err) == 0 && c.n == 0, "empty set");
+    ckpt_offsets_free(&c);
     /* Entries no reader would take are not written. */
     ckpt_offset_entry badw[][1] = {{{"a b", 0, 1}}, {{"", 0, 1}}, {{"t", -1, 1}}, {{"t", 0, -5}}};
     for (size_t i = 0; i < 4; i++) {
