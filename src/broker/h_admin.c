@@ -72,11 +72,30 @@ void h_describe_quorum(broker *b, kreq *req) {
             DescribeQuorumResponse_ReplicaState_init(p->current_voters);
             p->current_voters_count = 1;
             p->current_voters[0].replica_id = broker_controller_id(b);
-            p->current_voters[0].log_end_offset = leo;
-            p->current_voters[0].last_fetch_timestamp = now;
-            p->current_voters[0].last_caught_up_timestamp = now;
+            bool voter_is_self = broker_controller_id(b) == broker_node_id(b);
+            p->current_voters[0].log_end_offset = voter_is_self ? leo : -1;
+            p->current_voters[0].last_fetch_timestamp = voter_is_self ? now : -1;
+            p->current_voters[0].last_caught_up_timestamp = voter_is_self ? now : -1;
             p->observers = NULL;
             p->observers_count = 0;
+            if (!mstore_is_cluster(b->store)) continue;
+            /* In a cluster the other brokers observe the metadata, as KRaft's
+             * brokers do: how far each has applied is known only for this
+             * node (-1 for the others, Kafka's "unknown"). */
+            int nb = broker_live_nodes(b, NULL, 0);
+            broker_node *nodes = karena_calloc(&req->arena, (size_t)(nb ? nb : 1), sizeof *nodes);
+            if (!nodes || !KREQ_ALLOC_ARRAY(req, nb, p->observers)) return kreq_fail(req, "out of memory");
+            nb = broker_live_nodes(b, nodes, nb);
+            for (int k = 0; k < nb; k++) {
+                if (nodes[k].id == p->leader_id) continue;
+                DescribeQuorumResponse_ReplicaState *o = &p->observers[p->observers_count++];
+                DescribeQuorumResponse_ReplicaState_init(o);
+                bool self = nodes[k].id == broker_node_id(b);
+                o->replica_id = nodes[k].id;
+                o->log_end_offset = self ? leo : -1;
+                o->last_fetch_timestamp = self ? now : -1;
+                o->last_caught_up_timestamp = self ? now : -1;
+            }
         }
     }
     KREQ_REPLY(req, DescribeQuorumResponse, &resp);
