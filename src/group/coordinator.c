@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "group/gcoord.h"
-#include "mstore/mstore.h"
 #include "group/grecords.h"
 #include "group/group.h"
+#include "mstore/mstore.h"
 #include "protocol/batch_header.h"
 #include "protocol/errors.h"
 #include "protocol/records.h"

@@ -1,7 +1,8 @@
 /* group.h - the consumer group coordinator as the broker sees it.
  *
- * One coordinator per broker owns every group (single node: every
- * __consumer_offsets partition is local). It keeps groups and committed
+ * One coordinator per broker owns the groups whose __consumer_offsets
+ * partition this node leads (a single node: every group; requests for the
+ * others answer NOT_COORDINATOR). It keeps groups and committed
  * offsets in memory (gstate.h) and durable in __consumer_offsets, which it
  * replays at start-up. The request handlers below are called from the
  * broker's dispatch table on the event-loop thread; JoinGroup and SyncGroup
