@@ -38,6 +38,7 @@ typedef struct topic_rt {
     partition **parts;         /* NULL where this node holds no replica */
     int32_t nparts;
     topic_config cfg;          /* resolved: topic overrides > broker > defaults */
+    const mtopic *meta;        /* the image's topic; refreshed by every topics_sync */
     log_config log_cfg;        /* derived from cfg for the storage layer */
 } topic_rt;
 

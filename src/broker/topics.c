@@ -103,7 +103,7 @@ partition *broker_partition_led(broker *b, topic_rt *t, int32_t index, int16_t *
 }
 
 const mpartition *broker_mpartition(broker *b, const topic_rt *t, int32_t index) {
-    const mtopic *mt = mimage_topic_by_id(b->image, &t->id);
+    const mtopic *mt = t->meta ? t->meta : mimage_topic_by_id(b->image, &t->id);
     if (!mt || index < 0 || index >= mt->nparts) return NULL;
     return &mt->parts[index];
 }
@@ -313,9 +313,11 @@ void topics_sync(broker *b) {
         mtopic *mt = img->topics[i];
         topic_rt *t = broker_topic_by_id(b, &mt->id);
         if (!t) {
-            open_topic(b, mt);
+            t = open_topic(b, mt);
+            if (t) t->meta = mt;
             continue;
         }
+        t->meta = mt;
         resolve_topic_config(b, t, mt);
         for (int p = 0; p < t->nparts; p++)
             if (t->parts[p]) plog_set_config(t->parts[p]->log, &t->log_cfg);
