@@ -1161,6 +1161,27 @@ static int etcd_start(mstore *base, char *err, size_t errlen) {
     if (register_at_start(s, err, errlen) != 0) return -1;
     log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered with broker epoch %lld", b->cfg.node_id,
              (long long)s->broker_epoch);
+    /* Serve with an image that has this registration and everything since
+     * the first snapshot (other nodes, topics): a second snapshot, then the
+     * runtime follows it. Without it a node could answer "All brokers are
+     * currently fenced" until its watch caught up. */
+    mimage *img = mimage_new(b->cfg.node_id);
+    uint8_t send[600];
+    size_t sel = etcd_prefix_end(s->prefix, s->prefix_len, send);
+    etcd_sync_result r;
+    if (!img || etcd_range_sync(s->etcd, s->prefix, s->prefix_len, send, sel, 0, 0, &r) != ETCD_OK) {
+        snprintf(err, errlen, "cannot read the cluster metadata from etcd at %s: %s", s->endpoints,
+                 img && r.r.error ? r.r.error : "unreachable");
+        if (img) etcd_sync_result_free(&r);
+        mimage_free(img);
+        return -1;
+    }
+    image_from_snapshot(s, img, &r.r);
+    etcd_sync_result_free(&r);
+    mimage *old = b->image;
+    b->image = img;
+    mimage_free(old);
+    broker_metadata_applied(b);
     uint8_t end[600];
     size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
     s->watch = etcd_watch_start(s->etcd, s->prefix, s->prefix_len, end, el, s->applied_rev + 1, watch_events, s);
