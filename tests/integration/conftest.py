@@ -23,10 +23,21 @@ SERVER_PROPERTIES = os.path.join(ROOT, "config", "kraft", "server.properties")
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-kafka and python3-confluent-kafka
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, never one this process handed out
+    before: the kernel may offer a just-closed port again, and two nodes of a
+    cluster being configured would then get the same one."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no unused loopback port")
 
 
 # Prepended to the Python scripts tests run in a child process: an exception
