@@ -57,19 +57,7 @@
 #include "util/arena.h"
 #include "util/props.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) {                                             \
-            passed++;                                           \
-        } else {                                                \
-            failed++;                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                       \
-            fprintf(stderr, "\n");                              \
-        }                                                       \
-    } while (0)
+#include "unit_check.h"
 
 #define NNODES 3
 #define CLUSTER_ID "q1Sh-9_ISia_zwGINzRvyQ"
