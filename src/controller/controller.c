@@ -14,19 +14,38 @@ static int32_t first_alive(const mimage *img, const int32_t *ids, int32_t n) {
     return -1;
 }
 
-/* ISR without `gone`, unless that would empty it. NULL when unchanged. */
-static int32_t *isr_without(const mpartition *p, int32_t gone, int32_t *count, karena *a) {
-    bool member = false;
+/* The ISR without its members that are not alive (KRaft's handleBrokerFenced
+ * removes a fenced broker from every ISR), unless none would be left: then
+ * the last leader stays, alone (Kafka keeps the last ISR member so it can
+ * come back as leader with its data). NULL when unchanged. */
+static int32_t *isr_alive(const mimage *img, const mpartition *p, int32_t *count, karena *a) {
+    int32_t nalive = 0;
     for (int i = 0; i < p->nisr; i++)
-        if (p->isr[i] == gone) member = true;
-    if (!member || p->nisr <= 1) return NULL;
-    int32_t *v = karena_calloc(a, (size_t)p->nisr, sizeof(int32_t));
+        if (alive(img, p->isr[i])) nalive++;
+    if (nalive == p->nisr) return NULL;
+    int32_t *v = karena_calloc(a, (size_t)(p->nisr ? p->nisr : 1), sizeof(int32_t));
     if (!v) return NULL;
     int32_t n = 0;
     for (int i = 0; i < p->nisr; i++)
-        if (p->isr[i] != gone) v[n++] = p->isr[i];
+        if (alive(img, p->isr[i])) v[n++] = p->isr[i];
+    if (n == 0) {
+        bool leader_in_isr = false;
+        for (int i = 0; i < p->nisr; i++)
+            if (p->isr[i] == p->leader) leader_in_isr = true;
+        if (!leader_in_isr || p->nisr == 1) return NULL; /* nothing better to keep */
+        v[n++] = p->leader;
+    }
     *count = n;
     return v;
+}
+
+/* PartitionChangeBuilder's election: the first replica, in assignment
+ * order, that is alive and in the ISR; -1 if none. */
+static int32_t first_alive_in_isr(const mimage *img, const mpartition *p) {
+    for (int i = 0; i < p->nreplicas; i++)
+        for (int k = 0; k < p->nisr; k++)
+            if (p->isr[k] == p->replicas[i] && alive(img, p->replicas[i])) return p->replicas[i];
+    return first_alive(img, p->isr, p->nisr); /* an ISR member outside the assignment (reassignment) */
 }
 
 int ctl_leadership_changes(const mimage *img, bool unclean_allowed, mrecord *out, int max, karena *a) {
@@ -35,11 +54,12 @@ int ctl_leadership_changes(const mimage *img, bool unclean_allowed, mrecord *out
         const mtopic *mt = img->topics[t];
         for (int i = 0; i < mt->nparts && n < max; i++) {
             const mpartition *p = &mt->parts[i];
-            if (p->leader >= 0 && alive(img, p->leader)) continue;
-            int32_t leader = first_alive(img, p->isr, p->nisr);
-            if (leader < 0 && unclean_allowed) leader = first_alive(img, p->replicas, p->nreplicas);
             int32_t nisr = -1;
-            int32_t *isr = p->leader >= 0 ? isr_without(p, p->leader, &nisr, a) : NULL;
+            int32_t *isr = isr_alive(img, p, &nisr, a);
+            bool leader_alive = p->leader >= 0 && alive(img, p->leader);
+            if (leader_alive && !isr) continue;
+            int32_t leader = leader_alive ? p->leader : first_alive_in_isr(img, p);
+            if (leader < 0 && unclean_allowed) leader = first_alive(img, p->replicas, p->nreplicas);
             if (leader == p->leader && !isr) continue; /* nothing to change (-1 stays -1) */
             /* An unclean leader (not in the ISR) restarts the ISR with itself,
              * as Kafka's PartitionChangeBuilder does. */
@@ -59,7 +79,7 @@ int ctl_leadership_changes(const mimage *img, bool unclean_allowed, mrecord *out
             PartitionChangeRecord_init(r);
             r->partition_id = p->partition_id;
             r->topic_id = mt->id;
-            r->leader = leader;
+            r->leader = leader == p->leader ? -2 : leader; /* -2: no leader change (no epoch bump) */
             r->isr = isr;
             r->isr_count = isr ? nisr : -1;
             r->replicas = NULL;

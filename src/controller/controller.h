@@ -14,10 +14,11 @@
 #include "util/arena.h"
 
 /* Leadership changes the image calls for, as PartitionChangeRecords:
- *  - a partition whose leader is not alive gets a new leader from its ISR
- *    among the alive brokers (in ISR order), or none (-1) when no ISR member
- *    is alive; the dead leader leaves the ISR unless it is the last member
- *    (Kafka keeps the last ISR member so it can come back as leader);
+ *  - a partition whose leader is not alive gets a new leader: the first
+ *    replica in assignment order that is alive and in the ISR, or none (-1);
+ *  - brokers that are not alive leave every ISR (KRaft's handleBrokerFenced),
+ *    except that the last leader stays when no member would be left (Kafka
+ *    keeps the last ISR member so it can come back as leader);
  *  - a partition without a leader whose ISR has an alive member gets it;
  *    with unclean election allowed, any alive replica will do.
  * At most `max` records; returns how many were written to out (records and

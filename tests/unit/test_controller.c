@@ -165,11 +165,21 @@ static void test_three_replicas(void) {
     const mpartition *p = part(img, 1, 0);
     CHECK(p->leader == 2, "next ISR member leads: %d", p->leader);
     CHECK(p->nisr == 2 && p->isr[0] == 2 && p->isr[1] == 3, "dead leader leaves the ISR");
+    register_broker(img, 1, 8, false);
+    settle(img, false);
+    CHECK(p->leader == 2 && p->nisr == 2, "a returning replica rejoins only through the leader");
+    fence(img, 3);
+    settle(img, false);
+    CHECK(p->leader == 2 && p->leader_epoch == 1 && p->nisr == 1 && p->isr[0] == 2,
+          "a dead follower leaves the ISR at once, the leader epoch stays: epoch %d", p->leader_epoch);
+    register_broker(img, 3, 10, false);
+    fence(img, 1);
     fence(img, 2);
     fence(img, 3);
     settle(img, false);
-    CHECK(p->leader == -1 && p->nisr == 1 && p->isr[0] == 3, "last member kept, no leader");
-    register_broker(img, 1, 9, false); /* out of the ISR: clean election cannot pick it */
+    /* both fenced in one image: the last leader is the member kept */
+    CHECK(p->leader == -1 && p->nisr == 1 && p->isr[0] == 2, "last leader kept, no leader");
+    register_broker(img, 1, 11, false); /* out of the ISR: clean election cannot pick it */
     settle(img, false);
     CHECK(p->leader == -1, "no unclean election");
     settle(img, true);
