@@ -1,6 +1,6 @@
 /* h_admin.c - the cluster and log administration APIs of a single node:
  * DescribeCluster, DescribeQuorum, DescribeLogDirs, DeleteRecords,
- * ElectLeaders, UpdateFeatures, InitProducerId (idempotent producers),
+ * UpdateFeatures, InitProducerId (idempotent producers),
  * AlterReplicaLogDirs, partition reassignments, UnregisterBroker,
  * DescribeProducers. */
 #include <string.h>
@@ -221,48 +221,6 @@ void h_delete_records(broker *b, kreq *req) {
     }
     topics_write_checkpoints(b);
     KREQ_REPLY(req, DeleteRecordsResponse, &resp);
-}
-
-void h_elect_leaders(broker *b, kreq *req) {
-    ElectLeadersRequest r;
-    if (KREQ_DECODE(req, ElectLeadersRequest, &r) < 0) return;
-    karena *a = &req->arena;
-    ElectLeadersResponse resp;
-    ElectLeadersResponse_init(&resp);
-    /* Every partition already has its only replica as leader: nothing to elect. */
-    int n = r.topic_partitions_count;
-    topic_rt **all = NULL;
-    if (n < 0) {
-        n = broker_topic_count(b);
-        all = karena_calloc(a, (size_t)(n ? n : 1), sizeof *all);
-        if (!all) return kreq_fail(req, "out of memory");
-        broker_topics_list(b, all, n);
-    }
-    if (!KREQ_ALLOC_ARRAY(req, n, resp.replica_election_results)) return kreq_fail(req, "out of memory");
-    resp.replica_election_results_count = n;
-    for (int i = 0; i < n; i++) {
-        ElectLeadersResponse_ReplicaElectionResult *o = &resp.replica_election_results[i];
-        ElectLeadersResponse_ReplicaElectionResult_init(o);
-        topic_rt *t = all ? all[i] : broker_topic(b, r.topic_partitions[i].topic);
-        o->topic = all ? kstr_from(all[i]->name) : r.topic_partitions[i].topic;
-        int np = all ? all[i]->nparts : r.topic_partitions[i].partitions_count;
-        if (np < 0) np = 0;
-        if (!KREQ_ALLOC_ARRAY(req, np, o->partition_result)) return kreq_fail(req, "out of memory");
-        o->partition_result_count = np;
-        for (int j = 0; j < np; j++) {
-            ElectLeadersResponse_PartitionResult *pr = &o->partition_result[j];
-            ElectLeadersResponse_PartitionResult_init(pr);
-            pr->partition_id = all ? j : r.topic_partitions[i].partitions[j];
-            if (!t || pr->partition_id < 0 || pr->partition_id >= t->nparts) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                pr->error_message = kstr_from("The partition does not exist.");
-            } else {
-                pr->error_code = KERR_ELECTION_NOT_NEEDED;
-                pr->error_message = kstr_from("Leader election not needed for topic partition.");
-            }
-        }
-    }
-    KREQ_REPLY(req, ElectLeadersResponse, &resp);
 }
 
 void h_update_features(broker *b, kreq *req) {
