@@ -27,6 +27,7 @@ TOOL_DECL(tool_dump_log);
 TOOL_DECL(tool_producer_perf_test);
 TOOL_DECL(tool_consumer_perf_test);
 TOOL_DECL(tool_consumer_groups);
+TOOL_DECL(tool_leader_election);
 #undef TOOL_DECL
 
 #endif
