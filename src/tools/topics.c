@@ -13,6 +13,7 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "tools/admin_common.h"
+#include "tools/java_compat.h"
 #include "tools/kclient.h"
 #include "tools/opts.h"
 #include "tools/tools.h"
@@ -466,9 +467,253 @@ static void print_ids(const int32_t *ids, int32_t n) {
     for (int32_t i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
 }
 
+static int has_id(const int32_t *ids, int32_t n, int32_t id) {
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] == id) return 1;
+    return 0;
+}
+
 static int cmp_partition(const void *a, const void *b) {
     const MetadataResponse_MetadataResponsePartition *x = a, *y = b;
     return (x->partition_index > y->partition_index) - (x->partition_index < y->partition_index);
+}
+
+typedef MetadataResponse_MetadataResponseTopic md_topic;
+typedef MetadataResponse_MetadataResponsePartition md_partition;
+typedef ListPartitionReassignmentsResponse_OngoingPartitionReassignment ongoing_reassignment;
+
+/* What describeTopic learns besides the topics: the live brokers
+ * (describeCluster) and the reassignments in progress. */
+typedef struct describe_view {
+    const MetadataResponse *md;
+    int32_t *live;
+    int32_t nlive;
+    ListPartitionReassignmentsResponse reassignments;
+} describe_view;
+
+/* Kafka's describeCluster().nodes(): DescribeCluster, or the Metadata
+ * brokers from a broker without it. */
+static int live_brokers(topics_ctx *t, describe_view *v) {
+    int16_t ver = kclient_pick_version(&t->c, KAPI_DESCRIBE_CLUSTER);
+    if (ver < 0) {
+        v->live = karena_calloc(&t->a, (size_t)v->md->brokers_count + 1, sizeof *v->live);
+        if (!v->live) return -1;
+        for (int32_t i = 0; i < v->md->brokers_count; i++) v->live[v->nlive++] = v->md->brokers[i].node_id;
+        return 0;
+    }
+    DescribeClusterRequest req;
+    DescribeClusterRequest_init(&req);
+    DescribeClusterResponse resp;
+    if (kclient_request(&t->c, KAPI_DESCRIBE_CLUSTER, ver, &req, &resp, &t->a) != 0) return -1;
+    if (resp.error_code != 0) {
+        snprintf(t->c.err, sizeof t->c.err, "%s", admin_error_text(resp.error_code, resp.error_message, &t->a));
+        return -1;
+    }
+    v->live = karena_calloc(&t->a, (size_t)(resp.brokers_count > 0 ? resp.brokers_count : 0) + 1, sizeof *v->live);
+    if (!v->live) return -1;
+    for (int32_t i = 0; i < resp.brokers_count; i++) v->live[v->nlive++] = resp.brokers[i].broker_id;
+    return 0;
+}
+
+/* Kafka's listAllReassignments for the described partitions. A broker that
+ * does not support it or refuses it means "no reassignments"; any other
+ * error fails the command. Returns 0, or -1 with t->c.err set. */
+static int list_reassignments(topics_ctx *t, describe_view *v, md_topic *const *topics, int n) {
+    ListPartitionReassignmentsResponse_init(&v->reassignments);
+    v->reassignments.topics_count = 0;
+    int16_t ver = kclient_pick_version(&t->c, KAPI_LIST_PARTITION_REASSIGNMENTS);
+    if (ver < 0) return 0;
+    ListPartitionReassignmentsRequest req;
+    ListPartitionReassignmentsRequest_init(&req);
+    req.timeout_ms = t->c.request_timeout_ms;
+    req.topics = karena_calloc(&t->a, (size_t)n + 1, sizeof *req.topics);
+    if (!req.topics) return -1;
+    req.topics_count = n;
+    for (int i = 0; i < n; i++) {
+        ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics *rt = &req.topics[i];
+        ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_init(rt);
+        rt->name = topics[i]->name;
+        int32_t np = topics[i]->partitions_count > 0 ? topics[i]->partitions_count : 0;
+        rt->partition_indexes = karena_calloc(&t->a, (size_t)np + 1, sizeof *rt->partition_indexes);
+        if (!rt->partition_indexes) return -1;
+        for (int32_t p = 0; p < np; p++) rt->partition_indexes[p] = topics[i]->partitions[p].partition_index;
+        rt->partition_indexes_count = np;
+    }
+    ListPartitionReassignmentsResponse resp;
+    if (kclient_request(&t->c, KAPI_LIST_PARTITION_REASSIGNMENTS, ver, &req, &resp, &t->a) != 0) return -1;
+    if (resp.error_code == KERR_UNSUPPORTED_VERSION || resp.error_code == KERR_CLUSTER_AUTHORIZATION_FAILED) return 0;
+    if (resp.error_code != 0) {
+        snprintf(t->c.err, sizeof t->c.err, "%s", admin_error_text(resp.error_code, resp.error_message, &t->a));
+        return -1;
+    }
+    v->reassignments = resp;
+    return 0;
+}
+
+static const ongoing_reassignment *find_reassignment(const describe_view *v, kstr topic, int32_t partition) {
+    for (int32_t i = 0; i < v->reassignments.topics_count; i++) {
+        const ListPartitionReassignmentsResponse_OngoingTopicReassignment *rt = &v->reassignments.topics[i];
+        if (rt->name.len != topic.len || memcmp(rt->name.p, topic.p, (size_t)topic.len) != 0) continue;
+        for (int32_t p = 0; p < rt->partitions_count; p++)
+            if (rt->partitions[p].partition_index == partition) return &rt->partitions[p];
+    }
+    return NULL;
+}
+
+/* Kafka's getReplicationFactor: a reassignment counts while one of the
+ * partition's replicas is still being added or removed; then the
+ * replication factor is its target replicas without the ones being added. */
+static int32_t replication_factor(const md_partition *pt, const ongoing_reassignment *ra) {
+    if (!ra) return pt->replica_nodes_count;
+    int in_progress = 0;
+    for (int32_t i = 0; i < pt->replica_nodes_count; i++) {
+        int32_t id = pt->replica_nodes[i];
+        if (has_id(ra->adding_replicas, ra->adding_replicas_count, id) ||
+            has_id(ra->removing_replicas, ra->removing_replicas_count, id))
+            in_progress = 1;
+    }
+    if (!in_progress) return pt->replica_nodes_count;
+    int32_t rf = 0;
+    for (int32_t i = 0; i < ra->replicas_count; i++)
+        if (!has_id(ra->adding_replicas, ra->adding_replicas_count, ra->replicas[i])) rf++;
+    return rf;
+}
+
+/* The admin client knows a leader only if the Metadata answer lists its
+ * broker (MetadataResponse.toPartitionInfo); otherwise "Leader: none". */
+static int partition_has_leader(const MetadataResponse *md, const md_partition *pt) {
+    if (pt->leader_id < 0) return 0;
+    for (int32_t b = 0; b < md->brokers_count; b++)
+        if (md->brokers[b].node_id == pt->leader_id) return 1;
+    return 0;
+}
+
+/* Which partitions the report options select (TopicCommand's
+ * PartitionDescription and DescribeOptions). min_isr < 0: unknown. */
+typedef struct partition_filter {
+    int urp, unavailable, under_min, at_min;
+} partition_filter;
+
+static int should_print_partition(const describe_view *v, const partition_filter *r, const md_partition *pt,
+                                  const ongoing_reassignment *ra, int min_isr) {
+    if (!r->urp && !r->unavailable && !r->under_min && !r->at_min) return 1;
+    int has_leader = partition_has_leader(v->md, pt);
+    int32_t isr = pt->isr_nodes_count > 0 ? pt->isr_nodes_count : 0;
+    if (r->urp && replication_factor(pt, ra) - isr > 0) return 1;
+    if (r->unavailable && (!has_leader || !has_id(v->live, v->nlive, pt->leader_id))) return 1;
+    if (r->under_min && (!has_leader || (min_isr >= 0 && isr < min_isr))) return 1;
+    if (r->at_min && min_isr >= 0 && isr == min_isr) return 1;
+    return 0;
+}
+
+static void print_partition(const describe_view *v, const char *name, const md_partition *pt,
+                            const ongoing_reassignment *ra) {
+    printf("\tTopic: %s\tPartition: %d\tLeader: ", name, pt->partition_index);
+    if (partition_has_leader(v->md, pt)) printf("%d", pt->leader_id);
+    else printf("none");
+    printf("\tReplicas: ");
+    print_ids(pt->replica_nodes, pt->replica_nodes_count);
+    printf("\tIsr: ");
+    print_ids(pt->isr_nodes, pt->isr_nodes_count);
+    if (ra) {
+        printf("\tAdding Replicas: ");
+        print_ids(ra->adding_replicas, ra->adding_replicas_count);
+        printf("\tRemoving Replicas: ");
+        print_ids(ra->removing_replicas, ra->removing_replicas_count);
+    }
+    printf("\n");
+}
+
+/* The topics to describe, in the order Kafka prints them: describeTopics'
+ * allTopicNames() is a java.util.HashMap sized for the topics, filled in
+ * name order, and TopicCommand walks its values(). */
+static int select_topics(topics_ctx *t, const MetadataResponse *md, const char *const *names, int n,
+                         md_topic ***out, int *nout) {
+    md_topic **sorted = karena_calloc(&t->a, (size_t)n + 1, sizeof *sorted);
+    int32_t *hashes = karena_calloc(&t->a, (size_t)n + 1, sizeof *hashes);
+    size_t *order = karena_calloc(&t->a, (size_t)n + 1, sizeof *order);
+    md_topic **res = karena_calloc(&t->a, (size_t)n + 1, sizeof *res);
+    if (!sorted || !hashes || !order || !res) return -1;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (int32_t j = 0; j < md->topics_count; j++)
+            if (kstr_eq_c(md->topics[j].name, names[i])) {
+                sorted[k] = &md->topics[j];
+                hashes[k++] = java_string_hash(names[i], strlen(names[i]));
+                break;
+            }
+    if (java_hashmap_order(hashes, (size_t)k, java_hashmap_capacity((size_t)k, (size_t)k), order) != 0) return -1;
+    for (int i = 0; i < k; i++) res[i] = sorted[order[i]];
+    *out = res;
+    *nout = k;
+    return 0;
+}
+
+/* The topic named by --topic-id, as getTopicIds finds it (internal topics
+ * left out with --exclude-internal). */
+static md_topic *topic_by_id(topics_ctx *t, MetadataResponse *md, const kuuid *id) {
+    for (int32_t k = 0; k < md->topics_count; k++) {
+        md_topic *tp = &md->topics[k];
+        if (tp->error_code != 0 || memcmp(tp->topic_id.b, id->b, 16) != 0) continue;
+        if (opts_has(t->o, "exclude-internal") && (tp->is_internal || admin_topic_is_internal(kstr_dup(tp->name, &t->a))))
+            continue;
+        return tp;
+    }
+    return NULL;
+}
+
+/* Prints one topic's header line and the partitions the options select.
+ * Returns 0, or 1 after printing the failure. */
+static int describe_topic(topics_ctx *t, const describe_view *v, const partition_filter *r, md_topic *tp) {
+    int overrides_only = opts_has(t->o, "topics-with-overrides");
+    int describe_configs = !r->urp && !r->unavailable && !r->under_min && !r->at_min;
+    char *name = kstr_dup(tp->name, &t->a);
+    DescribeConfigsResponse_DescribeConfigsResult *cfg = NULL;
+    int16_t cv = 0;
+    if (admin_describe_configs(&t->c, CONFIG_RESOURCE_TOPIC, name, &cfg, &cv, &t->a) != 0)
+        return fail_call(t, "describeConfigs");
+    if (cfg->error_code != 0) {
+        printf(ERR_PREFIX "%s\n", admin_error_text(cfg->error_code, cfg->error_message, &t->a));
+        return 1;
+    }
+    int min_isr = -1;
+    int has_override = 0;
+    for (int32_t c = 0; c < cfg->configs_count; c++) {
+        const DescribeConfigsResponse_DescribeConfigsResourceResult *e = &cfg->configs[c];
+        int is_default = cv == 0 ? e->is_default : e->config_source == CONFIG_SOURCE_DEFAULT;
+        if (!is_default) has_override = 1;
+        if (kstr_eq_c(e->name, "min.insync.replicas") && e->value.len > 0)
+            min_isr = atoi(kstr_dup(e->value, &t->a));
+    }
+    qsort(tp->partitions, (size_t)tp->partitions_count, sizeof *tp->partitions, cmp_partition);
+    if (describe_configs && (!overrides_only || has_override)) {
+        printf("Topic: %s", name);
+        if (!kuuid_is_zero(&tp->topic_id)) {
+            char id[23];
+            admin_uuid_str(&tp->topic_id, id);
+            printf("\tTopicId: %s", id);
+        }
+        const ongoing_reassignment *ra0 = find_reassignment(v, tp->name, tp->partitions[0].partition_index);
+        printf("\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: ", tp->partitions_count,
+               replication_factor(&tp->partitions[0], ra0));
+        const char *sep = "";
+        for (int32_t c = 0; c < cfg->configs_count; c++) {
+            const DescribeConfigsResponse_DescribeConfigsResourceResult *e = &cfg->configs[c];
+            int is_default = cv == 0 ? e->is_default : e->config_source == CONFIG_SOURCE_DEFAULT;
+            if (is_default) continue;
+            printf("%s%.*s=%s", sep, (int)e->name.len, e->name.p,
+                   e->value.len >= 0 ? kstr_dup(e->value, &t->a) : "null");
+            sep = ",";
+        }
+        printf("\n");
+    }
+    if (overrides_only) return 0;
+    for (int32_t p = 0; p < tp->partitions_count; p++) {
+        const md_partition *pt = &tp->partitions[p];
+        const ongoing_reassignment *ra = find_reassignment(v, tp->name, pt->partition_index);
+        if (should_print_partition(v, r, pt, ra, min_isr)) print_partition(v, name, pt, ra);
+    }
+    return 0;
 }
 
 static int cmd_describe(topics_ctx *t) {
@@ -480,100 +725,37 @@ static int cmd_describe(topics_ctx *t) {
     kuuid want_id;
     int use_id = topic_id_arg && admin_uuid_parse(topic_id_arg, &want_id) == 0 && !kuuid_is_zero(&want_id);
     if (get_topics(t, &md, &names, &n) != 0) return fail_call(t, "listTopics");
+    md_topic **topics = NULL;
+    int ntopics = 0;
     if (use_id) {
-        if (!opts_has(t->o, "if-exists")) {
-            int found = 0;
-            for (int32_t k = 0; k < md.topics_count; k++)
-                if (memcmp(md.topics[k].topic_id.b, want_id.b, 16) == 0) found = 1;
-            if (!found) {
-                printf(ERR_PREFIX "TopicId '%s' does not exist as expected\n", topic_id_arg);
-                return 1;
-            }
-        }
-    } else if (ensure_topic_exists(t, n)) {
-        return 1;
-    }
-    int report_urp = opts_has(t->o, "under-replicated-partitions");
-    int report_unavail = opts_has(t->o, "unavailable-partitions");
-    int report_under_min = opts_has(t->o, "under-min-isr-partitions");
-    int report_at_min = opts_has(t->o, "at-min-isr-partitions");
-    int overrides_only = opts_has(t->o, "topics-with-overrides");
-    int describe_configs = !report_urp && !report_unavail && !report_under_min && !report_at_min;
-    int describe_partitions = !overrides_only;
-
-    /* Print in name order (Kafka sorts the topic list). */
-    for (int i = 0; i < n || (use_id && i == 0); i++) {
-        MetadataResponse_MetadataResponseTopic *tp = NULL;
-        for (int32_t k = 0; k < md.topics_count; k++) {
-            if (use_id ? memcmp(md.topics[k].topic_id.b, want_id.b, 16) == 0
-                       : kstr_eq_c(md.topics[k].name, names[i])) {
-                tp = &md.topics[k];
-                break;
-            }
-        }
-        if (!tp || tp->partitions_count <= 0) continue;
-        char *name = kstr_dup(tp->name, &t->a);
-        DescribeConfigsResponse_DescribeConfigsResult *cfg = NULL;
-        int16_t cv = 0;
-        if (admin_describe_configs(&t->c, CONFIG_RESOURCE_TOPIC, name, &cfg, &cv, &t->a) != 0)
-            return fail_call(t, "describeConfigs");
-        if (cfg->error_code != 0) {
-            printf(ERR_PREFIX "%s\n", admin_error_text(cfg->error_code, cfg->error_message, &t->a));
+        md_topic *tp = topic_by_id(t, &md, &want_id);
+        if (!tp && !opts_has(t->o, "if-exists")) {
+            printf(ERR_PREFIX "TopicId '%s' does not exist as expected\n", topic_id_arg);
             return 1;
         }
-        int min_isr = -1;
-        int has_override = 0;
-        for (int32_t c = 0; c < cfg->configs_count; c++) {
-            const DescribeConfigsResponse_DescribeConfigsResourceResult *e = &cfg->configs[c];
-            int is_default = cv == 0 ? e->is_default : e->config_source == CONFIG_SOURCE_DEFAULT;
-            if (!is_default) has_override = 1;
-            if (kstr_eq_c(e->name, "min.insync.replicas") && e->value.len > 0)
-                min_isr = atoi(kstr_dup(e->value, &t->a));
-        }
-        qsort(tp->partitions, (size_t)tp->partitions_count, sizeof *tp->partitions, cmp_partition);
-        if (describe_configs && (!overrides_only || has_override)) {
-            printf("Topic: %s", name);
-            if (!kuuid_is_zero(&tp->topic_id)) {
-                char id[23];
-                admin_uuid_str(&tp->topic_id, id);
-                printf("\tTopicId: %s", id);
-            }
-            printf("\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: ", tp->partitions_count,
-                   tp->partitions[0].replica_nodes_count);
-            const char *sep = "";
-            for (int32_t c = 0; c < cfg->configs_count; c++) {
-                const DescribeConfigsResponse_DescribeConfigsResourceResult *e = &cfg->configs[c];
-                int is_default = cv == 0 ? e->is_default : e->config_source == CONFIG_SOURCE_DEFAULT;
-                if (is_default) continue;
-                printf("%s%.*s=%s", sep, (int)e->name.len, e->name.p,
-                       e->value.len >= 0 ? kstr_dup(e->value, &t->a) : "null");
-                sep = ",";
-            }
-            printf("\n");
-        }
-        if (!describe_partitions) continue;
-        for (int32_t p = 0; p < tp->partitions_count; p++) {
-            const MetadataResponse_MetadataResponsePartition *pt = &tp->partitions[p];
-            int has_leader = pt->leader_id >= 0;
-            int live_leader = 0;
-            for (int32_t b = 0; b < md.brokers_count; b++)
-                if (md.brokers[b].node_id == pt->leader_id) live_leader = 1;
-            int print = describe_configs ||
-                        (report_urp && pt->replica_nodes_count - pt->isr_nodes_count > 0) ||
-                        (report_unavail && (!has_leader || !live_leader)) ||
-                        (report_under_min && (!has_leader || (min_isr >= 0 && pt->isr_nodes_count < min_isr))) ||
-                        (report_at_min && min_isr >= 0 && pt->isr_nodes_count == min_isr);
-            if (!print) continue;
-            printf("\tTopic: %s\tPartition: %d\tLeader: ", name, pt->partition_index);
-            if (has_leader) printf("%d", pt->leader_id);
-            else printf("none");
-            printf("\tReplicas: ");
-            print_ids(pt->replica_nodes, pt->replica_nodes_count);
-            printf("\tIsr: ");
-            print_ids(pt->isr_nodes, pt->isr_nodes_count);
-            printf("\n");
-        }
-        if (use_id) break;
+        topics = karena_calloc(&t->a, 1, sizeof *topics);
+        if (!topics) return 1;
+        if (tp) topics[ntopics++] = tp;
+    } else {
+        if (ensure_topic_exists(t, n)) return 1;
+        if (select_topics(t, &md, names, n, &topics, &ntopics) != 0) return 1;
+    }
+    /* A topic without partitions has nothing Kafka could describe. */
+    int k = 0;
+    for (int i = 0; i < ntopics; i++)
+        if (topics[i]->partitions_count > 0) topics[k++] = topics[i];
+    ntopics = k;
+
+    describe_view v;
+    memset(&v, 0, sizeof v);
+    v.md = &md;
+    if (live_brokers(t, &v) != 0) return fail_call(t, "describeCluster");
+    if (list_reassignments(t, &v, topics, ntopics) != 0) return fail_call(t, "listPartitionReassignments");
+    partition_filter r = {opts_has(t->o, "under-replicated-partitions"), opts_has(t->o, "unavailable-partitions"),
+                     opts_has(t->o, "under-min-isr-partitions"), opts_has(t->o, "at-min-isr-partitions")};
+    for (int i = 0; i < ntopics; i++) {
+        int rc = describe_topic(t, &v, &r, topics[i]);
+        if (rc) return rc;
     }
     return 0;
 }
