@@ -5,6 +5,7 @@
  * DescribeProducers. */
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "broker/handlers.h"
 #include "broker/producer_state.h"
@@ -101,7 +102,30 @@ void h_describe_quorum(broker *b, kreq *req) {
     KREQ_REPLY(req, DescribeQuorumResponse, &resp);
 }
 
-/* Describe the partitions of one log dir that the request asks about. */
+/* Kafka's ReplicaManager.getLogEndOffsetLag for a current (not future)
+ * replica: how far its log end is behind its own high watermark, never
+ * negative. A follower's high watermark comes from its leader, so it can
+ * only exceed the log end offset briefly (after truncation). */
+static int64_t replica_offset_lag(const partition *p) {
+    int64_t lag = p->high_watermark - plog_end_offset(p->log);
+    return lag > 0 ? lag : 0;
+}
+
+static bool partition_in_dir(const partition *p, const char *dir, size_t dl) {
+    const char *pd = plog_dir(p->log);
+    return strncmp(pd, dir, dl) == 0 && pd[dl] == '/';
+}
+
+static bool partition_requested(const DescribeLogDirsRequest_DescribableLogDirTopic *want, int32_t index) {
+    for (int k = 0; k < want->partitions_count; k++)
+        if (want->partitions[k] == index) return true;
+    return false;
+}
+
+/* Describe the replicas (led or followed) this node holds in one log dir.
+ * As Kafka's describeLogDirs, every topic with a replica in the dir is
+ * listed, its partitions filtered to those the request asks about (all
+ * when the request's topics are null). */
 static int describe_dir(broker *b, const DescribeLogDirsRequest *r, const char *dir,
                         DescribeLogDirsResponse_DescribeLogDirsResult *o, karena *a) {
     int n = broker_topic_count(b);
@@ -113,35 +137,42 @@ static int describe_dir(broker *b, const DescribeLogDirsRequest *r, const char *
     for (int i = 0; i < n; i++) {
         topic_rt *t = ts[i];
         const DescribeLogDirsRequest_DescribableLogDirTopic *want = NULL;
-        if (r->topics_count >= 0) {
-            for (int k = 0; k < r->topics_count; k++)
-                if (kstr_eq_c(r->topics[k].topic, t->name)) want = &r->topics[k];
-            if (!want) continue;
-        }
-        DescribeLogDirsResponse_DescribeLogDirsTopic *ot = &o->topics[o->topics_count];
+        for (int k = 0; k < r->topics_count; k++)
+            if (kstr_eq_c(r->topics[k].topic, t->name)) want = &r->topics[k];
+        int held = 0;
+        for (int p = 0; p < t->nparts; p++)
+            if (t->parts[p] && partition_in_dir(t->parts[p], dir, dl)) held++;
+        if (held == 0) continue;
+        DescribeLogDirsResponse_DescribeLogDirsTopic *ot = &o->topics[o->topics_count++];
         DescribeLogDirsResponse_DescribeLogDirsTopic_init(ot);
         ot->name = kstr_from(t->name);
-        if (!(ot->partitions = karena_calloc(a, (size_t)(t->nparts > 0 ? t->nparts : 1), sizeof *ot->partitions))) return -1;
+        if (!(ot->partitions = karena_calloc(a, (size_t)held, sizeof *ot->partitions))) return -1;
+        ot->partitions_count = 0;
         for (int p = 0; p < t->nparts; p++) {
-            if (!t->parts[p]) continue; /* no replica here */
-            const char *pd = plog_dir(t->parts[p]->log);
-            if (strncmp(pd, dir, dl) != 0 || pd[dl] != '/') continue;
-            if (want) {
-                bool asked = false;
-                for (int k = 0; k < want->partitions_count; k++)
-                    if (want->partitions[k] == p) asked = true;
-                if (!asked) continue;
-            }
+            partition *part = t->parts[p];
+            if (!part || !partition_in_dir(part, dir, dl)) continue;
+            if (r->topics_count >= 0 && (!want || !partition_requested(want, p))) continue;
             DescribeLogDirsResponse_DescribeLogDirsPartition *op = &ot->partitions[ot->partitions_count++];
             DescribeLogDirsResponse_DescribeLogDirsPartition_init(op);
             op->partition_index = p;
-            op->partition_size = plog_size(t->parts[p]->log);
-            op->offset_lag = 0;
+            op->partition_size = plog_size(part->log);
+            op->offset_lag = replica_offset_lag(part);
             op->is_future_key = false;
         }
-        if (ot->partitions_count > 0) o->topics_count++;
     }
     return 0;
+}
+
+/* Kafka names a log dir by Paths.get(dir).toAbsolutePath(): a relative
+ * one resolved against the working directory, without a trailing '/'. */
+static const char *absolute_path(const char *dir, karena *a) {
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') len--;
+    char cwd[4096];
+    const char *abs;
+    if (dir[0] == '/' || !getcwd(cwd, sizeof cwd)) abs = karena_strndup(a, dir, len);
+    else abs = karena_sprintf(a, "%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd, (int)len, dir);
+    return abs ? abs : dir;
 }
 
 void h_describe_log_dirs(broker *b, kreq *req) {
@@ -156,15 +187,16 @@ void h_describe_log_dirs(broker *b, kreq *req) {
     for (int d = 0; d < nd; d++) {
         DescribeLogDirsResponse_DescribeLogDirsResult *o = &resp.results[d];
         DescribeLogDirsResponse_DescribeLogDirsResult_init(o);
-        o->log_dir = kstr_from(b->cfg.log_dirs[d]);
+        o->log_dir = kstr_from(absolute_path(b->cfg.log_dirs[d], a));
         struct statvfs sv;
-        if (statvfs(b->cfg.log_dirs[d], &sv) == 0) {
-            o->total_bytes = (int64_t)sv.f_blocks * (int64_t)sv.f_frsize;
-            o->usable_bytes = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
-        } else {
+        if (statvfs(b->cfg.log_dirs[d], &sv) != 0) {
+            /* An unreadable dir answers as Kafka's offline dir: the error, no replicas. */
             o->error_code = KERR_KAFKA_STORAGE_ERROR;
             o->total_bytes = o->usable_bytes = -1;
+            continue;
         }
+        o->total_bytes = (int64_t)sv.f_blocks * (int64_t)sv.f_frsize;
+        o->usable_bytes = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
         if (describe_dir(b, &r, b->cfg.log_dirs[d], o, a) < 0) return kreq_fail(req, "out of memory");
     }
     KREQ_REPLY(req, DescribeLogDirsResponse, &resp);
