@@ -43,6 +43,7 @@
 #include "controller/controller.h"
 #include "metadata/mlog.h"
 #include "mstore/etcd.h"
+#include "mstore/etcd_store.h"
 #include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -55,6 +56,8 @@
 #define TICK_MS 100
 #define MAX_TXN_OPS 120          /* etcd's --max-txn-ops is 128 */
 #define CTL_MAX_CHANGES 100
+#define TXN_MAX_TOPICS 50        /* a changed topic is a compare and a put */
+#define BALANCE_SOON_MS 10       /* KRaft: the next balancing pass at once when one was cut short */
 #define COMPACT_EVERY_MS 60000   /* the controller trims etcd's history this often */
 #define COMPACT_KEEP 10000       /* revisions kept: a node this far behind reloads a snapshot */
 
@@ -78,6 +81,12 @@ typedef struct etcd_store {
     size_t prefix_len;
     int64_t session_ms, heartbeat_ms;
     bool unclean_election;
+    bool auto_rebalance;      /* auto.leader.rebalance.enable */
+    int64_t imbalance_check_ms; /* leader.imbalance.check.interval.seconds */
+    bool balance_scheduled;   /* KRaft's ImbalanceSchedule: SCHEDULED */
+    bool balance_soon;        /* the last pass was cut short: IMMEDIATELY, else DEFERRED */
+    int64_t balance_at_ms;
+    bool left;                /* deregistered on the way out: our key's deletion is no news */
     int64_t lease_id;
     int64_t broker_epoch;     /* create_revision of our registration */
     int64_t reg_lease_id;     /* the lease our registration lives on */
@@ -598,7 +607,7 @@ static void apply_event(etcd_store *s, const etcd_event *ev) {
             fence_in_image(s, id);
             /* an earlier registration of ours expiring after we registered
              * again is history, not news */
-            if (id == s->b->cfg.node_id && !s->registering && ev->kv.mod_revision > s->broker_epoch) {
+            if (id == s->b->cfg.node_id && !s->registering && !s->left && ev->kv.mod_revision > s->broker_epoch) {
                 self_fence(s, "its registration in etcd is gone (session expired)");
                 reregister(s);
             }
@@ -670,13 +679,27 @@ static void controller_committed(broker *b, void *arg, mstore_status st) {
     if (st == MSTORE_OK || st == MSTORE_CONFLICT) run_controller(s);
 }
 
+/* How many of recs (PartitionChangeRecords, grouped by topic) fit one etcd
+ * transaction: at most TXN_MAX_TOPICS topics. */
+static int fit_txn(const mrecord *recs, int n) {
+    int topics = 0;
+    for (int i = 0; i < n; i++) {
+        const PartitionChangeRecord *r = recs[i].data;
+        bool new_topic = i == 0 || memcmp(&r->topic_id, &((const PartitionChangeRecord *)recs[i - 1].data)->topic_id,
+                                          sizeof r->topic_id) != 0;
+        if (new_topic && ++topics > TXN_MAX_TOPICS) return i;
+    }
+    return n;
+}
+
 /* The node that holds the controller key moves leadership after liveness. */
 static void run_controller(etcd_store *s) {
-    if (s->controller_id != s->b->cfg.node_id || s->b->fenced || s->ctl_inflight) return;
+    if (s->controller_id != s->b->cfg.node_id || s->b->fenced || s->ctl_inflight || s->left) return;
     karena a;
     karena_init(&a, 0);
     mrecord recs[CTL_MAX_CHANGES];
     int n = ctl_leadership_changes(s->b->image, s->unclean_election, recs, CTL_MAX_CHANGES, &a);
+    n = fit_txn(recs, n); /* the rest comes in the next round */
     if (n > 0) {
         for (int i = 0; i < n; i++) {
             const PartitionChangeRecord *r = recs[i].data;
@@ -690,6 +713,45 @@ static void run_controller(etcd_store *s) {
     karena_free(&a);
 }
 
+/* auto.leader.rebalance.enable, as KRaft's QuorumController schedules
+ * maybeBalancePartitionLeaders: once a partition is led by another replica
+ * than its preferred one, a preferred election for every such partition
+ * leader.imbalance.check.interval.seconds later (at once again when a pass
+ * was cut short). KRaft does not use leader.imbalance.per.broker.percentage.
+ * Run from the tick, after the liveness decisions have settled. */
+static void maybe_balance(etcd_store *s, int64_t now) {
+    if (!s->auto_rebalance || s->controller_id != s->b->cfg.node_id || s->b->fenced || s->left) {
+        s->balance_scheduled = false;
+        return;
+    }
+    if (!s->balance_scheduled) {
+        if (!ctl_leaders_imbalanced(s->b->image)) return;
+        s->balance_at_ms = now + (s->balance_soon ? BALANCE_SOON_MS : s->imbalance_check_ms);
+        s->balance_scheduled = true;
+        return;
+    }
+    if (now < s->balance_at_ms || s->ctl_inflight) return;
+    s->balance_scheduled = false;
+    karena a;
+    karena_init(&a, 0);
+    mrecord recs[CTL_MAX_CHANGES];
+    bool more = false;
+    int n = ctl_balance_leaders(s->b->image, recs, CTL_MAX_CHANGES, &more, &a);
+    int fit = fit_txn(recs, n);
+    s->balance_soon = more || fit < n;
+    if (fit > 0) {
+        for (int i = 0; i < fit; i++) {
+            const PartitionChangeRecord *r = recs[i].data;
+            const mtopic *t = mimage_topic_by_id(s->b->image, &r->topic_id);
+            log_info(CTL_COMPONENT, "[QuorumController id=%d] Partition %s-%d: leader %d (preferred replica)",
+                     s->b->cfg.node_id, t ? t->name : "?", r->partition_id, r->leader);
+        }
+        s->ctl_inflight = true;
+        etcd_commit(&s->base, recs, fit, MSTORE_AS_CONTROLLER, controller_committed, s);
+    }
+    karena_free(&a);
+}
+
 static void campaign_answered(void *arg, const etcd_result *r) {
     etcd_store *s = arg;
     s->campaigning = false;
@@ -699,7 +761,7 @@ static void campaign_answered(void *arg, const etcd_result *r) {
 
 /* etcd's election: create the controller key under our lease if absent. */
 static void campaign(etcd_store *s) {
-    if (s->campaigning || s->controller_id >= 0 || s->b->fenced || !s->lease_id) return;
+    if (s->campaigning || s->controller_id >= 0 || s->b->fenced || !s->lease_id || s->left) return;
     char k[600];
     size_t kl = key_of(s, k, sizeof k, "controller");
     char v[16];
@@ -767,7 +829,7 @@ static void lease_granted(void *arg, const etcd_result *r) {
 
 /* A fenced node registers again: a new lease, a new broker epoch. */
 static void reregister(etcd_store *s) {
-    if (s->registering) return;
+    if (s->registering || s->left) return;
     s->registering = true;
     s->lease_id = 0;
     int64_t ttl = (s->session_ms + 999) / 1000;
@@ -830,6 +892,7 @@ static void store_tick(kloop *l, void *arg) {
     }
     campaign(s);
     complete_ready(s);
+    maybe_balance(s, now);
     /* Like Kafka's metadata snapshots, bounded history: the controller
      * compacts etcd, keeping the last COMPACT_KEEP revisions. */
     if (s->controller_id == s->b->cfg.node_id && now - s->last_compact_ms >= COMPACT_EVERY_MS) {
@@ -845,9 +908,11 @@ static int32_t etcd_controller_id(const mstore *base) { return ((const etcd_stor
 static int64_t etcd_end_offset(const mstore *base) { return ((const etcd_store *)base)->applied_rev; }
 static int32_t etcd_epoch(const mstore *base) { return (int32_t)((const etcd_store *)base)->controller_epoch; }
 
-static void etcd_close(mstore *base) {
-    etcd_store *s = (etcd_store *)base;
-    /* Leave at once rather than after the session timeout: drop our keys. */
+/* Leave at once rather than after the session timeout: drop our keys
+ * (the registration, and the controller key if we hold it). Once. */
+static void leave(etcd_store *s) {
+    if (s->left) return;
+    s->left = true;
     if (s->lease_id && s->broker_epoch && !s->b->fenced) {
         char k[600];
         size_t kl = key_of(s, k, sizeof k, "brokers/%d", s->b->cfg.node_id);
@@ -864,7 +929,13 @@ static void etcd_close(mstore *base) {
         etcd_op cop = {ETCD_OP_DELETE, ck, ckl, NULL, 0, 0, NULL, 0};
         etcd_txn_sync(s->etcd, &cc, 1, &cop, 1, NULL, 0, &r);
         etcd_sync_result_free(&r);
+        log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Deregistered from the cluster", s->b->cfg.node_id);
     }
+}
+
+static void etcd_close(mstore *base) {
+    etcd_store *s = (etcd_store *)base;
+    leave(s);
     if (s->keepalive_timer) loop_timer_cancel(s->b->loop, s->keepalive_timer);
     if (s->tick_timer) loop_timer_cancel(s->b->loop, s->tick_timer);
     if (s->watch) etcd_watch_cancel(s->watch);
@@ -880,6 +951,10 @@ static void etcd_close(mstore *base) {
 static int etcd_start(mstore *base, char *err, size_t errlen);
 static const mstore_ops etcd_ops = {"etcd",     etcd_commit, etcd_controller_id, etcd_end_offset,
                                     etcd_epoch, etcd_start,  etcd_close};
+
+void mstore_etcd_leave(mstore *base) {
+    if (base && base->ops == &etcd_ops) leave((etcd_store *)base);
+}
 
 /* ---- start-up ---- */
 
@@ -1127,6 +1202,9 @@ mstore *mstore_etcd_open(broker *b, char *err, size_t errlen) {
     if (s->heartbeat_ms * 2 > s->session_ms) s->heartbeat_ms = s->session_ms / 3 > 0 ? s->session_ms / 3 : 1;
     const char *unclean = props_get(&b->cfg.raw, "unclean.leader.election.enable");
     s->unclean_election = unclean && strcmp(unclean, "true") == 0;
+    const char *rebalance = props_get(&b->cfg.raw, "auto.leader.rebalance.enable");
+    s->auto_rebalance = !rebalance || strcmp(rebalance, "false") != 0;
+    s->imbalance_check_ms = prop_i64(b, "leader.imbalance.check.interval.seconds", 300) * 1000;
     if (getrandom(s->incarnation.b, 16, 0) != 16) memset(s->incarnation.b, 7, 16);
     s->etcd = etcd_new(b->loop, eps, REQUEST_TIMEOUT_MS, err, errlen);
     if (!s->etcd) {
