@@ -2,8 +2,11 @@
  *
  * Start-up order: configuration -> meta.properties check -> metadata log
  * replay -> partition logs (recovery) -> group coordinator load ->
- * listeners. Shutdown (SIGTERM/SIGINT) reverses it: stop accepting, answer
- * what is in flight, flush logs, write checkpoints.
+ * listeners. Shutdown (SIGTERM/SIGINT) reverses it: in a cluster, with
+ * controlled.shutdown.enable, first move this node's leaderships to other
+ * in-sync replicas and leave the ISRs (Kafka's controlled shutdown), then
+ * deregister; stop accepting, answer what is in flight, flush logs, write
+ * checkpoints. A second signal skips what is left of the controlled shutdown.
  */
 #include "broker/server_main.h"
 
@@ -21,7 +24,9 @@
 #include "broker/fetch_wait.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
+#include "controller/controller.h"
 #include "group/group.h"
+#include "mstore/etcd_store.h"
 #include "mstore/mstore.h"
 #include "net/server.h"
 #include "protocol/gen/kmsg.h"
@@ -103,14 +108,116 @@ static void checkpoint_tick(kloop *l, void *arg) {
     loop_timer_add(l, b->cfg.log_flush_offset_checkpoint_interval_ms, checkpoint_tick, b);
 }
 
+/* ---- controlled shutdown ----
+ *
+ * Kafka's BrokerLifecycleManager.beginControlledShutdown, with the
+ * controller's part (handleBrokerInControlledShutdown) done by this node
+ * itself through the metadata store under compare-and-set: the partitions
+ * it leads move to the first other alive ISR member in assignment order, it
+ * leaves every ISR that has another member, and it waits until those
+ * changes are applied before it deregisters. Partitions nobody else can lead
+ * stay with it until then. Bounded by broker.session.timeout.ms: by then
+ * the controller would have fenced a silent broker anyway. Clients see
+ * NOT_LEADER_OR_FOLLOWER (retriable) from here for what has moved. */
+
+#define CS_BATCH 100            /* partitions per change */
+#define CS_TXN_TOPICS 50        /* topics per change (etcd's transaction limit) */
+#define CS_RETRY_MS 200
+#define CS_DEFAULT_BOUND_MS 9000
+
+static struct {
+    bool active;
+    int64_t deadline_ms;
+    int moved;
+    loop_timer_id deadline_timer;
+} cs;
+
+static void cs_finish(broker *b, const char *how) {
+    if (!cs.active) return;
+    cs.active = false;
+    if (cs.deadline_timer) loop_timer_cancel(b->loop, cs.deadline_timer);
+    cs.deadline_timer = 0;
+    log_info("kafka.server.BrokerLifecycleManager", "[BrokerLifecycleManager id=%d] Controlled shutdown %s (%d "
+             "partition change(s))", b->cfg.node_id, how, cs.moved);
+    b->shutting_down = true;
+    loop_stop(b->loop);
+}
+
+static void cs_step(kloop *l, void *arg);
+
+static void cs_committed(broker *b, void *arg, mstore_status st) {
+    (void)arg;
+    if (!cs.active) return;
+    /* applied (or refused: the image moved on): decide again from the image */
+    loop_timer_add(b->loop, st == MSTORE_OK || st == MSTORE_CONFLICT ? 0 : CS_RETRY_MS, cs_step, b);
+}
+
+static void cs_step(kloop *l, void *arg) {
+    (void)l;
+    broker *b = arg;
+    if (!cs.active) return;
+    karena a;
+    karena_init(&a, 0);
+    mrecord recs[CS_BATCH];
+    int n = ctl_controlled_shutdown(b->image, b->cfg.node_id, recs, CS_BATCH, &a);
+    int topics = 0;
+    for (int i = 0; i < n; i++) {
+        const PartitionChangeRecord *r = recs[i].data;
+        if (i == 0 || memcmp(&r->topic_id, &((const PartitionChangeRecord *)recs[i - 1].data)->topic_id,
+                             sizeof r->topic_id) != 0) {
+            if (++topics > CS_TXN_TOPICS) {
+                n = i;
+                break;
+            }
+        }
+    }
+    if (n == 0) {
+        karena_free(&a);
+        cs_finish(b, "completed");
+        return;
+    }
+    cs.moved += n;
+    mstore_commit(b->store, recs, n, 0, cs_committed, NULL);
+    karena_free(&a);
+}
+
+static void cs_timed_out(kloop *l, void *arg) {
+    (void)l;
+    cs.deadline_timer = 0;
+    cs_finish(arg, "timed out");
+}
+
+/* Starts it when it applies (a cluster, controlled.shutdown.enable);
+ * false: shut down at once. */
+static bool cs_begin(broker *b) {
+    const char *en = props_get(&b->cfg.raw, "controlled.shutdown.enable");
+    if (!mstore_is_cluster(b->store) || (en && strcmp(en, "false") == 0)) return false;
+    const char *bound = props_get(&b->cfg.raw, "broker.session.timeout.ms");
+    int64_t bound_ms = bound && atoll(bound) > 0 ? atoll(bound) : CS_DEFAULT_BOUND_MS;
+    log_info("kafka.server.BrokerLifecycleManager", "[BrokerLifecycleManager id=%d] Beginning controlled shutdown.",
+             b->cfg.node_id);
+    cs.active = true;
+    cs.moved = 0;
+    cs.deadline_ms = monotonic_ms() + bound_ms;
+    cs.deadline_timer = loop_timer_add(b->loop, bound_ms, cs_timed_out, b);
+    loop_timer_add(b->loop, 0, cs_step, b);
+    return true;
+}
+
 static void signal_event(kloop *l, int fd, int events, void *arg) {
     (void)events;
     broker *b = arg;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         log_info(COMPONENT, "Received signal %s, shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-        b->shutting_down = true;
-        loop_stop(l);
+        if (cs.active) { /* a second signal: now */
+            cs_finish(b, "cut short");
+            continue;
+        }
+        if (b->shutting_down || !cs_begin(b)) {
+            b->shutting_down = true;
+            loop_stop(l);
+        }
     }
 }
 
@@ -350,6 +457,7 @@ int server_main(int argc, char **argv) {
     loop_run(b->loop);
 
     log_info("kafka.server.BrokerServer", "[BrokerServer id=%d] shutting down", b->cfg.node_id);
+    mstore_etcd_leave(b->store); /* deregistered first: nothing is elected onto this node any more */
     net_server_stop_listening(b->server);
     fetch_wait_shutdown(b);
     group_coord_shutdown(b->groups);
