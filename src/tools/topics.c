@@ -716,14 +716,106 @@ static int describe_topic(topics_ctx *t, const describe_view *v, const partition
     return 0;
 }
 
+/* Java's Base64 URL decoder value of a byte: 0..63, -2 for '=', -1 else. */
+static int b64url_value(uint8_t c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return c == '=' ? -2 : -1;
+}
+
+/* Kafka's Uuid.fromString (java.util.Base64's URL decoder, its checks and
+ * messages). Returns 0, or -1 with Java's IllegalArgumentException message
+ * in err. */
+static int java_uuid_from_string(const char *str, kuuid *out, char *err, size_t errlen) {
+    /* String.getBytes(ISO_8859_1): a character above U+00FF becomes '?'. */
+    uint8_t src[64];
+    size_t sl = 0, chars = 0;
+    for (const uint8_t *p = (const uint8_t *)str; *p && sl < sizeof src; chars++) {
+        uint32_t cp = *p++;
+        int more = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
+        if (more) cp &= 0x3f >> more;
+        for (; more > 0 && (*p & 0xc0) == 0x80; more--) cp = cp << 6 | (*p++ & 0x3f);
+        src[sl++] = cp > 0xff ? '?' : (uint8_t)cp;
+    }
+    if (chars > 24) {
+        snprintf(err, errlen, "Input string with prefix `%.*s` is too long to be decoded as a base64 UUID", 24, str);
+        return -1;
+    }
+    if (sl == 1) {
+        snprintf(err, errlen, "Input byte[] should at least have 2 bytes for base64 bytes");
+        return -1;
+    }
+    uint8_t dst[32];
+    size_t dp = 0, sp = 0;
+    uint32_t bits = 0;
+    int shiftto = 18;
+    while (sp < sl) {
+        int b = b64url_value(src[sp++]);
+        if (b == -2) {
+            if ((shiftto == 6 && (sp == sl || src[sp++] != '=')) || shiftto == 18) {
+                snprintf(err, errlen, "Input byte array has wrong 4-byte ending unit");
+                return -1;
+            }
+            break;
+        }
+        if (b < 0) {
+            int8_t sb = (int8_t)src[sp - 1];
+            snprintf(err, errlen, "Illegal base64 character %s%x", sb < 0 ? "-" : "", sb < 0 ? -sb : sb);
+            return -1;
+        }
+        bits |= (uint32_t)b << shiftto;
+        shiftto -= 6;
+        if (shiftto < 0) {
+            dst[dp++] = (uint8_t)(bits >> 16);
+            dst[dp++] = (uint8_t)(bits >> 8);
+            dst[dp++] = (uint8_t)bits;
+            shiftto = 18;
+            bits = 0;
+        }
+    }
+    if (shiftto == 6) {
+        dst[dp++] = (uint8_t)(bits >> 16);
+    } else if (shiftto == 0) {
+        dst[dp++] = (uint8_t)(bits >> 16);
+        dst[dp++] = (uint8_t)(bits >> 8);
+    } else if (shiftto == 12) {
+        snprintf(err, errlen, "Last unit does not have enough valid bits");
+        return -1;
+    }
+    if (sp < sl) {
+        snprintf(err, errlen, "Input byte array has incorrect ending byte at %zu", sp);
+        return -1;
+    }
+    if (dp != 16) {
+        snprintf(err, errlen,
+                 "Input string `%s` decoded as %zu bytes, which is not equal to the expected 16 bytes of a "
+                 "base64-encoded UUID", str, dp);
+        return -1;
+    }
+    memcpy(out->b, dst, 16);
+    return 0;
+}
+
 static int cmd_describe(topics_ctx *t) {
+    /* The topic id is parsed first; the zero id means "none". */
+    const char *topic_id_arg = opts_get(t->o, "topic-id", NULL);
+    kuuid want_id;
+    int use_id = 0;
+    if (topic_id_arg) {
+        char err[256];
+        if (java_uuid_from_string(topic_id_arg, &want_id, err, sizeof err) != 0) {
+            printf(ERR_PREFIX "%s\n", err);
+            return 1;
+        }
+        use_id = !kuuid_is_zero(&want_id);
+    }
     if (connect_cluster(t) != 0) return fail_call(t, "listTopics");
     MetadataResponse md;
     const char **names;
     int n;
-    const char *topic_id_arg = opts_get(t->o, "topic-id", NULL);
-    kuuid want_id;
-    int use_id = topic_id_arg && admin_uuid_parse(topic_id_arg, &want_id) == 0 && !kuuid_is_zero(&want_id);
     if (get_topics(t, &md, &names, &n) != 0) return fail_call(t, "listTopics");
     md_topic **topics = NULL;
     int ntopics = 0;

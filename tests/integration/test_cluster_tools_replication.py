@@ -117,6 +117,13 @@ def test_reports_leave_out_internal_topics_with_exclude_internal(broker):
     assert ("ex-a", 0) in got and any(t == "__consumer_offsets" for t, _ in got)
     got = partition_lines(topics(broker, "--describe", "--at-min-isr-partitions", "--exclude-internal").stdout)
     assert ("ex-a", 0) in got and not any(t == "__consumer_offsets" for t, _ in got)
+    # getTopicIds lists topics without the internal ones too.
+    out = topics(broker, "--describe", "--topic", "__consumer_offsets").stdout
+    offsets_id = re.search(r"\tTopicId: (\S+)\t", out).group(1)
+    assert topics(broker, "--describe", "--topic-id", offsets_id).stdout == out
+    r = topics(broker, "--describe", "--topic-id", offsets_id, "--exclude-internal", ok=False)
+    assert (r.returncode, r.stdout) == (1, f"Error while executing topic command : TopicId '{offsets_id}' does not "
+                                           "exist as expected\n")
 
 
 def test_describe_prints_topics_in_kafkas_hashmap_order(broker):
@@ -128,6 +135,31 @@ def test_describe_prints_topics_in_kafkas_hashmap_order(broker):
     assert heads == java_hashmap_order(names) == ["beta", "gamma", "alpha"], r.stdout
     r = topics(broker, "--describe", "--exclude-internal", "--at-min-isr-partitions")
     assert [t for t, _ in partition_lines(r.stdout)] == ["beta", "gamma", "alpha"], r.stdout
+
+
+def test_describe_by_topic_id(broker):
+    topics(broker, "--create", "--topic", "by-id", "--partitions", "2")
+    by_name = topics(broker, "--describe", "--topic", "by-id").stdout
+    topic_id = re.search(r"\tTopicId: (\S+)\t", by_name).group(1)
+    assert topics(broker, "--describe", "--topic-id", topic_id).stdout == by_name
+    r = topics(broker, "--describe", "--topic-id", topic_id, "--at-min-isr-partitions")
+    assert sorted(partition_lines(r.stdout)) == [("by-id", 0), ("by-id", 1)]
+    missing = "AAAAAAAAAAAAAAAAAAAAAQ"
+    r = topics(broker, "--describe", "--topic-id", missing, ok=False)
+    assert (r.returncode, r.stdout) == (1, f"Error while executing topic command : TopicId '{missing}' does not "
+                                           "exist as expected\n")
+    assert topics(broker, "--describe", "--topic-id", missing, "--if-exists").stdout == ""
+    # Uuid.fromString's own refusals (java.util.Base64's URL decoder).
+    for bad, message in [
+        ("abc", "Input string `abc` decoded as 2 bytes, which is not equal to the expected 16 bytes of a "
+                "base64-encoded UUID"),
+        ("a.bc", "Illegal base64 character 2e"),
+        ("a", "Input byte[] should at least have 2 bytes for base64 bytes"),
+        ("abcde", "Last unit does not have enough valid bits"),
+        ("A" * 25, "Input string with prefix `" + "A" * 24 + "` is too long to be decoded as a base64 UUID"),
+    ]:
+        r = topics(broker, "--describe", "--topic-id", bad, ok=False)
+        assert (r.returncode, r.stdout) == (1, "Error while executing topic command : " + message + "\n"), bad
 
 
 @pytest.mark.parametrize("args, message", [
