@@ -142,8 +142,13 @@ static void offsets_topic_created(broker *b, void *arg, int16_t error) {
                  OFFSETS_TOPIC, gc->b->cfg.offsets_topic_num_partitions);
 }
 
-/* Creates __consumer_offsets on first use. In a cluster the creation
- * completes later: COORDINATOR_NOT_AVAILABLE (retriable) until then. */
+/* Creates __consumer_offsets on first use, as Kafka's FindCoordinator asks
+ * the controller to (AutoTopicCreationManager with the group coordinator's
+ * offsetsTopicConfigs: no min.insync.replicas of its own, the broker's
+ * applies). In a cluster the creation completes later, and the controller
+ * refuses it while fewer brokers are registered than
+ * offsets.topic.replication.factor: COORDINATOR_NOT_AVAILABLE (retriable)
+ * until then, the creation tried again at every FindCoordinator. */
 int16_t gc_ensure_offsets_topic(group_coord *gc) {
     broker *b = gc->b;
     if (broker_topic(b, KSTR_LIT(OFFSETS_TOPIC))) return KERR_NONE;
@@ -199,8 +204,7 @@ bool gc_coordinator_node(group_coord *gc, const char *group_id, broker_node *out
     return true;
 }
 
-/* Kafka's translation of append errors for coordinator writes. */
-static int16_t map_append_error(int16_t e) {
+int16_t gc_offset_commit_error(int16_t e) {
     switch (e) {
     case KERR_UNKNOWN_TOPIC_OR_PARTITION:
     case KERR_NOT_ENOUGH_REPLICAS:
@@ -210,15 +214,77 @@ static int16_t map_append_error(int16_t e) {
     case KERR_MESSAGE_TOO_LARGE:
     case KERR_RECORD_LIST_TOO_LARGE:
     case KERR_INVALID_FETCH_SIZE: return KERR_INVALID_COMMIT_OFFSET_SIZE;
+    default: return e; /* REQUEST_TIMED_OUT among them, as storeOffsets */
+    }
+}
+
+int16_t gc_group_store_error(int16_t e) {
+    switch (e) {
+    case KERR_UNKNOWN_TOPIC_OR_PARTITION:
+    case KERR_NOT_ENOUGH_REPLICAS:
+    case KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND: return KERR_COORDINATOR_NOT_AVAILABLE;
+    case KERR_NOT_LEADER_OR_FOLLOWER:
+    case KERR_KAFKA_STORAGE_ERROR: return KERR_NOT_COORDINATOR;
+    case KERR_REQUEST_TIMED_OUT: return KERR_REBALANCE_IN_PROGRESS;
+    case KERR_MESSAGE_TOO_LARGE:
+    case KERR_RECORD_LIST_TOO_LARGE:
+    case KERR_INVALID_FETCH_SIZE: return KERR_UNKNOWN_SERVER_ERROR;
     default: return e;
     }
 }
 
-int16_t gc_append(group_coord *gc, const char *group_id, int n, const kbytes *keys, const kbytes *values) {
-    if (n <= 0) return KERR_NONE;
-    int16_t e;
-    partition *p = gc_offsets_partition(gc, group_id, &e);
-    if (!p) return e;
+/* Kafka's offsets.commit.timeout.ms: how long a coordinator write waits for
+ * the ISR before REQUEST_TIMED_OUT. */
+static int32_t commit_timeout_ms(group_coord *gc) {
+    const char *v = props_get(&gc->b->cfg.raw, "offsets.commit.timeout.ms");
+    long n = v ? strtol(v, NULL, 10) : 0;
+    return n > 0 && n <= INT32_MAX ? (int32_t)n : 5000;
+}
+
+/* One write waiting for its high watermark. */
+typedef struct gc_write {
+    group_coord *gc;
+    gc_written_fn done;
+    void *arg;
+    int64_t first_offset;
+    int32_t partition;
+    uint32_t incarnation;      /* of the partition when appended */
+} gc_write;
+
+static uint32_t part_incarnation(group_coord *gc, int32_t i) {
+    return i >= 0 && i < gc->nparts && gc->parts[i].state != GC_PART_NONE ? gc->parts[i].incarnation : 0;
+}
+
+static void write_replicated(broker *b, void *arg, int16_t error) {
+    (void)b;
+    gc_write *w = arg;
+    /* the partition was dropped (and maybe loaded again, reading this very
+     * record) meanwhile: the write is no longer this cache's to apply */
+    bool same = w->incarnation && part_incarnation(w->gc, w->partition) == w->incarnation;
+    w->done(w->gc, w->arg, error, error ? -1 : w->first_offset, same);
+    free(w);
+}
+
+/* The one place coordinator writes wait for replication. Until the
+ * replica manager (broker_await_replication) is linked in, a partition has
+ * one replica and an append is as replicated as it gets. */
+#ifndef GC_AWAIT_REPLICATION
+#define GC_AWAIT_REPLICATION 0
+#endif
+static void await_replication(group_coord *gc, partition *p, int64_t required_offset, gc_write *w) {
+#if GC_AWAIT_REPLICATION
+    broker_await_replication(gc->b, p, required_offset, commit_timeout_ms(gc), write_replicated, w);
+#else
+    (void)p;
+    (void)required_offset;
+    (void)commit_timeout_ms;
+    write_replicated(gc->b, w, KERR_NONE);
+#endif
+}
+
+/* Build and append one batch; returns the append error and the first offset. */
+static int16_t append_records(group_coord *gc, partition *p, int n, const kbytes *keys, const kbytes *values,
+                              int64_t *first) {
     rec_builder rb;
     rec_builder_init(&rb, 0, 0, -1, -1, -1, false, false);
     int64_t now = wall_clock_ms();
@@ -231,38 +297,78 @@ int16_t gc_append(group_coord *gc, const char *group_id, int n, const kbytes *ke
         return KERR_UNKNOWN_SERVER_ERROR;
     }
     rec_builder_free(&rb);
-    int64_t first = 0;
-    e = broker_append_batch(gc->b, p, w.buf, w.len, &first);
+    *first = 0;
+    int16_t e = broker_append_batch(gc->b, p, w.buf, w.len, first);
     kw_free(&w);
-    return map_append_error(e);
+    return e;
 }
 
-static int16_t env_store_group(void *ctx, kgroup *g) {
+void gc_append(group_coord *gc, const char *group_id, int n, const kbytes *keys, const kbytes *values,
+               gc_written_fn done, void *arg) {
+    int16_t e = KERR_NONE;
+    partition *p = n > 0 ? gc_offsets_partition(gc, group_id, &e) : NULL;
+    int64_t first = -1;
+    if (p) e = append_records(gc, p, n, keys, values, &first);
+    if (!p || e) {
+        done(gc, arg, e, -1, false);
+        return;
+    }
+    gc_write *w = malloc(sizeof *w);
+    if (!w) abort();
+    *w = (gc_write){gc, done, arg, first, p->index, part_incarnation(gc, p->index)};
+    await_replication(gc, p, first + n, w);
+}
+
+typedef struct group_store {
+    void (*done)(void *, int16_t);
+    void *arg;
+    char *group_id;
+} group_store;
+
+static void group_written(group_coord *gc, void *arg, int16_t error, int64_t first_offset, bool same) {
+    (void)gc;
+    (void)first_offset;
+    (void)same; /* the state machine checks the group's generation itself */
+    group_store *st = arg;
+    int16_t e = gc_group_store_error(error);
+    if (e) log_warn(LOGC, "Failed to persist metadata of group %s: %s", st->group_id, kerr_name(e));
+    st->done(st->arg, e);
+    free(st->group_id);
+    free(st);
+}
+
+static void env_store_group(void *ctx, kgroup *g, void (*done)(void *, int16_t), void *done_arg) {
     group_coord *gc = ctx;
     kwriter k, v;
     kw_init(&k);
     kw_init(&v);
     grec_group_key(&k, g->id);
     grec_group_value(&v, g);
-    int16_t e = KERR_UNKNOWN_SERVER_ERROR;
+    group_store *st = malloc(sizeof *st);
+    if (!st || !(st->group_id = strdup(g->id))) abort();
+    st->done = done;
+    st->arg = done_arg;
     if (!k.err && !v.err) {
         kbytes kb = {k.buf, (int32_t)k.len}, vb = {v.buf, (int32_t)v.len};
-        e = gc_append(gc, g->id, 1, &kb, &vb);
+        gc_append(gc, g->id, 1, &kb, &vb, group_written, st);
+    } else {
+        group_written(gc, st, KERR_UNKNOWN_SERVER_ERROR, -1, false);
     }
     kw_free(&k);
     kw_free(&v);
-    if (e) log_warn(LOGC, "Failed to persist metadata of group %s: %s", g->id, kerr_name(e));
-    return e;
 }
 
 int16_t gc_write_tombstones(group_coord *gc, const char *group_id, int n, const goffset *const *offs,
                             bool group_too) {
     int total = n + (group_too ? 1 : 0);
     if (!total) return KERR_NONE;
+    int16_t e;
+    partition *p = gc_offsets_partition(gc, group_id, &e);
+    if (!p) return e;
     kwriter *ws = calloc((size_t)total, sizeof *ws);
     kbytes *keys = calloc((size_t)total, sizeof *keys);
     kbytes *vals = calloc((size_t)total, sizeof *vals);
-    int16_t e = KERR_UNKNOWN_SERVER_ERROR;
+    e = KERR_UNKNOWN_SERVER_ERROR;
     if (ws && keys && vals) {
         for (int i = 0; i < total; i++) {
             kw_init(&ws[i]);
@@ -271,7 +377,8 @@ int16_t gc_write_tombstones(group_coord *gc, const char *group_id, int n, const 
             keys[i] = (kbytes){ws[i].buf, (int32_t)ws[i].len};
             vals[i] = (kbytes){NULL, -1};
         }
-        e = gc_append(gc, group_id, total, keys, vals);
+        int64_t first;
+        e = gc_offset_commit_error(append_records(gc, p, total, keys, vals, &first));
         for (int i = 0; i < total; i++) kw_free(&ws[i]);
     }
     free(ws);
@@ -280,13 +387,36 @@ int16_t gc_write_tombstones(group_coord *gc, const char *group_id, int n, const 
     return e;
 }
 
+/* ---- partitions this coordinator leads ---- */
+
+static gc_part *group_part(group_coord *gc, const char *group_id) {
+    if (gc->nparts <= 0) return NULL;
+    return &gc->parts[group_partition_for(group_id, gc->nparts)];
+}
+
+bool gc_any_loading(group_coord *gc) {
+    for (int32_t i = 0; i < gc->nparts; i++)
+        if (gc->parts[i].state == GC_PART_LOADING) return true;
+    return false;
+}
+
+bool gc_group_loaded(group_coord *gc, const char *group_id) {
+    gc_part *gp = group_part(gc, group_id);
+    /* before __consumer_offsets exists a single node holds every group */
+    return gp ? gp->state == GC_PART_LOADED : !mstore_is_cluster(gc->b->store);
+}
+
+static bool env_group_loading(void *ctx, const char *group_id) {
+    gc_part *gp = group_part(ctx, group_id);
+    return gp && gp->state == GC_PART_LOADING;
+}
+
 /* ---- offsets retention ---- */
 
 static void retention_tick(kloop *l, void *arg);
 
 static void cleanup_group_metadata(group_coord *gc) {
     int64_t now = wall_clock_ms();
-    int removed = 0;
     int bucket = 0;
     kgroup *cur = NULL;
     /* collect first: removing while iterating would break the cursor */
@@ -294,6 +424,7 @@ static void cleanup_group_metadata(group_coord *gc) {
     kgroup **all = malloc((size_t)cap * sizeof *all);
     if (!all) return;
     for (kgroup *g; (g = gmgr_iter(&gc->mgr, &bucket, &cur));) {
+        if (!gc_group_loaded(gc, g->id)) continue; /* a partition still loading */
         if (n == cap) {
             kgroup **na = realloc(all, (size_t)(cap *= 2) * sizeof *na);
             if (!na) break;
@@ -315,13 +446,11 @@ static void cleanup_group_metadata(group_coord *gc) {
                      broker_node_id(gc->b), ne, g->id, dead ? "; group transitioned to Dead" : "");
             gc_write_tombstones(gc, g->id, ne, (const goffset *const *)ex, dead && g->generation > 0);
         }
-        removed += ne;
         for (int k = 0; k < ne; k++) goffset_free(ex[k]);
         free(ex);
         if (dead) gmgr_remove(&gc->mgr, g);
     }
     free(all);
-    (void)removed;
 }
 
 static void retention_tick(kloop *l, void *arg) {
@@ -354,51 +483,60 @@ group_coord *group_coord_new(broker *b) {
                 .store_group = env_store_group,
                 .timer_arm = env_timer_arm,
                 .timer_cancel = env_timer_cancel,
-                .owns_group = env_owns_group};
+                .owns_group = env_owns_group,
+                .group_loading = env_group_loading};
     if (gmgr_init(&gc->mgr, &cfg, &env) != 0) {
         free(gc);
         return NULL;
     }
+    gc->next_incarnation = 1;
     return gc;
 }
 
-/* A group belongs to the coordinator that leads its __consumer_offsets
- * partition. While the topic does not exist yet, this node takes it (the
+/* A group belongs to this coordinator while it leads the group's
+ * __consumer_offsets partition and has loaded it (Kafka's ownedPartitions).
+ * While the topic does not exist yet, a single node takes every group (the
  * topic is created on first use, as FindCoordinator does). */
 static bool env_owns_group(void *ctx, const char *group_id) {
     group_coord *gc = ctx;
     topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
     if (!t || t->nparts <= 0) return !mstore_is_cluster(gc->b->store);
     int16_t e;
-    return broker_partition_led(gc->b, t, group_partition_for(group_id, t->nparts), &e) != NULL;
+    if (!broker_partition_led(gc->b, t, group_partition_for(group_id, t->nparts), &e)) return false;
+    gc_part *gp = group_part(gc, group_id);
+    /* led, but leadership_changed has not run since (the topic just created) */
+    if (!gp || t->nparts != gc->nparts) return !mstore_is_cluster(gc->b->store);
+    return gp->state == GC_PART_LOADED;
 }
 
-void group_coord_leadership_changed(group_coord *gc) {
-    /* One replica per partition: a node leads its __consumer_offsets
-     * partitions whenever it is alive, and loaded them at start-up; moving
-     * coordinators between replicas comes with replication. */
-    (void)gc;
-}
-
-/* Replay one partition of __consumer_offsets from its start. */
-static int load_partition(group_coord *gc, partition *p) {
-    int64_t off = plog_start_offset(p->log);
-    int64_t end = plog_end_offset(p->log);
+/* Replay part of one partition's log, from gp->load_next, reading at most
+ * budget bytes (<= 0: all). Returns 1 when the partition is fully loaded,
+ * 0 when more is left. */
+static int load_some(group_coord *gc, partition *p, gc_part *gp, int64_t budget) {
+    int64_t end = gp->load_end;
+    int64_t read_total = 0;
     size_t cap = 1 << 20;
     uint8_t *buf = malloc(cap);
-    if (!buf) return -1;
-    while (off < end) {
+    if (!buf) return 1;
+    if (gp->load_next < plog_start_offset(p->log)) gp->load_next = plog_start_offset(p->log);
+    while (gp->load_next < end && (budget <= 0 || read_total < budget)) {
+        int64_t off = gp->load_next;
         plog_slice s;
         int rc = plog_read(p->log, off, 1 << 20, true, end, &s);
-        if (rc != 0 || s.len <= 0) break;
-        if ((size_t)s.len > cap) {
+        ssize_t got = -1;
+        if (rc == 0 && s.len > 0 && (size_t)s.len > cap) {
             uint8_t *nb = realloc(buf, (size_t)s.len);
-            if (!nb) break;
-            buf = nb;
-            cap = (size_t)s.len;
+            if (nb) buf = nb, cap = (size_t)s.len;
         }
-        ssize_t got = pread(s.fd, buf, (size_t)s.len, s.file_pos);
-        if (got <= 0) break;
+        if (rc == 0 && s.len > 0 && (size_t)s.len <= cap) got = pread(s.fd, buf, (size_t)s.len, s.file_pos);
+        if (got <= 0) { /* unreadable: what was read is what there is */
+            if (rc != 0 || s.len > 0)
+                log_warn(LOGC, "Cannot read %s-%d at offset %lld while loading", OFFSETS_TOPIC, p->index,
+                         (long long)off);
+            gp->load_next = end;
+            break;
+        }
+        read_total += got;
         if (grec_replay(&gc->mgr, buf, (size_t)got) < 0)
             log_warn(LOGC, "Corrupt batch while loading %s-%d", OFFSETS_TOPIC, p->index);
         /* advance past the last whole batch read */
@@ -412,28 +550,181 @@ static int load_partition(group_coord *gc, partition *p) {
             next = h.base_offset + h.last_offset_delta + 1;
             pos += whole;
         }
-        if (next <= off) break; /* no progress: stop rather than spin */
-        off = next;
+        if (next <= off) { /* no progress: stop rather than spin */
+            gp->load_next = end;
+            break;
+        }
+        gp->load_next = next;
     }
     free(buf);
-    return 0;
+    return gp->load_next >= end || budget <= 0;
+}
+
+/* The partition's groups, collected (callers may remove them). */
+static kgroup **groups_of(group_coord *gc, const bool *which, int *n) {
+    int cap = 16;
+    *n = 0;
+    kgroup **v = malloc((size_t)cap * sizeof *v);
+    if (!v) abort();
+    int bucket = 0;
+    kgroup *cur = NULL;
+    for (kgroup *g; (g = gmgr_iter(&gc->mgr, &bucket, &cur));) {
+        if (!which[group_partition_for(g->id, gc->nparts)]) continue;
+        if (*n == cap) {
+            kgroup **nv = realloc(v, (size_t)(cap *= 2) * sizeof *nv);
+            if (!nv) abort();
+            v = nv;
+        }
+        v[(*n)++] = g;
+    }
+    return v;
+}
+
+/* Kafka's onGroupLoaded for every group of partition i. An empty log
+ * loaded nothing: groups of the partition then are a single node's, made
+ * before __consumer_offsets existed, and already live. */
+static void finish_load(group_coord *gc, int32_t i, bool replayed) {
+    gc_part *gp = &gc->parts[i];
+    gp->state = GC_PART_LOADED;
+    if (!replayed) return;
+    bool *which = calloc((size_t)gc->nparts, sizeof *which);
+    if (!which) abort();
+    which[i] = true;
+    int n;
+    kgroup **gs = groups_of(gc, which, &n);
+    for (int k = 0; k < n; k++) gmgr_group_loaded(&gc->mgr, gs[k]);
+    free(gs);
+    free(which);
+    log_info(LOGC, "[GroupMetadataManager brokerId=%d] Finished loading offsets and group metadata from "
+                   "%s-%d in %lld milliseconds for epoch %d (%d groups)",
+             broker_node_id(gc->b), OFFSETS_TOPIC, i, (long long)(monotonic_ms() - gp->load_started_ms),
+             gp->epoch, n);
+}
+
+/* How much one turn of the event loop replays before letting requests in. */
+#define LOAD_BYTES_PER_TURN (4 << 20)
+
+static void load_tick(kloop *l, void *arg);
+
+static void schedule_loading(group_coord *gc) {
+    if (!gc->load_timer && gc_any_loading(gc)) gc->load_timer = loop_timer_add(gc->b->loop, 0, load_tick, gc);
+}
+
+static void load_tick(kloop *l, void *arg) {
+    (void)l;
+    group_coord *gc = arg;
+    gc->load_timer = 0;
+    topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
+    for (int32_t i = 0; t && i < gc->nparts && i < t->nparts; i++) {
+        gc_part *gp = &gc->parts[i];
+        if (gp->state != GC_PART_LOADING || !t->parts[i] || !t->parts[i]->log) continue;
+        if (load_some(gc, t->parts[i], gp, LOAD_BYTES_PER_TURN)) finish_load(gc, i, true);
+        break; /* one partition's share per turn */
+    }
+    schedule_loading(gc);
+}
+
+/* Kafka's onElection: replay the partition's log up to its end now, into
+ * groups served once it is whole. A small log is replayed at once; a big
+ * one a share per event-loop turn (COORDINATOR_LOAD_IN_PROGRESS meanwhile). */
+static void start_load(group_coord *gc, int32_t i, partition *p, bool all_now) {
+    gc_part *gp = &gc->parts[i];
+    log_info("kafka.coordinator.group.GroupCoordinator",
+             "[GroupCoordinator %d]: Elected as the group coordinator for partition %d in epoch %d",
+             broker_node_id(gc->b), i, p->leader_epoch);
+    gp->state = GC_PART_LOADING;
+    gp->epoch = p->leader_epoch;
+    gp->incarnation = gc->next_incarnation++;
+    gp->load_next = plog_start_offset(p->log);
+    gp->load_end = plog_end_offset(p->log);
+    gp->load_started_ms = monotonic_ms();
+    if (gp->load_next >= gp->load_end) finish_load(gc, i, false);
+    else if (load_some(gc, p, gp, all_now ? 0 : LOAD_BYTES_PER_TURN)) finish_load(gc, i, true);
+}
+
+/* Kafka's onResignation for the partitions marked in which. */
+static void unload_partitions(group_coord *gc, const bool *which) {
+    int n;
+    kgroup **gs = groups_of(gc, which, &n);
+    for (int k = 0; k < n; k++) gmgr_unload_group(&gc->mgr, gs[k]);
+    free(gs);
+    for (int32_t i = 0; i < gc->nparts; i++) {
+        if (!which[i]) continue;
+        log_info("kafka.coordinator.group.GroupCoordinator",
+                 "[GroupCoordinator %d]: Resigned as the group coordinator for partition %d in epoch %d",
+                 broker_node_id(gc->b), i, gc->parts[i].epoch);
+        gc->parts[i].state = GC_PART_NONE;
+        gc->parts[i].incarnation = 0;
+    }
+}
+
+/* Compare what this node leads with what it has loaded; load and drop the
+ * difference. Runs after every metadata change: without a change it is one
+ * pass over the partitions. */
+static void sync_leadership(group_coord *gc, bool all_now) {
+    broker *b = gc->b;
+    topic_rt *t = broker_topic(b, KSTR_LIT(OFFSETS_TOPIC));
+    int32_t n = t ? t->nparts : 0;
+    /* a new topic incarnation (deleted and created again): forget the old one */
+    if (gc->nparts && (!t || memcmp(&t->id, &gc->parts_topic_id, sizeof t->id) != 0)) {
+        bool *all = malloc((size_t)gc->nparts * sizeof *all);
+        if (!all) abort();
+        for (int32_t i = 0; i < gc->nparts; i++) all[i] = gc->parts[i].state != GC_PART_NONE;
+        unload_partitions(gc, all);
+        free(all);
+        free(gc->parts);
+        gc->parts = NULL;
+        gc->nparts = 0;
+    }
+    if (!t || n <= 0) return;
+    if (n != gc->nparts) {
+        /* groups map to partitions by count: a changed count remaps them all */
+        if (gc->nparts) {
+            bool *all = malloc((size_t)gc->nparts * sizeof *all);
+            if (!all) abort();
+            for (int32_t i = 0; i < gc->nparts; i++) all[i] = gc->parts[i].state != GC_PART_NONE;
+            unload_partitions(gc, all);
+            free(all);
+        }
+        gc_part *np = calloc((size_t)n, sizeof *np);
+        if (!np) abort();
+        free(gc->parts);
+        gc->parts = np;
+        gc->nparts = n;
+        gc->parts_topic_id = t->id;
+        /* groups made before the topic existed (one node) stay: they map
+         * to partitions this node leads */
+    }
+    bool *lost = NULL;
+    for (int32_t i = 0; i < n; i++) {
+        partition *p = t->parts[i];
+        bool led = p && p->log && p->is_leader && !b->fenced;
+        gc_part *gp = &gc->parts[i];
+        bool stale = gp->state != GC_PART_NONE && (!led || gp->epoch != p->leader_epoch);
+        if (stale) {
+            if (!lost && !(lost = calloc((size_t)n, sizeof *lost))) abort();
+            lost[i] = true;
+        }
+    }
+    if (lost) {
+        unload_partitions(gc, lost);
+        free(lost);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        partition *p = t->parts[i];
+        bool led = p && p->log && p->is_leader && !b->fenced;
+        if (led && gc->parts[i].state == GC_PART_NONE) start_load(gc, i, p, all_now);
+    }
+    schedule_loading(gc);
+}
+
+void group_coord_leadership_changed(group_coord *gc) {
+    if (gc) sync_leadership(gc, false);
 }
 
 int group_coord_load(group_coord *gc) {
-    int64_t t0 = monotonic_ms();
-    topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
-    gc->mgr.loading = true;
-    if (t)
-        for (int32_t i = 0; i < t->nparts; i++)
-            if (t->parts[i] && t->parts[i]->log) load_partition(gc, t->parts[i]);
-    gc->mgr.loading = false;
-    int bucket = 0;
-    kgroup *cur = NULL;
-    for (kgroup *g; (g = gmgr_iter(&gc->mgr, &bucket, &cur));) gmgr_group_loaded(&gc->mgr, g);
-    if (t)
-        log_info(LOGC, "[GroupMetadataManager brokerId=%d] Finished loading offsets and group metadata "
-                       "from %s in %lld milliseconds (%d groups)",
-                 broker_node_id(gc->b), OFFSETS_TOPIC, (long long)(monotonic_ms() - t0), gc->mgr.ngroups);
+    /* at start-up nothing is served yet: load everything led at once */
+    sync_leadership(gc, true);
     int64_t iv = gc->b->cfg.offsets_retention_check_interval_ms;
     gc->retention_timer = loop_timer_add(gc->b->loop, iv > 0 ? iv : 600000, retention_tick, gc);
     return 0;
@@ -444,6 +735,8 @@ void group_coord_shutdown(group_coord *gc) {
     gmgr_shutdown(&gc->mgr);
     if (gc->retention_timer) loop_timer_cancel(gc->b->loop, gc->retention_timer);
     gc->retention_timer = 0;
+    if (gc->load_timer) loop_timer_cancel(gc->b->loop, gc->load_timer);
+    gc->load_timer = 0;
 }
 
 void group_coord_free(group_coord *gc) {
@@ -455,5 +748,7 @@ void group_coord_free(group_coord *gc) {
         timer_unlink_free(t);
     }
     if (gc->retention_timer && gc->b->loop) loop_timer_cancel(gc->b->loop, gc->retention_timer);
+    if (gc->load_timer && gc->b->loop) loop_timer_cancel(gc->b->loop, gc->load_timer);
+    free(gc->parts);
     free(gc);
 }

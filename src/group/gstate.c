@@ -565,6 +565,13 @@ static bool elect_joined_leader(kgroup *g) {
     return false;
 }
 
+static void empty_group_stored(void *arg, int16_t error) {
+    char *group_id = arg;
+    if (error) log_warn(LOGC, "Failed to write empty metadata for group %s: %s", group_id ? group_id : "?",
+                        kerr_name(error));
+    free(group_id);
+}
+
 static void complete_join(gmgr *m, kgroup *g) {
     /* dynamic members that did not rejoin in time are dropped */
     for (int i = 0; i < g->nmembers;) {
@@ -589,8 +596,7 @@ static void complete_join(gmgr *m, kgroup *g) {
     if (g->state == GROUP_EMPTY) {
         log_info(LOGC, "[GroupCoordinator %d]: Group %s with generation %d is now empty", m->cfg.node_id, g->id,
                  g->generation);
-        int16_t e = m->env.store_group(m->env.ctx, g);
-        if (e) log_warn(LOGC, "Failed to write empty metadata for group %s: %s", g->id, kerr_name(e));
+        m->env.store_group(m->env.ctx, g, empty_group_stored, strdup(g->id));
         return;
     }
     log_info(LOGC, "[GroupCoordinator %d]: Stabilized group %s generation %d with %d members", m->cfg.node_id, g->id,
@@ -657,6 +663,64 @@ static void add_member_and_rebalance(gmgr *m, kgroup *g, const gjoin_req *req, c
     maybe_prepare_rebalance(m, g, "Adding new member");
 }
 
+/* A static member's new id waits for its GroupMetadataValue to be stored
+ * (Kafka's updateStaticMemberAndRebalance callback): what to answer, and
+ * what to put back if the write failed. */
+typedef struct static_rejoin {
+    gmgr *m;
+    char *group_id, *instance_id, *old_id, *new_id, *old_leader;
+    gprotocol *old_protocols;
+    int old_nprotocols;
+    int32_t old_rebalance_ms, old_session_ms;
+    bool support_skip_assignment;
+} static_rejoin;
+
+static void static_rejoin_free(static_rejoin *s) {
+    free(s->group_id);
+    free(s->instance_id);
+    free(s->old_id);
+    free(s->new_id);
+    free(s->old_leader);
+    protocols_free(s->old_protocols, s->old_nprotocols);
+    free(s);
+}
+
+static void static_member_stored(void *arg, int16_t error) {
+    static_rejoin *s = arg;
+    gmgr *m = s->m;
+    kgroup *g = gmgr_get(m, s->group_id);
+    gmember *mb = g && g->state != GROUP_DEAD ? group_find_static(g, s->instance_id) : NULL;
+    /* unloaded, fenced again or answered meanwhile: nothing left to do */
+    if (!mb || strcmp(mb->member_id, s->new_id) != 0 || !mb->join_waiter) {
+        static_rejoin_free(s);
+        return;
+    }
+    if (error) {
+        log_warn(LOGC, "Failed to persist metadata for group %s: %s", g->id, kerr_name(error));
+        /* revert to the old identity */
+        gjoin_req back = {.protocols = s->old_protocols, .nprotocols = s->old_nprotocols,
+                          .rebalance_timeout_ms = s->old_rebalance_ms, .session_timeout_ms = s->old_session_ms};
+        void *w = mb->join_waiter;
+        update_member(g, mb, &back, NULL);
+        free(mb->member_id);
+        mb->member_id = s->old_id;
+        s->old_id = NULL;
+        if (s->old_leader && g->leader_id && strcmp(g->leader_id, s->new_id) == 0) set_leader(g, s->old_leader);
+        schedule_heartbeat(m, g, mb);
+        gjoin_result r = {.error = error, .member_id = "", .generation = g->generation,
+                          .protocol_type = g->protocol_type, .protocol_name = g->protocol_name,
+                          .leader_id = s->old_leader ? s->old_leader : ""};
+        m->env.join_done(m->env.ctx, w, &r);
+    } else if (s->support_skip_assignment) {
+        bool lead = is_leader(g, mb->member_id);
+        join_success(m, g, mb, g->leader_id, lead, lead);
+    } else {
+        /* the old leader id keeps a pre-v9 leader from re-running the assignor */
+        join_success(m, g, mb, s->old_leader, false, false);
+    }
+    static_rejoin_free(s);
+}
+
 static void update_static_member_and_rebalance(gmgr *m, kgroup *g, gmember *mb, const char *new_id,
                                                const gjoin_req *req, void *waiter) {
     char *old_id = mb->member_id;
@@ -681,36 +745,17 @@ static void update_static_member_and_rebalance(gmgr *m, kgroup *g, gmember *mb, 
     if (g->state == GROUP_STABLE) {
         const char *next = select_protocol(g);
         if (next && g->protocol_name && strcmp(next, g->protocol_name) == 0) {
-            int16_t e = m->env.store_group(m->env.ctx, g);
-            if (e) {
-                /* revert to the old identity */
-                gjoin_req back = *req;
-                back.protocols = old_protocols;
-                back.nprotocols = old_n;
-                back.rebalance_timeout_ms = old_rebalance;
-                back.session_timeout_ms = old_session;
-                void *w = mb->join_waiter;
-                update_member(g, mb, &back, NULL);
-                free(mb->member_id);
-                mb->member_id = old_id;
-                old_id = NULL;
-                if (old_leader && g->leader_id && strcmp(g->leader_id, new_id) == 0)
-                    set_leader(g, old_leader);
-                schedule_heartbeat(m, g, mb);
-                gjoin_result r = {.error = e, .member_id = "", .generation = g->generation,
-                                  .protocol_type = g->protocol_type, .protocol_name = g->protocol_name,
-                                  .leader_id = old_leader ? old_leader : ""};
-                m->env.join_done(m->env.ctx, w, &r);
-            } else if (req->support_skip_assignment) {
-                bool lead = is_leader(g, mb->member_id);
-                join_success(m, g, mb, g->leader_id, lead, lead);
-            } else {
-                /* the old leader id keeps a pre-v9 leader from re-running the assignor */
-                join_success(m, g, mb, old_leader, false, false);
-            }
-        } else {
-            maybe_prepare_rebalance(m, g, "Group's selectedProtocol will change because static member rejoined");
+            static_rejoin *s = calloc(1, sizeof *s);
+            if (!s) abort();
+            *s = (static_rejoin){.m = m, .group_id = strdup(g->id), .instance_id = strdup(mb->instance_id),
+                                 .old_id = old_id, .new_id = strdup(new_id), .old_leader = old_leader,
+                                 .old_protocols = old_protocols, .old_nprotocols = old_n,
+                                 .old_rebalance_ms = old_rebalance, .old_session_ms = old_session,
+                                 .support_skip_assignment = req->support_skip_assignment};
+            m->env.store_group(m->env.ctx, g, static_member_stored, s);
+            return;
         }
+        maybe_prepare_rebalance(m, g, "Group's selectedProtocol will change because static member rejoined");
     } else if (g->state == GROUP_COMPLETING_REBALANCE) {
         prepare_rebalance(m, g, "Updating metadata for static member");
     }
@@ -829,8 +874,10 @@ static void join_current_member(gmgr *m, kgroup *g, const gjoin_req *req, void *
 
 int16_t gmgr_validate_group_id(const gmgr *m, const char *group_id, bool allow_empty) {
     if (!group_id || (!allow_empty && !*group_id)) return KERR_INVALID_GROUP_ID;
+    /* Kafka's validateGroupStatus order: loading before ownership */
+    if (m->loading || (m->env.group_loading && m->env.group_loading(m->env.ctx, group_id)))
+        return KERR_COORDINATOR_LOAD_IN_PROGRESS;
     if (m->env.owns_group && !m->env.owns_group(m->env.ctx, group_id)) return KERR_NOT_COORDINATOR;
-    if (m->loading) return KERR_COORDINATOR_LOAD_IN_PROGRESS;
     return KERR_NONE;
 }
 
@@ -876,6 +923,31 @@ void gmgr_join(gmgr *m, const gjoin_req *req, void *waiter) {
 static void remove_pending_sync(gmgr *m, kgroup *g, const char *member_id) {
     strlist_remove(g->pending_sync, &g->npending_sync, member_id);
     if (g->npending_sync == 0) cancel(m, &g->sync_timer);
+}
+
+/* The leader's assignment is answered once stored (Kafka's doSyncGroup
+ * storeGroup callback); the group may have moved on or gone meanwhile. */
+typedef struct assignment_store {
+    gmgr *m;
+    char *group_id;
+    int32_t generation;
+} assignment_store;
+
+static void assignment_stored(void *arg, int16_t error) {
+    assignment_store *st = arg;
+    gmgr *m = st->m;
+    kgroup *g = gmgr_get(m, st->group_id);
+    if (g && g->state == GROUP_COMPLETING_REBALANCE && g->generation == st->generation) {
+        if (error) {
+            reset_and_propagate_error(m, g, error);
+            maybe_prepare_rebalance(m, g, "Error storing group assignment during SyncGroup");
+        } else {
+            transition(m, g, GROUP_STABLE);
+            propagate_assignment(m, g, KERR_NONE);
+        }
+    }
+    free(st->group_id);
+    free(st);
 }
 
 void gmgr_sync(gmgr *m, const gsync_req *req, void *waiter) {
@@ -926,16 +998,11 @@ void gmgr_sync(gmgr *m, const gsync_req *req, void *waiter) {
                 if (strcmp(req->assignments[k].member_id, o->member_id) == 0) a = &req->assignments[k];
             member_set_assignment(o, a ? a->assignment : NULL, a ? a->assignment_len : 0);
         }
-        int32_t gen = g->generation;
-        int16_t se = m->env.store_group(m->env.ctx, g);
-        if (g->state != GROUP_COMPLETING_REBALANCE || gen != g->generation) return;
-        if (se) {
-            reset_and_propagate_error(m, g, se);
-            maybe_prepare_rebalance(m, g, "Error storing group assignment during SyncGroup");
-        } else {
-            transition(m, g, GROUP_STABLE);
-            propagate_assignment(m, g, KERR_NONE);
-        }
+        assignment_store *st = malloc(sizeof *st);
+        if (!st || !(st->group_id = strdup(g->id))) abort();
+        st->m = m;
+        st->generation = g->generation;
+        m->env.store_group(m->env.ctx, g, assignment_stored, st);
         return;
     }
     case GROUP_STABLE: {
@@ -1229,6 +1296,24 @@ void gmgr_remove(gmgr *m, kgroup *g) {
         m->ngroups--;
     }
     group_free(m, g);
+}
+
+void gmgr_unload_group(gmgr *m, kgroup *g) {
+    log_info(LOGC, "Unloading group metadata for %s with generation %d", g->id, g->generation);
+    transition(m, g, GROUP_DEAD);
+    /* Kafka answers joins in PreparingRebalance and syncs in Stable /
+     * CompletingRebalance; the group is freed here, so every parked answer
+     * goes out (a join is only parked in PreparingRebalance anyway, or
+     * while a static member's new id is being stored). */
+    for (int i = 0; i < g->nmembers; i++) {
+        gmember *mb = g->members[i];
+        gjoin_result r = {.error = KERR_NOT_COORDINATOR, .member_id = mb->member_id, .generation = -1,
+                          .leader_id = ""};
+        invoke_join(m, g, mb, &r);
+        gsync_result sr = {.error = KERR_NOT_COORDINATOR};
+        invoke_sync(m, mb, &sr);
+    }
+    gmgr_remove(m, g);
 }
 
 kgroup *gmgr_iter(gmgr *m, int *bucket, kgroup **cursor) {

@@ -68,6 +68,9 @@ typedef struct goffset {
     char *metadata;             /* never NULL ("" = none) */
     int64_t commit_ts;
     int64_t expire_ts;          /* -1 = none (only old clients set it) */
+    int64_t log_offset;         /* its record's offset in __consumer_offsets when
+                                 * committed here (0 when loaded): an older
+                                 * write completing late must not replace it */
     struct goffset *next;       /* hash chain */
 } goffset;
 
@@ -146,8 +149,11 @@ typedef struct genv {
     void (*join_done)(void *ctx, void *waiter, const gjoin_result *r);
     void (*sync_done)(void *ctx, void *waiter, const gsync_result *r);
     /* Persist the group (GroupMetadataValue from the group and its members'
-     * assignments). Returns a Kafka error code. */
-    int16_t (*store_group)(void *ctx, kgroup *g);
+     * assignments), as Kafka's storeGroup: done(done_arg, error) is called
+     * exactly once, now or later (once the write is replicated), with the
+     * error already mapped as GroupMetadataManager maps append errors. The
+     * group may be gone (unloaded, deleted) by then: done looks it up again. */
+    void (*store_group)(void *ctx, kgroup *g, void (*done)(void *done_arg, int16_t error), void *done_arg);
     /* Arm a timer; returns a handle (never NULL) given back on cancel. When
      * it fires the owner calls gmgr_timer_fired(kind, group id, member id,
      * generation) and forgets the handle. */
@@ -157,6 +163,9 @@ typedef struct genv {
     /* Is this coordinator the group's (does it lead the group's
      * __consumer_offsets partition)? NULL = always. */
     bool (*owns_group)(void *ctx, const char *group_id);
+    /* Is the group's __consumer_offsets partition being loaded (Kafka's
+     * loadingPartitions)? NULL = never. */
+    bool (*group_loading)(void *ctx, const char *group_id);
 } genv;
 
 typedef struct gconfig {
@@ -193,6 +202,10 @@ kgroup *gmgr_get(gmgr *m, const char *group_id);
 kgroup *gmgr_get_or_create(gmgr *m, const char *group_id);
 /* Remove and free a group (after DeleteGroups / expiry). */
 void gmgr_remove(gmgr *m, kgroup *g);
+/* The coordinator resigned the group's partition (Kafka's onGroupUnloaded
+ * then removal from the cache): parked JoinGroup/SyncGroup answers get
+ * NOT_COORDINATOR, timers are cancelled, the group is freed. */
+void gmgr_unload_group(gmgr *m, kgroup *g);
 /* Iterate groups: i from 0; returns NULL at the end. */
 kgroup *gmgr_iter(gmgr *m, int *bucket, kgroup **cursor);
 

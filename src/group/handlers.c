@@ -264,6 +264,45 @@ static bool partition_exists(broker *b, kstr topic, int32_t index, bool *topic_k
     return t && index >= 0 && index < t->nparts;
 }
 
+/* An OffsetCommit whose records are being written: answered once they are
+ * replicated (Kafka's storeOffsets putCacheCallback). Lives in the request's
+ * arena, which lasts until the answer. */
+typedef struct commit_wait {
+    kreq *req;
+    OffsetCommitResponse *resp;
+    char *group_id;
+    goffset *offs;             /* the offsets written, in the arena */
+    int nrec;
+} commit_wait;
+
+/* Fill every partition still pending (-2) with e and answer. */
+static void commit_answer(kreq *req, OffsetCommitResponse *resp, int16_t e) {
+    for (int i = 0; i < resp->topics_count; i++)
+        for (int k = 0; k < resp->topics[i].partitions_count; k++)
+            if (resp->topics[i].partitions[k].error_code == -2) resp->topics[i].partitions[k].error_code = e;
+    KREQ_REPLY(req, OffsetCommitResponse, resp);
+}
+
+static void commit_written(group_coord *gc, void *arg, int16_t error, int64_t first_offset, bool same) {
+    commit_wait *cw = arg;
+    int16_t e = gc_offset_commit_error(error);
+    /* the cache follows the log only once the write is acknowledged, and
+     * only in the partition incarnation it was written in (a reload read it) */
+    kgroup *g = e || !same ? NULL : gmgr_get(&gc->mgr, cw->group_id);
+    if (g && g->state != GROUP_DEAD) {
+        for (int i = 0; i < cw->nrec; i++) {
+            const goffset *o = &cw->offs[i];
+            goffset *cur = group_offset(g, o->topic, strlen(o->topic), o->partition);
+            if (cur && cur->log_offset > first_offset) continue; /* a later commit is already in */
+            goffset *put = group_offset_put(g, o->topic, strlen(o->topic), o->partition, o->offset,
+                                            o->leader_epoch, o->metadata, strlen(o->metadata), o->commit_ts,
+                                            o->expire_ts);
+            if (put) put->log_offset = first_offset;
+        }
+    }
+    commit_answer(cw->req, cw->resp, e);
+}
+
 void h_offset_commit(broker *b, kreq *req) {
     OffsetCommitRequest r;
     if (KREQ_DECODE(req, OffsetCommitRequest, &r) != 0) return;
@@ -276,19 +315,23 @@ void h_offset_commit(broker *b, kreq *req) {
                          ? (int64_t)((uint64_t)now + (uint64_t)r.retention_time_ms)
                          : -1;
 
-    OffsetCommitResponse resp;
-    OffsetCommitResponse_init(&resp);
-    int nt = r.topics_count > 0 ? r.topics_count : 0;
-    resp.topics = karena_calloc(a, (size_t)nt + 1, sizeof *resp.topics);
-    if (!resp.topics) {
+    OffsetCommitResponse *resp = karena_calloc(a, 1, sizeof *resp);
+    if (!resp) {
         kreq_fail(req, "out of memory");
         return;
     }
-    resp.topics_count = nt;
+    OffsetCommitResponse_init(resp);
+    int nt = r.topics_count > 0 ? r.topics_count : 0;
+    resp->topics = karena_calloc(a, (size_t)nt + 1, sizeof *resp->topics);
+    if (!resp->topics) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+    resp->topics_count = nt;
     int nvalid = 0;
     for (int i = 0; i < nt; i++) {
         OffsetCommitRequest_OffsetCommitRequestTopic *t = &r.topics[i];
-        OffsetCommitResponse_OffsetCommitResponseTopic *rt = &resp.topics[i];
+        OffsetCommitResponse_OffsetCommitResponseTopic *rt = &resp->topics[i];
         OffsetCommitResponse_OffsetCommitResponseTopic_init(rt);
         rt->name = t->name;
         int np = t->partitions_count > 0 ? t->partitions_count : 0;
@@ -308,69 +351,68 @@ void h_offset_commit(broker *b, kreq *req) {
                 nvalid++, rt->partitions[k].error_code = -2; /* pending: decided below */
         }
     }
-    if (nvalid > 0) {
-        char *gid = cstr(r.group_id, a);
-        kgroup *g = NULL;
-        int16_t ge = gmgr_commit_check(&gc->mgr, gid, kstr_dup(r.member_id, a), cstr(r.group_instance_id, a),
-                                       v >= 1 ? r.generation_id_or_member_epoch : -1, &g);
-        /* the records of the commit, one batch */
-        kbytes *keys = karena_calloc(a, (size_t)nvalid, sizeof *keys);
-        kbytes *vals = karena_calloc(a, (size_t)nvalid, sizeof *vals);
-        goffset *offs = karena_calloc(a, (size_t)nvalid, sizeof *offs);
-        if (!keys || !vals || !offs) {
-            kreq_fail(req, "out of memory");
-            return;
-        }
-        int nrec = 0;
-        for (int i = 0; !ge && i < nt; i++) {
-            OffsetCommitRequest_OffsetCommitRequestTopic *t = &r.topics[i];
-            for (int k = 0; k < resp.topics[i].partitions_count; k++) {
-                OffsetCommitResponse_OffsetCommitResponsePartition *rp = &resp.topics[i].partitions[k];
-                if (rp->error_code != -2) continue;
-                OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->partitions[k];
-                int32_t mlen = p->committed_metadata.len > 0 ? p->committed_metadata.len : 0;
-                if (mlen > gc->mgr.cfg.offset_metadata_max_bytes) {
-                    rp->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
-                    continue;
-                }
-                goffset *o = &offs[nrec];
-                o->topic = kstr_dup(t->name, a);
-                o->partition = p->partition_index;
-                o->offset = p->committed_offset;
-                o->leader_epoch = v >= 6 ? p->committed_leader_epoch : -1;
-                o->metadata = kstr_dup(p->committed_metadata, a);
-                o->commit_ts = (v == 1 && p->commit_timestamp != -1) ? p->commit_timestamp : now;
-                o->expire_ts = expire;
-                kwriter kw, vw;
-                kw_init(&kw);
-                kw_init(&vw);
-                grec_offset_key(&kw, gid, o->topic, o->partition);
-                grec_offset_value(&vw, o);
-                uint8_t *kb = karena_alloc(a, kw.len + 1), *vb = karena_alloc(a, vw.len + 1);
-                if (kb && vb && !kw.err && !vw.err) {
-                    memcpy(kb, kw.buf, kw.len);
-                    memcpy(vb, vw.buf, vw.len);
-                    keys[nrec] = (kbytes){kb, (int32_t)kw.len};
-                    vals[nrec] = (kbytes){vb, (int32_t)vw.len};
-                    nrec++;
-                } else {
-                    rp->error_code = KERR_UNKNOWN_SERVER_ERROR;
-                }
-                kw_free(&kw);
-                kw_free(&vw);
-            }
-        }
-        if (!ge && nrec > 0) ge = gc_append(gc, gid, nrec, keys, vals);
-        if (!ge && nrec > 0 && g && g->state != GROUP_DEAD)
-            for (int i = 0; i < nrec; i++)
-                group_offset_put(g, offs[i].topic, strlen(offs[i].topic), offs[i].partition, offs[i].offset,
-                                 offs[i].leader_epoch, offs[i].metadata, strlen(offs[i].metadata),
-                                 offs[i].commit_ts, offs[i].expire_ts);
-        for (int i = 0; i < nt; i++)
-            for (int k = 0; k < resp.topics[i].partitions_count; k++)
-                if (resp.topics[i].partitions[k].error_code == -2) resp.topics[i].partitions[k].error_code = ge;
+    if (nvalid == 0) {
+        KREQ_REPLY(req, OffsetCommitResponse, resp);
+        return;
     }
-    KREQ_REPLY(req, OffsetCommitResponse, &resp);
+    char *gid = cstr(r.group_id, a);
+    kgroup *g = NULL;
+    int16_t ge = gmgr_commit_check(&gc->mgr, gid, kstr_dup(r.member_id, a), cstr(r.group_instance_id, a),
+                                   v >= 1 ? r.generation_id_or_member_epoch : -1, &g);
+    /* the records of the commit, one batch */
+    kbytes *keys = karena_calloc(a, (size_t)nvalid, sizeof *keys);
+    kbytes *vals = karena_calloc(a, (size_t)nvalid, sizeof *vals);
+    goffset *offs = karena_calloc(a, (size_t)nvalid, sizeof *offs);
+    commit_wait *cw = karena_calloc(a, 1, sizeof *cw);
+    if (!keys || !vals || !offs || !cw) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+    int nrec = 0;
+    for (int i = 0; !ge && i < nt; i++) {
+        OffsetCommitRequest_OffsetCommitRequestTopic *t = &r.topics[i];
+        for (int k = 0; k < resp->topics[i].partitions_count; k++) {
+            OffsetCommitResponse_OffsetCommitResponsePartition *rp = &resp->topics[i].partitions[k];
+            if (rp->error_code != -2) continue;
+            OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->partitions[k];
+            int32_t mlen = p->committed_metadata.len > 0 ? p->committed_metadata.len : 0;
+            if (mlen > gc->mgr.cfg.offset_metadata_max_bytes) {
+                rp->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
+                continue;
+            }
+            goffset *o = &offs[nrec];
+            o->topic = kstr_dup(t->name, a);
+            o->partition = p->partition_index;
+            o->offset = p->committed_offset;
+            o->leader_epoch = v >= 6 ? p->committed_leader_epoch : -1;
+            o->metadata = kstr_dup(p->committed_metadata, a);
+            o->commit_ts = (v == 1 && p->commit_timestamp != -1) ? p->commit_timestamp : now;
+            o->expire_ts = expire;
+            kwriter kw, vw;
+            kw_init(&kw);
+            kw_init(&vw);
+            grec_offset_key(&kw, gid, o->topic, o->partition);
+            grec_offset_value(&vw, o);
+            uint8_t *kb = karena_alloc(a, kw.len + 1), *vb = karena_alloc(a, vw.len + 1);
+            if (kb && vb && !kw.err && !vw.err) {
+                memcpy(kb, kw.buf, kw.len);
+                memcpy(vb, vw.buf, vw.len);
+                keys[nrec] = (kbytes){kb, (int32_t)kw.len};
+                vals[nrec] = (kbytes){vb, (int32_t)vw.len};
+                nrec++;
+            } else {
+                rp->error_code = KERR_UNKNOWN_SERVER_ERROR;
+            }
+            kw_free(&kw);
+            kw_free(&vw);
+        }
+    }
+    if (ge || nrec == 0) {
+        commit_answer(req, resp, ge);
+        return;
+    }
+    *cw = (commit_wait){.req = req, .resp = resp, .group_id = gid, .offs = offs, .nrec = nrec};
+    gc_append(gc, gid, nrec, keys, vals, commit_written, cw);
 }
 
 /* ---- OffsetFetch ---- */
@@ -633,7 +675,7 @@ void h_list_groups(broker *b, kreq *req) {
     gmgr *m = &coord(b)->mgr;
     ListGroupsResponse resp;
     ListGroupsResponse_init(&resp);
-    resp.error_code = m->loading ? KERR_COORDINATOR_LOAD_IN_PROGRESS : KERR_NONE;
+    resp.error_code = m->loading || gc_any_loading(coord(b)) ? KERR_COORDINATOR_LOAD_IN_PROGRESS : KERR_NONE;
     resp.groups = karena_calloc(a, (size_t)m->ngroups + 1, sizeof *resp.groups);
     if (!resp.groups) {
         kreq_fail(req, "out of memory");

@@ -71,11 +71,11 @@ static void f_sync(void *ctx, void *waiter, const gsync_result *r) {
     if (r->assignment_len > 0) memcpy(a->assignment, r->assignment, (size_t)r->assignment_len);
 }
 
-static int16_t f_store(void *ctx, kgroup *g) {
+static void f_store(void *ctx, kgroup *g, void (*done)(void *, int16_t), void *arg) {
     (void)ctx;
     (void)g;
     stores++;
-    return store_error;
+    done(arg, store_error);
 }
 
 static void *f_arm(void *ctx, gtimer_kind kind, const char *group, const char *member, int32_t gen,
