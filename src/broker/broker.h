@@ -15,6 +15,7 @@
 #include "broker/request.h"
 #include "metadata/image.h"
 #include "net/loop.h"
+#include "replica/partition_repl.h"
 #include "storage/log.h"
 
 struct group_coord;
@@ -24,11 +25,17 @@ typedef struct partition {
     struct topic_rt *topic;
     int32_t index;
     plog *log;
-    int64_t high_watermark;    /* == log end offset with one replica */
-    int32_t leader_epoch;
+    int64_t high_watermark;    /* mirrors repl.hw (== LEO with one replica) */
+    int32_t leader_epoch;      /* the partition's leader epoch as this node knows it */
     int32_t leader;            /* from the image; -1 = none */
     bool is_leader;            /* this node leads it (and is not fenced) */
     struct pstate *producers;  /* idempotent producer state (producer_state.h) */
+    partition_repl repl;       /* ISR, HW, followers' states (replica/partition_repl.h) */
+    /* follower side (replica/replica_manager.c) */
+    int32_t fetch_from;        /* the leader this replica fetches from; -1 none */
+    int64_t fetch_retry_ms;    /* monotonic: do not fetch before (backoff after an error) */
+    bool fetch_busy;           /* in a fetch or an out-of-range recovery now */
+    struct rm_waiter *waiters; /* acks=all completions waiting for the HW */
 } partition;
 
 /* Runtime state of one topic: its partitions and resolved configs. */
@@ -92,6 +99,17 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
  * the first offset assigned. Used by the group coordinator for
  * __consumer_offsets and by the transaction coordinator. */
 int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset);
+
+/* acks=all completion (Kafka's DelayedProduce purgatory): cb is called
+ * once, when p's high watermark reaches required_offset (the last appended
+ * offset + 1) with KERR_NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND when the
+ * ISR shrank below min.insync.replicas meanwhile; NOT_LEADER_OR_FOLLOWER
+ * when this node stops leading p; REQUEST_TIMED_OUT after timeout_ms. May
+ * call cb before returning (already replicated). Implemented in
+ * replica/replica_manager.c. */
+typedef void (*broker_replicated_fn)(broker *b, void *arg, int16_t error);
+void broker_await_replication(broker *b, partition *p, int64_t required_offset, int32_t timeout_ms,
+                              broker_replicated_fn cb, void *arg);
 
 /* Change dynamic configs through the metadata log (ConfigRecord: set when
  * values[i] != NULL, delete when NULL) and apply them to the running topics

@@ -22,6 +22,7 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
+#include "replica/replica_manager.h"
 
 /* One partition to read. */
 typedef struct fetch_target {
@@ -31,6 +32,8 @@ typedef struct fetch_target {
     int64_t fetch_offset;
     int32_t max_bytes;
     int32_t current_leader_epoch;
+    int32_t last_fetched_epoch; /* v12+: -1 = no divergence check */
+    int64_t log_start_offset;   /* the fetcher's (followers) */
     bool known;            /* the partition existed when the fetch arrived */
     fsession_part *cached; /* the session's entry, resolved when answering */
 } fetch_target;
@@ -40,6 +43,7 @@ typedef struct fetch_ctx {
     int32_t min_bytes;
     int32_t max_bytes;
     bool read_committed;
+    int32_t replica_id;      /* >= 0: a follower (reads to the LEO); -2: a debugging consumer; -1: a consumer */
     bool incremental;        /* leave out partitions without news */
     int32_t session_id;      /* answered to the client */
     fetch_target *targets;
@@ -75,7 +79,7 @@ static void partition_error(int16_t v, FetchResponse_PartitionData *po, int16_t 
 
 /* Fill one partition's answer; returns the record bytes included. */
 static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t budget, bool first_data,
-                           bool read_committed, FetchResponse_PartitionData *po) {
+                           bool read_committed, int32_t replica_id, FetchResponse_PartitionData *po) {
     int16_t v = req->api_version;
     karena *a = &req->arena;
     FetchResponse_PartitionData_init(po);
@@ -102,10 +106,24 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     po->high_watermark = p->high_watermark;
     po->last_stable_offset = p->high_watermark; /* no transactions yet: LSO == HW */
     po->log_start_offset = plog_start_offset(p->log);
+    /* Partition.readRecords: a follower whose last fetched epoch ends
+     * before its fetch offset on this leader (or that the leader does not
+     * know) is told where they diverge, and gets no records. */
+    if (replica_id >= 0 && t->last_fetched_epoch >= 0) {
+        int32_t e = -1;
+        int64_t end = -1;
+        plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
+        if (e < t->last_fetched_epoch || end < t->fetch_offset) {
+            po->diverging_epoch.epoch = e;
+            po->diverging_epoch.end_offset = end;
+            return 0;
+        }
+    }
     int32_t limit = t->max_bytes;
     if (budget < limit) limit = (int32_t)(budget > 0 ? budget : 0);
     plog_slice s = {-1, 0, 0};
-    int rc = plog_read(p->log, t->fetch_offset, limit, first_data, p->high_watermark, &s);
+    int64_t max_offset = replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
+    int rc = plog_read(p->log, t->fetch_offset, limit, first_data, max_offset, &s);
     if (rc != 0) {
         partition_error(v, po, rc == PLOG_OFFSET_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR);
         return 0;
@@ -199,7 +217,7 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
             if ((target_partition(b, v, t, &topic) != NULL) != (pass == 0)) continue;
             t->cached = s ? fsession_find_part(s, &t->topic, &t->topic_id, t->partition, v) : NULL;
             FetchResponse_PartitionData *po = &parts[nparts];
-            int64_t got = read_target(b, req, t, budget, first_data, ctx->read_committed, po);
+            int64_t got = read_target(b, req, t, budget, first_data, ctx->read_committed, ctx->replica_id, po);
             maybe_conversion_error(b, v, t, po);
             if (ctx->incremental && !has_news(t, po)) continue;
             remember(t, po);
@@ -243,7 +261,14 @@ static int64_t fetch_available(broker *b, const fetch_ctx *ctx) {
         if (!p) return -1;
         if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) return -1;
         plog_slice s = {-1, 0, 0};
-        if (plog_read(p->log, t->fetch_offset, t->max_bytes, total == 0, p->high_watermark, &s) != 0) return -1;
+        int64_t max_offset = ctx->replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
+        if (ctx->replica_id >= 0 && t->last_fetched_epoch >= 0) {
+            int32_t e = -1;
+            int64_t end = -1;
+            plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
+            if (e < t->last_fetched_epoch || end < t->fetch_offset) return -1; /* answer the divergence now */
+        }
+        if (plog_read(p->log, t->fetch_offset, t->max_bytes, total == 0, max_offset, &s) != 0) return -1;
         total += s.len;
         if (total >= ctx->min_bytes) return total;
     }
@@ -310,6 +335,8 @@ static int targets_from_request(fetch_ctx *ctx, const FetchRequest *r) {
             t->fetch_offset = ft->partitions[j].fetch_offset;
             t->max_bytes = ft->partitions[j].partition_max_bytes;
             t->current_leader_epoch = ft->partitions[j].current_leader_epoch;
+            t->last_fetched_epoch = ft->partitions[j].last_fetched_epoch;
+            t->log_start_offset = ft->partitions[j].log_start_offset;
         }
     }
     return 0;
@@ -329,6 +356,8 @@ static int targets_from_session(fetch_ctx *ctx, fsession *s, karena *a) {
         t->fetch_offset = sp->fetch_offset;
         t->max_bytes = sp->max_bytes;
         t->current_leader_epoch = sp->current_leader_epoch;
+        t->last_fetched_epoch = -1;
+        t->log_start_offset = -1;
     }
     return 0;
 }
@@ -350,6 +379,8 @@ void h_fetch(broker *b, kreq *req) {
     ctx->min_bytes = r.min_bytes;
     ctx->max_bytes = r.max_bytes;
     ctx->read_committed = r.isolation_level == 1;
+    ctx->replica_id = req->api_version >= 15 ? r.replica_state.replica_id : r.replica_id;
+    if (ctx->replica_id < -2) ctx->replica_id = -1;
     int rc = 0;
     if (req->api_version < 7 || r.session_epoch == FSESSION_FINAL_EPOCH) {
         /* Sessionless full fetch (closing the session named, if any). */
@@ -381,7 +412,21 @@ void h_fetch(broker *b, kreq *req) {
     }
     for (int i = 0; i < ctx->ntargets; i++) {
         topic_rt *topic;
-        ctx->targets[i].known = target_partition(b, req->api_version, &ctx->targets[i], &topic) != NULL;
+        fetch_target *t = &ctx->targets[i];
+        partition *p = target_partition(b, req->api_version, t, &topic);
+        t->known = p != NULL;
+        /* ReplicaManager.updateFollowerFetchState, once per fetch as it
+         * arrives: the fetch offset is the follower's log end. Not for a
+         * fetch the leader answers with an epoch error or a divergence. */
+        if (p && ctx->replica_id >= 0 &&
+            (t->current_leader_epoch < 0 || t->current_leader_epoch == p->leader_epoch)) {
+            int32_t e = -1;
+            int64_t end = -1;
+            if (t->last_fetched_epoch >= 0) plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
+            if (t->last_fetched_epoch < 0 || (e >= t->last_fetched_epoch && end >= t->fetch_offset))
+                rm_follower_fetched(b, p, ctx->replica_id, req->api_version >= 15 ? r.replica_state.replica_epoch : -1,
+                                    t->fetch_offset, t->log_start_offset);
+        }
     }
     int64_t bytes = fetch_available(b, ctx);
     if (r.max_wait_ms <= 0 || bytes < 0 || bytes >= r.min_bytes || ctx->ntargets == 0 || b->shutting_down) {

@@ -21,7 +21,7 @@ static int16_t check_epoch(const partition *p, int32_t current_leader_epoch) {
 }
 
 static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsRequest_ListOffsetsPartition *in,
-                           ListOffsetsResponse_ListOffsetsPartitionResponse *o) {
+                           int32_t replica_id, ListOffsetsResponse_ListOffsetsPartitionResponse *o) {
     (void)b;
     int16_t v = req->api_version;
     o->partition_index = in->partition_index;
@@ -40,7 +40,9 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
     if (ts == PLOG_TS_EARLIEST || ts == PLOG_TS_EARLIEST_LOCAL) {
         o->offset = plog_start_offset(p->log);
     } else if (ts == PLOG_TS_LATEST) {
-        o->offset = p->high_watermark;
+        /* Partition.fetchOffsetForTimestamp: consumers get the HW, a
+         * follower (or a debugging client) the log end */
+        o->offset = replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
     } else if (ts == PLOG_TS_MAX_TIMESTAMP) {
         int64_t off = -1, found = -1;
         if (plog_max_timestamp(p->log, find_timestamp_in_batch, NULL, &off, &found) != 0) {
@@ -55,6 +57,8 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
             o->error_code = KERR_KAFKA_STORAGE_ERROR;
             return;
         }
+        /* a consumer is not told of records above the HW (not yet committed) */
+        if (replica_id == -1 && off >= p->high_watermark) off = found = -1;
         o->offset = off;
         o->timestamp = found;
     } else {
@@ -158,7 +162,7 @@ void h_list_offsets(broker *b, kreq *req) {
                 o->leader_epoch = -1;
                 continue;
             }
-            list_partition(b, req, t, &it->partitions[j], o);
+            list_partition(b, req, t, &it->partitions[j], r.replica_id, o);
         }
     }
     KREQ_REPLY(req, ListOffsetsResponse, &resp);

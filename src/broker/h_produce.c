@@ -7,6 +7,7 @@
  * so). On one node acks=1 and acks=all are the same: the ISR is this node.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "broker/fetch_wait.h"
@@ -18,6 +19,7 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
+#include "replica/replica_manager.h"
 #include "util/log.h"
 
 #define COMPONENT "kafka.server.ReplicaManager"
@@ -34,9 +36,8 @@ int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len,
         log_error(COMPONENT, "Error appending to %s-%d: %s", p->topic->name, p->index, strerror(errno));
         return KERR_KAFKA_STORAGE_ERROR;
     }
-    p->high_watermark = plog_end_offset(p->log);
-    plog_set_high_watermark(p->log, p->high_watermark);
-    broker_partition_appended(b, p);
+    rm_leader_appended(b, p);
+    broker_partition_appended(b, p); /* followers' fetches wait for the LEO */
     return KERR_NONE;
 }
 
@@ -100,9 +101,40 @@ static int topic_codec(const topic_rt *t) {
     return -1;
 }
 
-/* Validate and append one partition's records; fills the response entry. */
+/* An acks=all answer waiting for the high watermark (Kafka's
+ * DelayedProduce): the request is answered when the last partition is
+ * replicated, failed or timed out. Lives in the request's arena. */
+typedef struct produce_wait {
+    kreq *req;
+    ProduceResponse resp;
+    int holds;               /* partitions waiting + 1 while the handler runs */
+} produce_wait;
+
+typedef struct partition_wait {
+    produce_wait *w;
+    ProduceResponse_PartitionProduceResponse *out;
+    partition *p;
+    int64_t required;        /* last offset + 1 */
+    struct partition_wait *next;
+} partition_wait;
+
+static void produce_wait_release(broker *b, produce_wait *w) {
+    (void)b;
+    if (--w->holds == 0) KREQ_REPLY(w->req, ProduceResponse, &w->resp);
+}
+
+static void partition_replicated(broker *b, void *arg, int16_t error) {
+    partition_wait *pw = arg;
+    pw->out->error_code = error; /* the offsets stay, as in Kafka's DelayedProduce */
+    produce_wait_release(b, pw->w);
+}
+
+/* Validate and append one partition's records; fills the response entry.
+ * With acks=all, *wait_for gets the offset the HW must reach (else -1). */
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
-                              int16_t acks, ProduceResponse_PartitionProduceResponse *out, int64_t now) {
+                              int16_t acks, ProduceResponse_PartitionProduceResponse *out, int64_t now,
+                              partition **wait_p, int64_t *wait_for) {
+    *wait_for = -1;
     out->index = pd->index;
     int16_t perr;
     partition *p = broker_partition_led(b, t, pd->index, &perr);
@@ -110,6 +142,7 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         out->error_code = perr;
         return;
     }
+    *wait_p = p;
     if (req->api_version >= 3 && pd->records.len >= 0) {
         const char *why = NULL;
         int16_t ec = check_produce_v3_records(req->api_version, pd->records.p, (size_t)pd->records.len, &why);
@@ -124,15 +157,20 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         out->error_message = KSTR_LIT("The produce request contains no records");
         return;
     }
-    /* acks=all needs min.insync.replicas in sync; the ISR here is this node.
-     * Kafka's NotEnoughReplicasException message stays in its log; the
-     * answer carries the log start offset and no message. */
-    if (acks == -1 && t->cfg.min_insync_replicas > 1) {
+    /* acks=all needs min.insync.replicas in the (committed) ISR. Kafka's
+     * NotEnoughReplicasException message stays in its log; the answer
+     * carries the log start offset and no message. */
+    if (pr_check_append(&p->repl, acks) == KERR_NOT_ENOUGH_REPLICAS) {
         out->error_code = KERR_NOT_ENOUGH_REPLICAS;
         out->log_start_offset = plog_start_offset(p->log);
+        char isr[160];
+        size_t n = 0;
+        isr[0] = 0;
+        for (int i = 0; i < p->repl.nisr && n + 12 < sizeof isr; i++)
+            n += (size_t)snprintf(isr + n, sizeof isr - n, i ? ", %d" : "%d", p->repl.isr[i]);
         log_error(COMPONENT, "Error processing append operation on partition %s-%d: The size of the current ISR "
-                  "Set(%d) is insufficient to satisfy the min.isr requirement of %d for partition %s-%d", t->name,
-                  p->index, b->cfg.node_id, t->cfg.min_insync_replicas, t->name, p->index);
+                  "Set(%s) is insufficient to satisfy the min.isr requirement of %d for partition %s-%d", t->name,
+                  p->index, isr, t->cfg.min_insync_replicas, t->name, p->index);
         return;
     }
     rec_validate_opts opts;
@@ -202,9 +240,12 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         return;
     }
     if (duplicate) {
+        /* A retry of a batch already in the log: answered with its offsets,
+         * with acks=all once the original is replicated. */
         out->base_offset = first;
         out->log_append_time_ms = -1;
         out->log_start_offset = plog_start_offset(p->log);
+        if (acks == -1) *wait_for = first + h.last_offset_delta + 1;
         return;
     }
     int16_t aec = broker_append_batch(b, p, buf, len, &first);
@@ -225,26 +266,35 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
     out->base_offset = first;
     out->log_append_time_ms = t->cfg.log_append_time ? now : -1;
     out->log_start_offset = plog_start_offset(p->log);
+    if (acks == -1) *wait_for = plog_end_offset(p->log);
 }
 
 void h_produce(broker *b, kreq *req) {
     ProduceRequest r;
     if (KREQ_DECODE(req, ProduceRequest, &r) < 0) return;
-    ProduceResponse resp;
-    ProduceResponse_init(&resp);
-    int64_t now = wall_clock_ms();
-    bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
-    bool any_error = false;
-    resp.responses = karena_calloc(&req->arena, (size_t)(r.topic_data_count > 0 ? r.topic_data_count : 1),
-                                   sizeof *resp.responses);
-    if (!resp.responses) {
+    produce_wait *w = karena_calloc(&req->arena, 1, sizeof *w);
+    if (!w) {
         kreq_fail(req, "out of memory");
         return;
     }
-    resp.responses_count = r.topic_data_count > 0 ? r.topic_data_count : 0;
-    for (int i = 0; i < resp.responses_count; i++) {
+    w->req = req;
+    w->holds = 1;
+    ProduceResponse *resp = &w->resp;
+    ProduceResponse_init(resp);
+    partition_wait *waits = NULL;
+    int64_t now = wall_clock_ms();
+    bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
+    bool any_error = false;
+    resp->responses = karena_calloc(&req->arena, (size_t)(r.topic_data_count > 0 ? r.topic_data_count : 1),
+                                   sizeof *resp->responses);
+    if (!resp->responses) {
+        kreq_fail(req, "out of memory");
+        return;
+    }
+    resp->responses_count = r.topic_data_count > 0 ? r.topic_data_count : 0;
+    for (int i = 0; i < resp->responses_count; i++) {
         const ProduceRequest_TopicProduceData *td = &r.topic_data[i];
-        ProduceResponse_TopicProduceResponse *to = &resp.responses[i];
+        ProduceResponse_TopicProduceResponse *to = &resp->responses[i];
         ProduceResponse_TopicProduceResponse_init(to);
         to->name = td->name;
         int32_t np = td->partition_data_count > 0 ? td->partition_data_count : 0;
@@ -266,7 +316,20 @@ void h_produce(broker *b, kreq *req) {
             if (bad_acks) po->error_code = KERR_INVALID_REQUIRED_ACKS;
             else if (!t) po->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (is_internal_topic(t->name)) po->error_code = KERR_INVALID_TOPIC_EXCEPTION;
-            else produce_partition(b, req, t, &td->partition_data[j], r.acks, po, now);
+            else {
+                partition *wp = NULL;
+                int64_t wait_for = -1;
+                produce_partition(b, req, t, &td->partition_data[j], r.acks, po, now, &wp, &wait_for);
+                if (wait_for >= 0 && po->error_code == KERR_NONE) {
+                    partition_wait *pw = karena_calloc(&req->arena, 1, sizeof *pw);
+                    if (!pw) {
+                        kreq_fail(req, "out of memory");
+                        return;
+                    }
+                    *pw = (partition_wait){w, po, wp, wait_for, waits};
+                    waits = pw;
+                }
+            }
             if (po->error_code) any_error = true;
         }
     }
@@ -277,5 +340,11 @@ void h_produce(broker *b, kreq *req) {
         else kreq_no_response(req);
         return;
     }
-    KREQ_REPLY(req, ProduceResponse, &resp);
+    /* acks=all: the answer waits for every appended partition's HW. The
+     * request holds the partitions it appended to; a partition cannot be
+     * freed while it has waiters (they are answered first). */
+    for (partition_wait *pw = waits; pw; pw = pw->next) w->holds++;
+    for (partition_wait *pw = waits; pw; pw = pw->next)
+        broker_await_replication(b, pw->p, pw->required, r.timeout_ms, partition_replicated, pw);
+    produce_wait_release(b, w);
 }

@@ -22,6 +22,7 @@
 #include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "replica/replica_manager.h"
 #include "storage/checkpoint.h"
 #include "util/log.h"
 
@@ -186,12 +187,16 @@ static const char *pick_log_dir(broker *b, const char *topic, int32_t index) {
     return b->cfg.log_dirs[h % (uint32_t)b->cfg.nlog_dirs];
 }
 
+static int64_t checkpoint_hw(broker *b, const char *dir, const char *topic, int32_t index);
+
 static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
     partition *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->topic = t;
     p->index = mp->partition_id;
-    p->leader_epoch = mp->leader_epoch < 0 ? 0 : mp->leader_epoch;
+    p->leader_epoch = -1; /* rm_partition_follow sets it (and starts the epoch when leading) */
+    p->leader = -1;
+    p->fetch_from = -1;
     const char *dir = pick_log_dir(b, t->name, p->index);
     char path[2048], err[512];
     snprintf(path, sizeof path, "%s/%s-%d", dir, t->name, p->index);
@@ -212,14 +217,12 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
         free(p);
         return NULL;
     }
-    if (plog_latest_epoch(p->log) < p->leader_epoch) plog_assign_epoch(p->log, p->leader_epoch);
     plog_created(p->log); /* a new directory is synced in the background */
     /* Producer state from the batches of the last two segments (see producer_state.h). */
     p->producers = pstate_new();
     if (p->producers && plog_scan_tail_headers(p->log, 2, pstate_load_header, p->producers) != 0)
         log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", t->name, p->index, strerror(errno));
-    p->high_watermark = plog_end_offset(p->log);
-    plog_set_high_watermark(p->log, p->high_watermark);
+    rm_partition_opened(b, p, checkpoint_hw(b, dir, t->name, p->index));
     return p;
 }
 
@@ -229,16 +232,8 @@ static bool is_replica(const mpartition *mp, int32_t node) {
     return false;
 }
 
-/* Leadership as the image says; a new leader epoch is recorded in the log's
- * epoch cache before anything is appended under it. */
-static void follow_leadership(broker *b, partition *p, const mpartition *mp) {
-    p->leader = mp->leader;
-    p->is_leader = mp->leader == b->cfg.node_id;
-    if (p->is_leader && mp->leader_epoch > p->leader_epoch) {
-        p->leader_epoch = mp->leader_epoch;
-        if (plog_latest_epoch(p->log) < p->leader_epoch) plog_assign_epoch(p->log, p->leader_epoch);
-    }
-}
+/* Leadership as the image says (leader or follower: replica_manager.c). */
+static void follow_leadership(broker *b, partition *p, const mpartition *mp) { rm_partition_follow(b, p, mp); }
 
 /* Open the partitions this node holds a replica of; the others stay NULL. */
 static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
@@ -280,9 +275,10 @@ static topic_rt *open_topic(broker *b, const mtopic *mt) {
     return t;
 }
 
-static void close_topic(topic_rt *t, bool delete_data) {
+static void close_topic(broker *b, topic_rt *t, bool delete_data) {
     for (int i = 0; i < t->nparts; i++) {
         if (!t->parts[i]) continue;
+        rm_partition_close(b, t->parts[i]);
         if (delete_data) plog_delete(t->parts[i]->log);
         else plog_close(t->parts[i]->log);
         pstate_free(t->parts[i]->producers);
@@ -301,7 +297,7 @@ void topics_sync(broker *b) {
     for (int i = 0; i < reg->n;) {
         if (!mimage_topic_by_id(img, &reg->v[i]->id)) {
             log_info(COMPONENT, "Deleting the logs of topic %s", reg->v[i]->name);
-            close_topic(reg->v[i], true);
+            close_topic(b, reg->v[i], true);
             reg->v[i] = reg->v[--reg->n];
             rehash(reg);
             continue;
@@ -330,6 +326,7 @@ static void free_startup_checkpoints(broker *b);
 int topics_init(broker *b) {
     b->topics = calloc(1, sizeof *b->topics);
     if (!b->topics) return -1;
+    rm_init(b);
     topics_sync(b);
     free_startup_checkpoints(b);
     return 0;
@@ -339,7 +336,8 @@ void topics_close_all(broker *b) {
     struct broker_topics *reg = b->topics;
     if (!reg) return;
     topics_write_checkpoints(b);
-    for (int i = 0; i < reg->n; i++) close_topic(reg->v[i], false);
+    rm_shutdown(b);
+    for (int i = 0; i < reg->n; i++) close_topic(b, reg->v[i], false);
     free(reg->v);
     free(reg->slots);
     free(reg);
@@ -350,16 +348,35 @@ void topics_close_all(broker *b) {
 
 /* Per log dir, read once when the logs are opened at start-up and freed
  * after: partitions created later start fresh (recovery point 0). */
-static ckpt_offsets *recovery_ckpts, *start_ckpts;
+static ckpt_offsets *recovery_ckpts, *start_ckpts, *hw_ckpts;
 static bool ckpts_done;
 
 static void free_startup_checkpoints(broker *b) {
     for (int i = 0; recovery_ckpts && i < b->cfg.nlog_dirs; i++) ckpt_offsets_free(&recovery_ckpts[i]);
     for (int i = 0; start_ckpts && i < b->cfg.nlog_dirs; i++) ckpt_offsets_free(&start_ckpts[i]);
+    for (int i = 0; hw_ckpts && i < b->cfg.nlog_dirs; i++) ckpt_offsets_free(&hw_ckpts[i]);
     free(recovery_ckpts);
     free(start_ckpts);
-    recovery_ckpts = start_ckpts = NULL;
+    free(hw_ckpts);
+    recovery_ckpts = start_ckpts = hw_ckpts = NULL;
     ckpts_done = true;
+}
+
+/* replication-offset-checkpoint: the high watermark a replica had (-1 if
+ * unknown), read at start-up only. */
+static int64_t checkpoint_hw(broker *b, const char *dir, const char *topic, int32_t index) {
+    if (ckpts_done) return -1;
+    if (!hw_ckpts) {
+        hw_ckpts = calloc((size_t)b->cfg.nlog_dirs, sizeof *hw_ckpts);
+        for (int i = 0; hw_ckpts && i < b->cfg.nlog_dirs; i++) {
+            char err[256];
+            if (ckpt_hw_read(b->cfg.log_dirs[i], &hw_ckpts[i], err, sizeof err) != 0)
+                log_warn(COMPONENT, "Ignoring %s/replication-offset-checkpoint: %s", b->cfg.log_dirs[i], err);
+        }
+    }
+    for (int i = 0; hw_ckpts && i < b->cfg.nlog_dirs; i++)
+        if (strcmp(b->cfg.log_dirs[i], dir) == 0) return ckpt_offsets_find(&hw_ckpts[i], topic, index);
+    return -1;
 }
 
 void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int32_t index,
@@ -395,8 +412,9 @@ void topics_write_checkpoints(broker *b) {
     for (int d = 0; d < b->cfg.nlog_dirs; d++) {
         const char *dir = b->cfg.log_dirs[d];
         size_t n = 0, cap = 64;
-        ckpt_offset_entry *rec = malloc(sizeof(*rec) * cap), *st = malloc(sizeof(*st) * cap);
-        for (int i = 0; rec && st && i < reg->n; i++) {
+        ckpt_offset_entry *rec = malloc(sizeof(*rec) * cap), *st = malloc(sizeof(*st) * cap),
+                          *hw = malloc(sizeof(*hw) * cap);
+        for (int i = 0; rec && st && hw && i < reg->n; i++) {
             topic_rt *t = reg->v[i];
             for (int p = 0; p < t->nparts; p++) {
                 if (!t->parts[p]) continue;
@@ -409,18 +427,24 @@ void topics_write_checkpoints(broker *b) {
                     if (r2) rec = r2;
                     ckpt_offset_entry *s2 = realloc(st, sizeof(*st) * cap);
                     if (s2) st = s2;
-                    if (!r2 || !s2) break;
+                    ckpt_offset_entry *h2 = realloc(hw, sizeof(*hw) * cap);
+                    if (h2) hw = h2;
+                    if (!r2 || !s2 || !h2) break;
                 }
                 rec[n].topic = t->name;
                 rec[n].partition = t->parts[p]->index;
                 rec[n].offset = plog_recovery_point(t->parts[p]->log);
                 st[n] = rec[n];
                 st[n].offset = plog_start_offset(t->parts[p]->log);
+                hw[n] = rec[n];
+                hw[n].offset = t->parts[p]->high_watermark;
                 n++;
             }
         }
-        if (rec && st) {
+        if (rec && st && hw) {
             char path[2048];
+            if (ckpt_hw_write(dir, hw, n) != 0)
+                log_error(COMPONENT, "Cannot write %s/replication-offset-checkpoint: %s", dir, strerror(errno));
             snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", dir);
             if (ckpt_offsets_write(path, rec, n) != 0)
                 log_error(COMPONENT, "Cannot write %s: %s", path, strerror(errno));
@@ -430,6 +454,7 @@ void topics_write_checkpoints(broker *b) {
         }
         free(rec);
         free(st);
+        free(hw);
     }
 }
 
@@ -650,11 +675,6 @@ int16_t broker_create_topic(broker *b, kstr name, int32_t partitions, int16_t re
         if (pe) return pe;
     } else {
         replicas = (int32_t *)assignment;
-    }
-    if (replication_factor > 1) {
-        *errmsg = karena_sprintf(a, "Replication factor %d is not supported yet: Samsa does not replicate "
-                                    "partitions, every topic has replication factor 1.", replication_factor);
-        return KERR_INVALID_REPLICATION_FACTOR;
     }
     /* Kafka's controller refuses an operation of more than 10000 records
      * (even validate-only), and a hostile count must not size allocations */

@@ -5,7 +5,7 @@ kafka-python, kcat) and a few raw requests, checking what a user checks:
 1. every node sees every live node (kafka-broker-api-versions.sh, Metadata,
    DescribeCluster), the same controller everywhere, broker.rack per node;
 2. topics placed over the nodes, the same description from every node, manual
-   assignments, RF > 1 refused, CreatePartitions/DeleteTopics/configs from any
+   assignments, RF above the node count refused, CreatePartitions/DeleteTopics/configs from any
    node seen from the others;
 3. producers and consumers bootstrapped from different nodes; a Produce to a
    node that does not lead the partition is NOT_LEADER_OR_FOLLOWER;
@@ -485,20 +485,21 @@ def test_topics_placed_over_the_nodes(cl):
             "\tTopic: manual\tPartition: 1\tLeader: 3\tReplicas: 3\tIsr: 3\n"
             "\tTopic: manual\tPartition: 2\tLeader: 1\tReplicas: 1\tIsr: 1\n")
 
-    # Replication factor 2: refused with INVALID_REPLICATION_FACTOR's message (no replication yet).
-    r = tool(cl, "kafka-topics", "--bootstrap-server", cl.node(3).bootstrap, "--create", "--topic", "rf2",
-             "--partitions", "2", "--replication-factor", "2", ok=False)
+    # A replication factor above the number of nodes: Kafka's INVALID_REPLICATION_FACTOR message.
+    r = tool(cl, "kafka-topics", "--bootstrap-server", cl.node(3).bootstrap, "--create", "--topic", "rf4",
+             "--partitions", "2", "--replication-factor", "4", ok=False)
     assert r.returncode == 1
-    assert ("Error while executing topic command : Replication factor 2 is not supported yet: Samsa does not "
-            "replicate partitions, every topic has replication factor 1.") in r.stdout + r.stderr, r.stdout + r.stderr
-    assert "rf2" not in metadata(cl.node(1).bootstrap)["topics"]
+    assert ("Error while executing topic command : Unable to replicate the partition 4 time(s): The target "
+            "replication factor of 4 cannot be reached because only 3 broker(s) are registered.") in r.stdout + r.stderr, \
+        r.stdout + r.stderr
+    assert "rf4" not in metadata(cl.node(1).bootstrap)["topics"]
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import InvalidReplicationFactorError
     admin = KafkaAdminClient(bootstrap_servers=cl.node(2).bootstrap)
     try:
         with pytest.raises(InvalidReplicationFactorError):
-            admin.create_topics([NewTopic("rf2", 1, 2)])
+            admin.create_topics([NewTopic("rf4", 1, 4)])
     finally:
         admin.close()
 

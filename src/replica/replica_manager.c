@@ -1,0 +1,799 @@
+/* replica_manager.c - leaders, followers, fetchers and acks=all waiters
+ * (see replica_manager.h). Kafka 3.6.1: ReplicaManager, Partition,
+ * ReplicaFetcherThread / AbstractFetcherThread, DelayedProduce. */
+#include "replica/replica_manager.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/config.h"
+#include "broker/producer_state.h"
+#include "broker/topics.h"
+#include "mstore/mstore.h"
+#include "net/kafka_client.h"
+#include "protocol/batch_header.h"
+#include "protocol/errors.h"
+#include "protocol/gen/kmsg.h"
+#include "util/log.h"
+#include "util/props.h"
+
+#define COMPONENT "kafka.server.ReplicaManager"
+#define FETCHER_COMPONENT "kafka.server.ReplicaFetcherThread"
+#define TICK_MS 250
+
+/* One acks=all completion waiting for a partition's high watermark. */
+typedef struct rm_waiter {
+    partition *p;
+    int64_t required;
+    broker_replicated_fn cb;
+    void *arg;
+    loop_timer_id timer;
+    struct rm_waiter *next;
+} rm_waiter;
+
+/* The fetcher of one source broker: one connection, one Fetch in flight
+ * carrying every partition this node follows there. */
+typedef struct rm_fetcher {
+    int32_t leader_id;
+    kc_conn *conn;
+    char host[256];
+    int port;
+    bool inflight;
+    bool failing;            /* the last fetch failed (log once per failure run) */
+    loop_timer_id retry;     /* a fetch is scheduled */
+    partition **parts;
+    int nparts, cap;
+} rm_fetcher;
+
+static struct {
+    broker *b;
+    rm_fetcher **fetchers;
+    int nfetchers;
+    loop_timer_id tick;
+    int64_t next_hw_checkpoint_ms;
+    /* replica.* settings */
+    int64_t lag_max_ms, fetch_max_bytes, fetch_wait_max_ms, fetch_min_bytes, fetch_response_max_bytes,
+        fetch_backoff_ms, socket_timeout_ms, hw_checkpoint_interval_ms;
+} rm;
+
+static int64_t cfg_i64(broker *b, const char *key) {
+    const char *v = props_get(&b->cfg.raw, key);
+    if (!v) {
+        const config_def *d = broker_config_def(key);
+        v = d ? config_def_default(d) : NULL;
+    }
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int64_t local_broker_epoch(broker *b) {
+    const mbroker *br = mimage_broker(b->image, b->cfg.node_id);
+    return br ? br->epoch : -1;
+}
+
+/* ---- high watermark and waiters ---- */
+
+static void fire(broker *b, rm_waiter *w, int16_t err) {
+    if (w->timer) loop_timer_cancel(b->loop, w->timer);
+    broker_replicated_fn cb = w->cb;
+    void *arg = w->arg;
+    free(w);
+    cb(b, arg, err);
+}
+
+/* DelayedProduce.tryComplete for every waiter of p: those whose offset the
+ * HW passed, or that can no longer complete here, are answered. */
+static void complete_waiters(broker *b, partition *p) {
+    rm_waiter *ready = NULL, **tail = &ready;
+    for (rm_waiter **pp = &p->waiters; *pp;) {
+        rm_waiter *w = *pp;
+        bool done = false;
+        int16_t err = KERR_NOT_LEADER_OR_FOLLOWER;
+        if (p->is_leader && !b->fenced) err = (int16_t)pr_check_enough_replicas(&p->repl, w->required, &done);
+        if (done || err != KERR_NONE) {
+            *pp = w->next;
+            w->next = NULL;
+            w->required = err; /* carried to the callback below */
+            *tail = w;
+            tail = &w->next;
+            continue;
+        }
+        pp = &w->next;
+    }
+    while (ready) {
+        rm_waiter *w = ready;
+        ready = w->next;
+        fire(b, w, (int16_t)w->required);
+    }
+}
+
+static void fail_waiters(broker *b, partition *p, int16_t err) {
+    while (p->waiters) {
+        rm_waiter *w = p->waiters;
+        p->waiters = w->next;
+        fire(b, w, err);
+    }
+}
+
+/* The partition's HW as partition_repl computed it becomes visible. */
+static void publish_hw(broker *b, partition *p) {
+    if (p->high_watermark != p->repl.hw) {
+        p->high_watermark = p->repl.hw;
+        plog_set_high_watermark(p->log, p->high_watermark);
+        broker_partition_appended(b, p); /* consumers read up to the HW */
+    }
+    if (p->waiters) complete_waiters(b, p);
+}
+
+static void waiter_expired(kloop *l, void *arg) {
+    (void)l;
+    rm_waiter *w = arg;
+    partition *p = w->p;
+    w->timer = 0;
+    for (rm_waiter **pp = &p->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    fire(rm.b, w, KERR_REQUEST_TIMED_OUT);
+}
+
+void broker_await_replication(broker *b, partition *p, int64_t required_offset, int32_t timeout_ms,
+                              broker_replicated_fn cb, void *arg) {
+    bool done = false;
+    int16_t err = KERR_NOT_LEADER_OR_FOLLOWER;
+    if (p->is_leader && !b->fenced) err = (int16_t)pr_check_enough_replicas(&p->repl, required_offset, &done);
+    if (done || err != KERR_NONE) {
+        cb(b, arg, err);
+        return;
+    }
+    rm_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        cb(b, arg, KERR_REQUEST_TIMED_OUT);
+        return;
+    }
+    w->p = p;
+    w->required = required_offset;
+    w->cb = cb;
+    w->arg = arg;
+    w->next = p->waiters;
+    p->waiters = w;
+    w->timer = loop_timer_add(b->loop, timeout_ms > 0 ? timeout_ms : 0, waiter_expired, w);
+}
+
+/* ---- ISR changes (AlterPartition as a compare-and-set in the store) ---- */
+
+typedef struct alter_ctx {
+    kuuid topic_id;
+    int32_t partition;
+    uint64_t seq;
+    int32_t leader_epoch;
+} alter_ctx;
+
+static partition *find_partition(broker *b, const kuuid *topic_id, int32_t index) {
+    topic_rt *t = broker_topic_by_id(b, topic_id);
+    if (!t || index < 0 || index >= t->nparts) return NULL;
+    return t->parts[index];
+}
+
+static void alter_done(broker *b, void *arg, mstore_status st) {
+    alter_ctx *c = arg;
+    partition *p = find_partition(b, &c->topic_id, c->partition);
+    if (p && st != MSTORE_OK) {
+        /* Not applied (the topic moved on, or the store is away): back to the
+         * committed ISR; the next fetch or tick proposes again. */
+        log_info(COMPONENT, "[Partition %s-%d broker=%d] Failed to update ISR (%s); will retry", p->topic->name,
+                 p->index, b->cfg.node_id, st == MSTORE_CONFLICT ? "the partition changed meanwhile" : "store unavailable");
+        pr_alter_failed(&p->repl, c->seq, KERR_OPERATION_NOT_ATTEMPTED);
+        publish_hw(b, p);
+    }
+    free(c);
+}
+
+static void fmt_ids(char *out, size_t cap, const int32_t *v, int n) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && len + 12 < cap; i++) len += (size_t)snprintf(out + len, cap - len, i ? ",%d" : "%d", v[i]);
+}
+
+static void propose_isr(broker *b, partition *p, const pr_alter *a, const char *what) {
+    const mpartition *mp = broker_mpartition(b, p->topic, p->index);
+    if (!mp || mp->leader != b->cfg.node_id || mp->leader_epoch != a->leader_epoch ||
+        mp->partition_epoch != a->partition_epoch) {
+        pr_alter_failed(&p->repl, a->seq, KERR_OPERATION_NOT_ATTEMPTED);
+        return;
+    }
+    char from[128], to[128];
+    fmt_ids(from, sizeof from, mp->isr, mp->nisr);
+    fmt_ids(to, sizeof to, a->isr, a->nisr);
+    log_info("kafka.cluster.Partition", "[Partition %s-%d broker=%d] %s ISR from %s to %s. Leader: (highWatermark: %lld, "
+             "endOffset: %lld).", p->topic->name, p->index, b->cfg.node_id, what, from, to,
+             (long long)p->repl.hw, (long long)p->repl.leo);
+    alter_ctx *c = malloc(sizeof *c);
+    if (!c) {
+        pr_alter_failed(&p->repl, a->seq, KERR_OPERATION_NOT_ATTEMPTED);
+        return;
+    }
+    *c = (alter_ctx){p->topic->id, p->index, a->seq, a->leader_epoch};
+    PartitionChangeRecord r;
+    PartitionChangeRecord_init(&r);
+    r.topic_id = p->topic->id;
+    r.partition_id = p->index;
+    r.isr = (int32_t *)a->isr;
+    r.isr_count = a->nisr;
+    mrecord rec = {KMETA_PARTITION_CHANGE_RECORD, 0, &r};
+    mstore_commit(b->store, &rec, 1, 0, alter_done, c);
+}
+
+/* ---- leader side ---- */
+
+void rm_leader_appended(broker *b, partition *p) {
+    if (pr_leader_appended(&p->repl, plog_end_offset(p->log), monotonic_ms())) publish_hw(b, p);
+    else if (p->waiters) complete_waiters(b, p);
+}
+
+int16_t rm_follower_fetched(broker *b, partition *p, int32_t replica_id, int64_t replica_epoch, int64_t fetch_offset,
+                            int64_t log_start_offset) {
+    pr_alter a;
+    pr_fetch_result r = pr_follower_fetched(&p->repl, replica_id, fetch_offset, log_start_offset, replica_epoch,
+                                            monotonic_ms(), &a);
+    if (r.error != KERR_NONE) return (int16_t)r.error;
+    if (r.hw_advanced) publish_hw(b, p);
+    if (r.propose) propose_isr(b, p, &a, "Expanding");
+    return KERR_NONE;
+}
+
+int64_t rm_replica_leo(const partition *p, int32_t replica_id) {
+    if (replica_id == p->repl.local_id) return p->repl.leo;
+    for (int i = 0; i < p->repl.nremote; i++)
+        if (p->repl.r[i].id == replica_id) return p->repl.r[i].leo;
+    return -1;
+}
+
+/* ---- follower side: fetchers ---- */
+
+static void fetcher_schedule(rm_fetcher *f, int64_t delay_ms);
+
+static rm_fetcher *fetcher_of(int32_t leader_id, bool create) {
+    for (int i = 0; i < rm.nfetchers; i++)
+        if (rm.fetchers[i]->leader_id == leader_id) return rm.fetchers[i];
+    if (!create) return NULL;
+    rm_fetcher **nv = realloc(rm.fetchers, sizeof(*nv) * (size_t)(rm.nfetchers + 1));
+    if (!nv) return NULL;
+    rm.fetchers = nv;
+    rm_fetcher *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->leader_id = leader_id;
+    rm.fetchers[rm.nfetchers++] = f;
+    return f;
+}
+
+static void fetcher_remove(partition *p) {
+    if (p->fetch_from < 0) return;
+    rm_fetcher *f = fetcher_of(p->fetch_from, false);
+    p->fetch_from = -1;
+    p->fetch_busy = false;
+    if (!f) return;
+    for (int i = 0; i < f->nparts; i++)
+        if (f->parts[i] == p) {
+            f->parts[i] = f->parts[--f->nparts];
+            break;
+        }
+}
+
+static void fetcher_add(partition *p, int32_t leader_id) {
+    if (p->fetch_from == leader_id) return;
+    fetcher_remove(p);
+    rm_fetcher *f = fetcher_of(leader_id, true);
+    if (!f) return;
+    if (f->nparts == f->cap) {
+        int nc = f->cap ? f->cap * 2 : 16;
+        partition **nv = realloc(f->parts, sizeof(*nv) * (size_t)nc);
+        if (!nv) return;
+        f->parts = nv;
+        f->cap = nc;
+    }
+    f->parts[f->nparts++] = p;
+    p->fetch_from = leader_id;
+    p->fetch_retry_ms = 0;
+    p->fetch_busy = false;
+    fetcher_schedule(f, 0);
+}
+
+static void rebuild_producer_state(partition *p) {
+    pstate_free(p->producers);
+    p->producers = pstate_new();
+    if (p->producers && plog_scan_tail_headers(p->log, 2, pstate_load_header, p->producers) != 0)
+        log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", p->topic->name, p->index, strerror(errno));
+}
+
+/* The local log was cut to offset: LEO, HW and producer state follow. */
+static int truncate_log(broker *b, partition *p, int64_t offset, const char *why) {
+    int64_t leo = plog_end_offset(p->log);
+    log_info("kafka.log.UnifiedLog", "[UnifiedLog partition=%s-%d] Truncating to offset %lld (log end offset %lld): %s",
+             p->topic->name, p->index, (long long)offset, (long long)leo, why);
+    if (plog_truncate_to(p->log, offset) != 0) {
+        log_error(COMPONENT, "Truncating %s-%d to %lld failed: %s", p->topic->name, p->index, (long long)offset,
+                  strerror(errno));
+        return -1;
+    }
+    pr_set_local_log(&p->repl, plog_end_offset(p->log));
+    if (offset < leo) rebuild_producer_state(p);
+    publish_hw(b, p);
+    return 0;
+}
+
+/* AbstractFetcherThread.getOffsetTruncationState for a DivergingEpoch
+ * answer (leader_epoch, leader_end): truncate by epoch, never to the HW. */
+static void truncate_diverging(broker *b, partition *p, int32_t leader_epoch, int64_t leader_end) {
+    int64_t leo = plog_end_offset(p->log);
+    int64_t target;
+    if (leader_end < 0) {
+        target = p->repl.hw;
+    } else {
+        int32_t fe = -1;
+        int64_t fend = -1;
+        plog_end_offset_for_epoch(p->log, leader_epoch, &fe, &fend);
+        if (fe < 0 || fend < 0) target = leader_end < leo ? leader_end : leo;
+        else if (fe == leader_epoch) {
+            target = leader_end < fend ? leader_end : fend;
+            if (leo < target) target = leo;
+        } else {
+            target = fend < leo ? fend : leo; /* not done: the next fetch carries our new latest epoch */
+        }
+    }
+    char why[128];
+    snprintf(why, sizeof why, "the leader's log diverges (epoch %d ends at %lld)", leader_epoch, (long long)leader_end);
+    truncate_log(b, p, target, why);
+}
+
+/* The batches appended as follower update the producers' state. */
+static void record_producers(partition *p, const uint8_t *buf, size_t len) {
+    size_t pos = 0;
+    while (p->producers && pos + BATCH_HEADER_SIZE <= len) {
+        batch_header h;
+        batch_header_parse(buf + pos, &h);
+        if (h.batch_length <= 0) break;
+        pstate_record(p->producers, &h);
+        pos += (size_t)h.batch_length + BATCH_LOG_OVERHEAD;
+    }
+}
+
+/* ReplicaFetcherThread.processPartitionData */
+static void follower_append(broker *b, partition *p, const FetchResponse_PartitionData *pd) {
+    if (pd->records.len > 0 && pd->records.p) {
+        size_t used = 0;
+        int64_t last = -1;
+        char err[256] = "";
+        int rc = plog_append_as_follower(p->log, pd->records.p, (size_t)pd->records.len, &last, &used, err, sizeof err);
+        if (used > 0) record_producers(p, pd->records.p, used);
+        if (rc == PLOG_UNEXPECTED_APPEND_OFFSET) {
+            /* an answer to an older fetch offset: the next fetch asks again */
+        } else if (rc != 0) {
+            log_error(FETCHER_COMPONENT, "[ReplicaFetcher replicaId=%d, leaderId=%d] Error appending to %s-%d: %s",
+                      b->cfg.node_id, p->fetch_from, p->topic->name, p->index, rc < 0 ? strerror(errno) : err);
+            p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
+        }
+        pr_set_local_log(&p->repl, plog_end_offset(p->log));
+    }
+    pr_follower_update_hw(&p->repl, pd->high_watermark);
+    /* UnifiedLog.maybeIncrementLogStartOffset: follow the leader's log start */
+    if (pd->log_start_offset > plog_start_offset(p->log) && pd->log_start_offset <= p->repl.hw)
+        plog_delete_records(p->log, pd->log_start_offset);
+    publish_hw(b, p);
+}
+
+/* ---- out of range: ask the leader where its log is (ListOffsets) ---- */
+
+typedef struct oor_ctx {
+    kuuid topic_id;
+    int32_t partition;
+    int32_t leader_id;
+    int64_t timestamp; /* -1 latest, -2 earliest */
+} oor_ctx;
+
+static void oor_send(rm_fetcher *f, partition *p, int64_t timestamp);
+
+static void oor_answered(kc_status st, kc_resp *resp, void *arg) {
+    oor_ctx *c = arg;
+    broker *b = rm.b;
+    partition *p = b->topics ? find_partition(b, &c->topic_id, c->partition) : NULL;
+    if (p && p->fetch_from == c->leader_id) p->fetch_busy = false;
+    rm_fetcher *f = p ? fetcher_of(c->leader_id, false) : NULL;
+    if (st == KC_CANCELLED || !p || !f || p->fetch_from != c->leader_id) {
+        free(c);
+        return;
+    }
+    int64_t off = -1;
+    int16_t err = kc_status_error_code(st);
+    if (st == KC_OK) {
+        ListOffsetsResponse r;
+        if (kc_resp_decode(resp, &r) == 0 && r.topics_count == 1 && r.topics[0].partitions_count == 1) {
+            err = r.topics[0].partitions[0].error_code;
+            off = r.topics[0].partitions[0].offset;
+        } else {
+            err = KERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    int64_t ts = c->timestamp;
+    free(c);
+    if (err != KERR_NONE || off < 0) {
+        p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
+        fetcher_schedule(f, rm.fetch_backoff_ms);
+        return;
+    }
+    int64_t leo = plog_end_offset(p->log);
+    if (ts == -1) {
+        /* fetchOffsetAndTruncate: the leader's end is below ours: cut to it */
+        if (off < leo) truncate_log(b, p, off, "the fetch offset is past the leader's log end");
+        else {
+            oor_send(f, p, -2);
+            return;
+        }
+    } else if (off > leo) {
+        log_info("kafka.log.UnifiedLog", "[UnifiedLog partition=%s-%d] Truncating fully and starting at the leader's "
+                 "log start offset %lld", p->topic->name, p->index, (long long)off);
+        if (plog_truncate_fully_and_start_at(p->log, off) == 0) {
+            pr_set_local_log(&p->repl, plog_end_offset(p->log));
+            rebuild_producer_state(p);
+            publish_hw(b, p);
+        }
+    }
+    fetcher_schedule(f, 0);
+}
+
+static void oor_send(rm_fetcher *f, partition *p, int64_t timestamp) {
+    oor_ctx *c = malloc(sizeof *c);
+    if (!c) return;
+    *c = (oor_ctx){p->topic->id, p->index, f->leader_id, timestamp};
+    ListOffsetsRequest r;
+    ListOffsetsRequest_init(&r);
+    ListOffsetsRequest_ListOffsetsTopic t;
+    ListOffsetsRequest_ListOffsetsTopic_init(&t);
+    ListOffsetsRequest_ListOffsetsPartition lp;
+    ListOffsetsRequest_ListOffsetsPartition_init(&lp);
+    lp.partition_index = p->index;
+    lp.current_leader_epoch = p->repl.leader_epoch;
+    lp.timestamp = timestamp;
+    t.name = kstr_from(p->topic->name);
+    t.partitions = &lp;
+    t.partitions_count = 1;
+    r.replica_id = rm.b->cfg.node_id;
+    r.topics = &t;
+    r.topics_count = 1;
+    int16_t v = kc_pick_version(f->conn, KAPI_LIST_OFFSETS, 7);
+    if (v < 1) v = 7;
+    p->fetch_busy = true;
+    if (kc_send_msg(f->conn, KAPI_LIST_OFFSETS, v, &r, (int)rm.socket_timeout_ms, oor_answered, c) != 0) {
+        p->fetch_busy = false;
+        p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
+        free(c);
+    }
+}
+
+/* ---- the fetch round ---- */
+
+static void fetch_answered(kc_status st, kc_resp *resp, void *arg);
+
+static void fetcher_backoff_all(rm_fetcher *f) {
+    int64_t at = monotonic_ms() + rm.fetch_backoff_ms;
+    for (int i = 0; i < f->nparts; i++)
+        if (f->parts[i]->fetch_retry_ms < at) f->parts[i]->fetch_retry_ms = at;
+}
+
+static void fetcher_send(rm_fetcher *f) {
+    broker *b = rm.b;
+    if (f->inflight || f->nparts == 0) return;
+    broker_node bn;
+    if (!broker_node_lookup(b, f->leader_id, &bn)) {
+        /* the leader is not registered (yet): wait for metadata */
+        fetcher_backoff_all(f);
+        fetcher_schedule(f, rm.fetch_backoff_ms);
+        return;
+    }
+    if (f->conn && (strcmp(f->host, bn.host) != 0 || f->port != bn.port)) {
+        kc_conn_free(f->conn);
+        f->conn = NULL;
+    }
+    if (!f->conn) {
+        kc_config cfg;
+        kc_config_defaults(&cfg);
+        char cid[64];
+        snprintf(cid, sizeof cid, "broker-%d-fetcher-0", b->cfg.node_id);
+        cfg.client_id = cid;
+        cfg.request_timeout_ms = (int)rm.socket_timeout_ms;
+        cfg.max_in_flight = 2;
+        cfg.receive_buffer_bytes = (int)cfg_i64(b, "replica.socket.receive.buffer.bytes");
+        snprintf(f->host, sizeof f->host, "%s", bn.host);
+        f->port = bn.port;
+        f->conn = kc_conn_new(b->loop, f->host, f->port, &cfg);
+        if (!f->conn) {
+            fetcher_schedule(f, rm.fetch_backoff_ms);
+            return;
+        }
+    }
+    int64_t now = monotonic_ms();
+    karena a;
+    karena_init(&a, 0);
+    FetchRequest r;
+    FetchRequest_init(&r);
+    r.replica_id = b->cfg.node_id;
+    r.replica_state.replica_id = b->cfg.node_id;
+    r.replica_state.replica_epoch = local_broker_epoch(b);
+    r.max_wait_ms = (int32_t)rm.fetch_wait_max_ms;
+    r.min_bytes = (int32_t)rm.fetch_min_bytes;
+    r.max_bytes = (int32_t)rm.fetch_response_max_bytes;
+    r.isolation_level = 0;
+    r.session_id = 0;
+    r.session_epoch = -1; /* sessionless: every fetch names all partitions */
+    r.topics = karena_calloc(&a, (size_t)f->nparts, sizeof *r.topics);
+    FetchRequest_FetchPartition *fps = karena_calloc(&a, (size_t)f->nparts, sizeof *fps);
+    int64_t next_retry = INT64_MAX;
+    r.topics_count = 0;
+    int nsent = 0;
+    partition **ready = karena_calloc(&a, (size_t)f->nparts, sizeof *ready);
+    int nready = 0;
+    for (int i = 0; ready && i < f->nparts; i++) {
+        partition *p = f->parts[i];
+        if (p->fetch_busy) continue;
+        if (p->fetch_retry_ms > now) {
+            if (p->fetch_retry_ms < next_retry) next_retry = p->fetch_retry_ms;
+            continue;
+        }
+        ready[nready++] = p;
+    }
+    /* one entry per topic, its partitions contiguous in fps */
+    for (int i = 0; r.topics && fps && i < nready; i++) {
+        if (!ready[i]) continue;
+        topic_rt *t = ready[i]->topic;
+        FetchRequest_FetchTopic *ft = &r.topics[r.topics_count++];
+        FetchRequest_FetchTopic_init(ft);
+        ft->topic = kstr_from(t->name);
+        ft->topic_id = t->id;
+        ft->partitions = &fps[nsent];
+        ft->partitions_count = 0;
+        for (int j = i; j < nready; j++) {
+            partition *p = ready[j];
+            if (!p || p->topic != t) continue;
+            ready[j] = NULL;
+            FetchRequest_FetchPartition *slot = &fps[nsent++];
+            FetchRequest_FetchPartition_init(slot);
+            slot->partition = p->index;
+            slot->current_leader_epoch = p->repl.leader_epoch;
+            slot->fetch_offset = plog_end_offset(p->log);
+            slot->last_fetched_epoch = plog_latest_epoch(p->log);
+            slot->log_start_offset = plog_start_offset(p->log);
+            slot->partition_max_bytes = (int32_t)rm.fetch_max_bytes;
+            ft->partitions_count++;
+        }
+    }
+    if (nsent == 0) {
+        karena_free(&a);
+        if (next_retry != INT64_MAX) fetcher_schedule(f, next_retry - now);
+        return;
+    }
+    int16_t v = kc_pick_version(f->conn, KAPI_FETCH, 15);
+    if (v < 0) v = 15; /* before the first ApiVersions: the one every Samsa node serves */
+    f->inflight = true;
+    if (kc_send_msg(f->conn, KAPI_FETCH, v, &r, (int)(rm.fetch_wait_max_ms + rm.socket_timeout_ms), fetch_answered,
+                    f) != 0) {
+        f->inflight = false;
+        fetcher_backoff_all(f);
+        fetcher_schedule(f, rm.fetch_backoff_ms);
+    }
+    karena_free(&a);
+}
+
+static void fetcher_timer(kloop *l, void *arg) {
+    (void)l;
+    rm_fetcher *f = arg;
+    f->retry = 0;
+    fetcher_send(f);
+}
+
+static void fetcher_schedule(rm_fetcher *f, int64_t delay_ms) {
+    if (f->inflight) return; /* the answer sends the next fetch */
+    if (f->retry) {
+        if (delay_ms > 0) return; /* one is already due at or before then */
+        loop_timer_cancel(rm.b->loop, f->retry);
+    }
+    f->retry = loop_timer_add(rm.b->loop, delay_ms > 0 ? delay_ms : 0, fetcher_timer, f);
+}
+
+static void handle_partition(broker *b, rm_fetcher *f, partition *p, const FetchResponse_PartitionData *pd) {
+    switch (pd->error_code) {
+    case KERR_NONE:
+        if (pd->diverging_epoch.epoch >= 0 || pd->diverging_epoch.end_offset >= 0) {
+            truncate_diverging(b, p, pd->diverging_epoch.epoch, pd->diverging_epoch.end_offset);
+            return;
+        }
+        follower_append(b, p, pd);
+        return;
+    case KERR_OFFSET_OUT_OF_RANGE:
+        oor_send(f, p, -1);
+        return;
+    default:
+        /* not (yet) leader there, an epoch we do not agree on, unknown
+         * partition: wait for metadata, retry after the backoff */
+        p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
+        return;
+    }
+}
+
+static void fetch_answered(kc_status st, kc_resp *resp, void *arg) {
+    rm_fetcher *f = arg;
+    if (st == KC_CANCELLED) return; /* the fetcher is being freed */
+    broker *b = rm.b;
+    f->inflight = false;
+    FetchResponse r;
+    if (st != KC_OK || kc_resp_decode(resp, &r) != 0 || r.error_code != KERR_NONE) {
+        if (!f->failing)
+            log_warn(FETCHER_COMPONENT, "[ReplicaFetcher replicaId=%d, leaderId=%d, fetcherId=0] Error in response "
+                     "for fetch request: %s", b->cfg.node_id, f->leader_id,
+                     st != KC_OK ? kc_status_name(st) : kerr_name(r.error_code));
+        f->failing = true;
+        fetcher_backoff_all(f);
+        fetcher_schedule(f, rm.fetch_backoff_ms);
+        return;
+    }
+    f->failing = false;
+    for (int i = 0; i < r.responses_count; i++) {
+        const FetchResponse_FetchableTopicResponse *tr = &r.responses[i];
+        topic_rt *t = resp->api_version >= 13 ? broker_topic_by_id(b, &tr->topic_id) : broker_topic(b, tr->topic);
+        if (!t) continue;
+        for (int j = 0; j < tr->partitions_count; j++) {
+            const FetchResponse_PartitionData *pd = &tr->partitions[j];
+            if (pd->partition_index < 0 || pd->partition_index >= t->nparts) continue;
+            partition *p = t->parts[pd->partition_index];
+            /* only for the role and leader this fetch was sent in */
+            if (!p || p->is_leader || p->fetch_from != f->leader_id || p->fetch_busy) continue;
+            handle_partition(b, f, p, pd);
+        }
+    }
+    fetcher_schedule(f, 0);
+}
+
+/* ---- roles ---- */
+
+void rm_partition_opened(broker *b, partition *p, int64_t checkpoint_hw) {
+    int64_t leo = plog_end_offset(p->log);
+    int64_t hw = checkpoint_hw >= 0 ? checkpoint_hw : leo;
+    const mpartition *mp = broker_mpartition(b, p->topic, p->index);
+    if (checkpoint_hw < 0 && mp && mp->nreplicas > 1) hw = plog_start_offset(p->log); /* Kafka: no checkpoint, HW = log start */
+    pr_init(&p->repl, b->cfg.node_id, local_broker_epoch(b), rm.lag_max_ms, p->topic->cfg.min_insync_replicas, leo,
+            hw);
+    p->high_watermark = p->repl.hw;
+    plog_set_high_watermark(p->log, p->high_watermark);
+    p->fetch_from = -1;
+    p->waiters = NULL;
+}
+
+static void meta_of(const mpartition *mp, pr_meta *m) {
+    memset(m, 0, sizeof *m);
+    m->leader = mp->leader;
+    m->leader_epoch = mp->leader_epoch;
+    m->partition_epoch = mp->partition_epoch;
+    m->nreplicas = mp->nreplicas < PR_MAX_REPLICAS ? mp->nreplicas : PR_MAX_REPLICAS;
+    memcpy(m->replicas, mp->replicas, sizeof(int32_t) * (size_t)m->nreplicas);
+    m->nisr = mp->nisr < PR_MAX_REPLICAS ? mp->nisr : PR_MAX_REPLICAS;
+    memcpy(m->isr, mp->isr, sizeof(int32_t) * (size_t)m->nisr);
+}
+
+void rm_partition_follow(broker *b, partition *p, const mpartition *mp) {
+    partition_repl *r = &p->repl;
+    r->local_broker_epoch = local_broker_epoch(b);
+    r->min_isr = p->topic->cfg.min_insync_replicas;
+    for (int i = 0; i < mp->nreplicas; i++) {
+        const mbroker *br = mimage_broker(b->image, mp->replicas[i]);
+        pr_set_broker(r, mp->replicas[i], br && !br->fenced, false, br ? br->epoch : -1);
+    }
+    p->leader = mp->leader;
+    bool lead = mp->leader == b->cfg.node_id;
+    if (lead == p->is_leader && mp->partition_epoch == r->partition_epoch && mp->leader_epoch == r->leader_epoch) {
+        if (!lead && mp->leader >= 0 && p->fetch_from != mp->leader) fetcher_add(p, mp->leader);
+        return; /* nothing new for this partition */
+    }
+    pr_meta m;
+    meta_of(mp, &m);
+    int64_t now = monotonic_ms();
+    if (lead) {
+        int32_t old_epoch = r->leader_epoch;
+        bool adv = false;
+        if (pr_make_leader(r, &m, now, &adv) < 0) return; /* stale */
+        fetcher_remove(p);
+        /* Partition.makeLeader: a new leader epoch starts at the LEO */
+        int32_t epoch = mp->leader_epoch < 0 ? 0 : mp->leader_epoch;
+        if ((epoch > old_epoch || !p->is_leader) && plog_latest_epoch(p->log) < epoch) plog_assign_epoch(p->log, epoch);
+        if (!p->is_leader)
+            log_info("kafka.cluster.Partition", "[Partition %s-%d broker=%d] %s-%d starts at leader epoch %d from "
+                     "offset %lld with partition epoch %d, high watermark %lld, ISR [%d replicas]",
+                     p->topic->name, p->index, b->cfg.node_id, p->topic->name, p->index, mp->leader_epoch,
+                     (long long)plog_end_offset(p->log), mp->partition_epoch, (long long)r->hw, mp->nisr);
+        p->is_leader = true;
+        p->leader_epoch = epoch;
+        publish_hw(b, p);
+        return;
+    }
+    if (pr_make_follower(r, &m) < 0) return; /* stale */
+    bool was_leader = p->is_leader;
+    p->is_leader = false;
+    p->leader_epoch = mp->leader_epoch;
+    if (was_leader || p->waiters) fail_waiters(b, p, KERR_NOT_LEADER_OR_FOLLOWER);
+    if (mp->leader < 0) {
+        fetcher_remove(p);
+        return;
+    }
+    if (was_leader || p->fetch_from != mp->leader)
+        log_info("kafka.cluster.Partition", "[Partition %s-%d broker=%d] Follower %s-%d starts at leader epoch %d "
+                 "from offset %lld with partition epoch %d and high watermark %lld. Current leader is %d.",
+                 p->topic->name, p->index, b->cfg.node_id, p->topic->name, p->index, mp->leader_epoch,
+                 (long long)plog_end_offset(p->log), mp->partition_epoch, (long long)r->hw, mp->leader);
+    fetcher_add(p, mp->leader);
+    p->fetch_retry_ms = 0; /* a new epoch: fetch at once (DivergingEpoch truncates if needed) */
+    rm_fetcher *f = fetcher_of(mp->leader, false);
+    if (f) fetcher_schedule(f, 0);
+}
+
+void rm_partition_close(broker *b, partition *p) {
+    fetcher_remove(p);
+    fail_waiters(b, p, KERR_NOT_LEADER_OR_FOLLOWER);
+}
+
+/* ---- periodic: ISR shrink, fenced leaders, HW checkpoints ---- */
+
+static void tick(kloop *l, void *arg) {
+    (void)arg;
+    broker *b = rm.b;
+    rm.tick = loop_timer_add(l, TICK_MS, tick, NULL);
+    int64_t now = monotonic_ms();
+    int nt = broker_topic_count(b);
+    topic_rt **ts = nt ? malloc(sizeof(*ts) * (size_t)nt) : NULL;
+    if (!ts) return;
+    nt = broker_topics_list(b, ts, nt);
+    for (int i = 0; i < nt; i++) {
+        topic_rt *t = ts[i];
+        for (int k = 0; k < t->nparts; k++) {
+            partition *p = t->parts[k];
+            if (!p || !p->is_leader) continue;
+            if (b->fenced) {
+                if (p->waiters) fail_waiters(b, p, KERR_NOT_LEADER_OR_FOLLOWER);
+                continue;
+            }
+            pr_alter a;
+            if (p->repl.nremote > 0 && pr_maybe_shrink(&p->repl, now, &a)) propose_isr(b, p, &a, "Shrinking");
+        }
+    }
+    free(ts);
+}
+
+void rm_init(broker *b) {
+    memset(&rm, 0, sizeof rm);
+    rm.b = b;
+    rm.lag_max_ms = cfg_i64(b, "replica.lag.time.max.ms");
+    rm.fetch_max_bytes = cfg_i64(b, "replica.fetch.max.bytes");
+    rm.fetch_wait_max_ms = cfg_i64(b, "replica.fetch.wait.max.ms");
+    rm.fetch_min_bytes = cfg_i64(b, "replica.fetch.min.bytes");
+    rm.fetch_response_max_bytes = cfg_i64(b, "replica.fetch.response.max.bytes");
+    rm.fetch_backoff_ms = cfg_i64(b, "replica.fetch.backoff.ms");
+    rm.socket_timeout_ms = cfg_i64(b, "replica.socket.timeout.ms");
+    if (rm.socket_timeout_ms <= 0) rm.socket_timeout_ms = 30000;
+    if (rm.fetch_min_bytes <= 0) rm.fetch_min_bytes = 1;
+    rm.tick = loop_timer_add(b->loop, TICK_MS, tick, NULL);
+}
+
+void rm_shutdown(broker *b) {
+    if (rm.tick) loop_timer_cancel(b->loop, rm.tick);
+    rm.tick = 0;
+    for (int i = 0; i < rm.nfetchers; i++) {
+        rm_fetcher *f = rm.fetchers[i];
+        if (f->retry) loop_timer_cancel(b->loop, f->retry);
+        for (int k = 0; k < f->nparts; k++) f->parts[k]->fetch_from = -1;
+        kc_conn_free(f->conn);
+        free(f->parts);
+        free(f);
+    }
+    free(rm.fetchers);
+    rm.fetchers = NULL;
+    rm.nfetchers = 0;
+}
