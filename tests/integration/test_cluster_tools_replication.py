@@ -43,7 +43,7 @@ def partition_lines(text):
     return out
 
 
-def wait_for(what, check, timeout=30, interval=0.3):
+def wait_for(what, check, timeout=60, interval=0.3):
     """Calls check() until it returns a true value (returned) or timeout."""
     deadline = time.time() + timeout
     last = None
@@ -294,6 +294,23 @@ def replication_supported(node):
     return True
 
 
+def log_dir_sizes(node, topic):
+    """kafka-log-dirs --describe: [{partition: size}] per broker in the
+    order printed; checks the replicas' offsetLag and isFuture."""
+    r = node.run_tool("kafka-log-dirs", "--bootstrap-server", node.bootstrap, "--describe", "--topic-list", topic)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    doc = json.loads(lines[2])
+    ids = [b["broker"] for b in doc["brokers"]]
+    assert lines[1] == "Received log directory information from brokers " + ",".join(map(str, ids)), r.stdout
+    out = []
+    for b in doc["brokers"]:
+        parts = {p["partition"]: p for d in b["logDirs"] for p in d["partitions"]}
+        assert all(p["offsetLag"] == 0 and p["isFuture"] is False for p in parts.values()), r.stdout
+        out.append({k: p["size"] for k, p in parts.items()})
+    return out
+
+
 @needs_etcd
 def test_reports_with_replication_factor_3(samsa_cluster_factory):
     c = started(samsa_cluster_factory)
@@ -315,6 +332,11 @@ def test_reports_with_replication_factor_3(samsa_cluster_factory):
     # ISR 3 == min.insync.replicas 3 for mi3 only.
     got = describe_partitions(n1, "--at-min-isr-partitions", "--exclude-internal")
     assert sorted(got) == [("mi3", p) for p in range(3)]
+    # Every replica (acks=all: each holds the records) on every broker, same sizes.
+    before_kill_sizes = log_dir_sizes(n1, "urp")
+    assert len(before_kill_sizes) == 3 and before_kill_sizes[0] == before_kill_sizes[1] == before_kill_sizes[2]
+    assert sorted(before_kill_sizes[0]) == ["urp-0", "urp-1", "urp-2"], before_kill_sizes
+    assert all(size > 0 for size in before_kill_sizes[0].values()), before_kill_sizes
 
     c.kill9(3)
 
@@ -336,17 +358,7 @@ def test_reports_with_replication_factor_3(samsa_cluster_factory):
     assert topics(n1, "--describe", "--unavailable-partitions", "--exclude-internal").stdout == ""
 
     # kafka-log-dirs: the live brokers each hold every partition, leader or follower.
-    r = n1.run_tool("kafka-log-dirs", "--bootstrap-server", n1.bootstrap, "--describe", "--topic-list", "urp")
-    assert r.returncode == 0, r.stderr
-    assert "Received log directory information from brokers 1,2\n" in r.stdout
-    doc = json.loads(r.stdout.split("\n")[2])
-    sizes = {}
-    for b in doc["brokers"]:
-        parts = {p["partition"]: p for d in b["logDirs"] for p in d["partitions"]}
-        assert sorted(parts) == ["urp-0", "urp-1", "urp-2"], r.stdout
-        assert all(p["offsetLag"] == 0 and p["isFuture"] is False for p in parts.values())
-        sizes[b["broker"]] = {k: p["size"] for k, p in parts.items()}
-    assert sizes[1] == sizes[2] and all(s > 0 for s in sizes[1].values()), sizes
+    assert log_dir_sizes(n1, "urp") == before_kill_sizes[:2]  # brokers 1 and 2
 
     c.kill9(2)
 
