@@ -244,12 +244,20 @@ static int32_t commit_timeout_ms(group_coord *gc) {
 /* One write waiting for its high watermark. */
 typedef struct gc_write {
     group_coord *gc;
-    gc_written_fn done;
+    gc_written_fn done;        /* NULL once answered at shutdown */
     void *arg;
     int64_t first_offset;
     int32_t partition;
     uint32_t incarnation;      /* of the partition when appended */
+    struct gc_write *prev, *next; /* gc->writes */
 } gc_write;
+
+static void write_unlink(gc_write *w) {
+    if (w->prev) w->prev->next = w->next;
+    else w->gc->writes = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
 
 static uint32_t part_incarnation(group_coord *gc, int32_t i) {
     return i >= 0 && i < gc->nparts && gc->parts[i].state != GC_PART_NONE ? gc->parts[i].incarnation : 0;
@@ -258,6 +266,11 @@ static uint32_t part_incarnation(group_coord *gc, int32_t i) {
 static void write_replicated(broker *b, void *arg, int16_t error) {
     (void)b;
     gc_write *w = arg;
+    if (!w->done) { /* answered when the coordinator shut down */
+        free(w);
+        return;
+    }
+    write_unlink(w);
     /* the partition was dropped (and maybe loaded again, reading this very
      * record) meanwhile: the write is no longer this cache's to apply */
     bool same = w->incarnation && part_incarnation(w->gc, w->partition) == w->incarnation;
@@ -265,21 +278,10 @@ static void write_replicated(broker *b, void *arg, int16_t error) {
     free(w);
 }
 
-/* The one place coordinator writes wait for replication. Until the
- * replica manager (broker_await_replication) is linked in, a partition has
- * one replica and an append is as replicated as it gets. */
-#ifndef GC_AWAIT_REPLICATION
-#define GC_AWAIT_REPLICATION 0
-#endif
+/* The one place coordinator writes wait for replication: Kafka appends
+ * them with requiredAcks=-1 and offsets.commit.timeout.ms. */
 static void await_replication(group_coord *gc, partition *p, int64_t required_offset, gc_write *w) {
-#if GC_AWAIT_REPLICATION
     broker_await_replication(gc->b, p, required_offset, commit_timeout_ms(gc), write_replicated, w);
-#else
-    (void)p;
-    (void)required_offset;
-    (void)commit_timeout_ms;
-    write_replicated(gc->b, w, KERR_NONE);
-#endif
 }
 
 /* Build and append one batch; returns the append error and the first offset. */
@@ -315,7 +317,9 @@ void gc_append(group_coord *gc, const char *group_id, int n, const kbytes *keys,
     }
     gc_write *w = malloc(sizeof *w);
     if (!w) abort();
-    *w = (gc_write){gc, done, arg, first, p->index, part_incarnation(gc, p->index)};
+    *w = (gc_write){gc, done, arg, first, p->index, part_incarnation(gc, p->index), NULL, gc->writes};
+    if (gc->writes) gc->writes->prev = w;
+    gc->writes = w;
     await_replication(gc, p, first + n, w);
 }
 
@@ -732,6 +736,16 @@ int group_coord_load(group_coord *gc) {
 
 void group_coord_shutdown(group_coord *gc) {
     if (!gc) return;
+    /* writes still waiting for replication are answered now (the replica
+     * manager lets them go only after this coordinator is freed); the
+     * records may still reach the followers, as with any timed-out write */
+    while (gc->writes) {
+        gc_write *w = gc->writes;
+        gc_written_fn done = w->done;
+        write_unlink(w);
+        w->done = NULL;
+        done(gc, w->arg, KERR_NOT_LEADER_OR_FOLLOWER, -1, false);
+    }
     gmgr_shutdown(&gc->mgr);
     if (gc->retention_timer) loop_timer_cancel(gc->b->loop, gc->retention_timer);
     gc->retention_timer = 0;

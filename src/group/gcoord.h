@@ -13,6 +13,7 @@
 #define OFFSETS_TOPIC "__consumer_offsets"
 
 struct gc_timer;
+struct gc_write;
 
 /* This coordinator's view of one __consumer_offsets partition (Kafka's
  * ownedPartitions / loadingPartitions / epochForPartitionId). */
@@ -41,6 +42,7 @@ typedef struct group_coord {
     gc_part *parts;                /* one per __consumer_offsets partition */
     int32_t nparts;
     kuuid parts_topic_id;          /* the topic incarnation parts describe */
+    struct gc_write *writes;       /* appended, waiting for replication */
     uint32_t next_incarnation;
 } group_coord;
 
