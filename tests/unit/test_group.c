@@ -71,11 +71,38 @@ static void f_sync(void *ctx, void *waiter, const gsync_result *r) {
     if (r->assignment_len > 0) memcpy(a->assignment, r->assignment, (size_t)r->assignment_len);
 }
 
+/* With defer_stores, writes wait (as for replication) until complete_stores. */
+static bool defer_stores;
+static struct { void (*done)(void *, int16_t); void *arg; } deferred[16];
+static int ndeferred;
+
 static void f_store(void *ctx, kgroup *g, void (*done)(void *, int16_t), void *arg) {
     (void)ctx;
     (void)g;
     stores++;
+    if (defer_stores && ndeferred < 16) {
+        deferred[ndeferred].done = done;
+        deferred[ndeferred++].arg = arg;
+        return;
+    }
     done(arg, store_error);
+}
+
+static void complete_stores(int16_t error) {
+    int n = ndeferred;
+    ndeferred = 0;
+    for (int i = 0; i < n; i++) deferred[i].done(deferred[i].arg, error);
+}
+
+/* The loading set and the partitions owned, as the coordinator answers them. */
+static const char *loading_group, *foreign_group;
+static bool f_loading(void *ctx, const char *group_id) {
+    (void)ctx;
+    return loading_group && strcmp(group_id, loading_group) == 0;
+}
+static bool f_owns(void *ctx, const char *group_id) {
+    (void)ctx;
+    return !foreign_group || strcmp(group_id, foreign_group) != 0;
 }
 
 static void *f_arm(void *ctx, gtimer_kind kind, const char *group, const char *member, int32_t gen,
@@ -118,11 +145,15 @@ static void setup(gmgr *m) {
     c.initial_rebalance_delay_ms = 3000;
     c.max_size = 3;
     genv e = {.ctx = NULL, .now_ms = f_now, .join_done = f_join, .sync_done = f_sync,
-              .store_group = f_store, .timer_arm = f_arm, .timer_cancel = f_cancel};
+              .store_group = f_store, .timer_arm = f_arm, .timer_cancel = f_cancel,
+              .owns_group = f_owns, .group_loading = f_loading};
     gmgr_init(m, &c, &e);
     ntimers = 0;
     stores = 0;
     store_error = 0;
+    defer_stores = false;
+    ndeferred = 0;
+    loading_group = foreign_group = NULL;
 }
 
 /* consumer-protocol subscription v0 for one topic */
@@ -468,6 +499,122 @@ static void test_offsets_and_records(void) {
     kw_free(&batch);
 }
 
+/* Joined and synced to Stable with one member; its id in mid. */
+static kgroup *stable_group(gmgr *m, const char *group, char *mid, size_t cap) {
+    answer a;
+    join(m, group, "", NULL, false, &a);
+    fire(m, GTIMER_JOIN, NULL);
+    snprintf(mid, cap, "%s", a.member_id);
+    gassignment as = {mid, (const uint8_t *)"A", 1};
+    sync_(m, group, 1, mid, &as, 1, &a);
+    return gmgr_get(m, group);
+}
+
+static void test_stores_answered_once_written(void) {
+    gmgr m;
+    setup(&m);
+    answer a1, a2;
+    /* the leader's SyncGroup waits for its assignment to be written */
+    join(&m, "w", "", NULL, false, &a1);
+    fire(&m, GTIMER_JOIN, NULL);
+    char m1[128];
+    snprintf(m1, sizeof m1, "%s", a1.member_id);
+    defer_stores = true;
+    gassignment as = {m1, (const uint8_t *)"A", 1};
+    sync_(&m, "w", 1, m1, &as, 1, &a1);
+    kgroup *g = gmgr_get(&m, "w");
+    CHECK(!a1.done && g->state == GROUP_COMPLETING_REBALANCE && ndeferred == 1, "sync waits for the write");
+    complete_stores(KERR_NONE);
+    CHECK(a1.done && a1.error == 0 && a1.assignment_len == 1 && g->state == GROUP_STABLE, "answered once written");
+
+    /* a failed write (storeGroup's mapping already applied): error, assignment dropped, rebalance */
+    join(&m, "w", "", NULL, false, &a2);
+    join(&m, "w", m1, NULL, false, &a1);
+    CHECK(a1.done && a2.done && g->generation == 2, "gen 2");
+    sync_(&m, "w", 2, m1, &as, 1, &a1);
+    CHECK(!a1.done, "waits again");
+    complete_stores(KERR_COORDINATOR_NOT_AVAILABLE);
+    CHECK(a1.done && a1.error == KERR_COORDINATOR_NOT_AVAILABLE && a1.assignment_len == 0, "error answered");
+    CHECK(g->state == GROUP_PREPARING_REBALANCE, "rebalancing: %s", group_state_name(g->state));
+
+    /* a write completing after the group moved on changes nothing */
+    gmgr_free(&m);
+    setup(&m);
+    join(&m, "late", "", NULL, false, &a1);
+    fire(&m, GTIMER_JOIN, NULL);
+    snprintf(m1, sizeof m1, "%s", a1.member_id);
+    defer_stores = true;
+    gassignment as1 = {m1, (const uint8_t *)"A", 1};
+    sync_(&m, "late", 1, m1, &as1, 1, &a1);
+    g = gmgr_get(&m, "late");
+    gmgr_unload_group(&m, g);
+    CHECK(a1.done && a1.error == KERR_NOT_COORDINATOR, "unload answers the parked sync: %d", a1.error);
+    CHECK(gmgr_get(&m, "late") == NULL, "unloaded group gone");
+    complete_stores(KERR_NONE); /* must not touch the freed group */
+    CHECK(gmgr_get(&m, "late") == NULL, "still gone");
+    gmgr_free(&m);
+}
+
+static void test_static_rejoin_waits_for_the_write(void) {
+    gmgr m;
+    setup(&m);
+    answer a;
+    join(&m, "s", "", "inst-1", true, &a);
+    fire(&m, GTIMER_JOIN, NULL);
+    char old[128];
+    snprintf(old, sizeof old, "%s", a.member_id);
+    gassignment as = {old, (const uint8_t *)"Z", 1};
+    sync_(&m, "s", 1, old, &as, 1, &a);
+    kgroup *g = gmgr_get(&m, "s");
+    defer_stores = true;
+    join(&m, "s", "", "inst-1", false, &a);
+    CHECK(!a.done && ndeferred == 1, "the new static id waits for its write");
+    complete_stores(KERR_NONE);
+    CHECK(a.done && a.error == 0 && strcmp(a.member_id, old) != 0, "answered with the new id");
+    char now[128];
+    snprintf(now, sizeof now, "%s", a.member_id);
+    /* a failed write puts the old id back */
+    join(&m, "s", "", "inst-1", false, &a);
+    complete_stores(KERR_NOT_COORDINATOR);
+    CHECK(a.done && a.error == KERR_NOT_COORDINATOR && a.member_id[0] == 0, "error, no id");
+    CHECK(group_find_static(g, "inst-1") && strcmp(group_find_static(g, "inst-1")->member_id, now) == 0,
+          "the previous id is back");
+    CHECK(gmgr_heartbeat(&m, "s", now, "inst-1", 1) == 0, "and it heartbeats");
+    gmgr_free(&m);
+}
+
+static void test_loading_and_ownership(void) {
+    gmgr m;
+    setup(&m);
+    char mid[128];
+    kgroup *g = stable_group(&m, "own", mid, sizeof mid);
+    CHECK(g && g->state == GROUP_STABLE, "stable");
+    loading_group = "own";
+    answer a;
+    CHECK(gmgr_heartbeat(&m, "own", mid, NULL, 1) == KERR_NONE, "heartbeat while loading: NONE (Kafka)");
+    join(&m, "own", mid, NULL, false, &a);
+    CHECK(a.done && a.error == KERR_COORDINATOR_LOAD_IN_PROGRESS, "join: load in progress");
+    sync_(&m, "own", 1, mid, NULL, 0, &a);
+    CHECK(a.done && a.error == KERR_REBALANCE_IN_PROGRESS, "sync: rebalance in progress (Kafka)");
+    kgroup *cg;
+    CHECK(gmgr_commit_check(&m, "own", mid, NULL, 1, &cg) == KERR_COORDINATOR_LOAD_IN_PROGRESS, "commit");
+    loading_group = NULL;
+    foreign_group = "own";
+    CHECK(gmgr_heartbeat(&m, "own", mid, NULL, 1) == KERR_NOT_COORDINATOR, "not ours: NOT_COORDINATOR");
+    foreign_group = NULL;
+    /* a member parked in a rebalance is answered when the group is unloaded */
+    answer b;
+    join(&m, "own", "", NULL, false, &b);
+    CHECK(!b.done && g->state == GROUP_PREPARING_REBALANCE, "parked join");
+    gmgr_unload_group(&m, g);
+    CHECK(b.done && b.error == KERR_NOT_COORDINATOR, "join answered NOT_COORDINATOR: %d", b.error);
+    CHECK(gmgr_get(&m, "own") == NULL && m.ngroups == 0, "group dropped");
+    int live = 0;
+    for (int i = 0; i < ntimers; i++) live += timers[i].live;
+    CHECK(live == 0, "no timer left: %d", live);
+    gmgr_free(&m);
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     test_single_member_lifecycle();
@@ -476,6 +623,9 @@ int main(void) {
     test_static_member();
     test_session_expiry();
     test_offsets_and_records();
+    test_stores_answered_once_written();
+    test_static_rejoin_waits_for_the_write();
+    test_loading_and_ownership();
     printf("test_group: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
