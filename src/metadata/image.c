@@ -31,6 +31,8 @@ static void mconfig_set_free(mconfig_set *s) {
 static void mpartition_free(mpartition *p) {
     free(p->replicas);
     free(p->isr);
+    free(p->removing);
+    free(p->adding);
 }
 
 static void mtopic_free(mtopic *t) {
@@ -186,6 +188,10 @@ static int apply_partition(mimage *img, const PartitionRecord *r) {
     p->replicas = dup_ints(r->replicas, p->nreplicas);
     p->nisr = r->isr_count > 0 ? r->isr_count : 0;
     p->isr = dup_ints(r->isr, p->nisr);
+    p->nremoving = r->removing_replicas_count > 0 ? r->removing_replicas_count : 0;
+    p->removing = dup_ints(r->removing_replicas, p->nremoving);
+    p->nadding = r->adding_replicas_count > 0 ? r->adding_replicas_count : 0;
+    p->adding = dup_ints(r->adding_replicas, p->nadding);
     p->leader = r->leader;
     p->leader_epoch = r->leader_epoch;
     p->partition_epoch = r->partition_epoch;
@@ -205,6 +211,16 @@ static int apply_partition_change(mimage *img, const PartitionChangeRecord *r) {
         free(p->replicas);
         p->nreplicas = r->replicas_count;
         p->replicas = dup_ints(r->replicas, r->replicas_count);
+    }
+    if (r->removing_replicas_count >= 0) {
+        free(p->removing);
+        p->nremoving = r->removing_replicas_count;
+        p->removing = dup_ints(r->removing_replicas, r->removing_replicas_count);
+    }
+    if (r->adding_replicas_count >= 0) {
+        free(p->adding);
+        p->nadding = r->adding_replicas_count;
+        p->adding = dup_ints(r->adding_replicas, r->adding_replicas_count);
     }
     /* epochs come from the log: wrap at INT32_MAX as Java's int does, not UB */
     if (r->leader != -2) {

@@ -29,6 +29,12 @@ typedef struct mpartition {
     int32_t leader;
     int32_t leader_epoch;
     int32_t partition_epoch;
+    /* an ongoing reassignment (Kafka's PartitionRegistration.removingReplicas /
+     * addingReplicas): both empty when none */
+    int32_t *removing;
+    int32_t nremoving;
+    int32_t *adding;
+    int32_t nadding;
 } mpartition;
 
 typedef struct mconfig {

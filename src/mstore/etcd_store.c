@@ -41,6 +41,7 @@
 #include "broker/broker.h"
 #include "broker/storage_cmd.h"
 #include "controller/controller.h"
+#include "controller/reassign.h"
 #include "metadata/mlog.h"
 #include "mstore/etcd.h"
 #include "mstore/etcd_store.h"
@@ -205,6 +206,10 @@ static int encode_topic(const mtopic *t, kwriter *w) {
         pr.replicas_count = p->nreplicas;
         pr.isr = p->isr;
         pr.isr_count = p->nisr;
+        pr.removing_replicas = p->removing; /* an ongoing reassignment */
+        pr.removing_replicas_count = p->nremoving;
+        pr.adding_replicas = p->adding;
+        pr.adding_replicas_count = p->nadding;
         pr.leader = p->leader;
         pr.leader_epoch = p->leader_epoch;
         pr.partition_epoch = p->partition_epoch;
@@ -699,6 +704,8 @@ static void run_controller(etcd_store *s) {
     karena_init(&a, 0);
     mrecord recs[CTL_MAX_CHANGES];
     int n = ctl_leadership_changes(s->b->image, s->unclean_election, recs, CTL_MAX_CHANGES, &a);
+    /* then reassignments whose adding replicas joined the ISR (controller/reassign.h) */
+    if (n == 0) n = rsg_completions(s->b->image, recs, CTL_MAX_CHANGES, &a);
     n = fit_txn(recs, n); /* the rest comes in the next round */
     if (n > 0) {
         for (int i = 0; i < n; i++) {
