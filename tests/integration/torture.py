@@ -39,6 +39,7 @@ import tempfile
 import textwrap
 import time
 
+from cluster import _die_with_parent
 from conftest import PYTHON, tool_env
 from history import Checker, History
 
@@ -134,7 +135,7 @@ class ProducerProc:
         self.err_path = journal + ".stderr"
         err = open(self.err_path, "w")
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
-                                     cwd=cwd, env=tool_env())
+                                     cwd=cwd, env=tool_env(), preexec_fn=_die_with_parent)
         err.close()
 
     def alive(self):
@@ -230,9 +231,12 @@ def controller_id(c):
 
 
 def isr_full(c, topic, partitions, rf):
-    """Every live node sees every partition led by a live node with its whole replica set in the ISR."""
+    """Every live node sees every live node registered, and every partition led by a live node with
+    its whole replica set in the ISR."""
     live = {n.node_id for n in c.live_nodes()}
     for n in c.live_nodes():
+        if set(_md(c, n)["brokers"]) != live:  # a restarted node registered again, a dead one gone
+            return False
         st = partition_state(c, topic, n)
         if len(st) != partitions:
             return False
