@@ -1,7 +1,7 @@
 /* h_admin.c - the cluster and log administration APIs of a single node:
  * DescribeCluster, DescribeQuorum, DescribeLogDirs, DeleteRecords,
  * UpdateFeatures, InitProducerId (idempotent producers),
- * AlterReplicaLogDirs, partition reassignments, UnregisterBroker,
+ * AlterReplicaLogDirs, UnregisterBroker (reassignments: h_reassign.c),
  * DescribeProducers. */
 #include <string.h>
 #include <sys/statvfs.h>
@@ -419,56 +419,6 @@ void h_alter_replica_log_dirs(broker *b, kreq *req) {
         }
     }
     KREQ_REPLY(req, AlterReplicaLogDirsResponse, &resp);
-}
-
-void h_list_partition_reassignments(broker *b, kreq *req) {
-    (void)b;
-    ListPartitionReassignmentsRequest r;
-    if (KREQ_DECODE(req, ListPartitionReassignmentsRequest, &r) < 0) return;
-    ListPartitionReassignmentsResponse resp;
-    ListPartitionReassignmentsResponse_init(&resp);
-    resp.error_message = KSTR_NULL;
-    resp.topics = NULL;
-    resp.topics_count = 0; /* a single node never reassigns */
-    KREQ_REPLY(req, ListPartitionReassignmentsResponse, &resp);
-}
-
-void h_alter_partition_reassignments(broker *b, kreq *req) {
-    AlterPartitionReassignmentsRequest r;
-    if (KREQ_DECODE(req, AlterPartitionReassignmentsRequest, &r) < 0) return;
-    AlterPartitionReassignmentsResponse resp;
-    AlterPartitionReassignmentsResponse_init(&resp);
-    resp.error_message = KSTR_NULL;
-    int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, nt, resp.responses)) return kreq_fail(req, "out of memory");
-    resp.responses_count = nt;
-    for (int i = 0; i < nt; i++) {
-        AlterPartitionReassignmentsResponse_ReassignableTopicResponse *o = &resp.responses[i];
-        AlterPartitionReassignmentsResponse_ReassignableTopicResponse_init(o);
-        o->name = r.topics[i].name;
-        topic_rt *t = broker_topic(b, r.topics[i].name);
-        int np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
-        if (!KREQ_ALLOC_ARRAY(req, np, o->partitions)) return kreq_fail(req, "out of memory");
-        o->partitions_count = np;
-        for (int j = 0; j < np; j++) {
-            const AlterPartitionReassignmentsRequest_ReassignablePartition *ip = &r.topics[i].partitions[j];
-            AlterPartitionReassignmentsResponse_ReassignablePartitionResponse *op = &o->partitions[j];
-            AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_init(op);
-            op->partition_index = ip->partition_index;
-            op->error_message = KSTR_NULL;
-            if (!t || ip->partition_index < 0 || ip->partition_index >= t->nparts) {
-                op->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (ip->replicas_count < 0) {
-                op->error_code = KERR_NO_REASSIGNMENT_IN_PROGRESS;
-            } else if (ip->replicas_count == 1 && ip->replicas[0] == b->cfg.node_id) {
-                op->error_code = KERR_NONE; /* already so */
-            } else {
-                op->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
-                op->error_message = kstr_from("The manual partition assignment includes a broker that is not registered.");
-            }
-        }
-    }
-    KREQ_REPLY(req, AlterPartitionReassignmentsResponse, &resp);
 }
 
 void h_unregister_broker(broker *b, kreq *req) {

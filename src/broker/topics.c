@@ -235,7 +235,21 @@ static bool is_replica(const mpartition *mp, int32_t node) {
 /* Leadership as the image says (leader or follower: replica_manager.c). */
 static void follow_leadership(broker *b, partition *p, const mpartition *mp) { rm_partition_follow(b, p, mp); }
 
-/* Open the partitions this node holds a replica of; the others stay NULL. */
+/* Close a partition's log; delete_data removes its directory too. */
+static void close_partition(broker *b, partition *p, bool delete_data) {
+    rm_partition_close(b, p);
+    if (delete_data) plog_delete(p->log);
+    else plog_close(p->log);
+    pstate_free(p->producers);
+    free(p);
+}
+
+/* Open the partitions this node holds a replica of; the others stay NULL.
+ * A reassignment (controller/reassign.h) can add this node to an existing
+ * partition: it opens (empty, or what an earlier stay left) and follows
+ * the leader to catch up; or remove it: once the change is applied the
+ * replica is closed and its log deleted, as Kafka's StopReplica with
+ * deletePartition. */
 static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
     if (mt->nparts > t->nparts) {
         partition **np = realloc(t->parts, sizeof(*np) * (size_t)mt->nparts);
@@ -248,8 +262,18 @@ static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
             if (!p && is_replica(&mt->parts[i], b->cfg.node_id)) return -1;
         }
     }
-    for (int i = 0; i < t->nparts && i < mt->nparts; i++)
+    for (int i = 0; i < t->nparts && i < mt->nparts; i++) {
+        bool replica = is_replica(&mt->parts[i], b->cfg.node_id);
+        if (!t->parts[i] && replica) {
+            log_info(COMPONENT, "Opening %s-%d: this node was added to its replicas", t->name, i);
+            t->parts[i] = open_partition(b, t, &mt->parts[i]);
+        } else if (t->parts[i] && !replica) {
+            log_info(COMPONENT, "Deleting the log of %s-%d: this node left its replicas", t->name, i);
+            close_partition(b, t->parts[i], true);
+            t->parts[i] = NULL;
+        }
         if (t->parts[i]) follow_leadership(b, t->parts[i], &mt->parts[i]);
+    }
     return 0;
 }
 
@@ -276,14 +300,8 @@ static topic_rt *open_topic(broker *b, const mtopic *mt) {
 }
 
 static void close_topic(broker *b, topic_rt *t, bool delete_data) {
-    for (int i = 0; i < t->nparts; i++) {
-        if (!t->parts[i]) continue;
-        rm_partition_close(b, t->parts[i]);
-        if (delete_data) plog_delete(t->parts[i]->log);
-        else plog_close(t->parts[i]->log);
-        pstate_free(t->parts[i]->producers);
-        free(t->parts[i]);
-    }
+    for (int i = 0; i < t->nparts; i++)
+        if (t->parts[i]) close_partition(b, t->parts[i], delete_data);
     free(t->parts);
     free(t->name);
     free(t);
