@@ -10,10 +10,13 @@
 2. FindCoordinator answers COORDINATOR_NOT_AVAILABLE while fewer brokers are
    registered than offsets.topic.replication.factor (the controller cannot
    place __consumer_offsets), and a coordinator once enough are;
-3. one node: metadata changes while a group is active (topics created and
-   deleted) leave the group alone (same generation, no rebalance, offsets).
+3. a commit is acknowledged only once replicated: with both followers of
+   the group's partition stopped it times out (REQUEST_TIMED_OUT, as
+   Kafka's storeOffsets passes it on) and OffsetFetch keeps answering the
+   previous offset; with the followers back it is acknowledged;
+4. one node: metadata changes while a group is active (topics created and
+   deleted) leave the group alone (no rebalance, offsets kept).
 """
-import os
 import threading
 import time
 
@@ -21,15 +24,15 @@ import pytest
 
 from cluster import (HAVE_ETCD, SamsaCluster, etcd_cluster, etcd_cluster_factory,  # noqa: F401 (fixtures)
                      samsa_cluster_factory)
-from test_cluster import (confluent_produce, create_topic, find_coordinator, metadata, node_logs, tool,
-                          wait_all_registered, wait_until)
+from test_cluster import (W, confluent_produce, create_topic, find_coordinator, kafka_call, metadata, node_logs,
+                          tool, wait_all_registered, wait_until)
 
 pytestmark = pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
 
 SESSION_S = int(SamsaCluster.DEFAULTS["broker.session.timeout.ms"]) / 1000.0
 OVERRIDES = {"group.initial.rebalance.delay.ms": "0", "offsets.topic.replication.factor": "3",
              "replica.lag.time.max.ms": "4000", "default.replication.factor": "3"}
-NONE, COORDINATOR_NOT_AVAILABLE = 0, 15
+NONE, REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR = 0, 7, 15, 16
 TOPIC = "failover"
 PARTITIONS = 3
 
@@ -246,6 +249,56 @@ def test_find_coordinator_waits_for_enough_brokers(samsa_cluster_factory):
     for n in c.nodes:
         assert wait_until(lambda: (lambda a: a if a[0] == NONE else None)(find_coordinator(n.bootstrap, "early")),
                           10, "every node names the coordinator")[1] == coord
+
+
+def simple_commit(bootstrap, group, partition, offset, timeout=15):
+    """OffsetCommit v2 of one offset outside group management (generation -1);
+    returns (error, seconds the answer took)."""
+    body = W().str16(group).i32(-1).str16("")
+    body.b += (-1).to_bytes(8, "big", signed=True)  # retention_time_ms: the broker's
+    body.i32(1).str16(TOPIC).i32(1).i32(partition)
+    body.b += offset.to_bytes(8, "big", signed=True)
+    body.str16("")
+    t0 = time.time()
+    r = kafka_call(bootstrap, 8, 2, body.b, False, timeout=timeout)
+    topics = r.array(lambda: (r.str16(), r.array(lambda: (r.i32(), r.i16()))))
+    return topics[0][1][0][1], time.time() - t0
+
+
+@pytest.mark.timeout(120)
+def test_commit_acknowledged_only_once_replicated(samsa_cluster_factory):
+    c = wait_all_registered(samsa_cluster_factory(3, overrides=dict(OVERRIDES, **{
+        "offsets.commit.timeout.ms": "1000"})))
+    create_topic(c, 1, TOPIC, "--partitions", str(PARTITIONS), "--replication-factor", "3")
+    first_coordinator(c, "warm-up")
+    group = group_coordinated_by(c, 1)
+    coord = c.node(1).bootstrap
+    # every replica of every __consumer_offsets partition in the ISR
+    def full_isr():
+        out = tool(c, "kafka-topics", "--bootstrap-server", coord, "--describe", "--topic",
+                   "__consumer_offsets").stdout
+        isrs = [line.rsplit("Isr: ", 1)[1].split()[0] for line in out.splitlines() if "Isr: " in line]
+        return len(isrs) == 50 and all(sorted(x.split(",")) == ["1", "2", "3"] for x in isrs)
+    wait_until(full_isr, 20, "a full ISR")
+    err, took = simple_commit(coord, group, 0, 5)
+    assert err == NONE, err
+    assert committed_by_client(coord, group) == {0: 5}
+
+    # the followers stop fetching: the write cannot reach the high watermark
+    c.sigstop(2)
+    c.sigstop(3)
+    try:
+        err, took = simple_commit(coord, group, 0, 9)
+        assert err == REQUEST_TIMED_OUT and 0.9 < took < 3.0, (err, took)
+        # not acknowledged, so not the group's committed offset
+        assert committed_by_client(coord, group) == {0: 5}
+    finally:
+        c.sigcont(2)
+        c.sigcont(3)
+    # back (maybe fenced and registered again meanwhile): acknowledged again
+    wait_until(lambda: simple_commit(coord, group, 0, 12)[0] == NONE, 30,
+               lambda: "a commit acknowledged with the followers back\n" + node_logs(c))
+    assert committed_by_client(coord, group) == {0: 12}
 
 
 # ---------------------------------------------------------------- one node
