@@ -14,7 +14,9 @@
    the group's partition stopped it times out (REQUEST_TIMED_OUT, as
    Kafka's storeOffsets passes it on) and OffsetFetch keeps answering the
    previous offset; with the followers back it is acknowledged;
-4. one node: metadata changes while a group is active (topics created and
+4. a coordinator elected for a partition holding megabytes of commits loads
+   it a share per event-loop turn and then answers every offset as committed;
+5. one node: metadata changes while a group is active (topics created and
    deleted) leave the group alone (no rebalance, offsets kept).
 """
 import threading
@@ -251,14 +253,14 @@ def test_find_coordinator_waits_for_enough_brokers(samsa_cluster_factory):
                           10, "every node names the coordinator")[1] == coord
 
 
-def simple_commit(bootstrap, group, partition, offset, timeout=15):
+def simple_commit(bootstrap, group, partition, offset, timeout=15, metadata=""):
     """OffsetCommit v2 of one offset outside group management (generation -1);
     returns (error, seconds the answer took)."""
     body = W().str16(group).i32(-1).str16("")
     body.b += (-1).to_bytes(8, "big", signed=True)  # retention_time_ms: the broker's
     body.i32(1).str16(TOPIC).i32(1).i32(partition)
     body.b += offset.to_bytes(8, "big", signed=True)
-    body.str16("")
+    body.str16(metadata)
     t0 = time.time()
     r = kafka_call(bootstrap, 8, 2, body.b, False, timeout=timeout)
     topics = r.array(lambda: (r.str16(), r.array(lambda: (r.i32(), r.i16()))))
@@ -299,6 +301,31 @@ def test_commit_acknowledged_only_once_replicated(samsa_cluster_factory):
     wait_until(lambda: simple_commit(coord, group, 0, 12)[0] == NONE, 30,
                lambda: "a commit acknowledged with the followers back\n" + node_logs(c))
     assert committed_by_client(coord, group) == {0: 12}
+
+
+@pytest.mark.timeout(180)
+def test_new_coordinator_loads_a_big_partition(samsa_cluster_factory):
+    c = wait_all_registered(samsa_cluster_factory(3, overrides=OVERRIDES))
+    create_topic(c, 1, TOPIC, "--partitions", str(PARTITIONS), "--replication-factor", "3")
+    first_coordinator(c, "warm-up")
+    group = group_coordinated_by(c, 3)
+    coord = c.node(3).bootstrap
+    # ~6 MB of commits in the group's partition (offset metadata up to offset.metadata.max.bytes)
+    pad = "m" * 4000
+    for i in range(1500):
+        err, _ = simple_commit(coord, group, i % PARTITIONS, i, metadata=pad)
+        assert err == NONE, (i, err)
+    want = {p: 1500 - PARTITIONS + p for p in range(PARTITIONS)}
+    assert committed_by_client(coord, group) == want
+    c.kill9(3)
+    survivors = c.bootstrap_of(1, 2)
+    got = wait_until(lambda: (lambda r: r if r == want else None)(committed_by_client(survivors, group, timeout=5)),
+                     SESSION_S + 20, lambda: "the offsets from the new coordinator\n" + node_logs(c))
+    assert got == want
+    new = find_coordinator(c.node(1).bootstrap, group)[1]
+    assert new in (1, 2)
+    log = c.node(new).log_text()
+    assert "Finished loading offsets and group metadata from __consumer_offsets-" in log, log[-3000:]
 
 
 # ---------------------------------------------------------------- one node
