@@ -199,7 +199,10 @@ void h_elect_leaders(broker *b, kreq *req) {
         ElectLeadersResponse_ReplicaElectionResult *o = &respp->replica_election_results[i];
         ElectLeadersResponse_ReplicaElectionResult_init(o);
         /* null topics: every partition, leaving out those that need no election */
-        o->topic = all ? kstr_from(img->topics[i]->name) : r.topic_partitions[i].topic;
+        /* names copied: a conflict is retried after the image may have changed */
+        const char *name = all ? karena_strndup(a, img->topics[i]->name, strlen(img->topics[i]->name)) : NULL;
+        if (all && !name) return kreq_fail(req, "out of memory");
+        o->topic = all ? kstr_from(name) : r.topic_partitions[i].topic;
         int np = all ? img->topics[i]->nparts : r.topic_partitions[i].partitions_count;
         if (np < 0) np = 0;
         if (!KREQ_ALLOC_ARRAY(req, np, o->partition_result)) return kreq_fail(req, "out of memory");
