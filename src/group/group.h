@@ -1,12 +1,17 @@
 /* group.h - the consumer group coordinator as the broker sees it.
  *
  * One coordinator per broker owns the groups whose __consumer_offsets
- * partition this node leads (a single node: every group; requests for the
- * others answer NOT_COORDINATOR). It keeps groups and committed
- * offsets in memory (gstate.h) and durable in __consumer_offsets, which it
- * replays at start-up. The request handlers below are called from the
- * broker's dispatch table on the event-loop thread; JoinGroup and SyncGroup
- * may park their request and answer it later.
+ * partition this node leads and has loaded (a single node: every group;
+ * requests for the others answer NOT_COORDINATOR, and
+ * COORDINATOR_LOAD_IN_PROGRESS while the partition is being loaded). It
+ * keeps groups and committed offsets in memory (gstate.h) and durable in
+ * __consumer_offsets: commits and group metadata are answered once
+ * replicated (Kafka's requiredAcks=-1). When leadership moves the
+ * coordinator loads the partitions gained (replaying their logs) and drops
+ * the groups of those lost, as Kafka's onElection/onResignation. The
+ * request handlers below are called from the broker's dispatch table on the
+ * event-loop thread; JoinGroup, SyncGroup and OffsetCommit may park their
+ * request and answer it later.
  */
 #ifndef SAMSA_GROUP_H
 #define SAMSA_GROUP_H
@@ -20,10 +25,13 @@ struct group_coord;
 
 /* Create the coordinator for b (reads b->cfg; nothing is loaded yet). */
 struct group_coord *group_coord_new(broker *b);
-/* Replay __consumer_offsets (if it exists) to rebuild groups and offsets,
- * then start the offsets-retention timer. Returns 0 or -1. */
+/* At start-up: replay the __consumer_offsets partitions this node leads
+ * (all of each, before anything is served), then start the
+ * offsets-retention timer. Returns 0 or -1. */
 int group_coord_load(struct group_coord *gc);
-/* The image moved partition leadership: load or drop what changed. */
+/* After every metadata change: load the partitions whose leadership this
+ * node gained (or holds at a new leader epoch), drop the groups of those it
+ * lost. One pass over the partitions when nothing changed. */
 void group_coord_leadership_changed(struct group_coord *gc);
 /* Answer parked requests (NOT_COORDINATOR) and cancel timers. */
 void group_coord_shutdown(struct group_coord *gc);
