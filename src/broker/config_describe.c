@@ -128,6 +128,34 @@ static void describe_broker_key(const config_layers *l, const config_def *d, con
     e->source = (int8_t)(syn.n ? syn.items[0].source : CFG_SRC_DEFAULT);
 }
 
+/* DynamicConfig.Broker's keys outside KafkaConfig (the replication
+ * throttles kafka-reassign-partitions sets): Kafka lists them once set, as
+ * it lists a broker's originals, typed LONG. */
+static const char *const throttle_keys[] = {"leader.replication.throttled.rate",
+                                            "follower.replication.throttled.rate",
+                                            "replica.alter.log.dirs.io.max.bytes.per.second"};
+
+static bool describe_throttle_key(const config_layers *l, const char *name, bool per_broker, config_entry *e,
+                                  karena *a) {
+    const char *v = pair_get(l->dyn_default_keys, l->dyn_default_values, l->ndyn_default, name);
+    if (per_broker) {
+        const char *own = pair_get(l->dyn_broker_keys, l->dyn_broker_values, l->ndyn_broker, name);
+        if (own) v = own;
+        else if (!v && l->static_cfg) v = props_get(l->static_cfg, name);
+    }
+    if (!v) return false;
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->type = CFG_LONG;
+    e->value = karena_strndup(a, v, strlen(v));
+    synonym_list syn = {0};
+    broker_layer_synonyms(l, &name, 1, name, false, !per_broker, &syn);
+    memcpy(e->synonyms, syn.items, sizeof syn.items);
+    e->nsynonyms = syn.n;
+    e->source = (int8_t)(syn.n ? syn.items[0].source : CFG_SRC_DEFAULT);
+    return true;
+}
+
 int config_describe_broker(const config_layers *l, int32_t node_id, bool per_broker, config_entry *out, int max,
                            karena *a) {
     (void)node_id; /* broker.id/node.id are already in the static layer */
@@ -139,9 +167,11 @@ int config_describe_broker(const config_layers *l, int32_t node_id, bool per_bro
             if (!d) continue;
             describe_broker_key(l, d, l->dyn_default_values[i], false, &out[count++], a);
         }
-        return count;
+    } else {
+        for (int i = 0; i < broker_config_def_count() && count < max; i++)
+            describe_broker_key(l, broker_config_def_at(i), NULL, true, &out[count++], a);
     }
-    for (int i = 0; i < broker_config_def_count() && count < max; i++)
-        describe_broker_key(l, broker_config_def_at(i), NULL, true, &out[count++], a);
+    for (size_t i = 0; i < sizeof throttle_keys / sizeof *throttle_keys && count < max; i++)
+        if (describe_throttle_key(l, throttle_keys[i], per_broker, &out[count], a)) count++;
     return count;
 }

@@ -28,6 +28,7 @@ static tool_main_fn lookup(const char *name) {
         {"kafka-consumer-perf-test", tool_consumer_perf_test},
         {"kafka-consumer-groups", tool_consumer_groups},
         {"kafka-leader-election", tool_leader_election},
+        {"kafka-reassign-partitions", tool_reassign_partitions},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].name, name) == 0) return table[i].fn;

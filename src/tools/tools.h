@@ -28,6 +28,7 @@ TOOL_DECL(tool_producer_perf_test);
 TOOL_DECL(tool_consumer_perf_test);
 TOOL_DECL(tool_consumer_groups);
 TOOL_DECL(tool_leader_election);
+TOOL_DECL(tool_reassign_partitions);
 #undef TOOL_DECL
 
 #endif
