@@ -115,6 +115,7 @@ static void run_controller(etcd_store *s);
 static void campaign(etcd_store *s);
 static void reregister(etcd_store *s);
 static void reload_snapshot(etcd_store *s);
+static void maybe_unfence(etcd_store *s);
 
 /* ---- keys and values ---- */
 
@@ -671,6 +672,7 @@ static void watch_events(void *arg, const etcd_watch_batch *wb) {
      * revisions per message (watchBatchMaxRevs), each under header.revision
      * = its current revision; counting that as applied skipped the rest. */
     broker_metadata_applied(s->b);
+    maybe_unfence(s);
     complete_ready(s);
     run_controller(s);
 }
@@ -792,6 +794,21 @@ static int encode_registration(etcd_store *s, kwriter *w) {
     return rc;
 }
 
+/* Registered under a fresh lease: lead again what the image gives us, but
+ * only once the image holds everything up to the registration (KRaft keeps
+ * a broker fenced until its metadata caught up). Earlier, a node that had
+ * been paused past its session would lead from its old image: a partition
+ * whose ISR it still believed to be itself alone would acknowledge acks=all
+ * records the new leader never gets. */
+static void maybe_unfence(etcd_store *s) {
+    if (!s->b->fenced || s->registering || !s->broker_epoch || s->reg_lease_id != s->lease_id ||
+        s->applied_rev < s->broker_epoch)
+        return;
+    s->b->fenced = false;
+    log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered again with broker epoch %lld",
+             s->b->cfg.node_id, (long long)s->broker_epoch);
+}
+
 static void register_answered(void *arg, const etcd_result *r) {
     etcd_store *s = arg;
     s->registering = false;
@@ -802,13 +819,7 @@ static void register_answered(void *arg, const etcd_result *r) {
     s->broker_epoch = r->revision;
     s->reg_lease_id = s->lease_id;
     s->last_renewed_ms = monotonic_ms();
-    /* Registered under a fresh lease: lead again what the image gives us
-     * (the watch may deliver the registration before this answer). */
-    if (s->b->fenced) {
-        s->b->fenced = false;
-        log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Registered again with broker epoch %lld",
-                 s->b->cfg.node_id, (long long)s->broker_epoch);
-    }
+    maybe_unfence(s);
 }
 
 static void lease_granted(void *arg, const etcd_result *r) {
@@ -858,7 +869,8 @@ static void keepalive_answered(void *arg, const etcd_result *r) {
      * took over; lead again. Without this the node stayed fenced for good
      * while the cluster still named it leader (a re-registration only starts
      * when keep-alives stop, and they had resumed). */
-    if (s->b->fenced && !s->registering && s->lease_id && s->lease_id == s->reg_lease_id) {
+    if (s->b->fenced && !s->registering && s->lease_id && s->lease_id == s->reg_lease_id &&
+        s->applied_rev >= s->broker_epoch) {
         s->b->fenced = false;
         log_info(COMPONENT, "[BrokerLifecycleManager id=%d] etcd answers keep-alives again; registration with "
                             "broker epoch %lld never lapsed, leading again",
@@ -1043,6 +1055,7 @@ static void snapshot_read(void *arg, const etcd_result *r) {
     log_info(COMPONENT, "[BrokerLifecycleManager id=%d] Reloaded the metadata from etcd at revision %lld (%d topics)",
              s->b->cfg.node_id, (long long)s->applied_rev, img->ntopics);
     broker_metadata_applied(s->b);
+    maybe_unfence(s);
     complete_ready(s);
     run_controller(s);
 }

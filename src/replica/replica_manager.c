@@ -52,7 +52,7 @@ static struct {
     rm_fetcher **fetchers;
     int nfetchers;
     loop_timer_id tick;
-    int64_t next_hw_checkpoint_ms;
+    struct alter_ctx *retries; /* ISR changes waiting to be sent again */
     /* replica.* settings */
     int64_t lag_max_ms, fetch_max_bytes, fetch_wait_max_ms, fetch_min_bytes, fetch_response_max_bytes,
         fetch_backoff_ms, socket_timeout_ms, hw_checkpoint_interval_ms;
@@ -169,6 +169,8 @@ typedef struct alter_ctx {
     int32_t partition;
     uint64_t seq;
     int32_t leader_epoch;
+    loop_timer_id retry;      /* while waiting to be sent again */
+    struct alter_ctx *next;   /* in rm.retries */
 } alter_ctx;
 
 static partition *find_partition(broker *b, const kuuid *topic_id, int32_t index) {
@@ -177,16 +179,44 @@ static partition *find_partition(broker *b, const kuuid *topic_id, int32_t index
     return t->parts[index];
 }
 
+static void propose_isr(broker *b, partition *p, const pr_alter *a, const char *what);
+
+static void alter_retry(kloop *l, void *arg) {
+    (void)l;
+    alter_ctx *c = arg;
+    broker *b = rm.b;
+    for (alter_ctx **pp = &rm.retries; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    partition *p = b->topics ? find_partition(b, &c->topic_id, c->partition) : NULL;
+    /* Still the same proposal in flight, on the same partition state: send
+     * it again (the metadata that arrived meanwhile reset it otherwise). */
+    if (p && p->is_leader && p->repl.state != PR_COMMITTED && p->repl.pending.seq == c->seq)
+        propose_isr(b, p, &p->repl.pending, "Retrying to change");
+    free(c);
+}
+
 static void alter_done(broker *b, void *arg, mstore_status st) {
     alter_ctx *c = arg;
-    partition *p = find_partition(b, &c->topic_id, c->partition);
-    if (p && st != MSTORE_OK) {
-        /* Not applied (the topic moved on, or the store is away): back to the
-         * committed ISR; the next fetch or tick proposes again. */
-        log_info(COMPONENT, "[Partition %s-%d broker=%d] Failed to update ISR (%s); will retry", p->topic->name,
-                 p->index, b->cfg.node_id, st == MSTORE_CONFLICT ? "the partition changed meanwhile" : "store unavailable");
-        pr_alter_failed(&p->repl, c->seq, KERR_OPERATION_NOT_ATTEMPTED);
-        publish_hw(b, p);
+    partition *p = b->topics ? find_partition(b, &c->topic_id, c->partition) : NULL;
+    if (p && st != MSTORE_OK && p->repl.state != PR_COMMITTED && p->repl.pending.seq == c->seq) {
+        /* Not applied by this transaction: the topic's key moved (perhaps
+         * for another partition), or the store did not answer (then it may
+         * yet have been applied). Never fall back to the committed ISR here:
+         * a change that did apply would leave a HW computed without its new
+         * member. Keep the proposal pending and send it again once the watch
+         * had time to deliver what moved; new metadata for this partition
+         * replaces it anyway. */
+        log_info(COMPONENT, "[Partition %s-%d broker=%d] ISR change not applied (%s); retrying", p->topic->name,
+                 p->index, b->cfg.node_id, st == MSTORE_CONFLICT ? "the topic changed meanwhile" : "store unavailable");
+        c->retry = loop_timer_add(b->loop, st == MSTORE_CONFLICT ? 100 : rm.fetch_backoff_ms, alter_retry, c);
+        if (c->retry) {
+            c->next = rm.retries;
+            rm.retries = c;
+            return;
+        }
     }
     free(c);
 }
@@ -200,10 +230,8 @@ static void fmt_ids(char *out, size_t cap, const int32_t *v, int n) {
 static void propose_isr(broker *b, partition *p, const pr_alter *a, const char *what) {
     const mpartition *mp = broker_mpartition(b, p->topic, p->index);
     if (!mp || mp->leader != b->cfg.node_id || mp->leader_epoch != a->leader_epoch ||
-        mp->partition_epoch != a->partition_epoch) {
-        pr_alter_failed(&p->repl, a->seq, KERR_OPERATION_NOT_ATTEMPTED);
-        return;
-    }
+        mp->partition_epoch != a->partition_epoch)
+        return; /* the image moved on: rm_partition_follow replaces the proposal */
     char from[128], to[128];
     fmt_ids(from, sizeof from, mp->isr, mp->nisr);
     fmt_ids(to, sizeof to, a->isr, a->nisr);
@@ -211,11 +239,8 @@ static void propose_isr(broker *b, partition *p, const pr_alter *a, const char *
              "endOffset: %lld).", p->topic->name, p->index, b->cfg.node_id, what, from, to,
              (long long)p->repl.hw, (long long)p->repl.leo);
     alter_ctx *c = malloc(sizeof *c);
-    if (!c) {
-        pr_alter_failed(&p->repl, a->seq, KERR_OPERATION_NOT_ATTEMPTED);
-        return;
-    }
-    *c = (alter_ctx){p->topic->id, p->index, a->seq, a->leader_epoch};
+    if (!c) return; /* stays pending; the next metadata change replaces it */
+    *c = (alter_ctx){p->topic->id, p->index, a->seq, a->leader_epoch, 0, NULL};
     PartitionChangeRecord r;
     PartitionChangeRecord_init(&r);
     r.topic_id = p->topic->id;
@@ -785,6 +810,12 @@ void rm_init(broker *b) {
 void rm_shutdown(broker *b) {
     if (rm.tick) loop_timer_cancel(b->loop, rm.tick);
     rm.tick = 0;
+    while (rm.retries) {
+        alter_ctx *c = rm.retries;
+        rm.retries = c->next;
+        loop_timer_cancel(b->loop, c->retry);
+        free(c);
+    }
     for (int i = 0; i < rm.nfetchers; i++) {
         rm_fetcher *f = rm.fetchers[i];
         if (f->retry) loop_timer_cancel(b->loop, f->retry);

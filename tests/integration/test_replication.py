@@ -109,7 +109,8 @@ def test_leader_kill9_loses_nothing(samsa_cluster_factory):
     n_before = len(prod.acked)
     wait_until(lambda: len(prod.acked) > n_before + 20, 20, "acks after the failover")
     prod.stop()
-    assert moved_after <= SESSION_S + 1 + 1.5, f"failover took {moved_after:.1f}s"
+    print(f"leadership moved {moved_after:.2f}s after the kill")
+    assert moved_after <= SESSION_S + 1, f"failover took {moved_after:.1f}s"
     rows = partition_lines(c, survivors[0], "fo")
     for leader, replicas, isr in rows.values():
         assert str(victim) not in isr, rows

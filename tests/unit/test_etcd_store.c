@@ -728,8 +728,12 @@ static void scenario_d(void) {
     fake_etcd_client_watch_down(g_nodes[v].client, true);
     fake_etcd_client_down(g_nodes[v].client, false);
     snprintf(want, sizeof want, "[BrokerLifecycleManager id=%d] Registered again", v);
-    CHECK(run_until_logged(mark, want, 2000), "d: node %d registered again", v);
+    /* registered, but its image is older than its registration: it must
+     * stay fenced (lead nothing) until the watch has caught up */
+    run_until_logged(mark, want, 1500);
+    CHECK(!log_has(mark, want), "d: node %d stays fenced while its watch is behind its new registration", v);
     fake_etcd_client_watch_down(g_nodes[v].client, false);
+    CHECK(run_until_logged(mark, want, 2000), "d: node %d registered again once its watch caught up", v);
     CHECK(run_until(victim_leads_again, 3000), "d: node %d leads again", v);
     snprintf(want, sizeof want, "[BrokerLifecycleManager id=%d] Fenced:", v);
     CHECK(log_has(mark, want), "d: node %d fenced itself", v);
