@@ -196,6 +196,7 @@ static bool cs_begin(broker *b) {
     int64_t bound_ms = bound && atoll(bound) > 0 ? atoll(bound) : CS_DEFAULT_BOUND_MS;
     log_info("kafka.server.BrokerLifecycleManager", "[BrokerLifecycleManager id=%d] Beginning controlled shutdown.",
              b->cfg.node_id);
+    mstore_etcd_enter_controlled_shutdown(b->store);
     cs.active = true;
     cs.moved = 0;
     cs.deadline_ms = monotonic_ms() + bound_ms;

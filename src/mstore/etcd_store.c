@@ -88,6 +88,7 @@ typedef struct etcd_store {
     bool balance_soon;        /* the last pass was cut short: IMMEDIATELY, else DEFERRED */
     int64_t balance_at_ms;
     bool left;                /* deregistered on the way out: our key's deletion is no news */
+    bool in_controlled_shutdown; /* our registration says so */
     int64_t lease_id;
     int64_t broker_epoch;     /* create_revision of our registration */
     int64_t reg_lease_id;     /* the lease our registration lives on */
@@ -788,7 +789,10 @@ static int encode_registration(etcd_store *s, kwriter *w) {
     karena_init(&a, 0);
     RegisterBrokerRecord r;
     broker_registration(s->b, s->incarnation, &r, &a);
-    mrecord rec = {KMETA_REGISTER_BROKER_RECORD, 0, &r};
+    /* KRaft's BrokerRegistrationChangeRecord(InControlledShutdown): here the
+     * registration itself says so (the field is in version 1) */
+    r.in_controlled_shutdown = s->in_controlled_shutdown;
+    mrecord rec = {KMETA_REGISTER_BROKER_RECORD, s->in_controlled_shutdown ? 1 : 0, &r};
     int rc = put_frame(w, &rec);
     karena_free(&a);
     return rc;
@@ -970,6 +974,29 @@ static void etcd_close(mstore *base) {
 static int etcd_start(mstore *base, char *err, size_t errlen);
 static const mstore_ops etcd_ops = {"etcd",     etcd_commit, etcd_controller_id, etcd_end_offset,
                                     etcd_epoch, etcd_start,  etcd_close};
+
+void mstore_etcd_enter_controlled_shutdown(mstore *base) {
+    if (!base || base->ops != &etcd_ops) return;
+    etcd_store *s = (etcd_store *)base;
+    if (s->in_controlled_shutdown || s->left || s->b->fenced || !s->broker_epoch || s->lease_id != s->reg_lease_id)
+        return;
+    s->in_controlled_shutdown = true;
+    char k[600];
+    size_t kl = key_of(s, k, sizeof k, "brokers/%d", s->b->cfg.node_id);
+    kwriter w;
+    kw_init(&w);
+    if (encode_registration(s, &w) == 0) {
+        /* only our own registration: same key, same broker epoch, same lease */
+        etcd_cmp c = {ETCD_CMP_CREATE, ETCD_EQUAL, k, kl, s->broker_epoch, NULL, 0};
+        etcd_op o = {ETCD_OP_PUT, k, kl, w.buf, w.len, s->lease_id, NULL, 0};
+        etcd_sync_result r;
+        if (etcd_txn_sync(s->etcd, &c, 1, &o, 1, NULL, 0, &r) != ETCD_OK || !r.r.succeeded)
+            log_warn(COMPONENT, "[BrokerLifecycleManager id=%d] Could not mark the registration as in controlled "
+                                "shutdown: %s", s->b->cfg.node_id, r.r.error ? r.r.error : "it changed");
+        etcd_sync_result_free(&r);
+    }
+    kw_free(&w);
+}
 
 void mstore_etcd_leave(mstore *base) {
     if (base && base->ops == &etcd_ops) leave((etcd_store *)base);
