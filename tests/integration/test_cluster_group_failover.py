@@ -301,6 +301,31 @@ def test_commit_acknowledged_only_once_replicated(samsa_cluster_factory):
     wait_until(lambda: simple_commit(coord, group, 0, 12)[0] == NONE, 30,
                lambda: "a commit acknowledged with the followers back\n" + node_logs(c))
     assert committed_by_client(coord, group) == {0: 12}
+    wait_until(full_isr, 20, "a full ISR again")
+
+    # a clean shutdown while a commit waits for the followers: answered (or the
+    # connection closed), and the node exits cleanly
+    answer = {}
+
+    def commit_in_flight():
+        try:
+            answer["err"] = simple_commit(coord, group, 0, 20)[0]
+        except (ConnectionError, OSError) as e:
+            answer["err"] = repr(e)
+    c.sigstop(2)
+    c.sigstop(3)
+    try:
+        t = threading.Thread(target=commit_in_flight, daemon=True)
+        t.start()
+        time.sleep(0.3)
+        assert "err" not in answer, answer
+        assert c.stop_node(1) == 0
+        t.join(timeout=10)
+        assert answer.get("err") in (NOT_COORDINATOR, REQUEST_TIMED_OUT) or \
+            str(answer.get("err")).startswith("ConnectionError"), answer
+    finally:
+        c.sigcont(2)
+        c.sigcont(3)
 
 
 @pytest.mark.timeout(180)
