@@ -6,6 +6,9 @@ Until replication lands CreateTopics refuses RF 3 and the RF 3 test skips saying
 itself (producers, journals, reads, checker, replica comparison) is exercised on RF 1 meanwhile,
 with faults that one replica survives, and with one it must not: an emptied data dir loses
 acknowledged records, which the checker has to report."""
+import re
+import shutil
+
 import pytest
 
 from cluster import HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
@@ -38,6 +41,7 @@ def test_harness_on_one_replica(samsa_cluster_factory):
         t.run(3, deadline_s=240, faults=("kill9-controller", "kill9-etcd-leader", "none"))
     finally:
         t.close()
+    shutil.rmtree(t.dir, ignore_errors=True)
     f = t.figures()
     assert f["cycles"] == 3 and f["reads"] == 4, f
     assert f["acknowledged"] > 500, f
@@ -51,7 +55,11 @@ def test_harness_catches_a_lost_replica(samsa_cluster_factory):
     from torture import Torture
     t = Torture(c, seed=11, rf=1, min_isr=1, read_wait_s=10)
     try:
-        with pytest.raises(AssertionError, match=r"history check FAILED.*lost-(acked|read)"):
+        with pytest.raises(AssertionError, match=r"history check FAILED.*lost-(acked|read)") as e:
             t.run(1, deadline_s=240, faults=("wipe-restart",))
     finally:
         t.close()
+        shutil.rmtree(t.dir, ignore_errors=True)
+    kept = re.search(r"kept: (\S+)", str(e.value))
+    assert kept, str(e.value)
+    shutil.rmtree(kept.group(1), ignore_errors=True)  # the failure was expected: no need to keep it
