@@ -35,6 +35,7 @@ typedef struct partition {
     int32_t fetch_from;        /* the leader this replica fetches from; -1 none */
     int64_t fetch_retry_ms;    /* monotonic: do not fetch before (backoff after an error) */
     bool fetch_busy;           /* in a fetch or an out-of-range recovery now */
+    uint8_t fetch_errors;      /* consecutive failed fetches (the backoff grows with them) */
     struct rm_waiter *waiters; /* acks=all completions waiting for the HW */
 } partition;
 

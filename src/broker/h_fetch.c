@@ -123,7 +123,9 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     if (budget < limit) limit = (int32_t)(budget > 0 ? budget : 0);
     plog_slice s = {-1, 0, 0};
     int64_t max_offset = replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
+    if (replica_id >= 0 && rm_leader_throttled(b, p, replica_id)) return 0; /* over the replication quota */
     int rc = plog_read(p->log, t->fetch_offset, limit, first_data, max_offset, &s);
+    if (rc == 0 && replica_id >= 0) rm_leader_sent(b, p, replica_id, s.len);
     if (rc != 0) {
         partition_error(v, po, rc == PLOG_OFFSET_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR);
         return 0;
@@ -268,6 +270,8 @@ static int64_t fetch_available(broker *b, const fetch_ctx *ctx) {
             plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
             if (e < t->last_fetched_epoch || end < t->fetch_offset) return -1; /* answer the divergence now */
         }
+        /* DelayedFetch: a throttled replica's bytes do not complete the wait */
+        if (ctx->replica_id >= 0 && rm_leader_throttled(b, p, ctx->replica_id)) continue;
         if (plog_read(p->log, t->fetch_offset, t->max_bytes, total == 0, max_offset, &s) != 0) return -1;
         total += s.len;
         if (total >= ctx->min_bytes) return total;

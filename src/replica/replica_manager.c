@@ -47,8 +47,19 @@ typedef struct rm_fetcher {
     int nparts, cap;
 } rm_fetcher;
 
+/* A replication quota (Kafka's ReplicationQuotaManager): bytes of throttled
+ * replicas over a window of QUOTA_SAMPLES one-second samples, compared with
+ * {leader,follower}.replication.throttled.rate. */
+#define QUOTA_SAMPLES 11
+typedef struct repl_quota {
+    const char *rate_key;
+    int64_t bytes[QUOTA_SAMPLES];
+    int64_t second[QUOTA_SAMPLES]; /* which second each sample counts */
+} repl_quota;
+
 static struct {
     broker *b;
+    repl_quota leader_quota, follower_quota;
     rm_fetcher **fetchers;
     int nfetchers;
     loop_timer_id tick;
@@ -70,6 +81,87 @@ static int64_t cfg_i64(broker *b, const char *key) {
 static int64_t local_broker_epoch(broker *b) {
     const mbroker *br = mimage_broker(b->image, b->cfg.node_id);
     return br ? br->epoch : -1;
+}
+
+/* ---- replication throttles ---- */
+
+/* A broker setting: this node's dynamic value, the cluster default, the file. */
+static int64_t broker_setting(broker *b, const char *key, int64_t dflt) {
+    const char *v = mconfig_get(&b->image->broker_configs, key);
+    if (!v) v = mconfig_get(&b->image->default_broker_configs, key);
+    if (!v) v = props_get(&b->cfg.raw, key);
+    if (!v || !*v) return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end ? dflt : x;
+}
+
+/* ConfigHandler.parseThrottledPartitions: "*" or "partition:broker,..." in
+ * the topic's {leader,follower}.replication.throttled.replicas. */
+static bool replica_throttled(const partition *p, const char *key, int32_t broker_id) {
+    const mtopic *mt = p->topic->meta;
+    const char *v = mt ? mconfig_get(&mt->configs, key) : NULL;
+    if (!v) return false;
+    while (*v == ' ') v++;
+    if (strcmp(v, "*") == 0) return true;
+    while (*v) {
+        char *end;
+        long part = strtol(v, &end, 10);
+        if (*end != ':') return false;
+        long id = strtol(end + 1, &end, 10);
+        if (part == p->index && id == broker_id) return true;
+        v = end;
+        while (*v == ',' || *v == ' ') v++;
+    }
+    return false;
+}
+
+static void quota_record(repl_quota *q, int64_t bytes) {
+    int64_t sec = monotonic_ms() / 1000;
+    int i = (int)(sec % QUOTA_SAMPLES);
+    if (q->second[i] != sec) {
+        q->second[i] = sec;
+        q->bytes[i] = 0;
+    }
+    q->bytes[i] += bytes;
+}
+
+/* Rate.measure over the samples still in the window, against the bound. */
+static bool quota_exceeded(broker *b, repl_quota *q) {
+    int64_t bound = broker_setting(b, q->rate_key, INT64_MAX);
+    if (bound == INT64_MAX) return false;
+    int64_t sec = monotonic_ms() / 1000, total = 0, oldest = sec;
+    for (int i = 0; i < QUOTA_SAMPLES; i++)
+        if (q->second[i] > sec - QUOTA_SAMPLES && q->bytes[i] > 0) {
+            total += q->bytes[i];
+            if (q->second[i] < oldest) oldest = q->second[i];
+        }
+    int64_t elapsed_ms = (sec - oldest) * 1000 + monotonic_ms() % 1000;
+    if (elapsed_ms < 1000) elapsed_ms = 1000;
+    return total * 1000 / elapsed_ms > bound;
+}
+
+bool rm_leader_throttled(broker *b, partition *p, int32_t replica_id) {
+    /* ReplicaManager.shouldLeaderThrottle: not for replicas in the ISR */
+    return !pr_in_isr(&p->repl, replica_id) && replica_throttled(p, "leader.replication.throttled.replicas",
+                                                                  b->cfg.node_id) &&
+           quota_exceeded(b, &rm.leader_quota);
+}
+
+void rm_leader_sent(broker *b, partition *p, int32_t replica_id, int64_t bytes) {
+    if (bytes > 0 && !pr_in_isr(&p->repl, replica_id) &&
+        replica_throttled(p, "leader.replication.throttled.replicas", b->cfg.node_id))
+        quota_record(&rm.leader_quota, bytes);
+}
+
+/* ReplicaFetcherThread.shouldFollowerThrottle: a follower out of the ISR
+ * whose partition is throttled here waits while the quota is used up. */
+static bool follower_throttled(broker *b, partition *p) {
+    const mpartition *mp = broker_mpartition(b, p->topic, p->index);
+    bool in_sync = false;
+    for (int i = 0; mp && i < mp->nisr; i++)
+        if (mp->isr[i] == b->cfg.node_id) in_sync = true;
+    return !in_sync && replica_throttled(p, "follower.replication.throttled.replicas", b->cfg.node_id);
 }
 
 /* ---- high watermark and waiters ---- */
@@ -322,6 +414,7 @@ static void fetcher_add(partition *p, int32_t leader_id) {
     f->parts[f->nparts++] = p;
     p->fetch_from = leader_id;
     p->fetch_retry_ms = 0;
+    p->fetch_errors = 0;
     p->fetch_busy = false;
     fetcher_schedule(f, 0);
 }
@@ -393,6 +486,7 @@ static void follower_append(broker *b, partition *p, const FetchResponse_Partiti
         char err[256] = "";
         int rc = plog_append_as_follower(p->log, pd->records.p, (size_t)pd->records.len, &last, &used, err, sizeof err);
         if (used > 0) record_producers(p, pd->records.p, used);
+        if (used > 0 && follower_throttled(b, p)) quota_record(&rm.follower_quota, (int64_t)used);
         if (rc == PLOG_UNEXPECTED_APPEND_OFFSET) {
             /* an answer to an older fetch offset: the next fetch asks again */
         } else if (rc != 0) {
@@ -559,9 +653,14 @@ static void fetcher_send(rm_fetcher *f) {
     int nsent = 0;
     partition **ready = karena_calloc(&a, (size_t)f->nparts, sizeof *ready);
     int nready = 0;
+    bool over_quota = quota_exceeded(b, &rm.follower_quota);
     for (int i = 0; ready && i < f->nparts; i++) {
         partition *p = f->parts[i];
         if (p->fetch_busy) continue;
+        if (over_quota && follower_throttled(b, p)) {
+            if (now + 100 < next_retry) next_retry = now + 100;
+            continue;
+        }
         if (p->fetch_retry_ms > now) {
             if (p->fetch_retry_ms < next_retry) next_retry = p->fetch_retry_ms;
             continue;
@@ -627,6 +726,7 @@ static void fetcher_schedule(rm_fetcher *f, int64_t delay_ms) {
 }
 
 static void handle_partition(broker *b, rm_fetcher *f, partition *p, const FetchResponse_PartitionData *pd) {
+    if (pd->error_code == KERR_NONE) p->fetch_errors = 0;
     switch (pd->error_code) {
     case KERR_NONE:
         if (pd->diverging_epoch.epoch >= 0 || pd->diverging_epoch.end_offset >= 0) {
@@ -638,11 +738,18 @@ static void handle_partition(broker *b, rm_fetcher *f, partition *p, const Fetch
     case KERR_OFFSET_OUT_OF_RANGE:
         oor_send(f, p, -1);
         return;
-    default:
-        /* not (yet) leader there, an epoch we do not agree on, unknown
-         * partition: wait for metadata, retry after the backoff */
-        p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
+    default: {
+        /* Not (yet) leader there, an epoch we do not agree on, an unknown
+         * partition: usually the leader has not applied the metadata that
+         * made it leader, a few ms behind this node. Retry soon, then back
+         * off up to replica.fetch.backoff.ms (a flat second after every
+         * election delayed acks=all by that second). */
+        int64_t delay = (int64_t)50 << (p->fetch_errors < 6 ? p->fetch_errors : 6);
+        if (delay > rm.fetch_backoff_ms) delay = rm.fetch_backoff_ms;
+        if (p->fetch_errors < 255) p->fetch_errors++;
+        p->fetch_retry_ms = monotonic_ms() + delay;
         return;
+    }
     }
 }
 
@@ -795,6 +902,8 @@ static void tick(kloop *l, void *arg) {
 void rm_init(broker *b) {
     memset(&rm, 0, sizeof rm);
     rm.b = b;
+    rm.leader_quota.rate_key = "leader.replication.throttled.rate";
+    rm.follower_quota.rate_key = "follower.replication.throttled.rate";
     rm.lag_max_ms = cfg_i64(b, "replica.lag.time.max.ms");
     rm.fetch_max_bytes = cfg_i64(b, "replica.fetch.max.bytes");
     rm.fetch_wait_max_ms = cfg_i64(b, "replica.fetch.wait.max.ms");

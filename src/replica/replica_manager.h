@@ -43,6 +43,12 @@ void rm_leader_appended(broker *b, partition *p);
 int16_t rm_follower_fetched(broker *b, partition *p, int32_t replica_id, int64_t replica_epoch, int64_t fetch_offset,
                             int64_t log_start_offset);
 
+/* Replication throttles (leader.replication.throttled.rate and the topic's
+ * leader.replication.throttled.replicas): whether a read for this follower
+ * must return nothing now, and the bytes sent to it. */
+bool rm_leader_throttled(broker *b, partition *p, int32_t replica_id);
+void rm_leader_sent(broker *b, partition *p, int32_t replica_id, int64_t bytes);
+
 /* Counters for tests and DescribeLogDirs: the leader's view of how far a
  * replica is (-1 unknown), and whether p's ISR is complete. */
 int64_t rm_replica_leo(const partition *p, int32_t replica_id);

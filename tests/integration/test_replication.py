@@ -224,3 +224,40 @@ def test_paused_leader_cannot_acknowledge(samsa_cluster_factory):
     wait_until(lambda: isr_full(c, "zb", on=others[0]), 30, "ISR full after the zombie returned")
     read_back_exactly_once(c, c.node(others[0]).bootstrap, "zb", 2, prod.acked)
     wait_until(lambda: replicas_identical(c, "zb", 2), 20, "identical replicas")
+
+
+def test_follower_throttle_slows_catch_up(samsa_cluster_factory):
+    """follower.replication.throttled.rate on a node, with the topic's
+    follower.replication.throttled.replicas naming it: a replica out of the
+    ISR catches up at about that rate (the bytes cannot come faster)."""
+    c = samsa_cluster_factory(3, overrides=OVERRIDES)
+    wait_until(lambda: len(metadata(c.node(1).bootstrap)["brokers"]) == 3, 10, "node 1 sees 3 brokers")
+    r = tool(c, "kafka-topics", "--bootstrap-server", c.node(1).bootstrap, "--create", "--topic", "th",
+             "--replica-assignment", "1:2:3")
+    assert r.stdout == "Created topic th.\n", r.stdout + r.stderr
+    c.kill9(3)
+    wait_until(lambda: "3" not in partition_lines(c, 1, "th")[0][2], SESSION_S + 5, "node 3 out of the ISR")
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": c.node(1).bootstrap, "acks": "all", "linger.ms": 20})
+    for i in range(3000):
+        p.produce("th", b"x" * 1000, partition=0)
+        if i % 500 == 0:
+            p.poll(0)
+    assert p.flush(30) == 0
+    rate = 1_000_000
+    # node 3 is down: the cluster-wide default (a per-broker change goes to that broker)
+    r = tool(c, "kafka-configs", "--bootstrap-server", c.node(1).bootstrap, "--entity-type", "brokers",
+             "--entity-default", "--alter", "--add-config", f"follower.replication.throttled.rate={rate}")
+    assert r.stdout == "Completed updating default config for brokers in the cluster.\n", r.stdout + r.stderr
+    r = tool(c, "kafka-configs", "--bootstrap-server", c.node(1).bootstrap, "--entity-type", "topics",
+             "--entity-name", "th", "--alter", "--add-config", "follower.replication.throttled.replicas=[0:3]")
+    assert r.stdout == "Completed updating config for topic th.\n", r.stdout + r.stderr
+    started = time.time()
+    c.start_node(3)
+    wait_until(lambda: isr_full(c, "th"), 60, "node 3 back in the ISR")
+    took = time.time() - started
+    size = len(log_bytes(c, 1, "th", 0))
+    print(f"{size} bytes caught up in {took:.2f}s at a {rate} B/s throttle")
+    # about 3 MB at 1 MB/s: at least 1.5 s; unthrottled it takes a fraction of a second
+    assert took >= 0.5 * size / rate, f"{size} bytes caught up in {took:.2f}s despite a {rate} B/s throttle"
+    wait_until(lambda: replicas_identical(c, "th", 1), 20, "identical replicas")
