@@ -6,7 +6,13 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 
-static bool alive(const mimage *img, int32_t id) { return id >= 0 && mimage_broker_alive(img, id); }
+/* BrokerHeartbeatManager.isActive: registered, unfenced and not in a
+ * controlled shutdown (a node leaving neither leads nor stays in ISRs). */
+static bool alive(const mimage *img, int32_t id) {
+    if (id < 0 || !mimage_broker_alive(img, id)) return false;
+    const mbroker *br = mimage_broker(img, id);
+    return !br || !br->in_controlled_shutdown;
+}
 
 /* The first alive member of ids, or -1. */
 static int32_t first_alive(const mimage *img, const int32_t *ids, int32_t n) {

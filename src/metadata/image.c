@@ -255,6 +255,7 @@ static int apply_register_broker(mimage *img, const RegisterBrokerRecord *r) {
     nb.epoch = r->broker_epoch;
     nb.incarnation_id = r->incarnation_id;
     nb.fenced = r->fenced;
+    nb.in_controlled_shutdown = r->in_controlled_shutdown;
     nb.rack = r->rack.len >= 0 ? dup_kstr(r->rack) : NULL;
     int n = r->end_points_count > 0 ? r->end_points_count : 0;
     nb.endpoints = n ? calloc((size_t)n, sizeof *nb.endpoints) : NULL;

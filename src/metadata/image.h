@@ -72,6 +72,7 @@ typedef struct mbroker {
     mendpoint *endpoints;
     int32_t nendpoints;
     bool fenced;
+    bool in_controlled_shutdown; /* moving its leaderships away before it leaves */
 } mbroker;
 
 typedef struct mimage {

@@ -818,7 +818,9 @@ void rm_partition_follow(broker *b, partition *p, const mpartition *mp) {
     r->min_isr = p->topic->cfg.min_insync_replicas;
     for (int i = 0; i < mp->nreplicas; i++) {
         const mbroker *br = mimage_broker(b->image, mp->replicas[i]);
-        pr_set_broker(r, mp->replicas[i], br && !br->fenced, false, br ? br->epoch : -1);
+        /* a broker in controlled shutdown is neither ISR-eligible nor counted
+         * for the HW (it stops fetching): KRaftMetadataCache.isBrokerShuttingDown */
+        pr_set_broker(r, mp->replicas[i], br && !br->fenced, br && br->in_controlled_shutdown, br ? br->epoch : -1);
     }
     p->leader = mp->leader;
     bool lead = mp->leader == b->cfg.node_id;
