@@ -6,6 +6,10 @@
 #   bench/run.sh --smoke   every step at a tiny scale (seconds), for CI;
 #                          prints the table, writes nothing
 #   bench/run.sh --out F   full run, results to F
+#   bench/run.sh --replication [--out F] [--smoke]
+#                          RF 1 against RF 3, failover and catch-up on 3 etcd
+#                          members and 3 nodes (bench/replication_bench.py,
+#                          about 2-3 minutes; needs etcd)
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,4 +20,8 @@ if ! command -v iperf3 >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -yq --no-install-recommends iperf3 >/dev/null
 fi
 make -s -f bench/Makefile -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+if [ "$1" = "--replication" ]; then
+    shift
+    SAMSA_BUILD=build/release exec /usr/bin/python3 bench/replication_bench.py "$@"
+fi
 exec /usr/bin/python3 bench/bench.py "$@"

@@ -8,6 +8,14 @@
  *            records spread round-robin over the partitions; stops after
  *            COUNT records or SECONDS, whichever comes first, then waits for
  *            every delivery report. Prints records/s and MB/s.
+ *   acklatency BOOTSTRAP TOPIC RATE SECONDS SIZE ACKS [MAX_IN_FLIGHT]
+ *            produce latency as the producer sees it: paced at RATE
+ *            records/s (linger.ms=0), from the send call to the delivery
+ *            report, which a poller thread serves continuously. ACKS is
+ *            1 or all. MAX_IN_FLIGHT requests per connection (default 5,
+ *            Java's producer default; librdkafka's own is 1,000,000, which
+ *            sends every record in a request of its own whatever the
+ *            broker's pace). Prints p50/p99/p99.9/max in microseconds.
  *   latency  BOOTSTRAP TOPIC RATE SECONDS SIZE
  *            producer and consumer in one process; each record carries its
  *            send time (CLOCK_MONOTONIC), the consumer subtracts it from its
@@ -101,8 +109,21 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         atomic_fetch_add(&delivered_ok, 1);
 }
 
+static rd_kafka_t *new_producer_cb(const char *bootstrap, const char *acks, const char *linger_ms,
+                                   const char *max_in_flight,
+                                   void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *), void *opaque);
+
 static rd_kafka_t *new_producer(const char *bootstrap, const char *acks, const char *linger_ms) {
+    return new_producer_cb(bootstrap, acks, linger_ms, NULL, on_delivery, NULL);
+}
+
+/* max_in_flight: NULL keeps librdkafka's default. */
+static rd_kafka_t *new_producer_cb(const char *bootstrap, const char *acks, const char *linger_ms,
+                                   const char *max_in_flight,
+                                   void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *), void *opaque) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_opaque(conf, opaque);
+    if (max_in_flight) conf_set(conf, "max.in.flight.requests.per.connection", max_in_flight);
     conf_set(conf, "bootstrap.servers", bootstrap);
     conf_set(conf, "acks", acks);
     conf_set(conf, "linger.ms", linger_ms);
@@ -111,7 +132,7 @@ static rd_kafka_t *new_producer(const char *bootstrap, const char *acks, const c
     conf_set(conf, "queue.buffering.max.kbytes", "262144"); /* bounds the tail after SECONDS */
     conf_set(conf, "enable.idempotence", "false");
     conf_set(conf, "compression.type", "none");
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr);
     char err[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk) die("rd_kafka_new", err);
@@ -333,6 +354,108 @@ static int cmd_latency(int argc, char **argv) {
     free(st.sent_at);
     free(payload);
     return 0;
+}
+
+/* ---- acklatency --------------------------------------------------------- */
+
+/* Send time of each record (indexed by its msg_opaque) and, once its
+ * delivery report is served, its latency; -1 for a failed delivery. */
+typedef struct ack_state {
+    rd_kafka_t *rk;
+    int64_t *sent_ns, *lat_ns;
+    long cap;
+    atomic_long acked, failed;
+    atomic_int stop;
+} ack_state;
+
+static void on_ack(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    ack_state *st = opaque;
+    long i = (long)(intptr_t)m->_private;
+    if (i < 0 || i >= st->cap) return; /* warm-up record */
+    if (m->err) {
+        st->lat_ns[i] = -1;
+        atomic_fetch_add(&st->failed, 1);
+    } else {
+        st->lat_ns[i] = now_ns() - st->sent_ns[i];
+        atomic_fetch_add(&st->acked, 1);
+    }
+}
+
+/* Serves delivery reports as they come, so the pacing loop's sleeps do not
+ * delay them (as Java's producer I/O thread runs callbacks). */
+static void *ack_poller(void *arg) {
+    ack_state *st = arg;
+    while (!atomic_load(&st->stop)) rd_kafka_poll(st->rk, 20);
+    return NULL;
+}
+
+static int cmd_acklatency(int argc, char **argv) {
+    if (argc != 6 && argc != 7) die("usage", "acklatency BOOTSTRAP TOPIC RATE SECONDS SIZE ACKS [MAX_IN_FLIGHT]");
+    const char *bootstrap = argv[0], *topic = argv[1], *acks = argv[5];
+    long rate = parse_long(argv[2], "RATE", 1, 1000000);
+    long seconds = parse_long(argv[3], "SECONDS", 1, 600);
+    size_t size = (size_t)parse_long(argv[4], "SIZE", 1, 1 << 20);
+    long total = rate * seconds;
+    const char *max_in_flight = argc == 7 ? argv[6] : "5";
+    parse_long(max_in_flight, "MAX_IN_FLIGHT", 1, 1000000);
+
+    ack_state st = {.cap = total};
+    st.sent_ns = calloc((size_t)total, sizeof(int64_t));
+    st.lat_ns = calloc((size_t)total, sizeof(int64_t));
+    char *payload = malloc(size);
+    if (!st.sent_ns || !st.lat_ns || !payload) die("malloc", "acklatency buffers");
+    memset(payload, 'x', size);
+    st.rk = new_producer_cb(bootstrap, acks, "0", max_in_flight, on_ack, &st);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st.rk, topic, NULL);
+    pthread_t th;
+    pthread_create(&th, NULL, ack_poller, &st);
+
+    /* Warm-up (not counted): metadata known, connection to the leader open. */
+    for (int i = 0; i < 10; i++)
+        rd_kafka_produce(rkt, 0, 0, payload, size, NULL, 0, (void *)(intptr_t)-1);
+    rd_kafka_flush(st.rk, 10000);
+
+    int64_t start = now_ns(), interval = 1000000000LL / rate;
+    int64_t hard_deadline = start + (int64_t)(seconds + 10) * 1000000000;
+    long sent = 0;
+    while (sent < total && now_ns() < hard_deadline) {
+        int64_t due_at = start + sent * interval;
+        int64_t t = now_ns();
+        if (t < due_at) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = due_at - t > 200000 ? 200000 : due_at - t};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        st.sent_ns[sent] = now_ns();
+        if (rd_kafka_produce(rkt, 0, 0, payload, size, NULL, 0, (void *)(intptr_t)sent) != 0) break;
+        sent++;
+    }
+    double send_secs = (double)(now_ns() - start) / 1e9;
+    rd_kafka_flush(st.rk, 10000);
+    atomic_store(&st.stop, 1);
+    pthread_join(th, NULL);
+
+    long n = 0, over_2ms = 0;
+    for (long i = 0; i < sent; i++) {
+        if (st.lat_ns[i] <= 0) continue;
+        if (st.lat_ns[i] > 2000000) over_2ms++;
+        st.lat_ns[n++] = st.lat_ns[i];
+    }
+    if (n == 0) die("acklatency", "no record acknowledged");
+    qsort(st.lat_ns, (size_t)n, sizeof(int64_t), cmp_i64);
+#define PCT(p) (st.lat_ns[(long)((double)(n - 1) * (p))] / 1000.0)
+    printf("sent=%ld acked=%ld failed=%ld achieved_rate=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f "
+           "over_2ms=%ld\n",
+           sent, atomic_load(&st.acked), atomic_load(&st.failed), sent / send_secs, PCT(0.50), PCT(0.99),
+           PCT(0.999), st.lat_ns[n - 1] / 1000.0, over_2ms);
+#undef PCT
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(st.rk);
+    free(st.sent_ns);
+    free(st.lat_ns);
+    free(payload);
+    return atomic_load(&st.failed) == 0 ? 0 : 2;
 }
 
 /* ---- conns -------------------------------------------------------------- */
@@ -888,9 +1011,10 @@ static int cmd_diskstream(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) die("usage", "samsa-bench produce|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream ARGS...");
+    if (argc < 2) die("usage", "samsa-bench produce|acklatency|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream ARGS...");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "produce")) return cmd_produce(argc - 2, argv + 2);
+    if (!strcmp(cmd, "acklatency")) return cmd_acklatency(argc - 2, argv + 2);
     if (!strcmp(cmd, "latency")) return cmd_latency(argc - 2, argv + 2);
     if (!strcmp(cmd, "rawproduce")) return cmd_rawproduce(argc - 2, argv + 2);
     if (!strcmp(cmd, "rawfetch")) return cmd_rawfetch(argc - 2, argv + 2);
