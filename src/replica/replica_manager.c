@@ -303,7 +303,11 @@ static void alter_done(broker *b, void *arg, mstore_status st) {
          * replaces it anyway. */
         log_info(COMPONENT, "[Partition %s-%d broker=%d] ISR change not applied (%s); retrying", p->topic->name,
                  p->index, b->cfg.node_id, st == MSTORE_CONFLICT ? "the topic changed meanwhile" : "store unavailable");
-        c->retry = loop_timer_add(b->loop, st == MSTORE_CONFLICT ? 100 : rm.fetch_backoff_ms, alter_retry, c);
+        /* a conflict: another change to the topic (often another leader's ISR
+         * change) is a few ms from being applied here; retry soon, jittered so
+         * two leaders do not collide again */
+        int64_t delay = st == MSTORE_CONFLICT ? 20 + (int64_t)(monotonic_ms() % 31) : rm.fetch_backoff_ms;
+        c->retry = loop_timer_add(b->loop, delay, alter_retry, c);
         if (c->retry) {
             c->next = rm.retries;
             rm.retries = c;
