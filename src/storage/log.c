@@ -49,6 +49,8 @@ struct plog {
      * small files were written without fsync (see syncer.h). */
     bool unsynced;
     uint64_t sync_ticket;   /* 0: not handed to the syncer yet */
+    plog_roll_fn roll_hook; /* producer-state hook: told of every roll */
+    void *roll_ctx;
 };
 
 static int64_t wall_ms(void) {
@@ -202,7 +204,9 @@ static int roll(plog *l, int64_t new_base) {
         return -1;
     }
     if (replace && delete_segment(l, l->nsegs - 2, now) != 0) return -1;
-    return fio_fsync_dir(l->dir);
+    if (fio_fsync_dir(l->dir) != 0) return -1;
+    if (l->roll_hook) l->roll_hook(l->roll_ctx, new_base); /* producer-state hook */
+    return 0;
 }
 
 /* ---- opening and recovery ---- */
@@ -823,6 +827,28 @@ int plog_scan_tail_headers(plog *l, int max_segments, plog_header_fn fn, void *c
             if (rc == 1) break;
             if (fn(&h, ctx) != 0) return 0;
         }
+    }
+    return 0;
+}
+
+/* ---- producer-state hooks (broker/producer_state.c, snapshots) ---- */
+
+int64_t plog_segment_base(const plog *l, int i) { return i >= 0 && i < l->nsegs ? l->segs[i].base : -1; }
+
+void plog_set_roll_hook(plog *l, plog_roll_fn fn, void *ctx) {
+    l->roll_hook = fn;
+    l->roll_ctx = ctx;
+}
+
+int plog_scan_batches_from(plog *l, int64_t from_offset, plog_batch_at_fn fn, void *ctx) {
+    for (int i = floor_segment(l, from_offset); i < l->nsegs; i++) {
+        const segment *s = &l->segs[i];
+        batch_header h;
+        int64_t pos = 0;
+        int rc = from_offset > s->base ? seg_translate_offset(s, from_offset, &pos, &h) : seg_read_header(s, 0, &h);
+        for (; rc == 0; pos += (int64_t)batch_total_size(&h), rc = seg_read_header(s, pos, &h))
+            if (fn(&h, s->log_fd, pos, ctx) != 0) return 0;
+        if (rc < 0) return -1;
     }
     return 0;
 }

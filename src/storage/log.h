@@ -37,6 +37,10 @@ void log_config_defaults(log_config *c);
 
 typedef struct plog plog;
 
+/* Producer-state hook: called after every roll with the new segment's base
+ * (the producer state takes a snapshot there; see plog_set_roll_hook). */
+typedef void (*plog_roll_fn)(void *ctx, int64_t new_base);
+
 /* Opens or creates the partition dir <dir> (the full "<log.dir>/<topic>-<p>"
  * path), loads segments and recovers from recovery_point: every segment from
  * the one holding recovery_point on is scanned batch by batch (magic 2,
@@ -138,6 +142,17 @@ int32_t plog_latest_epoch(const plog *l);
  * Returns 0, or -1 on I/O error. */
 typedef int (*plog_header_fn)(const batch_header *h, void *ctx);
 int plog_scan_tail_headers(plog *l, int max_segments, plog_header_fn fn, void *ctx);
+/* ---- producer-state hooks (broker/producer_state.c) ----
+ * Base offset of the i-th segment (0 = oldest), -1 out of range. */
+int64_t plog_segment_base(const plog *l, int i);
+/* Visit every batch whose last offset >= from_offset, oldest first, with
+ * the segment's .log descriptor and the batch's position in it, so fn can
+ * pread the records of the few batches it needs (control batches). fn
+ * returns nonzero to stop. Returns 0, or -1 on I/O error. */
+typedef int (*plog_batch_at_fn)(const batch_header *h, int fd, int64_t file_pos, void *ctx);
+int plog_scan_batches_from(plog *l, int64_t from_offset, plog_batch_at_fn fn, void *ctx);
+/* fn(ctx, new_base) after each successful roll (NULL: none). */
+void plog_set_roll_hook(plog *l, plog_roll_fn fn, void *ctx);
 /* Epoch of the entry covering offset (-1 if none): ListOffsets' leaderEpoch. */
 int32_t plog_epoch_for_offset(const plog *l, int64_t offset);
 /* Becoming leader: start `epoch` at the LEO (no-op if not newer). */
