@@ -79,6 +79,8 @@ int txn_log_parse_value(const uint8_t *p, size_t n, txn_transit *out) {
         if (out->state != TXN_EMPTY) {
             for (int32_t i = 0; rc == 0 && i < v.transaction_partitions_count; i++) {
                 const TransactionLogValue_PartitionsSchema *ps = &v.transaction_partitions[i];
+                /* no topic name holds a NUL; the sets keep C strings */
+                if (ps->topic.len > 0 && memchr(ps->topic.p, 0, (size_t)ps->topic.len)) rc = -1;
                 for (int32_t j = 0; rc == 0 && j < ps->partition_ids_count; j++)
                     if (txn_tpset_add(&out->partitions, ps->topic.p ? ps->topic.p : "",
                                       (size_t)(ps->topic.len > 0 ? ps->topic.len : 0),

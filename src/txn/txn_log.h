@@ -38,7 +38,8 @@ int txn_log_parse_key(const uint8_t *p, size_t n, kstr *tid);
 
 /* Parse a value into *out (initialised here; free with txn_transit_free).
  * last_producer_id/epoch are -1. Partitions are ignored for Empty. Returns
- * 0, or -1 when malformed, of an unknown version or an unknown status. */
+ * 0, or -1 when malformed (incl. a topic name holding a NUL), of an
+ * unknown version or an unknown status. */
 int txn_log_parse_value(const uint8_t *p, size_t n, txn_transit *out);
 
 /* A metadata for a loaded record (no pending transition). NULL when out of memory. */

@@ -51,7 +51,8 @@ bool txn_state_valid_previous(txn_state_id to, txn_state_id from);
 /* Empty, CompleteCommit, CompleteAbort: states a transactional id may expire in. */
 bool txn_state_expiration_allowed(txn_state_id s);
 
-/* A set of topic partitions, kept sorted by (topic, partition) and unique. */
+/* A set of topic partitions, kept sorted by (topic, partition) and unique.
+ * Topic names are C strings: a name must not hold a NUL (none can in Kafka). */
 typedef struct txn_tp {
     char *topic;
     int32_t partition;
