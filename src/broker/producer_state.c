@@ -183,10 +183,13 @@ static int32_t last_seq_of(const batch_header *h) {
     return (int32_t)(last > INT32_MAX ? last - INT32_MAX - 1 : last);
 }
 
-/* DefaultRecordBatch.decrementSequence */
+/* Java's wrapping long subtraction: snapshot fields may hold anything. */
+static int64_t wrap_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+
+/* DefaultRecordBatch.decrementSequence, wrapping as Java's int does */
 static int32_t decrement_seq(int32_t seq, int32_t by) {
-    if (seq < by) return (int32_t)(INT32_MAX - ((int64_t)by - seq) + 1);
-    return seq - by;
+    int64_t v = seq < by ? (int64_t)INT32_MAX - ((int64_t)by - seq) + 1 : (int64_t)seq - by;
+    return (int32_t)(uint32_t)(uint64_t)v;
 }
 
 static bool in_sequence(int32_t last_seq, int32_t next_seq) {
@@ -370,7 +373,7 @@ void pstate_remove_expired(pstate *s, int64_t now_ms, int64_t expiration_ms) {
     int k = 0;
     for (int i = 0; i < s->n; i++) {
         const pentry *e = &s->v[i];
-        bool expired = e->txn_first_offset < 0 && now_ms - e->last_timestamp >= expiration_ms;
+        bool expired = e->txn_first_offset < 0 && wrap_sub(now_ms, e->last_timestamp) >= expiration_ms;
         if (!expired) s->v[k++] = s->v[i];
     }
     s->n = k;
@@ -404,7 +407,7 @@ static void to_snapshot(const pentry *e, psnap_entry *out) {
     out->epoch = e->epoch;
     out->last_sequence = last ? last->last_seq : -1;
     out->last_offset = last ? last->last_offset : -1;
-    out->offset_delta = last ? (int32_t)(last->last_offset - last->first_offset) : 0;
+    out->offset_delta = last ? (int32_t)wrap_sub(last->last_offset, last->first_offset) : 0;
     out->timestamp = e->last_timestamp;
     out->coordinator_epoch = e->coordinator_epoch;
     out->current_txn_first_offset = e->txn_first_offset;
@@ -421,7 +424,7 @@ static void from_snapshot(pstate *s, const psnap_entry *in) {
     e->nbatches = 0;
     if (in->last_offset >= 0)
         add_batch(e, decrement_seq(in->last_sequence, in->offset_delta), in->last_sequence,
-                  in->last_offset - in->offset_delta, in->last_offset);
+                  wrap_sub(in->last_offset, in->offset_delta), in->last_offset);
     if (e->txn_first_offset >= 0) txn_put(&s->ongoing, (ptxn){in->producer_id, e->txn_first_offset, -1});
 }
 
@@ -450,7 +453,7 @@ void pstate_roll_hook(void *ctx, int64_t new_base) {
 }
 
 static bool expired(const psnap_entry *e, int64_t now_ms, int64_t expiration_ms) {
-    return expiration_ms > 0 && e->current_txn_first_offset < 0 && now_ms - e->timestamp >= expiration_ms;
+    return expiration_ms > 0 && e->current_txn_first_offset < 0 && wrap_sub(now_ms, e->timestamp) >= expiration_ms;
 }
 
 int64_t pstate_snapshot_load(pstate *s, const char *dir, int64_t log_start, int64_t max_offset, int64_t now_ms,
