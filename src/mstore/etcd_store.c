@@ -64,6 +64,7 @@
 
 typedef struct pending {
     struct pending *next;
+    struct etcd_store *s;     /* the etcd answer's callback gets the pending itself */
     mstore_done_fn done;
     void *arg;
     bool answered;            /* etcd answered the transaction */
@@ -259,18 +260,12 @@ static void complete_ready(etcd_store *s) {
     }
 }
 
-static void txn_answered(void *arg, const etcd_result *r);
-
-typedef struct txn_ctx {
-    etcd_store *s;
-    pending *p;
-} txn_ctx;
-
+/* A pending commit lives until etcd answered it (every completion needs
+ * the answer), so it is the answer's context: nothing else to free when
+ * the store closes with transactions in flight. */
 static void txn_answered(void *arg, const etcd_result *r) {
-    txn_ctx *tc = arg;
-    pending *p = tc->p;
-    etcd_store *s = tc->s;
-    free(tc);
+    pending *p = arg;
+    etcd_store *s = p->s;
     p->answered = true;
     p->since_ms = monotonic_ms();
     if (r->status != ETCD_OK) {
@@ -472,11 +467,10 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
 static void etcd_commit(mstore *base, const mrecord *recs, int n, unsigned flags, mstore_done_fn done, void *arg) {
     etcd_store *s = (etcd_store *)base;
     pending *p = calloc(1, sizeof *p);
-    txn_ctx *tc = malloc(sizeof *tc);
     txn_build *t = malloc(sizeof *t);
     karena a;
     karena_init(&a, 0);
-    mstore_status st = (!p || !tc || !t) ? MSTORE_IO : MSTORE_OK;
+    mstore_status st = (!p || !t) ? MSTORE_IO : MSTORE_OK;
     if (st == MSTORE_OK) {
         memset(t, 0, sizeof *t);
         t->a = &a;
@@ -485,23 +479,20 @@ static void etcd_commit(mstore *base, const mrecord *recs, int n, unsigned flags
             log_warn(COMPONENT, "A metadata change of %d records needs more than %d etcd operations", n, MAX_TXN_OPS);
     }
     if (st == MSTORE_OK) {
+        p->s = s;
         p->done = done;
         p->arg = arg;
         p->since_ms = monotonic_ms();
         p->next = s->pending;
         s->pending = p;
-        *tc = (txn_ctx){s, p};
-        if (etcd_txn(s->etcd, t->cmps, t->ncmps, t->ops, t->nops, NULL, 0, txn_answered, tc) != 0) {
+        if (etcd_txn(s->etcd, t->cmps, t->ncmps, t->ops, t->nops, NULL, 0, txn_answered, p) != 0) {
             p->answered = true;
             p->st = MSTORE_UNAVAILABLE;
-            free(tc);
         }
-        tc = NULL;
         p = NULL;
     }
     karena_free(&a);
     free(t);
-    free(tc);
     if (p) free(p);
     if (st != MSTORE_OK) {
         if (done) done(s->b, arg, st);

@@ -64,6 +64,8 @@ static struct {
     int nfetchers;
     loop_timer_id tick;
     struct alter_ctx *retries; /* ISR changes waiting to be sent again */
+    struct alter_ctx *inflight; /* ISR changes the store has not answered (freed at shutdown: a
+                                   closed store answers nothing) */
     /* replica.* settings */
     int64_t lag_max_ms, fetch_max_bytes, fetch_wait_max_ms, fetch_min_bytes, fetch_response_max_bytes,
         fetch_backoff_ms, socket_timeout_ms, hw_checkpoint_interval_ms;
@@ -262,8 +264,16 @@ typedef struct alter_ctx {
     uint64_t seq;
     int32_t leader_epoch;
     loop_timer_id retry;      /* while waiting to be sent again */
-    struct alter_ctx *next;   /* in rm.retries */
+    struct alter_ctx *next;   /* in rm.retries or rm.inflight */
 } alter_ctx;
+
+static void unlink_ctx(alter_ctx **head, alter_ctx *c) {
+    for (alter_ctx **pp = head; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            return;
+        }
+}
 
 static partition *find_partition(broker *b, const kuuid *topic_id, int32_t index) {
     topic_rt *t = broker_topic_by_id(b, topic_id);
@@ -277,11 +287,7 @@ static void alter_retry(kloop *l, void *arg) {
     (void)l;
     alter_ctx *c = arg;
     broker *b = rm.b;
-    for (alter_ctx **pp = &rm.retries; *pp; pp = &(*pp)->next)
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
+    unlink_ctx(&rm.retries, c);
     partition *p = b->topics ? find_partition(b, &c->topic_id, c->partition) : NULL;
     /* Still the same proposal in flight, on the same partition state: send
      * it again (the metadata that arrived meanwhile reset it otherwise). */
@@ -292,6 +298,7 @@ static void alter_retry(kloop *l, void *arg) {
 
 static void alter_done(broker *b, void *arg, mstore_status st) {
     alter_ctx *c = arg;
+    unlink_ctx(&rm.inflight, c);
     partition *p = b->topics ? find_partition(b, &c->topic_id, c->partition) : NULL;
     if (p && st != MSTORE_OK && p->repl.state != PR_COMMITTED && p->repl.pending.seq == c->seq) {
         /* Not applied by this transaction: the topic's key moved (perhaps
@@ -344,6 +351,8 @@ static void propose_isr(broker *b, partition *p, const pr_alter *a, const char *
     r.isr = (int32_t *)a->isr;
     r.isr_count = a->nisr;
     mrecord rec = {KMETA_PARTITION_CHANGE_RECORD, 0, &r};
+    c->next = rm.inflight;
+    rm.inflight = c;
     mstore_commit(b->store, &rec, 1, 0, alter_done, c);
 }
 
@@ -929,6 +938,11 @@ void rm_shutdown(broker *b) {
         alter_ctx *c = rm.retries;
         rm.retries = c->next;
         loop_timer_cancel(b->loop, c->retry);
+        free(c);
+    }
+    while (rm.inflight) {
+        alter_ctx *c = rm.inflight;
+        rm.inflight = c->next;
         free(c);
     }
     for (int i = 0; i < rm.nfetchers; i++) {
