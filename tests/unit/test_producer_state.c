@@ -72,6 +72,13 @@ static const psnap_entry KAFKA_ENTRIES[2] = {
     {0x0102030405060708LL, -2, INT32_MAX, -1, 0, -1, 12, 96},
 };
 
+/* Field by field: the structs have padding, which a decoder need not zero. */
+static bool same_entry(const psnap_entry *a, const psnap_entry *b) {
+    return a->producer_id == b->producer_id && a->epoch == b->epoch && a->last_sequence == b->last_sequence &&
+           a->last_offset == b->last_offset && a->offset_delta == b->offset_delta && a->timestamp == b->timestamp &&
+           a->coordinator_epoch == b->coordinator_epoch && a->current_txn_first_offset == b->current_txn_first_offset;
+}
+
 static void test_snapshot_format(void) {
     uint8_t buf[sizeof KAFKA_SNAPSHOT];
     CHECK(psnap_encoded_size(2) == sizeof KAFKA_SNAPSHOT);
@@ -81,7 +88,7 @@ static void test_snapshot_format(void) {
     int n;
     char why[200];
     CHECK(psnap_decode(KAFKA_SNAPSHOT, sizeof KAFKA_SNAPSHOT, &e, &n, why, sizeof why) == 0 && n == 2);
-    CHECK(n == 2 && memcmp(e, KAFKA_ENTRIES, sizeof KAFKA_ENTRIES) == 0);
+    CHECK(n == 2 && same_entry(&e[0], &KAFKA_ENTRIES[0]) && same_entry(&e[1], &KAFKA_ENTRIES[1]));
     free(e);
     /* an empty snapshot: version, CRC of the count, count 0 */
     uint8_t empty[PSNAP_HEADER_SIZE];
