@@ -218,9 +218,10 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
         return NULL;
     }
     plog_created(p->log); /* a new directory is synced in the background */
-    /* Producer state from the batches of the last two segments (see producer_state.h). */
+    /* Producer state: the clean shutdown's snapshot and the log after it, or
+     * the batches of the last two segments (pstate_load, producer_state.h). */
     p->producers = pstate_new();
-    if (p->producers && plog_scan_tail_headers(p->log, 2, pstate_load_header, p->producers) != 0)
+    if (p->producers && pstate_load(p->producers, p->log, wall_clock_ms(), 0, NULL, NULL) != 0)
         log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", t->name, p->index, strerror(errno));
     rm_partition_opened(b, p, checkpoint_hw(b, dir, t->name, p->index));
     return p;
@@ -238,6 +239,11 @@ static void follow_leadership(broker *b, partition *p, const mpartition *mp) { r
 /* Close a partition's log; delete_data removes its directory too. */
 static void close_partition(broker *b, partition *p, bool delete_data) {
     rm_partition_close(b, p);
+    /* Kafka's clean shutdown: the producers' state as <offset>.snapshot, so
+     * the next start knows producers silent since before the last segments */
+    if (!delete_data && p->producers && pstate_take_snapshot(p->producers, plog_dir(p->log)) != 0)
+        log_warn(COMPONENT, "Could not write the producer state snapshot of %s-%d: %s", p->topic->name, p->index,
+                 strerror(errno));
     if (delete_data) plog_delete(p->log);
     else plog_close(p->log);
     pstate_free(p->producers);

@@ -435,7 +435,9 @@ static void fetcher_add(partition *p, int32_t leader_id) {
 static void rebuild_producer_state(partition *p) {
     pstate_free(p->producers);
     p->producers = pstate_new();
-    if (p->producers && plog_scan_tail_headers(p->log, 2, pstate_load_header, p->producers) != 0)
+    /* Kafka's truncateAndReload: snapshots past the new end are dropped, the
+     * state reloaded from the latest one left and the log after it */
+    if (p->producers && pstate_load(p->producers, p->log, wall_clock_ms(), 0, NULL, NULL) != 0)
         log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", p->topic->name, p->index, strerror(errno));
 }
 

@@ -76,6 +76,33 @@ def test_duplicate_detected_after_restart(broker):
     assert end_offset(broker, "idem2") == 4
 
 
+def test_producer_known_after_clean_restart_beyond_two_segments(broker):
+    """A clean shutdown writes the producers' state as <offset>.snapshot
+    (Kafka's format): a producer silent since before the last two segments is
+    still known after the restart, so its retry is answered, not written again
+    and a gap is still refused. Without the snapshot only the last two
+    segments' batches are read back and the producer would be forgotten."""
+    r = broker.run_tool("kafka-topics", "--create", "--topic", "idem3", "--bootstrap-server", broker.bootstrap,
+                        "--config", "segment.bytes=1024")
+    assert r.returncode == 0, r.stderr
+    old = Producer(broker, "idem3", pid=91)
+    assert old.send([b"first"], epoch=0, seq=0) == (0, 0)
+    other = Producer(broker, "idem3", pid=92)
+    for i in range(40):  # about a dozen segments of 1 KiB
+        assert other.send([b"x" * 200], epoch=0, seq=i) == (0, i + 1)
+    log_dir = os.path.join(broker.log_dir, "idem3-0")
+    assert len([f for f in os.listdir(log_dir) if f.endswith(".log")]) > 3
+    broker.stop()
+    snapshots = [f for f in os.listdir(log_dir) if f.endswith(".snapshot")]
+    assert snapshots == ["%020d.snapshot" % 41], snapshots
+    broker.start()
+    old = Producer(broker, "idem3", pid=91)
+    assert old.send([b"first"], epoch=0, seq=0) == (0, 0)      # the retry: answered with its offset
+    assert old.send([b"gap"], epoch=0, seq=5)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert old.send([b"second"], epoch=0, seq=1) == (0, 41)
+    assert end_offset(broker, "idem3") == 42
+
+
 def uvarint(n):
     out = bytearray()
     while n >= 0x80:
