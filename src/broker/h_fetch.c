@@ -62,6 +62,17 @@ static partition *target_partition(broker *b, int16_t v, const fetch_target *t, 
     return broker_partition_led(b, topic, t->partition, &err);
 }
 
+/* Partition.readRecords' check for a follower's fetch (v12+): its last
+ * fetched epoch ends before its fetch offset on this leader, or is unknown
+ * here. Then *epoch and *end_offset are what to answer as DivergingEpoch. */
+static bool fetch_diverges(partition *p, const fetch_target *t, int32_t *epoch, int64_t *end_offset) {
+    *epoch = -1;
+    *end_offset = -1;
+    if (t->last_fetched_epoch < 0) return false;
+    plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, epoch, end_offset);
+    return *epoch < t->last_fetched_epoch || *end_offset < t->fetch_offset;
+}
+
 /* Kafka's answer for a partition that failed to read
  * (ReplicaManager.createLogReadResult(Throwable), FetchResponse.partitionResponse):
  * no watermarks, no log start, no records. Fetch v5 and older get
@@ -109,15 +120,12 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     /* Partition.readRecords: a follower whose last fetched epoch ends
      * before its fetch offset on this leader (or that the leader does not
      * know) is told where they diverge, and gets no records. */
-    if (replica_id >= 0 && t->last_fetched_epoch >= 0) {
-        int32_t e = -1;
-        int64_t end = -1;
-        plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
-        if (e < t->last_fetched_epoch || end < t->fetch_offset) {
-            po->diverging_epoch.epoch = e;
-            po->diverging_epoch.end_offset = end;
-            return 0;
-        }
+    int32_t div_epoch;
+    int64_t div_end;
+    if (replica_id >= 0 && fetch_diverges(p, t, &div_epoch, &div_end)) {
+        po->diverging_epoch.epoch = div_epoch;
+        po->diverging_epoch.end_offset = div_end;
+        return 0;
     }
     int32_t limit = t->max_bytes;
     if (budget < limit) limit = (int32_t)(budget > 0 ? budget : 0);
@@ -264,12 +272,9 @@ static int64_t fetch_available(broker *b, const fetch_ctx *ctx) {
         if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) return -1;
         plog_slice s = {-1, 0, 0};
         int64_t max_offset = ctx->replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
-        if (ctx->replica_id >= 0 && t->last_fetched_epoch >= 0) {
-            int32_t e = -1;
-            int64_t end = -1;
-            plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
-            if (e < t->last_fetched_epoch || end < t->fetch_offset) return -1; /* answer the divergence now */
-        }
+        int32_t e;
+        int64_t end;
+        if (ctx->replica_id >= 0 && fetch_diverges(p, t, &e, &end)) return -1; /* answer the divergence now */
         /* DelayedFetch: a throttled replica's bytes do not complete the wait */
         if (ctx->replica_id >= 0 && rm_leader_throttled(b, p, ctx->replica_id)) continue;
         if (plog_read(p->log, t->fetch_offset, t->max_bytes, total == 0, max_offset, &s) != 0) return -1;
@@ -424,10 +429,9 @@ void h_fetch(broker *b, kreq *req) {
          * fetch the leader answers with an epoch error or a divergence. */
         if (p && ctx->replica_id >= 0 &&
             (t->current_leader_epoch < 0 || t->current_leader_epoch == p->leader_epoch)) {
-            int32_t e = -1;
-            int64_t end = -1;
-            if (t->last_fetched_epoch >= 0) plog_end_offset_for_epoch(p->log, t->last_fetched_epoch, &e, &end);
-            if (t->last_fetched_epoch < 0 || (e >= t->last_fetched_epoch && end >= t->fetch_offset))
+            int32_t e;
+            int64_t end;
+            if (!fetch_diverges(p, t, &e, &end))
                 rm_follower_fetched(b, p, ctx->replica_id, req->api_version >= 15 ? r.replica_state.replica_epoch : -1,
                                     t->fetch_offset, t->log_start_offset);
         }
