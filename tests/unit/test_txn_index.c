@@ -34,6 +34,12 @@ static int64_t file_size(const char *path) {
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* Field by field: the struct has padding, which a decoder need not zero. */
+static bool same_txn(const aborted_txn *a, const aborted_txn *b) {
+    return a->version == b->version && a->producer_id == b->producer_id && a->first_offset == b->first_offset &&
+           a->last_offset == b->last_offset && a->last_stable_offset == b->last_stable_offset;
+}
+
 static void test_bytes(void) {
     /* AbortedTxn(producerId=0x0102030405060708, firstOffset=16, lastOffset=32, lso=20) */
     static const uint8_t want[ABORTED_TXN_SIZE] = {
@@ -48,7 +54,7 @@ static void test_bytes(void) {
     CHECK(memcmp(got, want, sizeof want) == 0);
     aborted_txn back;
     aborted_txn_decode(want, &back);
-    CHECK(memcmp(&back, &t, sizeof t) == 0);
+    CHECK(same_txn(&back, &t));
 }
 
 static void test_file(void) {
@@ -69,7 +75,8 @@ static void test_file(void) {
     aborted_txn older = txn(9, 40, 50, 51);
     errno = 0;
     CHECK(txi_append(&x, &older) == -1 && errno == EINVAL);
-    CHECK(txi_read_all(&x, &all, &n) == 0 && n == 4 && memcmp(all, in, sizeof in) == 0);
+    CHECK(txi_read_all(&x, &all, &n) == 0 && n == 4 && same_txn(&all[0], &in[0]) && same_txn(&all[1], &in[1]) &&
+          same_txn(&all[2], &in[2]) && same_txn(&all[3], &in[3]));
     free(all);
     CHECK(txi_flush(&x) == 0 && txi_sanity_check(&x) == 0);
     txi_close(&x);
