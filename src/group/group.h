@@ -16,6 +16,7 @@
 #ifndef SAMSA_GROUP_H
 #define SAMSA_GROUP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "broker/broker.h"
@@ -36,6 +37,15 @@ void group_coord_leadership_changed(struct group_coord *gc);
 /* Answer parked requests (NOT_COORDINATOR) and cancel timers. */
 void group_coord_shutdown(struct group_coord *gc);
 void group_coord_free(struct group_coord *gc);
+
+/* A COMMIT or ABORT marker for producer_id was written to
+ * __consumer_offsets partition offsets_partition (called by the
+ * WriteTxnMarkers handler once the marker is appended): the transactional
+ * offsets that producer wrote for that partition's groups become committed
+ * (visible to OffsetFetch) or are dropped, as Kafka's
+ * GroupCoordinator.scheduleHandleTxnCompletion. */
+void group_txn_marker_written(struct group_coord *gc, int32_t offsets_partition, int64_t producer_id,
+                              bool commit);
 
 /* __consumer_offsets partition of a group: abs(Java hashCode) % partitions. */
 int32_t group_partition_for(const char *group_id, int32_t num_partitions);
