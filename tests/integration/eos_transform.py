@@ -1,0 +1,110 @@
+"""A consume-transform-produce loop with exactly-once semantics (confluent-kafka), run as a child
+process by test_transactions_eos.py so the test can kill -9 it mid-transaction.
+
+    eos_transform.py <bootstrap> <transactional.id> <group> <input> <output> <progress> <stop> <abort every>
+
+Reads <input> with isolation.level=read_committed in group <group>, and for each batch of records
+begins a transaction, writes "out-<n>" for every "in-<n>" to the same partition of <output>, adds
+the consumed offsets to the transaction (send_offsets_to_transaction) and commits; every
+<abort every>-th transaction is aborted instead and the consumer rewound to the committed offsets,
+so its records are written again in a later transaction. Errors are handled as confluent-kafka
+documents: retriable -> retry, txn_requires_abort -> abort and rewind, anything else is fatal
+(exit 3). Appends one line per step to <progress> (flushed at once):
+    B <txn>            transaction begun, records being produced
+    C <txn> <records>  commit_transaction called
+    K <txn> <records>  committed
+    A <txn> <records>  aborted
+Runs until the file <stop> exists. Exit 0 then.
+"""
+import os
+import sys
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+
+bootstrap, tid, group, src, dst, progress_path, stop_path, abort_every = sys.argv[1:9]
+abort_every = int(abort_every)
+progress = open(progress_path, "a", buffering=1)
+
+
+def note(line):
+    progress.write(line + "\n")
+    progress.flush()
+    os.fsync(progress.fileno())
+
+
+consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                     "heartbeat.interval.ms": 500})
+producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": tid, "transaction.timeout.ms": 20000,
+                     "linger.ms": 5, "message.timeout.ms": 20000})
+producer.init_transactions(60)
+consumer.subscribe([src])
+
+
+def rewind():
+    """Back to the committed offsets (what the aborted transaction consumed is read again)."""
+    parts = consumer.assignment()
+    if not parts:
+        return
+    for tp in consumer.committed(parts, timeout=30):
+        consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+
+
+def retry(what, fn):
+    """Calls fn until it succeeds or fails non-retriably (re-raised); bounded by 120 s."""
+    deadline = time.time() + 120
+    while True:
+        try:
+            return fn()
+        except KafkaException as e:
+            err = e.args[0]
+            if not err.retriable() or time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+txn = 0
+while not os.path.exists(stop_path):
+    msgs = [m for m in consumer.consume(num_messages=300, timeout=0.5) if not m.error()]
+    if not msgs:
+        continue
+    txn += 1
+    next_offsets = {}
+    try:
+        producer.begin_transaction()
+        note(f"B {txn}")
+        for m in msgs:
+            value = m.value().decode()
+            assert value.startswith("in-"), value
+            while True:
+                try:
+                    producer.produce(dst, value=("out-" + value[3:]).encode(), key=m.key(), partition=m.partition())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            next_offsets[(m.topic(), m.partition())] = m.offset() + 1
+        offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(next_offsets.items())]
+        retry("send_offsets", lambda: producer.send_offsets_to_transaction(
+            offsets, consumer.consumer_group_metadata(), 30))
+        if abort_every > 0 and txn % abort_every == 0:
+            retry("abort", lambda: producer.abort_transaction(30))
+            note(f"A {txn} {len(msgs)}")
+            rewind()
+            continue
+        note(f"C {txn} {len(msgs)}")
+        retry("commit", lambda: producer.commit_transaction(30))
+        note(f"K {txn} {len(msgs)}")
+    except KafkaException as e:
+        err = e.args[0]
+        if err.txn_requires_abort():
+            retry("abort", lambda: producer.abort_transaction(30))
+            note(f"A {txn} {len(msgs)}")
+            rewind()
+            continue
+        print(f"fatal: {err} (retriable={err.retriable()} fatal={err.fatal()})", file=sys.stderr, flush=True)
+        os._exit(3)
+
+consumer.close()
+producer.flush(10)
+sys.exit(0)
