@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
 from conftest import PYTHON, tool_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -242,3 +243,74 @@ def test_open_transaction_times_out_and_is_aborted(broker_factory):
     # the timed-out producer is fenced: its next transactional call fails
     with pytest.raises(Exception):
         stuck.commit_transaction(10)
+
+
+def txn_coordinator(bootstrap, tid):
+    """FindCoordinator v3 for a transactional id: (error, node id)."""
+    from test_cluster import W, kafka_call
+    r = kafka_call(bootstrap, 10, 3, W().cstr(tid).i8(1).uvar(0).b, True)
+    r.i32()
+    err, _msg, node = r.i16(), r.cstr(), r.i32()
+    return err, node
+
+
+@pytest.mark.timeout(900)
+def test_exactly_once_cluster_coordinator_killed_mid_commit(samsa_cluster_factory):
+    """RF 3: the coordinator of the loop's transactional id is not the leader of every partition it
+    writes, and it is the node killed -9 mid-commit (its __transaction_state partition fails over)."""
+    from cluster import HAVE_ETCD
+    from test_cluster import metadata, wait_all_registered, wait_until
+    if not HAVE_ETCD:
+        pytest.skip("/usr/bin/etcd not installed (scripts/install-deps.sh)")
+    c = samsa_cluster_factory(3, overrides={
+        "group.initial.rebalance.delay.ms": "0", "offsets.topic.replication.factor": "3",
+        "offsets.topic.num.partitions": "5", "transaction.state.log.replication.factor": "3",
+        "transaction.state.log.min.isr": "2", "transaction.state.log.num.partitions": "5",
+        "min.insync.replicas": "2", "replica.lag.time.max.ms": "4000"})
+    wait_all_registered(c)
+    create_topics(c.bootstrap, 3, "eos-in", "eos-out")
+    coord = {}
+
+    def found():
+        err, node = txn_coordinator(c.nodes[0].bootstrap, "eos-tid")
+        coord["node"] = node
+        return err == 0 and node > 0
+    wait_until(found, 30, lambda: "a transaction coordinator for eos-tid")
+    leaders = {p[1] for p in metadata(c.nodes[0].bootstrap, ["eos-out"])["topics"]["eos-out"]["partitions"].values()}
+    assert leaders - {coord["node"]}, (coord, leaders)
+
+    def kill():
+        err, node = txn_coordinator(c.nodes[0].bootstrap, "eos-tid")
+        assert err == 0, err
+        coord["killed"] = node
+        c.kill9(node)
+
+    with tempfile.TemporaryDirectory(prefix="samsa-eos-") as d:
+        run_eos(c.bootstrap, kill, lambda: c.start_node(coord["killed"]), d)
+
+
+@pytest.mark.timeout(300)
+def test_kafkajs_transactions_with_send_offsets(broker_factory):
+    import json
+    import shutil
+    js = os.path.join(HERE, "js")
+    if not os.path.isdir(os.path.join(js, "node_modules", "kafkajs")):
+        pytest.skip("kafkajs not installed (cd tests/integration/js && npm install)")
+    b = broker_factory(**TXN_BROKER)
+    create_topics(b.bootstrap, 1, "js-in", "js-out")
+    count = 2000
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 20})
+    for i in range(count):
+        p.produce("js-in", value=f"in-{i}".encode(), partition=i % PARTS)
+    assert p.flush(30) == 0
+    r = subprocess.run([shutil.which("node") or "/usr/bin/node", os.path.join(js, "txn_kafkajs.js"), b.bootstrap,
+                        "js-in", "js-out", str(count)], capture_output=True, text=True, timeout=240, cwd=js)
+    assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    res = json.loads([x for x in r.stdout.splitlines() if x.startswith("RESULT ")][-1][len("RESULT "):])
+    assert res["aborted"] == 1 and res["committed"] >= 1, res
+    assert sorted(res["values"]) == sorted(f"out-{i}" for i in range(count))  # each exactly once
+    per_part = {int(x["partition"]): int(x["offset"]) for x in res["offsets"][0]["partitions"]}
+    assert sum(per_part.values()) == count, per_part  # the offsets committed with the transactions
+    # read_uncommitted also sees the aborted transaction's copies
+    seen = read_all(b.bootstrap, "js-out", "read_uncommitted", count)
+    assert len(seen) > count and set(seen) == {f"out-{i}" for i in range(count)}
