@@ -10,6 +10,10 @@
 #                          RF 1 against RF 3, failover and catch-up on 3 etcd
 #                          members and 3 nodes (bench/replication_bench.py,
 #                          about 2-3 minutes; needs etcd)
+#   bench/run.sh --transactions [--out F] [--smoke]
+#                          idempotent against transactional produce, commit
+#                          latency, read_committed against read_uncommitted
+#                          reads on one node (bench/txn_bench.py, ~1.5 minutes)
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,5 +27,9 @@ make -s -f bench/Makefile -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 if [ "$1" = "--replication" ]; then
     shift
     SAMSA_BUILD=build/release exec /usr/bin/python3 bench/replication_bench.py "$@"
+fi
+if [ "$1" = "--transactions" ]; then
+    shift
+    SAMSA_BUILD=build/release exec /usr/bin/python3 bench/txn_bench.py "$@"
 fi
 exec /usr/bin/python3 bench/bench.py "$@"

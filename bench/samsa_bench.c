@@ -43,6 +43,13 @@
  *   diskstream FILE MAX_MIB SECONDS
  *            the sustained write rate: sequential writes handed to writeback
  *            every 32 MiB, for at most MAX_MIB or SECONDS, then fdatasync.
+ *   txnproduce BOOTSTRAP TOPIC PARTITIONS SIZE PER_TXN SECONDS idempotent|transactional
+ *            idempotent acks=all produce, or transactions of PER_TXN records
+ *            round-robin over the partitions committed one after another,
+ *            for SECONDS. Prints records/s and commit p50/p99/max in ms.
+ *   isoconsume BOOTSTRAP TOPIC PARTITIONS read_committed|read_uncommitted COUNT
+ *            reads COUNT records from the beginning with that isolation
+ *            level; records/s and MB/s from the first record.
  *
  * Every result is one line of key=value pairs on stdout, parsed by
  * bench/bench.py. Every loop is bounded in count and in time.
@@ -1010,8 +1017,134 @@ static int cmd_diskstream(int argc, char **argv) {
     return 0;
 }
 
+/* ---- transactions --------------------------------------------------------- */
+
+static void check_txn(rd_kafka_error_t *e, const char *what) {
+    if (!e) return;
+    fprintf(stderr, "%s: %s\n", what, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    exit(2);
+}
+
+/* Idempotent (MODE idempotent: acks=all, records streamed) or transactional
+ * (MODE transactional: PER_TXN records round-robin over the partitions, then
+ * commit_transaction, again and again) produce for SECONDS. Prints records/s
+ * and, for transactions, commit latency percentiles (commit call to return). */
+static int cmd_txnproduce(int argc, char **argv) {
+    if (argc != 7) die("usage", "txnproduce BOOTSTRAP TOPIC PARTITIONS SIZE PER_TXN SECONDS idempotent|transactional");
+    const char *bootstrap = argv[0], *topic = argv[1], *mode = argv[6];
+    int partitions = (int)parse_long(argv[2], "PARTITIONS", 1, 100000);
+    size_t size = (size_t)parse_long(argv[3], "SIZE", 1, 1 << 20);
+    long per_txn = parse_long(argv[4], "PER_TXN", 1, 1000000);
+    long seconds = parse_long(argv[5], "SECONDS", 1, 3600);
+    bool txn = strcmp(mode, "transactional") == 0;
+    if (!txn && strcmp(mode, "idempotent") != 0) die("MODE", mode);
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_set(conf, "bootstrap.servers", bootstrap);
+    conf_set(conf, "enable.idempotence", "true");
+    conf_set(conf, "linger.ms", "5");
+    conf_set(conf, "batch.size", "1048576");
+    conf_set(conf, "queue.buffering.max.kbytes", "262144");
+    conf_set(conf, "compression.type", "none");
+    if (txn) {
+        char tid[64];
+        snprintf(tid, sizeof tid, "samsa-bench-%d", (int)getpid());
+        conf_set(conf, "transactional.id", tid);
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) die("rd_kafka_new", err);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    char *payload = malloc(size);
+    long cap = 1000000;
+    int64_t *commits = malloc(sizeof *commits * (size_t)cap);
+    if (!payload || !commits) die("malloc", "payload");
+    memset(payload, 'x', size);
+    if (txn) check_txn(rd_kafka_init_transactions(rk, 30000), "init_transactions");
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_metadata_destroy(md);
+
+    int64_t start = now_ns();
+    int64_t deadline = start + (int64_t)seconds * 1000000000;
+    long sent = 0, ncommits = 0;
+    while (now_ns() < deadline) {
+        if (txn) check_txn(rd_kafka_begin_transaction(rk), "begin_transaction");
+        for (long i = 0; i < per_txn; i++, sent++) {
+            if ((sent & 1023) == 0) rd_kafka_poll(rk, 0);
+            if (produce_one(rk, rkt, (int32_t)(sent % partitions), payload, size, 0, deadline + 30000000000LL) != 0)
+                die("produce", rd_kafka_err2str(rd_kafka_last_error()));
+        }
+        if (txn) {
+            int64_t t0 = now_ns();
+            check_txn(rd_kafka_commit_transaction(rk, 30000), "commit_transaction");
+            if (ncommits < cap) commits[ncommits++] = now_ns() - t0;
+        }
+    }
+    rd_kafka_flush(rk, 30000);
+    double secs = (double)(now_ns() - start) / 1e9;
+    long ok = atomic_load(&delivered_ok), bad = atomic_load(&delivered_err);
+    printf("records=%ld seconds=%.3f rec_per_s=%.0f mb_per_s=%.2f errors=%ld transactions=%ld", ok, secs, ok / secs,
+           (double)ok * (double)size / secs / 1e6, bad, ncommits);
+    if (ncommits > 0) {
+        qsort(commits, (size_t)ncommits, sizeof *commits, cmp_i64);
+        printf(" commit_p50_ms=%.2f commit_p99_ms=%.2f commit_max_ms=%.2f", commits[ncommits / 2] / 1e6,
+               commits[(ncommits * 99) / 100] / 1e6, commits[ncommits - 1] / 1e6);
+    }
+    printf("\n");
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    free(payload);
+    free(commits);
+    return bad == 0 && ok > 0 ? 0 : 2;
+}
+
+/* Reads PARTITIONS partitions of TOPIC from the beginning with the given
+ * isolation level until COUNT records were read or SECONDS passed. */
+static int cmd_isoconsume(int argc, char **argv) {
+    if (argc != 5) die("usage", "isoconsume BOOTSTRAP TOPIC PARTITIONS read_committed|read_uncommitted COUNT");
+    const char *bootstrap = argv[0], *topic = argv[1], *iso = argv[3];
+    int partitions = (int)parse_long(argv[2], "PARTITIONS", 1, 100000);
+    long count = parse_long(argv[4], "COUNT", 1, 1000000000L);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_set(conf, "bootstrap.servers", bootstrap);
+    conf_set(conf, "group.id", "samsa-bench-isoconsume");
+    conf_set(conf, "enable.auto.commit", "false");
+    conf_set(conf, "isolation.level", iso);
+    conf_set(conf, "fetch.max.bytes", "52428800");
+    conf_set(conf, "max.partition.fetch.bytes", "10485760");
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk) die("rd_kafka_new consumer", err);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) die("assign", topic);
+    rd_kafka_topic_partition_list_destroy(parts);
+    long n = 0;
+    int64_t bytes = 0, start = 0, deadline = now_ns() + 120 * 1000000000LL;
+    while (n < count && now_ns() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) continue;
+        if (!m->err) {
+            if (n == 0) start = now_ns(); /* from the first record: connection set-up is not reading */
+            n++;
+            bytes += (int64_t)m->len;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    double secs = start ? (double)(now_ns() - start) / 1e9 : 0;
+    printf("records=%ld seconds=%.3f rec_per_s=%.0f mb_per_s=%.2f\n", n, secs, secs > 0 ? n / secs : 0,
+           secs > 0 ? (double)bytes / secs / 1e6 : 0);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n >= count ? 0 : 2;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) die("usage", "samsa-bench produce|acklatency|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream ARGS...");
+    if (argc < 2) die("usage", "samsa-bench produce|acklatency|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream|txnproduce|isoconsume ARGS...");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "produce")) return cmd_produce(argc - 2, argv + 2);
     if (!strcmp(cmd, "acklatency")) return cmd_acklatency(argc - 2, argv + 2);
@@ -1022,6 +1155,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "metadata")) return cmd_metadata(argc - 2, argv + 2);
     if (!strcmp(cmd, "diskwrite")) return cmd_diskwrite(argc - 2, argv + 2);
     if (!strcmp(cmd, "diskstream")) return cmd_diskstream(argc - 2, argv + 2);
+    if (!strcmp(cmd, "txnproduce")) return cmd_txnproduce(argc - 2, argv + 2);
+    if (!strcmp(cmd, "isoconsume")) return cmd_isoconsume(argc - 2, argv + 2);
     die("unknown command", cmd);
     return 1;
 }
