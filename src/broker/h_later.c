@@ -308,30 +308,6 @@ void h_write_txn_markers(broker *b, kreq *req) {
     KREQ_REPLY(req, WriteTxnMarkersResponse, &resp);
 }
 
-void h_txn_offset_commit(broker *b, kreq *req) {
-    (void)b;
-    TxnOffsetCommitRequest r;
-    if (KREQ_DECODE(req, TxnOffsetCommitRequest, &r) < 0) return;
-    TxnOffsetCommitResponse resp;
-    TxnOffsetCommitResponse_init(&resp);
-    int nt = r.topics_count > 0 ? r.topics_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, nt, resp.topics)) return kreq_fail(req, "out of memory");
-    resp.topics_count = nt;
-    for (int i = 0; i < nt; i++) {
-        TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_init(&resp.topics[i]);
-        resp.topics[i].name = r.topics[i].name;
-        int np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
-        if (!KREQ_ALLOC_ARRAY(req, np, resp.topics[i].partitions)) return kreq_fail(req, "out of memory");
-        resp.topics[i].partitions_count = np;
-        for (int j = 0; j < np; j++) {
-            TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_init(&resp.topics[i].partitions[j]);
-            resp.topics[i].partitions[j].partition_index = r.topics[i].partitions[j].partition_index;
-            resp.topics[i].partitions[j].error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-        }
-    }
-    KREQ_REPLY(req, TxnOffsetCommitResponse, &resp);
-}
-
 void h_describe_transactions(broker *b, kreq *req) {
     (void)b;
     DescribeTransactionsRequest r;

@@ -285,10 +285,13 @@ static void await_replication(group_coord *gc, partition *p, int64_t required_of
 }
 
 /* Build and append one batch; returns the append error and the first offset. */
-static int16_t append_records(group_coord *gc, partition *p, int n, const kbytes *keys, const kbytes *values,
-                              int64_t *first) {
+static int16_t append_batch(group_coord *gc, partition *p, int n, const kbytes *keys, const kbytes *values,
+                            int64_t producer_id, int16_t producer_epoch, int64_t *first) {
     rec_builder rb;
-    rec_builder_init(&rb, 0, 0, -1, -1, -1, false, false);
+    /* a transactional commit is the producer's batch (Kafka's storeOffsets:
+     * base sequence 0, isTransactional), completed by its marker */
+    bool txn = producer_id >= 0;
+    rec_builder_init(&rb, 0, 0, producer_id, txn ? producer_epoch : -1, txn ? 0 : -1, txn, false);
     int64_t now = wall_clock_ms();
     for (int i = 0; i < n; i++) rec_builder_add(&rb, now, keys[i], values[i], NULL, 0);
     kwriter w;
@@ -305,12 +308,22 @@ static int16_t append_records(group_coord *gc, partition *p, int n, const kbytes
     return e;
 }
 
+static int16_t append_records(group_coord *gc, partition *p, int n, const kbytes *keys, const kbytes *values,
+                              int64_t *first) {
+    return append_batch(gc, p, n, keys, values, -1, -1, first);
+}
+
 void gc_append(group_coord *gc, const char *group_id, int n, const kbytes *keys, const kbytes *values,
                gc_written_fn done, void *arg) {
+    gc_append_txn(gc, group_id, n, keys, values, -1, -1, done, arg);
+}
+
+void gc_append_txn(group_coord *gc, const char *group_id, int n, const kbytes *keys, const kbytes *values,
+                   int64_t producer_id, int16_t producer_epoch, gc_written_fn done, void *arg) {
     int16_t e = KERR_NONE;
     partition *p = n > 0 ? gc_offsets_partition(gc, group_id, &e) : NULL;
     int64_t first = -1;
-    if (p) e = append_records(gc, p, n, keys, values, &first);
+    if (p) e = append_batch(gc, p, n, keys, values, producer_id, producer_epoch, &first);
     if (!p || e) {
         done(gc, arg, e, -1, false);
         return;
@@ -441,7 +454,7 @@ static void cleanup_group_metadata(group_coord *gc) {
         int ne = 0;
         goffset **ex = group_expire_offsets(g, now, gc->mgr.cfg.offsets_retention_ms, &ne);
         bool dead = false;
-        if (g->state == GROUP_EMPTY && g->noffsets == 0) {
+        if (g->state == GROUP_EMPTY && g->noffsets == 0 && !g->txn) {
             g->state = GROUP_DEAD;
             dead = true;
         }
@@ -541,7 +554,7 @@ static int load_some(group_coord *gc, partition *p, gc_part *gp, int64_t budget)
             break;
         }
         read_total += got;
-        if (grec_replay(&gc->mgr, buf, (size_t)got) < 0)
+        if (grec_replay_partition(&gc->mgr, buf, (size_t)got, p->index, gc->nparts) < 0)
             log_warn(LOGC, "Corrupt batch while loading %s-%d", OFFSETS_TOPIC, p->index);
         /* advance past the last whole batch read */
         size_t pos = 0;

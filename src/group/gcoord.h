@@ -74,6 +74,11 @@ typedef void (*gc_written_fn)(group_coord *gc, void *arg, int16_t error, int64_t
 void gc_append(group_coord *gc, const char *group_id, int n, const kbytes *keys, const kbytes *values,
                gc_written_fn done, void *arg);
 
+/* The same for a transactional offset commit: one TRANSACTIONAL batch of
+ * the producer (base sequence 0), as Kafka's storeOffsets writes it. */
+void gc_append_txn(group_coord *gc, const char *group_id, int n, const kbytes *keys, const kbytes *values,
+                   int64_t producer_id, int16_t producer_epoch, gc_written_fn done, void *arg);
+
 /* GroupMetadataManager's translations of append errors: storeOffsets and
  * storeGroup (they differ in REQUEST_TIMED_OUT and the size errors). */
 int16_t gc_offset_commit_error(int16_t append_error);

@@ -2,6 +2,7 @@
  * (see grecords.h). The structs are encoded with the generated codecs;
  * this file adds the version prefix and the meaning. */
 #include "group/grecords.h"
+#include "group/group.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +109,12 @@ void grec_group_value(kwriter *w, const kgroup *g) {
 
 static char *dupk(kstr s, karena *a) { return kstr_dup(s, a); }
 
-int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *value,
-               int32_t value_len, karena *a) {
+/* One record: a regular one (producer_id < 0) or one of a transactional
+ * batch, whose offsets stay pending for the producer until its marker.
+ * log_offset is the record batch's base offset (Kafka's
+ * CommitRecordMetadataAndOffset.appendedBatchOffset). */
+static int apply_record(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *value,
+                        int32_t value_len, int64_t producer_id, int64_t log_offset, karena *a) {
     grec_key k;
     if (key_len < 0 || grec_parse_key(key, (size_t)key_len, &k, a) != 0) return -1;
     if (k.kind == 0) return 0;
@@ -119,7 +124,8 @@ int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *valu
     if (k.kind == GREC_KEY_OFFSET) {
         kgroup *g = gmgr_get(m, gid);
         if (tombstone) {
-            if (g) group_offset_remove(g, k.topic.p, (size_t)k.topic.len, k.partition);
+            if (g && producer_id >= 0) group_txn_offset_remove(g, producer_id, k.topic.p, (size_t)k.topic.len, k.partition);
+            else if (g) group_offset_remove(g, k.topic.p, (size_t)k.topic.len, k.partition);
             return 0;
         }
         kreader r;
@@ -129,9 +135,17 @@ int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *valu
         if (r.err || v < 0 || v > 4 || OffsetCommitValue_decode(&ov, &r, v, a) != 0) return -1;
         if (!g) g = gmgr_get_or_create(m, gid);
         if (!g) return -1;
-        group_offset_put(g, k.topic.p, (size_t)k.topic.len, k.partition, ov.offset, ov.leader_epoch,
-                         ov.metadata.p, ov.metadata.len > 0 ? (size_t)ov.metadata.len : 0,
-                         ov.commit_timestamp, ov.expire_timestamp);
+        size_t mlen = ov.metadata.len > 0 ? (size_t)ov.metadata.len : 0;
+        if (producer_id >= 0) {
+            group_txn_offset_put(g, producer_id, k.topic.p, (size_t)k.topic.len, k.partition, ov.offset,
+                                 ov.leader_epoch, ov.metadata.p, mlen, ov.commit_timestamp,
+                                 ov.expire_timestamp, log_offset);
+            return 0;
+        }
+        goffset *o = group_offset_put(g, k.topic.p, (size_t)k.topic.len, k.partition, ov.offset,
+                                      ov.leader_epoch, ov.metadata.p, mlen, ov.commit_timestamp,
+                                      ov.expire_timestamp);
+        if (o) o->log_offset = log_offset;
         return 0;
     }
     /* group metadata */
@@ -165,63 +179,28 @@ int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *valu
     return 0;
 }
 
-/* Offset commits inside open transactions, kept until their marker. */
-typedef struct txn_pending {
-    int64_t producer_id;
-    uint8_t *key, *value;
-    int32_t key_len, value_len;
-} txn_pending;
-
-typedef struct txn_buf {
-    txn_pending *v;
-    int n, cap;
-} txn_buf;
-
-static void txn_add(txn_buf *t, int64_t pid, const rec_record *rec) {
-    if (t->n == t->cap) {
-        int nc = t->cap ? t->cap * 2 : 16;
-        txn_pending *nv = realloc(t->v, (size_t)nc * sizeof *nv);
-        if (!nv) return;
-        t->v = nv;
-        t->cap = nc;
-    }
-    txn_pending *p = &t->v[t->n];
-    p->producer_id = pid;
-    p->key_len = rec->key.len;
-    p->value_len = rec->value.len;
-    p->key = malloc((size_t)(rec->key.len > 0 ? rec->key.len : 1));
-    p->value = rec->value.len >= 0 ? malloc((size_t)(rec->value.len > 0 ? rec->value.len : 1)) : NULL;
-    if (!p->key || (rec->value.len >= 0 && !p->value)) {
-        free(p->key);
-        free(p->value);
-        return;
-    }
-    if (rec->key.len > 0) memcpy(p->key, rec->key.p, (size_t)rec->key.len);
-    if (rec->value.len > 0) memcpy(p->value, rec->value.p, (size_t)rec->value.len);
-    t->n++;
+int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *value,
+               int32_t value_len, karena *a) {
+    return apply_record(m, key, key_len, value, value_len, -1, 0, a);
 }
 
-/* Apply (commit) or drop (abort) everything pending for pid. */
-static int txn_end(gmgr *m, txn_buf *t, int64_t pid, bool commit, karena *a) {
-    int applied = 0, k = 0;
-    for (int i = 0; i < t->n; i++) {
-        txn_pending *p = &t->v[i];
-        if (p->producer_id != pid) {
-            t->v[k++] = *p;
-            continue;
-        }
-        if (commit && grec_apply(m, p->key, p->key_len, p->value, p->value_len, a) == 0) applied++;
-        free(p->key);
-        free(p->value);
+/* A COMMIT/ABORT marker of producer_id in partition: complete the
+ * producer's pending offsets in that partition's groups. */
+int grec_txn_marker(gmgr *m, int64_t producer_id, bool commit, int32_t partition, int32_t nparts) {
+    int applied = 0, bucket = 0;
+    kgroup *cur = NULL;
+    for (kgroup *g; (g = gmgr_iter(m, &bucket, &cur));) {
+        if (!g->txn || (nparts > 0 && group_partition_for(g->id, nparts) != partition)) continue;
+        applied += group_txn_complete(g, producer_id, commit);
     }
-    t->n = k;
     return applied;
 }
 
-int grec_replay(gmgr *m, const uint8_t *buf, size_t len) {
+int grec_replay(gmgr *m, const uint8_t *buf, size_t len) { return grec_replay_partition(m, buf, len, 0, 0); }
+
+int grec_replay_partition(gmgr *m, const uint8_t *buf, size_t len, int32_t partition, int32_t nparts) {
     karena a;
     karena_init(&a, 0);
-    txn_buf txn = {0};
     int applied = 0;
     size_t pos = 0;
     while (len - pos >= BATCH_HEADER_SIZE) {
@@ -249,11 +228,12 @@ int grec_replay(gmgr *m, const uint8_t *buf, size_t len) {
                 /* control key: int16 version, int16 type (0 abort, 1 commit) */
                 if (rec.key.len >= 4) {
                     int16_t type = (int16_t)((rec.key.p[2] << 8) | rec.key.p[3]);
-                    applied += txn_end(m, &txn, h.producer_id, type == 1, &a);
+                    if (type == 0 || type == 1)
+                        applied += grec_txn_marker(m, h.producer_id, type == 1, partition, nparts);
                 }
-            } else if (transactional) {
-                txn_add(&txn, h.producer_id, &rec);
-            } else if (grec_apply(m, rec.key.p, rec.key.len, rec.value.p, rec.value.len, &a) == 0) {
+                break; /* a control batch holds one record */
+            } else if (apply_record(m, rec.key.p, rec.key.len, rec.value.p, rec.value.len,
+                                    transactional ? h.producer_id : -1, h.base_offset, &a) == 0) {
                 applied++;
             }
         }
@@ -263,11 +243,6 @@ int grec_replay(gmgr *m, const uint8_t *buf, size_t len) {
         karena_reset(&a);
         pos += whole;
     }
-    for (int i = 0; i < txn.n; i++) {
-        free(txn.v[i].key);
-        free(txn.v[i].value);
-    }
-    free(txn.v);
     karena_free(&a);
     return applied;
 }

@@ -14,6 +14,7 @@
 #ifndef SAMSA_GROUP_GRECORDS_H
 #define SAMSA_GROUP_GRECORDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,10 +47,19 @@ void grec_group_value(kwriter *w, const kgroup *g);
 int grec_apply(gmgr *m, const uint8_t *key, int32_t key_len, const uint8_t *value,
                int32_t value_len, karena *scratch);
 
-/* Apply every record of whole v2 batches in buf (a partition's log bytes).
- * Transactional offset commits are applied when their COMMIT marker is
- * seen and dropped on ABORT. A trailing partial batch is ignored. Returns
- * the number of records applied, or -1 on a corrupt batch. */
+/* Apply every record of whole v2 batches in buf (bytes of __consumer_offsets
+ * partition `partition` of nparts). Offsets of transactional batches are
+ * kept pending in their group for the batch's producer (they survive
+ * across calls, as the log is replayed in chunks, and after the load) and
+ * a COMMIT marker commits them, an ABORT drops them. A trailing partial
+ * batch is ignored. Returns the number of records applied, or -1 on a
+ * corrupt batch. grec_replay: nparts 0, markers reach every group. */
+int grec_replay_partition(gmgr *m, const uint8_t *buf, size_t len, int32_t partition, int32_t nparts);
 int grec_replay(gmgr *m, const uint8_t *buf, size_t len);
+
+/* A COMMIT (commit) or ABORT marker of producer_id reached partition of
+ * nparts (nparts <= 0: every group): completes the producer's pending
+ * offsets in the partition's groups. Returns the number committed. */
+int grec_txn_marker(gmgr *m, int64_t producer_id, bool commit, int32_t partition, int32_t nparts);
 
 #endif

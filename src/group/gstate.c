@@ -1120,6 +1120,24 @@ int16_t gmgr_commit_check(gmgr *m, const char *group_id, const char *member_id,
     return KERR_NONE;
 }
 
+int16_t gmgr_txn_commit_check(gmgr *m, const char *group_id, const char *member_id,
+                              const char *instance_id, int32_t generation, kgroup **out_group) {
+    *out_group = NULL;
+    int16_t e = gmgr_validate_group_id(m, group_id, false);
+    if (e) return e;
+    if (!member_id) member_id = "";
+    kgroup *g = gmgr_get_or_create(m, group_id);
+    if (!g) return KERR_UNKNOWN_SERVER_ERROR;
+    if (g->state == GROUP_DEAD) return KERR_COORDINATOR_NOT_AVAILABLE;
+    if (!(generation < 0 && g->state == GROUP_EMPTY) && (generation >= 0 || *member_id || instance_id)) {
+        e = validate_current_member(g, member_id, instance_id);
+        if (e) return e;
+        if (generation != g->generation) return KERR_ILLEGAL_GENERATION;
+    }
+    *out_group = g;
+    return KERR_NONE;
+}
+
 int16_t gmgr_delete_check(gmgr *m, const char *group_id, kgroup **out_group) {
     *out_group = NULL;
     int16_t e = gmgr_validate_group_id(m, group_id, true);
@@ -1231,6 +1249,16 @@ static void group_free(gmgr *m, kgroup *g) {
     free(g->pending_sync);
     subscriptions_clear(g);
     offsets_free_all(g);
+    while (g->txn) {
+        gtxn_offsets *t = g->txn;
+        g->txn = t->next;
+        while (t->offsets) {
+            goffset *o = t->offsets;
+            t->offsets = o->next;
+            goffset_free(o);
+        }
+        free(t);
+    }
     free(g->id);
     free(g->protocol_type);
     free(g->protocol_name);
@@ -1546,4 +1574,120 @@ goffset **group_expire_offsets(kgroup *g, int64_t now, int64_t retention_ms, int
         return NULL;
     }
     return all;
+}
+
+/* ---- transactional offsets ---- */
+
+static gtxn_offsets *txn_producer(const kgroup *g, int64_t producer_id) {
+    for (gtxn_offsets *t = g->txn; t; t = t->next)
+        if (t->producer_id == producer_id) return t;
+    return NULL;
+}
+
+static bool offset_is(const goffset *o, const char *topic, size_t len, int32_t partition) {
+    return o->partition == partition && strlen(o->topic) == len && memcmp(o->topic, topic, len) == 0;
+}
+
+goffset *group_txn_offset(const kgroup *g, int64_t producer_id, const char *topic, size_t len,
+                          int32_t partition) {
+    gtxn_offsets *t = txn_producer(g, producer_id);
+    for (goffset *o = t ? t->offsets : NULL; o; o = o->next)
+        if (offset_is(o, topic, len, partition)) return o;
+    return NULL;
+}
+
+goffset *group_txn_offset_put(kgroup *g, int64_t producer_id, const char *topic, size_t len,
+                              int32_t partition, int64_t offset, int32_t leader_epoch,
+                              const char *metadata, size_t metadata_len, int64_t commit_ts,
+                              int64_t expire_ts, int64_t log_offset) {
+    char *md = metadata ? strndup(metadata, metadata_len) : strdup("");
+    if (!md) return NULL;
+    gtxn_offsets *t = txn_producer(g, producer_id);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) {
+            free(md);
+            return NULL;
+        }
+        t->producer_id = producer_id;
+        t->next = g->txn;
+        g->txn = t;
+    }
+    goffset *o = group_txn_offset(g, producer_id, topic, len, partition);
+    if (!o) {
+        o = calloc(1, sizeof *o);
+        if (!o || !(o->topic = strndup(topic, len))) {
+            free(o);
+            free(md);
+            return NULL;
+        }
+        o->partition = partition;
+        o->next = t->offsets;
+        t->offsets = o;
+    }
+    free(o->metadata);
+    o->metadata = md;
+    o->offset = offset;
+    o->leader_epoch = leader_epoch;
+    o->commit_ts = commit_ts;
+    o->expire_ts = expire_ts;
+    o->log_offset = log_offset;
+    return o;
+}
+
+/* Unlink a producer's entry from the group and free it (offsets too). */
+static void txn_producer_drop(kgroup *g, gtxn_offsets *t) {
+    for (gtxn_offsets **pp = &g->txn; *pp; pp = &(*pp)->next) {
+        if (*pp != t) continue;
+        *pp = t->next;
+        break;
+    }
+    while (t->offsets) {
+        goffset *o = t->offsets;
+        t->offsets = o->next;
+        goffset_free(o);
+    }
+    free(t);
+}
+
+void group_txn_offset_remove(kgroup *g, int64_t producer_id, const char *topic, size_t len,
+                             int32_t partition) {
+    gtxn_offsets *t = txn_producer(g, producer_id);
+    if (!t) return;
+    for (goffset **pp = &t->offsets; *pp; pp = &(*pp)->next) {
+        goffset *o = *pp;
+        if (!offset_is(o, topic, len, partition)) continue;
+        *pp = o->next;
+        goffset_free(o);
+        break;
+    }
+    if (!t->offsets) txn_producer_drop(g, t); /* Kafka removes the producer's empty map */
+}
+
+bool group_txn_has_producer(const kgroup *g, int64_t producer_id) { return txn_producer(g, producer_id) != NULL; }
+
+bool group_txn_pending_for(const kgroup *g, const char *topic, size_t len, int32_t partition) {
+    for (gtxn_offsets *t = g->txn; t; t = t->next)
+        for (goffset *o = t->offsets; o; o = o->next)
+            if (offset_is(o, topic, len, partition)) return true;
+    return false;
+}
+
+int group_txn_complete(kgroup *g, int64_t producer_id, bool commit) {
+    gtxn_offsets *t = txn_producer(g, producer_id);
+    if (!t) return 0;
+    int n = 0;
+    for (goffset *o = commit ? t->offsets : NULL; o; o = o->next) {
+        if (o->log_offset < 0) continue; /* never appended: nothing to commit */
+        size_t len = strlen(o->topic);
+        goffset *cur = group_offset(g, o->topic, len, o->partition);
+        if (cur && cur->log_offset > o->log_offset) continue; /* Kafka's olderThan */
+        goffset *put = group_offset_put(g, o->topic, len, o->partition, o->offset, o->leader_epoch,
+                                        o->metadata, strlen(o->metadata), o->commit_ts, o->expire_ts);
+        if (put) {
+            put->log_offset = o->log_offset;
+            n++;
+        }
+    }
+    txn_producer_drop(g, t);
+    return n;
 }

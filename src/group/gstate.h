@@ -103,6 +103,10 @@ typedef struct kgroup {
     goffset **obuckets;
     int nobuckets;
     int noffsets;
+    /* transactional offsets not yet committed, per producer (Kafka's
+     * pendingTransactionalOffsetCommits): invisible to OffsetFetch until a
+     * COMMIT marker; dropped on ABORT */
+    struct gtxn_offsets *txn;
     struct kgroup *next;        /* gmgr hash chain */
 } kgroup;
 
@@ -263,6 +267,13 @@ int16_t gmgr_leave(gmgr *m, const char *group_id, int n, const char *const *memb
 int16_t gmgr_commit_check(gmgr *m, const char *group_id, const char *member_id,
                           const char *instance_id, int32_t generation, kgroup **out_group);
 
+/* TxnOffsetCommit validation (Kafka's validateGroupStatus then
+ * validateOffsetCommit with isTransactional): a non-member may commit
+ * with generation -1 and no member id; the group is created Empty if
+ * unknown. */
+int16_t gmgr_txn_commit_check(gmgr *m, const char *group_id, const char *member_id,
+                              const char *instance_id, int32_t generation, kgroup **out_group);
+
 /* DeleteGroups for one group: NONE (group now Dead: the caller writes the
  * tombstones then calls gmgr_remove), GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP... */
 int16_t gmgr_delete_check(gmgr *m, const char *group_id, kgroup **out_group);
@@ -311,5 +322,34 @@ goffset **group_offsets_sorted(const kgroup *g, int *n);
  * in a malloc'd array (caller frees the array and each with goffset_free). */
 goffset **group_expire_offsets(kgroup *g, int64_t now_ms, int64_t retention_ms, int *n);
 void goffset_free(goffset *o);
+
+/* ---- transactional offsets (TxnOffsetCommit), pending until a marker ---- */
+
+typedef struct gtxn_offsets {
+    int64_t producer_id;
+    goffset *offsets;           /* list through next; log_offset -1 until appended */
+    struct gtxn_offsets *next;
+} gtxn_offsets;
+
+/* Insert or replace producer_id's pending offset for a partition (Kafka's
+ * prepareTxnOffsetCommit with log_offset -1, or a replayed record with its
+ * batch's base offset). Returns the entry or NULL (no memory). */
+goffset *group_txn_offset_put(kgroup *g, int64_t producer_id, const char *topic, size_t topic_len,
+                              int32_t partition, int64_t offset, int32_t leader_epoch,
+                              const char *metadata, size_t metadata_len, int64_t commit_ts,
+                              int64_t expire_ts, int64_t log_offset);
+goffset *group_txn_offset(const kgroup *g, int64_t producer_id, const char *topic, size_t topic_len,
+                          int32_t partition);
+/* Drop one pending offset (a failed append, a tombstone in a transaction). */
+void group_txn_offset_remove(kgroup *g, int64_t producer_id, const char *topic, size_t topic_len,
+                             int32_t partition);
+bool group_txn_has_producer(const kgroup *g, int64_t producer_id);
+/* Does any producer hold a pending offset for the partition (OffsetFetch's
+ * UNSTABLE_OFFSET_COMMIT with require_stable)? */
+bool group_txn_pending_for(const kgroup *g, const char *topic, size_t topic_len, int32_t partition);
+/* Kafka's completePendingTxnOffsetCommit: on commit each pending offset
+ * that was appended replaces the committed one unless that one's record is
+ * newer; on abort they are dropped. Returns the number committed. */
+int group_txn_complete(kgroup *g, int64_t producer_id, bool commit);
 
 #endif

@@ -17,6 +17,7 @@
 #include "net/server.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "txn/txn_manager.h"
 #include "util/log.h"
 
 /* NULL for a null string, else a NUL-terminated copy in the request arena. */
@@ -45,10 +46,8 @@ static int16_t coordinator_for(broker *b, int8_t key_type, kstr key, broker_node
         if (!gid) return KERR_UNKNOWN_SERVER_ERROR;
         return gc_coordinator_node(coord(b), gid, node, &e) ? KERR_NONE : e;
     }
-    if (key_type == 1) { /* transactions: this node */
-        *node = (broker_node){broker_node_id(b), broker_advertised_host(b), broker_advertised_port(b), NULL};
-        return KERR_NONE;
-    }
+    if (key_type == 1) /* transactions: the leader of the id's __transaction_state partition */
+        return txn_manager_coordinator(b, key.p, key.len > 0 ? (size_t)key.len : 0, node);
     return KERR_INVALID_REQUEST;
 }
 
@@ -418,9 +417,27 @@ void h_offset_commit(broker *b, kreq *req) {
 /* ---- OffsetFetch ---- */
 
 /* One group's answer, in the v8 layout (converted for older versions). */
+/* Kafka's getOffsets with requireStable (v7+): a partition with a
+ * transactional offset still pending answers UNSTABLE_OFFSET_COMMIT. */
+static void fetch_fill(karena *a, const kgroup *g, bool require_stable, kstr topic, const goffset *o,
+                       OffsetFetchResponse_OffsetFetchResponsePartitions *p) {
+    if (require_stable && g && g->txn && group_txn_pending_for(g, topic.p, (size_t)topic.len, p->partition_index)) {
+        p->committed_offset = -1;
+        p->committed_leader_epoch = -1;
+        p->metadata = KSTR_LIT("");
+        p->error_code = KERR_UNSTABLE_OFFSET_COMMIT;
+        return;
+    }
+    p->committed_offset = o ? o->offset : -1;
+    p->committed_leader_epoch = o ? o->leader_epoch : -1;
+    p->metadata = kstr_from(o ? karena_strndup(a, o->metadata, strlen(o->metadata)) : "");
+    p->error_code = KERR_NONE;
+}
+
 static int16_t fetch_group(broker *b, karena *a, kstr group_id, const kstr *topic_names,
                            int32_t *const *partition_lists, const int32_t *partition_counts, int ntopics,
-                           OffsetFetchResponse_OffsetFetchResponseTopics **out, int32_t *out_count) {
+                           bool require_stable, OffsetFetchResponse_OffsetFetchResponseTopics **out,
+                           int32_t *out_count) {
     group_coord *gc = coord(b);
     *out = NULL;
     *out_count = 0;
@@ -454,9 +471,7 @@ static int16_t fetch_group(broker *b, karena *a, kstr group_id, const kstr *topi
             OffsetFetchResponse_OffsetFetchResponsePartitions *p = &ps[i];
             OffsetFetchResponse_OffsetFetchResponsePartitions_init(p);
             p->partition_index = all[i]->partition;
-            p->committed_offset = all[i]->offset;
-            p->committed_leader_epoch = all[i]->leader_epoch;
-            p->metadata = kstr_from(karena_strndup(a, all[i]->metadata, strlen(all[i]->metadata)));
+            fetch_fill(a, g, require_stable, ts[nt].name, all[i], p);
             ts[nt].partitions_count++;
         }
         free(all);
@@ -479,10 +494,7 @@ static int16_t fetch_group(broker *b, karena *a, kstr group_id, const kstr *topi
             p->partition_index = partition_lists[i][k];
             goffset *o = g ? group_offset(g, topic_names[i].p, (size_t)topic_names[i].len, p->partition_index)
                            : NULL;
-            p->committed_offset = o ? o->offset : -1;
-            p->committed_leader_epoch = o ? o->leader_epoch : -1;
-            p->metadata = kstr_from(o ? karena_strndup(a, o->metadata, strlen(o->metadata)) : "");
-            p->error_code = KERR_NONE;
+            fetch_fill(a, g, require_stable, topic_names[i], o, p);
         }
     }
     *out = ts;
@@ -519,7 +531,7 @@ void h_offset_fetch(broker *b, kreq *req) {
                 lists[k] = rg->topics[k].partition_indexes;
                 counts[k] = rg->topics[k].partition_indexes_count;
             }
-            og->error_code = fetch_group(b, a, rg->group_id, names, lists, counts, nt < 0 ? -1 : nt, &og->topics,
+            og->error_code = fetch_group(b, a, rg->group_id, names, lists, counts, nt < 0 ? -1 : nt, r.require_stable, &og->topics,
                                          &og->topics_count);
             if (og->error_code) og->topics_count = 0;
         }
@@ -541,7 +553,8 @@ void h_offset_fetch(broker *b, kreq *req) {
     }
     OffsetFetchResponse_OffsetFetchResponseTopics *ts = NULL;
     int32_t count = 0;
-    int16_t e = fetch_group(b, a, r.group_id, names, lists, counts, nt < 0 ? -1 : nt, &ts, &count);
+    int16_t e = fetch_group(b, a, r.group_id, names, lists, counts, nt < 0 ? -1 : nt, v >= 7 && r.require_stable,
+                            &ts, &count);
     if (e && v < 2) {
         /* no top-level error before v2: every partition carries it */
         count = nt > 0 ? nt : 0;
