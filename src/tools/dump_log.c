@@ -24,6 +24,7 @@
 #include "tools/opts.h"
 #include "tools/records_view.h"
 #include "tools/tools.h"
+#include "tools/txn_log_format.h"
 #include "util/crc32c.h"
 
 static const opt_spec dump_specs[] = {
@@ -112,6 +113,7 @@ typedef struct dump_state {
     int skip_metadata;
     int verify_only;
     int sanity_only;
+    int txn_decoder;                 /* --transaction-log-decoder */
     int64_t max_bytes;
     int64_t max_message_size;
     pair_list *index_mismatches;     /* (index offset, log offset), newest first as Kafka */
@@ -294,7 +296,14 @@ static void print_record(dump_state *st, const batch_header *h, const rv_record 
             }
         }
     }
-    if (st->print_data && !(h->attributes & BATCH_ATTR_CONTROL)) {
+    if (st->print_data && !(h->attributes & BATCH_ATTR_CONTROL) && st->txn_decoder) {
+        char *k, *v;
+        txn_log_format(r->key.p, r->key.len, r->value.p, r->value.len, &k, &v);
+        if (k) printf("%skey: %s", prefix, k);
+        if (v) printf(" payload: %s", v);
+        free(k);
+        free(v);
+    } else if (st->print_data && !(h->attributes & BATCH_ATTR_CONTROL)) {
         if (r->key.len >= 0) {
             printf("%skey: ", prefix);
             fwrite(r->key.p, 1, (size_t)r->key.len, stdout);
@@ -586,6 +595,8 @@ int tool_dump_log(int argc, char **argv) {
                     opts_has(&o, "value-decoder-class") || opts_has(&o, "key-decoder-class");
     st.deep = opts_has(&o, "deep-iteration") || st.print_data;
     st.skip_metadata = opts_has(&o, "skip-record-metadata");
+    /* Kafka's messageParser: the offsets decoder is tried first */
+    st.txn_decoder = opts_has(&o, "transaction-log-decoder") && !opts_has(&o, "offsets-decoder");
     st.verify_only = opts_has(&o, "verify-index-only");
     st.sanity_only = opts_has(&o, "index-sanity-check");
     if (parse_int_opt(&o, "max-bytes", "2147483647", &st.max_bytes) != 0 ||
