@@ -19,6 +19,7 @@
 #include "storage/log.h"
 
 struct group_coord;
+struct txn_manager;
 
 /* Runtime state of one partition this node holds a replica of. */
 typedef struct partition {
@@ -57,6 +58,7 @@ typedef struct broker {
     struct mstore *store;      /* where metadata changes go (mstore/mstore.h) */
     char cluster_id[64];
     struct group_coord *groups;
+    struct txn_manager *txns;  /* the transaction coordinator (txn/txn_manager.h) */
     struct broker_topics *topics; /* name/id -> topic_rt */
     struct net_server *server;
     int64_t started_ms;
@@ -144,6 +146,10 @@ struct RegisterBrokerRecord;
 void broker_registration(broker *b, kuuid incarnation, struct RegisterBrokerRecord *r, karena *a);
 /* A node that is its own cluster registers in its image only. */
 int broker_register_locally(broker *b);
+
+/* A new producer id from this node's block (broker/h_admin.c): KERR_NONE,
+ * or COORDINATOR_LOAD_IN_PROGRESS (retriable) while a block is fetched. */
+int16_t broker_take_producer_id(broker *b, int64_t *out);
 
 /* Called after data was appended to p (wakes long-polling fetches). */
 void broker_partition_appended(broker *b, partition *p);

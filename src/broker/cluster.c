@@ -9,6 +9,7 @@
 #include "broker/topics.h"
 #include "group/group.h"
 #include "mstore/mstore.h"
+#include "txn/txn_manager.h"
 #include "protocol/gen/kmsg.h"
 #include "util/log.h"
 
@@ -104,4 +105,5 @@ void broker_metadata_applied(broker *b) {
     if (!b->topics) return; /* still starting: topics_init opens what the image holds */
     topics_sync(b);
     if (b->groups) group_coord_leadership_changed(b->groups);
+    if (b->txns) txn_manager_leadership_changed(b->txns);
 }

@@ -14,6 +14,7 @@
 #include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "txn/txn_manager.h"
 
 #define CLUSTER_ALL_OPERATIONS 8096
 
@@ -356,12 +357,36 @@ static void allocate_pid_block(broker *b) {
     mstore_commit(b->store, &rec, 1, 0, pid_block_committed, NULL);
 }
 
+int16_t broker_take_producer_id(broker *b, int64_t *out) {
+    if (next_pid >= 0 && next_pid < block_end) {
+        *out = next_pid++;
+        return KERR_NONE;
+    }
+    allocate_pid_block(b); /* the client retries once it is there */
+    return KERR_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
+/* The transaction coordinator's answer (KafkaApis' sendResponseCallback). */
+static void txn_init_answered(void *arg, int16_t err, int64_t producer_id, int16_t producer_epoch) {
+    kreq *req = arg;
+    InitProducerIdResponse resp;
+    InitProducerIdResponse_init(&resp);
+    /* clients before v4 do not know PRODUCER_FENCED */
+    resp.error_code = req->api_version < 4 && err == KERR_PRODUCER_FENCED ? KERR_INVALID_PRODUCER_EPOCH : err;
+    resp.producer_id = producer_id;
+    resp.producer_epoch = producer_epoch;
+    KREQ_REPLY(req, InitProducerIdResponse, &resp);
+}
+
 void h_init_producer_id(broker *b, kreq *req) {
     InitProducerIdRequest r;
     if (KREQ_DECODE(req, InitProducerIdRequest, &r) < 0) return;
     if (r.transactional_id.len >= 0) {
-        /* Transactions are not implemented yet: a retriable "no coordinator". */
-        answer_init_producer_id(req, KERR_COORDINATOR_NOT_AVAILABLE);
+        bool no_pid = r.producer_id == -1, no_epoch = r.producer_epoch == -1;
+        if (no_pid != no_epoch || !b->txns)
+            return txn_init_answered(req, b->txns ? KERR_INVALID_REQUEST : KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        txn_mgr_init_producer_id(b->txns, r.transactional_id.p, (size_t)r.transactional_id.len,
+                                 r.transaction_timeout_ms, r.producer_id, r.producer_epoch, txn_init_answered, req);
         return;
     }
     if (next_pid >= 0 && next_pid < block_end && !pid_waiters) {

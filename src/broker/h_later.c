@@ -220,59 +220,8 @@ void h_alter_user_scram_credentials(broker *b, kreq *req) {
     KREQ_REPLY(req, AlterUserScramCredentialsResponse, &resp);
 }
 
-/* ---- transactions: coordinator not available yet ---- */
-
-void h_add_partitions_to_txn(broker *b, kreq *req) {
-    (void)b;
-    AddPartitionsToTxnRequest r;
-    if (KREQ_DECODE(req, AddPartitionsToTxnRequest, &r) < 0) return;
-    AddPartitionsToTxnResponse resp;
-    AddPartitionsToTxnResponse_init(&resp);
-    if (req->api_version >= 4) {
-        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-        resp.results_by_transaction = NULL;
-        resp.results_by_transaction_count = 0;
-        KREQ_REPLY(req, AddPartitionsToTxnResponse, &resp);
-        return;
-    }
-    int nt = r.v3_and_below_topics_count > 0 ? r.v3_and_below_topics_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, nt, resp.results_by_topic_v3_and_below)) return kreq_fail(req, "out of memory");
-    resp.results_by_topic_v3_and_below_count = nt;
-    for (int i = 0; i < nt; i++) {
-        AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult *o = &resp.results_by_topic_v3_and_below[i];
-        AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_init(o);
-        o->name = r.v3_and_below_topics[i].name;
-        int np = r.v3_and_below_topics[i].partitions_count > 0 ? r.v3_and_below_topics[i].partitions_count : 0;
-        if (!KREQ_ALLOC_ARRAY(req, np, o->results_by_partition)) return kreq_fail(req, "out of memory");
-        o->results_by_partition_count = np;
-        for (int j = 0; j < np; j++) {
-            AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_init(&o->results_by_partition[j]);
-            o->results_by_partition[j].partition_index = r.v3_and_below_topics[i].partitions[j];
-            o->results_by_partition[j].partition_error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-        }
-    }
-    KREQ_REPLY(req, AddPartitionsToTxnResponse, &resp);
-}
-
-void h_add_offsets_to_txn(broker *b, kreq *req) {
-    (void)b;
-    AddOffsetsToTxnRequest r;
-    if (KREQ_DECODE(req, AddOffsetsToTxnRequest, &r) < 0) return;
-    AddOffsetsToTxnResponse resp;
-    AddOffsetsToTxnResponse_init(&resp);
-    resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-    KREQ_REPLY(req, AddOffsetsToTxnResponse, &resp);
-}
-
-void h_end_txn(broker *b, kreq *req) {
-    (void)b;
-    EndTxnRequest r;
-    if (KREQ_DECODE(req, EndTxnRequest, &r) < 0) return;
-    EndTxnResponse resp;
-    EndTxnResponse_init(&resp);
-    resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-    KREQ_REPLY(req, EndTxnResponse, &resp);
-}
+/* ---- transactions: the partition side's stubs until it lands (the
+ * coordinator's handlers are in txn/txn_handlers.c) ---- */
 
 void h_write_txn_markers(broker *b, kreq *req) {
     (void)b;
@@ -306,40 +255,4 @@ void h_write_txn_markers(broker *b, kreq *req) {
         }
     }
     KREQ_REPLY(req, WriteTxnMarkersResponse, &resp);
-}
-
-void h_describe_transactions(broker *b, kreq *req) {
-    (void)b;
-    DescribeTransactionsRequest r;
-    if (KREQ_DECODE(req, DescribeTransactionsRequest, &r) < 0) return;
-    DescribeTransactionsResponse resp;
-    DescribeTransactionsResponse_init(&resp);
-    int n = r.transactional_ids_count > 0 ? r.transactional_ids_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, n, resp.transaction_states)) return kreq_fail(req, "out of memory");
-    resp.transaction_states_count = n;
-    for (int i = 0; i < n; i++) {
-        DescribeTransactionsResponse_TransactionState *o = &resp.transaction_states[i];
-        DescribeTransactionsResponse_TransactionState_init(o);
-        o->transactional_id = r.transactional_ids[i];
-        o->error_code = KERR_TRANSACTIONAL_ID_NOT_FOUND;
-        o->transaction_state = kstr_from("");
-        o->producer_id = -1;
-        o->producer_epoch = -1;
-        o->topics = NULL;
-        o->topics_count = 0;
-    }
-    KREQ_REPLY(req, DescribeTransactionsResponse, &resp);
-}
-
-void h_list_transactions(broker *b, kreq *req) {
-    (void)b;
-    ListTransactionsRequest r;
-    if (KREQ_DECODE(req, ListTransactionsRequest, &r) < 0) return;
-    ListTransactionsResponse resp;
-    ListTransactionsResponse_init(&resp);
-    resp.unknown_state_filters = NULL;
-    resp.unknown_state_filters_count = 0;
-    resp.transaction_states = NULL;
-    resp.transaction_states_count = 0;
-    KREQ_REPLY(req, ListTransactionsResponse, &resp);
 }

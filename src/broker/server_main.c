@@ -33,6 +33,7 @@
 #include "protocol/gen/kmsg.h"
 #include "storage/fdcache.h"
 #include "storage/syncer.h"
+#include "txn/txn_manager.h"
 #include "util/log.h"
 
 #define COMPONENT "kafka.server.KafkaRaftServer"
@@ -422,6 +423,12 @@ int server_main(int argc, char **argv) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot load consumer groups");
         return 1;
     }
+    b->txns = txn_manager_new(b);
+    if (!b->txns) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: cannot start the transaction coordinator");
+        return 1;
+    }
+    txn_manager_start(b->txns);
     if (mstore_start(b->store, err, sizeof err) != 0) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
         fprintf(stderr, "%s\n", err);
@@ -470,8 +477,10 @@ int server_main(int argc, char **argv) {
     net_server_stop_listening(b->server);
     fetch_wait_shutdown(b);
     group_coord_shutdown(b->groups);
+    txn_manager_shutdown(b->txns);
     net_server_free(b->server, 2000);
     group_coord_free(b->groups);
+    txn_manager_free(b->txns);
     syncer_stop(); /* new partitions' directories are durable before the logs close */
     mstore_close(b->store); /* leaves the cluster: etcd forgets this node */
     topics_close_all(b);

@@ -1,0 +1,345 @@
+"""The transaction coordinator (issue 14): FindCoordinator for transactional
+ids, InitProducerId with a transactional id (epoch bumps, zombie fencing,
+INVALID_TRANSACTION_TIMEOUT), AddPartitionsToTxn / EndTxn through
+confluent-kafka's transactional producer, DescribeTransactions and
+ListTransactions, hostile requests with Kafka's errors, and the state kept in
+__transaction_state across a restart."""
+import os
+import socket
+import struct
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_bad_input import call, connect  # noqa: E402
+
+confluent_kafka = pytest.importorskip("confluent_kafka")
+from confluent_kafka import KafkaException, Producer  # noqa: E402
+
+API_FIND_COORDINATOR = 10
+API_INIT_PRODUCER_ID = 22
+API_ADD_PARTITIONS_TO_TXN = 24
+API_END_TXN = 26
+API_DESCRIBE_TRANSACTIONS = 65
+API_LIST_TRANSACTIONS = 66
+
+NONE = 0
+NOT_COORDINATOR = 16
+INVALID_PRODUCER_EPOCH = 47
+INVALID_TXN_STATE = 48
+INVALID_PRODUCER_ID_MAPPING = 49
+INVALID_TRANSACTION_TIMEOUT = 50
+CONCURRENT_TRANSACTIONS = 51
+UNKNOWN_TOPIC_OR_PARTITION = 3
+OPERATION_NOT_ATTEMPTED = 55
+INVALID_REQUEST = 42
+TRANSACTIONAL_ID_NOT_FOUND = 105
+PRODUCER_FENCED = 90
+
+
+# ---- raw requests (non-flexible versions: plain strings and arrays) ----
+
+def kstr(s):
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def uvarint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def cstr(s):
+    """A compact string (flexible versions)."""
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+class Reader:
+    def __init__(self, data):
+        self.d, self.p = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.d, self.p)
+        self.p += struct.calcsize(fmt)
+        return v[0]
+
+    def i8(self): return self.take(">b")
+    def i16(self): return self.take(">h")
+    def i32(self): return self.take(">i")
+    def i64(self): return self.take(">q")
+
+    def string(self):
+        n = self.i16()
+        if n < 0:
+            return None
+        s = self.d[self.p:self.p + n].decode()
+        self.p += n
+        return s
+
+    def uvarint(self):
+        shift = n = 0
+        while True:
+            b = self.d[self.p]
+            self.p += 1
+            n |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return n
+            shift += 7
+
+    def cstring(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        s = self.d[self.p:self.p + n].decode()
+        self.p += n
+        return s
+
+    def tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.p += self.uvarint()
+
+
+class Raw:
+    """A plain socket to the broker speaking a few coordinator requests."""
+
+    def __init__(self, broker):
+        self.s = connect(broker)
+        self.corr = 0
+
+    def close(self):
+        self.s.close()
+
+    def _call(self, api, version, body):
+        self.corr += 1
+        return call(self.s, api, version, self.corr, body)[4:]
+
+    def find_coordinator(self, tid):
+        """FindCoordinator v1 key_type 1: (error, node_id, port)."""
+        r = Reader(self._call(API_FIND_COORDINATOR, 1, kstr(tid) + struct.pack(">b", 1)))
+        r.i32()
+        err = r.i16()
+        r.string()
+        node = r.i32()
+        r.string()
+        port = r.i32()
+        return err, node, port
+
+    def init_pid(self, tid, timeout_ms=60000, pid=-1, epoch=-1, version=3):
+        """InitProducerId v0-4 (non-flexible up to v1; v2+ flexible)."""
+        if version >= 2:
+            body = (uvarint(0) if tid is None else cstr(tid)) + struct.pack(">i", timeout_ms)
+            if version >= 3:
+                body += struct.pack(">qh", pid, epoch)
+            body += b"\x00"
+            r = Reader(self._call_flex(API_INIT_PRODUCER_ID, version, body))
+        else:
+            r = Reader(self._call(API_INIT_PRODUCER_ID, version, kstr(tid) + struct.pack(">i", timeout_ms)))
+        r.i32()
+        return r.i16(), r.i64(), r.i16()
+
+    def _call_flex(self, api, version, body):
+        # request header v2: api, version, corr, client id (nullable string), tagged fields
+        self.corr += 1
+        hdr = struct.pack(">hhi", api, version, self.corr) + kstr("txn-coord-test") + b"\x00"
+        frame = hdr + body
+        self.s.sendall(struct.pack(">i", len(frame)) + frame)
+        n = struct.unpack(">i", _recv(self.s, 4))[0]
+        payload = _recv(self.s, n)
+        assert struct.unpack(">i", payload[:4])[0] == self.corr
+        return payload[5:]  # response header v1: correlation id + empty tagged fields
+
+    def add_partitions(self, tid, pid, epoch, topics, version=1):
+        """AddPartitionsToTxn v0-2: {topic: [partition errors]}."""
+        body = kstr(tid) + struct.pack(">qhi", pid, epoch, len(topics))
+        for t, parts in topics.items():
+            body += kstr(t) + struct.pack(">i", len(parts)) + b"".join(struct.pack(">i", p) for p in parts)
+        r = Reader(self._call(API_ADD_PARTITIONS_TO_TXN, version, body))
+        r.i32()
+        out = {}
+        for _ in range(r.i32()):
+            t = r.string()
+            out[t] = {}
+            for _ in range(r.i32()):
+                p = r.i32()
+                out[t][p] = r.i16()
+        return out
+
+    def end_txn(self, tid, pid, epoch, commit, version=1):
+        body = kstr(tid) + struct.pack(">qhb", pid, epoch, 1 if commit else 0)
+        r = Reader(self._call(API_END_TXN, version, body))
+        r.i32()
+        return r.i16()
+
+    def describe(self, tids):
+        """DescribeTransactions v0 (flexible)."""
+        body = uvarint(len(tids) + 1) + b"".join(cstr(t) for t in tids) + b"\x00"
+        r = Reader(self._call_flex(API_DESCRIBE_TRANSACTIONS, 0, body))
+        r.i32()
+        out = {}
+        for _ in range(r.uvarint() - 1):
+            err = r.i16()
+            tid = r.cstring()
+            state = r.cstring()
+            timeout = r.i32()
+            r.i64()
+            pid = r.i64()
+            epoch = r.i16()
+            topics = {}
+            for _ in range(r.uvarint() - 1):
+                t = r.cstring()
+                topics[t] = [r.i32() for _ in range(r.uvarint() - 1)]
+                r.tags()
+            r.tags()
+            out[tid] = dict(error=err, state=state, timeout=timeout, pid=pid, epoch=epoch, topics=topics)
+        return out
+
+    def list(self, states=(), pids=()):
+        """ListTransactions v0 (flexible): (error, unknown filters, {tid: (pid, state)})."""
+        body = uvarint(len(states) + 1) + b"".join(cstr(s) for s in states)
+        body += uvarint(len(pids) + 1) + b"".join(struct.pack(">q", p) for p in pids) + b"\x00"
+        r = Reader(self._call_flex(API_LIST_TRANSACTIONS, 0, body))
+        r.i32()
+        err = r.i16()
+        unknown = [r.cstring() for _ in range(r.uvarint() - 1)]
+        out = {}
+        for _ in range(r.uvarint() - 1):
+            tid = r.cstring()
+            pid = r.i64()
+            out[tid] = (pid, r.cstring())
+            r.tags()
+        return err, unknown, out
+
+
+def _recv(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def retry(fn, ok, timeout=20.0, pause=0.1):
+    """Call fn until ok(result) or the deadline; returns the last result."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if ok(v) or time.time() > deadline:
+            return v
+        time.sleep(pause)
+
+
+def create_topic(broker, name, partitions=1):
+    r = broker.run_tool("kafka-topics", "--create", "--topic", name, "--partitions", str(partitions),
+                        "--bootstrap-server", broker.bootstrap)
+    assert r.returncode == 0, r.stderr
+
+
+def txn_producer(bootstrap, tid, **extra):
+    conf = {"bootstrap.servers": bootstrap, "transactional.id": tid, "linger.ms": 5}
+    conf.update(extra)
+    return Producer(conf)
+
+
+def init_pid(raw, tid, **kw):
+    """FindCoordinator (creating __transaction_state), then InitProducerId,
+    waiting out the retriable errors a fresh coordinator gives."""
+    assert retry(lambda: raw.find_coordinator(tid), lambda v: v[0] == NONE)[0] == NONE
+    return retry(lambda: raw.init_pid(tid, **kw), lambda v: v[0] not in (14, 15, 51))
+
+
+# ---- tests ----
+
+def test_find_coordinator_and_init_producer_id(broker):
+    raw = Raw(broker)
+    err, node, port = retry(lambda: raw.find_coordinator("tx-a"), lambda v: v[0] == NONE)
+    assert (err, port) == (NONE, broker.port)
+    err, pid, epoch = init_pid(raw, "tx-a")
+    assert err == NONE and pid >= 0 and epoch == 0
+    # each InitProducerId bumps the epoch of the same producer id
+    assert raw.init_pid("tx-a") == (NONE, pid, 1)
+    # a timeout above transaction.max.timeout.ms (900000 by default)
+    assert raw.init_pid("tx-a", timeout_ms=900001)[0] == INVALID_TRANSACTION_TIMEOUT
+    # an empty transactional id, and a producer id without an epoch
+    assert raw.init_pid("")[0] == INVALID_REQUEST
+    assert raw.init_pid("tx-a", pid=pid, epoch=-1)[0] == INVALID_REQUEST
+    # KIP-360: the current producer id and epoch bump it; a stale epoch is fenced
+    assert raw.init_pid("tx-a", pid=pid, epoch=1) == (NONE, pid, 2)
+    assert raw.init_pid("tx-a", pid=pid, epoch=0, version=4)[0] == PRODUCER_FENCED
+    # clients before v4 do not know PRODUCER_FENCED
+    assert raw.init_pid("tx-a", pid=pid, epoch=0, version=3)[0] == INVALID_PRODUCER_EPOCH
+    d = raw.describe(["tx-a", "nope", ""])
+    assert d["tx-a"]["error"] == NONE and d["tx-a"]["state"] == "Empty" and d["tx-a"]["pid"] == pid
+    assert d["tx-a"]["epoch"] == 2 and d["tx-a"]["timeout"] == 60000
+    assert d["nope"]["error"] == TRANSACTIONAL_ID_NOT_FOUND
+    assert d[""]["error"] == INVALID_REQUEST
+    raw.close()
+
+
+def test_hostile_requests_get_kafkas_errors(broker):
+    create_topic(broker, "hostile")
+    raw = Raw(broker)
+    err, pid, epoch = init_pid(raw, "tx-h")
+    assert err == NONE
+    # unknown producer id, wrong epoch, unknown id
+    assert raw.add_partitions("tx-h", pid + 1, epoch, {"hostile": [0]}) == {"hostile": {0: INVALID_PRODUCER_ID_MAPPING}}
+    # v1 does not know PRODUCER_FENCED: INVALID_PRODUCER_EPOCH
+    assert raw.add_partitions("tx-h", pid, epoch + 1, {"hostile": [0]}) == {"hostile": {0: INVALID_PRODUCER_EPOCH}}
+    assert raw.add_partitions("tx-unknown", 1, 0, {"hostile": [0]}) == {"hostile": {0: INVALID_PRODUCER_ID_MAPPING}}
+    # an unknown partition fails the transaction's request; the others are not attempted
+    assert raw.add_partitions("tx-h", pid, epoch, {"hostile": [0, 7]}) == {
+        "hostile": {0: OPERATION_NOT_ATTEMPTED, 7: UNKNOWN_TOPIC_OR_PARTITION}}
+    # EndTxn with nothing in the transaction
+    assert raw.end_txn("tx-h", pid, epoch, commit=True) == INVALID_TXN_STATE
+    assert raw.end_txn("tx-h", pid + 1, epoch, commit=True) == INVALID_PRODUCER_ID_MAPPING
+    assert raw.end_txn("tx-h", pid, epoch + 5, commit=True) == INVALID_PRODUCER_EPOCH
+    # a real transaction: added, then ongoing
+    assert raw.add_partitions("tx-h", pid, epoch, {"hostile": [0]}) == {"hostile": {0: NONE}}
+    d = raw.describe(["tx-h"])["tx-h"]
+    assert d["state"] == "Ongoing" and d["topics"] == {"hostile": [0]}
+    err, unknown, listed = raw.list(states=["Ongoing", "Bogus"])
+    assert err == NONE and unknown == ["Bogus"] and listed == {"tx-h": (pid, "Ongoing")}
+    assert raw.list(pids=[pid + 1000])[2] == {}
+    assert raw.list(states=["Empty"])[2] == {}
+    # abort it: answered once PrepareAbort is written; EndTxn twice is a retry, not an error
+    assert raw.end_txn("tx-h", pid, epoch, commit=False) == NONE
+    assert raw.end_txn("tx-h", pid, epoch, commit=False) in (NONE, CONCURRENT_TRANSACTIONS)
+    # while the markers are written the completion is pending (Kafka: CONCURRENT_TRANSACTIONS)
+    assert raw.end_txn("tx-h", pid, epoch, commit=True) in (INVALID_TXN_STATE, CONCURRENT_TRANSACTIONS)
+    raw.close()
+
+
+def test_zombie_producer_is_fenced(broker):
+    create_topic(broker, "zombie")
+    old = txn_producer(broker.bootstrap, "tx-z")
+    old.init_transactions(30)
+    new = txn_producer(broker.bootstrap, "tx-z")
+    new.init_transactions(30)
+    # the older producer's next transactional request is refused as fenced
+    with pytest.raises(KafkaException) as e:
+        old.begin_transaction()
+        old.produce("zombie", b"from the zombie")
+        old.flush(10)
+        old.commit_transaction(10)
+    assert e.value.args[0].fatal() or "fenced" in str(e.value).lower()
+
+
+def test_transaction_timeout_above_max_is_refused(broker_factory):
+    b = broker_factory(**{"transaction.max.timeout.ms": "60000"})
+    p = txn_producer(b.bootstrap, "tx-t", **{"transaction.timeout.ms": 120000})
+    with pytest.raises(KafkaException) as e:
+        p.init_transactions(20)
+    assert "timeout" in str(e.value).lower()
