@@ -19,6 +19,7 @@
 #include "broker/fetch_session.h"
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
+#include "broker/partition_txn.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
@@ -88,6 +89,39 @@ static void partition_error(int16_t v, FetchResponse_PartitionData *po, int16_t 
     po->aborted_transactions_count = -1;
 }
 
+/* Kafka's FetchIsolation: followers read to the LEO, read_committed
+ * consumers to the last stable offset, other consumers to the HW. (A
+ * debugging consumer, replica id -2, reads to the LEO as before.) */
+static int64_t fetch_upper_bound(const partition *p, int32_t replica_id, bool read_committed) {
+    if (replica_id != -1) return plog_end_offset(p->log);
+    return read_committed ? part_txn_lso(p) : p->high_watermark;
+}
+
+/* LocalLog.addAbortedTransactions: the aborted transactions overlapping a
+ * read_committed read from fetch_offset, from the .txnindex files. */
+static int add_aborted_transactions(partition *p, int64_t fetch_offset, int64_t upper_bound, karena *a,
+                                    FetchResponse_PartitionData *po) {
+    aborted_list l = {0};
+    if (plog_collect_aborted_txns(p->log, fetch_offset, upper_bound, &l) != 0) {
+        aborted_list_free(&l);
+        return -1;
+    }
+    if (l.n > 0) {
+        po->aborted_transactions = karena_calloc(a, (size_t)l.n, sizeof *po->aborted_transactions);
+        if (!po->aborted_transactions) {
+            aborted_list_free(&l);
+            return -1;
+        }
+        for (int i = 0; i < l.n; i++) {
+            po->aborted_transactions[i].producer_id = l.v[i].producer_id;
+            po->aborted_transactions[i].first_offset = l.v[i].first_offset;
+        }
+    }
+    po->aborted_transactions_count = l.n;
+    aborted_list_free(&l);
+    return 0;
+}
+
 /* Fill one partition's answer; returns the record bytes included. */
 static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t budget, bool first_data,
                            bool read_committed, int32_t replica_id, FetchResponse_PartitionData *po) {
@@ -99,8 +133,8 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     po->last_stable_offset = -1;
     po->log_start_offset = -1;
     po->records = (krecords){NULL, 0, -1, 0};
-    /* Kafka's log read lists aborted transactions (none yet) only for
-     * read_committed; read_uncommitted answers a null list */
+    /* Kafka's log read lists aborted transactions only for read_committed
+     * consumers; read_uncommitted answers a null list */
     po->aborted_transactions = NULL;
     po->aborted_transactions_count = read_committed ? 0 : -1;
     topic_rt *topic;
@@ -115,7 +149,7 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
         return 0;
     }
     po->high_watermark = p->high_watermark;
-    po->last_stable_offset = p->high_watermark; /* no transactions yet: LSO == HW */
+    po->last_stable_offset = part_txn_lso(p);
     po->log_start_offset = plog_start_offset(p->log);
     /* Partition.readRecords: a follower whose last fetched epoch ends
      * before its fetch offset on this leader (or that the leader does not
@@ -130,7 +164,7 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     int32_t limit = t->max_bytes;
     if (budget < limit) limit = (int32_t)(budget > 0 ? budget : 0);
     plog_slice s = {-1, 0, 0};
-    int64_t max_offset = replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
+    int64_t max_offset = fetch_upper_bound(p, replica_id, read_committed);
     if (replica_id >= 0 && rm_leader_throttled(b, p, replica_id)) return 0; /* over the replication quota */
     int rc = plog_read(p->log, t->fetch_offset, limit, first_data, max_offset, &s);
     if (rc == 0 && replica_id >= 0) rm_leader_sent(b, p, replica_id, s.len);
@@ -139,6 +173,10 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
         return 0;
     }
     if (s.len <= 0) return 0;
+    if (read_committed && replica_id == -1 && add_aborted_transactions(p, t->fetch_offset, max_offset, a, po) != 0) {
+        partition_error(v, po, KERR_KAFKA_STORAGE_ERROR);
+        return 0;
+    }
     if (v > 3) {
         po->records = (krecords){NULL, s.len, s.fd, s.file_pos};
         return s.len;
@@ -271,7 +309,7 @@ static int64_t fetch_available(broker *b, const fetch_ctx *ctx) {
         if (!p) return -1;
         if (t->current_leader_epoch >= 0 && t->current_leader_epoch != p->leader_epoch) return -1;
         plog_slice s = {-1, 0, 0};
-        int64_t max_offset = ctx->replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
+        int64_t max_offset = fetch_upper_bound(p, ctx->replica_id, ctx->read_committed);
         int32_t e;
         int64_t end;
         if (ctx->replica_id >= 0 && fetch_diverges(p, t, &e, &end)) return -1; /* answer the divergence now */

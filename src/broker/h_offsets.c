@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/handlers.h"
+#include "broker/partition_txn.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
@@ -21,7 +22,8 @@ static int16_t check_epoch(const partition *p, int32_t current_leader_epoch) {
 }
 
 static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsRequest_ListOffsetsPartition *in,
-                           int32_t replica_id, ListOffsetsResponse_ListOffsetsPartitionResponse *o) {
+                           int32_t replica_id, bool read_committed,
+                           ListOffsetsResponse_ListOffsetsPartitionResponse *o) {
     (void)b;
     int16_t v = req->api_version;
     o->partition_index = in->partition_index;
@@ -37,12 +39,15 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
     o->error_code = check_epoch(p, in->current_leader_epoch);
     if (o->error_code) return;
     int64_t ts = in->timestamp;
+    /* Partition.fetchOffsetForTimestamp's lastFetchableOffset: consumers
+     * see up to the LSO (read_committed) or the HW; a follower (or a
+     * debugging client) up to the log end */
+    int64_t fetchable = replica_id != -1 ? plog_end_offset(p->log)
+                        : read_committed ? part_txn_lso(p) : p->high_watermark;
     if (ts == PLOG_TS_EARLIEST || ts == PLOG_TS_EARLIEST_LOCAL) {
         o->offset = plog_start_offset(p->log);
     } else if (ts == PLOG_TS_LATEST) {
-        /* Partition.fetchOffsetForTimestamp: consumers get the HW, a
-         * follower (or a debugging client) the log end */
-        o->offset = replica_id == -1 ? p->high_watermark : plog_end_offset(p->log);
+        o->offset = fetchable;
     } else if (ts == PLOG_TS_MAX_TIMESTAMP) {
         int64_t off = -1, found = -1;
         if (plog_max_timestamp(p->log, find_timestamp_in_batch, NULL, &off, &found) != 0) {
@@ -57,8 +62,8 @@ static void list_partition(broker *b, kreq *req, topic_rt *t, const ListOffsetsR
             o->error_code = KERR_KAFKA_STORAGE_ERROR;
             return;
         }
-        /* a consumer is not told of records above the HW (not yet committed) */
-        if (replica_id == -1 && off >= p->high_watermark) off = found = -1;
+        /* a consumer is not told of records it may not read yet */
+        if (off >= fetchable) off = found = -1;
         o->offset = off;
         o->timestamp = found;
     } else {
@@ -162,7 +167,7 @@ void h_list_offsets(broker *b, kreq *req) {
                 o->leader_epoch = -1;
                 continue;
             }
-            list_partition(b, req, t, &it->partitions[j], r.replica_id, o);
+            list_partition(b, req, t, &it->partitions[j], r.replica_id, r.isolation_level == 1, o);
         }
     }
     KREQ_REPLY(req, ListOffsetsResponse, &resp);

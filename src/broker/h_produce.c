@@ -12,6 +12,7 @@
 
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
+#include "broker/partition_txn.h"
 #include "broker/producer_state.h"
 #include "broker/topics.h"
 #include "protocol/batch_header.h"
@@ -28,9 +29,11 @@ static bool is_internal_topic(const char *name) {
     return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
 }
 
-int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset) {
+/* The leader's append of validated, checked batches: log, producer state
+ * and .txnindex (partition_txn.h), then the HW and waiting fetches. */
+static int16_t leader_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset) {
     int64_t last;
-    if (plog_append(p->log, batch, len, p->leader_epoch, first_offset, &last) != 0) {
+    if (part_txn_append(p, batch, len, first_offset, &last) != 0) {
         /* Kafka's RecordBatchTooLargeException: a batch can never fit a segment */
         if (errno == EMSGSIZE) return KERR_RECORD_LIST_TOO_LARGE;
         log_error(COMPONENT, "Error appending to %s-%d: %s", p->topic->name, p->index, strerror(errno));
@@ -39,6 +42,19 @@ int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len,
     rm_leader_appended(b, p);
     broker_partition_appended(b, p); /* followers' fetches wait for the LEO */
     return KERR_NONE;
+}
+
+/* Kafka's AppendOrigin.Coordinator: no sequence checks (the coordinator
+ * writes offsets and markers for producers), only the producer epoch of a
+ * data batch; markers are checked by their writer (pstate_check_marker). */
+int16_t broker_append_batch(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset) {
+    if (len >= BATCH_HEADER_SIZE) {
+        batch_header h;
+        batch_header_parse(batch, &h);
+        int16_t ec = pstate_check_epoch(p->producers, &h);
+        if (ec != KERR_NONE) return ec;
+    }
+    return leader_append(b, p, batch, len, first_offset);
 }
 
 /* One step of Kafka's batch iterator over a produce payload: 1 with the
@@ -248,7 +264,7 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         if (acks == -1) *wait_for = first + h.last_offset_delta + 1;
         return;
     }
-    int16_t aec = broker_append_batch(b, p, buf, len, &first);
+    int16_t aec = leader_append(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
         /* RecordBatchTooLargeException and KafkaStorageException: the error
          * alone (the message stays in the log) */
@@ -258,10 +274,6 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
                       "bytes in append to partition %s-%d which exceeds the maximum configured segment size of %lld.",
                       t->name, p->index, len, t->name, p->index, (long long)t->cfg.segment_bytes);
         return;
-    }
-    if (p->producers) {
-        h.base_offset = first;
-        pstate_record(p->producers, &h);
     }
     out->base_offset = first;
     out->log_append_time_ms = t->cfg.log_append_time ? now : -1;

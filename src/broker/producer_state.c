@@ -224,6 +224,11 @@ int16_t pstate_check(const pstate *s, const batch_header *h, bool *duplicate, in
     return KERR_NONE;
 }
 
+int16_t pstate_check_epoch(const pstate *s, const batch_header *h) {
+    int i = s && h->producer_id >= 0 && !(h->attributes & BATCH_ATTR_CONTROL) ? find(s, h->producer_id) : -1;
+    return i >= 0 && h->producer_epoch < s->v[i].epoch ? KERR_INVALID_PRODUCER_EPOCH : KERR_NONE;
+}
+
 int16_t pstate_check_marker(const pstate *s, int64_t producer_id, int16_t producer_epoch,
                             int32_t coordinator_epoch) {
     int i = s ? find(s, producer_id) : -1;
@@ -433,21 +438,23 @@ int pstate_snapshot_write(pstate *s, const char *dir, int64_t offset) {
     return pstate_take_snapshot(s, dir);
 }
 
-int pstate_take_snapshot(pstate *s, const char *dir) {
+static int take_snapshot(pstate *s, const char *dir, bool sync) {
     if (s->map_end <= s->last_snap) return 0; /* not worth another one */
     psnap_entry *v = s->n ? malloc(sizeof(*v) * (size_t)s->n) : NULL;
     if (s->n && !v) return -1;
     for (int i = 0; i < s->n; i++) to_snapshot(&s->v[i], &v[i]);
-    int rc = psnap_write(dir, s->map_end, v, s->n);
+    int rc = psnap_write_sync(dir, s->map_end, v, s->n, sync);
     free(v);
     if (rc == 0) s->last_snap = s->map_end;
     return rc;
 }
 
+int pstate_take_snapshot(pstate *s, const char *dir) { return take_snapshot(s, dir, true); }
+
 void pstate_roll_hook(void *ctx, int64_t new_base) {
     (void)new_base;
     pstate_roll_ctx *c = ctx;
-    if (c->s && pstate_take_snapshot(c->s, c->dir) != 0)
+    if (c->s && take_snapshot(c->s, c->dir, false) != 0) /* on the event loop: no fsync */
         log_warn(COMPONENT, "Could not write a producer snapshot in %s at offset %lld: %s", c->dir,
                  (long long)c->s->map_end, strerror(errno));
 }

@@ -48,6 +48,12 @@ void pstate_free(pstate *s);
  * transaction open). */
 int16_t pstate_check(const pstate *s, const batch_header *h, bool *duplicate, int64_t *dup_offset);
 
+/* A data batch written by a coordinator (Kafka's AppendOrigin.Coordinator:
+ * transactional offset commits): no sequence checks, only the epoch
+ * (ProducerAppendInfo.checkProducerEpoch). KERR_NONE or
+ * INVALID_PRODUCER_EPOCH. */
+int16_t pstate_check_epoch(const pstate *s, const batch_header *h);
+
 /* May a COMMIT/ABORT marker (WriteTxnMarkers) be written for the producer?
  * KERR_NONE, INVALID_PRODUCER_EPOCH (an older epoch) or
  * TRANSACTION_COORDINATOR_FENCED (an older coordinator epoch). */

@@ -23,6 +23,7 @@
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/fetch_wait.h"
+#include "broker/partition_txn.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
 #include "controller/controller.h"
@@ -96,8 +97,8 @@ static void maintenance_tick(kloop *l, void *arg) {
         for (int i = 0; i < n; i++)
             for (int p = 0; p < ts[i]->nparts; p++) {
                 if (!ts[i]->parts[p]) continue;
-                if (retention_due) plog_tick(ts[i]->parts[p]->log, now);
-                else plog_housekeeping(ts[i]->parts[p]->log, now);
+                /* the producer state follows the log start (partition_txn.h) */
+                part_txn_maintenance(ts[i]->parts[p], now, retention_due);
             }
         free(ts);
     }

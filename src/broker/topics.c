@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/partition_txn.h"
 #include "broker/producer_state.h"
 #include "controller/placement.h"
 #include "mstore/mstore.h"
@@ -219,10 +220,8 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
     }
     plog_created(p->log); /* a new directory is synced in the background */
     /* Producer state: the clean shutdown's snapshot and the log after it, or
-     * the batches of the last two segments (pstate_load, producer_state.h). */
-    p->producers = pstate_new();
-    if (p->producers && pstate_load(p->producers, p->log, wall_clock_ms(), 0, NULL, NULL) != 0)
-        log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", t->name, p->index, strerror(errno));
+     * the batches of the last two segments (partition_txn.h). */
+    part_txn_load(p);
     rm_partition_opened(b, p, checkpoint_hw(b, dir, t->name, p->index));
     return p;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/config.h"
+#include "broker/partition_txn.h"
 #include "broker/producer_state.h"
 #include "broker/topics.h"
 #include "mstore/mstore.h"
@@ -215,6 +216,7 @@ static void publish_hw(broker *b, partition *p) {
     if (p->high_watermark != p->repl.hw) {
         p->high_watermark = p->repl.hw;
         plog_set_high_watermark(p->log, p->high_watermark);
+        part_txn_hw_moved(p); /* the last stable offset follows */
         broker_partition_appended(b, p); /* consumers read up to the HW */
     }
     if (p->waiters) complete_waiters(b, p);
@@ -432,14 +434,9 @@ static void fetcher_add(partition *p, int32_t leader_id) {
     fetcher_schedule(f, 0);
 }
 
-static void rebuild_producer_state(partition *p) {
-    pstate_free(p->producers);
-    p->producers = pstate_new();
-    /* Kafka's truncateAndReload: snapshots past the new end are dropped, the
-     * state reloaded from the latest one left and the log after it */
-    if (p->producers && pstate_load(p->producers, p->log, wall_clock_ms(), 0, NULL, NULL) != 0)
-        log_warn(COMPONENT, "Could not read producer state of %s-%d: %s", p->topic->name, p->index, strerror(errno));
-}
+/* Kafka's truncateAndReload: snapshots past the new end are dropped, the
+ * state reloaded from the latest one left and the log after it */
+static void rebuild_producer_state(partition *p) { part_txn_load(p); }
 
 /* The local log was cut to offset: LEO, HW and producer state follow. */
 static int truncate_log(broker *b, partition *p, int64_t offset, const char *why) {
@@ -481,26 +478,15 @@ static void truncate_diverging(broker *b, partition *p, int32_t leader_epoch, in
     truncate_log(b, p, target, why);
 }
 
-/* The batches appended as follower update the producers' state. */
-static void record_producers(partition *p, const uint8_t *buf, size_t len) {
-    size_t pos = 0;
-    while (p->producers && pos + BATCH_HEADER_SIZE <= len) {
-        batch_header h;
-        batch_header_parse(buf + pos, &h);
-        if (h.batch_length <= 0) break;
-        pstate_record(p->producers, &h);
-        pos += (size_t)h.batch_length + BATCH_LOG_OVERHEAD;
-    }
-}
-
 /* ReplicaFetcherThread.processPartitionData */
 static void follower_append(broker *b, partition *p, const FetchResponse_PartitionData *pd) {
     if (pd->records.len > 0 && pd->records.p) {
         size_t used = 0;
         int64_t last = -1;
         char err[256] = "";
-        int rc = plog_append_as_follower(p->log, pd->records.p, (size_t)pd->records.len, &last, &used, err, sizeof err);
-        if (used > 0) record_producers(p, pd->records.p, used);
+        /* the producer state follows every batch appended (partition_txn.h) */
+        int rc = part_txn_append_as_follower(p, pd->records.p, (size_t)pd->records.len, &last, &used, err,
+                                             sizeof err);
         if (used > 0 && follower_throttled(b, p)) quota_record(&rm.follower_quota, (int64_t)used);
         if (rc == PLOG_UNEXPECTED_APPEND_OFFSET) {
             /* an answer to an older fetch offset: the next fetch asks again */
@@ -513,8 +499,9 @@ static void follower_append(broker *b, partition *p, const FetchResponse_Partiti
     }
     pr_follower_update_hw(&p->repl, pd->high_watermark);
     /* UnifiedLog.maybeIncrementLogStartOffset: follow the leader's log start */
-    if (pd->log_start_offset > plog_start_offset(p->log) && pd->log_start_offset <= p->repl.hw)
-        plog_delete_records(p->log, pd->log_start_offset);
+    if (pd->log_start_offset > plog_start_offset(p->log) && pd->log_start_offset <= p->repl.hw &&
+        plog_delete_records(p->log, pd->log_start_offset) == 0)
+        part_txn_log_start_moved(p);
     publish_hw(b, p);
 }
 
@@ -812,6 +799,7 @@ void rm_partition_opened(broker *b, partition *p, int64_t checkpoint_hw) {
             hw);
     p->high_watermark = p->repl.hw;
     plog_set_high_watermark(p->log, p->high_watermark);
+    part_txn_hw_moved(p);
     p->fetch_from = -1;
     p->waiters = NULL;
 }

@@ -20,15 +20,17 @@
 #include "storage/fileio.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
+#include "storage/txn_index.h"
 #include "util/crc32c.h"
 
 #define MIN_BATCH_LENGTH (BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
 
 /* A deleted segment's files, renamed *.deleted, kept open until its delay
  * passes so fetch responses that reference its fd can still be sent. */
+#define SEG_FILES 4 /* .log, .index, .timeindex, .txnindex */
 typedef struct trash_entry {
-    int fds[3];
-    char *paths[3];
+    int fds[SEG_FILES];
+    char *paths[SEG_FILES];
     int64_t deleted_ms;
 } trash_entry;
 
@@ -51,6 +53,12 @@ struct plog {
     uint64_t sync_ticket;   /* 0: not handed to the syncer yet */
     plog_roll_fn roll_hook; /* producer-state hook: told of every roll */
     void *roll_ctx;
+    /* The transaction index of one segment (usually the active one), kept
+     * open between appends and read_committed fetches; txi_base is its
+     * segment's base, -1 when none is open. dirty: appended since fsync. */
+    txn_index txi;
+    int64_t txi_base;
+    bool txi_dirty;
 };
 
 static int64_t wall_ms(void) {
@@ -114,10 +122,56 @@ static int push_segment(plog *l, const segment *s) {
     return 0;
 }
 
+/* ---- transaction indexes ---- */
+
+/* Closes the cached transaction index (fsynced first when dirty). */
+static int txi_forget(plog *l) {
+    int rc = 0;
+    if (l->txi_base >= 0) {
+        if (l->txi_dirty && txi_flush(&l->txi) != 0) rc = -1;
+        txi_close(&l->txi);
+    }
+    l->txi_base = -1;
+    l->txi_dirty = false;
+    return rc;
+}
+
+/* Opens x for the segment at base and reads its last entry's offset into
+ * x->last_offset (Kafka only checks appends made since open; we also skip
+ * entries already in the file, so replaying the log after a crash is
+ * idempotent). */
+static int txi_open_tail(txn_index *x, const char *dir, int64_t base) {
+    if (txi_open(x, dir, base) != 0) return -1;
+    int64_t whole = x->size - x->size % ABORTED_TXN_SIZE;
+    if (x->fd >= 0 && whole >= ABORTED_TXN_SIZE) {
+        uint8_t buf[ABORTED_TXN_SIZE];
+        aborted_txn t;
+        if (fio_pread_full(x->fd, buf, sizeof buf, whole - ABORTED_TXN_SIZE) != 0) {
+            int saved = errno;
+            txi_close(x);
+            errno = saved;
+            return -1;
+        }
+        aborted_txn_decode(buf, &t);
+        x->last_offset = t.last_offset;
+        x->size = whole; /* a trailing partial entry is overwritten */
+    }
+    return 0;
+}
+
+/* The cached index, (re)opened for the segment at base. */
+static txn_index *txi_for(plog *l, int64_t base) {
+    if (l->txi_base == base) return &l->txi;
+    if (txi_forget(l) != 0) return NULL;
+    if (txi_open_tail(&l->txi, l->dir, base) != 0) return NULL;
+    l->txi_base = base;
+    return &l->txi;
+}
+
 /* ---- deleting segments ---- */
 
 static void trash_purge(trash_entry *t) {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < SEG_FILES; k++) {
         if (t->fds[k] >= 0) storage_fio.close(t->fds[k]);
         if (t->paths[k]) {
             storage_fio.unlink(t->paths[k]);
@@ -130,12 +184,14 @@ static void trash_purge(trash_entry *t) {
  * that is impossible, closes and unlinks at once). Removes it from segs. */
 static int delete_segment(plog *l, int i, int64_t now_ms) {
     segment *s = &l->segs[i];
-    static const char *const suffixes[3] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX};
+    static const char *const suffixes[SEG_FILES] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX,
+                                                    TXN_INDEX_SUFFIX};
     seg_close_indexes(s); /* only the .log descriptor moves to the trash */
-    int fds[3] = {s->log_fd, -1, -1};
-    trash_entry t = {{-1, -1, -1}, {NULL, NULL, NULL}, now_ms};
+    if (l->txi_base == s->base) txi_forget(l);
+    int fds[SEG_FILES] = {s->log_fd, -1, -1, -1};
+    trash_entry t = {{-1, -1, -1, -1}, {NULL, NULL, NULL, NULL}, now_ms};
     int rc = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < SEG_FILES; k++) {
         char from[PATH_MAX], to[PATH_MAX];
         t.fds[k] = fds[k];
         if (seg_path(from, sizeof from, l->dir, s->base, suffixes[k]) != 0 ||
@@ -177,6 +233,7 @@ static int roll(plog *l, int64_t new_base) {
     segment *old = active(l);
     bool replace = old->size == 0;
     if (replace && old->base == new_base) return 0;
+    if (txi_forget(l) != 0) return -1; /* the old segment's aborted transactions are durable with it */
     if (!replace) {
         if (seg_seal(old) != 0 || make_durable(l) != 0) return -1;
         for (int i = floor_segment(l, l->recovery_point); i < l->nsegs; i++)
@@ -319,6 +376,7 @@ static int recover_epoch(const batch_header *h, void *ctx) {
 }
 
 static void free_log(plog *l) {
+    txi_forget(l);
     for (int i = 0; i < l->nsegs; i++) seg_close(&l->segs[i]);
     for (int i = 0; i < l->ntrash; i++) trash_purge(&l->trash[i]);
     ec_close(&l->epochs);
@@ -449,6 +507,7 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->partition = partition;
     l->cfg = *cfg;
     l->hw = -1;
+    l->txi_base = -1;
     l->log_start = log_start_offset;
     l->last_flush_ms = wall_ms();
     bool created = storage_fio.mkdir(dir, 0755) == 0;
@@ -481,6 +540,14 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     if (ec_truncate_from_end(&l->epochs, l->leo + 1) != 0 ||
         ec_truncate_from_start(&l->epochs, l->log_start) != 0) {
         set_err(err, errlen, "%s: writing leader epoch checkpoint: %s", dir, strerror(errno));
+        goto fail;
+    }
+    /* Aborted transactions whose marker recovery cut away go too; the
+     * producer state's replay writes back any the crash lost (Kafka resets
+     * and rebuilds the indexes of the segments it recovers). */
+    txn_index *x = txi_for(l, active(l)->base);
+    if (!x || txi_truncate_to(x, l->leo) != 0) {
+        set_err(err, errlen, "%s: transaction index: %s", dir, strerror(errno));
         goto fail;
     }
     *out = l;
@@ -525,6 +592,13 @@ void plog_created(plog *l) {
 
 int plog_flush(plog *l) {
     if (make_durable(l) != 0) return -1;
+    if (l->txi_dirty) {
+        if (txi_flush(&l->txi) != 0) {
+            l->failed = true;
+            return -1;
+        }
+        l->txi_dirty = false;
+    }
     if (l->recovery_point >= l->leo) {
         l->last_flush_ms = wall_ms();
         return 0;
@@ -835,6 +909,46 @@ int plog_scan_tail_headers(plog *l, int max_segments, plog_header_fn fn, void *c
 
 int64_t plog_segment_base(const plog *l, int i) { return i >= 0 && i < l->nsegs ? l->segs[i].base : -1; }
 
+int plog_add_aborted_txn(plog *l, const aborted_txn *t) {
+    if (l->failed) {
+        errno = EIO;
+        return -1;
+    }
+    if (t->last_offset < l->segs[0].base || t->last_offset >= l->leo) {
+        errno = EINVAL;
+        return -1;
+    }
+    txn_index *x = txi_for(l, l->segs[floor_segment(l, t->last_offset)].base);
+    if (!x) return -1;
+    if (x->last_offset >= t->last_offset) return 0; /* already there (a replay) */
+    if (txi_append(x, t) != 0) return -1;
+    l->txi_dirty = true;
+    return 0;
+}
+
+int plog_collect_aborted_txns(plog *l, int64_t fetch_offset, int64_t upper_bound, aborted_list *out) {
+    int first = floor_segment(l, fetch_offset);
+    /* LocalLog.addAbortedTransactions: the read stays in one segment, so
+     * the bound is at most the next segment's base */
+    if (first + 1 < l->nsegs && l->segs[first + 1].base < upper_bound) upper_bound = l->segs[first + 1].base;
+    for (int i = first; i < l->nsegs; i++) {
+        bool complete = false;
+        int rc;
+        if (i == l->nsegs - 1 || l->txi_base == l->segs[i].base) {
+            txn_index *x = txi_for(l, l->segs[i].base);
+            rc = x ? txi_collect(x, fetch_offset, upper_bound, out, &complete) : -1;
+        } else {
+            txn_index x;
+            if (txi_open(&x, l->dir, l->segs[i].base) != 0) return -1;
+            rc = txi_collect(&x, fetch_offset, upper_bound, out, &complete);
+            txi_close(&x);
+        }
+        if (rc != 0) return -1;
+        if (complete) break;
+    }
+    return 0;
+}
+
 void plog_set_roll_hook(plog *l, plog_roll_fn fn, void *ctx) {
     l->roll_hook = fn;
     l->roll_ctx = ctx;
@@ -977,6 +1091,8 @@ static int truncate_fully(plog *l, int64_t offset) {
         seg_scan_result res;
         if (storage_fio.ftruncate(s->log_fd, 0) != 0) goto failed;
         s->size = 0;
+        txn_index *x = txi_for(l, s->base);
+        if (!x || txi_truncate_to(x, INT64_MIN) != 0) goto failed;
         if (seg_rebuild(s, l->cfg.index_interval_bytes, false, NULL, NULL, &res) != 0 || seg_flush(s) != 0)
             goto failed;
         s->created_ms = now;
@@ -1051,6 +1167,8 @@ int plog_truncate_to(plog *l, int64_t offset) {
         if (new_leo < s->base) new_leo = s->base;
         if (seg_truncate_to(s, offset, l->cfg.index_interval_bytes) != 0 || seg_flush(s) != 0) goto failed;
     }
+    txn_index *x = txi_for(l, s->base);
+    if (!x || txi_truncate_to(x, new_leo) != 0 || txi_flush(x) != 0) goto failed;
     l->leo = new_leo;
     if (l->recovery_point > new_leo) l->recovery_point = new_leo;
     if (l->log_start > new_leo) l->log_start = new_leo;

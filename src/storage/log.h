@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "protocol/batch_header.h"
+#include "storage/txn_index.h"
 
 typedef struct log_config {
     int64_t segment_bytes;          /* segment.bytes (default 1073741824) */
@@ -151,6 +152,19 @@ int64_t plog_segment_base(const plog *l, int i);
  * returns nonzero to stop. Returns 0, or -1 on I/O error. */
 typedef int (*plog_batch_at_fn)(const batch_header *h, int fd, int64_t file_pos, void *ctx);
 int plog_scan_batches_from(plog *l, int64_t from_offset, plog_batch_at_fn fn, void *ctx);
+/* ---- transaction indexes (storage/txn_index.h) ----
+ * Records an aborted transaction in the .txnindex of the segment holding
+ * its marker (t->last_offset, below the LEO), creating the file on first
+ * use. An entry at or below the index's last one is skipped (replaying the
+ * log after a restart writes each once). fsynced with the segment (flush,
+ * roll); renamed, truncated and deleted with it. 0 or -1 with errno. */
+int plog_add_aborted_txn(plog *l, const aborted_txn *t);
+/* A read_committed fetch at fetch_offset reading below upper_bound (the
+ * LSO): appends the aborted transactions overlapping the read, from the
+ * indexes of the segment holding fetch_offset on (Kafka's
+ * collectAbortedTransactions; the bound is cut at the next segment's base
+ * since a read stays within one segment). 0 or -1 with errno. */
+int plog_collect_aborted_txns(plog *l, int64_t fetch_offset, int64_t upper_bound, aborted_list *out);
 /* fn(ctx, new_base) after each successful roll (NULL: none). */
 void plog_set_roll_hook(plog *l, plog_roll_fn fn, void *ctx);
 /* Epoch of the entry covering offset (-1 if none): ListOffsets' leaderEpoch. */

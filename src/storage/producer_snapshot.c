@@ -95,6 +95,10 @@ int psnap_path(char *buf, size_t cap, const char *dir, int64_t offset) {
 }
 
 int psnap_write(const char *dir, int64_t offset, const psnap_entry *e, int n) {
+    return psnap_write_sync(dir, offset, e, n, true);
+}
+
+int psnap_write_sync(const char *dir, int64_t offset, const psnap_entry *e, int n, bool sync) {
     char path[PATH_MAX], tmp[PATH_MAX];
     if (psnap_path(path, sizeof path, dir, offset) != 0) return -1;
     if (snprintf(tmp, sizeof tmp, "%s" PSNAP_TMP_SUFFIX, path) >= (int)sizeof tmp) {
@@ -109,7 +113,7 @@ int psnap_write(const char *dir, int64_t offset, const psnap_entry *e, int n) {
     int rc = -1;
     if (fd >= 0) {
         rc = fio_write_full(fd, buf, len);
-        if (rc == 0) rc = storage_fio.fsync(fd);
+        if (rc == 0 && sync) rc = storage_fio.fsync(fd);
         int saved = errno;
         storage_fio.close(fd);
         errno = saved;
@@ -121,7 +125,7 @@ int psnap_write(const char *dir, int64_t offset, const psnap_entry *e, int n) {
         }
     }
     free(buf);
-    if (rc == 0) rc = fio_fsync_dir(dir);
+    if (rc == 0 && sync) rc = fio_fsync_dir(dir);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #ifndef SAMSA_STORAGE_PRODUCER_SNAPSHOT_H
 #define SAMSA_STORAGE_PRODUCER_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,10 @@ int psnap_path(char *buf, size_t cap, const char *dir, int64_t offset);
  * ("<name>.tmp"), fsync, rename over any old one, fsync the dir. Returns 0
  * or -1 with errno (the temporary file is removed). */
 int psnap_write(const char *dir, int64_t offset, const psnap_entry *e, int n);
+/* The same, without fsync when sync is false (snapshots taken at roll, on
+ * the event loop: a crash may leave a torn one, which its CRC rejects and
+ * the next older one or the log replay replaces). */
+int psnap_write_sync(const char *dir, int64_t offset, const psnap_entry *e, int n, bool sync);
 /* Reads and decodes <offset>.snapshot: 0, PSNAP_CORRUPT (why filled) or -1
  * with errno (ENOENT when absent). Files above 256 MiB are corrupt. */
 int psnap_read(const char *dir, int64_t offset, psnap_entry **out, int *n, char *why, size_t whylen);

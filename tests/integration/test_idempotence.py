@@ -94,7 +94,15 @@ def test_producer_known_after_clean_restart_beyond_two_segments(broker):
     assert len([f for f in os.listdir(log_dir) if f.endswith(".log")]) > 3
     broker.stop()
     snapshots = [f for f in os.listdir(log_dir) if f.endswith(".snapshot")]
-    assert snapshots == ["%020d.snapshot" % 41], snapshots
+    # one at every segment roll (Kafka's roll takes a snapshot at the new
+    # base) and the clean shutdown's at the log end
+    bases = {f[:-4] for f in os.listdir(log_dir) if f.endswith(".log")}
+    assert "%020d.snapshot" % 41 in snapshots, snapshots
+    assert all(f[:-9] in bases for f in snapshots if f != "%020d.snapshot" % 41), snapshots
+    # the shutdown's alone must be enough
+    for f in snapshots:
+        if f != "%020d.snapshot" % 41:
+            os.unlink(os.path.join(log_dir, f))
     broker.start()
     old = Producer(broker, "idem3", pid=91)
     assert old.send([b"first"], epoch=0, seq=0) == (0, 0)      # the retry: answered with its offset
