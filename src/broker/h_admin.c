@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker/handlers.h"
+#include "broker/partition_txn.h"
 #include "broker/producer_state.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
@@ -249,6 +250,7 @@ void h_delete_records(broker *b, kreq *req) {
                 op->error_code = KERR_KAFKA_STORAGE_ERROR;
                 continue;
             }
+            part_txn_log_start_moved(p); /* producer state and snapshots follow */
             op->low_watermark = plog_start_offset(p->log);
         }
     }
@@ -503,8 +505,8 @@ void h_describe_producers(broker *b, kreq *req) {
                 o2->producer_epoch = pi.epoch;
                 o2->last_sequence = pi.last_sequence;
                 o2->last_timestamp = pi.last_timestamp;
-                o2->coordinator_epoch = -1;
-                o2->current_txn_start_offset = -1; /* no transactions yet */
+                o2->coordinator_epoch = pi.coordinator_epoch;
+                o2->current_txn_start_offset = pi.current_txn_start_offset;
             }
         }
     }
