@@ -343,3 +343,138 @@ def test_transaction_timeout_above_max_is_refused(broker_factory):
     with pytest.raises(KafkaException) as e:
         p.init_transactions(20)
     assert "timeout" in str(e.value).lower()
+
+
+def test_state_survives_a_restart(broker):
+    """The coordinator's table is __transaction_state replayed: an open
+    transaction, its producer id, epoch and partitions are there after a
+    clean restart and after kill -9."""
+    create_topic(broker, "restart", partitions=2)
+    raw = Raw(broker)
+    err, pid, epoch = init_pid(raw, "tx-r", timeout_ms=600000)
+    assert err == NONE
+    assert raw.add_partitions("tx-r", pid, epoch, {"restart": [0, 1]}) == {"restart": {0: NONE, 1: NONE}}
+    err, pid2, epoch2 = init_pid(raw, "tx-r2")
+    assert err == NONE and pid2 != pid
+    raw.close()
+    for how in ("clean", "kill -9"):
+        if how == "clean":
+            assert broker.stop() == 0
+        else:
+            broker.kill9()
+        broker.start()
+        raw = Raw(broker)
+        d = retry(lambda: raw.describe(["tx-r", "tx-r2"]), lambda v: v["tx-r"]["error"] == NONE)
+        assert d["tx-r"]["error"] == NONE, d
+        assert (d["tx-r"]["state"], d["tx-r"]["pid"], d["tx-r"]["epoch"]) == ("Ongoing", pid, epoch)
+        assert d["tx-r"]["topics"] == {"restart": [0, 1]} and d["tx-r"]["timeout"] == 600000
+        assert (d["tx-r2"]["state"], d["tx-r2"]["pid"], d["tx-r2"]["epoch"]) == ("Empty", pid2, epoch2)
+        raw.close()
+    # the producer id block moved on: a new id does not reuse one handed out before the restart
+    raw = Raw(broker)
+    err, pid3, _ = init_pid(raw, "tx-r3")
+    assert err == NONE and pid3 not in (pid, pid2)
+    # a new InitProducerId for the open transaction fences it (aborted with a bumped epoch)
+    err = retry(lambda: raw.init_pid("tx-r", timeout_ms=600000)[0], lambda e: e != CONCURRENT_TRANSACTIONS,
+                timeout=2)
+    d = raw.describe(["tx-r"])["tx-r"]
+    assert d["epoch"] >= epoch + 1 and d["state"] in ("PrepareAbort", "CompleteAbort", "Empty"), d
+    raw.close()
+
+
+def markers_work(broker):
+    """Whether this build's partitions accept WriteTxnMarkers (issue 14's
+    partition half): a committed transaction reaches CompleteCommit."""
+    raw = Raw(broker)
+    try:
+        err, pid, epoch = init_pid(raw, "tx-probe")
+        create_topic(broker, "probe")
+        raw.add_partitions("tx-probe", pid, epoch, {"probe": [0]})
+        raw.end_txn("tx-probe", pid, epoch, commit=True)
+        d = retry(lambda: raw.describe(["tx-probe"])["tx-probe"], lambda v: v["state"] == "CompleteCommit",
+                  timeout=5)
+        return d["state"] == "CompleteCommit"
+    finally:
+        raw.close()
+
+
+def read_values(bootstrap, topic, isolation, expect, timeout=30):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{topic}-{isolation}-{time.time()}",
+                  "isolation.level": isolation, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    got = []
+    deadline = time.time() + timeout
+    try:
+        while len(got) < expect and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            got.append(m.value())
+        # a little longer: nothing more may show up
+        end = time.time() + 1.5
+        while time.time() < end:
+            m = c.poll(0.3)
+            if m is not None and not m.error():
+                got.append(m.value())
+    finally:
+        c.close()
+    return got
+
+
+def run_transactions(bootstrap, tid, topic, plan):
+    """plan: [(values, commit?)]; one transaction each, with one producer."""
+    p = txn_producer(bootstrap, tid)
+    p.init_transactions(30)
+    for values, commit in plan:
+        p.begin_transaction()
+        for i, v in enumerate(values):
+            p.produce(topic, value=v, partition=i % 2)
+        p.flush(30)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+    return p
+
+
+def test_commit_and_abort_end_to_end(broker):
+    if not markers_work(broker):
+        pytest.skip("WriteTxnMarkers not served by the partitions yet")
+    create_topic(broker, "e2e", partitions=2)
+    plan = [([b"c1-%d" % i for i in range(10)], True), ([b"a1-%d" % i for i in range(10)], False),
+            ([b"c2-%d" % i for i in range(10)], True)]
+    run_transactions(broker.bootstrap, "tx-e2e", "e2e", plan)
+    committed = read_values(broker.bootstrap, "e2e", "read_committed", 20)
+    assert sorted(committed) == sorted([v for vs, c in plan if c for v in vs])
+    everything = read_values(broker.bootstrap, "e2e", "read_uncommitted", 30)
+    assert sorted(everything) == sorted(v for vs, _ in plan for v in vs)
+    raw = Raw(broker)
+    d = raw.describe(["tx-e2e"])["tx-e2e"]
+    assert d["state"] == "CompleteCommit" and d["topics"] == {}
+    raw.close()
+    # the completed state is reloaded after a restart
+    assert broker.stop() == 0
+    broker.start()
+    raw = Raw(broker)
+    d = retry(lambda: raw.describe(["tx-e2e"])["tx-e2e"], lambda v: v["error"] == NONE)
+    assert d["state"] == "CompleteCommit"
+    raw.close()
+    # and the producer goes on after the restart
+    run_transactions(broker.bootstrap, "tx-e2e", "e2e", [([b"c3-0", b"c3-1"], True)])
+    assert sorted(read_values(broker.bootstrap, "e2e", "read_committed", 22)) == sorted(
+        [v for vs, c in plan if c for v in vs] + [b"c3-0", b"c3-1"])
+
+
+def test_open_transaction_times_out_and_is_aborted(broker_factory):
+    b = broker_factory(**{"transaction.abort.timed.out.transaction.cleanup.interval.ms": "500"})
+    create_topic(b, "late")
+    raw = Raw(b)
+    err, pid, epoch = init_pid(raw, "tx-late", timeout_ms=1000)
+    assert err == NONE
+    assert raw.add_partitions("tx-late", pid, epoch, {"late": [0]}) == {"late": {0: NONE}}
+    d = retry(lambda: raw.describe(["tx-late"])["tx-late"], lambda v: v["state"] != "Ongoing", timeout=10)
+    # aborted with an epoch fence: the producer's epoch is stale now
+    assert d["state"] in ("PrepareAbort", "CompleteAbort") and d["epoch"] == epoch + 1, d
+    assert raw.end_txn("tx-late", pid, epoch, commit=True) == INVALID_PRODUCER_EPOCH
+    raw.close()
