@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -475,7 +476,8 @@ static int add_value(argp_result *r, size_t slot, const char *v) {
 }
 
 /* Integer.valueOf's acceptance: optional sign, decimal digits, int range. */
-static int java_int_ok(const char *v) {
+/* Java's parse of a decimal integer within [lo, hi]. */
+static int java_integer_ok(const char *v, long long lo, long long hi) {
     const char *d = v;
     if (*d == '+' || *d == '-') d++;
     if (!*d) return 0;
@@ -483,7 +485,27 @@ static int java_int_ok(const char *v) {
         if (!isdigit((unsigned char)*c)) return 0;
     errno = 0;
     long long x = strtoll(v, NULL, 10);
-    return errno == 0 && x >= -2147483648LL && x <= 2147483647LL;
+    return errno == 0 && x >= lo && x <= hi;
+}
+
+static int java_int_ok(const char *v) { return java_integer_ok(v, -2147483648LL, 2147483647LL); }
+
+/* argparse4j's conversion failure for Long/Short values: the Java
+ * NumberFormatException message in parentheses. Returns 1 when v fails. */
+static int conversion_error(const argp_arg *a, const char *name, const char *v, char *msg, size_t len) {
+    if (a->type == ARGP_LONG && !java_integer_ok(v, INT64_MIN, INT64_MAX)) {
+        snprintf(msg, len, "argument %s: could not convert '%s' to Long (For input string: \"%s\")", name, v, v);
+        return 1;
+    }
+    if (a->type == ARGP_SHORT && !java_integer_ok(v, -32768, 32767)) {
+        if (java_int_ok(v)) /* Short.parseShort: an int out of range */
+            snprintf(msg, len, "argument %s: could not convert '%s' to Short (Value out of range. Value:\"%s\" Radix:10)",
+                     name, v, v);
+        else
+            snprintf(msg, len, "argument %s: could not convert '%s' to Short (For input string: \"%s\")", name, v, v);
+        return 1;
+    }
+    return 0;
 }
 
 /* Resolves a flag of this level: exact, else a unique prefix. Returns the
@@ -606,6 +628,10 @@ static int parse_level(parse_state *s, const argp_command *level) {
             if (a->type == ARGP_INT && !java_int_ok(val)) {
                 snprintf(msg, sizeof msg, "argument %s: could not convert '%s' to Integer (For input string: \"%s\")",
                          name, val, val);
+                report(s, level, ERR_PLAIN, msg, NULL);
+                return 1;
+            }
+            if (conversion_error(a, name, val, msg, sizeof msg)) {
                 report(s, level, ERR_PLAIN, msg, NULL);
                 return 1;
             }

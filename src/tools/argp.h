@@ -36,6 +36,8 @@ typedef enum {
 typedef enum {
     ARGP_STRING,
     ARGP_INT, /* converted like Integer.valueOf; errors as argparse4j's */
+    ARGP_LONG,  /* Long.valueOf */
+    ARGP_SHORT, /* Short.valueOf */
 } argp_type;
 
 typedef struct argp_arg {

@@ -29,6 +29,7 @@ static tool_main_fn lookup(const char *name) {
         {"kafka-consumer-groups", tool_consumer_groups},
         {"kafka-leader-election", tool_leader_election},
         {"kafka-reassign-partitions", tool_reassign_partitions},
+        {"kafka-transactions", tool_transactions},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].name, name) == 0) return table[i].fn;

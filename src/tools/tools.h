@@ -29,6 +29,7 @@ TOOL_DECL(tool_consumer_perf_test);
 TOOL_DECL(tool_consumer_groups);
 TOOL_DECL(tool_leader_election);
 TOOL_DECL(tool_reassign_partitions);
+TOOL_DECL(tool_transactions);
 #undef TOOL_DECL
 
 #endif
