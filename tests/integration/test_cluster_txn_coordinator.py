@@ -5,8 +5,7 @@ nodes on loopback, __transaction_state with replication factor 3):
    __transaction_state partition on every node; a transaction's partitions
    are led by the two other nodes, so every marker goes over the network;
    a committed transaction's records are visible to read_committed
-   consumers, an aborted one's are not (once the partitions serve
-   WriteTxnMarkers);
+   consumers, an aborted one's are not;
 2. kill -9 of the coordinator: another node is elected for the partition,
    loads it from its replica of __transaction_state and serves the same
    producer id with its epoch; a new producer with the transactional id fences
@@ -74,15 +73,14 @@ def test_coordinator_on_another_node_and_its_failover(samsa_cluster_factory):
     p.commit_transaction(30)
     # answered once PrepareCommit is replicated; complete once both leaders wrote their markers
     d = retry(lambda: describe_on(c.node(coord), TID), lambda v: v["state"] == "CompleteCommit", timeout=15)
-    markers = d["state"] == "CompleteCommit"
-    assert d["state"] in ("PrepareCommit", "CompleteCommit"), d
-    if markers:
-        assert sorted(read_values(c.bootstrap, "ctx", "read_committed", 6)) == sorted(b"c-%d" % i for i in range(6))
-        p.begin_transaction()
-        p.produce("ctx", value=b"aborted", partition=0)
-        p.flush(30)
-        p.abort_transaction(30)
-        assert b"aborted" not in read_values(c.bootstrap, "ctx", "read_committed", 6)
+    assert d["state"] == "CompleteCommit" and d["topics"] == {}, d
+    assert sorted(read_values(c.bootstrap, "ctx", "read_committed", 6)) == sorted(b"c-%d" % i for i in range(6))
+    p.begin_transaction()
+    p.produce("ctx", value=b"aborted", partition=0)
+    p.flush(30)
+    p.abort_transaction(30)
+    assert b"aborted" not in read_values(c.bootstrap, "ctx", "read_committed", 6)
+    assert b"aborted" in read_values(c.bootstrap, "ctx", "read_uncommitted", 7)
 
     # kill -9 of the coordinator: another node takes its __transaction_state partition over
     c.kill9(coord)
@@ -90,9 +88,6 @@ def test_coordinator_on_another_node_and_its_failover(samsa_cluster_factory):
     assert new != coord
     d = retry(lambda: describe_on(c.node(new), TID), lambda v: v["error"] == NONE, timeout=30)
     assert d["error"] == NONE and d["pid"] == pid and d["epoch"] == epoch, d
-    if not markers:  # the partitions do not serve WriteTxnMarkers yet: the commit stays owed
-        assert d["state"] == "PrepareCommit" and d["topics"] == {"ctx": [0, 1]}, d
-        return
     d = retry(lambda: describe_on(c.node(new), TID), lambda v: v["state"] == "CompleteAbort", timeout=15)
     assert d["state"] == "CompleteAbort", d
     # a new producer with the same transactional id: same producer id, next epoch

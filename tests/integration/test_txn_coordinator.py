@@ -382,22 +382,6 @@ def test_state_survives_a_restart(broker):
     raw.close()
 
 
-def markers_work(broker):
-    """Whether this build's partitions accept WriteTxnMarkers (issue 14's
-    partition half): a committed transaction reaches CompleteCommit."""
-    raw = Raw(broker)
-    try:
-        err, pid, epoch = init_pid(raw, "tx-probe")
-        create_topic(broker, "probe")
-        raw.add_partitions("tx-probe", pid, epoch, {"probe": [0]})
-        raw.end_txn("tx-probe", pid, epoch, commit=True)
-        d = retry(lambda: raw.describe(["tx-probe"])["tx-probe"], lambda v: v["state"] == "CompleteCommit",
-                  timeout=5)
-        return d["state"] == "CompleteCommit"
-    finally:
-        raw.close()
-
-
 def read_values(bootstrap, topic, isolation, expect, timeout=30):
     from confluent_kafka import Consumer
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{topic}-{isolation}-{time.time()}",
@@ -439,8 +423,6 @@ def run_transactions(bootstrap, tid, topic, plan):
 
 
 def test_commit_and_abort_end_to_end(broker):
-    if not markers_work(broker):
-        pytest.skip("WriteTxnMarkers not served by the partitions yet")
     create_topic(broker, "e2e", partitions=2)
     plan = [([b"c1-%d" % i for i in range(10)], True), ([b"a1-%d" % i for i in range(10)], False),
             ([b"c2-%d" % i for i in range(10)], True)]
