@@ -9,9 +9,13 @@ import struct
 import sys
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))
 from test_bad_input import (API_PRODUCE, call, connect, kstring, parse_produce_v8, produce_v8,  # noqa: E402
                             record_batch)
+from cluster import (HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster,  # noqa: E402,F401 (fixtures)
+                     samsa_cluster_factory)
 
 API_FETCH, API_LIST_OFFSETS, API_WRITE_TXN_MARKERS = 1, 2, 27
 TRANSACTIONAL = 0x10
@@ -320,3 +324,69 @@ def test_describe_producers_shows_transaction_start(broker):
     i = data2.index(tail)
     _pid, _e, _ls, _ts, ce, txn = struct.unpack_from(">qiiqiq", data2, i)
     assert (ce, txn) == (9, -1)
+
+
+def test_parked_read_committed_fetch_waits_for_the_marker(broker):
+    """A long-polling read_committed fetch at the LSO is not answered with
+    records of an open transaction; the COMMIT marker wakes it."""
+    import threading
+    create(broker, "tw")
+    c = Client(broker)
+    assert c.produce("tw", [b"a"], pid=11, epoch=0, seq=0) == (0, 0)
+    result = {}
+
+    def poll():
+        t0 = time.time()
+        result["f"] = Client(broker).fetch("tw", 0, read_committed=True, max_wait=8000)
+        result["s"] = time.time() - t0
+
+    th = threading.Thread(target=poll)
+    th.start()
+    time.sleep(1.0)
+    assert "f" not in result  # still parked: nothing below the LSO
+    assert c.markers([(11, 0, True, 0, {"tw": [0]})]) == {(11, "tw", 0): 0}
+    th.join(10)
+    assert not th.is_alive()
+    f = result["f"]
+    assert (f["lso"], data_offsets(f["batches"])) == (2, [0])
+    assert result["s"] < 6
+
+
+@pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
+def test_followers_track_the_lso_across_failover(samsa_cluster):
+    from test_cluster import create_topic, leaders, metadata, wait_until
+    c = samsa_cluster
+    create_topic(c, 1, "tr", "--partitions", "1", "--replication-factor", "3")
+    leader = leaders(metadata(c.node(1).bootstrap, ["tr"]), "tr")[0]
+    lc = Client(c.node(leader))
+    assert lc.produce("tr", [b"a"], pid=77, epoch=0, seq=0) == (0, 0)
+    assert lc.produce("tr", [b"b"], pid=78, epoch=0, seq=0, transactional=False) == (0, 1)
+    assert lc.markers([(77, 0, False, 5, {"tr": [0]})]) == {(77, "tr", 0): 0}
+    assert lc.produce("tr", [b"c"], pid=77, epoch=0, seq=1) == (0, 3)      # open
+    f = lc.fetch("tr", 0, read_committed=True)
+    assert (f["hw"], f["lso"], f["aborted"]) == (4, 3, [(77, 0)])
+    # every replica wrote the aborted transaction to its own index
+    for n in c.live_nodes():
+        path = os.path.join(n.log_dir, "tr-0", "%020d.txnindex" % 0)
+        wait_until(lambda: os.path.exists(path) and os.path.getsize(path) == 34, 10, f"{path}")
+        assert txnindex_entries(path) == [(0, 77, 0, 2, 3)]
+    c.node(leader).kill9()
+    others = [n for n in c.live_nodes() if n.node_id != leader]
+
+    def new_leader():
+        lead = leaders(metadata(others[0].bootstrap, ["tr"]), "tr")[0]
+        return lead if lead not in (-1, leader) else None
+    nl = wait_until(new_leader, 30, "a new leader")
+    nc = Client(c.node(nl))
+
+    def stable():
+        f = nc.fetch("tr", 0, read_committed=True)
+        return f if f["error"] == 0 and f["hw"] == 4 else None
+    f = wait_until(stable, 20, "the new leader's HW")
+    # the open transaction is still open on the new leader: the LSO holds
+    assert (f["lso"], f["aborted"], data_offsets(f["batches"])) == (3, [(77, 0)], [0, 1])
+    assert nc.list_offset("tr", read_committed=True) == (0, 3)
+    assert nc.markers([(77, 0, True, 4, {"tr": [0]})]) == {(77, "tr", 0): TRANSACTION_COORDINATOR_FENCED}
+    assert nc.markers([(77, 0, True, 6, {"tr": [0]})]) == {(77, "tr", 0): 0}
+    f = nc.fetch("tr", 0, read_committed=True)
+    assert (f["hw"], f["lso"], data_offsets(f["batches"])) == (5, 5, [0, 1, 3])
