@@ -1663,6 +1663,15 @@ void group_txn_offset_remove(kgroup *g, int64_t producer_id, const char *topic, 
     if (!t->offsets) txn_producer_drop(g, t); /* Kafka removes the producer's empty map */
 }
 
+void group_txn_remove_partition(kgroup *g, const char *topic, size_t len, int32_t partition) {
+    gtxn_offsets *t = g->txn;
+    while (t) {
+        gtxn_offsets *next = t->next; /* t may be freed with its last offset */
+        group_txn_offset_remove(g, t->producer_id, topic, len, partition);
+        t = next;
+    }
+}
+
 bool group_txn_has_producer(const kgroup *g, int64_t producer_id) { return txn_producer(g, producer_id) != NULL; }
 
 bool group_txn_pending_for(const kgroup *g, const char *topic, size_t len, int32_t partition) {

@@ -344,6 +344,9 @@ goffset *group_txn_offset(const kgroup *g, int64_t producer_id, const char *topi
 void group_txn_offset_remove(kgroup *g, int64_t producer_id, const char *topic, size_t topic_len,
                              int32_t partition);
 bool group_txn_has_producer(const kgroup *g, int64_t producer_id);
+/* Drop every producer's pending offset for a partition (OffsetDelete:
+ * Kafka's removeOffsets). */
+void group_txn_remove_partition(kgroup *g, const char *topic, size_t topic_len, int32_t partition);
 /* Does any producer hold a pending offset for the partition (OffsetFetch's
  * UNSTABLE_OFFSET_COMMIT with require_stable)? */
 bool group_txn_pending_for(const kgroup *g, const char *topic, size_t topic_len, int32_t partition);

@@ -803,6 +803,7 @@ void h_offset_delete(broker *b, kreq *req) {
                 rp->error_code = KERR_GROUP_SUBSCRIBED_TO_TOPIC;
             } else {
                 rp->error_code = KERR_NONE;
+                group_txn_remove_partition(g, topic, strlen(topic), idx); /* Kafka's removeOffsets */
                 goffset *o = group_offset(g, topic, strlen(topic), idx);
                 if (o) {
                     goffset *c = calloc(1, sizeof *c);

@@ -85,6 +85,13 @@ static void test_pending_commit_abort(void) {
     group_txn_offset_remove(g, 10, "t", 1, 4);
     CHECK(!group_txn_has_producer(g, 10), "removing the last pending offset forgets the producer");
     put_pending(g, 11, "t", 5, 1, 300); /* freed with the group */
+    put_pending(g, 12, "t", 6, 1, 301);
+    put_pending(g, 13, "t", 6, 2, 302);
+    put_pending(g, 13, "t", 7, 2, 302);
+    group_txn_remove_partition(g, "t", 1, 6);
+    CHECK(!group_txn_pending_for(g, "t", 1, 6) && !group_txn_has_producer(g, 12) && group_txn_has_producer(g, 13) &&
+              group_txn_pending_for(g, "t", 1, 7),
+          "OffsetDelete drops every producer's pending offset of the partition");
     gmgr_shutdown(&m);
     gmgr_free(&m);
 }
