@@ -33,6 +33,9 @@ typedef struct tm_part {
     tm_part_state state;
     int32_t epoch;        /* leader epoch = coordinator epoch */
     uint32_t incarnation; /* changes at every load/unload */
+    int64_t load_next;    /* loading cursor, and the end offset captured at the start */
+    int64_t load_end;
+    int64_t load_started_ms;
 } tm_part;
 
 /* One transactional id this coordinator owns. */
@@ -80,6 +83,7 @@ struct txn_manager {
     bool topic_creating;
     bool shut;
     loop_timer_id abort_timer, expire_timer;
+    loop_timer_id load_timer; /* continues loading partitions; 0 = idle */
     tm_write *writes;
     tm_node *nodes;
 };
@@ -772,32 +776,38 @@ static void replay_batch(txn_manager *tm, int32_t i, const uint8_t *batch, size_
                          (long long)h.base_offset);
 }
 
-/* Replay the whole log of partition i (led here). */
-static void load_partition(txn_manager *tm, int32_t i, partition *p) {
+/* How much one turn of the event loop replays before letting requests in
+ * (the others get COORDINATOR_LOAD_IN_PROGRESS meanwhile). */
+#define LOAD_BYTES_PER_TURN (4 << 20)
+
+/* Replay partition i's log from its cursor, reading about budget bytes
+ * (<= 0: all). Returns true once the end captured at the start is reached. */
+static bool load_some(txn_manager *tm, int32_t i, partition *p, int64_t budget) {
     tm_part *tp = &tm->parts[i];
-    int64_t t0 = monotonic_ms();
-    tp->state = TM_PART_LOADING;
-    tp->epoch = p->leader_epoch;
-    tp->incarnation = tm->next_incarnation++;
-    int64_t off = plog_start_offset(p->log), end = plog_end_offset(p->log);
     size_t cap = 1 << 20;
     uint8_t *buf = malloc(cap);
+    if (!buf) abort();
     karena a;
     karena_init(&a, 0);
-    while (buf && off < end) {
+    int64_t read_total = 0;
+    if (tp->load_next < plog_start_offset(p->log)) tp->load_next = plog_start_offset(p->log);
+    while (tp->load_next < tp->load_end && (budget <= 0 || read_total < budget)) {
+        int64_t off = tp->load_next;
         plog_slice s;
-        int rc = plog_read(p->log, off, 1 << 20, true, end, &s);
+        int rc = plog_read(p->log, off, 1 << 20, true, tp->load_end, &s);
         ssize_t got = -1;
         if (rc == 0 && s.len > 0 && (size_t)s.len > cap) {
             uint8_t *nb = realloc(buf, (size_t)s.len);
             if (nb) buf = nb, cap = (size_t)s.len;
         }
         if (rc == 0 && s.len > 0 && (size_t)s.len <= cap) got = pread(s.fd, buf, (size_t)s.len, s.file_pos);
-        if (got <= 0) {
+        if (got <= 0) { /* unreadable: what was read is what there is */
             if (rc != 0 || s.len > 0)
                 log_warn(LOGS, "Cannot read %s-%d at offset %lld while loading", TXN_STATE_TOPIC, i, (long long)off);
+            tp->load_next = tp->load_end;
             break;
         }
+        read_total += got;
         size_t pos = 0;
         int64_t next = off;
         while ((size_t)got - pos >= BATCH_HEADER_SIZE) {
@@ -810,30 +820,75 @@ static void load_partition(txn_manager *tm, int32_t i, partition *p) {
             next = h.base_offset + h.last_offset_delta + 1;
             pos += whole;
         }
-        if (next <= off) break; /* no progress: stop rather than spin */
-        off = next;
+        if (next <= off) { /* no progress: stop rather than spin */
+            tp->load_next = tp->load_end;
+            break;
+        }
+        tp->load_next = next;
     }
     karena_free(&a);
     free(buf);
+    return tp->load_next >= tp->load_end;
+}
+
+/* The partition is whole: serve it; transactions caught in Prepare* get
+ * their markers again. */
+static void finish_load(txn_manager *tm, int32_t i) {
+    tm_part *tp = &tm->parts[i];
     tp->state = TM_PART_LOADED;
-    /* transactions caught in Prepare* get their markers again */
-    int n = 0, cap2 = 16;
-    tm_txn **owed = malloc((size_t)cap2 * sizeof *owed);
+    int n = 0, cap = 16, count = 0;
+    tm_txn **owed = malloc((size_t)cap * sizeof *owed);
     if (!owed) abort();
-    int count = 0;
     for (int k = 0; k < NBUCKETS; k++)
         for (tm_txn *x = tm->buckets[k]; x; x = x->next) {
             if (x->part != i) continue;
             count++;
             if (!txn_on_load(x->m, tp->epoch, wall_clock_ms())) continue;
-            if (n == cap2 && !(owed = realloc(owed, (size_t)(cap2 *= 2) * sizeof *owed))) abort();
+            if (n == cap && !(owed = realloc(owed, (size_t)(cap *= 2) * sizeof *owed))) abort();
             owed[n++] = x;
         }
     log_info(LOGS, "[Transaction State Manager %d]: Finished loading %d transaction metadata from %s-%d in %lld "
                    "milliseconds, of which 0 milliseconds was spent in the scheduler.",
-             broker_node_id(tm->b), count, TXN_STATE_TOPIC, i, (long long)(monotonic_ms() - t0));
+             broker_node_id(tm->b), count, TXN_STATE_TOPIC, i, (long long)(monotonic_ms() - tp->load_started_ms));
     for (int k = 0; k < n; k++) start_markers(tm, owed[k]);
     free(owed);
+}
+
+static void load_tick(kloop *l, void *arg);
+
+static void schedule_loading(txn_manager *tm) {
+    if (tm->load_timer || tm->shut) return;
+    for (int32_t i = 0; i < tm->nparts; i++)
+        if (tm->parts[i].state == TM_PART_LOADING) {
+            tm->load_timer = loop_timer_add(tm->b->loop, 0, load_tick, tm);
+            return;
+        }
+}
+
+static void load_tick(kloop *l, void *arg) {
+    (void)l;
+    txn_manager *tm = arg;
+    tm->load_timer = 0;
+    topic_rt *t = state_topic(tm);
+    for (int32_t i = 0; t && i < tm->nparts && i < t->nparts; i++) {
+        if (tm->parts[i].state != TM_PART_LOADING || !t->parts[i] || !t->parts[i]->log) continue;
+        if (load_some(tm, i, t->parts[i], LOAD_BYTES_PER_TURN)) finish_load(tm, i);
+        break; /* one partition's share per turn */
+    }
+    schedule_loading(tm);
+}
+
+/* Kafka's onElection: replay the partition (led here) up to its end now;
+ * a small log at once, a big one a share per event-loop turn. */
+static void start_load(txn_manager *tm, int32_t i, partition *p, bool all_now) {
+    tm_part *tp = &tm->parts[i];
+    tp->state = TM_PART_LOADING;
+    tp->epoch = p->leader_epoch;
+    tp->incarnation = tm->next_incarnation++;
+    tp->load_next = plog_start_offset(p->log);
+    tp->load_end = plog_end_offset(p->log);
+    tp->load_started_ms = monotonic_ms();
+    if (load_some(tm, i, p, all_now ? 0 : LOAD_BYTES_PER_TURN)) finish_load(tm, i);
 }
 
 /* Drop every id of the partitions marked in lost (or all when lost is NULL). */
@@ -860,7 +915,7 @@ static void unload(txn_manager *tm, const bool *lost) {
     }
 }
 
-static void sync_leadership(txn_manager *tm) {
+static void sync_leadership(txn_manager *tm, bool all_now) {
     broker *b = tm->b;
     topic_rt *t = state_topic(tm);
     int32_t n = t ? t->nparts : 0;
@@ -894,9 +949,10 @@ static void sync_leadership(txn_manager *tm) {
         if (led && tm->parts[i].state == TM_PART_NONE) {
             log_info(LOGC, "[TransactionCoordinator id=%d] Elected as the txn coordinator for partition %d at epoch %d",
                      broker_node_id(b), i, p->leader_epoch);
-            load_partition(tm, i, p);
+            start_load(tm, i, p, all_now);
         }
     }
+    schedule_loading(tm);
 }
 
 /* ---- lifecycle ---- */
@@ -913,7 +969,8 @@ txn_manager *txn_manager_new(broker *b) {
 }
 
 void txn_manager_start(txn_manager *tm) {
-    sync_leadership(tm);
+    /* at start-up nothing is served yet: load everything led at once */
+    sync_leadership(tm, true);
     tm->abort_timer = loop_timer_add(
         tm->b->loop, cfg_ms(tm, "transaction.abort.timed.out.transaction.cleanup.interval.ms", 10000), abort_tick, tm);
     tm->expire_timer = loop_timer_add(
@@ -922,7 +979,7 @@ void txn_manager_start(txn_manager *tm) {
 }
 
 void txn_manager_leadership_changed(txn_manager *tm) {
-    if (tm && !tm->shut) sync_leadership(tm);
+    if (tm && !tm->shut) sync_leadership(tm, false);
 }
 
 void txn_manager_shutdown(txn_manager *tm) {
@@ -949,7 +1006,8 @@ void txn_manager_shutdown(txn_manager *tm) {
     }
     if (tm->abort_timer) loop_timer_cancel(tm->b->loop, tm->abort_timer);
     if (tm->expire_timer) loop_timer_cancel(tm->b->loop, tm->expire_timer);
-    tm->abort_timer = tm->expire_timer = 0;
+    if (tm->load_timer) loop_timer_cancel(tm->b->loop, tm->load_timer);
+    tm->abort_timer = tm->expire_timer = tm->load_timer = 0;
 }
 
 void txn_manager_free(txn_manager *tm) {
