@@ -390,3 +390,44 @@ def test_followers_track_the_lso_across_failover(samsa_cluster):
     assert nc.markers([(77, 0, True, 6, {"tr": [0]})]) == {(77, "tr", 0): 0}
     f = nc.fetch("tr", 0, read_committed=True)
     assert (f["hw"], f["lso"], data_offsets(f["batches"])) == (5, 5, [0, 1, 3])
+
+
+def test_confluent_transactions_end_to_end(broker):
+    """A confluent_kafka transactional producer through the coordinator:
+    a committed and an aborted transaction (flushed to the log before the
+    abort); read_committed sees the committed records only, read_uncommitted
+    both, and neither a control record; the log holds the markers and the
+    .txnindex the aborted transaction."""
+    from confluent_kafka import Producer
+    create(broker, "te")
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "te-1", "linger.ms": 0})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce("te", value=b"c%d" % i, partition=0)
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce("te", value=b"a%d" % i, partition=0)
+    p.flush(30)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    p.produce("te", value=b"c5", partition=0)
+    p.commit_transaction(30)
+    committed = [v for _o, v in consume(broker, "te", "read_committed", 6)]
+    assert committed == [b"c0", b"c1", b"c2", b"c3", b"c4", b"c5"]
+    everything = [v for _o, v in consume(broker, "te", "read_uncommitted", 9)]
+    assert everything == [b"c0", b"c1", b"c2", b"c3", b"c4", b"a0", b"a1", b"a2", b"c5"]
+    c = Client(broker)
+    f = c.fetch("te", 0, read_committed=True)
+    assert f["lso"] == f["hw"] and len(f["aborted"]) == 1
+    assert sum(1 for b in f["batches"] if b[2] & CONTROL) == 3
+    entries = txnindex_entries(os.path.join(broker.log_dir, "te-0", "%020d.txnindex" % 0))
+    assert len(entries) == 1 and entries[0][2] == f["aborted"][0][1]
+    # kafka-dump-log prints the markers as Kafka does
+    r = broker.run_tool("kafka-dump-log", "--print-data-log", "--files",
+                        os.path.join(broker.log_dir, "te-0", "%020d.log" % 0))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("isControl: true") == 3, r.stdout
+    assert r.stdout.count("endTxnMarker: COMMIT coordinatorEpoch: ") == 2, r.stdout
+    assert r.stdout.count("endTxnMarker: ABORT coordinatorEpoch: ") == 1, r.stdout
