@@ -776,6 +776,13 @@ static int cmd_find_hanging(txn_ctx *x, const argp_result *r) {
         const char *cause;
         if (list_all(x, pids, (int)npids, &ls, &nls, &cause) != 0)
             return fail(fmt(&x->a, "Failed to list transactions for %zu producers", npids), cause);
+        size_t ntids = 0; /* distinct transactional ids found: Kafka describes them in one call */
+        for (size_t i = 0; i < nls; i++) {
+            bool wanted = false, dup = false;
+            for (size_t q = 0; q < npids && !wanted; q++) wanted = pids[q] == ls[i].producer_id;
+            for (size_t q = 0; q < i && !dup; q++) dup = strcmp(ls[q].transactional_id, ls[i].transactional_id) == 0;
+            if (wanted && !dup) ntids++;
+        }
         for (size_t pi = 0; pi < npids; pi++) {
             int64_t pid = pids[porder[pi]];
             const char *tid = NULL;
@@ -785,7 +792,7 @@ static int cmd_find_hanging(txn_ctx *x, const argp_result *r) {
             bool described = false;
             if (tid) {
                 if (describe_one(x, tid, &d, &cause) != 0 || (d.error && d.error != KERR_TRANSACTIONAL_ID_NOT_FOUND))
-                    return fail("Failed to describe 1 transactions", d.error ? d.cause : cause);
+                    return fail(fmt(&x->a, "Failed to describe %zu transactions", ntids), d.error ? d.cause : cause);
                 described = !d.error;
             }
             size_t ntx = 0;
