@@ -108,6 +108,10 @@ void part_txn_log_start_moved(partition *p) {
                  plog_dir(p->log), strerror(errno));
 }
 
+void part_txn_expire_producers(partition *p, int64_t now_ms, int64_t expiration_ms) {
+    if (p->producers && expiration_ms > 0) pstate_remove_expired(p->producers, now_ms, expiration_ms);
+}
+
 void part_txn_maintenance(partition *p, int64_t now_ms, bool retention_due) {
     int64_t start = plog_start_offset(p->log);
     if (retention_due) plog_tick(p->log, now_ms);

@@ -52,4 +52,10 @@ void part_txn_log_start_moved(partition *p);
  * moved. */
 void part_txn_maintenance(partition *p, int64_t now_ms, bool retention_due);
 
+/* Kafka's removeExpiredProducers (every
+ * producer.id.expiration.check.interval.ms): producers without an open
+ * transaction whose last write is expiration_ms (producer.id.expiration.ms)
+ * old are forgotten. */
+void part_txn_expire_producers(partition *p, int64_t now_ms, int64_t expiration_ms);
+
 #endif

@@ -78,6 +78,7 @@ int32_t broker_advertised_port(const broker *b) {
  * old timestamps must stay readable until then. The other upkeep (flush,
  * time-based roll, deleted files) runs every second. */
 #define RETENTION_INITIAL_DELAY_MS 30000
+#define PRODUCER_EXPIRATION_CHECK_INTERVAL_MS 600000 /* Kafka's producer.id.expiration.check.interval.ms */
 
 static void maintenance_tick(kloop *l, void *arg) {
     broker *b = arg;
@@ -90,6 +91,13 @@ static void maintenance_tick(kloop *l, void *arg) {
     }
     bool retention_due = mono >= b->next_retention_check_ms;
     if (retention_due) b->next_retention_check_ms = mono + b->cfg.log_retention_check_interval_ms;
+    /* Kafka's producer-expiration task: every producer.id.expiration.check.interval.ms */
+    static int64_t next_producer_expiry_ms;
+    bool expiry_due = mono >= next_producer_expiry_ms;
+    if (expiry_due) {
+        const char *iv = props_get(&b->cfg.raw, "producer.id.expiration.check.interval.ms");
+        next_producer_expiry_ms = mono + (iv ? atoll(iv) : PRODUCER_EXPIRATION_CHECK_INTERVAL_MS);
+    }
     int n = broker_topic_count(b);
     topic_rt **ts = malloc(sizeof(*ts) * (size_t)(n ? n : 1));
     if (ts) {
@@ -99,6 +107,7 @@ static void maintenance_tick(kloop *l, void *arg) {
                 if (!ts[i]->parts[p]) continue;
                 /* the producer state follows the log start (partition_txn.h) */
                 part_txn_maintenance(ts[i]->parts[p], now, retention_due);
+                if (expiry_due) part_txn_expire_producers(ts[i]->parts[p], now, b->cfg.producer_id_expiration_ms);
             }
         free(ts);
     }

@@ -431,3 +431,22 @@ def test_confluent_transactions_end_to_end(broker):
     assert r.stdout.count("isControl: true") == 3, r.stdout
     assert r.stdout.count("endTxnMarker: COMMIT coordinatorEpoch: ") == 2, r.stdout
     assert r.stdout.count("endTxnMarker: ABORT coordinatorEpoch: ") == 1, r.stdout
+
+
+def test_idle_producers_expire_but_open_transactions_stay(broker_factory):
+    """producer.id.expiration.ms: a producer idle that long is forgotten (its
+    next batch may start at any sequence); one with an open transaction is
+    kept, as Kafka's removeExpiredProducers."""
+    from test_idempotence import describe_producers
+    b = broker_factory(producer_id_expiration_ms=1500, producer_id_expiration_check_interval_ms=300)
+    create(b, "tx-exp")
+    c = Client(b)
+    assert c.produce("tx-exp", [b"a"], pid=1, epoch=0, seq=0, transactional=False) == (0, 0)
+    assert c.produce("tx-exp", [b"b"], pid=2, epoch=0, seq=0) == (0, 1)      # open transaction
+    assert [p[0] for p in describe_producers(b, "tx-exp", 0)] == [1, 2]
+    deadline = time.time() + 10
+    while time.time() < deadline and len(describe_producers(b, "tx-exp", 0)) > 1:
+        time.sleep(0.2)
+    assert [p[0] for p in describe_producers(b, "tx-exp", 0)] == [2]
+    # forgotten: a new sequence is accepted
+    assert c.produce("tx-exp", [b"c"], pid=1, epoch=0, seq=7, transactional=False) == (0, 2)
