@@ -263,7 +263,7 @@ static const DescribeProducersResponse_PartitionResponse *describe_producers(txn
         *cause = fmt(&x->a, "Failed to describe active producers for partition %s due to unexpected error", tps);
         return NULL;
     }
-    *cause = "Timed out waiting for a node assignment. Call: describeProducers";
+    *cause = "Timed out waiting for a node assignment. Call: describeProducers(api=METADATA)";
     return NULL;
 }
 
@@ -446,7 +446,7 @@ static int describe_one(txn_ctx *x, const char *tid, description *d, const char 
                                   "error", tid);
         return 0;
     }
-    *cause = "Timed out waiting for a node assignment. Call: describeTransactions";
+    *cause = "Timed out waiting for a node assignment. Call: describeTransactions(api=FIND_COORDINATOR)";
     return -1;
 }
 
@@ -636,7 +636,7 @@ static int write_abort_marker(txn_ctx *x, const char *topic, int32_t partition, 
                                   kerr_message(e)));
         }
     }
-    return fail(what, "Timed out waiting for a node assignment. Call: abortTransaction");
+    return fail(what, "Timed out waiting for a node assignment. Call: abortTransaction(api=METADATA)");
 }
 
 static int cmd_abort(txn_ctx *x, const argp_result *r) {
@@ -819,6 +819,46 @@ static int cmd_find_hanging(txn_ctx *x, const argp_result *r) {
     return 0;
 }
 
+/* No broker answers: the admin client's calls time out; each command
+ * reports its first call's failure in its own words. */
+static int unreachable(txn_ctx *x, const argp_result *r) {
+    const char *name = r->command->name, *topic = argp_get(r, "topic");
+    const char *part = argp_get(r, "partition");
+    const char *t = "Timed out waiting for a node assignment. Call: ";
+    if (strcmp(name, "list") == 0)
+        return fail("Failed to list transactions", fmt(&x->a, "%slistTransactions(api=METADATA)", t));
+    if (strcmp(name, "describe") == 0)
+        return fail(fmt(&x->a, "Failed to describe transaction state of transactional-id `%s`",
+                        argp_get(r, "transactional-id")),
+                    fmt(&x->a, "%sdescribeTransactions(api=FIND_COORDINATOR)", t));
+    const char *dp = fmt(&x->a, "%sdescribeProducers(api=METADATA)", t);
+    if (strcmp(name, "describe-producers") == 0) {
+        const char *clause = argp_has(r, "broker-id") ? fmt(&x->a, "broker %s", argp_get(r, "broker-id")) : "leader";
+        if (argp_has(r, "broker-id")) dp = fmt(&x->a, "%sdescribeProducers(api=DESCRIBE_PRODUCERS)", t);
+        return fail(fmt(&x->a, "Failed to describe producers for partition %s-%s on %s", topic, part, clause), dp);
+    }
+    if (strcmp(name, "abort") == 0) {
+        if (!argp_get(r, "start-offset") && !argp_get(r, "producer-id")) return cmd_abort(x, r);
+        if (argp_get(r, "start-offset"))
+            return fail(fmt(&x->a, "Failed to validate producer state for partition %s-%s", topic, part), dp);
+        if (!argp_get(r, "producer-epoch") || !argp_get(r, "coordinator-epoch")) return cmd_abort(x, r);
+        int32_t ce = atoi(argp_get(r, "coordinator-epoch"));
+        return fail(fmt(&x->a, "Failed to abort transaction %s",
+                        spec_string(&x->a, topic, atoi(part), strtoll(argp_get(r, "producer-id"), NULL, 10),
+                                    atoi(argp_get(r, "producer-epoch")), ce < 0 ? 0 : ce)),
+                    fmt(&x->a, "%sabortTransaction(api=METADATA)", t));
+    }
+    /* find-hanging: its argument checks come first */
+    if ((!topic && !argp_has(r, "broker-id")) || (part && !topic)) return cmd_find_hanging(x, r);
+    if (topic && part) {
+        const char *bid = argp_has(r, "broker-id") ? fmt(&x->a, "Optional[%s]", argp_get(r, "broker-id"))
+                                                   : "Optional.empty";
+        return fail(fmt(&x->a, "Failed to describe producers for 1 partitions on broker %s", bid), dp);
+    }
+    if (topic) return fail("Failed to describe 1 topics", fmt(&x->a, "%sdescribeTopics", t));
+    return fail("Failed to list topics", fmt(&x->a, "%slistTopics", t));
+}
+
 int tool_transactions(int argc, char **argv) {
     argp_result r;
     int rc;
@@ -844,13 +884,7 @@ int tool_transactions(int argc, char **argv) {
         goto out;
     }
     if (kclient_connect(&x.c, argp_get(&r, "bootstrap-server")) != 0) {
-        const char *name = r.command->name;
-        const char *call = strcmp(name, "list") == 0                 ? "listTransactions"
-                           : strcmp(name, "describe") == 0           ? "describeTransactions"
-                           : strcmp(name, "describe-producers") == 0 ? "describeProducers"
-                           : strcmp(name, "abort") == 0              ? "abortTransaction"
-                                                                     : "listTopics";
-        rc = fail_plain(fmt(&x.a, "Timed out waiting for a node assignment. Call: %s (%s)", call, x.c.err));
+        rc = unreachable(&x, &r);
         goto out;
     }
     const char *name = r.command->name;

@@ -212,3 +212,17 @@ def test_dump_log_transaction_log_decoder(broker):
     # record metadata precedes the decoded key as Kafka prints it
     assert re.search(r"\| offset: \d+ CreateTime: \d+ keySize: \d+ valueSize: \d+ sequence: -1 headerKeys: \[\] "
                      r"key: transaction_metadata::transactionalId=dump-tx payload: ", text), text
+
+
+def test_no_broker_answers(broker):
+    from conftest import free_port
+    dead = f"127.0.0.1:{free_port()}"
+    r = broker.run_tool("kafka-transactions", "--bootstrap-server", dead, "list")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == ("Failed to list transactions: Timed out waiting for a node assignment. Call: "
+                        "listTransactions(api=METADATA). Enable debug logging for additional detail.\n")
+    r = broker.run_tool("kafka-transactions", "--bootstrap-server", dead, "describe-producers", "--topic", "t",
+                        "--partition", "0")
+    assert r.stderr == ("Failed to describe producers for partition t-0 on leader: Timed out waiting for a node "
+                        "assignment. Call: describeProducers(api=METADATA). Enable debug logging for additional "
+                        "detail.\n")
