@@ -21,8 +21,6 @@ Left out on purpose (they fail against this broker and why):
                        on a missing topic; Kafka 3.6.1 (KRaft) validates the
                        names first and answers INVALID_CONFIG, as we do
   0081.Acls            needs an authorizer (none configured: SECURITY_DISABLED)
-  0103 transactions, 0129 fetch_aborted_msgs
-                       need transactions (not implemented yet)
 and 0038 performance / 0055 producer_latency / 0110 batch_size are left out as
 timing-bound (0110 measures the client's average batch size, which falls
 below its 3900-byte floor when the client's threads are starved of CPU, as
@@ -63,8 +61,8 @@ PASSING = [
     # admin
     "0081.CreateTopics", "0081.DeleteTopics", "0081.CreatePartitions", "0081.DeleteRecords",
     "0081.ConsumerGroups", "0081.DeleteGroups", "0081.ConsumerGroupOffsets",
-    # idempotence
-    "0090",
+    # idempotence and transactions
+    "0090", "0103", "0129",
     # compression
     "0017",
 ]
