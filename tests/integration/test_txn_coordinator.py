@@ -176,6 +176,35 @@ class Raw:
                 out[t][p] = r.i16()
         return out
 
+    def add_partitions_v4(self, txns):
+        """AddPartitionsToTxn v4 (flexible, batched): txns = [(tid, pid, epoch, verify_only, {topic: [p]})];
+        returns (error, [(tid, {topic: {partition: error}})]) in the request's order."""
+        body = uvarint(len(txns) + 1)
+        for tid, pid, epoch, verify, topics in txns:
+            body += cstr(tid) + struct.pack(">qhb", pid, epoch, 1 if verify else 0) + uvarint(len(topics) + 1)
+            for t, parts in topics.items():
+                body += cstr(t) + uvarint(len(parts) + 1) + b"".join(struct.pack(">i", p) for p in parts) + b"\x00"
+            body += b"\x00"
+        body += b"\x00"
+        r = Reader(self._call_flex(API_ADD_PARTITIONS_TO_TXN, 4, body))
+        r.i32()
+        err = r.i16()
+        out = []
+        for _ in range(r.uvarint() - 1):
+            tid = r.cstring()
+            topics = {}
+            for _ in range(r.uvarint() - 1):
+                t = r.cstring()
+                topics[t] = {}
+                for _ in range(r.uvarint() - 1):
+                    p = r.i32()
+                    topics[t][p] = r.i16()
+                    r.tags()
+                r.tags()
+            r.tags()
+            out.append((tid, topics))
+        return err, out
+
     def end_txn(self, tid, pid, epoch, commit, version=1):
         body = kstr(tid) + struct.pack(">qhb", pid, epoch, 1 if commit else 0)
         r = Reader(self._call(API_END_TXN, version, body))
@@ -459,4 +488,56 @@ def test_open_transaction_times_out_and_is_aborted(broker_factory):
     # aborted with an epoch fence: the producer's epoch is stale now
     assert d["state"] in ("PrepareAbort", "CompleteAbort") and d["epoch"] == epoch + 1, d
     assert raw.end_txn("tx-late", pid, epoch, commit=True) == INVALID_PRODUCER_EPOCH
+    raw.close()
+
+
+def test_add_partitions_v4_batches_and_verify_only(broker):
+    """AddPartitionsToTxn v4 (what partition leaders send when
+    transaction.partition.verification.enable is on): several transactions
+    in one request, each answered; verify-only never adds a partition."""
+    create_topic(broker, "v4", partitions=3)
+    raw = Raw(broker)
+    _, pid1, ep1 = init_pid(raw, "tx-v4a")
+    _, pid2, ep2 = init_pid(raw, "tx-v4b")
+    assert raw.add_partitions("tx-v4a", pid1, ep1, {"v4": [0]}) == {"v4": {0: NONE}}
+    err, out = raw.add_partitions_v4([
+        ("tx-v4a", pid1, ep1, True, {"v4": [0, 1]}),      # verify: 0 is in, 1 is not
+        ("tx-v4b", pid2, ep2, False, {"v4": [2]}),        # add
+        ("tx-v4b", pid2, ep2 + 1, True, {"v4": [2]}),     # a wrong epoch
+        ("tx-none", 12345, 0, True, {"v4": [0]}),         # unknown id
+        ("tx-v4a", pid1, ep1, True, {"v4": [9]}),         # unknown partition
+    ])
+    assert err == NONE
+    assert out == [("tx-v4a", {"v4": {0: NONE, 1: INVALID_TXN_STATE}}),
+                   ("tx-v4b", {"v4": {2: NONE}}),
+                   ("tx-v4b", {"v4": {2: PRODUCER_FENCED}}),
+                   ("tx-none", {"v4": {0: INVALID_PRODUCER_ID_MAPPING}}),
+                   ("tx-v4a", {"v4": {9: UNKNOWN_TOPIC_OR_PARTITION}})]
+    d = raw.describe(["tx-v4a", "tx-v4b"])
+    assert d["tx-v4a"]["topics"] == {"v4": [0]} and d["tx-v4b"]["topics"] == {"v4": [2]}
+    assert raw.add_partitions_v4([("tx-v4b", pid2, ep2, True, {"v4": [2]})])[1] == [("tx-v4b", {"v4": {2: NONE}})]
+    assert raw.add_partitions_v4([])[0] == NONE
+    raw.close()
+
+
+def test_idle_transactional_ids_expire(broker_factory):
+    b = broker_factory(**{"transactional.id.expiration.ms": "1500",
+                          "transaction.remove.expired.transaction.cleanup.interval.ms": "300"})
+    raw = Raw(b)
+    err, pid, _ = init_pid(raw, "tx-old")
+    assert err == NONE
+    d = retry(lambda: raw.describe(["tx-old"])["tx-old"], lambda v: v["error"] == TRANSACTIONAL_ID_NOT_FOUND,
+              timeout=10)
+    assert d["error"] == TRANSACTIONAL_ID_NOT_FOUND
+    assert raw.list()[2] == {}
+    raw.close()
+    # the tombstone keeps it gone after a restart
+    assert b.stop() == 0
+    b.start()
+    raw = Raw(b)
+    d = retry(lambda: raw.describe(["tx-old"])["tx-old"], lambda v: v["error"] != 16)
+    assert d["error"] == TRANSACTIONAL_ID_NOT_FOUND
+    # the id starts over with a new producer id
+    err, pid2, epoch2 = init_pid(raw, "tx-old")
+    assert err == NONE and pid2 != pid and epoch2 == 0
     raw.close()
