@@ -136,15 +136,24 @@ static const char *bare_name(const char *flag) {
     return flag;
 }
 
-/* Metavar: the dest in upper case ("--bootstrap-server" -> BOOTSTRAP_SERVER). */
+/* The parser being parsed or printed (metavar overrides, defaultHelp). */
+static const argp_parser *cur_parser;
+
+/* Metavar: the dest in upper case ("--bootstrap-server" -> BOOTSTRAP_SERVER),
+ * or the one the parser gives its main argument. */
 static void metavar(const argp_arg *a, char *out, size_t len) {
+    const argp_parser *p = cur_parser;
+    if (p && p->metavars && a >= p->args && a < p->args + p->nargs && p->metavars[a - p->args]) {
+        snprintf(out, len, "%s", p->metavars[a - p->args]);
+        return;
+    }
     const char *n = bare_name(a->flag);
     size_t i = 0;
     for (; n[i] && i + 1 < len; i++) out[i] = n[i] == '-' ? '_' : (char)toupper((unsigned char)n[i]);
     out[i] = 0;
 }
 
-static int takes_value(const argp_arg *a) { return a->action != ARGP_STORE_TRUE; }
+static int takes_value(const argp_arg *a) { return a->action != ARGP_STORE_TRUE && a->action != ARGP_VERSION; }
 
 /* argparse4j's textualName: the flags joined by '/'. */
 static void textual_name(const argp_arg *a, char *out, size_t len) {
@@ -157,7 +166,8 @@ static void short_syntax(const argp_arg *a, int with_brackets, sbuf *out) {
     char mv[128];
     if (with_brackets && !a->required) sb_add(out, "[");
     /* The help option is declared "-h", "--help": its first flag is -h. */
-    sb_add(out, a == &help_arg ? "-h" : a->flag);
+    /* Declared "-h", "--help" / "-v", "--version": the first flag shows. */
+    sb_add(out, a == &help_arg ? "-h" : a->action == ARGP_VERSION && a->short_flag ? a->short_flag : a->flag);
     if (takes_value(a)) {
         metavar(a, mv, sizeof mv);
         sb_add(out, " ");
@@ -193,7 +203,10 @@ static void words_free(word_list *l) {
     free(l->w);
 }
 
+static void commands_syntax(const argp_parser *p, sbuf *b);
+
 void argp_print_usage(const argp_parser *p, const argp_command *cmd, FILE *f) {
+    cur_parser = p;
     char prog[256];
     snprintf(prog, sizeof prog, "usage: %s", p->prog);
     int offset = (int)strlen(prog);
@@ -218,12 +231,7 @@ void argp_print_usage(const argp_parser *p, const argp_command *cmd, FILE *f) {
         for (size_t i = 0; i < p->nargs; i++) words_add_arg(&words, &p->args[i]);
         if (p->ncommands) {
             sbuf b = {0};
-            sb_add(&b, "{");
-            for (size_t i = 0; i < p->ncommands; i++) {
-                if (i) sb_add(&b, ",");
-                sb_add(&b, p->commands[i].name);
-            }
-            sb_add(&b, "}");
+            commands_syntax(p, &b);
             words_add(&words, sb_str(&b));
             free(b.p);
             words_add(&words, "...");
@@ -268,6 +276,10 @@ static void print_arg_help(FILE *f, const argp_arg *a) {
     metavar(a, mv, sizeof mv);
     if (a == &help_arg) {
         sb_add(&title, "-h, --help");
+    } else if (a->action == ARGP_VERSION) {
+        sb_add(&title, a->short_flag ? a->short_flag : "");
+        sb_add(&title, a->short_flag ? ", " : "");
+        sb_add(&title, a->flag);
     } else {
         const char *flags[2] = {a->flag, a->short_flag};
         for (int i = 0; i < 2 && flags[i]; i++) {
@@ -281,7 +293,8 @@ static void print_arg_help(FILE *f, const argp_arg *a) {
     }
     sb_add(&help, a->help ? a->help : "");
     /* defaultHelp(true): flags show their default, false. */
-    if (a != &help_arg && a->action == ARGP_STORE_TRUE) sb_add(&help, help.len ? " (default: false)" : "(default: false)");
+    if (a != &help_arg && a->action == ARGP_STORE_TRUE && !(cur_parser && cur_parser->no_default_help))
+        sb_add(&help, help.len ? " (default: false)" : "(default: false)");
     print_help_row(f, sb_str(&title), sb_str(&help));
     free(title.p);
     free(help.p);
@@ -300,15 +313,62 @@ static void print_args_help(FILE *f, const argp_arg *args, size_t n) {
         for (size_t j = 0; j < i; j++)
             if (args[j].group && strcmp(args[j].group, g) == 0) seen = 1;
         if (seen) continue;
-        fprintf(f, "\n%s:\n", g);
+        /* "Title\nDescription": argparse4j's group description under its title */
+        const char *nl = strchr(g, '\n');
+        fprintf(f, "\n%.*s:\n", nl ? (int)(nl - g) : (int)strlen(g), g);
+        if (nl && nl[1]) {
+            fputs("  ", f);
+            argp_write_wrapped(f, nl + 1, ARGP_WIDTH, 2, "  ");
+            fputs("\n\n", f);
+        }
         for (size_t j = i; j < n; j++)
             if (args[j].group && strcmp(args[j].group, g) == 0) print_arg_help(f, &args[j]);
     }
 }
 
+/* The subparsers' short syntax ("{a,b}" or their metavar) into b. */
+static void commands_syntax(const argp_parser *p, sbuf *b) {
+    if (p->commands_metavar) {
+        sb_add(b, p->commands_metavar);
+        return;
+    }
+    sb_add(b, "{");
+    for (size_t i = 0; i < p->ncommands; i++) {
+        if (i) sb_add(b, ",");
+        sb_add(b, p->commands[i].name);
+    }
+    sb_add(b, "}");
+}
+
+static void print_commands_help(const argp_parser *p, FILE *f) {
+    sbuf names = {0};
+    commands_syntax(p, &names);
+    print_help_row(f, sb_str(&names), "");
+    free(names.p);
+    for (size_t i = 0; i < p->ncommands; i++) {
+        char title[128];
+        snprintf(title, sizeof title, "  %s", p->commands[i].name);
+        const char *h = p->commands[i].help, *nl = h ? strchr(h, '\n') : NULL;
+        if (nl) { /* "help\ndescription": the listing shows the help */
+            char *only = strndup(h, (size_t)(nl - h));
+            if (only && *only) print_help_row(f, title, only);
+            free(only);
+        } else if (h && *h) {
+            print_help_row(f, title, h);
+        }
+    }
+}
+
 void argp_print_help(const argp_parser *p, const argp_command *cmd, FILE *f) {
+    cur_parser = p;
     argp_print_usage(p, cmd, f);
     if (cmd) {
+        const char *nl = cmd->help ? strchr(cmd->help, '\n') : NULL;
+        if (nl && nl[1]) { /* the subparser's description() */
+            fputs("\n", f);
+            argp_write_wrapped(f, nl + 1, ARGP_WIDTH, 0, "");
+            fputs("\n", f);
+        }
         print_args_help(f, cmd->args, cmd->nargs);
         return;
     }
@@ -317,24 +377,17 @@ void argp_print_help(const argp_parser *p, const argp_command *cmd, FILE *f) {
         argp_write_wrapped(f, p->description, ARGP_WIDTH, 0, "");
         fputs("\n", f);
     }
-    if (p->ncommands) {
+    /* argparse4j 0.7.0: untitled subcommands are listed as positional
+     * arguments before the options, titled ones in their own section after */
+    if (p->ncommands && !p->commands_title) {
         fputs("\npositional arguments:\n", f);
-        sbuf names = {0};
-        sb_add(&names, "{");
-        for (size_t i = 0; i < p->ncommands; i++) {
-            if (i) sb_add(&names, ",");
-            sb_add(&names, p->commands[i].name);
-        }
-        sb_add(&names, "}");
-        print_help_row(f, sb_str(&names), "");
-        free(names.p);
-        for (size_t i = 0; i < p->ncommands; i++) {
-            char title[128];
-            snprintf(title, sizeof title, "  %s", p->commands[i].name);
-            if (p->commands[i].help && *p->commands[i].help) print_help_row(f, title, p->commands[i].help);
-        }
+        print_commands_help(p, f);
     }
     print_args_help(f, p->args, p->nargs);
+    if (p->ncommands && p->commands_title) {
+        fprintf(f, "\n%s:\n", p->commands_title);
+        print_commands_help(p, f);
+    }
 }
 
 /* ---- "Did you mean" ------------------------------------------------ */
@@ -408,6 +461,7 @@ typedef struct parse_state {
     char deferred[512];            /* required-argument error, reported last */
     const argp_command *deferred_level;
     int deferred_set;
+    int *exit_code;
 } parse_state;
 
 /* Which argument table a level uses and where its values start in r. */
@@ -598,6 +652,12 @@ static int parse_level(parse_state *s, const argp_command *level) {
                 return 1;
             }
             s->idx++;
+            if (a->action == ARGP_VERSION) { /* PrintVersionAndExitAction */
+                printf("3.6.1\n");
+                fflush(stdout);
+                *s->exit_code = 0;
+                return 1;
+            }
             if (a == &help_arg) {
                 if (embedded) {
                     snprintf(msg, sizeof msg, "argument -h/--help: ignore implicit argument '%s'", embedded);
@@ -703,7 +763,8 @@ int argp_parse(const argp_parser *p, int argc, char **argv, argp_result *r, int 
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    parse_state s = {.p = p, .r = r, .argc = argc, .argv = argv, .idx = 1};
+    cur_parser = p;
+    parse_state s = {.p = p, .r = r, .argc = argc, .argv = argv, .idx = 1, .exit_code = exit_code};
     if (parse_level(&s, NULL)) return 1;
     if (s.deferred_set) {
         report(&s, s.deferred_level, ERR_PLAIN, s.deferred, NULL);

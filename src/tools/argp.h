@@ -31,6 +31,7 @@ typedef enum {
     ARGP_STORE,      /* one value, last one wins */
     ARGP_STORE_TRUE, /* flag */
     ARGP_APPEND,     /* one value per use, all kept */
+    ARGP_VERSION,    /* "-v", "--version": prints Kafka's version, exits 0 */
 } argp_action;
 
 typedef enum {
@@ -47,12 +48,13 @@ typedef struct argp_arg {
     argp_type type;
     int required;
     const char *help;
-    const char *group;      /* title of a separate help section, NULL for the default one */
+    const char *group;      /* title of a separate help section, NULL for the default one;
+                             * "Title\nDescription" adds the group's description */
 } argp_arg;
 
 typedef struct argp_command {
     const char *name;
-    const char *help;
+    const char *help;       /* "help\ndescription" gives the subcommand a description too */
     const argp_arg *args;
     size_t nargs;
 } argp_command;
@@ -64,6 +66,11 @@ typedef struct argp_parser {
     size_t nargs;
     const argp_command *commands; /* NULL/0 for a parser without subcommands */
     size_t ncommands;
+    /* Optional (zero = argparse4j's defaults as the older tools use them): */
+    const char *commands_title;   /* subparsers' title(): own help section */
+    const char *commands_metavar; /* subparsers' metavar() instead of {a,b} */
+    const char *const *metavars;  /* per main argument; NULL = from its name */
+    int no_default_help;          /* parser without defaultHelp(true) */
 } argp_parser;
 
 typedef struct argp_result {

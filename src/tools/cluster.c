@@ -35,6 +35,7 @@ static const argp_command cluster_commands[] = {
 
 static const argp_parser cluster_parser = {
     "kafka-cluster", "This tool inspects and manages the Kafka cluster.", NULL, 0, cluster_commands, 2,
+    NULL, NULL, NULL, 0,
 };
 
 static int fail_with(const char *message) {

@@ -59,6 +59,7 @@ static const argp_command features_commands[] = {
 static const argp_parser features_parser = {
     "kafka-features", "This tool shows and changes the feature flags of a Kafka cluster.",
     features_main_args, 2, features_commands, 4,
+    NULL, NULL, NULL, 0,
 };
 
 /* Kafka 3.6.1's MetadataVersion values, oldest first. */

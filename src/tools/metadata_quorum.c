@@ -43,6 +43,7 @@ static const argp_command quorum_commands[] = {
 static const argp_parser quorum_parser = {
     "kafka-metadata-quorum", "This tool shows the state of the KRaft metadata quorum.",
     quorum_main_args, 2, quorum_commands, 1,
+    NULL, NULL, NULL, 0,
 };
 
 /* Kafka's mainNoExit prints a failure's message, then its stack trace. */

@@ -33,6 +33,7 @@
 #include "tools/tools.h"
 
 static const argp_arg txn_main_args[] = {
+    {"--version", "-v", ARGP_VERSION, ARGP_STRING, 0, "show the version of this Kafka distribution and exit", NULL},
     {"--command-config", NULL, ARGP_STORE, ARGP_STRING, 0,
      "property file containing configs to be passed to admin client", NULL},
     {"--bootstrap-server", NULL, ARGP_STORE, ARGP_STRING, 1,
@@ -40,6 +41,8 @@ static const argp_arg txn_main_args[] = {
      "can be given)",
      NULL},
 };
+
+static const char *const txn_main_metavars[] = {NULL, "FILE", "host:port"};
 
 static const argp_arg describe_args[] = {
     {"--transactional-id", NULL, ARGP_STORE, ARGP_STRING, 1, "transactional id", NULL},
@@ -52,14 +55,19 @@ static const argp_arg describe_producers_args[] = {
     {"--partition", NULL, ARGP_STORE, ARGP_INT, 1, "partition number", NULL},
 };
 
+#define NEW_BROKERS                                                                                     \
+    "Brokers on versions 3.0 and above\nFor newer brokers, only the start offset of the transaction to be " \
+    "aborted is required"
+#define OLD_BROKERS "Brokers on versions older than 3.0\nFor older brokers, you must provide all of these arguments"
+
 static const argp_arg abort_args[] = {
     {"--topic", NULL, ARGP_STORE, ARGP_STRING, 1, "topic name", NULL},
     {"--partition", NULL, ARGP_STORE, ARGP_INT, 1, "partition number", NULL},
     {"--start-offset", NULL, ARGP_STORE, ARGP_LONG, 0, "start offset of the transaction to abort",
-     "Brokers on versions 3.0 and above"},
-    {"--producer-id", NULL, ARGP_STORE, ARGP_LONG, 0, "producer id", "Brokers on versions older than 3.0"},
-    {"--producer-epoch", NULL, ARGP_STORE, ARGP_SHORT, 0, "producer epoch", "Brokers on versions older than 3.0"},
-    {"--coordinator-epoch", NULL, ARGP_STORE, ARGP_INT, 0, "coordinator epoch", "Brokers on versions older than 3.0"},
+     NEW_BROKERS},
+    {"--producer-id", NULL, ARGP_STORE, ARGP_LONG, 0, "producer id", OLD_BROKERS},
+    {"--producer-epoch", NULL, ARGP_STORE, ARGP_SHORT, 0, "producer epoch", OLD_BROKERS},
+    {"--coordinator-epoch", NULL, ARGP_STORE, ARGP_INT, 0, "coordinator epoch", OLD_BROKERS},
 };
 
 static const argp_arg find_hanging_args[] = {
@@ -73,7 +81,8 @@ static const argp_arg find_hanging_args[] = {
 
 static const argp_command txn_commands[] = {
     {"list", "list transactions", NULL, 0},
-    {"describe", "describe the state of an active transactional-id", describe_args, 1},
+    {"describe", "describe the state of an active transactional-id\nDescribe the state of an active transactional-id.",
+     describe_args, 1},
     {"describe-producers", "describe the states of active producers for a topic partition", describe_producers_args, 3},
     {"abort", "abort a hanging transaction (requires administrative privileges)", abort_args, 6},
     {"find-hanging", "find hanging transactions", find_hanging_args, 4},
@@ -83,7 +92,8 @@ static const argp_parser txn_parser = {
     "kafka-transactions.sh",
     "This tool is used to analyze the transactional state of producers in the cluster. It can be used to detect "
     "and recover from hanging transactions.",
-    txn_main_args, 2, txn_commands, 5,
+    txn_main_args, 3, txn_commands, 5,
+    "commands", "COMMAND", txn_main_metavars, 1,
 };
 
 /* ---- shared ---- */

@@ -226,3 +226,31 @@ def test_no_broker_answers(broker):
     assert r.stderr == ("Failed to describe producers for partition t-0 on leader: Timed out waiting for a node "
                         "assignment. Call: describeProducers(api=METADATA). Enable debug logging for additional "
                         "detail.\n")
+
+
+def last_error(stderr):
+    """argparse4j's error line, unwrapped (it wraps and justifies it)."""
+    text = " ".join(stderr.split())
+    return text[text.rindex("kafka-transactions.sh: error:"):]
+
+
+def test_help_and_argument_errors(broker):
+    r = broker.run_tool("kafka-transactions", "--help")
+    assert r.returncode == 1  # argparse4j's help ends in Exit.exit(1) in TransactionsCommand
+    assert r.stdout.startswith("usage: kafka-transactions.sh [-h] [-v] [--command-config FILE]\n"
+                               "                             --bootstrap-server host:port COMMAND ...\n"), r.stdout
+    assert "\ncommands:\n  COMMAND\n    list                 list transactions\n" in r.stdout, r.stdout
+    r = broker.run_tool("kafka-transactions", "--version")
+    assert (r.returncode, r.stdout) == (0, "3.6.1\n")
+    r = txn(broker, "abort", "--topic", "t", "--partition", "0", "--producer-epoch", "70000")
+    assert r.returncode == 1
+    assert last_error(r.stderr) == ("kafka-transactions.sh: error: argument --producer-epoch: could not convert "
+                                    "'70000' to Short (Value out of range. Value:\"70000\" Radix:10)"), r.stderr
+    r = txn(broker, "describe-producers", "--topic", "t", "--partition", "x")
+    assert last_error(r.stderr) == ("kafka-transactions.sh: error: argument --partition: could not convert 'x' to "
+                                    "Integer (For input string: \"x\")"), r.stderr
+    r = txn(broker, "abort", "--topic", "t", "--partition", "0", "--start-offset", "1e3")
+    assert last_error(r.stderr) == ("kafka-transactions.sh: error: argument --start-offset: could not convert '1e3' "
+                                    "to Long (For input string: \"1e3\")"), r.stderr
+    r = txn(broker)
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (1, "kafka-transactions.sh: error: too few arguments")
