@@ -150,6 +150,8 @@ int broker_register_locally(broker *b);
 /* A new producer id from this node's block (broker/h_admin.c): KERR_NONE,
  * or COORDINATOR_LOAD_IN_PROGRESS (retriable) while a block is fetched. */
 int16_t broker_take_producer_id(broker *b, int64_t *out);
+/* Fetch a block now if there is none (a transactional producer is coming). */
+void broker_prefetch_producer_ids(broker *b);
 
 /* Called after data was appended to p (wakes long-polling fetches). */
 void broker_partition_appended(broker *b, partition *p);

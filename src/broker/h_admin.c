@@ -368,6 +368,10 @@ int16_t broker_take_producer_id(broker *b, int64_t *out) {
     return KERR_COORDINATOR_LOAD_IN_PROGRESS;
 }
 
+void broker_prefetch_producer_ids(broker *b) {
+    if (!(next_pid >= 0 && next_pid < block_end)) allocate_pid_block(b);
+}
+
 /* The transaction coordinator's answer (KafkaApis' sendResponseCallback). */
 static void txn_init_answered(void *arg, int16_t err, int64_t producer_id, int16_t producer_epoch) {
     kreq *req = arg;

@@ -205,6 +205,8 @@ int16_t txn_manager_coordinator(broker *b, const char *tid, size_t tid_len, brok
     const mpartition *mp = t && t->nparts > 0 ? broker_mpartition(b, t, txn_partition_for(tid, tid_len, t->nparts))
                                               : NULL;
     if (!mp || mp->leader < 0 || !broker_node_lookup(b, mp->leader, out)) return KERR_COORDINATOR_NOT_AVAILABLE;
+    /* InitProducerId follows: have its producer id ready */
+    if (out->id == broker_node_id(b)) broker_prefetch_producer_ids(b);
     return KERR_NONE;
 }
 
