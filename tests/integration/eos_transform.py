@@ -6,7 +6,7 @@ process by test_transactions_eos.py so the test can kill -9 it mid-transaction.
 Reads <input> with isolation.level=read_committed in group <group>, and for each batch of records
 begins a transaction, writes "out-<n>" for every "in-<n>" to the same partition of <output>, adds
 the consumed offsets to the transaction (send_offsets_to_transaction) and commits; every
-<abort every>-th transaction is aborted instead and the consumer rewound to the committed offsets,
+<abort every>-th transaction is flushed then aborted instead and the consumer rewound to the committed offsets,
 so its records are written again in a later transaction. Errors are handled as confluent-kafka
 documents: retriable -> retry, txn_requires_abort -> abort and rewind, anything else is fatal
 (exit 3). Appends one line per step to <progress> (flushed at once):
@@ -88,6 +88,10 @@ while not os.path.exists(stop_path):
         retry("send_offsets", lambda: producer.send_offsets_to_transaction(
             offsets, consumer.consumer_group_metadata(), 30))
         if abort_every > 0 and txn % abort_every == 0:
+            # flushed first, so the aborted records are in the log (abort_transaction purges what
+            # the client has not sent yet) and read_uncommitted readers must see them
+            if producer.flush(30) != 0:
+                raise RuntimeError("flush before abort timed out")
             retry("abort", lambda: producer.abort_transaction(30))
             note(f"A {txn} {len(msgs)}")
             rewind()
