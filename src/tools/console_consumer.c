@@ -61,8 +61,8 @@ static const opt_spec consumer_specs[] = {
     {"key-deserializer", OPT_ARG, "String: deserializer for key", "", NULL, 0},
     {"value-deserializer", OPT_ARG, "String: deserializer for values", "", NULL, 0},
     {"enable-systest-events", OPT_FLAG, NULL, "Also log consumer lifecycle events (for system tests).", NULL, 0},
-    {"isolation-level", OPT_ARG, "String", "read_committed hides records of transactions not "
-     "committed; read_uncommitted shows all records.", "read_uncommitted", 0},
+    {"isolation-level", OPT_ARG, "String", "Set to read_committed in order to filter out transactional "
+     "messages which are not committed. Set to read_uncommitted to read all messages.", "read_uncommitted", 0},
     {"group", OPT_ARG, "String: consumer group id", "The consumer group to join.", NULL, 0},
 };
 
