@@ -9,8 +9,12 @@ nodes on loopback, __transaction_state with replication factor 3):
 2. kill -9 of the coordinator: another node is elected for the partition,
    loads it from its replica of __transaction_state and serves the same
    producer id with its epoch; a new producer with the transactional id fences
-   the old one.
+   the old one;
+3. the first coordinator comes back and a preferred election gives it the
+   partition again: the interim coordinator resigns (NOT_COORDINATOR), the
+   state is loaded back, and the producer goes on committing.
 """
+import struct
 import time
 
 import pytest
@@ -18,6 +22,18 @@ import pytest
 from cluster import HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
 from test_cluster import create_topic, node_logs, wait_all_registered, wait_until
 from test_txn_coordinator import NONE, Raw, read_values, retry, txn_producer
+
+NOT_COORDINATOR = 16
+
+
+def java_partition(s, n):
+    """Kafka's Utils.abs(String.hashCode) % n."""
+    h = 0
+    data = s.encode("utf-16-be")
+    for unit in struct.unpack(f">{len(data) // 2}H", data):  # Java hashes UTF-16 code units
+        h = (h * 31 + unit) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    return (0 if h == -(1 << 31) else abs(h)) % n
 
 pytestmark = pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
 
@@ -55,6 +71,13 @@ def describe_on(node, tid):
 def test_coordinator_on_another_node_and_its_failover(samsa_cluster_factory):
     c = wait_all_registered(samsa_cluster_factory(3, overrides=OVERRIDES))
     coord = coordinator_of(c, TID)
+    # the other nodes are not its coordinator
+    for n in c.nodes:
+        if n.node_id != coord:
+            raw = Raw(n)
+            assert raw.init_pid(TID)[0] == NOT_COORDINATOR
+            assert raw.describe([TID])[TID]["error"] == NOT_COORDINATOR
+            raw.close()
     others = [n.node_id for n in c.nodes if n.node_id != coord]
     a, b = others
     # the transaction's partitions are led by the two other nodes
@@ -109,3 +132,23 @@ def test_coordinator_on_another_node_and_its_failover(samsa_cluster_factory):
         p.produce("ctx", value=b"zombie", partition=0)
         p.flush(10)
         p.commit_transaction(10)
+
+    # the first coordinator comes back; once in sync, a preferred election hands it the partition again
+    c.start_node(coord)
+    part = java_partition(TID, int(OVERRIDES["transaction.state.log.num.partitions"]))
+
+    def elect():
+        r = c.run_tool("kafka-leader-election", "--bootstrap-server", c.node(new).bootstrap, "--election-type",
+                       "preferred", "--topic", "__transaction_state", "--partition", str(part))
+        return r.returncode == 0 and coordinator_of(c, TID) == coord
+    wait_until(elect, 40, lambda: "preferred election back to the first coordinator\n" + node_logs(c))
+    d = retry(lambda: describe_on(c.node(coord), TID), lambda v: v["error"] == NONE, timeout=20)
+    assert d["error"] == NONE and d["pid"] == pid and d["epoch"] > epoch and d["state"] == "Empty", d
+    assert describe_on(c.node(new), TID)["error"] == NOT_COORDINATOR
+    q.begin_transaction()
+    q.produce("ctx", value=b"after-election", partition=1)
+    q.flush(30)
+    q.commit_transaction(30)
+    assert b"after-election" in read_values(c.bootstrap, "ctx", "read_committed", 7)
+    d = retry(lambda: describe_on(c.node(coord), TID), lambda v: v["state"] == "CompleteCommit", timeout=15)
+    assert d["state"] == "CompleteCommit", d
