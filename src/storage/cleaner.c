@@ -442,6 +442,7 @@ static int map_segment(clean_ctx *c, int i, int64_t start, int64_t next_start, t
                 if (rec_iter_init(&it, b, len, &c->arena) != 0) goto corrupt;
                 int n;
                 while ((n = rec_iter_next(&it, &rec)) == 1) {
+                    if (rec.offset < h.base_offset || rec.offset > batch_last_offset(&h)) goto corrupt;
                     if (rec.key.len >= 0 && rec.offset >= start) {
                         if (omap_full(c->map)) {
                             reader_close(&r);
@@ -617,8 +618,9 @@ static bool is_last_of_producer(const cleaner_input *in, const batch_header *h) 
 static void encode_record(kwriter *w, kwriter *tmp, const rec_record *r, int64_t base_offset, int64_t base_ts) {
     kw_reset(tmp);
     kw_i8(tmp, 0); /* DefaultRecord writes attributes 0 */
-    kw_varlong(tmp, r->timestamp - base_ts);
-    kw_varint(tmp, (int32_t)(r->offset - base_offset));
+    /* wrapping differences: a delta that overflows wraps back on reading */
+    kw_varlong(tmp, (int64_t)((uint64_t)r->timestamp - (uint64_t)base_ts));
+    kw_varint(tmp, (int32_t)(uint32_t)((uint64_t)r->offset - (uint64_t)base_offset));
     kw_varint(tmp, r->key.len);
     if (r->key.len > 0) kw_raw(tmp, r->key.p, (size_t)r->key.len);
     kw_varint(tmp, r->value.len);
@@ -741,6 +743,7 @@ static int clean_batch(clean_ctx *c, out_seg *o, txn_meta *tm, const uint8_t *b,
     bool all_kept = true, tombstones = false;
     while ((rc = rec_iter_next(&it, &rec)) == 1) {
         c->st->records_read++;
+        if (rec.offset < h->base_offset || rec.offset > batch_last_offset(h)) goto corrupt;
         bool keep;
         if (discard_records) keep = false;
         else if (control) keep = true;
@@ -887,6 +890,12 @@ static int clean_group(clean_ctx *c, int first, int n, txn_meta *tm) {
         return -1;
     }
     rc = swap_in(in, base, c->segs + first, n);
+    if (rc == -1) {
+        /* an I/O error mid-swap: finish or undo it now, as a restart would */
+        int saved = errno;
+        cleaner_recover_dir(in->dir);
+        errno = saved;
+    }
     if (rc == 0) {
         c->st->groups++;
         c->st->segments_replaced += n;

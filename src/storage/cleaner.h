@@ -105,8 +105,13 @@ typedef struct cleaner_stats {
 /* One clean of dir (see above) with map (cleared first; its memory bounds
  * how much of the dirty range one clean covers). Returns 0 (stats filled),
  * CLEANER_CRASHED, or -1 with errno (EINVAL: a malformed batch or input;
- * err says what). On -1 the directory is unchanged (no *.cleaned left) or,
- * past the commit point, left for cleaner_recover_dir to complete. */
+ * err says what). On -1 the directory is as before (no *.cleaned left) or,
+ * for an I/O error during the swap, completed or undone by a call of
+ * cleaner_recover_dir (if that failed too, run it again before the log is
+ * used: Kafka takes the log dir offline). The caller must keep the log
+ * from deleting or truncating the segments below first_uncleanable_offset
+ * meanwhile (Kafka: the cleaner's abort/pause protocol), and reload its
+ * segment list afterwards. */
 int cleaner_clean(const cleaner_config *cfg, const cleaner_input *in, offset_map *map, cleaner_stats *stats,
                   char *err, size_t errlen);
 

@@ -789,6 +789,41 @@ static void test_copy_as_is(void) {
     pb_free(&p);
 }
 
+/* An I/O error at any rename or unlink of the swap: the clean fails, the
+ * directory is completed or undone on the spot (no restart needed). */
+static void test_io_error_during_swap(void) {
+    cleaner_config cfg = small_cfg();
+    cfg.segment_bytes = 5000;
+    offset_map m;
+    omap_init(&m, 1 << 16, 0.9);
+    int failures = 0;
+    for (int j = 1; j < 60; j++) {
+        plog_builder p;
+        build_crash_log(&p);
+        int64_t active = p.seg_base;
+        cleaner_input in = {.dir = p.dir, .first_dirty_offset = 0, .first_uncleanable_offset = active, .now_ms = T0};
+        cleaner_stats st;
+        g_fio_fail_at = j;
+        g_fio_n = 0;
+        storage_fio.rename = failing_rename;
+        storage_fio.unlink = failing_unlink;
+        int rc = cleaner_clean(&cfg, &in, &m, &st, NULL, 0);
+        storage_fio.rename = rename;
+        storage_fio.unlink = unlink;
+        CHECK(rc == 0 || (rc == -1 && errno == EIO), "j %d: rc %d", j, rc);
+        failures += rc != 0;
+        dir_view v;
+        read_dir(p.dir, &v);
+        CHECK(v.bad == 0 && v.leftovers == 0, "j %d: consistent (bad %d leftovers %d)", j, v.bad, v.leftovers);
+        CHECK(check_latest(&p, &v, active, true) == 0, "j %d: every latest value", j);
+        view_free(&v);
+        pb_free(&p);
+        if (g_fio_n < j) break; /* no fault reached: every step was covered */
+    }
+    CHECK(failures > 10, "failed at %d steps", failures);
+    omap_free(&m);
+}
+
 /* A malformed batch fails the clean and leaves the directory as it was. */
 static void test_corrupt_input(void) {
     plog_builder p;
@@ -912,6 +947,7 @@ int main(void) {
     test_copy_as_is();
     test_corrupt_input();
     test_crash_every_step();
+    test_io_error_during_swap();
     test_checkpoint();
     test_decide();
     printf("cleaner: %d passed, %d failed\n", passed, failed);
