@@ -456,6 +456,10 @@ static int map_segment(clean_ctx *c, int i, int64_t start, int64_t next_start, t
         }
         if (batch_last_offset(&h) >= start) omap_set_latest(c->map, batch_last_offset(&h));
         c->st->bytes_read += (int64_t)len;
+        if (c->in->progress && c->in->progress(c->in->progress_ctx, (int64_t)len) != 0) {
+            reader_close(&r);
+            return CLEANER_ABORTED;
+        }
     }
     reader_close(&r);
     if (rc < 0) return -1;
@@ -479,7 +483,7 @@ static int build_offset_map(clean_ctx *c, int64_t start, int64_t end) {
     for (int i = first; rc == 0 && i < c->nsegs && c->segs[i].base < end; i++) {
         int64_t next_start = i + 1 < c->nsegs && c->segs[i + 1].base < end ? c->segs[i + 1].base : end;
         int full = map_segment(c, i, start, next_start, &tm);
-        if (full < 0) rc = -1;
+        if (full < 0) rc = full == CLEANER_ABORTED ? CLEANER_ABORTED : -1;
         if (full) break;
     }
     tm_free(&tm);
@@ -868,8 +872,13 @@ static int clean_group(clean_ctx *c, int first, int n, txn_meta *tm) {
         const uint8_t *b;
         batch_header h;
         int got;
-        while ((got = reader_next(&r, &b, &h, c->err, c->errlen)) == 1)
+        while ((got = reader_next(&r, &b, &h, c->err, c->errlen)) == 1) {
             if ((rc = clean_batch(c, &o, tm, b, &h, &kept, &kept_cap, &scratch)) != 0) break;
+            if (in->progress && in->progress(in->progress_ctx, (int64_t)batch_total_size(&h)) != 0) {
+                rc = CLEANER_ABORTED;
+                break;
+            }
+        }
         if (got < 0) rc = -1;
         reader_close(&r);
         if (rc == 0 && fault(in, "writing cleaned")) rc = CLEANER_CRASHED;
@@ -883,11 +892,11 @@ static int clean_group(clean_ctx *c, int first, int n, txn_meta *tm) {
     if (rc == 0 && fault(in, "cleaned written")) rc = CLEANER_CRASHED;
     if (rc == 0 && fio_fsync_dir(in->dir) != 0) rc = -1;
     if (rc == CLEANER_CRASHED) return rc;
-    if (rc != 0) {
+    if (rc != 0) { /* failed or aborted before the commit: as if never started */
         int saved = errno;
         remove_cleaned(in->dir, base);
         errno = saved;
-        return -1;
+        return rc == CLEANER_ABORTED ? rc : -1;
     }
     rc = swap_in(in, base, c->segs + first, n);
     if (rc == -1) {

@@ -53,6 +53,10 @@
 
 /* Returned by cleaner_clean when the test fault hook stopped it (a crash). */
 #define CLEANER_CRASHED (-2)
+/* Returned when the progress callback asked to stop (Kafka's checkDone:
+ * LogCleaningAbortedException); the group being written is dropped, groups
+ * already swapped in stay (each is a complete clean of its segments). */
+#define CLEANER_ABORTED (-3)
 
 typedef struct cleaner_config {
     int64_t segment_bytes;        /* segment.bytes: a cleaned group's .log limit */
@@ -86,6 +90,11 @@ typedef struct cleaner_input {
     const cleaner_producer *producers;
     int nproducers;
     int64_t now_ms;
+    /* Optional: called after each batch read or written with its size, for
+     * log.cleaner.io.max.bytes.per.second throttling (it may sleep) and to
+     * abort (non-zero: the partition is being deleted or truncated). */
+    int (*progress)(void *ctx, int64_t bytes);
+    void *progress_ctx;
     /* Tests: called before each step that changes the directory; a non-zero
      * answer stops the clean there, as a kill -9 would (CLEANER_CRASHED). */
     int (*fault)(void *ctx, const char *step);
@@ -104,7 +113,7 @@ typedef struct cleaner_stats {
 
 /* One clean of dir (see above) with map (cleared first; its memory bounds
  * how much of the dirty range one clean covers). Returns 0 (stats filled),
- * CLEANER_CRASHED, or -1 with errno (EINVAL: a malformed batch or input;
+ * CLEANER_CRASHED, CLEANER_ABORTED, or -1 with errno (EINVAL: a malformed batch or input;
  * err says what). On -1 the directory is as before (no *.cleaned left) or,
  * for an I/O error during the swap, completed or undone by a call of
  * cleaner_recover_dir (if that failed too, run it again before the log is

@@ -22,6 +22,7 @@
 #include "storage/cleaner.h"
 #include "storage/fileio.h"
 #include "storage/index.h"
+#include "storage/log.h"
 #include "storage/offset_map.h"
 #include "util/crc32c.h"
 #include "unit_check.h"
@@ -456,6 +457,48 @@ static void test_latest_per_key(void) {
     CHECK(zstd > 0 && gzip > 0, "partly kept compressed batches keep their codec: zstd %d gzip %d", zstd, gzip);
     view_free(&v);
 
+    /* the broker's log loader takes the cleaned directory as it is: indexes
+     * accepted (not rewritten), every batch valid, every offset readable */
+    char ipath[256];
+    snprintf(ipath, sizeof ipath, "%s/%020d.index", p.dir, 0);
+    struct timespec old[2] = {{1000000, 0}, {1000000, 0}};
+    CHECK(utimensat(AT_FDCWD, ipath, old, 0) == 0, "age the index");
+    log_config lc;
+    log_config_defaults(&lc);
+    lc.index_interval_bytes = cfg.index_interval_bytes;
+    for (int pass = 0; pass < 2; pass++) {
+        plog *l = NULL;
+        char err[256] = "";
+        /* pass 0 trusts the segments (only indexes checked), pass 1 scans them all */
+        int64_t rp = pass == 0 ? p.next : 0;
+        CHECK(plog_open(p.dir, "t", 0, NULL, &lc, rp, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+        if (!l) break;
+        CHECK(plog_end_offset(l) == p.next, "LEO %" PRId64, plog_end_offset(l));
+        struct stat ist;
+        if (pass == 0)
+            CHECK(stat(ipath, &ist) == 0 && ist.st_mtim.tv_sec == 1000000, "cleaned offset index accepted as is");
+        int found = 0, asked = 0;
+        for (int i = 0; i < p.nrecs; i += 97) {
+            int64_t off = p.recs[i].offset;
+            const in_rec *x = &p.recs[i];
+            bool latest = true;
+            for (int j = i + 1; j < p.nrecs && latest; j++) latest = strcmp(p.recs[j].key, x->key) != 0;
+            if (!latest || off >= active) continue;
+            asked++;
+            plog_slice sl;
+            if (plog_read(l, off, 1 << 16, true, p.next, &sl) != 0 || sl.len < BATCH_HEADER_SIZE) continue;
+            uint8_t *buf = malloc((size_t)sl.len);
+            if (pread(sl.fd, buf, (size_t)sl.len, sl.file_pos) == sl.len) {
+                batch_header h;
+                batch_header_parse(buf, &h);
+                found += h.base_offset <= off && off <= batch_last_offset(&h);
+            }
+            free(buf);
+        }
+        CHECK(asked > 0 && found == asked, "pass %d: plog_read finds latest records: %d/%d", pass, found, asked);
+        plog_close(l);
+    }
+
     /* cleaning again with nothing dirty keeps everything */
     CHECK(run_clean(&p, &cfg, &m, active, T0, NULL, 0, NULL, 0, &st) == 0, "clean again");
     read_dir(p.dir, &v);
@@ -824,6 +867,47 @@ static void test_io_error_during_swap(void) {
     omap_free(&m);
 }
 
+static int64_t g_progress_bytes, g_abort_after;
+static int progress_hook(void *ctx, int64_t bytes) {
+    (void)ctx;
+    g_progress_bytes += bytes;
+    return g_abort_after >= 0 && g_progress_bytes > g_abort_after;
+}
+
+/* The progress callback sees every byte read and written, and can abort. */
+static void test_progress_and_abort(void) {
+    cleaner_config cfg = small_cfg();
+    cfg.segment_bytes = 5000;
+    offset_map m;
+    omap_init(&m, 1 << 16, 0.9);
+    int64_t total = 0;
+    for (int round = 0; round < 4; round++) {
+        plog_builder p;
+        build_crash_log(&p);
+        int64_t active = p.seg_base;
+        cleaner_input in = {.dir = p.dir, .first_dirty_offset = 0, .first_uncleanable_offset = active,
+                            .now_ms = T0, .progress = progress_hook};
+        g_progress_bytes = 0;
+        g_abort_after = round == 0 ? -1 : total * round / 4;
+        cleaner_stats st;
+        int rc = cleaner_clean(&cfg, &in, &m, &st, NULL, 0);
+        if (round == 0) {
+            CHECK(rc == 0 && g_progress_bytes == st.bytes_read, "progress counts %" PRId64 " of %" PRId64,
+                  g_progress_bytes, st.bytes_read);
+            total = g_progress_bytes;
+        } else {
+            CHECK(rc == CLEANER_ABORTED, "round %d: aborted (%d)", round, rc);
+        }
+        dir_view v;
+        read_dir(p.dir, &v);
+        CHECK(v.bad == 0 && v.leftovers == 0 && check_latest(&p, &v, active, true) == 0, "round %d: consistent",
+              round);
+        view_free(&v);
+        pb_free(&p);
+    }
+    omap_free(&m);
+}
+
 /* A malformed batch fails the clean and leaves the directory as it was. */
 static void test_corrupt_input(void) {
     plog_builder p;
@@ -948,6 +1032,7 @@ int main(void) {
     test_corrupt_input();
     test_crash_every_step();
     test_io_error_during_swap();
+    test_progress_and_abort();
     test_checkpoint();
     test_decide();
     printf("cleaner: %d passed, %d failed\n", passed, failed);
