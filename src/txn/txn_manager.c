@@ -401,9 +401,9 @@ static void schedule_resend(txn_manager *tm, tm_txn *x, int64_t delay) {
 static void maybe_complete(txn_manager *tm, tm_txn *x) {
     txn_decision d;
     if (x->markers_inflight == 0 && txn_markers_ready(x->m, &d)) {
-        log_info(LOGM, "Sending %s's transaction markers for %s completed; writing %s",
-                 x->m->transactional_id, d.result == TXN_RESULT_COMMIT ? "commit" : "abort",
-                 d.result == TXN_RESULT_COMMIT ? "CompleteCommit" : "CompleteAbort");
+        log_debug(LOGM, "Sending %s's transaction markers for %s completed; writing %s",
+                  x->m->transactional_id, d.result == TXN_RESULT_COMMIT ? "commit" : "abort",
+                  d.result == TXN_RESULT_COMMIT ? "CompleteCommit" : "CompleteAbort");
         write_decision(tm, x, &d, NULL, NULL);
     }
 }
