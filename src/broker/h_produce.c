@@ -13,6 +13,7 @@
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
 #include "broker/partition_txn.h"
+#include "broker/txn_verify.h"
 #include "broker/producer_state.h"
 #include "broker/topics.h"
 #include "protocol/batch_header.h"
@@ -124,6 +125,8 @@ typedef struct produce_wait {
     kreq *req;
     ProduceResponse resp;
     int holds;               /* partitions waiting + 1 while the handler runs */
+    bool no_response;        /* acks=0: nothing is answered (the connection closes on an error) */
+    bool any_error;
 } produce_wait;
 
 typedef struct partition_wait {
@@ -136,7 +139,15 @@ typedef struct partition_wait {
 
 static void produce_wait_release(broker *b, produce_wait *w) {
     (void)b;
-    if (--w->holds == 0) KREQ_REPLY(w->req, ProduceResponse, &w->resp);
+    if (--w->holds > 0) return;
+    if (!w->no_response) {
+        KREQ_REPLY(w->req, ProduceResponse, &w->resp);
+    } else if (w->any_error) {
+        /* on an error Kafka closes the connection so the producer notices and refreshes its metadata */
+        kreq_fail(w->req, "error on a produce request with acks=0");
+    } else {
+        kreq_no_response(w->req);
+    }
 }
 
 static void partition_replicated(broker *b, void *arg, int16_t error) {
@@ -145,11 +156,33 @@ static void partition_replicated(broker *b, void *arg, int16_t error) {
     produce_wait_release(b, pw->w);
 }
 
+/* A batch waiting for its transaction verification (txn_verify.h). */
+typedef struct partition_verify {
+    bool needed;
+    produce_wait *w;
+    ProduceResponse_PartitionProduceResponse *out;
+    kstr topic;
+    int32_t index;
+    uint8_t *buf;
+    size_t len;
+    uint32_t generation; /* pstate_txn_generation when the verification started */
+    int16_t acks;
+    int32_t timeout_ms;
+    int64_t now;
+    struct partition_verify *next;
+} partition_verify;
+
+static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf, size_t len, batch_header *hp,
+                             int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
+                             int64_t *wait_for);
+
 /* Validate and append one partition's records; fills the response entry.
- * With acks=all, *wait_for gets the offset the HW must reach (else -1). */
+ * With acks=all, *wait_for gets the offset the HW must reach (else -1).
+ * A transactional batch that needs verification is not appended: *verify
+ * is filled (needed) and the caller asks the coordinator. */
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
-                              int16_t acks, ProduceResponse_PartitionProduceResponse *out, int64_t now,
-                              partition **wait_p, int64_t *wait_for) {
+                              int16_t acks, kstr transactional_id, ProduceResponse_PartitionProduceResponse *out,
+                              int64_t now, partition **wait_p, int64_t *wait_for, partition_verify *verify) {
     *wait_for = -1;
     out->index = pd->index;
     int16_t perr;
@@ -242,9 +275,29 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         buf = re;
         len = re_len;
     }
-    /* Idempotent producers: a retried batch is answered, not written again. */
     batch_header h;
     batch_header_parse(buf, &h);
+    /* KIP-890: a producer's first transactional batch on this partition
+     * waits for the coordinator to confirm the partition is in its
+     * transaction (txn_verify.h) */
+    if (transactional_id.len >= 0 && (h.attributes & BATCH_ATTR_TRANSACTIONAL) && h.producer_id >= 0 &&
+        !pstate_txn_ongoing(p->producers, h.producer_id) && txn_verify_enabled(b)) {
+        verify->buf = buf;
+        verify->len = len;
+        verify->generation = pstate_txn_generation(p->producers, h.producer_id);
+        verify->needed = true;
+        return;
+    }
+    append_partition(b, t, p, buf, len, &h, acks, now, out, wait_for);
+}
+
+/* The append once the batch is valid (and verified): producer checks,
+ * the log, the answer. */
+static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf, size_t len, batch_header *hp,
+                             int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
+                             int64_t *wait_for) {
+    batch_header h = *hp;
+    /* Idempotent producers: a retried batch is answered, not written again. */
     bool duplicate = false;
     int64_t first = -1;
     int16_t pec = pstate_check(p->producers, &h, &duplicate, &first);
@@ -281,6 +334,54 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
     if (acks == -1) *wait_for = plog_end_offset(p->log);
 }
 
+/* ReplicaManager.appendEntries for a batch whose verification answered. */
+static void partition_verified(broker *b, void *arg, int16_t error) {
+    partition_verify *pv = arg;
+    ProduceResponse_PartitionProduceResponse *out = pv->out;
+    kreq *req = pv->w->req;
+    if (error != KERR_NONE) {
+        out->error_code = error;
+        if (error == KERR_INVALID_TXN_STATE) {
+            out->error_message = KSTR_LIT("Partition was not added to the transaction");
+        } else if (error == KERR_CONCURRENT_TRANSACTIONS || error == KERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                   error == KERR_COORDINATOR_NOT_AVAILABLE || error == KERR_NOT_COORDINATOR) {
+            out->error_code = KERR_NOT_ENOUGH_REPLICAS;
+            out->error_message = kstr_from(karena_sprintf(
+                &req->arena, "Unable to verify the partition has been added to the transaction. Underlying error: %s",
+                kerr_name(error)));
+        }
+        pv->w->any_error = true;
+        produce_wait_release(b, pv->w);
+        return;
+    }
+    topic_rt *t = broker_topic(b, pv->topic);
+    int16_t perr = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    partition *p = t ? broker_partition_led(b, t, pv->index, &perr) : NULL;
+    batch_header h;
+    batch_header_parse(pv->buf, &h);
+    int64_t wait_for = -1;
+    if (!p) {
+        out->error_code = perr;
+    } else if (!pstate_txn_ongoing(p->producers, h.producer_id) &&
+               pstate_txn_generation(p->producers, h.producer_id) != pv->generation) {
+        /* UnifiedLog: the transaction changed while we asked (VerificationGuard) */
+        out->error_code = KERR_INVALID_TXN_STATE;
+        out->error_message = KSTR_LIT("Record was not part of an ongoing transaction");
+    } else {
+        append_partition(b, t, p, pv->buf, pv->len, &h, pv->acks, pv->now, out, &wait_for);
+    }
+    if (out->error_code != KERR_NONE) pv->w->any_error = true;
+    if (wait_for >= 0 && out->error_code == KERR_NONE) {
+        partition_wait *pw = karena_calloc(&req->arena, 1, sizeof *pw);
+        if (pw) {
+            *pw = (partition_wait){pv->w, out, p, wait_for, NULL};
+            pv->w->holds++;
+            broker_await_replication(b, p, wait_for, pv->timeout_ms, partition_replicated, pw);
+        }
+    }
+    produce_wait_release(b, pv->w);
+}
+
 void h_produce(broker *b, kreq *req) {
     ProduceRequest r;
     if (KREQ_DECODE(req, ProduceRequest, &r) < 0) return;
@@ -294,6 +395,7 @@ void h_produce(broker *b, kreq *req) {
     ProduceResponse *resp = &w->resp;
     ProduceResponse_init(resp);
     partition_wait *waits = NULL;
+    partition_verify *verifies = NULL;
     int64_t now = wall_clock_ms();
     bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
     bool any_error = false;
@@ -331,8 +433,19 @@ void h_produce(broker *b, kreq *req) {
             else {
                 partition *wp = NULL;
                 int64_t wait_for = -1;
-                produce_partition(b, req, t, &td->partition_data[j], r.acks, po, now, &wp, &wait_for);
-                if (wait_for >= 0 && po->error_code == KERR_NONE) {
+                partition_verify v = {0};
+                produce_partition(b, req, t, &td->partition_data[j], r.acks, r.transactional_id, po, now, &wp,
+                                  &wait_for, &v);
+                if (v.needed) {
+                    partition_verify *pv = karena_calloc(&req->arena, 1, sizeof *pv);
+                    if (!pv) {
+                        kreq_fail(req, "out of memory");
+                        return;
+                    }
+                    *pv = (partition_verify){true, w, po, td->name, po->index, v.buf, v.len, v.generation, r.acks,
+                                             r.timeout_ms, now, verifies};
+                    verifies = pv;
+                } else if (wait_for >= 0 && po->error_code == KERR_NONE) {
                     partition_wait *pw = karena_calloc(&req->arena, 1, sizeof *pw);
                     if (!pw) {
                         kreq_fail(req, "out of memory");
@@ -345,12 +458,24 @@ void h_produce(broker *b, kreq *req) {
             if (po->error_code) any_error = true;
         }
     }
-    if (r.acks == 0) {
+    w->no_response = r.acks == 0;
+    w->any_error = any_error;
+    if (r.acks == 0 && !verifies) {
         /* No answer is expected; on an error Kafka closes the connection so
          * the producer notices and refreshes its metadata. */
         if (any_error) kreq_fail(req, "error on a produce request with acks=0");
         else kreq_no_response(req);
         return;
+    }
+    /* batches waiting for their transaction's verification: the request
+     * (frame, arena) stays until each is appended or refused */
+    for (partition_verify *pv = verifies; pv; pv = pv->next) w->holds++;
+    for (partition_verify *pv = verifies, *next; pv; pv = next) {
+        next = pv->next;
+        batch_header h;
+        batch_header_parse(pv->buf, &h);
+        txn_verify_partition(b, r.transactional_id, h.producer_id, h.producer_epoch, pv->topic, pv->index,
+                             partition_verified, pv);
     }
     /* acks=all: the answer waits for every appended partition's HW. The
      * request holds the partitions it appended to; a partition cannot be

@@ -29,6 +29,7 @@ typedef struct pentry {
     int64_t txn_first_offset;       /* ongoing transaction, -1 none */
     pbatch batches[PSTATE_BATCHES]; /* oldest first */
     int nbatches;
+    uint32_t generation;            /* bumped by every marker and epoch change (not persisted) */
 } pentry;
 
 /* A transaction by first offset; last_offset is -1 while ongoing. */
@@ -224,6 +225,16 @@ int16_t pstate_check(const pstate *s, const batch_header *h, bool *duplicate, in
     return KERR_NONE;
 }
 
+bool pstate_txn_ongoing(const pstate *s, int64_t producer_id) {
+    int i = s ? find(s, producer_id) : -1;
+    return i >= 0 && s->v[i].txn_first_offset >= 0;
+}
+
+uint32_t pstate_txn_generation(const pstate *s, int64_t producer_id) {
+    int i = s ? find(s, producer_id) : -1;
+    return i >= 0 ? s->v[i].generation : 0;
+}
+
 int16_t pstate_check_epoch(const pstate *s, const batch_header *h) {
     int i = s && h->producer_id >= 0 && !(h->attributes & BATCH_ATTR_CONTROL) ? find(s, h->producer_id) : -1;
     return i >= 0 && h->producer_epoch < s->v[i].epoch ? KERR_INVALID_PRODUCER_EPOCH : KERR_NONE;
@@ -246,6 +257,7 @@ static void set_epoch(pentry *e, int16_t epoch) {
     if (e->epoch != epoch) {
         e->epoch = epoch;
         e->nbatches = 0;
+        e->generation++;
     }
 }
 
@@ -295,6 +307,7 @@ static int apply_marker(pstate *s, const batch_header *h, bool aborted, int32_t 
         completed = 1;
     }
     set_epoch(e, h->producer_epoch);
+    e->generation++;
     e->coordinator_epoch = coordinator_epoch;
     e->txn_first_offset = -1;
     e->last_timestamp = timestamp;

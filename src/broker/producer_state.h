@@ -48,6 +48,13 @@ void pstate_free(pstate *s);
  * transaction open). */
 int16_t pstate_check(const pstate *s, const batch_header *h, bool *duplicate, int64_t *dup_offset);
 
+/* Has the producer a transaction open on this partition? */
+bool pstate_txn_ongoing(const pstate *s, int64_t producer_id);
+/* Changes with every marker and epoch change of the producer (0 when
+ * unknown): a transaction verification (KIP-890) started before a change
+ * no longer holds after it, as Kafka's VerificationGuard. */
+uint32_t pstate_txn_generation(const pstate *s, int64_t producer_id);
+
 /* A data batch written by a coordinator (Kafka's AppendOrigin.Coordinator:
  * transactional offset commits): no sequence checks, only the epoch
  * (ProducerAppendInfo.checkProducerEpoch). KERR_NONE or

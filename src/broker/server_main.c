@@ -26,6 +26,7 @@
 #include "broker/partition_txn.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
+#include "broker/txn_verify.h"
 #include "controller/controller.h"
 #include "group/group.h"
 #include "mstore/etcd_store.h"
@@ -488,6 +489,7 @@ int server_main(int argc, char **argv) {
     fetch_wait_shutdown(b);
     group_coord_shutdown(b->groups);
     txn_manager_shutdown(b->txns);
+    txn_verify_shutdown(); /* produce requests waiting for a verification are answered */
     net_server_free(b->server, 2000);
     group_coord_free(b->groups);
     txn_manager_free(b->txns);

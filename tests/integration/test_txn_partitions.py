@@ -450,3 +450,63 @@ def test_idle_producers_expire_but_open_transactions_stay(broker_factory):
     assert [p[0] for p in describe_producers(b, "tx-exp", 0)] == [2]
     # forgotten: a new sequence is accepted
     assert c.produce("tx-exp", [b"c"], pid=1, epoch=0, seq=7, transactional=False) == (0, 2)
+
+
+NOT_ENOUGH_REPLICAS = 19
+
+
+def produce_txn(c, topic, tid, values, pid, epoch, seq):
+    """Produce v8 with a transactional id -> (error, base_offset)."""
+    batch = record_batch(values, producer_id=pid, producer_epoch=epoch, base_sequence=seq, codec=TRANSACTIONAL)
+    body = kstring(tid) + struct.pack(">hi", -1, 30000) + struct.pack(">i", 1) + kstring(topic)
+    body += struct.pack(">i", 1) + struct.pack(">ii", 0, len(batch)) + batch
+    return parse_produce_v8(c.call(API_PRODUCE, 8, body))
+
+
+def init_transactional_id(c, tid, deadline_s=30):
+    """FindCoordinator v1 (creates __transaction_state) then InitProducerId v0 -> (pid, epoch)."""
+    deadline = time.time() + deadline_s
+    while True:
+        data = c.call(10, 1, kstring(tid) + struct.pack(">b", 1))
+        (err,) = struct.unpack_from(">h", data, 4 + 4)
+        if err == 0:
+            break
+        assert time.time() < deadline, err
+        time.sleep(0.2)
+    while True:
+        data = c.call(22, 0, kstring(tid) + struct.pack(">i", 60000))
+        err, pid, epoch = struct.unpack_from(">hqh", data, 4 + 4)
+        if err == 0:
+            return pid, epoch
+        assert time.time() < deadline, err
+        time.sleep(0.2)
+
+
+def test_transaction_verification_before_the_first_append(broker):
+    """transaction.partition.verification.enable (KIP-890): a producer's
+    first transactional batch on a partition is written only if the
+    coordinator has the partition in its transaction."""
+    create(broker, "tv")
+    c = Client(broker)
+    # no __transaction_state yet: the coordinator is not available, a retriable answer
+    assert produce_txn(c, "tv", "tv-id", [b"x"], pid=999, epoch=0, seq=0) == (NOT_ENOUGH_REPLICAS, -1)
+    pid, epoch = init_transactional_id(c, "tv-id")
+    # the partition was never added to the transaction
+    assert produce_txn(c, "tv", "tv-id", [b"x"], pid=pid, epoch=epoch, seq=0) == (INVALID_TXN_STATE, -1)
+    assert c.list_offset("tv", read_committed=False) == (0, 0)
+    # AddPartitionsToTxn v0, then the batch is written
+    body = kstring("tv-id") + struct.pack(">qh", pid, epoch) + struct.pack(">i", 1) + kstring("tv")
+    body += struct.pack(">ii", 1, 0)
+    data = c.call(24, 0, body)
+    assert struct.unpack_from(">h", data, len(data) - 2)[0] == 0
+    assert produce_txn(c, "tv", "tv-id", [b"a"], pid=pid, epoch=epoch, seq=0) == (0, 0)
+    assert produce_txn(c, "tv", "tv-id", [b"b"], pid=pid, epoch=epoch, seq=1) == (0, 1)   # ongoing: no question
+    f = c.fetch("tv", 0, read_committed=True)
+    assert (f["hw"], f["lso"]) == (2, 0)
+
+
+def test_verification_can_be_turned_off(broker_factory):
+    b = broker_factory(transaction_partition_verification_enable="false")
+    create(b, "tv2")
+    c = Client(b)
+    assert produce_txn(c, "tv2", "tv2-id", [b"x"], pid=5, epoch=0, seq=0) == (0, 0)
