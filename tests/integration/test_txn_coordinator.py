@@ -541,3 +541,43 @@ def test_idle_transactional_ids_expire(broker_factory):
     err, pid2, epoch2 = init_pid(raw, "tx-old")
     assert err == NONE and pid2 != pid and epoch2 == 0
     raw.close()
+
+
+def test_concurrent_transactional_producers(broker):
+    """Eight producers, each its own transactional id, commit and abort in
+    parallel over the same partitions: every committed record is read once
+    with read_committed, no aborted one, and every id ends complete."""
+    import threading
+    create_topic(broker, "conc", partitions=4)
+    errors = []
+
+    def run(k):
+        try:
+            p = txn_producer(broker.bootstrap, f"tx-conc-{k}")
+            p.init_transactions(30)
+            for t in range(10):
+                p.begin_transaction()
+                for i in range(5):
+                    p.produce("conc", value=b"%d-%d-%d" % (k, t, i), partition=(k + i) % 4)
+                if t % 3 == 2:
+                    p.abort_transaction(30)
+                else:
+                    p.commit_transaction(30)
+        except Exception as e:  # reported by the test below
+            errors.append((k, repr(e)))
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert not errors, errors
+    want = sorted(b"%d-%d-%d" % (k, t, i) for k in range(8) for t in range(10) if t % 3 != 2 for i in range(5))
+    got = read_values(broker.bootstrap, "conc", "read_committed", len(want))
+    assert sorted(got) == want
+    raw = Raw(broker)
+    d = retry(lambda: raw.describe([f"tx-conc-{k}" for k in range(8)]),
+              lambda v: all(s["state"] == "CompleteCommit" for s in v.values()), timeout=10)
+    assert all(s["state"] == "CompleteCommit" and s["topics"] == {} for s in d.values()), d
+    err, _, listed = raw.list(states=["CompleteCommit"])
+    assert err == NONE and set(listed) == {f"tx-conc-{k}" for k in range(8)}
+    raw.close()
