@@ -938,6 +938,8 @@ static int group_segments(const clean_ctx *c, int n, int64_t first_uncleanable, 
     return ng;
 }
 
+static int check_no_swap(const char *dir, char *err, size_t errlen);
+
 int cleaner_clean(const cleaner_config *cfg, const cleaner_input *in, offset_map *map, cleaner_stats *stats,
                   char *err, size_t errlen) {
     memset(stats, 0, sizeof *stats);
@@ -954,6 +956,7 @@ int cleaner_clean(const cleaner_config *cfg, const cleaner_input *in, offset_map
     int *groups = NULL;
     txn_meta tm = {0};
     if (rc != 0) goto out;
+    if ((rc = check_no_swap(in->dir, err, errlen)) != 0) goto out;
     if ((rc = build_offset_map(&c, in->first_dirty_offset, in->first_uncleanable_offset)) != 0) goto out;
     int64_t end = map->latest_offset + 1;
     if (end < in->first_dirty_offset) end = in->first_dirty_offset;
@@ -1021,6 +1024,24 @@ static int list_entries(const char *dir, dir_entry **out, int *nout) {
     return 0;
 }
 
+
+/* A *.swap file is a clean that recovery has not completed: cleaning again
+ * before cleaner_recover_dir would mix two swaps. */
+static int check_no_swap(const char *dir, char *err, size_t errlen) {
+    dir_entry *v;
+    int n;
+    if (list_entries(dir, &v, &n) != 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (strcmp(v[i].extra, CLEANER_SWAP_SUFFIX) == 0) {
+            set_err(err, errlen, "%s: %020" PRId64 "%s%s left by an unfinished clean: run cleaner_recover_dir", dir,
+                    v[i].base, seg_kinds[v[i].kind], v[i].extra);
+            errno = EBUSY;
+            rc = -1;
+        }
+    free(v);
+    return rc;
+}
 
 /* The offset after the last whole batch of a (swap) log file; base if none. */
 static int64_t log_next_offset(const char *path, int64_t base) {

@@ -113,7 +113,8 @@ typedef struct cleaner_stats {
 
 /* One clean of dir (see above) with map (cleared first; its memory bounds
  * how much of the dirty range one clean covers). Returns 0 (stats filled),
- * CLEANER_CRASHED, CLEANER_ABORTED, or -1 with errno (EINVAL: a malformed batch or input;
+ * CLEANER_CRASHED, CLEANER_ABORTED, or -1 with errno (EBUSY: a *.swap file
+ * is there, run cleaner_recover_dir first; EINVAL: a malformed batch or input;
  * err says what). On -1 the directory is as before (no *.cleaned left) or,
  * for an I/O error during the swap, completed or undone by a call of
  * cleaner_recover_dir (if that failed too, run it again before the log is
