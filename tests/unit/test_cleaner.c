@@ -680,7 +680,41 @@ static void test_transactions(void) {
     CHECK(count_key(&v, "s") == 1 && count_key(&v, "c1") == 1 && count_key(&v, "x") == 1, "values");
     view_free(&v);
 
-    /* a producer whose last entry is a marker keeps it (empty) */
+    omap_free(&m);
+    pb_free(&p);
+}
+
+/* An active producer whose last entry is a marker keeps it, emptied once
+ * its delete horizon passed (it carries the producer epoch for fencing). */
+static void test_last_marker_kept(void) {
+    plog_builder p;
+    pb_init(&p);
+    rec_spec r[] = {{"k", "txn"}};
+    pb_batch(&p, 0, 11, 3, 0, true, r, 1, T0);
+    int64_t marker_at = pb_marker(&p, 11, 3, 1, T0);
+    rec_spec later[] = {{"k", "plain"}};
+    pb_batch(&p, 0, -1, -1, -1, false, later, 1, T0);
+    pb_roll(&p);
+    cleaner_producer prod[] = {{11, -1, 3}};
+    offset_map m;
+    omap_init(&m, 1 << 16, 0.9);
+    cleaner_config cfg = small_cfg();
+    cleaner_stats st;
+    int64_t dirty = 0, now = T0;
+    rec_spec d[] = {{"x", "1"}};
+    for (int round = 0; round < 3; round++) {
+        CHECK(run_clean(&p, &cfg, &m, dirty, now, NULL, 0, prod, 1, &st) == 0, "clean %d", round);
+        dirty = st.end_offset;
+        pb_batch(&p, 0, -1, -1, -1, false, d, 1, T0);
+        pb_roll(&p);
+        now += RETENTION;
+    }
+    dir_view v;
+    read_dir(p.dir, &v);
+    CHECK(v.bad == 0 && v.control_batches == 1 && v.empty_batches == 1 && v.empty_base[0] == marker_at,
+          "the marker stays as an empty control batch (%d control, %d empty)", v.control_batches, v.empty_batches);
+    CHECK(count_key(&v, "k") == 1, "only the latest k");
+    view_free(&v);
     omap_free(&m);
     pb_free(&p);
 }
@@ -1040,6 +1074,7 @@ int main(void) {
     test_small_map_and_groups();
     test_tombstones_and_keyless();
     test_transactions();
+    test_last_marker_kept();
     test_copy_as_is();
     test_corrupt_input();
     test_crash_every_step();
