@@ -122,6 +122,9 @@ static int apply_record(gmgr *m, const uint8_t *key, int32_t key_len, const uint
     if (!gid) return -1;
     bool tombstone = value == NULL || value_len < 0;
     if (k.kind == GREC_KEY_OFFSET) {
+        /* no topic holds a NUL: such a key is malformed (offsets are kept by
+         * C string, and would not be found again) */
+        if (k.topic.len < 0 || (k.topic.len > 0 && memchr(k.topic.p, 0, (size_t)k.topic.len))) return -1;
         kgroup *g = gmgr_get(m, gid);
         if (tombstone) {
             if (g && producer_id >= 0) group_txn_offset_remove(g, producer_id, k.topic.p, (size_t)k.topic.len, k.partition);
