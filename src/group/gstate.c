@@ -1700,3 +1700,11 @@ int group_txn_complete(kgroup *g, int64_t producer_id, bool commit) {
     txn_producer_drop(g, t);
     return n;
 }
+
+void group_warn_mixed_commits(const kgroup *g) {
+    if (!g->received_consumer_commits || !g->received_txn_commits) return;
+    log_warn("kafka.coordinator.group.GroupMetadataManager",
+             "group: %s with leader: %s has received offset commits from consumers as well as transactional "
+             "producers. Mixing both types of offset commits will generally result in surprises and should be avoided.",
+             g->id, g->leader_id ? g->leader_id : "null");
+}

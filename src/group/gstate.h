@@ -107,6 +107,8 @@ typedef struct kgroup {
      * pendingTransactionalOffsetCommits): invisible to OffsetFetch until a
      * COMMIT marker; dropped on ABORT */
     struct gtxn_offsets *txn;
+    bool received_consumer_commits; /* Kafka's receivedConsumerOffsetCommits */
+    bool received_txn_commits;      /* and receivedTransactionalOffsetCommits */
     struct kgroup *next;        /* gmgr hash chain */
 } kgroup;
 
@@ -354,5 +356,8 @@ bool group_txn_pending_for(const kgroup *g, const char *topic, size_t topic_len,
  * that was appended replaces the committed one unless that one's record is
  * newer; on abort they are dropped. Returns the number committed. */
 int group_txn_complete(kgroup *g, int64_t producer_id, bool commit);
+/* Kafka's storeOffsets warning when a group gets offsets both from
+ * consumers and from transactional producers (logged, not refused). */
+void group_warn_mixed_commits(const kgroup *g);
 
 #endif

@@ -411,6 +411,8 @@ void h_offset_commit(broker *b, kreq *req) {
         return;
     }
     *cw = (commit_wait){.req = req, .resp = resp, .group_id = gid, .offs = offs, .nrec = nrec};
+    group_warn_mixed_commits(g); /* as storeOffsets, before prepareOffsetCommit */
+    g->received_consumer_commits = true;
     gc_append(gc, gid, nrec, keys, vals, commit_written, cw);
 }
 

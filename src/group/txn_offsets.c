@@ -202,6 +202,8 @@ void h_txn_offset_commit(broker *b, kreq *req) {
         txn_commit_answer(req, resp, KERR_NONE);
         return;
     }
+    group_warn_mixed_commits(g);
+    g->received_txn_commits = true;
     /* Kafka's prepareTxnOffsetCommit: pending before the write completes */
     for (int i = 0; i < nrec; i++) {
         const goffset *o = &offs[i];
