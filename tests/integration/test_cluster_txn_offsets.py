@@ -69,3 +69,37 @@ def test_pending_txn_offsets_survive_coordinator_kill9(samsa_cluster_factory):
             break
         time.sleep(0.1)
     assert got == {("src", 0): (11, NONE), ("src", 1): (22, NONE)}
+
+
+@pytest.mark.timeout(180)
+def test_transactions_tool_on_a_cluster(samsa_cluster_factory):
+    """kafka-transactions.sh asks every broker (list), the transaction's
+    coordinator (describe) and the partition leader (describe-producers),
+    whichever node it bootstraps from."""
+    from test_cluster import tool
+    from test_cluster_txn_coordinator import OVERRIDES as TXN_OVERRIDES
+    from test_cluster_txn_coordinator import coordinator_of
+    import confluent_kafka as ck
+    c = wait_all_registered(samsa_cluster_factory(3, overrides=dict(OVERRIDES, **TXN_OVERRIDES)))
+    create_topic(c, 1, "tt", "--partitions", "3", "--replication-factor", "3")
+    p = ck.Producer({"bootstrap.servers": c.bootstrap, "transactional.id": "tool-cluster"})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce("tt", b"v", partition=part)
+    p.flush(30)
+    coord = coordinator_of(c, "tool-cluster")
+    for n in c.nodes:
+        rows = [ln.split("\t") for ln in tool(c, "kafka-transactions", "--bootstrap-server", n.bootstrap,
+                                              "list").stdout.splitlines()]
+        mine = [[x.strip() for x in r] for r in rows if r[0].strip() == "tool-cluster"]
+        assert len(mine) == 1 and mine[0][1] == str(coord) and mine[0][3] == "Ongoing", rows
+        out = tool(c, "kafka-transactions", "--bootstrap-server", n.bootstrap, "describe", "--transactional-id",
+                   "tool-cluster").stdout.splitlines()[1].split("\t")
+        assert out[0].strip() == str(coord) and out[4].strip() == "Ongoing", out
+        assert sorted(out[8].strip().split(",")) == ["tt-0", "tt-1", "tt-2"], out
+    for part in range(3):
+        out = tool(c, "kafka-transactions", "--bootstrap-server", c.node(1).bootstrap, "describe-producers",
+                   "--topic", "tt", "--partition", str(part)).stdout.splitlines()
+        assert len(out) == 2 and out[1].split("\t")[5].strip() == "0", out
+    p.commit_transaction(30)
