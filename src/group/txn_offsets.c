@@ -26,8 +26,17 @@ static group_coord *coord(broker *b) { return (group_coord *)b->groups; }
 void group_txn_marker_written(struct group_coord *gc, int32_t offsets_partition, int64_t producer_id,
                               bool commit) {
     if (!gc || offsets_partition < 0) return;
-    /* a partition not loaded here: its groups are not in memory (the load
-     * replays this marker from the log) */
+    if (gc->nparts > 0 && offsets_partition < gc->nparts && gc->parts[offsets_partition].state == GC_PART_LOADING) {
+        /* the load stops at the end it saw when it started: make it read on
+         * to this marker, or the offsets it completes would stay pending */
+        topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
+        partition *p = t && offsets_partition < t->nparts ? t->parts[offsets_partition] : NULL;
+        if (p && p->log && plog_end_offset(p->log) > gc->parts[offsets_partition].load_end)
+            gc->parts[offsets_partition].load_end = plog_end_offset(p->log);
+        return;
+    }
+    /* a partition not led here: its groups are not in memory (whoever loads
+     * it replays this marker from the log) */
     if (gc->nparts > 0 && (offsets_partition >= gc->nparts || gc->parts[offsets_partition].state != GC_PART_LOADED))
         return;
     int n = grec_txn_marker(&gc->mgr, producer_id, commit, offsets_partition, gc->nparts);
