@@ -54,6 +54,8 @@ typedef struct tm_node {
     char host[256];
     int port;
     kc_conn *conn;
+    struct tm_marker *queue, **tail; /* markers waiting for the request in flight */
+    bool busy;                       /* one WriteTxnMarkers request in flight */
     struct tm_node *next;
 } tm_node;
 
@@ -364,6 +366,7 @@ static tm_node *node_conn(txn_manager *tm, int32_t id) {
         n = calloc(1, sizeof *n);
         if (!n) abort();
         n->id = id;
+        n->tail = &n->queue;
         n->next = tm->nodes;
         tm->nodes = n;
     }
@@ -381,14 +384,30 @@ static tm_node *node_conn(txn_manager *tm, int32_t id) {
     return n->conn ? n : NULL;
 }
 
-typedef struct marker_req {
-    txn_manager *tm;
+/* One transaction's markers queued for (or in) a request to a node. */
+typedef struct tm_marker {
     char *tid;
     size_t tid_len;
     uint32_t incarnation;
     int64_t producer_id;
-    int32_t node;
-} marker_req;
+    struct tm_marker *next;
+} tm_marker;
+
+/* A WriteTxnMarkers request in flight: its node and the markers it carries. */
+typedef struct marker_batch {
+    txn_manager *tm;
+    tm_node *node;
+    tm_marker *markers;
+} marker_batch;
+
+static void markers_free(tm_marker *e) {
+    while (e) {
+        tm_marker *next = e->next;
+        free(e->tid);
+        free(e);
+        e = next;
+    }
+}
 
 static void markers_resend_fire(kloop *l, void *arg);
 
@@ -408,53 +427,166 @@ static void maybe_complete(txn_manager *tm, tm_txn *x) {
     }
 }
 
-static void marker_answered(kc_status st, kc_resp *resp, void *arg) {
-    marker_req *r = arg;
-    txn_manager *tm = r->tm;
-    tm_txn *x = tm->shut ? NULL : lookup(tm, r->tid, r->tid_len);
-    bool mine = x && x->part < tm->nparts && tm->parts[x->part].incarnation == r->incarnation &&
-                x->m->producer_id == r->producer_id;
-    free(r->tid);
-    int32_t node = r->node;
-    free(r);
-    if (!mine) return;
+/* The entry's transaction, if this coordinator incarnation still has it. */
+static tm_txn *marker_txn(txn_manager *tm, const tm_marker *e) {
+    tm_txn *x = lookup(tm, e->tid, e->tid_len);
+    return x && x->part < tm->nparts && tm->parts[x->part].incarnation == e->incarnation &&
+                   x->m->producer_id == e->producer_id
+               ? x
+               : NULL;
+}
+
+/* One of x's requests is over: complete, or send what is still owed later. */
+static void marker_settled(txn_manager *tm, tm_txn *x, int64_t delay) {
     if (x->markers_inflight > 0) x->markers_inflight--;
     if (!x->m->markers_pending) return;
-    int64_t delay = MARKER_RETRY_MS;
-    WriteTxnMarkersResponse out;
-    if (st != KC_OK || kc_resp_decode(resp, &out) != 0) {
-        if (st != KC_CANCELLED)
-            log_debug(LOGM, "WriteTxnMarkers to node %d for %s failed: %s", node, x->m->transactional_id,
-                      kc_status_name(st));
-    } else {
-        for (int i = 0; i < out.markers_count; i++) {
-            WriteTxnMarkersResponse_WritableTxnMarkerResult *mr = &out.markers[i];
-            if (mr->producer_id != x->m->producer_id) continue;
-            for (int j = 0; j < mr->topics_count; j++) {
-                WriteTxnMarkersResponse_WritableTxnMarkerTopicResult *tr = &mr->topics[j];
-                for (int k = 0; k < tr->partitions_count; k++) {
-                    int16_t e = tr->partitions[k].error_code;
-                    txn_marker_action a = txn_marker_written(x->m, tr->name.p, (size_t)tr->name.len,
-                                                             tr->partitions[k].partition_index, e);
-                    if (a == TXN_MARKER_CANCEL) {
-                        log_info(LOGM, "Markers of %s cancelled: %s", x->m->transactional_id, kerr_name(e));
-                        return;
-                    }
-                    if (a == TXN_MARKER_FATAL) {
-                        log_warn(LOGM, "WriteTxnMarkers for %s on %.*s-%d answered %s; retrying",
-                                 x->m->transactional_id, tr->name.len, tr->name.p,
-                                 tr->partitions[k].partition_index, kerr_name(e));
-                        delay = MARKER_FATAL_RETRY_MS;
-                    }
-                }
-            }
-        }
-    }
     if (x->m->partitions.n == 0) maybe_complete(tm, x);
     else if (x->markers_inflight == 0) schedule_resend(tm, x, delay);
 }
 
-/* Send the markers still owed, one request per leader node. */
+static void marker_answered(kc_status st, kc_resp *resp, void *arg);
+
+/* Send every marker queued for n in one request, as Kafka's marker channel
+ * drains its queue per broker with one request in flight per node. A
+ * transaction's partitions led by n are read now, from the current image. */
+static void node_flush(txn_manager *tm, tm_node *n) {
+    if (n->busy || !n->queue || tm->shut || !n->conn) return;
+    tm_marker *list = n->queue;
+    n->queue = NULL;
+    n->tail = &n->queue;
+    int count = 0, nparts = 0;
+    for (tm_marker *e = list; e; e = e->next) {
+        tm_txn *x = marker_txn(tm, e);
+        count++;
+        if (x) nparts += x->m->partitions.n;
+    }
+    karena a;
+    karena_init(&a, 0);
+    WriteTxnMarkersRequest req;
+    WriteTxnMarkersRequest_init(&req);
+    req.markers = karena_calloc(&a, (size_t)count, sizeof *req.markers);
+    WriteTxnMarkersRequest_WritableTxnMarkerTopic *tps = karena_calloc(&a, (size_t)(nparts ? nparts : 1), sizeof *tps);
+    int32_t *idx = karena_calloc(&a, (size_t)(nparts ? nparts : 1), sizeof *idx);
+    if (!req.markers || !tps || !idx) abort();
+    req.markers_count = 0;
+    int used_tp = 0, used_idx = 0;
+    tm_marker *kept = NULL, **kept_tail = &kept;
+    for (tm_marker *e = list, *next; e; e = next) {
+        next = e->next;
+        e->next = NULL;
+        tm_txn *x = marker_txn(tm, e);
+        txn_meta *m = x ? x->m : NULL;
+        WriteTxnMarkersRequest_WritableTxnMarker *mk = &req.markers[req.markers_count];
+        WriteTxnMarkersRequest_WritableTxnMarker_init(mk);
+        mk->topics = &tps[used_tp];
+        mk->topics_count = 0;
+        /* the partitions of the transaction (sorted: a topic's are together) this node leads */
+        for (int j = 0; m && m->markers_pending && j < m->partitions.n; j++) {
+            mtopic *mt = mimage_topic(tm->b->image, kstr_from(m->partitions.v[j].topic));
+            if (!mt || m->partitions.v[j].partition >= mt->nparts ||
+                mt->parts[m->partitions.v[j].partition].leader != n->id)
+                continue;
+            WriteTxnMarkersRequest_WritableTxnMarkerTopic *tp = mk->topics_count ? &mk->topics[mk->topics_count - 1] : NULL;
+            if (!tp || strcmp(tp->name.p, m->partitions.v[j].topic) != 0) {
+                tp = &mk->topics[mk->topics_count++];
+                used_tp++;
+                WriteTxnMarkersRequest_WritableTxnMarkerTopic_init(tp);
+                tp->name = kstr_from(m->partitions.v[j].topic);
+                tp->partition_indexes = &idx[used_idx];
+                tp->partition_indexes_count = 0;
+            }
+            idx[used_idx++] = m->partitions.v[j].partition;
+            tp->partition_indexes_count++;
+        }
+        if (!mk->topics_count) { /* gone, cancelled, or its leaders moved: nothing for n now */
+            if (x) marker_settled(tm, x, MARKER_RETRY_MS);
+            free(e->tid);
+            free(e);
+            continue;
+        }
+        mk->producer_id = m->producer_id;
+        mk->producer_epoch = m->producer_epoch;
+        mk->transaction_result = m->complete.state == TXN_COMPLETE_COMMIT;
+        mk->coordinator_epoch = m->markers_coordinator_epoch;
+        req.markers_count++;
+        *kept_tail = e;
+        kept_tail = &e->next;
+    }
+    if (!kept) {
+        karena_free(&a);
+        return;
+    }
+    marker_batch *mb = calloc(1, sizeof *mb);
+    if (!mb) abort();
+    *mb = (marker_batch){tm, n, kept};
+    int16_t v = kc_pick_version(n->conn, KAPI_WRITE_TXN_MARKERS, 1);
+    if (v < 0) v = 1;
+    n->busy = true;
+    if (kc_send_msg(n->conn, KAPI_WRITE_TXN_MARKERS, v, &req, 0, marker_answered, mb) != 0) {
+        n->busy = false;
+        for (tm_marker *e = kept; e; e = e->next) {
+            tm_txn *x = marker_txn(tm, e);
+            if (x) marker_settled(tm, x, MARKER_RETRY_MS);
+        }
+        markers_free(kept);
+        free(mb);
+    }
+    karena_free(&a);
+}
+
+/* One transaction's part of a WriteTxnMarkers answer (NULL: the request failed). */
+static void marker_result(txn_manager *tm, tm_txn *x, const WriteTxnMarkersResponse *out) {
+    int64_t delay = MARKER_RETRY_MS;
+    for (int i = 0; out && i < out->markers_count; i++) {
+        const WriteTxnMarkersResponse_WritableTxnMarkerResult *mr = &out->markers[i];
+        if (mr->producer_id != x->m->producer_id) continue;
+        for (int j = 0; j < mr->topics_count; j++) {
+            const WriteTxnMarkersResponse_WritableTxnMarkerTopicResult *tr = &mr->topics[j];
+            for (int k = 0; k < tr->partitions_count; k++) {
+                int16_t e = tr->partitions[k].error_code;
+                txn_marker_action act = txn_marker_written(x->m, tr->name.p, (size_t)tr->name.len,
+                                                           tr->partitions[k].partition_index, e);
+                if (act == TXN_MARKER_CANCEL) {
+                    log_info(LOGM, "Markers of %s cancelled: %s", x->m->transactional_id, kerr_name(e));
+                    if (x->markers_inflight > 0) x->markers_inflight--;
+                    return;
+                }
+                if (act == TXN_MARKER_FATAL) {
+                    log_warn(LOGM, "WriteTxnMarkers for %s on %.*s-%d answered %s; retrying", x->m->transactional_id,
+                             tr->name.len, tr->name.p, tr->partitions[k].partition_index, kerr_name(e));
+                    delay = MARKER_FATAL_RETRY_MS;
+                }
+            }
+        }
+        break; /* one result per producer id */
+    }
+    marker_settled(tm, x, delay);
+}
+
+static void marker_answered(kc_status st, kc_resp *resp, void *arg) {
+    marker_batch *mb = arg;
+    txn_manager *tm = mb->tm;
+    if (tm->shut) { /* the connections are being freed */
+        markers_free(mb->markers);
+        free(mb);
+        return;
+    }
+    tm_node *n = mb->node;
+    n->busy = false;
+    WriteTxnMarkersResponse out;
+    bool ok = st == KC_OK && kc_resp_decode(resp, &out) == 0;
+    if (!ok && st != KC_CANCELLED)
+        log_debug(LOGM, "WriteTxnMarkers to node %d failed: %s", n->id, st != KC_OK ? kc_status_name(st) : "bad answer");
+    for (tm_marker *e = mb->markers; e; e = e->next) {
+        tm_txn *x = marker_txn(tm, e);
+        if (x) marker_result(tm, x, ok ? &out : NULL);
+    }
+    markers_free(mb->markers);
+    free(mb);
+    node_flush(tm, n);
+}
+
+/* Queue the markers still owed, for each partition's leader. */
 static void send_markers(txn_manager *tm, tm_txn *x) {
     txn_meta *m = x->m;
     if (!m->markers_pending || tm->shut || x->markers_inflight > 0) return;
@@ -476,77 +608,36 @@ static void send_markers(txn_manager *tm, tm_txn *x) {
         return;
     }
     int32_t *leader = calloc((size_t)n, sizeof *leader);
-    bool *sent = calloc((size_t)n, sizeof *sent);
-    if (!leader || !sent) abort();
-    bool unsent = false;
+    tm_node **touched = calloc((size_t)n, sizeof *touched);
+    if (!leader || !touched) abort();
     for (int i = 0; i < n; i++) {
         mtopic *mt = mimage_topic(tm->b->image, kstr_from(m->partitions.v[i].topic));
         leader[i] = mt->parts[m->partitions.v[i].partition].leader;
     }
+    bool unsent = false;
+    int ntouched = 0;
     for (int i = 0; i < n; i++) {
-        if (sent[i]) continue;
-        int32_t node = leader[i];
-        tm_node *nd = node >= 0 ? node_conn(tm, node) : NULL;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++) seen = leader[j] == leader[i];
+        if (seen) continue;
+        tm_node *nd = leader[i] >= 0 ? node_conn(tm, leader[i]) : NULL;
         if (!nd) {
-            sent[i] = true;
-            unsent = true;
+            unsent = true; /* no leader now: try again shortly */
             continue;
         }
-        /* this node's partitions, grouped by topic (the set is sorted) */
-        karena a;
-        karena_init(&a, 0);
-        WriteTxnMarkersRequest req;
-        WriteTxnMarkersRequest_init(&req);
-        WriteTxnMarkersRequest_WritableTxnMarker *mk = karena_calloc(&a, 1, sizeof *mk);
-        WriteTxnMarkersRequest_WritableTxnMarkerTopic *tps = karena_calloc(&a, (size_t)n, sizeof *tps);
-        int32_t *idx = karena_calloc(&a, (size_t)n, sizeof *idx);
-        if (!mk || !tps || !idx) abort();
-        WriteTxnMarkersRequest_WritableTxnMarker_init(mk);
-        mk->producer_id = m->producer_id;
-        mk->producer_epoch = m->producer_epoch;
-        mk->transaction_result = m->complete.state == TXN_COMPLETE_COMMIT;
-        mk->coordinator_epoch = m->markers_coordinator_epoch;
-        mk->topics = tps;
-        mk->topics_count = 0;
-        int used = 0;
-        for (int j = i; j < n; j++) {
-            if (sent[j] || leader[j] != node) continue;
-            sent[j] = true;
-            WriteTxnMarkersRequest_WritableTxnMarkerTopic *tp =
-                mk->topics_count > 0 ? &tps[mk->topics_count - 1] : NULL;
-            if (!tp || strcmp(tp->name.p, m->partitions.v[j].topic) != 0) {
-                tp = &tps[mk->topics_count++];
-                WriteTxnMarkersRequest_WritableTxnMarkerTopic_init(tp);
-                tp->name = kstr_from(m->partitions.v[j].topic);
-                tp->partition_indexes = &idx[used];
-                tp->partition_indexes_count = 0;
-            }
-            idx[used++] = m->partitions.v[j].partition;
-            tp->partition_indexes_count++;
-        }
-        req.markers = mk;
-        req.markers_count = 1;
-        marker_req *r = calloc(1, sizeof *r);
-        if (!r) abort();
-        r->tm = tm;
-        r->tid = strdup(m->transactional_id);
-        r->tid_len = strlen(m->transactional_id);
-        r->incarnation = tm->parts[x->part].incarnation;
-        r->producer_id = m->producer_id;
-        r->node = node;
-        int16_t v = kc_pick_version(nd->conn, KAPI_WRITE_TXN_MARKERS, 1);
-        if (v < 0) v = 1;
+        tm_marker *e = calloc(1, sizeof *e);
+        if (!e || !(e->tid = strdup(m->transactional_id))) abort();
+        e->tid_len = strlen(m->transactional_id);
+        e->incarnation = tm->parts[x->part].incarnation;
+        e->producer_id = m->producer_id;
+        *nd->tail = e;
+        nd->tail = &e->next;
         x->markers_inflight++;
-        if (!r->tid || kc_send_msg(nd->conn, KAPI_WRITE_TXN_MARKERS, v, &req, 0, marker_answered, r) != 0) {
-            x->markers_inflight--;
-            free(r->tid);
-            free(r);
-            unsent = true;
-        }
-        karena_free(&a);
+        touched[ntouched++] = nd;
     }
+    for (int i = 0; i < ntouched; i++) node_flush(tm, touched[i]);
     free(leader);
-    free(sent);
+    free(touched);
     if (unsent && x->markers_inflight == 0) schedule_resend(tm, x, MARKER_RETRY_MS);
 }
 
@@ -1004,6 +1095,7 @@ void txn_manager_shutdown(txn_manager *tm) {
         tm_node *n = tm->nodes;
         tm->nodes = n->next;
         kc_conn_free(n->conn);
+        markers_free(n->queue);
         free(n);
     }
     if (tm->abort_timer) loop_timer_cancel(tm->b->loop, tm->abort_timer);
