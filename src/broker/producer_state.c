@@ -414,6 +414,7 @@ int pstate_producer_at(const pstate *s, int i, pstate_info *out) {
     out->last_timestamp = e->last_timestamp;
     out->coordinator_epoch = e->coordinator_epoch;
     out->current_txn_start_offset = e->txn_first_offset;
+    out->last_data_offset = e->nbatches ? e->batches[e->nbatches - 1].last_offset : -1;
     return 0;
 }
 

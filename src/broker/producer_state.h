@@ -186,6 +186,8 @@ typedef struct pstate_info {
     int64_t last_timestamp;
     int32_t coordinator_epoch;
     int64_t current_txn_start_offset; /* -1: none */
+    int64_t last_data_offset;         /* its last batch's last offset, -1: none (the log
+                                       * cleaner's lastRecordsOfActiveProducers) */
 } pstate_info;
 int pstate_producer_at(const pstate *s, int i, pstate_info *out);
 

@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cleaner/log_cleaner.h"
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/fetch_wait.h"
@@ -477,6 +478,7 @@ int server_main(int argc, char **argv) {
     if (sfd >= 0) loop_watch(b->loop, sfd, LOOP_READ, signal_event, b);
     loop_timer_add(b->loop, 1000, maintenance_tick, b);
     loop_timer_add(b->loop, b->cfg.log_flush_offset_checkpoint_interval_ms, checkpoint_tick, b);
+    if (log_cleaner_start(b) != 0) log_warn(COMPONENT, "The log cleaner is not running");
     b->started_ms = monotonic_ms();
     log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] Kafka Server started (in %lld ms)", b->cfg.node_id,
              (long long)(b->started_ms - t0));
@@ -487,6 +489,7 @@ int server_main(int argc, char **argv) {
     mstore_etcd_leave(b->store); /* deregistered first: nothing is elected onto this node any more */
     net_server_stop_listening(b->server);
     fetch_wait_shutdown(b);
+    log_cleaner_stop(); /* running cleans abort before the logs close */
     group_coord_shutdown(b->groups);
     txn_manager_shutdown(b->txns);
     txn_verify_shutdown(); /* produce requests waiting for a verification are answered */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleaner/log_cleaner.h"
 #include "broker/partition_txn.h"
 #include "broker/producer_state.h"
 #include "controller/placement.h"
@@ -170,6 +171,7 @@ static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
     t->log_cfg.retention_bytes = t->cfg.retention_bytes;
     t->log_cfg.retention_ms = t->cfg.retention_ms;
     t->log_cfg.file_delete_delay_ms = t->cfg.file_delete_delay_ms;
+    t->log_cfg.retention_delete = t->cfg.delete_;
 }
 
 /* ---- opening partition logs ---- */
@@ -243,6 +245,7 @@ static void close_partition(broker *b, partition *p, bool delete_data) {
     if (!delete_data && p->producers && pstate_take_snapshot(p->producers, plog_dir(p->log)) != 0)
         log_warn(COMPONENT, "Could not write the producer state snapshot of %s-%d: %s", p->topic->name, p->index,
                  strerror(errno));
+    if (delete_data) log_cleaner_forget(plog_dir(p->log), p->topic->name, p->index);
     if (delete_data) plog_delete(p->log);
     else plog_close(p->log);
     pstate_free(p->producers);

@@ -810,7 +810,7 @@ static int fault(const cleaner_input *in, const char *step) {
     } while (0)
 
 /* Steps after the cleaned files are written: see cleaner.h. */
-static int swap_in(const cleaner_input *in, int64_t base, const seg_file *old, int nold) {
+static int swap_in(const cleaner_input *in, int64_t base, const int64_t *old, int nold) {
     const char *dir = in->dir;
     for (int k = 1; k < NKINDS; k++) {
         FAULT("cleaned->swap index");
@@ -823,7 +823,7 @@ static int swap_in(const cleaner_input *in, int64_t base, const seg_file *old, i
     for (int i = 0; i < nold; i++)
         for (int k = 0; k < NKINDS; k++) {
             FAULT("old->deleted");
-            if (rename_kind(dir, old[i].base, k, "", SEG_DELETED_SUFFIX, k == 0) != 0) return -1;
+            if (rename_kind(dir, old[i], k, "", SEG_DELETED_SUFFIX, k == 0) != 0) return -1;
         }
     FAULT("fsync dir (deleted)");
     if (fio_fsync_dir(dir) != 0) return -1;
@@ -836,7 +836,7 @@ static int swap_in(const cleaner_input *in, int64_t base, const seg_file *old, i
     for (int i = 0; i < nold; i++)
         for (int k = 0; k < NKINDS; k++) {
             FAULT("unlink deleted");
-            if (unlink_kind(dir, old[i].base, k, SEG_DELETED_SUFFIX) != 0) return -1;
+            if (unlink_kind(dir, old[i], k, SEG_DELETED_SUFFIX) != 0) return -1;
         }
     return 0;
 crash:
@@ -845,6 +845,17 @@ crash:
 
 static void remove_cleaned(const char *dir, int64_t base) {
     for (int k = NKINDS - 1; k >= 0; k--) unlink_kind(dir, base, k, CLEANER_CLEANED_SUFFIX);
+}
+
+int cleaner_swap_group(const cleaner_input *in, int64_t base, const int64_t *old, int nold) {
+    int rc = swap_in(in, base, old, nold);
+    if (rc == -1) {
+        /* an I/O error mid-swap: finish or undo it now, as a restart would */
+        int saved = errno;
+        cleaner_recover_dir(in->dir);
+        errno = saved;
+    }
+    return rc;
 }
 
 /* cleanSegments: segs[first, first+n) into one cleaned segment, then swap. */
@@ -898,13 +909,20 @@ static int clean_group(clean_ctx *c, int first, int n, txn_meta *tm) {
         errno = saved;
         return rc == CLEANER_ABORTED ? rc : -1;
     }
-    rc = swap_in(in, base, c->segs + first, n);
-    if (rc == -1) {
-        /* an I/O error mid-swap: finish or undo it now, as a restart would */
-        int saved = errno;
-        cleaner_recover_dir(in->dir);
-        errno = saved;
+    int64_t *old = malloc((size_t)n * sizeof *old);
+    if (!old) {
+        remove_cleaned(in->dir, base);
+        errno = ENOMEM;
+        return -1;
     }
+    for (int i = 0; i < n; i++) old[i] = c->segs[first + i].base;
+    if (in->swap) {
+        rc = in->swap(in->swap_ctx, in, base, old, n);
+        if (rc == CLEANER_ABORTED) remove_cleaned(in->dir, base);
+    } else {
+        rc = cleaner_swap_group(in, base, old, n);
+    }
+    free(old);
     if (rc == 0) {
         c->st->groups++;
         c->st->segments_replaced += n;
@@ -1066,6 +1084,14 @@ int cleaner_recover_dir(const char *dir) {
     dir_entry *v;
     int n;
     if (list_entries(dir, &v, &n) != 0) return -1;
+    /* nothing left by a clean or a deletion: no fsync (opening thousands of
+     * partitions at start-up must not pay one each) */
+    bool leftovers = false;
+    for (int i = 0; i < n && !leftovers; i++) leftovers = v[i].extra[0] != 0;
+    if (!leftovers) {
+        free(v);
+        return 0;
+    }
     int rc = 0;
     /* 1. an uncommitted clean (its .log is still .cleaned): index .swap
      *    files first, then every .cleaned file, the .log last */

@@ -99,7 +99,19 @@ typedef struct cleaner_input {
      * answer stops the clean there, as a kill -9 would (CLEANER_CRASHED). */
     int (*fault)(void *ctx, const char *step);
     void *fault_ctx;
+    /* Optional: does the swap of one cleaned group instead of the cleaner
+     * (the broker runs it on its event loop, where the live log is swapped
+     * too): it calls cleaner_swap_group(in, base, old, nold) and returns
+     * its result, or CLEANER_ABORTED to refuse (the .cleaned files are then
+     * removed and the clean stops). */
+    int (*swap)(void *ctx, const struct cleaner_input *in, int64_t base, const int64_t *old, int nold);
+    void *swap_ctx;
 } cleaner_input;
+
+/* The swap of one group written as <base>.*.cleaned replacing the segments
+ * old[0..nold) (step 3 above). 0, CLEANER_CRASHED (fault hook) or -1 with
+ * errno (the directory then completed or undone by cleaner_recover_dir). */
+int cleaner_swap_group(const struct cleaner_input *in, int64_t base, const int64_t *old, int nold);
 
 typedef struct cleaner_stats {
     int64_t end_offset;         /* the new first dirty offset (checkpoint it) */

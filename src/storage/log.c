@@ -16,6 +16,7 @@
 
 #include "protocol/batch_header.h"
 #include "storage/checkpoint.h"
+#include "storage/cleaner.h"
 #include "storage/epoch_cache.h"
 #include "storage/fileio.h"
 #include "storage/segment.h"
@@ -59,6 +60,14 @@ struct plog {
     txn_index txi;
     int64_t txi_base;
     bool txi_dirty;
+    /* The log cleaner (log_cleaner.h): segments below cleaning_end are being
+     * cleaned (-1: none); deleting or truncating any of them aborts that
+     * clean (Kafka's abortAndPauseCleaning) by setting cleaning_aborted, so
+     * its swap is refused. truncated_to: lowest offset truncated to since
+     * the cleaner last asked (INT64_MAX: none; maybeTruncateCheckpoint). */
+    int64_t cleaning_end;
+    bool cleaning_aborted;
+    int64_t truncated_to;
 };
 
 static int64_t wall_ms(void) {
@@ -86,6 +95,7 @@ void log_config_defaults(log_config *c) {
     c->retention_bytes = -1;
     c->retention_ms = 604800000;
     c->file_delete_delay_ms = 60000;
+    c->retention_delete = true;
 }
 
 static segment *active(plog *l) { return &l->segs[l->nsegs - 1]; }
@@ -184,6 +194,7 @@ static void trash_purge(trash_entry *t) {
  * that is impossible, closes and unlinks at once). Removes it from segs. */
 static int delete_segment(plog *l, int i, int64_t now_ms) {
     segment *s = &l->segs[i];
+    if (s->base < l->cleaning_end) l->cleaning_aborted = true;
     static const char *const suffixes[SEG_FILES] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX,
                                                     TXN_INDEX_SUFFIX};
     seg_close_indexes(s); /* only the .log descriptor moves to the trash */
@@ -416,6 +427,12 @@ static int check_partition_metadata(plog *l, const uint8_t topic_id[16], bool sy
 static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errlen) {
     int64_t *bases;
     int n;
+    /* A clean interrupted by a crash: its committed *.swap must be completed
+     * before the listing below removes leftovers (cleaner.h). */
+    if (cleaner_recover_dir(l->dir) != 0) {
+        set_err(err, errlen, "%s: recovering an interrupted clean: %s", l->dir, strerror(errno));
+        return -1;
+    }
     if (list_segments(l->dir, &bases, &n) != 0) {
         set_err(err, errlen, "%s: listing: %s", l->dir, strerror(errno));
         return -1;
@@ -508,6 +525,8 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->cfg = *cfg;
     l->hw = -1;
     l->txi_base = -1;
+    l->cleaning_end = -1;
+    l->truncated_to = INT64_MAX;
     l->log_start = log_start_offset;
     l->last_flush_ms = wall_ms();
     bool created = storage_fio.mkdir(dir, 0755) == 0;
@@ -1056,8 +1075,9 @@ void plog_housekeeping(plog *l, int64_t now_ms) {
 void plog_tick(plog *l, int64_t now_ms) {
     plog_housekeeping(l, now_ms);
     int rc = 0;
-    if (l->cfg.retention_ms >= 0) rc = delete_old_segments(l, RETAIN_MS, now_ms);
-    if (rc >= 0 && l->cfg.retention_bytes >= 0 && plog_size(l) >= l->cfg.retention_bytes)
+    /* cleanup.policy without delete (compact): only the log start deletes */
+    if (l->cfg.retention_delete && l->cfg.retention_ms >= 0) rc = delete_old_segments(l, RETAIN_MS, now_ms);
+    if (rc >= 0 && l->cfg.retention_delete && l->cfg.retention_bytes >= 0 && plog_size(l) >= l->cfg.retention_bytes)
         rc = delete_old_segments(l, RETAIN_BYTES, now_ms);
     if (rc >= 0) rc = delete_old_segments(l, RETAIN_LOG_START, now_ms);
     if (rc < 0) fprintf(stderr, "storage: %s: retention failed: %s\n", l->dir, strerror(errno));
@@ -1080,6 +1100,8 @@ int plog_delete_records(plog *l, int64_t offset) {
  * epochs that claim records the log no longer has. */
 static int truncate_fully(plog *l, int64_t offset) {
     int64_t now = wall_ms();
+    l->cleaning_aborted = l->cleaning_end >= 0;
+    if (offset < l->truncated_to) l->truncated_to = offset;
     if (ec_clear(&l->epochs) != 0) return -1;
     /* Oldest first, so a crash leaves a suffix of the old log. */
     int rc = 0;
@@ -1146,6 +1168,8 @@ int plog_truncate_to(plog *l, int64_t offset) {
      * started as leader without writing a record), as Kafka does. */
     if (offset >= l->leo) return ec_truncate_from_end(&l->epochs, l->leo);
     if (offset < l->segs[0].base) return truncate_fully(l, offset);
+    if (offset < l->cleaning_end) l->cleaning_aborted = true;
+    if (offset < l->truncated_to) l->truncated_to = offset;
 
     int64_t now = wall_ms();
     bool deleted = false;
@@ -1340,5 +1364,109 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
     return 0;
 io_error:
     set_err(err, errlen, "%s: appending at offset %" PRId64 ": %s", l->dir, l->leo, strerror(errno));
+    return -1;
+}
+
+/* ---- the log cleaner's hooks (log_cleaner.h) ---- */
+
+int plog_segment_info(const plog *l, int i, int64_t *base, int64_t *size, int64_t *largest_ts, int64_t *rolling_ts) {
+    if (i < 0 || i >= l->nsegs) return -1;
+    const segment *s = &l->segs[i];
+    *base = s->base;
+    *size = s->size;
+    *largest_ts = seg_largest_timestamp(s);
+    *rolling_ts = s->rolling_ts;
+    return 0;
+}
+
+void plog_cleaning_begin(plog *l, int64_t end) {
+    l->cleaning_end = end;
+    l->cleaning_aborted = false;
+}
+
+bool plog_cleaning_ok(const plog *l, int64_t end) {
+    return l->cleaning_end == end && !l->cleaning_aborted && !l->failed;
+}
+
+void plog_cleaning_done(plog *l) {
+    l->cleaning_end = -1;
+    l->cleaning_aborted = false;
+}
+
+int64_t plog_take_truncation(plog *l) {
+    int64_t t = l->truncated_to;
+    l->truncated_to = INT64_MAX;
+    return t;
+}
+
+void plog_forget_indexes(plog *l, const int64_t *bases, int n) {
+    for (int i = 0; i < l->nsegs; i++)
+        for (int k = 0; k < n; k++)
+            if (l->segs[i].base == bases[k]) {
+                seg_close_indexes(&l->segs[i]);
+                if (l->txi_base == bases[k]) txi_forget(l);
+            }
+}
+
+int plog_replace_segments(plog *l, int64_t new_base, const int64_t *old_bases, int nold) {
+    int first = -1;
+    for (int i = 0; i < l->nsegs; i++)
+        if (l->segs[i].base == old_bases[0]) first = i;
+    if (first < 0 || first + nold >= l->nsegs || l->segs[first].base != new_base) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int k = 0; k < nold; k++)
+        if (l->segs[first + k].base != old_bases[k]) {
+            errno = EINVAL;
+            return -1;
+        }
+    int64_t now = wall_ms();
+    int64_t next = l->segs[first + nold].base;
+    segment n;
+    if (seg_open(&n, l->dir, new_base, l->cfg.segment_index_bytes, false, now) != 0) goto failed;
+    int rc = seg_load_indexes(&n, next);
+    if (rc == 1) {
+        seg_scan_result res;
+        rc = seg_rebuild(&n, l->cfg.index_interval_bytes, false, NULL, NULL, &res);
+    }
+    if (rc != 0) {
+        int saved = errno;
+        seg_close(&n);
+        errno = saved;
+        goto failed;
+    }
+    /* The old segments' files are already unlinked: only their .log
+     * descriptors stay open (the trash) for fetches that still send them. */
+    int added = 0;
+    for (int k = 0; k < nold; k++) {
+        segment *s = &l->segs[first + k];
+        seg_close_indexes(s);
+        if (l->txi_base == s->base) txi_forget(l);
+        if (l->ntrash == l->captrash) {
+            int ncap = l->captrash ? l->captrash * 2 : 4;
+            trash_entry *t = realloc(l->trash, (size_t)ncap * sizeof *t);
+            if (!t) {
+                storage_fio.close(s->log_fd);
+                continue;
+            }
+            l->trash = t;
+            l->captrash = ncap;
+        }
+        trash_entry t = {{s->log_fd, -1, -1, -1}, {NULL, NULL, NULL, NULL}, now};
+        l->trash[l->ntrash++] = t;
+        added++;
+    }
+    (void)added;
+    l->segs[first] = n;
+    memmove(&l->segs[first + 1], &l->segs[first + nold], (size_t)(l->nsegs - first - nold) * sizeof *l->segs);
+    l->nsegs -= nold - 1;
+    return 0;
+failed:;
+    /* The directory holds the cleaned segment but the log cannot use it:
+     * like a failed swap in Kafka, the log needs reopening. */
+    int saved = errno;
+    l->failed = true;
+    errno = saved ? saved : EIO;
     return -1;
 }

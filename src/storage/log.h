@@ -33,6 +33,7 @@ typedef struct log_config {
     int64_t retention_bytes;        /* retention.bytes (-1 = unlimited) */
     int64_t retention_ms;           /* retention.ms (604800000; -1 = unlimited) */
     int64_t file_delete_delay_ms;   /* file.delete.delay.ms (60000) */
+    bool retention_delete;          /* cleanup.policy has delete (true): retention.ms/bytes apply */
 } log_config;
 void log_config_defaults(log_config *c);
 
@@ -243,5 +244,30 @@ int plog_truncate_fully_and_start_at(plog *l, int64_t offset);
  * which case a prefix of whole batches may be in (*used_out, the LEO). */
 int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t *last_offset_out,
                             size_t *used_out, char *err, size_t errlen);
+
+/* ---- the log cleaner (storage/log_cleaner.h) ----
+ * Segment i's summary for cleaner_decide: base, .log size, largest
+ * timestamp (seg_largest_timestamp) and its first batch's max timestamp
+ * (-1 when none). -1 when i is out of range. */
+int plog_segment_info(const plog *l, int i, int64_t *base, int64_t *size, int64_t *largest_ts, int64_t *rolling_ts);
+/* A clean of the segments below end runs in the background: deleting or
+ * truncating any of them from now on aborts it (plog_cleaning_ok turns
+ * false; Kafka's abortAndPauseCleaning). done: no clean runs. */
+void plog_cleaning_begin(plog *l, int64_t end);
+bool plog_cleaning_ok(const plog *l, int64_t end);
+void plog_cleaning_done(plog *l);
+/* Lowest offset the log was truncated to since the last call (INT64_MAX:
+ * none): the cleaner lowers its checkpoint there (maybeTruncateCheckpoint). */
+int64_t plog_take_truncation(plog *l);
+/* Before the cleaner renames these segments' files: their index (and
+ * transaction index) descriptors are closed, to be reopened by name. */
+void plog_forget_indexes(plog *l, const int64_t *bases, int n);
+/* After the cleaner's swap (cleaner.h) replaced the consecutive segments
+ * old_bases[0..nold) by the cleaned one at new_base (== old_bases[0]): the
+ * old segments' .log descriptors move to the trash (kept for
+ * file.delete.delay.ms: fetch slices may still send them), the new segment
+ * is opened and its indexes loaded. Never the active segment. On failure
+ * the log is marked failed (reopen it). */
+int plog_replace_segments(plog *l, int64_t new_base, const int64_t *old_bases, int nold);
 
 #endif
