@@ -152,3 +152,27 @@ def test_coordinator_on_another_node_and_its_failover(samsa_cluster_factory):
     assert b"after-election" in read_values(c.bootstrap, "ctx", "read_committed", 7)
     d = retry(lambda: describe_on(c.node(coord), TID), lambda v: v["state"] == "CompleteCommit", timeout=15)
     assert d["state"] == "CompleteCommit", d
+
+
+def test_partition_leader_killed_while_markers_are_owed(samsa_cluster_factory):
+    """kill -9 of the leader of a transaction's partition right before the
+    commit: the coordinator answers the commit once PrepareCommit is
+    replicated, retries the marker until the controller elects another
+    leader, then completes; read_committed sees the transaction."""
+    c = wait_all_registered(samsa_cluster_factory(3, overrides=OVERRIDES))
+    tid = "cluster-tx-leader"
+    coord = coordinator_of(c, tid)
+    a, b = [n.node_id for n in c.nodes if n.node_id != coord]
+    create_topic(c, a, "lead", "--replica-assignment", f"{a}:{b}:{coord}")
+    p = txn_producer(c.bootstrap, tid, **{"acks": "all"})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce("lead", value=b"l-%d" % i, partition=0)
+    assert p.flush(30) == 0
+    c.kill9(a)
+    p.commit_transaction(60)
+    d = retry(lambda: describe_on(c.node(coord), tid), lambda v: v["state"] == "CompleteCommit", timeout=30)
+    assert d["state"] == "CompleteCommit" and d["topics"] == {}, d
+    got = read_values(c.bootstrap_of(b, coord), "lead", "read_committed", 5)
+    assert sorted(got) == [b"l-%d" % i for i in range(5)]
