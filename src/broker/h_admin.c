@@ -491,13 +491,17 @@ void h_describe_producers(broker *b, kreq *req) {
             op->error_message = KSTR_NULL;
             op->active_producers = NULL;
             op->active_producers_count = 0;
-            int16_t perr;
-            const partition *led = broker_partition_led(b, t, op->partition_index, &perr);
-            if (!led) {
-                op->error_code = perr;
+            /* ReplicaManager.activeProducerState: any replica hosted here
+             * answers (a follower too: kafka-transactions --broker-id);
+             * a partition not hosted here is NOT_LEADER_OR_FOLLOWER. */
+            const partition *hosted = t && op->partition_index >= 0 && op->partition_index < t->nparts
+                                          ? t->parts[op->partition_index] : NULL;
+            if (!hosted) {
+                op->error_code = t && op->partition_index >= 0 && op->partition_index < t->nparts
+                                     ? KERR_NOT_LEADER_OR_FOLLOWER : KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            const pstate *ps = led->producers;
+            const pstate *ps = hosted->producers;
             int n = ps ? pstate_producer_count(ps) : 0;
             if (!KREQ_ALLOC_ARRAY(req, n, op->active_producers)) return kreq_fail(req, "out of memory");
             for (int k = 0; k < n; k++) {

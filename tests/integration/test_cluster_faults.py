@@ -315,6 +315,17 @@ def test_producer_ids_never_repeat_across_nodes(samsa_cluster_factory):
         assert len(prods) == 3 and all(seq == 0 for _pid, _epoch, seq in prods), (p, prods)
     assert per_part[0] == per_part[1] == per_part[2], per_part
     assert not per_part[0] & set(seen), (per_part, "an idempotent producer got an id already handed out")
+    # A node that does not host a partition answers NOT_LEADER_OR_FOLLOWER; with RF 3 a follower
+    # answers from its own copy, as Kafka's ReplicaManager.activeProducerState does (what
+    # kafka-transactions describe-producers --broker-id asks).
+    assert describe_producers(c.node(2).bootstrap, "idem", 0)[0] == 6
+    create_topic(c, 1, "idem3", "--replica-assignment", "1:2:3")
+    confluent_produce(c.node(1).bootstrap, "idem3", [(None, b"x", 0)], **{"enable.idempotence": True})
+    on_leader = describe_producers(c.node(1).bootstrap, "idem3", 0)
+    assert on_leader[0] == 0 and len(on_leader[1]) == 1, on_leader
+    for follower in (2, 3):
+        wait_until(lambda: describe_producers(c.node(follower).bootstrap, "idem3", 0) == on_leader, 10,
+                   f"node {follower} (a follower) describes the producer as the leader does")
 
 
 # ---------------------------------------------------------------- 2. kill -9 during topic creation
