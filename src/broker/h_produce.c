@@ -229,6 +229,7 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
     opts.now_ms = now;
     opts.timestamp_difference_max_ms = t->cfg.message_timestamp_difference_max_ms;
     opts.compacted = strstr(t->cfg.cleanup_policy, "compact") != NULL;
+    opts.topic_partition = karena_sprintf(&req->arena, "%s-%d", t->name, p->index);
     rec_batch_info info;
     uint8_t *converted = NULL;
     size_t converted_len = 0;
@@ -244,7 +245,18 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
          * too large batches are answered with the error alone. */
         if (errmsg && (ec == KERR_INVALID_RECORD || ec == KERR_INVALID_TIMESTAMP))
             out->error_message = kstr_from(errmsg);
-        if (ec == KERR_INVALID_RECORD && errmsg) {
+        if (ec == KERR_INVALID_RECORD && info.keyless_count > 0 && opts.topic_partition) {
+            /* Kafka's RecordErrors of validateKey: one per keyless record */
+            int n = info.keyless_count < 3 ? info.keyless_count : 3;
+            out->record_errors = karena_calloc(&req->arena, (size_t)n, sizeof *out->record_errors);
+            for (int i = 0; out->record_errors && i < n; i++) {
+                ProduceResponse_BatchIndexAndErrorMessage_init(&out->record_errors[i]);
+                out->record_errors[i].batch_index = info.keyless_index[i];
+                out->record_errors[i].batch_index_error_message =
+                    kstr_from(records_keyless_message(&req->arena, opts.topic_partition));
+            }
+            if (out->record_errors) out->record_errors_count = n;
+        } else if (ec == KERR_INVALID_RECORD && errmsg) {
             out->record_errors = karena_calloc(&req->arena, 1, sizeof *out->record_errors);
             if (out->record_errors) {
                 ProduceResponse_BatchIndexAndErrorMessage_init(out->record_errors);

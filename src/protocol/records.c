@@ -189,7 +189,14 @@ typedef struct vstate {
     rec_batch_info *info;
     int32_t total;              /* records seen so far in the append */
     const char **errmsg;
+    karena *arena;
+    int32_t record_in_batch;    /* index of the record being checked within its batch (v2) */
 } vstate;
+
+char *records_keyless_message(karena *a, const char *topic_partition) {
+    return karena_sprintf(a, "Compacted topic cannot accept message without key in topic partition %s",
+                          topic_partition);
+}
 
 static int fail(vstate *st, int code, const char *msg) {
     if (st->errmsg) *st->errmsg = msg;
@@ -199,7 +206,14 @@ static int fail(vstate *st, int code, const char *msg) {
 /* Kafka's validateKey + validateTimestamp for one record. Returns 0, or the
  * error this record contributes (INVALID_RECORD or INVALID_TIMESTAMP). */
 static int check_record(vstate *st, bool batch_log_append, int64_t ts, bool has_key) {
-    if (st->o->compacted && !has_key) return KERR_INVALID_RECORD;
+    if (st->o->compacted && !has_key) {
+        if (st->info) {
+            rec_batch_info *in = st->info;
+            if (in->keyless_count < 3) in->keyless_index[in->keyless_count] = st->total + st->record_in_batch;
+            in->keyless_count++;
+        }
+        return KERR_INVALID_RECORD;
+    }
     if (!st->o->log_append_time && ts != REC_NO_TIMESTAMP) {
         __int128 diff = (__int128)st->o->now_ms - ts;
         if (diff > st->before_max || -diff > st->after_max) return KERR_INVALID_TIMESTAMP;
@@ -213,6 +227,20 @@ static int check_record(vstate *st, bool batch_log_append, int64_t ts, bool has_
  * INVALID_TIMESTAMP if any record had one, else INVALID_RECORD. */
 static int record_errors_result(vstate *st, bool ts_err, bool rec_err) {
     if (ts_err) return fail(st, KERR_INVALID_TIMESTAMP, "record timestamp out of range or LogAppendTime set by producer");
+    if (rec_err && st->o->topic_partition && st->arena && st->info && st->info->keyless_count > 0) {
+        /* LogValidator.processRecordErrors around validateKey's RecordErrors */
+        const rec_batch_info *in = st->info;
+        char *list = karena_sprintf(st->arena, "%s", "");
+        for (int i = 0; list && i < in->keyless_count && i < 3; i++)
+            list = karena_sprintf(st->arena, "%s%sRecordError(batchIndex=%d, message='%s')", list, i ? ", " : "",
+                                  (int)in->keyless_index[i], records_keyless_message(st->arena, st->o->topic_partition));
+        char *msg = list ? karena_sprintf(st->arena,
+                                          "One or more records have been rejected due to %d record errors in total, "
+                                          "and only showing the first three errors at most: [%s]",
+                                          (int)in->keyless_count, list)
+                         : NULL;
+        if (msg) return fail(st, KERR_INVALID_RECORD, msg);
+    }
     if (rec_err) return fail(st, KERR_INVALID_RECORD, "compacted topic cannot accept a record without key");
     return 0;
 }
@@ -268,6 +296,7 @@ static int validate_v2_batch(vstate *st, uint8_t *b, kwriter *scratch, int64_t *
             return fail(st, KERR_INVALID_RECORD, "found invalid record structure");
         if ((uint64_t)rec.offset - (uint64_t)h.base_offset != (uint64_t)i)
             return fail(st, KERR_INVALID_RECORD, "record offset deltas are not 0..recordCount-1");
+        st->record_in_batch = i;
         int e = check_record(st, batch_log_append, rec.timestamp, rec.key.len >= 0);
         if (e == KERR_INVALID_TIMESTAMP) ts_err = true;
         else if (e) rec_err = true;
@@ -479,6 +508,7 @@ int records_validate(uint8_t *buf, size_t len, const rec_validate_opts *opts, ka
     st.o = opts;
     st.info = info;
     st.errmsg = errmsg;
+    st.arena = a;
     st.max_decompressed = opts->max_decompressed ? opts->max_decompressed : REC_DEFAULT_MAX_DECOMPRESSED;
     st.before_max = opts->use_before_after ? opts->timestamp_before_max_ms : opts->timestamp_difference_max_ms;
     st.after_max = opts->use_before_after ? opts->timestamp_after_max_ms : opts->timestamp_difference_max_ms;

@@ -48,6 +48,10 @@ typedef struct rec_batch_info {
     bool is_transactional, is_control;
     int codec;                  /* compression of the first batch */
     int8_t source_magic;        /* magic of the input (0/1 means *converted was produced) */
+    /* Set on failure too: records without a key in a compacted topic, and
+     * the batch indexes of the first three (Kafka's RecordErrors). */
+    int32_t keyless_count;
+    int32_t keyless_index[3];
 } rec_batch_info;
 
 typedef struct rec_validate_opts {
@@ -61,6 +65,8 @@ typedef struct rec_validate_opts {
                                    instead of timestamp_difference_max_ms for both directions */
     int64_t timestamp_before_max_ms, timestamp_after_max_ms;
     bool compacted;             /* cleanup.policy=compact: records must have keys */
+    const char *topic_partition;/* "topic-partition": with it, a keyless record's error message is
+                                   Kafka's (in the arena), else a static summary */
     bool internal_origin;       /* not from a client (e.g. coordinator appends): skip the client-only
                                    checks (baseOffset 0, one batch, no control batches, sequence) */
 } rec_validate_opts;
@@ -95,6 +101,9 @@ void rec_validate_opts_default(rec_validate_opts *o);
 int records_validate(uint8_t *buf, size_t len, const rec_validate_opts *opts, karena *a,
                      rec_batch_info *info, uint8_t **converted, size_t *converted_len,
                      const char **errmsg);
+
+/* Kafka's message for a keyless record in a compacted topic (arena memory). */
+char *records_keyless_message(karena *a, const char *topic_partition);
 
 /* Set baseOffset and partitionLeaderEpoch of every v2 batch in buf (neither
  * is covered by the CRC). Offsets are assigned consecutively from

@@ -1,0 +1,231 @@
+"""Log compaction (issue 15): the broker's log cleaner keeps the latest record
+per key of cleanup.policy=compact topics, at its original offset, in the
+background (Kafka 3.6.1's LogCleaner); tombstones go after delete.retention.ms;
+a kill -9 in the middle of a clean loses and duplicates nothing; keyless
+records are refused; __consumer_offsets stays small."""
+import glob
+import os
+import subprocess
+import time
+
+import confluent_kafka
+import pytest
+
+KEYS = 1000
+
+CLEANER = {"log_cleaner_backoff_ms": 200}
+
+
+def create(b, topic, *configs):
+    args = ["kafka-topics", "--create", "--topic", topic, "--partitions", "1", "--bootstrap-server", b.bootstrap,
+            "--config", "cleanup.policy=compact"]
+    for c in configs:
+        args += ["--config", c]
+    r = b.run_tool(*args)
+    assert r.returncode == 0, r.stderr
+
+
+def produce_updates(b, topic, total, keys=KEYS, start_version=0):
+    """total updates round-robin over keys; returns {key: (value, offset)} of the latest."""
+    latest = {}
+    errors = []
+
+    def done(err, msg):
+        if err:
+            errors.append(err)
+        else:
+            latest[msg.key()] = (msg.value(), msg.offset())
+
+    prod = confluent_kafka.Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5, "batch.num.messages": 500,
+                                     "enable.idempotence": False, "max.in.flight": 1})
+    for i in range(total):
+        k = b"k%04d" % (i % keys)
+        v = b"k%04d:v%07d" % (i % keys, start_version + i)
+        while True:
+            try:
+                prod.produce(topic, key=k, value=v, partition=0, on_delivery=done)
+                break
+            except BufferError:
+                prod.poll(0.05)
+        prod.poll(0)
+    assert prod.flush(60) == 0
+    assert not errors, errors[:3]
+    return latest
+
+
+def read_all(b, topic, timeout=60):
+    """Every record from the beginning to the end: [(offset, key, value)]."""
+    c = confluent_kafka.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "reader-%f" % time.time(),
+                                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                  "enable.partition.eof": True})
+    c.assign([confluent_kafka.TopicPartition(topic, 0, confluent_kafka.OFFSET_BEGINNING)])
+    out = []
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            m = c.poll(1.0)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                    break
+                raise AssertionError(m.error())
+            out.append((m.offset(), m.key(), m.value()))
+        else:
+            raise AssertionError("reading %s did not reach the end in %ss" % (topic, timeout))
+    finally:
+        c.close()
+    return out
+
+
+def log_bytes(b, topic):
+    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(b.log_dir, f"{topic}-0", "*.log")))
+
+
+def wait_cleaned(b, topic, below, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if log_bytes(b, topic) < below:
+            return
+        time.sleep(0.2)
+    raise AssertionError("%s not cleaned: %d bytes of .log files\n%s" % (topic, log_bytes(b, topic),
+                                                                         b.log_text()[-3000:]))
+
+
+def check_latest(records, latest):
+    """records hold exactly the latest value of each key at its original offset,
+    offsets increasing, and per key the values in increasing version order."""
+    offsets = [o for o, _, _ in records]
+    assert offsets == sorted(set(offsets)), "offsets must increase with no duplicates"
+    last = {}
+    for o, k, v in records:
+        if k in last:
+            assert v > last[k], "key %r: %r after %r" % (k, v, last[k])
+        last[k] = v
+    final = {}
+    for o, k, v in records:
+        final[k] = (v, o)
+    assert final == latest
+
+
+def test_compaction_keeps_latest_value_per_key_at_its_offset(broker_factory):
+    b = broker_factory(**CLEANER)
+    create(b, "table", "segment.bytes=100000", "min.cleanable.dirty.ratio=0.01")
+    latest = produce_updates(b, "table", 100_000)
+    assert len(latest) == KEYS
+    before = log_bytes(b, "table")
+    assert before > 2_000_000
+    wait_cleaned(b, "table", 400_000)
+    records = read_all(b, "table")
+    check_latest(records, latest)
+    # the cleaned part holds one record per key; only the active segment may hold more
+    assert len(records) < KEYS + 5000, len(records)
+    assert "cleaned log table-0" in b.log_text()
+    # the offsets survive a restart (the cleaned segments and checkpoint load back)
+    b.restart()
+    check_latest(read_all(b, "table"), latest)
+
+
+def test_tombstones_vanish_after_delete_retention(broker_factory):
+    b = broker_factory(**CLEANER)
+    create(b, "tomb", "segment.bytes=20000", "min.cleanable.dirty.ratio=0.01", "delete.retention.ms=1000")
+    latest = produce_updates(b, "tomb", 5000, keys=100)
+    dead = [b"k%04d" % k for k in range(50)]
+    prod = confluent_kafka.Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5})
+    for k in dead:
+        prod.produce("tomb", key=k, value=None, partition=0)
+        del latest[k]
+    assert prod.flush(30) == 0
+    seen_tombstone = False
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        # other keys keep the log rolling, so the tombstones leave the active
+        # segment and the cleaner passes again after their delete horizon
+        for i in range(300):
+            prod.produce("tomb", key=b"filler%d" % (i % 10), value=b"f%d" % i, partition=0)
+        assert prod.flush(30) == 0
+        records = read_all(b, "tomb")
+        tombstones = [k for _, k, v in records if v is None]
+        seen_tombstone |= bool(tombstones) and len(records) < 2000
+        if not tombstones and seen_tombstone:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("tombstones still there:\n" + b.log_text()[-3000:])
+    final = {k: v for _, k, v in records if not k.startswith(b"filler")}
+    assert set(final) == set(latest)
+    assert {k: v for k, (v, _) in latest.items()} == final
+
+
+def test_reading_while_cleaning_sees_a_consistent_log(broker_factory):
+    # throttled, so reads overlap a clean that takes seconds
+    b = broker_factory(log_cleaner_io_max_bytes_per_second=400000, **CLEANER)
+    create(b, "live", "segment.bytes=50000", "min.cleanable.dirty.ratio=0.01")
+    latest = produce_updates(b, "live", 40_000)
+    before = log_bytes(b, "live")
+    reads = 0
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        records = read_all(b, "live")
+        check_latest(records, latest)
+        reads += 1
+        if log_bytes(b, "live") < before / 4 and "cleaned log live-0" in b.log_text():
+            break
+    assert reads >= 2
+    check_latest(read_all(b, "live"), latest)
+
+
+def test_kill9_during_cleaning_loses_and_duplicates_nothing(broker_factory):
+    b = broker_factory(log_cleaner_io_max_bytes_per_second=300000, **CLEANER)
+    create(b, "crash", "segment.bytes=50000", "min.cleanable.dirty.ratio=0.01")
+    latest = produce_updates(b, "crash", 30_000)
+    for delay in (0.3, 1.0, 2.0, 3.5):
+        time.sleep(delay)
+        b.kill9()
+        b.start()
+        check_latest(read_all(b, "crash"), latest)
+    wait_cleaned(b, "crash", 200_000, timeout=90)
+    b.kill9()
+    b.start()
+    check_latest(read_all(b, "crash"), latest)
+    d = os.path.join(b.log_dir, "crash-0")
+    assert not [f for f in os.listdir(d) if f.endswith((".cleaned", ".swap"))]
+
+
+def test_keyless_record_refused_on_compacted_topic(broker):
+    create(broker, "keyed")
+    errors = []
+    prod = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 10000})
+    prod.produce("keyed", value=b"no key", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    prod.flush(30)
+    assert len(errors) == 1 and errors[0] is not None
+    assert errors[0].code() == confluent_kafka.KafkaError.INVALID_RECORD
+    assert "Compacted topic cannot accept message without key in topic partition keyed-0" in broker.log_text()
+
+
+def test_consumer_offsets_stay_bounded(broker_factory):
+    b = broker_factory(offsets_topic_segment_bytes=20000, offsets_topic_num_partitions=1, **CLEANER)
+    r = b.run_tool("kafka-topics", "--create", "--topic", "src", "--partitions", "1",
+                   "--bootstrap-server", b.bootstrap)
+    assert r.returncode == 0, r.stderr
+    c = confluent_kafka.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer",
+                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.assign([confluent_kafka.TopicPartition("src", 0, 0)])
+    deadline = time.time() + 60
+    commits = 0
+    while commits < 4000 and time.time() < deadline:
+        c.commit(offsets=[confluent_kafka.TopicPartition("src", 0, commits + 1)], asynchronous=False)
+        commits += 1
+    assert commits == 4000
+    grown = log_bytes(b, "__consumer_offsets")
+    deadline = time.time() + 60
+    while time.time() < deadline and log_bytes(b, "__consumer_offsets") > 60000:
+        time.sleep(0.3)
+    assert log_bytes(b, "__consumer_offsets") <= 60000, (grown, log_bytes(b, "__consumer_offsets"))
+    c.close()
+    # the group's offset survives a restart from the compacted log
+    b.restart()
+    c = confluent_kafka.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer"})
+    got = c.committed([confluent_kafka.TopicPartition("src", 0)], timeout=20)
+    c.close()
+    assert got[0].offset == 4000
