@@ -581,3 +581,40 @@ def test_concurrent_transactional_producers(broker):
     err, _, listed = raw.list(states=["CompleteCommit"])
     assert err == NONE and set(listed) == {f"tx-conc-{k}" for k in range(8)}
     raw.close()
+
+
+def test_state_survives_compaction_of_its_log(broker_factory):
+    """__transaction_state is compacted (cleanup.policy=compact): once the
+    cleaner has kept only each id's latest record, a restart loads the same
+    producer ids, epochs and open transactions."""
+    b = broker_factory(**{"transaction.state.log.num.partitions": "1",
+                          "transaction.state.log.segment.bytes": "2048",
+                          "log.cleaner.backoff.ms": "200"})
+    create_topic(b, "compacted")
+    raw = Raw(b)
+    last = {}
+    for k in range(3):
+        for _ in range(40):  # every InitProducerId bumps the epoch: one record each
+            err, pid, epoch = init_pid(raw, f"tx-c{k}")
+            assert err == NONE
+        last[f"tx-c{k}"] = (pid, epoch)
+    pid, epoch = last["tx-c0"]
+    assert raw.add_partitions("tx-c0", pid, epoch, {"compacted": [0]}) == {"compacted": {0: NONE}}
+    raw.close()
+    d = os.path.join(b.log_dir, "__transaction_state-0")
+
+    def log_bytes():
+        return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".log"))
+    written = log_bytes()
+    assert written > 3 * 40 * 40, written
+    # the cleaner keeps one record per id (the active segment aside)
+    assert retry(log_bytes, lambda n: n < written / 3, timeout=30) < written / 3, (written, log_bytes())
+    assert b.stop() == 0
+    b.start()
+    raw = Raw(b)
+    got = retry(lambda: raw.describe(list(last)), lambda v: all(s["error"] == NONE for s in v.values()))
+    for tid, (pid, epoch) in last.items():
+        assert (got[tid]["pid"], got[tid]["epoch"]) == (pid, epoch), (tid, got[tid])
+    assert got["tx-c0"]["state"] == "Ongoing" and got["tx-c0"]["topics"] == {"compacted": [0]}
+    assert got["tx-c1"]["state"] == "Empty"
+    raw.close()
