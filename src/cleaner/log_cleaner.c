@@ -45,6 +45,7 @@ typedef struct lc_job {
     int64_t map_bytes;
     double load_factor;
     double max_bytes_per_sec;
+    atomic_bool abort; /* set by the loop once the log was deleted or truncated under it */
     /* result */
     int rc;
     cleaner_stats st;
@@ -154,7 +155,7 @@ static int on_progress(void *ctx, int64_t bytes) {
     pthread_mutex_lock(&c->mu);
     stop = c->stopping;
     pthread_mutex_unlock(&c->mu);
-    if (stop) return 1;
+    if (stop || atomic_load(&w->job->abort)) return 1;
     double rate = w->job->max_bytes_per_sec;
     if (rate <= 0 || rate >= 1e300) return 0;
     int64_t now = mono_ns();
@@ -390,6 +391,7 @@ static lc_job *make_job(lc *c, topic_rt *t, partition *p, const cleaner_decision
     broker *b = c->b;
     lc_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
+    atomic_init(&j->abort, false);
     snprintf(j->dir, sizeof j->dir, "%s", plog_dir(p->log));
     log_dir_of(j->dir, j->log_dir, sizeof j->log_dir);
     snprintf(j->topic, sizeof j->topic, "%s", t->name);
@@ -440,8 +442,20 @@ static lc_job *make_job(lc *c, topic_rt *t, partition *p, const cleaner_decision
 static void pass(lc *c) {
     broker *b = c->b;
     int idle = 0;
-    for (int i = 0; i < c->nworkers; i++)
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->nworkers; i++) {
+        lc_job *j = c->w[i].job;
         if (c->w[i].state == W_IDLE) idle++;
+        else if (j && c->w[i].state == W_BUSY) {
+            /* abortAndPauseCleaning: stop reading what is gone */
+            partition *p = find_partition(b, j);
+            if (!p || !plog_cleaning_ok(p->log, j->end)) atomic_store(&j->abort, true);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* the checkpoint of the log dir last read (one file per log dir) */
+    char ck_dir[PATH_MAX] = "";
+    ckpt_offsets ck = {0};
     int n = broker_topic_count(b);
     topic_rt **ts = malloc(sizeof(*ts) * (size_t)(n ? n : 1));
     if (!ts) return;
@@ -457,15 +471,18 @@ static void pass(lc *c) {
             if (!p || !p->log || being_cleaned(c, p)) continue;
             char log_dir[PATH_MAX];
             log_dir_of(plog_dir(p->log), log_dir, sizeof log_dir);
-            ckpt_offsets ck;
-            load_checkpoint(log_dir, &ck);
+            if (strcmp(ck_dir, log_dir) != 0) {
+                ckpt_offsets_free(&ck);
+                load_checkpoint(log_dir, &ck);
+                snprintf(ck_dir, sizeof ck_dir, "%s", log_dir);
+            }
             int64_t checkpoint = ckpt_offsets_find(&ck, t->name, p->index);
-            ckpt_offsets_free(&ck);
             /* maybeTruncateCheckpoint */
             int64_t trunc = plog_take_truncation(p->log);
             if (checkpoint >= 0 && trunc < checkpoint) {
                 checkpoint = trunc;
                 cleaner_checkpoint_update(log_dir, t->name, p->index, trunc);
+                ck_dir[0] = 0; /* re-read after a write */
             }
             cleaner_log_view v;
             if (make_view(p, &t->cfg, checkpoint, &v) != 0) continue;
@@ -473,8 +490,10 @@ static void pass(lc *c) {
             if (v.nsegs >= 1) cleaner_decide(&v, now, &d);
             free((void *)v.segs);
             if (v.nsegs < 1) continue;
-            if (d.force_checkpoint_update)
+            if (d.force_checkpoint_update) {
                 cleaner_checkpoint_update(log_dir, t->name, p->index, d.first_dirty_offset);
+                ck_dir[0] = 0;
+            }
             if (!d.should_clean || idle == 0 || d.first_uncleanable_offset <= d.first_dirty_offset) continue;
             if (ncands == capcands) {
                 capcands = capcands ? capcands * 2 : 8;
@@ -513,6 +532,7 @@ static void pass(lc *c) {
             job_free(j);
         }
     }
+    ckpt_offsets_free(&ck);
     free(cands);
     free(ts);
 }
