@@ -403,7 +403,7 @@ static lc_job *make_job(lc *c, topic_rt *t, partition *p, const cleaner_decision
     j->cfg.max_index_bytes = t->cfg.segment_index_bytes;
     j->cfg.index_interval_bytes = t->cfg.index_interval_bytes;
     j->cfg.delete_retention_ms = t->cfg.delete_retention_ms;
-    if (plog_collect_aborted_txns(p->log, 0, INT64_MAX, &j->aborted) != 0) {
+    if (plog_collect_all_aborted_txns(p->log, &j->aborted) != 0) {
         job_free(j);
         return NULL;
     }

@@ -968,6 +968,24 @@ int plog_collect_aborted_txns(plog *l, int64_t fetch_offset, int64_t upper_bound
     return 0;
 }
 
+int plog_collect_all_aborted_txns(plog *l, aborted_list *out) {
+    for (int i = 0; i < l->nsegs; i++) {
+        bool complete = false;
+        int rc;
+        if (i == l->nsegs - 1 || l->txi_base == l->segs[i].base) {
+            txn_index *x = txi_for(l, l->segs[i].base);
+            rc = x ? txi_collect(x, INT64_MIN, INT64_MAX, out, &complete) : -1;
+        } else {
+            txn_index x;
+            if (txi_open(&x, l->dir, l->segs[i].base) != 0) return -1;
+            rc = txi_collect(&x, INT64_MIN, INT64_MAX, out, &complete);
+            txi_close(&x);
+        }
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
 void plog_set_roll_hook(plog *l, plog_roll_fn fn, void *ctx) {
     l->roll_hook = fn;
     l->roll_ctx = ctx;

@@ -166,6 +166,10 @@ int plog_add_aborted_txn(plog *l, const aborted_txn *t);
  * collectAbortedTransactions; the bound is cut at the next segment's base
  * since a read stays within one segment). 0 or -1 with errno. */
 int plog_collect_aborted_txns(plog *l, int64_t fetch_offset, int64_t upper_bound, aborted_list *out);
+/* Every aborted transaction in the log's .txnindex files, oldest segment
+ * first (the log cleaner's input: Kafka's collectAbortedTransactions over
+ * the whole log, no per-read bound). 0 or -1 with errno. */
+int plog_collect_all_aborted_txns(plog *l, aborted_list *out);
 /* fn(ctx, new_base) after each successful roll (NULL: none). */
 void plog_set_roll_hook(plog *l, plog_roll_fn fn, void *ctx);
 /* Epoch of the entry covering offset (-1 if none): ListOffsets' leaderEpoch. */
