@@ -1060,6 +1060,141 @@ static void test_decide(void) {
     CHECK(d.cleanable_bytes == 0 && !d.should_clean, "nothing dirty");
 }
 
+/* The broker's live swap (cleaner/log_cleaner.c): the cleaner's swap hook
+ * releases the open log's index descriptors, swaps the files and splices
+ * the cleaned segment into the plog; a slice handed out before stays
+ * readable; deleting segments under a running clean makes the swap refused. */
+typedef struct live_ctx {
+    plog *l;
+    int64_t end;
+    int swaps;
+} live_ctx;
+
+static int live_swap(void *ctx, const cleaner_input *in, int64_t base, const int64_t *old, int nold) {
+    live_ctx *c = ctx;
+    if (!plog_cleaning_ok(c->l, c->end)) return CLEANER_ABORTED;
+    plog_forget_indexes(c->l, old, nold);
+    int rc = cleaner_swap_group(in, base, old, nold);
+    if (rc == 0) rc = plog_replace_segments(c->l, base, old, nold);
+    if (rc == 0) c->swaps++;
+    return rc;
+}
+
+static void build_live_dir(plog_builder *p) {
+    pb_init(p);
+    rec_spec r[20];
+    char keys[20][16], vals[20][24];
+    for (int seg = 0; seg < 5; seg++) {
+        for (int b = 0; b < 10; b++) {
+            for (int i = 0; i < 20; i++) {
+                snprintf(keys[i], sizeof keys[i], "k%d", (int)((p->next + i) % 30));
+                snprintf(vals[i], sizeof vals[i], "v%" PRId64, p->next + i);
+                r[i] = (rec_spec){keys[i], vals[i]};
+            }
+            pb_batch(p, 0, -1, -1, -1, false, r, 20, T0);
+        }
+        pb_roll(p);
+    }
+    /* the active segment: a few records */
+    for (int i = 0; i < 5; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        snprintf(vals[i], sizeof vals[i], "a%d", i);
+        r[i] = (rec_spec){keys[i], vals[i]};
+    }
+    pb_batch(p, 0, -1, -1, -1, false, r, 5, T0);
+}
+
+static void test_live_swap(void) {
+    plog_builder p;
+    build_live_dir(&p);
+    log_config lc;
+    log_config_defaults(&lc);
+    plog *l = NULL;
+    char err[256] = "";
+    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+    if (!l) return;
+    int before = plog_segment_count(l);
+    plog_slice old_slice;
+    CHECK(plog_read(l, 0, 4096, true, p.next, &old_slice) == 0 && old_slice.len > 0, "slice before the clean");
+    offset_map m;
+    omap_init(&m, 1 << 16, 0.9);
+    cleaner_config cfg = small_cfg();
+    cfg.segment_bytes = 1 << 20;
+    live_ctx c = {l, p.seg_base, 0};
+    plog_cleaning_begin(l, p.seg_base);
+    cleaner_input in = {.dir = p.dir, .first_dirty_offset = 0, .first_uncleanable_offset = p.seg_base,
+                        .now_ms = T0, .swap = live_swap, .swap_ctx = &c};
+    cleaner_stats st;
+    CHECK(cleaner_clean(&cfg, &in, &m, &st, err, sizeof err) == 0, "clean: %s", err);
+    plog_cleaning_done(l);
+    CHECK(c.swaps == 1 && plog_segment_count(l) == 2, "one cleaned segment and the active one: %d (was %d)",
+          plog_segment_count(l), before);
+    uint8_t hdr[BATCH_HEADER_SIZE];
+    CHECK(pread(old_slice.fd, hdr, sizeof hdr, old_slice.file_pos) == (ssize_t)sizeof hdr,
+          "the old segment's descriptor still reads (kept in the trash)");
+    /* every latest record below the active segment is readable through the plog */
+    int asked = 0, found = 0;
+    for (int i = 0; i < p.nrecs; i++) {
+        const in_rec *x = &p.recs[i];
+        bool latest = true;
+        for (int j = i + 1; j < p.nrecs && latest; j++) latest = strcmp(p.recs[j].key, x->key) != 0;
+        if (!latest) continue;
+        asked++;
+        plog_slice sl;
+        if (plog_read(l, x->offset, 1 << 16, true, p.next, &sl) != 0 || sl.len < BATCH_HEADER_SIZE) continue;
+        batch_header h;
+        uint8_t b[BATCH_HEADER_SIZE];
+        if (pread(sl.fd, b, sizeof b, sl.file_pos) != (ssize_t)sizeof b) continue;
+        batch_header_parse(b, &h);
+        found += h.base_offset <= x->offset && x->offset <= batch_last_offset(&h);
+    }
+    CHECK(asked == 30 && found == asked, "latest records readable after the swap: %d/%d", found, asked);
+    CHECK(plog_end_offset(l) == p.next, "LEO kept");
+    /* appends go on */
+    plog_close(l);
+    l = NULL;
+    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "reopen: %s", err);
+    if (l) {
+        CHECK(plog_segment_count(l) == 2 && plog_end_offset(l) == p.next, "reopened as swapped");
+        plog_close(l);
+    }
+    omap_free(&m);
+    pb_free(&p);
+
+    /* a deletion under a running clean aborts it: nothing swapped, no leftovers */
+    build_live_dir(&p);
+    l = NULL;
+    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+    if (!l) return;
+    omap_init(&m, 1 << 16, 0.9);
+    c = (live_ctx){l, p.seg_base, 0};
+    plog_cleaning_begin(l, p.seg_base);
+    CHECK(plog_delete_records(l, 200) == 0, "DeleteRecords under the clean");
+    CHECK(!plog_cleaning_ok(l, p.seg_base), "the clean is aborted");
+    int segs = plog_segment_count(l);
+    in.dir = p.dir;
+    in.first_uncleanable_offset = p.seg_base;
+    in.first_dirty_offset = 200;
+    int rc = cleaner_clean(&cfg, &in, &m, &st, err, sizeof err);
+    CHECK(rc == CLEANER_ABORTED || rc == -1, "refused: %d", rc);
+    plog_cleaning_done(l);
+    CHECK(c.swaps == 0 && plog_segment_count(l) == segs, "nothing swapped");
+    /* (the plog's own *.deleted files wait for file.delete.delay.ms) */
+    int left = 0;
+    DIR *d = opendir(p.dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        left += strstr(e->d_name, ".cleaned") || strstr(e->d_name, ".swap");
+    if (d) closedir(d);
+    CHECK(left == 0, "no .cleaned/.swap left: %d", left);
+    /* truncation is remembered for the checkpoint */
+    plog_take_truncation(l);
+    CHECK(plog_truncate_to(l, 450) == 0 && plog_take_truncation(l) == 450, "truncation reported");
+    CHECK(plog_take_truncation(l) == INT64_MAX, "once");
+    plog_close(l);
+    omap_free(&m);
+    pb_free(&p);
+}
+
 static int no_sync(int fd) {
     (void)fd;
     return 0;
@@ -1082,6 +1217,7 @@ int main(void) {
     test_progress_and_abort();
     test_checkpoint();
     test_decide();
+    test_live_swap();
     printf("cleaner: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
