@@ -224,8 +224,8 @@ int plog_truncate_to(plog *l, int64_t offset);
 int plog_truncate_fully_and_start_at(plog *l, int64_t offset);
 
 /* Refusals of plog_append_as_follower (nothing appended; err says why). */
-#define PLOG_UNEXPECTED_APPEND_OFFSET 2 /* first batch's base offset != LEO */
-#define PLOG_OFFSETS_OUT_OF_ORDER 3     /* a batch does not start at the previous one's last + 1 */
+#define PLOG_UNEXPECTED_APPEND_OFFSET 2 /* first batch's base offset < LEO */
+#define PLOG_OFFSETS_OUT_OF_ORDER 3     /* a batch starts at or before the previous one's last offset */
 #define PLOG_CORRUPT_RECORD 4           /* bad length, magic != 2, bad offsets or CRC mismatch */
 #define PLOG_BATCH_TOO_LARGE 5          /* a batch bigger than segment.bytes */
 #define PLOG_EPOCH_REGRESSION 6         /* a leader epoch below one the log holds records of */
@@ -233,8 +233,8 @@ int plog_truncate_fully_and_start_at(plog *l, int64_t offset);
 /* Kafka's UnifiedLog.appendAsFollower: appends whole v2 batches exactly as
  * the leader wrote them (bytes, offsets and partitionLeaderEpoch kept; the
  * buffer is not modified). Every whole batch is checked before anything is
- * written: the first must start at the LEO and each next one right after its
- * predecessor, lengths, magic 2, offsets, CRC-32C, size <= segment.bytes.
+ * written: the first must start at or after the LEO and each next one after
+ * its predecessor (offsets may jump: a compacted leader's log has gaps), lengths, magic 2, offsets, CRC-32C, size <= segment.bytes.
  * A trailing partial batch (a Fetch response may end mid-batch) is left
  * out: *used_out tells how many bytes were appended (0 when not even one
  * batch is whole), *last_offset_out the last offset appended (-1: none).
