@@ -164,6 +164,10 @@ static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
     log_config_defaults(&t->log_cfg);
     t->log_cfg.segment_bytes = t->cfg.segment_bytes;
     t->log_cfg.segment_ms = t->cfg.segment_ms;
+    /* LogConfig.maxSegmentMs: a compacted log rolls by max.compaction.lag.ms
+     * too, so its records leave the active segment in time to be cleaned */
+    if (t->cfg.compact && t->cfg.max_compaction_lag_ms > 0 && t->cfg.max_compaction_lag_ms < t->cfg.segment_ms)
+        t->log_cfg.segment_ms = t->cfg.max_compaction_lag_ms;
     t->log_cfg.index_interval_bytes = t->cfg.index_interval_bytes;
     t->log_cfg.segment_index_bytes = t->cfg.segment_index_bytes;
     t->log_cfg.flush_messages = t->cfg.flush_messages;

@@ -379,3 +379,20 @@ def test_librdkafka_0077_compaction(broker_factory, tmp_path):
                        timeout=400)
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "Compaction test with no compression: PASS" in out, out[-5000:]
+
+
+def test_max_compaction_lag_rolls_and_cleans(broker_factory):
+    """max.compaction.lag.ms: the active segment rolls by it (LogConfig.maxSegmentMs)
+    and the log is cleaned even below min.cleanable.dirty.ratio."""
+    b = broker_factory(**CLEANER)
+    create(b, "lag", "max.compaction.lag.ms=1500", "min.cleanable.dirty.ratio=0.99")
+    latest = produce_updates(b, "lag", 5000, keys=10)
+    deadline = time.time() + 30
+    records = []
+    while time.time() < deadline:
+        records = read_all(b, "lag")
+        if len(records) <= 10 + 50:
+            break
+        time.sleep(0.5)
+    assert len(records) <= 60, len(records)
+    check_latest(records, latest)
