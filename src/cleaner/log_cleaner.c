@@ -263,8 +263,12 @@ static int do_swap(lc *c, lc_worker *w) {
     plog_forget_indexes(p->log, w->swap_old, w->swap_n);
     int rc = cleaner_swap_group(&j->in, w->swap_base, w->swap_old, w->swap_n);
     if (rc != 0) {
+        /* the directory was completed or undone on the spot; the open log may
+         * no longer match it either way: it fails until reopened (Kafka takes
+         * the log dir offline) */
         log_error(COMPONENT, "Swapping in the cleaned segment %" PRId64 " of %s failed: %s", w->swap_base, j->dir,
                   strerror(errno));
+        plog_mark_failed(p->log);
         return rc;
     }
     if (plog_replace_segments(p->log, w->swap_base, w->swap_old, w->swap_n) != 0) {

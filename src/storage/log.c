@@ -1413,6 +1413,8 @@ void plog_cleaning_done(plog *l) {
     l->cleaning_aborted = false;
 }
 
+void plog_mark_failed(plog *l) { l->failed = true; }
+
 int64_t plog_take_truncation(plog *l) {
     int64_t t = l->truncated_to;
     l->truncated_to = INT64_MAX;

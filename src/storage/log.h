@@ -263,6 +263,9 @@ void plog_cleaning_done(plog *l);
 /* Lowest offset the log was truncated to since the last call (INT64_MAX:
  * none): the cleaner lowers its checkpoint there (maybeTruncateCheckpoint). */
 int64_t plog_take_truncation(plog *l);
+/* The files no longer match the log (a swap failed part way): appends fail
+ * with EIO from now on, as after a failed fsync; reopen the log. */
+void plog_mark_failed(plog *l);
 /* Before the cleaner renames these segments' files: their index (and
  * transaction index) descriptors are closed, to be reopened by name. */
 void plog_forget_indexes(plog *l, const int64_t *bases, int n);
