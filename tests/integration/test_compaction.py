@@ -396,3 +396,16 @@ def test_max_compaction_lag_rolls_and_cleans(broker_factory):
         time.sleep(0.5)
     assert len(records) <= 60, len(records)
     check_latest(records, latest)
+
+
+def test_two_cleaner_threads_clean_two_logs(broker_factory):
+    b = broker_factory(log_cleaner_threads=2, log_cleaner_dedupe_buffer_size=4_000_000, **CLEANER)
+    latest = {}
+    for t in ("two-a", "two-b"):
+        create(b, t, "segment.bytes=50000", "min.cleanable.dirty.ratio=0.01")
+    for t in ("two-a", "two-b"):
+        latest[t] = produce_updates(b, t, 20_000, keys=300)
+    for t in ("two-a", "two-b"):
+        wait_cleaned(b, t, 100_000)
+        check_latest(read_all(b, t), latest[t])
+    assert "Starting the log cleaner (2 thread(s))" in b.log_text()
