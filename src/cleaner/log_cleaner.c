@@ -86,6 +86,13 @@ typedef struct lc {
     int nworkers;
     loop_timer_id timer;
     bool timer_set;
+    /* Kafka's uncleanable partitions: a clean failed (a malformed batch, an
+     * I/O error); not tried again while the same log is open. Loop-owned. */
+    struct uncleanable {
+        plog *log;
+        char dir[PATH_MAX];
+    } *uncleanable;
+    int nuncleanable;
 } lc;
 
 static lc *g_lc;
@@ -311,6 +318,13 @@ static void finish_job(lc *c, lc_worker *w) {
         log_error(COMPONENT, "[kafka-log-cleaner-thread-%d]: Unexpected exception thrown when cleaning log %s-%d. "
                   "Marking its partition (%s-%d) as uncleanable: %s", w->id, j->topic, j->partition, j->topic,
                   j->partition, j->err);
+        struct uncleanable *u = realloc(c->uncleanable, (size_t)(c->nuncleanable + 1) * sizeof *u);
+        if (u) {
+            c->uncleanable = u;
+            u[c->nuncleanable].log = j->log;
+            snprintf(u[c->nuncleanable].dir, sizeof u->dir, "%s", j->dir);
+            c->nuncleanable++;
+        }
     }
     job_free(j);
     w->job = NULL;
@@ -350,6 +364,15 @@ typedef struct candidate {
     partition *p;
     cleaner_decision d;
 } candidate;
+
+/* Marked uncleanable while this very log stays open (a reopened or
+ * recreated log at the same address has another directory or was closed:
+ * compared by both). */
+static bool is_uncleanable(lc *c, const partition *p) {
+    for (int i = 0; i < c->nuncleanable; i++)
+        if (c->uncleanable[i].log == p->log && strcmp(c->uncleanable[i].dir, plog_dir(p->log)) == 0) return true;
+    return false;
+}
 
 static bool being_cleaned(lc *c, const partition *p) {
     for (int i = 0; i < c->nworkers; i++)
@@ -472,7 +495,7 @@ static void pass(lc *c) {
         if (!t->cfg.compact) continue;
         for (int pi = 0; pi < t->nparts; pi++) {
             partition *p = t->parts[pi];
-            if (!p || !p->log || being_cleaned(c, p)) continue;
+            if (!p || !p->log || being_cleaned(c, p) || is_uncleanable(c, p)) continue;
             char log_dir[PATH_MAX];
             log_dir_of(plog_dir(p->log), log_dir, sizeof log_dir);
             if (strcmp(ck_dir, log_dir) != 0) {
@@ -618,11 +641,16 @@ void log_cleaner_stop(void) {
     close(c->efd);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    free(c->uncleanable);
     g_lc = NULL;
     free(c);
 }
 
 void log_cleaner_forget(const char *partition_dir, const char *topic, int32_t partition) {
+    lc *c = g_lc;
+    for (int i = 0; c && i < c->nuncleanable;) /* a new partition of that name starts clean */
+        if (strcmp(c->uncleanable[i].dir, partition_dir) == 0) c->uncleanable[i] = c->uncleanable[--c->nuncleanable];
+        else i++;
     char log_dir[PATH_MAX];
     log_dir_of(partition_dir, log_dir, sizeof log_dir);
     ckpt_offsets ck;

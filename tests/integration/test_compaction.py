@@ -409,3 +409,31 @@ def test_two_cleaner_threads_clean_two_logs(broker_factory):
         wait_cleaned(b, t, 100_000)
         check_latest(read_all(b, t), latest[t])
     assert "Starting the log cleaner (2 thread(s))" in b.log_text()
+
+
+def test_corrupt_segment_marks_partition_uncleanable(broker_factory):
+    """A clean that fails on a corrupt batch leaves the log as it was, logs
+    Kafka's 'Marking its partition ... as uncleanable' once and is not tried
+    again (other logs are still cleaned)."""
+    b = broker_factory(**CLEANER)
+    create(b, "bad", "segment.bytes=20000", "min.cleanable.dirty.ratio=0.01", "min.compaction.lag.ms=3000")
+    create(b, "good", "segment.bytes=20000", "min.cleanable.dirty.ratio=0.01")
+    produce_updates(b, "bad", 3000, keys=50)
+    d = os.path.join(b.log_dir, "bad-0")
+    first = sorted(f for f in os.listdir(d) if f.endswith(".log"))[0]
+    with open(os.path.join(d, first), "r+b") as f:  # a record byte of the first batch: its CRC fails
+        f.seek(100)
+        c = f.read(1)
+        f.seek(100)
+        f.write(bytes([c[0] ^ 0xFF]))
+    before = log_bytes(b, "bad")
+    latest = produce_updates(b, "good", 3000, keys=50)
+    wait_cleaned(b, "good", 20_000)
+    check_latest(read_all(b, "good"), latest)
+    deadline = time.time() + 20
+    while time.time() < deadline and "as uncleanable" not in b.log_text():
+        time.sleep(0.2)
+    time.sleep(2)  # several passes
+    assert b.log_text().count("Marking its partition (bad-0) as uncleanable") == 1, b.log_text()[-3000:]
+    assert log_bytes(b, "bad") == before
+    assert not [f for f in os.listdir(d) if f.endswith((".cleaned", ".swap"))]
