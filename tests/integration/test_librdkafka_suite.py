@@ -21,7 +21,12 @@ Left out on purpose (they fail against this broker and why):
                        on a missing topic; Kafka 3.6.1 (KRaft) validates the
                        names first and answers INVALID_CONFIG, as we do
   0081.Acls            needs an authorizer (none configured: SECURITY_DISABLED)
-and 0038 performance / 0055 producer_latency / 0110 batch_size are left out as
+One step of 0103 transactions is timing-bound the other way: "Test multiple init_transactions():
+timeout on first" expects init_transactions() with a 1 ms timeout to time out, and this broker
+sometimes completes it in under 1 ms (the coordinator is already known and InitProducerId is
+answered in about 0.3 ms; Kafka's JVM takes longer). A failure of exactly that assertion is run
+again (0103 alone, at most 3 times) and must then pass; any other 0103 failure fails at once.
+And 0038 performance / 0055 producer_latency / 0110 batch_size are left out as
 timing-bound (0110 measures the client's average batch size, which falls
 below its 3900-byte floor when the client's threads are starved of CPU, as
 on a loaded 2-core CI machine with the sanitizer broker), and
@@ -69,6 +74,25 @@ PASSING = [
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
+# test id -> (the step, the assertion) that fail only because the broker answered faster than
+# the test assumes (see the module docstring)
+FASTER_THAN_ASSUMED = {
+    "0103": ("timeout on first", "Expected init_transactions() to fail"),
+}
+
+
+def failed_only_for_speed(test_id, outdir):
+    step_and_assertion = FASTER_THAN_ASSUMED.get(test_id)
+    log = outdir / "logs" / f"{test_id}.log"
+    if not step_and_assertion or not log.exists():
+        return False
+    text = ANSI.sub("", log.read_text(errors="replace"))
+    failures = re.findall(r"Test assertion failed: (.*)", text)
+    step, assertion = step_and_assertion
+    last_step = text[:text.find("TEST FAILURE")].rfind("[ Test ")
+    return (len(failures) == 1 and assertion in failures[0] and last_step >= 0
+            and step in text[last_step:text.find("TEST FAILURE")])
+
 DEFAULT_BUDGET = 1500  # seconds; the whole list above takes about 20 minutes
 
 pytestmark = pytest.mark.skipif(os.environ.get("SAMSA_LIBRDKAFKA_SUITE") == "0",
@@ -100,6 +124,22 @@ def test_librdkafka_suite(broker_factory, tmp_path):
                        timeout=budget + 600)
     lines = parse_summary(r.stdout)
     report = r.stdout[-6000:] + "\n--- stderr ---\n" + r.stderr[-3000:]
+    rerun = []
+    for line in list(lines["FAIL"]):
+        test_id = line.split()[1]
+        if not failed_only_for_speed(test_id, outdir):
+            continue
+        for attempt in range(3):
+            again = tmp_path / f"again-{test_id}-{attempt}"
+            rr = subprocess.run(["bash", SCRIPT, b.bootstrap, str(again)], capture_output=True, text=True,
+                                env=dict(env, SUITE_ONLY=test_id), timeout=900)
+            if parse_summary(rr.stdout)["PASS"]:
+                break
+            assert failed_only_for_speed(test_id, again), f"{test_id} failed again:\n{rr.stdout[-4000:]}"
+        else:
+            raise AssertionError(f"{test_id} answered faster than it assumes in 4 runs out of 4")
+        lines["FAIL"].remove(line)
+        rerun.append(test_id)
     assert not lines["FAIL"], "failed:\n" + "\n".join(lines["FAIL"]) + "\n" + report
     assert lines["PASS"], "no test passed:\n" + report
     # A SKIP because the budget ran out would hide untested entries
@@ -116,5 +156,5 @@ def test_librdkafka_suite(broker_factory, tmp_path):
         subtest = x[-1].split("'")[1]
         log = ANSI.sub("", (outdir / "logs" / f"{x[1]}.log").read_text(errors="replace"))
         assert re.search(r"\[ [^\]]*" + re.escape(subtest), log), f"sub-test {subtest} of {x[1]} did not run"
-    assert r.returncode == 0, report
+    assert r.returncode == 0 or rerun, report
     assert b.proc.poll() is None, "broker died during the suite:\n" + b.log_text()[-4000:]
