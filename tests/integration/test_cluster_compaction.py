@@ -11,7 +11,7 @@ import confluent_kafka
 import pytest
 
 from cluster import (HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory)  # noqa: F401 (fixtures)
-from test_cluster import leaders, metadata, wait_until
+from test_cluster import leaders, metadata, wait_all_registered, wait_until
 from test_compaction import check_latest
 from test_replication import create, isr_full
 
@@ -51,7 +51,7 @@ def read_all(bootstrap, topic, timeout=60):
 
 
 def test_replicas_clean_their_logs_and_fail_over(samsa_cluster_factory):
-    c = samsa_cluster_factory(3, overrides=OVERRIDES)
+    c = wait_all_registered(samsa_cluster_factory(3, overrides=OVERRIDES))  # RF 3 needs every node registered
     create(c, "rtable", 1, 3, "--config", "cleanup.policy=compact", "--config", "segment.bytes=50000",
            "--config", "min.cleanable.dirty.ratio=0.01")
     wait_until(lambda: isr_full(c, "rtable"), 20, "full ISR")

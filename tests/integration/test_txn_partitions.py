@@ -354,8 +354,8 @@ def test_parked_read_committed_fetch_waits_for_the_marker(broker):
 
 @pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
 def test_followers_track_the_lso_across_failover(samsa_cluster):
-    from test_cluster import create_topic, leaders, metadata, wait_until
-    c = samsa_cluster
+    from test_cluster import create_topic, leaders, metadata, wait_all_registered, wait_until
+    c = wait_all_registered(samsa_cluster)  # RF 3 needs every node registered
     create_topic(c, 1, "tr", "--partitions", "1", "--replication-factor", "3")
     leader = leaders(metadata(c.node(1).bootstrap, ["tr"]), "tr")[0]
     lc = Client(c.node(leader))
