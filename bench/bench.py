@@ -245,6 +245,28 @@ class Report:
         return head + "".join("| " + " | ".join(str(c) for c in r) + " |\n" for r in self.rows)
 
 
+def arm_budget(default_s):
+    """Raises OverBudget in the main thread after SAMSA_BENCH_BUDGET_S (default_s) seconds; returns the budget."""
+    def over_budget(signum, frame):
+        raise OverBudget()
+    signal.signal(signal.SIGALRM, over_budget)
+    budget = int(os.environ.get("SAMSA_BENCH_BUDGET_S", str(default_s)))
+    signal.alarm(budget)
+    return budget
+
+
+def emit(rep, header, out=None):
+    """Prints header + the table + the notes, and writes them to out when given."""
+    notes = "".join(f"- {n}\n" for n in rep.notes)
+    text = header + rep.table() + ("\nNotes:\n\n" + notes if notes else "")
+    print("\n" + text)
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+        print(f"written to {out}")
+
+
 T0 = time.time()
 
 

@@ -487,11 +487,7 @@ def main():
     work = tempfile.mkdtemp(prefix="samsa-repl-bench-")
     rep = B.Report()
 
-    def over_budget(signum, frame):
-        raise B.OverBudget()
-    signal.signal(signal.SIGALRM, over_budget)
-    budget = int(os.environ.get("SAMSA_BENCH_BUDGET_S", "420"))
-    signal.alarm(budget)
+    budget = B.arm_budget(420)
     etcd = cl = None
     try:
         limits = B.measure_machine(rep, S)
@@ -523,14 +519,7 @@ def main():
               f"{SESSION_MS} ms; total run time {time.time() - started:.0f} s; 1-minute load average "
               f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end. Ratios are to the machine "
               f"limits measured in the same run.\n\n")
-    notes = "".join(f"- {n}\n" for n in rep.notes)
-    text = header + rep.table() + ("\nNotes:\n\n" + notes if notes else "")
-    print("\n" + text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-        print(f"written to {args.out}")
+    B.emit(rep, header, args.out)
 
 
 if __name__ == "__main__":

@@ -112,11 +112,7 @@ def main():
     work = tempfile.mkdtemp(prefix="samsa-txn-bench-")
     rep = B.Report()
 
-    def over_budget(signum, frame):
-        raise B.OverBudget()
-    signal.signal(signal.SIGALRM, over_budget)
-    budget = int(os.environ.get("SAMSA_BENCH_BUDGET_S", "300"))
-    signal.alarm(budget)
+    budget = B.arm_budget(300)
     b = None
     try:
         limits = B.measure_machine(rep, S)
@@ -137,14 +133,7 @@ def main():
               f"build {BUILD}; one node; client and broker on this machine; total run time "
               f"{time.time() - started:.0f} s; 1-minute load average {load_before:.1f} at start, "
               f"{os.getloadavg()[0]:.1f} at end. Ratios are to the machine limits measured in the same run.\n\n")
-    notes = "".join(f"- {n}\n" for n in rep.notes)
-    text = header + rep.table() + ("\nNotes:\n\n" + notes if notes else "")
-    print("\n" + text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-        print(f"written to {args.out}")
+    B.emit(rep, header, args.out)
 
 
 if __name__ == "__main__":
