@@ -60,6 +60,11 @@ void mimage_free(mimage *img) {
     free(img->topics);
     mconfig_set_free(&img->broker_configs);
     mconfig_set_free(&img->default_broker_configs);
+    for (int i = 0; i < img->nscram; i++) {
+        free(img->scram[i].name);
+        free(img->scram[i].salt);
+    }
+    free(img->scram);
     free(img);
 }
 
@@ -330,6 +335,67 @@ static int apply_remove_topic(mimage *img, const RemoveTopicRecord *r) {
     return -1;
 }
 
+const mscram *mimage_scram(const mimage *img, const char *name, int8_t mechanism) {
+    for (int i = 0; i < img->nscram; i++)
+        if (img->scram[i].mechanism == mechanism && strcmp(img->scram[i].name, name) == 0) return &img->scram[i];
+    return NULL;
+}
+
+/* ScramControlManager.replay: create or replace the (user, mechanism) entry. */
+static int apply_scram(mimage *img, const UserScramCredentialRecord *r) {
+    if (r->name.len <= 0 || r->stored_key.len <= 0 || r->stored_key.len > 64 || r->server_key.len != r->stored_key.len ||
+        r->salt.len < 0)
+        return -1;
+    char *name = dup_kstr(r->name);
+    uint8_t *salt = malloc(r->salt.len > 0 ? (size_t)r->salt.len : 1);
+    if (!name || !salt) {
+        free(name);
+        free(salt);
+        return -1;
+    }
+    if (r->salt.len > 0) memcpy(salt, r->salt.p, (size_t)r->salt.len);
+    mscram *e = (mscram *)mimage_scram(img, name, r->mechanism);
+    if (e) {
+        free(e->name);
+        free(e->salt);
+    } else {
+        if (img->nscram == img->capscram) {
+            int n = img->capscram ? img->capscram * 2 : 8;
+            mscram *ns = realloc(img->scram, sizeof *ns * (size_t)n);
+            if (!ns) {
+                free(name);
+                free(salt);
+                return -1;
+            }
+            img->scram = ns;
+            img->capscram = n;
+        }
+        e = &img->scram[img->nscram++];
+    }
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->mechanism = r->mechanism;
+    e->salt = salt;
+    e->salt_len = r->salt.len;
+    memcpy(e->stored_key, r->stored_key.p, (size_t)r->stored_key.len);
+    memcpy(e->server_key, r->server_key.p, (size_t)r->server_key.len);
+    e->key_len = r->stored_key.len;
+    e->iterations = r->iterations;
+    return 0;
+}
+
+static int apply_remove_scram(mimage *img, const RemoveUserScramCredentialRecord *r) {
+    for (int i = 0; i < img->nscram; i++) {
+        if (img->scram[i].mechanism == r->mechanism && kstr_eq_c(r->name, img->scram[i].name)) {
+            free(img->scram[i].name);
+            free(img->scram[i].salt);
+            img->scram[i] = img->scram[--img->nscram];
+            return 0;
+        }
+    }
+    return -1; /* "Unable to find credential to delete" */
+}
+
 int mimage_apply(mimage *img, const mrecord *rec) {
     switch (rec->type) {
     case KMETA_TOPIC_RECORD: return apply_topic(img, rec->data);
@@ -363,6 +429,8 @@ int mimage_apply(mimage *img, const mrecord *rec) {
         img->next_producer_id = r->next_producer_id;
         return 0;
     }
+    case KMETA_USER_SCRAM_CREDENTIAL_RECORD: return apply_scram(img, rec->data);
+    case KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD: return apply_remove_scram(img, rec->data);
     default:
         return 0; /* records this node does not need (brokers, ACLs, ...) */
     }

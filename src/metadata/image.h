@@ -75,6 +75,18 @@ typedef struct mbroker {
     bool in_controlled_shutdown; /* moving its leaderships away before it leaves */
 } mbroker;
 
+/* A SCRAM credential (UserScramCredentialRecord): per user and mechanism. */
+typedef struct mscram {
+    char *name;
+    int8_t mechanism;             /* 1 = SCRAM-SHA-256, 2 = SCRAM-SHA-512 */
+    uint8_t *salt;
+    int32_t salt_len;
+    uint8_t stored_key[64];
+    uint8_t server_key[64];
+    int32_t key_len;
+    int32_t iterations;
+} mscram;
+
 typedef struct mimage {
     mbroker *brokers;             /* sorted by id */
     int32_t nbrokers, capbrokers;
@@ -86,6 +98,8 @@ typedef struct mimage {
     int64_t next_producer_id;     /* ProducerIdsRecord */
     int32_t node_id;              /* whose broker configs to keep */
     int64_t last_offset;          /* offset of the last applied record */
+    mscram *scram;                /* SCRAM credentials, unordered */
+    int32_t nscram, capscram;
 } mimage;
 
 /* One decoded metadata record: its api key (KMETA_*), version and the
@@ -111,5 +125,7 @@ const mendpoint *mbroker_endpoint(const mbroker *br, const char *listener);
 bool mimage_broker_alive(const mimage *img, int32_t id);
 mtopic *mimage_topic_by_id(const mimage *img, const kuuid *id);
 const char *mconfig_get(const mconfig_set *s, const char *key);
+/* The credential of user name for a mechanism; NULL when none. */
+const mscram *mimage_scram(const mimage *img, const char *name, int8_t mechanism);
 
 #endif
