@@ -51,6 +51,8 @@ CODEC(KMETA_UNREGISTER_BROKER_RECORD, UnregisterBrokerRecord)
 CODEC(KMETA_FENCE_BROKER_RECORD, FenceBrokerRecord)
 CODEC(KMETA_UNFENCE_BROKER_RECORD, UnfenceBrokerRecord)
 CODEC(KMETA_BROKER_REGISTRATION_CHANGE_RECORD, BrokerRegistrationChangeRecord)
+CODEC(KMETA_USER_SCRAM_CREDENTIAL_RECORD, UserScramCredentialRecord)
+CODEC(KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD, RemoveUserScramCredentialRecord)
 #undef CODEC
 
 #define ENTRY(KEY, T) {KEY, sizeof(T), T##_init_v, T##_decode_v, T##_encode_v}
@@ -67,6 +69,8 @@ static const mrec_codec codecs[] = {
     ENTRY(KMETA_FENCE_BROKER_RECORD, FenceBrokerRecord),
     ENTRY(KMETA_UNFENCE_BROKER_RECORD, UnfenceBrokerRecord),
     ENTRY(KMETA_BROKER_REGISTRATION_CHANGE_RECORD, BrokerRegistrationChangeRecord),
+    ENTRY(KMETA_USER_SCRAM_CREDENTIAL_RECORD, UserScramCredentialRecord),
+    ENTRY(KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD, RemoveUserScramCredentialRecord),
 };
 #undef ENTRY
 
