@@ -14,6 +14,7 @@
 #include "broker/config.h"
 #include "broker/request.h"
 #include "metadata/image.h"
+#include "metrics/metrics.h"
 #include "net/loop.h"
 #include "replica/partition_repl.h"
 #include "storage/log.h"
@@ -49,6 +50,7 @@ typedef struct topic_rt {
     topic_config cfg;          /* resolved: topic overrides > broker > defaults */
     const mtopic *meta;        /* the image's topic; refreshed by every topics_sync */
     log_config log_cfg;        /* derived from cfg for the storage layer */
+    topic_metrics metrics;     /* BrokerTopicMetrics (metrics/metrics.h) */
 } topic_rt;
 
 typedef struct broker {

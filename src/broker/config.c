@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "broker/config_internal.h"
+#include "metrics/exporter.h"
 #include "util/log.h"
 
 #define LOG_COMPONENT "kafka.server.KafkaConfig"
@@ -1049,9 +1050,10 @@ static void get_str(const props *p, const char *name, char *out, size_t outlen) 
 
 static bool is_listener_prefixed(const char *key) { return strncmp(key, "listener.name.", 14) == 0; }
 
-/* Samsa's own keys (docs/cluster.md): the metadata store of a cluster. Not
- * Kafka's, so not in the table DescribeConfigs reports. */
-static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix"};
+/* Samsa's own keys (docs/cluster.md): the metadata store of a cluster, the
+ * Prometheus endpoint (docs/metrics.md). Not Kafka's, so not in the table
+ * DescribeConfigs reports. */
+static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix", "metrics.listener"};
 
 static bool is_samsa_key(const char *key) {
     for (size_t i = 0; i < sizeof samsa_keys / sizeof samsa_keys[0]; i++)
@@ -1059,8 +1061,13 @@ static bool is_samsa_key(const char *key) {
     return false;
 }
 
-/* metadata.store=local|etcd; etcd needs http:// endpoints. */
+/* metrics.listener is http://host:port; metadata.store=local|etcd; etcd
+ * needs http:// endpoints. */
 static int check_samsa_keys(const props *p, char *err, size_t errlen) {
+    const char *ml = props_get(p, "metrics.listener");
+    char mhost[256];
+    int mport;
+    if (ml && *ml && metrics_parse_listener(ml, mhost, sizeof mhost, &mport, err, errlen) != 0) return -1;
     const char *store = props_get(p, "metadata.store");
     if (store && strcmp(store, "local") != 0 && strcmp(store, "etcd") != 0) {
         snprintf(err, errlen, "Invalid value %s for configuration metadata.store: String must be one of: local, etcd",

@@ -13,6 +13,7 @@
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/handlers.h"
+#include "metrics/metrics.h"
 #include "net/server.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -97,6 +98,7 @@ static const api_entry *find_api(int16_t key) {
 /* ---- kreq ---- */
 
 static void kreq_free(kreq *req) {
+    metrics_request_end(req);
     karena_free(&req->arena);
     free(req->frame);
     free(req);
@@ -140,6 +142,7 @@ void kreq_response_end(kreq *req) {
             req->conn = NULL;
         } else {
             kw_patch_i32(w, req->size_at, (int32_t)(kw_size(w) - 4));
+            metrics_request_sending(req);
             if (req->conn) kconn_send(req->conn, w);
             else {
                 kw_free(w);
@@ -282,7 +285,9 @@ void dispatch_request(void *ctx, kconn *c, uint8_t *frame, size_t len) {
     req->correlation_id = h.correlation_id;
     req->client_id = h.client_id;
     req->body = r;
+    metrics_request_start(req);
     api->handler(b, req);
+    metrics_request_returned(); /* req may be gone */
 }
 
 void dispatch_connection_closed(void *ctx, kconn *c) {

@@ -269,6 +269,7 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
             maybe_conversion_error(b, v, t, po);
             if (ctx->incremental && !has_news(t, po)) continue;
             remember(t, po);
+            metrics_fetched(topic, ctx->replica_id >= 0, po->records.len > 0 ? po->records.len : 0, po->error_code);
             budget -= got;
             if (got > 0) first_data = false;
             nparts++;
@@ -413,6 +414,7 @@ static void answer_error(kreq *req, int16_t code) {
     FetchResponse resp;
     FetchResponse_init(&resp);
     resp.error_code = code;
+    metrics_error(KAPI_FETCH, code);
     resp.session_id = 0;
     KREQ_REPLY(req, FetchResponse, &resp);
 }
@@ -428,6 +430,7 @@ void h_fetch(broker *b, kreq *req) {
     ctx->read_committed = r.isolation_level == 1;
     ctx->replica_id = req->api_version >= 15 ? r.replica_state.replica_id : r.replica_id;
     if (ctx->replica_id < -2) ctx->replica_id = -1;
+    metrics_fetch_kind(req, ctx->replica_id >= 0);
     int rc = 0;
     if (req->api_version < 7 || r.session_epoch == FSESSION_FINAL_EPOCH) {
         /* Sessionless full fetch (closing the session named, if any). */

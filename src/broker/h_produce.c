@@ -138,8 +138,8 @@ typedef struct partition_wait {
 } partition_wait;
 
 static void produce_wait_release(broker *b, produce_wait *w) {
-    (void)b;
     if (--w->holds > 0) return;
+    metrics_produce_answered(b, &w->resp);
     if (!w->no_response) {
         KREQ_REPLY(w->req, ProduceResponse, &w->resp);
     } else if (w->any_error) {
@@ -340,6 +340,7 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
                       t->name, p->index, len, t->name, p->index, (long long)t->cfg.segment_bytes);
         return;
     }
+    metrics_produced(&t->metrics, (uint64_t)h.last_offset_delta + 1, len);
     out->base_offset = first;
     out->log_append_time_ms = t->cfg.log_append_time ? now : -1;
     out->log_start_offset = plog_start_offset(p->log);
@@ -475,6 +476,7 @@ void h_produce(broker *b, kreq *req) {
     if (r.acks == 0 && !verifies) {
         /* No answer is expected; on an error Kafka closes the connection so
          * the producer notices and refreshes its metadata. */
+        metrics_produce_answered(b, resp);
         if (any_error) kreq_fail(req, "error on a produce request with acks=0");
         else kreq_no_response(req);
         return;

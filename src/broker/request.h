@@ -43,6 +43,9 @@ typedef struct kreq {
     kwriter *out;            /* response under construction (kreq_response_begin) */
     size_t size_at;          /* where the frame size goes in out */
     struct kreq *next_waiting; /* free for the owner of a deferred request */
+    /* request timing for metrics/metrics.h (monotonic ns; 0 = not reached) */
+    int64_t m_start_ns, m_local_ns, m_send_ns;
+    uint8_t m_kind;          /* fetches: 1 from a consumer, 2 from a follower */
 } kreq;
 
 /* Start the response: returns the writer to encode the body into; the

@@ -30,6 +30,7 @@
 #include "broker/txn_verify.h"
 #include "controller/controller.h"
 #include "group/group.h"
+#include "metrics/exporter.h"
 #include "mstore/etcd_store.h"
 #include "mstore/mstore.h"
 #include "net/server.h"
@@ -475,6 +476,11 @@ int server_main(int argc, char **argv) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: no client listener in listeners");
         return 1;
     }
+    if (metrics_exporter_start(b, err, sizeof err) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     if (sfd >= 0) loop_watch(b->loop, sfd, LOOP_READ, signal_event, b);
     loop_timer_add(b->loop, 1000, maintenance_tick, b);
     loop_timer_add(b->loop, b->cfg.log_flush_offset_checkpoint_interval_ms, checkpoint_tick, b);
@@ -488,6 +494,7 @@ int server_main(int argc, char **argv) {
     log_info("kafka.server.BrokerServer", "[BrokerServer id=%d] shutting down", b->cfg.node_id);
     mstore_etcd_leave(b->store); /* deregistered first: nothing is elected onto this node any more */
     net_server_stop_listening(b->server);
+    metrics_exporter_stop();
     fetch_wait_shutdown(b);
     log_cleaner_stop(); /* running cleans abort before the logs close */
     group_coord_shutdown(b->groups);
