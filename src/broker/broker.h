@@ -58,6 +58,7 @@ typedef struct broker {
     kloop *loop;
     mimage *image;             /* cluster metadata state (metadata/image.h) */
     struct mstore *store;      /* where metadata changes go (mstore/mstore.h) */
+    struct broker_sasl *sasl;  /* SASL listeners and their sessions (broker/sasl_broker.h); NULL = none */
     char cluster_id[64];
     struct group_coord *groups;
     struct txn_manager *txns;  /* the transaction coordinator (txn/txn_manager.h) */
