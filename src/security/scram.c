@@ -81,7 +81,7 @@ int scram_credential_from_salted(int mech, const uint8_t *salted, const uint8_t 
 }
 
 /* ScramFormatter.secureRandomString: a random 130-bit number in base 36. */
-static void random_string(char *out, size_t outlen) {
+void scram_random_string(char *out, size_t outlen) {
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
     uint8_t r[32];
     if (RAND_bytes(r, sizeof r) != 1) abort(); /* no entropy: never hand out a guessable nonce */
@@ -94,7 +94,7 @@ int scram_credential_from_password(int mech, const char *password, const uint8_t
                                    int32_t iterations, scram_credential *out) {
     char rs[32];
     if (!salt) { /* Kafka's salt: the bytes of a random string */
-        random_string(rs, sizeof rs);
+        scram_random_string(rs, sizeof rs);
         salt = (const uint8_t *)rs;
         salt_len = strlen(rs);
     }
@@ -268,7 +268,7 @@ static scram_step_result client_first(scram_server *s, const uint8_t *in, size_t
     }
     char server_nonce[64];
     if (s->fixed_nonce[0]) snprintf(server_nonce, sizeof server_nonce, "%s", s->fixed_nonce);
-    else random_string(server_nonce, sizeof server_nonce);
+    else scram_random_string(server_nonce, sizeof server_nonce);
     char salt64[SCRAM_MAX_SALT * 4 / 3 + 8];
     base64_encode(s->cred.salt, s->cred.salt_len, salt64);
     s->client_first_bare = dup_range(bare, (size_t)(c.end - bare));
@@ -352,4 +352,114 @@ scram_step_result scram_server_step(scram_server *s, const uint8_t *in, size_t l
         s->state = SCRAM_FAILED;
         return SCRAM_STEP_AUTH_ERROR; /* IllegalSaslStateException reaches the client */
     }
+}
+
+/* ---- client side ---- */
+
+int scram_client_first(scram_client *c, int mech, const char *user, char *out, size_t outlen) {
+    memset(c, 0, sizeof *c);
+    c->mech = mech;
+    c->key_len = scram_key_len(mech);
+    scram_random_string(c->client_nonce, sizeof c->client_nonce);
+    char name[512];
+    size_t n = 0;
+    for (const char *p = user; *p && n + 4 < sizeof name; p++) { /* ScramFormatter.saslName */
+        if (*p == '=') n += (size_t)snprintf(name + n, sizeof name - n, "=3D");
+        else if (*p == ',') n += (size_t)snprintf(name + n, sizeof name - n, "=2C");
+        else name[n++] = *p;
+    }
+    name[n] = 0;
+    int w = snprintf(c->client_first_bare, sizeof c->client_first_bare, "n=%s,r=%s", name, c->client_nonce);
+    if (w < 0 || (size_t)w >= sizeof c->client_first_bare) return -1;
+    w = snprintf(out, outlen, "n,,%s", c->client_first_bare);
+    return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
+int scram_client_final(scram_client *c, const uint8_t *server_first, size_t len, const char *password, char *out,
+                       size_t outlen, char *err, size_t errlen) {
+    char sf[1024];
+    if (len >= sizeof sf || memchr(server_first, 0, len)) {
+        snprintf(err, errlen, "Invalid SCRAM server first message");
+        return -1;
+    }
+    memcpy(sf, server_first, len);
+    sf[len] = 0;
+    /* r=<nonce>,s=<salt>,i=<iterations> */
+    char *r = strstr(sf, "r="), *s = strstr(sf, ",s="), *i = strstr(sf, ",i=");
+    if (r != sf || !s || !i || i < s) {
+        snprintf(err, errlen, "Invalid SCRAM server first message format: %s", sf);
+        return -1;
+    }
+    size_t nonce_len = (size_t)(s - (sf + 2));
+    size_t cl = strlen(c->client_nonce);
+    if (nonce_len <= cl || strncmp(sf + 2, c->client_nonce, cl) != 0) {
+        snprintf(err, errlen, "Invalid server nonce: does not start with client nonce");
+        return -1;
+    }
+    const char *salt64 = s + 3;
+    size_t salt64_len = (size_t)(i - salt64);
+    uint8_t salt[SCRAM_MAX_SALT * 2];
+    long sl = base64_decoded_max(salt64_len) <= sizeof salt ? base64_decode(salt64, salt64_len, salt) : -1;
+    long iterations = strtol(i + 3, NULL, 10);
+    if (sl < 0 || iterations <= 0) {
+        snprintf(err, errlen, "Invalid SCRAM server first message format: %s", sf);
+        return -1;
+    }
+    if (iterations < SCRAM_MIN_ITERATIONS) {
+        snprintf(err, errlen, "Requested iterations %ld is less than the minimum %d for %s", iterations,
+                 SCRAM_MIN_ITERATIONS, scram_mechanism_name(c->mech));
+        return -1;
+    }
+    size_t kl = c->key_len;
+    uint8_t salted[SCRAM_MAX_KEY], client_key[SCRAM_MAX_KEY], stored[SCRAM_MAX_KEY], sig[SCRAM_MAX_KEY],
+        proof[SCRAM_MAX_KEY], server_key[SCRAM_MAX_KEY];
+    char without[700];
+    int wl = snprintf(without, sizeof without, "c=biws,r=%.*s", (int)nonce_len, sf + 2);
+    size_t al = strlen(c->client_first_bare) + len + (size_t)wl + 2;
+    char *auth = malloc(al + 1);
+    if (!auth || wl < 0 || (size_t)wl >= sizeof without) {
+        free(auth);
+        snprintf(err, errlen, "SCRAM message too long");
+        return -1;
+    }
+    snprintf(auth, al + 1, "%s,%s,%s", c->client_first_bare, sf, without);
+    int rc = scram_salted_password(c->mech, password, strlen(password), salt, (size_t)sl, (int32_t)iterations, salted);
+    rc = rc < 0 ? rc : hmac(c->mech, salted, kl, "Client Key", 10, client_key);
+    rc = rc < 0 ? rc : hash(c->mech, client_key, kl, stored);
+    rc = rc < 0 ? rc : hmac(c->mech, stored, kl, auth, al, sig);
+    rc = rc < 0 ? rc : hmac(c->mech, salted, kl, "Server Key", 10, server_key);
+    rc = rc < 0 ? rc : hmac(c->mech, server_key, kl, auth, al, c->server_signature);
+    free(auth);
+    OPENSSL_cleanse(salted, sizeof salted);
+    if (rc < 0) {
+        snprintf(err, errlen, "Could not compute the SCRAM proof");
+        return -1;
+    }
+    for (size_t k = 0; k < kl; k++) proof[k] = client_key[k] ^ sig[k];
+    OPENSSL_cleanse(client_key, sizeof client_key);
+    char p64[SCRAM_MAX_KEY * 2];
+    base64_encode(proof, kl, p64);
+    int n = snprintf(out, outlen, "%s,p=%s", without, p64);
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "SCRAM message too long");
+        return -1;
+    }
+    return 0;
+}
+
+int scram_client_verify(const scram_client *c, const uint8_t *server_final, size_t len, char *err, size_t errlen) {
+    if (len >= 2 && server_final[0] == 'e' && server_final[1] == '=') {
+        snprintf(err, errlen, "Sasl authentication using %s failed with error: %.*s", scram_mechanism_name(c->mech),
+                 (int)(len - 2 < 200 ? len - 2 : 200), (const char *)server_final + 2);
+        return -1;
+    }
+    uint8_t sig[SCRAM_MAX_KEY * 2];
+    long sl = -1;
+    if (len > 2 && server_final[0] == 'v' && server_final[1] == '=' && base64_decoded_max(len - 2) <= sizeof sig)
+        sl = base64_decode((const char *)server_final + 2, len - 2, sig);
+    if (sl != (long)c->key_len || CRYPTO_memcmp(sig, c->server_signature, c->key_len) != 0) {
+        snprintf(err, errlen, "Invalid server signature in server final message");
+        return -1;
+    }
+    return 0;
 }

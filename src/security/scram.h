@@ -38,6 +38,10 @@ const char *scram_mechanism_name(int mech);
 /* Digest length in bytes (32 or 64), 0 for an unknown mechanism. */
 size_t scram_key_len(int mech);
 
+/* A random nonce or salt as Kafka makes them (ScramFormatter.secureRandomString:
+ * base 36 letters and digits, about 26 of them). */
+void scram_random_string(char *out, size_t outlen);
+
 /* Hi(password, salt, iterations) = PBKDF2 with the mechanism's HMAC. */
 int scram_salted_password(int mech, const char *password, size_t password_len, const uint8_t *salt,
                           size_t salt_len, int32_t iterations, uint8_t *out);
@@ -90,5 +94,25 @@ typedef enum {
  * SCRAM_STEP_AUTH_ERROR). */
 scram_step_result scram_server_step(scram_server *s, const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
                                     char *msg, size_t msglen);
+
+/* ---- client side (the tools and broker-to-broker connections) ---- */
+
+typedef struct scram_client {
+    int mech;
+    char client_first_bare[600];
+    char client_nonce[64];
+    uint8_t server_signature[SCRAM_MAX_KEY];
+    size_t key_len;
+} scram_client;
+
+/* "n,,n=<saslname>,r=<nonce>" into out (NUL-terminated); -1 if it does not fit. */
+int scram_client_first(scram_client *c, int mech, const char *user, char *out, size_t outlen);
+/* From the server-first message: the client-final message, with the proof
+ * from password. -1 with a reason in err (bad nonce, iterations < 4096...). */
+int scram_client_final(scram_client *c, const uint8_t *server_first, size_t len, const char *password, char *out,
+                       size_t outlen, char *err, size_t errlen);
+/* The server-final message "v=<signature>" proves the server knew the
+ * credential; "e=..." is the server's error. 0 when verified. */
+int scram_client_verify(const scram_client *c, const uint8_t *server_final, size_t len, char *err, size_t errlen);
 
 #endif

@@ -357,12 +357,51 @@ static void test_scram_session(void) {
     sasl_server_config_free(&cfg);
 }
 
+/* Our client against our server, both mechanisms, right and wrong password. */
+static void test_scram_client(void) {
+    for (int mech = SCRAM_SHA_256; mech <= SCRAM_SHA_512; mech++) {
+        for (int good = 0; good < 2; good++) {
+            scram_client cl;
+            scram_server sv;
+            char first[700], final[700], err[256], msg[256];
+            uint8_t *out;
+            size_t olen;
+            CHECK(scram_client_first(&cl, mech, "alice", first, sizeof first) == 0, "client first");
+            scram_server_init(&sv, mech, alice_lookup, NULL);
+            int st = scram_server_step(&sv, (const uint8_t *)first, strlen(first), &out, &olen, msg, sizeof msg);
+            CHECK(st == SCRAM_STEP_CONTINUE, "server first %s", msg);
+            int rc = scram_client_final(&cl, out, olen, good ? "alice-secret" : "nope", final, sizeof final, err,
+                                        sizeof err);
+            free(out);
+            CHECK(rc == 0, "client final: %s", err);
+            st = scram_server_step(&sv, (const uint8_t *)final, strlen(final), &out, &olen, msg, sizeof msg);
+            if (good) {
+                CHECK(st == SCRAM_STEP_DONE && scram_client_verify(&cl, out, olen, err, sizeof err) == 0,
+                      "mech %d verified: %d %s", mech, st, err);
+                CHECK(scram_client_verify(&cl, (const uint8_t *)"v=AAAA", 6, err, sizeof err) < 0, "forged signature");
+            } else {
+                CHECK(st == SCRAM_STEP_SASL_ERROR, "mech %d wrong password refused", mech);
+            }
+            free(out);
+            scram_server_free(&sv);
+        }
+    }
+    scram_client cl;
+    char first[700], final[700], err[256];
+    scram_client_first(&cl, SCRAM_SHA_256, "a=b,c", first, sizeof first);
+    CHECK(strncmp(first, "n,,n=a=3Db=2Cc,r=", 17) == 0, "saslname escaping: %s", first);
+    CHECK(scram_client_final(&cl, (const uint8_t *)"r=other,s=QUJD,i=4096", 21, "x", final, sizeof final, err,
+                             sizeof err) < 0,
+          "foreign nonce refused");
+}
+
 int main(void) {
     test_rfc7677();
     test_sha512_roundtrip();
     test_jaas();
     test_state_machine();
     test_scram_session();
+    test_scram_client();
     printf("test_sasl: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
