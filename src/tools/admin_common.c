@@ -8,6 +8,7 @@
 
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "util/props.h"
 
 static char *trim(char *s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -39,6 +40,22 @@ int admin_apply_command_config(kclient *c, const char *path) {
             snprintf(c->client_id, sizeof c->client_id, "%s", val);
     }
     fclose(f);
+    /* security settings, read as Java reads .properties (escapes, continuations) */
+    props p;
+    props_init(&p);
+    char err[512];
+    if (props_load_file(&p, path, err, sizeof err) == 0) {
+        static const char *const keys[] = {"security.protocol", "sasl.mechanism", "sasl.jaas.config"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            const char *v = props_get(&p, keys[i]);
+            if (v && kclient_configure(c, keys[i], v) != 0) {
+                fprintf(stderr, "%s\n", c->err);
+                props_free(&p);
+                return -1;
+            }
+        }
+    }
+    props_free(&p);
     return 0;
 }
 

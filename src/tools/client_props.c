@@ -6,6 +6,7 @@
 #include "tools/client_props.h"
 
 #include "protocol/errors.h"
+#include "security/jaas.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -230,7 +231,7 @@ static const char *const java_only[] = {
     "metric.reporters", "metrics.num.samples", "metrics.sample.window.ms",
     "metrics.recording.level", "auto.include.jmx.reporter", "security.providers",
     "internal.leave.group.on.close", "exclude.internal.topics",
-    "socket.connection.setup.timeout.max.ms", "sasl.jaas.config", "sasl.client.callback.handler.class",
+    "socket.connection.setup.timeout.max.ms", "sasl.client.callback.handler.class",
     "sasl.login.callback.handler.class", "sasl.login.class", "ssl.truststore.location",
     "ssl.truststore.password", "ssl.truststore.type", "ssl.keystore.location",
     "ssl.keystore.password", "ssl.keystore.type", "ssl.key.password", "ssl.protocol",
@@ -319,6 +320,27 @@ int client_props_translate(const char *key, const char *val, client_kind kind,
     return -1;
 }
 
+/* sasl.jaas.config's PlainLoginModule / ScramLoginModule username and
+ * password are librdkafka's sasl.username and sasl.password. */
+static int apply_jaas(const char *text, rd_kafka_conf_t *conf, char *err, size_t errlen) {
+    jaas_config jc;
+    char jerr[256], ebuf[512];
+    if (jaas_parse(text, &jc, jerr, sizeof jerr) < 0) {
+        snprintf(err, errlen, "Invalid value %s for configuration sasl.jaas.config: %s", "[hidden]", jerr);
+        return -1;
+    }
+    int rc = 0;
+    const char *user = jaas_option_get(&jc.entries[0], "username");
+    const char *pass = jaas_option_get(&jc.entries[0], "password");
+    if ((user && rd_kafka_conf_set(conf, "sasl.username", user, ebuf, sizeof ebuf) != RD_KAFKA_CONF_OK) ||
+        (pass && rd_kafka_conf_set(conf, "sasl.password", pass, ebuf, sizeof ebuf) != RD_KAFKA_CONF_OK)) {
+        snprintf(err, errlen, "Invalid value [hidden] for configuration sasl.jaas.config: %s", ebuf);
+        rc = -1;
+    }
+    jaas_free(&jc);
+    return rc;
+}
+
 int client_props_apply(const client_props *p, rd_kafka_conf_t *conf, client_kind kind,
                        const char *java_config_class, char *err, size_t errlen) {
     char ebuf[512], vbuf[256];
@@ -326,6 +348,10 @@ int client_props_apply(const client_props *p, rd_kafka_conf_t *conf, client_kind
     if (kind == CLIENT_CONSUMER) rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", ebuf, sizeof ebuf);
     for (size_t i = 0; i < p->n; i++) {
         const char *k, *v;
+        if (strcmp(p->keys[i], "sasl.jaas.config") == 0) {
+            if (apply_jaas(p->vals[i], conf, err, errlen) < 0) return -1;
+            continue;
+        }
         int t = client_props_translate(p->keys[i], p->vals[i], kind, &k, &v, vbuf, sizeof vbuf);
         if (t == 0) continue;
         rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, k, v, ebuf, sizeof ebuf);

@@ -7,7 +7,8 @@
  * <type> <name>.". Argument errors go to stderr with exit code 1.
  * As Kafka's AdminClient (nodeFor), a broker or broker-logger resource with
  * a broker id is asked of that broker; the rest of any node.
- * Not covered: users, clients and ips (quotas and SCRAM credentials).
+ * Users' SCRAM credentials are in configs_users.c. Not covered: quotas
+ * (users, clients and ips).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "tools/admin_common.h"
+#include "tools/configs_users.h"
 #include "tools/kclient.h"
 #include "tools/opts.h"
 #include "tools/tools.h"
@@ -36,7 +38,7 @@ static const opt_spec configs_specs[] = {
     {"describe", OPT_FLAG, NULL, "List the configs of the given entity.", NULL, 0},
     {"entity-default", OPT_FLAG, NULL, "Act on the cluster-wide default of the entity type.", NULL, 0},
     {"entity-name", OPT_ARG, "String", "Name of the entity (topic name, broker id, ...).", NULL, 1},
-    {"entity-type", OPT_ARG, "String", "Type of entity: topics, brokers or broker-loggers.", NULL, 1},
+    {"entity-type", OPT_ARG, "String", "Type of entity: topics, brokers, broker-loggers or users.", NULL, 1},
     {"topic", OPT_ARG, "String", "Topic name; same as --entity-type topics --entity-name <name>.", NULL, 0},
 };
 
@@ -204,6 +206,7 @@ int tool_configs(int argc, char **argv) {
     rt.a = &a;
     admin_pool_init(&rt.pool, &c);
     int8_t rtype;
+    bool users = false;
     int describe = opts_has(&o, "describe"), alter = opts_has(&o, "alter");
     if (describe + alter != 1) {
         rc = opts_usage_error(&o, "Command must include exactly one action: --describe, --alter");
@@ -216,8 +219,11 @@ int tool_configs(int argc, char **argv) {
     if (strcmp(etype, "topics") == 0) rtype = CONFIG_RESOURCE_TOPIC;
     else if (strcmp(etype, "brokers") == 0) rtype = CONFIG_RESOURCE_BROKER;
     else if (strcmp(etype, "broker-loggers") == 0) rtype = CONFIG_RESOURCE_BROKER_LOGGER;
-    else if (!strcmp(etype, "users") || !strcmp(etype, "clients") || !strcmp(etype, "ips")) {
-        rc = arg_error("Quota and SCRAM configs (users, clients, ips) are not supported by this build");
+    else if (!strcmp(etype, "users")) {
+        rtype = -1;
+        users = true;
+    } else if (!strcmp(etype, "clients") || !strcmp(etype, "ips")) {
+        rc = arg_error("Quota configs (clients, ips) are not supported by this build");
         goto out;
     } else {
         char msg[256];
@@ -230,7 +236,7 @@ int tool_configs(int argc, char **argv) {
         rc = arg_error("One of the required --bootstrap-server or --zookeeper arguments must be specified");
         goto out;
     }
-    if (rtype != CONFIG_RESOURCE_TOPIC && ename && !is_default) {
+    if (rtype != CONFIG_RESOURCE_TOPIC && !users && ename && !is_default) {
         int32_t id;
         if (admin_parse_int(ename, &id) != 0) {
             char msg[256];
@@ -241,7 +247,7 @@ int tool_configs(int argc, char **argv) {
     }
     if (alter && !ename && !is_default) {
         char msg[128];
-        if (rtype == CONFIG_RESOURCE_BROKER)
+        if (rtype == CONFIG_RESOURCE_BROKER || users)
             snprintf(msg, sizeof msg, "an entity-name or default entity must be specified with --alter of users, clients, brokers or ips");
         else
             snprintf(msg, sizeof msg, "an entity name must be specified with --alter of %s", etype);
@@ -262,6 +268,11 @@ int tool_configs(int argc, char **argv) {
         goto out;
     }
     const char *name = is_default ? "" : (ename ? ename : NULL);
+    if (users && describe) {
+        /* Kafka describes SCRAM credentials unless asked for the defaults */
+        rc = is_default ? 0 : configs_users_describe(&c, name, &a);
+        goto out;
+    }
     if (describe) {
         int all = opts_has(&o, "all");
         int source = all ? -1
@@ -317,6 +328,15 @@ int tool_configs(int argc, char **argv) {
         goto out;
     }
     const char *dels = opts_get(&o, "delete-config", "");
+    if (users) {
+        config_kv *kv = karena_calloc(&a, (size_t)nadd + 1, sizeof *kv);
+        for (int i = 0; i < nadd; i++) {
+            kv[i].key = kstr_dup(adds[i].name, &a);
+            kv[i].value = kstr_dup(adds[i].value, &a);
+        }
+        rc = configs_users_alter(&c, name, is_default, kv, nadd, dels, argc, argv, &a);
+        goto out;
+    }
     int ndel = 0;
     for (const char *p = dels; *p; p++) ndel += *p == ',';
     ndel += *dels ? 1 : 0;

@@ -2,6 +2,10 @@
 #include "tools/kclient.h"
 
 #include "protocol/gen/kmsg.h"
+#include "protocol/errors.h"
+#include "security/jaas.h"
+#include "security/scram.h"
+#include <strings.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -436,6 +440,130 @@ static int negotiate_versions(kclient *c) {
     return -1;
 }
 
+/* ---- SASL (SaslHandshake v1 + SaslAuthenticate) ---- */
+
+static int sasl_step(kclient *c, const uint8_t *tok, size_t len, SaslAuthenticateResponse *resp, karena *a) {
+    int16_t v = kclient_pick_version(c, KAPI_SASL_AUTHENTICATE);
+    if (v < 0) {
+        set_err(c, "The broker does not support SaslAuthenticate");
+        return -1;
+    }
+    SaslAuthenticateRequest req;
+    SaslAuthenticateRequest_init(&req);
+    req.auth_bytes = (kbytes){tok, (int32_t)len};
+    if (kclient_request(c, KAPI_SASL_AUTHENTICATE, v, &req, resp, a) != 0) return -1;
+    if (resp->error_code) {
+        set_err(c, "%s", resp->error_message.len > 0 ? kstr_dup(resp->error_message, a) : kerr_message(resp->error_code));
+        return -1;
+    }
+    return 0;
+}
+
+static int sasl_login(kclient *c) {
+    karena a;
+    karena_init(&a, 0);
+    int rc = -1;
+    SaslHandshakeRequest hs;
+    SaslHandshakeRequest_init(&hs);
+    hs.mechanism = kstr_from(c->sasl_mechanism);
+    SaslHandshakeResponse hr;
+    SaslAuthenticateResponse ar;
+    int mech = scram_mechanism_from_name(c->sasl_mechanism);
+    if (kclient_pick_version(c, KAPI_SASL_HANDSHAKE) < 1) {
+        set_err(c, "The broker does not support SaslHandshake v1");
+        goto out;
+    }
+    if (kclient_request(c, KAPI_SASL_HANDSHAKE, 1, &hs, &hr, &a) != 0) goto out;
+    if (hr.error_code == KERR_UNSUPPORTED_SASL_MECHANISM) {
+        char list[256] = "";
+        for (int32_t i = 0; i < hr.mechanisms_count; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.*s", i ? ", " : "", hr.mechanisms[i].len,
+                     hr.mechanisms[i].p);
+        set_err(c, "Client SASL mechanism '%s' not enabled in the server, enabled mechanisms are [%s]",
+                c->sasl_mechanism, list);
+        goto out;
+    }
+    if (hr.error_code) {
+        set_err(c, "%s", kerr_message(hr.error_code));
+        goto out;
+    }
+    if (strcmp(c->sasl_mechanism, "PLAIN") == 0) {
+        size_t ul = strlen(c->sasl_username), pl = strlen(c->sasl_password);
+        uint8_t tok[520];
+        tok[0] = 0;
+        memcpy(tok + 1, c->sasl_username, ul);
+        tok[1 + ul] = 0;
+        memcpy(tok + 2 + ul, c->sasl_password, pl);
+        rc = sasl_step(c, tok, 2 + ul + pl, &ar, &a);
+    } else if (mech) {
+        scram_client sc;
+        char msg[800], err[256];
+        if (scram_client_first(&sc, mech, c->sasl_username, msg, sizeof msg) < 0 ||
+            sasl_step(c, (const uint8_t *)msg, strlen(msg), &ar, &a) != 0)
+            goto out;
+        if (scram_client_final(&sc, ar.auth_bytes.p, (size_t)(ar.auth_bytes.len > 0 ? ar.auth_bytes.len : 0),
+                               c->sasl_password, msg, sizeof msg, err, sizeof err) < 0) {
+            set_err(c, "%s", err);
+            goto out;
+        }
+        if (sasl_step(c, (const uint8_t *)msg, strlen(msg), &ar, &a) != 0) goto out;
+        if (scram_client_verify(&sc, ar.auth_bytes.p, (size_t)(ar.auth_bytes.len > 0 ? ar.auth_bytes.len : 0), err,
+                                sizeof err) < 0) {
+            set_err(c, "%s", err);
+            goto out;
+        }
+        rc = 0;
+    }
+out:
+    karena_free(&a);
+    if (rc != 0) kclient_close(c);
+    return rc;
+}
+
+int kclient_configure(kclient *c, const char *key, const char *value) {
+    if (strcmp(key, "security.protocol") == 0) {
+        if (strcasecmp(value, "PLAINTEXT") == 0) c->sasl_mechanism[0] = 0;
+        else if (strcasecmp(value, "SASL_PLAINTEXT") == 0) {
+            if (!c->sasl_mechanism[0]) snprintf(c->sasl_mechanism, sizeof c->sasl_mechanism, "GSSAPI"); /* Java's default */
+        } else {
+            set_err(c, "security.protocol %s is not supported by this tool (PLAINTEXT and SASL_PLAINTEXT are)", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(key, "sasl.mechanism") == 0) {
+        /* only on a SASL security.protocol (configure that first) */
+        if (c->sasl_mechanism[0]) snprintf(c->sasl_mechanism, sizeof c->sasl_mechanism, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "sasl.jaas.config") == 0) {
+        jaas_config jc;
+        char jerr[256];
+        if (jaas_parse(value, &jc, jerr, sizeof jerr) < 0) {
+            set_err(c, "Invalid value [hidden] for configuration sasl.jaas.config: %s", jerr);
+            return -1;
+        }
+        const char *u = jaas_option_get(&jc.entries[0], "username"), *p = jaas_option_get(&jc.entries[0], "password");
+        snprintf(c->sasl_username, sizeof c->sasl_username, "%s", u ? u : "");
+        snprintf(c->sasl_password, sizeof c->sasl_password, "%s", p ? p : "");
+        jaas_free(&jc);
+    }
+    return 0;
+}
+
+/* ApiVersions, then SASL when configured. */
+static int handshake(kclient *c) {
+    if (negotiate_versions(c) != 0) return -1;
+    if (!c->sasl_mechanism[0]) return 0;
+    if (strcmp(c->sasl_mechanism, "PLAIN") != 0 && !scram_mechanism_from_name(c->sasl_mechanism)) {
+        set_err(c, "SASL mechanism %s is not supported by this tool (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 are)",
+                c->sasl_mechanism);
+        kclient_close(c);
+        return -1;
+    }
+    return sasl_login(c);
+}
+
 int kclient_connect_to(kclient *c, const char *host, int port) {
     kclient_close(c);
     snprintf(c->host, sizeof c->host, "%s", host);
@@ -446,7 +574,7 @@ int kclient_connect_to(kclient *c, const char *host, int port) {
         int fd = try_connect(c, host, port, deadline);
         if (fd >= 0) {
             c->fd = fd;
-            return negotiate_versions(c);
+            return handshake(c);
         }
         int64_t left = deadline - now_ms();
         if (left <= 0) return -1;
@@ -474,7 +602,7 @@ int kclient_connect(kclient *c, const char *bootstrap) {
                 int fd = try_connect(c, host, port, deadline);
                 if (fd >= 0) {
                     c->fd = fd;
-                    if (negotiate_versions(c) == 0) return 0;
+                    if (handshake(c) == 0) return 0;
                 }
             }
             s = comma ? comma + 1 : s + len;

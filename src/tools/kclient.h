@@ -59,11 +59,21 @@ typedef struct kclient {
     /* Keys the broker listed that this client does not know. */
     int16_t unknown_keys[32][3]; /* key, min, max */
     int n_unknown;
+    /* SASL (security.protocol=SASL_PLAINTEXT): authenticate after ApiVersions */
+    char sasl_mechanism[32]; /* "" = no SASL */
+    char sasl_username[256];
+    char sasl_password[256];
     char err[512];         /* message of the last failure */
 } kclient;
 
 /* Sets defaults (request timeout 30 s, connect budget 5 s). No I/O. */
 void kclient_init(kclient *c, const char *client_id);
+
+/* One Java client setting: security.protocol, sasl.mechanism and
+ * sasl.jaas.config (username/password of a PlainLoginModule or
+ * ScramLoginModule) are used, others ignored. -1 with c->err when the
+ * value cannot be served (SSL here, a mechanism other than PLAIN/SCRAM). */
+int kclient_configure(kclient *c, const char *key, const char *value);
 
 /* Connects to the first reachable "host:port" of a comma-separated list and
  * runs ApiVersions. Unreachable addresses are retried with backoff until the
