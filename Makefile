@@ -11,7 +11,7 @@ OPT = -O2
 endif
 CFLAGS = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Isrc -D_GNU_SOURCE $(EXTRA_CFLAGS)
 LDFLAGS = $(OPT) $(EXTRA_LDFLAGS)
-LIBS = -lz -llz4 -lzstd -lsnappy -ljansson -lcrypto -lm -lpthread
+LIBS = -lz -llz4 -lzstd -lsnappy -ljansson -lssl -lcrypto -lm -lpthread
 TOOL_LIBS = -lrdkafka
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/tools/*' -not -name 'main.c' | sort)

@@ -68,6 +68,8 @@ typedef struct broker {
     int64_t next_retention_check_ms; /* monotonic; 0 = not scheduled yet */
     bool shutting_down;
     bool fenced;               /* cluster: lost its session; leads nothing */
+    struct broker_listeners *listeners; /* broker/listeners.c */
+    const char *request_listener; /* listener of the request being dispatched (NULL outside one) */
 } broker;
 
 /* ---- topics and partitions (broker/topics.c) ---- */
@@ -158,6 +160,23 @@ void broker_prefetch_producer_ids(broker *b);
 
 /* Called after data was appended to p (wakes long-polling fetches). */
 void broker_partition_appended(broker *b, partition *p);
+
+/* ---- listeners (broker/listeners.c) ---- */
+/* Binds every listener but the controller's; SSL ones with their TLS
+ * context. Sets kafka_client's TLS policy for connections to other nodes. */
+int broker_listeners_start(broker *b, char *err, size_t errlen);
+void broker_listeners_free(broker *b);
+/* Dynamic configs changed: SSL listeners whose settings (or files) changed
+ * get a new TLS context, as Kafka reconfigures its SslFactory. */
+void broker_listeners_config_changed(broker *b);
+/* AlterConfigs validation of new broker settings for this node: -1 with
+ * the reason when an SSL listener could not be built from them. */
+int broker_listeners_validate(broker *b, const char *const *keys, const char *const *values, int n, char *err,
+                              size_t errlen);
+/* Whose endpoints broker_live_nodes / broker_node_lookup give: the listener
+ * the current request came in on (Kafka answers with the advertised address
+ * of that listener), else the inter-broker listener. */
+const char *broker_lookup_listener(const broker *b);
 
 /* Node identity as clients see it (first advertised PLAINTEXT listener). */
 int32_t broker_node_id(const broker *b);

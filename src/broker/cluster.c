@@ -13,26 +13,18 @@
 #include "protocol/gen/kmsg.h"
 #include "util/log.h"
 
-/* Kafka's SecurityProtocol ids. */
+/* Kafka's SecurityProtocol ids (of a protocol name). */
 static int16_t security_protocol_id(const char *name) {
+    if (!name) return 0;
     if (strcmp(name, "SSL") == 0) return 1;
     if (strcmp(name, "SASL_PLAINTEXT") == 0) return 2;
     if (strcmp(name, "SASL_SSL") == 0) return 3;
     return 0; /* PLAINTEXT */
 }
 
-/* The listener clients use on this node: the first advertised one that is
- * not a controller listener. */
-static const char *client_listener_name(const broker *b) {
-    for (int i = 0; i < b->cfg.nadvertised; i++)
-        if (strcmp(b->cfg.advertised[i].name, b->cfg.controller_listener_names) != 0)
-            return b->cfg.advertised[i].name;
-    return b->cfg.nadvertised ? b->cfg.advertised[0].name : "PLAINTEXT";
-}
-
 static bool node_of(broker *b, const mbroker *br, broker_node *out) {
     if (br->fenced) return false;
-    const mendpoint *e = mbroker_endpoint(br, client_listener_name(b));
+    const mendpoint *e = mbroker_endpoint(br, broker_lookup_listener(b));
     if (!e && br->nendpoints > 0) e = &br->endpoints[0];
     if (!e) return false;
     *out = (broker_node){br->id, e->host, e->port, br->rack};
@@ -75,7 +67,7 @@ void broker_registration(broker *b, kuuid incarnation, RegisterBrokerRecord *r, 
         e->name = kstr_from(l->name);
         e->host = kstr_from(l->host[0] ? l->host : broker_advertised_host(b));
         e->port = (uint16_t)l->port;
-        e->security_protocol = security_protocol_id(l->name);
+        e->security_protocol = security_protocol_id(broker_config_listener_protocol(&b->cfg, l->name));
     }
     r->features = karena_calloc(a, 1, sizeof *r->features);
     if (r->features) {
@@ -102,6 +94,7 @@ int broker_register_locally(broker *b) {
 }
 
 void broker_metadata_applied(broker *b) {
+    broker_listeners_config_changed(b); /* certificate reload */
     if (!b->topics) return; /* still starting: topics_init opens what the image holds */
     topics_sync(b);
     if (b->groups) group_coord_leadership_changed(b->groups);

@@ -107,6 +107,9 @@ void broker_config_free(broker_config *c);
  * and an authorizer. Settings that act only on such listeners are warned
  * about. Returns 0 when the node may start. */
 int broker_config_check_security(const broker_config *c, char *err, size_t errlen);
+/* A listener's security protocol ("PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+ * "SASL_SSL") through listener.security.protocol.map; NULL when unmapped. */
+const char *broker_config_listener_protocol(const broker_config *c, const char *name);
 
 /* A topic's effective settings. */
 typedef struct topic_config {

@@ -3,14 +3,15 @@
  *
  * Every listener gets its security protocol as Kafka's KafkaConfig gives it:
  * through listener.security.protocol.map (names normalised to upper case),
- * with KRaft's implicit CONTROLLER:PLAINTEXT when the map is not given. Until
- * TLS, SASL and ACLs exist, a node asked for any of them must not start and
- * quietly serve everybody in the clear: a listener with SSL, SASL_PLAINTEXT
- * or SASL_SSL (client, controller or inter-broker) and an authorizer stop
+ * with KRaft's implicit CONTROLLER:PLAINTEXT when the map is not given.
+ * PLAINTEXT and SSL listeners are served (net/tls.c). Until SASL and ACLs
+ * exist, a node asked for them must not start and quietly serve everybody
+ * unauthenticated: a SASL_PLAINTEXT or SASL_SSL listener (client, controller
+ * or inter-broker; refuse_sasl_until_supported) and an authorizer stop
  * start-up with a message naming the listener or the key. Settings that only
- * take effect on such listeners (ssl.client.auth, sasl.enabled.mechanisms,
- * listener.name.X.sasl.* ...) secure nothing on a PLAINTEXT listener in Kafka
- * either; they are named in a warning.
+ * take effect on such listeners (sasl.enabled.mechanisms, ssl.* without an
+ * SSL listener ...) secure nothing on a PLAINTEXT listener in Kafka either;
+ * they are named in a warning.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ static void upcase(char *s) {
     for (; *s; s++) *s = (char)toupper((unsigned char)*s);
 }
 
-static bool is_secure(const char *proto) { return strcmp(proto, "PLAINTEXT") != 0; }
+static bool is_sasl(const char *proto) { return strncmp(proto, "SASL_", 5) == 0; }
 
 /* KafkaConfig's isSslOrSasl: a listener literally named after a secure protocol. */
 static bool secure_protocol_name(const char *name) {
@@ -156,7 +157,7 @@ static const char *what_is_lost(const char *proto) {
     return "without authentication or encryption";
 }
 
-#define UNSUPPORTED "Samsa does not support TLS or SASL yet and serves PLAINTEXT listeners only"
+#define UNSUPPORTED "Samsa does not support SASL yet and serves PLAINTEXT and SSL listeners only"
 
 static bool controller_name(const broker_config *c, const char *name) {
     bool hit = false;
@@ -174,13 +175,13 @@ static int check_listeners(const broker_config *c, const proto_map *m, char *err
         const char *proto = map_get(m, l->name);
         if (!proto) {
             if (!missing) missing = l->name;
-        } else if (is_secure(proto) && controller_name(c, l->name)) {
+        } else if (is_sasl(proto) && controller_name(c, l->name)) {
             snprintf(err, errlen,
                      "Controller listener %s (listeners, controller.listener.names) has security protocol %s in %s: "
                      "Kafka would secure the controller quorum with it, and %s. Refusing to start.",
                      l->name, proto, PROP_MAP, UNSUPPORTED);
             return -1;
-        } else if (is_secure(proto)) {
+        } else if (is_sasl(proto)) {
             snprintf(err, errlen,
                      "Listener %s (%s://%s:%d in listeners) has security protocol %s, which would serve clients %s: "
                      "%s. Refusing to start.",
@@ -195,17 +196,29 @@ static int check_listeners(const broker_config *c, const proto_map *m, char *err
     return 0;
 }
 
-int broker_config_check_security(const broker_config *c, char *err, size_t errlen) {
+const char *broker_config_listener_protocol(const broker_config *c, const char *name) {
     proto_map m;
-    if (effective_map(c, &m, err, errlen) < 0) return -1;
-    if (check_listeners(c, &m, err, errlen) < 0) return -1;
+    char err[256], up[64];
+    if (effective_map(c, &m, err, sizeof err) < 0) return NULL;
+    snprintf(up, sizeof up, "%s", name);
+    upcase(up);
+    const char *p = map_get(&m, up);
+    if (!p) return NULL;
+    for (size_t i = 0; i < sizeof PROTOCOLS / sizeof PROTOCOLS[0]; i++)
+        if (strcmp(p, PROTOCOLS[i]) == 0) return PROTOCOLS[i];
+    return NULL;
+}
 
-    /* controller listeners that are not in listeners (a broker-only role) */
+/* SASL_PLAINTEXT and SASL_SSL wherever they are used (client, controller and
+ * inter-broker listeners): refused until SaslHandshake/SaslAuthenticate
+ * exist. The one place to take out when SASL lands. */
+static int refuse_sasl_until_supported(const broker_config *c, const proto_map *m, char *err, size_t errlen) {
+    if (check_listeners(c, m, err, errlen) < 0) return -1;
     int rc = 0;
     FOR_EACH_NAME(c->controller_listener_names, n, {
         upcase(n);
-        const char *proto = map_get(&m, n);
-        if (rc == 0 && proto && is_secure(proto)) {
+        const char *proto = map_get(m, n);
+        if (rc == 0 && proto && is_sasl(proto)) {
             snprintf(err, errlen,
                      "Controller listener %s (controller.listener.names) has security protocol %s in %s: Kafka "
                      "would secure the controller quorum with it, and %s. Refusing to start.",
@@ -214,15 +227,10 @@ int broker_config_check_security(const broker_config *c, char *err, size_t errle
         }
     });
     if (rc) return rc;
-
     for (int i = 0; i < c->nadvertised; i++) {
         const listener *l = &c->advertised[i];
-        const char *proto = map_get(&m, l->name);
-        if (!proto) {
-            snprintf(err, errlen, "No security protocol defined for listener %s", l->name);
-            return -1;
-        }
-        if (is_secure(proto)) {
+        const char *proto = map_get(m, l->name);
+        if (proto && is_sasl(proto)) {
             snprintf(err, errlen,
                      "Listener %s (%s://%s:%d in advertised.listeners) has security protocol %s: %s. Refusing to "
                      "start.",
@@ -230,20 +238,40 @@ int broker_config_check_security(const broker_config *c, char *err, size_t errle
             return -1;
         }
     }
-
-    /* inter-broker traffic: by listener name, else by security.inter.broker.protocol */
     char ib[64];
     const char *ibname = props_get(&c->raw, "inter.broker.listener.name");
     bool by_name = ibname && strspn(ibname, " \t") < strlen(ibname); /* config.c falls back when blank */
     const char *ibkey = by_name ? "inter.broker.listener.name" : "security.inter.broker.protocol";
     snprintf(ib, sizeof ib, "%s", c->inter_broker_listener_name);
     upcase(ib);
-    const char *ibproto = by_name ? map_get(&m, ib) : ib;
-    if (ibproto && is_secure(ibproto)) {
+    const char *ibproto = by_name ? map_get(m, ib) : ib;
+    if (ibproto && is_sasl(ibproto)) {
         snprintf(err, errlen,
                  "%s=%s: inter-broker traffic would use security protocol %s, and %s. Refusing to start.", ibkey,
                  c->inter_broker_listener_name, ibproto, UNSUPPORTED);
         return -1;
+    }
+    return 0;
+}
+
+static bool any_ssl_listener(const broker_config *c, const proto_map *m) {
+    for (int i = 0; i < c->nlisteners; i++) {
+        const char *proto = map_get(m, c->listeners[i].name);
+        if (proto && strcmp(proto, "SSL") == 0) return true;
+    }
+    return false;
+}
+
+int broker_config_check_security(const broker_config *c, char *err, size_t errlen) {
+    proto_map m;
+    if (effective_map(c, &m, err, errlen) < 0) return -1;
+    if (refuse_sasl_until_supported(c, &m, err, errlen) < 0) return -1;
+
+    for (int i = 0; i < c->nadvertised; i++) {
+        if (!map_get(&m, c->advertised[i].name)) {
+            snprintf(err, errlen, "No security protocol defined for listener %s", c->advertised[i].name);
+            return -1;
+        }
     }
 
     /* An authorizer: Kafka would enforce ACLs on every request. */
@@ -259,21 +287,25 @@ int broker_config_check_security(const broker_config *c, char *err, size_t errle
         return -1;
     }
 
-    /* Settings that only act on SSL/SASL listeners (none can be bound):
-     * Kafka ignores them on PLAINTEXT listeners too. Say so. */
+    /* Settings that only act on SASL listeners (none can be bound yet), and
+     * ssl.* without an SSL listener: Kafka ignores them on PLAINTEXT
+     * listeners too. Say so. */
+    bool ssl_used = any_ssl_listener(c, &m);
     for (int i = 0; i < c->raw.count; i++) {
         const char *k = c->raw.items[i].key, *v = c->raw.items[i].value;
         bool secures = false;
         if (strcmp(k, "ssl.client.auth") == 0) {
             char t[32];
             trimmed(v, strlen(v), t, sizeof t);
-            secures = strcmp(t, "none") != 0;
+            secures = !ssl_used && strcmp(t, "none") != 0;
         } else if (strncmp(k, "listener.name.", 14) == 0) {
             const char *rest = strchr(k + 14, '.');
-            secures = rest && (strstr(rest, ".ssl.") || strstr(rest, ".sasl.") || strstr(rest, "connections.max.reauth"));
+            secures = rest && ((!ssl_used && strstr(rest, ".ssl.")) || strstr(rest, ".sasl.") ||
+                               strstr(rest, "connections.max.reauth"));
         } else {
             secures = strcmp(k, "sasl.enabled.mechanisms") == 0 || strcmp(k, "sasl.jaas.config") == 0 ||
-                      strcmp(k, "ssl.keystore.location") == 0 || strcmp(k, "ssl.truststore.location") == 0 ||
+                      (!ssl_used && (strcmp(k, "ssl.keystore.location") == 0 ||
+                                     strcmp(k, "ssl.truststore.location") == 0)) ||
                       strcmp(k, "sasl.server.callback.handler.class") == 0;
         }
         if (secures)

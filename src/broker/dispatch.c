@@ -285,8 +285,10 @@ void dispatch_request(void *ctx, kconn *c, uint8_t *frame, size_t len) {
     req->correlation_id = h.correlation_id;
     req->client_id = h.client_id;
     req->body = r;
+    b->request_listener = kconn_listener(c); /* endpoints in answers: this listener's */
     metrics_request_start(req);
     api->handler(b, req);
+    b->request_listener = NULL;
     metrics_request_returned(); /* req may be gone */
 }
 

@@ -457,23 +457,9 @@ int server_main(int argc, char **argv) {
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
     };
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
-    int bound = 0;
-    for (int i = 0; i < b->cfg.nlisteners; i++) {
-        const listener *l = &b->cfg.listeners[i];
-        /* The controller listener speaks KRaft's own protocol: not served here
-         * (a single node is its own quorum). */
-        if (strcmp(l->name, b->cfg.controller_listener_names) == 0) continue;
-        int port = net_server_listen(b->server, l->host, l->port, err, sizeof err);
-        if (port < 0) {
-            log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
-            return 1;
-        }
-        log_info("kafka.network.SocketServer", "[SocketServer listenerType=BROKER, nodeId=%d] Created data-plane "
-                 "acceptor and processors for endpoint : ListenerName(%s)", b->cfg.node_id, l->name);
-        bound++;
-    }
-    if (!bound) {
-        log_error(COMPONENT, "Exiting Kafka due to fatal exception: no client listener in listeners");
+    if (broker_listeners_start(b, err, sizeof err) != 0) {
+        log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
     if (metrics_exporter_start(b, err, sizeof err) != 0) {
@@ -501,6 +487,7 @@ int server_main(int argc, char **argv) {
     txn_manager_shutdown(b->txns);
     txn_verify_shutdown(); /* produce requests waiting for a verification are answered */
     net_server_free(b->server, 2000);
+    broker_listeners_free(b);
     group_coord_free(b->groups);
     txn_manager_free(b->txns);
     syncer_stop(); /* new partitions' directories are durable before the logs close */

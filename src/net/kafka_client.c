@@ -31,6 +31,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
+#include "net/tls.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "util/log.h"
@@ -43,7 +46,7 @@
  * epoll calls again). */
 #define KC_READ_BUDGET (8u << 20)
 
-enum { ST_IDLE, ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_READY };
+enum { ST_IDLE, ST_RESOLVING, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_READY };
 enum { IN_NONE, IN_PENDING, IN_FLIGHT };
 
 typedef struct kc_req {
@@ -119,12 +122,48 @@ struct kc_conn {
     uint8_t *big;           /* a frame too large for rbuf, read in place */
     size_t big_len, big_got;
     kc_stats stats;
+    SSL *ssl;               /* TLS to this destination (kc_set_tls_policy) */
 };
+
+/* Which destinations speak TLS (the broker knows its peers' listeners). */
+static kc_tls_policy_fn tls_policy;
+static void *tls_policy_arg;
+
+void kc_set_tls_policy(kc_tls_policy_fn fn, void *arg) {
+    tls_policy = fn;
+    tls_policy_arg = arg;
+}
+
+/* The socket, or TLS on it: >0 bytes, 0 end of stream, -1 with errno. */
+static ssize_t kc_recv(kc_conn *c, void *buf, size_t len) {
+    if (!c->ssl) return recv(c->fd, buf, len, 0);
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) return n;
+    char err[256];
+    int r = tls_result(c->ssl, n, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) errno = EAGAIN;
+    else if (r == TLS_CLOSED) return 0;
+    else errno = EPROTO;
+    return -1;
+}
+
+static ssize_t kc_send_bytes(kc_conn *c, const uint8_t *buf, size_t len) {
+    if (!c->ssl) return send(c->fd, buf, len, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int n = SSL_write(c->ssl, buf, len > (1u << 20) ? (1 << 20) : (int)len);
+    if (n > 0) return n;
+    char err[256];
+    int r = tls_result(c->ssl, n, err, sizeof err);
+    errno = (r == TLS_WANT_READ || r == TLS_WANT_WRITE) ? EAGAIN : EPIPE;
+    return -1;
+}
 
 static void pump(kc_conn *c);
 static void conn_break(kc_conn *c, const char *why);
 static void start_connect(kc_conn *c);
 static void connect_next(kc_conn *c);
+static void transport_up(kc_conn *c);
 
 /* ---- lists ---- */
 
@@ -310,6 +349,10 @@ static void resolve_release(kc_resolve *j) {
 }
 
 static void close_socket(kc_conn *c) {
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         loop_unwatch(c->loop, c->fd);
         close(c->fd);
@@ -585,7 +628,8 @@ static int parse_rbuf(kc_conn *c) {
 static void on_readable(kc_conn *c) {
     uint64_t gen = c->gen;
     size_t budget = KC_READ_BUDGET;
-    while (budget > 0) {
+    /* TLS: what OpenSSL has decrypted already brings no event */
+    while (budget > 0 || (c->ssl && SSL_pending(c->ssl) > 0)) {
         uint8_t *dst;
         size_t room;
         if (c->big) {
@@ -595,7 +639,7 @@ static void on_readable(kc_conn *c) {
             dst = c->rbuf + c->rlen;
             room = KC_RBUF_SIZE - c->rlen;
         }
-        ssize_t n = room ? recv(c->fd, dst, room, 0) : 0;
+        ssize_t n = room ? kc_recv(c, dst, room) : 0;
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n <= 0) {
@@ -633,7 +677,7 @@ static bool version_ok(const kc_conn *c, const kc_req *r) {
 static void flush_out(kc_conn *c) {
     for (kc_req *r = c->inflight.head; r; r = r->next) {
         while (r->sent < r->len) {
-            ssize_t n = send(c->fd, r->buf + r->sent, r->len - r->sent, MSG_NOSIGNAL);
+            ssize_t n = kc_send_bytes(c, r->buf + r->sent, r->len - r->sent);
             if (n > 0) {
                 r->sent += (size_t)n;
                 c->stats.bytes_out += (uint64_t)n;
@@ -836,7 +880,7 @@ static void connect_next(kc_conn *c) {
             c->fd = fd;
             c->events = 0;
             if (rc == 0) {
-                on_connected(c);
+                transport_up(c);
             } else {
                 c->state = ST_CONNECTING;
                 watch(c, LOOP_WRITE);
@@ -847,6 +891,36 @@ static void connect_next(kc_conn *c) {
         close(fd);
     }
     conn_break(c, last_err ? strerror(last_err) : "no address");
+}
+
+/* TLS handshake steps, under the connect timeout; then ApiVersions. */
+static void tls_step(kc_conn *c) {
+    char err[320];
+    int r = tls_handshake(c->ssl, err, sizeof err);
+    if (r == TLS_WANT_READ) watch(c, LOOP_READ);
+    else if (r == TLS_WANT_WRITE) watch(c, LOOP_WRITE);
+    else if (r == TLS_DONE) on_connected(c);
+    else {
+        char why[400];
+        snprintf(why, sizeof why, "SSL handshake failed: %s", err);
+        conn_break(c, why);
+    }
+}
+
+/* The socket is connected: TLS first when the destination wants it. */
+static void transport_up(kc_conn *c) {
+    const tls_ctx *t = tls_policy && c->host[0] ? tls_policy(tls_policy_arg, c->host, c->port) : NULL;
+    if (!t) {
+        on_connected(c);
+        return;
+    }
+    c->ssl = tls_session_client(t, c->fd, c->host);
+    if (!c->ssl) {
+        conn_break(c, "cannot start TLS");
+        return;
+    }
+    c->state = ST_TLS;
+    tls_step(c);
 }
 
 static void check_connect(kc_conn *c) {
@@ -862,7 +936,7 @@ static void check_connect(kc_conn *c) {
         }
     }
     if (err == 0) {
-        on_connected(c);
+        transport_up(c);
         return;
     }
     /* This address failed: the next one, if any, keeps the same deadline. */
@@ -884,6 +958,8 @@ static void on_fd(kloop *l, int fd, int events, void *arg) {
     enter(c);
     if (c->state == ST_CONNECTING) {
         check_connect(c);
+    } else if (c->state == ST_TLS) {
+        tls_step(c);
     } else if (c->state == ST_HANDSHAKE || c->state == ST_READY) {
         if (events & LOOP_READ) on_readable(c);
     }

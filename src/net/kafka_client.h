@@ -115,6 +115,13 @@ typedef struct kc_stats {
     int16_t api_versions_version;  /* ApiVersions version the broker accepted, -1 none yet */
 } kc_stats;
 
+/* TLS for broker-to-broker traffic: fn tells, per destination, the client
+ * TLS context to connect with (NULL: plain TCP). Set once by the broker;
+ * connections made before keep their transport. */
+struct tls_ctx;
+typedef const struct tls_ctx *(*kc_tls_policy_fn)(void *arg, const char *host, int port);
+void kc_set_tls_policy(kc_tls_policy_fn fn, void *arg);
+
 void kc_config_defaults(kc_config *cfg);
 /* cfg may be NULL (defaults); strings in it are copied. Does no I/O. */
 kc_conn *kc_conn_new(kloop *l, const char *host, int port, const kc_config *cfg);

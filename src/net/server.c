@@ -14,12 +14,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
+#include "net/tls.h"
 #include "util/log.h"
 
 #define MAX_LISTENERS 8
 #define READ_CHUNK 65536
 /* Stop taking requests from a connection whose peer is not reading. */
 #define OUTPUT_HIGH_WATER (4u << 20)
+/* File ranges on a TLS connection without kTLS: read and encrypted in
+ * pieces of one TLS record. */
+#define TLS_STAGE 16384
+
+typedef struct listener_slot {
+    int fd;
+    char name[32];
+    tls_ctx *tls;               /* NULL: PLAINTEXT; replaced by net_server_set_tls */
+} listener_slot;
 
 typedef struct out_frame {
     struct out_frame *next;
@@ -49,6 +61,16 @@ struct kconn {
     int busy;                   /* >0 while inside a callback that may close it */
     int events;                 /* current epoll mask */
     int64_t last_active_ms;
+    /* transport */
+    int listener;               /* index into srv->listeners */
+    SSL *ssl;                   /* NULL on a PLAINTEXT listener */
+    bool tls_ready;             /* handshake done */
+    int hs_want;                /* LOOP_READ/LOOP_WRITE the handshake waits for */
+    bool read_wants_write, write_wants_read; /* TLS records going the other way */
+    bool ktls;                  /* the kernel encrypts: SSL_sendfile */
+    uint8_t *stage;             /* TLS_STAGE bytes of a file range being written */
+    size_t stage_len, stage_off;
+    char principal[256];
 };
 
 typedef struct ip_count {
@@ -62,8 +84,9 @@ struct net_server {
     net_request_fn on_request;
     net_close_fn on_close;
     void *ctx;
-    int listen_fds[MAX_LISTENERS];
+    listener_slot listeners[MAX_LISTENERS];
     int nlisten;
+    net_tls_stats tls_stats;
     kconn *conns;
     int nconns;
     ip_count *ips;
@@ -75,6 +98,7 @@ struct net_server {
 static void conn_event(kloop *l, int fd, int events, void *arg);
 static void conn_maybe_free(kconn *c);
 static void conn_process(kconn *c);
+static void conn_read_tls_pending(kconn *c);
 
 /* ---- per-IP connection counts ---- */
 
@@ -130,6 +154,11 @@ static void set_nonblock(int fd) {
 static void accept_event(kloop *l, int lfd, int events, void *arg);
 
 int net_server_listen(net_server *s, const char *host, int port, char *err, size_t errlen) {
+    return net_server_listen_as(s, "PLAINTEXT", host, port, NULL, err, errlen);
+}
+
+int net_server_listen_as(net_server *s, const char *name, const char *host, int port, tls_ctx *tls, char *err,
+                         size_t errlen) {
     if (s->nlisten >= MAX_LISTENERS) {
         snprintf(err, errlen, "too many listeners");
         return -1;
@@ -182,7 +211,10 @@ int net_server_listen(net_server *s, const char *host, int port, char *err, size
         close(fd);
         return -1;
     }
-    s->listen_fds[s->nlisten++] = fd;
+    listener_slot *ls = &s->listeners[s->nlisten++];
+    ls->fd = fd;
+    snprintf(ls->name, sizeof ls->name, "%s", name);
+    ls->tls = tls;
     return bound;
 }
 
@@ -192,13 +224,27 @@ void net_server_stop_listening(net_server *s) {
         s->accept_retry = 0;
     }
     for (int i = 0; i < s->nlisten; i++) {
-        loop_unwatch(s->loop, s->listen_fds[i]);
-        close(s->listen_fds[i]);
+        if (s->listeners[i].fd < 0) continue;
+        loop_unwatch(s->loop, s->listeners[i].fd);
+        close(s->listeners[i].fd);
+        s->listeners[i].fd = -1; /* the slot (name, TLS context) stays for open connections */
     }
-    s->nlisten = 0;
 }
 
 int net_server_connection_count(const net_server *s) { return s->nconns; }
+
+int net_server_set_tls(net_server *s, const char *name, tls_ctx *tls) {
+    for (int i = 0; i < s->nlisten; i++) {
+        if (strcmp(s->listeners[i].name, name) != 0 || !s->listeners[i].tls) continue;
+        /* open sessions hold their own reference to the old SSL_CTX */
+        tls_ctx_free(s->listeners[i].tls);
+        s->listeners[i].tls = tls;
+        return 0;
+    }
+    return -1;
+}
+
+const net_tls_stats *net_server_tls_stats(const net_server *s) { return &s->tls_stats; }
 
 /* ---- accept ---- */
 
@@ -232,14 +278,16 @@ static void describe_peer(const struct sockaddr_storage *ss, char *out, size_t o
 static void accept_resume(kloop *l, void *arg) {
     net_server *s = arg;
     s->accept_retry = 0;
-    for (int i = 0; i < s->nlisten; i++) loop_watch(l, s->listen_fds[i], LOOP_READ, accept_event, s);
+    for (int i = 0; i < s->nlisten; i++)
+        if (s->listeners[i].fd >= 0) loop_watch(l, s->listeners[i].fd, LOOP_READ, accept_event, s);
 }
 
 static void accept_pause(net_server *s, int err) {
     if (s->accept_retry) return;
     log_warn("kafka.network.Acceptor", "accept failed: %s; pausing accepts for %d ms (%d connections open)",
              strerror(err), ACCEPT_RETRY_MS, s->nconns);
-    for (int i = 0; i < s->nlisten; i++) loop_unwatch(s->loop, s->listen_fds[i]);
+    for (int i = 0; i < s->nlisten; i++)
+        if (s->listeners[i].fd >= 0) loop_unwatch(s->loop, s->listeners[i].fd);
     s->accept_retry = loop_timer_add(s->loop, ACCEPT_RETRY_MS, accept_resume, s);
 }
 
@@ -267,10 +315,24 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
             close(fd);
             continue;
         }
+        int li = 0;
+        while (li < s->nlisten && s->listeners[li].fd != lfd) li++;
         kconn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
             continue;
+        }
+        c->listener = li < s->nlisten ? li : 0;
+        snprintf(c->principal, sizeof c->principal, "User:ANONYMOUS");
+        tls_ctx *tls = li < s->nlisten ? s->listeners[li].tls : NULL;
+        if (tls) {
+            c->ssl = tls_session_server(tls, fd);
+            if (!c->ssl) {
+                free(c);
+                close(fd);
+                continue;
+            }
+            c->hs_want = LOOP_READ;
         }
         (*cnt)++;
         c->srv = s;
@@ -290,6 +352,7 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
         s->nconns++;
         c->events = LOOP_READ;
         loop_watch(l, fd, LOOP_READ, conn_event, c);
+        if (c->ssl) s->tls_stats.handshakes_started++;
     }
 }
 
@@ -298,6 +361,11 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
 static void conn_free_now(kconn *c) {
     net_server *s = c->srv;
     loop_unwatch(s->loop, c->fd);
+    if (c->ssl) {
+        if (c->tls_ready) SSL_shutdown(c->ssl); /* close_notify, without waiting for the peer's */
+        SSL_free(c->ssl);
+    }
+    free(c->stage);
     close(c->fd);
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
@@ -332,6 +400,12 @@ static void conn_maybe_free(kconn *c) {
 }
 
 const char *kconn_peer(const kconn *c) { return c->peer; }
+const char *kconn_listener(const kconn *c) { return c->srv->listeners[c->listener].name; }
+const char *kconn_principal(const kconn *c) { return c->principal; }
+void kconn_set_principal(kconn *c, const char *principal) {
+    snprintf(c->principal, sizeof c->principal, "%s", principal);
+}
+bool kconn_is_tls(const kconn *c) { return c->ssl != NULL; }
 void *kconn_udata(const kconn *c) { return c->udata; }
 void kconn_set_udata(kconn *c, void *udata) { c->udata = udata; }
 
@@ -340,13 +414,107 @@ void kconn_set_udata(kconn *c, void *udata) { c->udata = udata; }
 static void update_events(kconn *c) {
     if (c->closing) return;
     int want = 0;
-    /* read when no request is in flight and the peer keeps up with output */
-    if (!c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) want |= LOOP_READ;
-    if (c->out_head) want |= LOOP_WRITE;
+    if (c->ssl && !c->tls_ready) {
+        want = c->hs_want;
+    } else {
+        /* read when no request is in flight and the peer keeps up with output */
+        if (!c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) want |= LOOP_READ;
+        if (c->out_head) want |= LOOP_WRITE;
+        if (c->read_wants_write) want |= LOOP_WRITE;
+        if (c->write_wants_read && c->out_head) want |= LOOP_READ;
+    }
     if (want != c->events) {
         loop_watch(c->srv->loop, c->fd, want, conn_event, c);
         c->events = want;
     }
+}
+
+/* ---- transport: the socket, or TLS on it ----
+ * Each returns bytes moved (>0), 0 at end of stream (recv), or -1 with
+ * errno: EAGAIN when the socket (or the TLS record layer) must wait. */
+
+static ssize_t tls_fail(kconn *c, int rc, const char *op) {
+    char err[256];
+    int r = tls_result(c->ssl, rc, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        if (strcmp(op, "read") == 0) c->read_wants_write = r == TLS_WANT_WRITE;
+        else c->write_wants_read = r == TLS_WANT_READ;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (r == TLS_CLOSED) return 0;
+    log_info("kafka.network.Processor", "TLS %s failed on the connection from %s: %s", op, c->peer, err);
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t conn_recv(kconn *c, void *buf, size_t len) {
+    if (!c->ssl) return recv(c->fd, buf, len, 0);
+    ERR_clear_error();
+    c->read_wants_write = false;
+    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) return n;
+    ssize_t r = tls_fail(c, n, "read");
+    return r;
+}
+
+static ssize_t conn_send_buf(kconn *c, const uint8_t *buf, size_t len, int flags) {
+    if (!c->ssl) return send(c->fd, buf, len, flags);
+    ERR_clear_error();
+    c->write_wants_read = false;
+    int n = SSL_write(c->ssl, buf, len > TLS_STAGE * 4 ? TLS_STAGE * 4 : (int)len);
+    if (n > 0) return n;
+    ssize_t r = tls_fail(c, n, "write");
+    if (r == 0) errno = EPIPE, r = -1;
+    return r;
+}
+
+/* Bytes of a file range: sendfile on plain sockets and with kTLS; else
+ * pread into the stage and SSL_write from it (a write that must be
+ * repeated is repeated from the same stage, as OpenSSL requires). */
+static ssize_t conn_send_file(kconn *c, int fd, off_t off, size_t len) {
+    if (!c->ssl) return sendfile(c->fd, fd, &off, len);
+#ifdef BIO_get_ktls_send
+    if (c->ktls) {
+        ERR_clear_error();
+        ossl_ssize_t n = SSL_sendfile(c->ssl, fd, off, len, 0);
+        if (n > 0) {
+            c->srv->tls_stats.ktls_bytes += (uint64_t)n;
+            return (ssize_t)n;
+        }
+        int e = SSL_get_error(c->ssl, (int)n);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            errno = EAGAIN;
+            return -1;
+        }
+        errno = EIO;
+        return -1;
+    }
+#endif
+    if (c->stage_off >= c->stage_len) {
+        if (!c->stage && !(c->stage = malloc(TLS_STAGE))) {
+            errno = ENOMEM;
+            return -1;
+        }
+        size_t want = len < TLS_STAGE ? len : TLS_STAGE;
+        ssize_t r;
+        do r = pread(fd, c->stage, want, off);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0) return r; /* 0: the file is shorter than promised */
+        c->stage_len = (size_t)r;
+        c->stage_off = 0;
+    }
+    ERR_clear_error();
+    c->write_wants_read = false;
+    int n = SSL_write(c->ssl, c->stage + c->stage_off, (int)(c->stage_len - c->stage_off));
+    if (n > 0) {
+        c->stage_off += (size_t)n;
+        c->srv->tls_stats.copied_bytes += (uint64_t)n;
+        return n;
+    }
+    ssize_t r = tls_fail(c, n, "write");
+    if (r == 0) errno = EPIPE, r = -1;
+    return r;
 }
 
 /* Send as much queued output as the socket takes. Returns -1 on a fatal error. */
@@ -366,7 +534,7 @@ static int conn_flush(kconn *c) {
                 /* inside file range ref */
                 off_t off = (off_t)(w->refs[ref].offset + in_ref);
                 size_t want = (size_t)(w->refs[ref].len - in_ref);
-                ssize_t n = sendfile(c->fd, w->refs[ref].fd, &off, want);
+                ssize_t n = conn_send_file(c, w->refs[ref].fd, off, want);
                 if (n < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
                     if (errno == EINTR) goto next;
@@ -387,7 +555,7 @@ static int conn_flush(kconn *c) {
             size_t start = (size_t)buf_pos;
             if (start < end) {
                 int flags = MSG_NOSIGNAL | ((ref < w->nrefs || f->next) ? MSG_MORE : 0);
-                ssize_t n = send(c->fd, w->buf + start, end - start, flags);
+                ssize_t n = conn_send_buf(c, w->buf + start, end - start, flags);
                 if (n < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
                     if (errno == EINTR) goto next;
@@ -443,6 +611,7 @@ void kconn_request_done(kconn *c) {
     c->busy++;
     /* Frames already buffered are handled now; the socket is read on the next event. */
     conn_process(c);
+    conn_read_tls_pending(c);
     c->busy--;
     if (!c->closing) update_events(c);
     conn_maybe_free(c);
@@ -504,7 +673,8 @@ static void conn_process_frames(kconn *c) {
 }
 
 static void conn_read(kconn *c) {
-    for (int rounds = 0; rounds < 16 && !c->closing; rounds++) {
+    /* TLS: plaintext OpenSSL already holds is read on (no event would come for it) */
+    for (int rounds = 0; (rounds < 16 || (c->ssl && SSL_pending(c->ssl) > 0)) && !c->closing; rounds++) {
         uint8_t *dst;
         size_t room;
         if (c->frame && c->rlen == 0) {
@@ -527,7 +697,7 @@ static void conn_read(kconn *c) {
             room = c->rcap - c->rlen;
         }
         if (room == 0) break;
-        ssize_t n = recv(c->fd, dst, room, 0);
+        ssize_t n = conn_recv(c, dst, room);
         if (n == 0) {
             kconn_close(c, NULL);
             return;
@@ -542,8 +712,51 @@ static void conn_read(kconn *c) {
         else c->frame_got += (size_t)n;
         conn_process(c);
         if (c->in_flight || c->closing) break;
-        if ((size_t)n < room) break;
+        if ((size_t)n < room && !(c->ssl && SSL_pending(c->ssl) > 0)) break;
     }
+}
+
+/* Frames of plaintext already decrypted by OpenSSL wait for no event. */
+static void conn_read_tls_pending(kconn *c) {
+    if (c->ssl && c->tls_ready && !c->closing && !c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER &&
+        SSL_has_pending(c->ssl))
+        conn_read(c);
+}
+
+/* One handshake step. Done: the peer's principal is set and requests flow. */
+static void conn_handshake(kconn *c) {
+    char err[320];
+    int r = tls_handshake(c->ssl, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        c->hs_want = r == TLS_WANT_READ ? LOOP_READ : LOOP_WRITE;
+        return;
+    }
+    net_server *s = c->srv;
+    if (r != TLS_DONE) {
+        s->tls_stats.handshakes_failed++;
+        log_info("org.apache.kafka.common.network.Selector",
+                 "[SocketServer listenerType=BROKER] Failed authentication with /%s (channelId=%s) (SSL handshake "
+                 "failed: %s)",
+                 c->peer, s->listeners[c->listener].name, err);
+        kconn_close(c, NULL);
+        return;
+    }
+    tls_ctx *tls = s->listeners[c->listener].tls;
+    if (tls && tls_peer_principal(tls, c->ssl, c->principal, sizeof c->principal) < 0) {
+        s->tls_stats.handshakes_failed++;
+        log_info("org.apache.kafka.common.network.Selector",
+                 "[SocketServer listenerType=BROKER] Failed authentication with /%s (%s)", c->peer, c->principal);
+        kconn_close(c, NULL);
+        return;
+    }
+    c->tls_ready = true;
+    c->ktls = tls_ktls_send(c->ssl);
+    if (strcmp(c->principal, "User:ANONYMOUS") != 0) /* a client certificate: say who it is */
+        log_info("org.apache.kafka.common.network.Selector",
+                 "[SocketServer listenerType=BROKER] Authenticated /%s on listener %s with %s: principal=%s", c->peer,
+                 s->listeners[c->listener].name, SSL_get_version(c->ssl), c->principal);
+    s->tls_stats.handshakes_done++;
+    if (c->ktls) s->tls_stats.ktls_connections++;
 }
 
 static void conn_event(kloop *l, int fd, int events, void *arg) {
@@ -551,6 +764,13 @@ static void conn_event(kloop *l, int fd, int events, void *arg) {
     kconn *c = arg;
     c->busy++;
     c->last_active_ms = loop_now_ms(l);
+    if (c->ssl && !c->tls_ready && !c->closing) {
+        conn_handshake(c);
+        if (!c->tls_ready) goto done;
+        events |= LOOP_READ; /* the client's first request may have come with the handshake */
+    }
+    if (c->read_wants_write && (events & LOOP_WRITE)) events |= LOOP_READ;
+    if (c->write_wants_read && (events & LOOP_READ)) events |= LOOP_WRITE;
     if ((events & LOOP_WRITE) && !c->closing) {
         if (conn_flush(c) < 0) kconn_close(c, NULL);
         else conn_process(c); /* output drained: maybe take the next request */
@@ -564,6 +784,8 @@ static void conn_event(kloop *l, int fd, int events, void *arg) {
             if (n == 0) kconn_close(c, NULL);
         }
     }
+    conn_read_tls_pending(c);
+done:
     c->busy--;
     if (!c->closing) update_events(c);
     conn_maybe_free(c);
@@ -607,6 +829,7 @@ void net_server_free(net_server *s, int64_t timeout_ms) {
         c->busy = 0;
         conn_free_now(c);
     }
+    for (int i = 0; i < s->nlisten; i++) tls_ctx_free(s->listeners[i].tls);
     free(s->ips);
     free(s);
 }

@@ -9,6 +9,7 @@
 #ifndef SAMSA_SERVER_H
 #define SAMSA_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,7 @@
 
 typedef struct net_server net_server;
 typedef struct kconn kconn;
+typedef struct tls_ctx tls_ctx;
 
 typedef struct net_config {
     int32_t max_request_bytes;      /* socket.request.max.bytes */
@@ -38,6 +40,23 @@ net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on
 /* Listen on host:port (host "" = all interfaces). Returns the bound port
  * (useful with port 0) or -1 with a message in err. */
 int net_server_listen(net_server *s, const char *host, int port, char *err, size_t errlen);
+/* A named listener (Kafka's listener name); tls NULL for PLAINTEXT, else
+ * its TLS context, owned by the server from now on. */
+int net_server_listen_as(net_server *s, const char *name, const char *host, int port, tls_ctx *tls, char *err,
+                         size_t errlen);
+/* Replace listener name's TLS context (certificate reload): new
+ * connections use tls, open ones keep the context they started with. The
+ * server owns tls (and frees the old one). -1 when no TLS listener has name. */
+int net_server_set_tls(net_server *s, const char *name, tls_ctx *tls);
+
+typedef struct net_tls_stats {
+    uint64_t handshakes_started, handshakes_done, handshakes_failed;
+    uint64_t ktls_connections;
+    uint64_t ktls_bytes;   /* file bytes sent with SSL_sendfile (kernel TLS) */
+    uint64_t copied_bytes; /* file bytes read and encrypted in user space */
+} net_tls_stats;
+const net_tls_stats *net_server_tls_stats(const net_server *s);
+
 /* Stop accepting; connections stay until net_server_free. */
 void net_server_stop_listening(net_server *s);
 /* Flush pending output for up to timeout_ms, then close everything. */
@@ -51,6 +70,14 @@ void kconn_request_done(kconn *c);
 /* Close (after the current callback returns). */
 void kconn_close(kconn *c, const char *why);
 const char *kconn_peer(const kconn *c);
+/* The listener the connection came in on (its name, e.g. "SSL"). */
+const char *kconn_listener(const kconn *c);
+/* Who the peer is: "User:ANONYMOUS" on PLAINTEXT, "User:<mapped DN>" after
+ * a TLS handshake with a client certificate (ssl.principal.mapping.rules). */
+const char *kconn_principal(const kconn *c);
+bool kconn_is_tls(const kconn *c);
+/* After SASL authentication: the authenticated principal ("User:alice"). */
+void kconn_set_principal(kconn *c, const char *principal);
 void *kconn_udata(const kconn *c);
 void kconn_set_udata(kconn *c, void *udata);
 

@@ -1,8 +1,9 @@
 """Security settings Samsa cannot honour yet stop start-up instead of being ignored.
 
 A listener whose protocol (through listener.security.protocol.map, as Kafka
-resolves it) is SSL, SASL_PLAINTEXT or SASL_SSL would otherwise be served in
-the clear to anybody; an authorizer would enforce nothing. The node must exit
+resolves it) is SASL_PLAINTEXT or SASL_SSL would otherwise be served
+unauthenticated to anybody (SSL listeners are served: test_tls.py); an SSL
+listener without a keystore cannot start; an authorizer would enforce nothing. The node must exit
 with 1 and a message naming the listener or the key. Settings that act only on
 such listeners are warnings, and the shipped configurations still start.
 """
@@ -62,7 +63,6 @@ def secured(workdir, name, proto_map=None, extra=None):
 
 @pytest.mark.parametrize("proto,lost", [
     ("SASL_PLAINTEXT", "without authentication"),
-    ("SSL", "without encryption"),
     ("SASL_SSL", "without authentication or encryption"),
 ])
 def test_secure_listener_refused(workdir, proto, lost):
@@ -72,6 +72,13 @@ def test_secure_listener_refused(workdir, proto, lost):
             f"which would serve clients {lost}") in out, out
     assert "Refusing to start" in out and "Exiting Kafka due to fatal exception" in out, out
     assert "Kafka Server started" not in out
+
+
+def test_ssl_listener_without_keystore_refused(workdir):
+    rc, out, port = secured(workdir, "SSL")
+    assert rc == 1, out
+    assert "Invalid SSL configuration of listener SSL: SSL key store is not specified" in out, out
+    assert "Exiting Kafka due to fatal exception" in out and "Kafka Server started" not in out, out
 
 
 def test_custom_listener_mapped_to_sasl_ssl_refused(workdir):
@@ -87,10 +94,11 @@ def test_lower_case_listener_name_is_normalised(workdir):
     assert "Listener CLIENT (CLIENT://127.0.0.1:" in out and "security protocol SASL_PLAINTEXT" in out, out
 
 
-def test_controller_listener_mapped_to_ssl_refused(workdir):
-    rc, out, _ = secured(workdir, "PLAINTEXT", "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL")
+def test_controller_listener_mapped_to_sasl_ssl_refused(workdir):
+    rc, out, _ = secured(workdir, "PLAINTEXT", "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL")
     assert rc == 1, out
-    assert "Controller listener CONTROLLER (listeners, controller.listener.names) has security protocol SSL" in out, out
+    assert ("Controller listener CONTROLLER (listeners, controller.listener.names) has security protocol SASL_SSL"
+            in out), out
 
 
 def test_listener_without_protocol_refused_as_kafka_does(workdir):
@@ -99,12 +107,13 @@ def test_listener_without_protocol_refused_as_kafka_does(workdir):
     assert "No security protocol defined for listener CLIENT" in out, out
 
 
-def test_inter_broker_listener_mapped_to_ssl_refused(workdir):
+def test_inter_broker_listener_mapped_to_sasl_refused(workdir):
     b, rc, out = start_refused(workdir, {
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,REPLICATION:SSL",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,REPLICATION:SASL_PLAINTEXT",
         "inter.broker.listener.name": "REPLICATION"})
     assert rc == 1, out
-    assert "inter.broker.listener.name=REPLICATION: inter-broker traffic would use security protocol SSL" in out, out
+    assert ("inter.broker.listener.name=REPLICATION: inter-broker traffic would use security protocol "
+            "SASL_PLAINTEXT") in out, out
     assert not port_open(b.port)
 
 

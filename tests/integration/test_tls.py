@@ -1,0 +1,359 @@
+"""TLS listeners (issue 16): SSL next to PLAINTEXT, Kafka's ssl.* settings in PEM form,
+client authentication and principal mapping, certificate reload, our tools and three
+client libraries over SSL, TLS between brokers.
+
+Certificates are made by each test module with the `openssl` command line in a temporary
+directory: a CA, a server certificate for 127.0.0.1/localhost, a client certificate
+(CN=client,OU=test,O=samsa), and a second, unrelated CA.
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import BROKER_BIN, PYTHON, Broker, free_port, tool_env
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem",
+            "-days", "2", "-subj", f"/CN={name}", cwd=d)
+
+
+def make_cert(d, ca, name, subj, san=None, key_pass=None):
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.raw.key", "-out", f"{name}.csr",
+            "-subj", subj, cwd=d)
+    ext = os.path.join(d, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\n")
+        if san:
+            f.write(f"subjectAltName={san}\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "2", "-extfile", ext, cwd=d)
+    # Kafka's PEM keys are PKCS#8, encrypted when ssl.key.password is set
+    if key_pass:
+        openssl("pkcs8", "-topk8", "-in", f"{name}.raw.key", "-out", f"{name}.key", "-passout", f"pass:{key_pass}",
+                cwd=d)
+    else:
+        openssl("pkcs8", "-topk8", "-nocrypt", "-in", f"{name}.raw.key", "-out", f"{name}.key", cwd=d)
+    with open(os.path.join(d, f"{name}.keystore.pem"), "w") as out:
+        for part in (f"{name}.key", f"{name}.crt"):
+            out.write(open(os.path.join(d, part)).read())
+
+
+class Certs:
+    def __init__(self, d):
+        self.dir = d
+        make_ca(d, "ca")
+        make_ca(d, "otherca")
+        make_cert(d, "ca", "server", "/CN=localhost/O=samsa", "IP:127.0.0.1,DNS:localhost", key_pass="serverpw")
+        make_cert(d, "ca", "client", "/O=samsa/OU=test/CN=client")
+        make_cert(d, "otherca", "stranger", "/CN=stranger")
+        # a second server certificate from the same CA, for the reload test
+        make_cert(d, "ca", "server2", "/CN=localhost/O=samsa", "IP:127.0.0.1,DNS:localhost", key_pass="serverpw")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def text(self, name):
+        return open(self.path(name)).read()
+
+
+@pytest.fixture(scope="module")
+def certs():
+    d = tempfile.mkdtemp(prefix="samsa-tls-certs-")
+    yield Certs(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def inline(pem):
+    """A PEM value inline in a properties file, as Kafka's docs show it: lines joined with '\\'."""
+    return " \\\n".join(pem.strip().splitlines())
+
+
+class TlsBroker(Broker):
+    def __init__(self, workdir, certs, extra=None, ssl_port=None):
+        self.ssl_port = ssl_port or free_port()
+        port, cport = free_port(), free_port()
+        o = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{self.ssl_port},CONTROLLER://127.0.0.1:{cport}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{self.ssl_port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": certs.path("server.keystore.pem"),
+            "ssl.key.password": "serverpw",
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": certs.path("ca.pem"),
+        }
+        o.update(extra or {})
+        self._fixed_port = port
+        super().__init__(workdir, o)
+        # Broker.__init__ picked its own port for PLAINTEXT: use ours
+        self.port = port
+        self.bootstrap = f"127.0.0.1:{port}"
+        self.ssl_bootstrap = f"127.0.0.1:{self.ssl_port}"
+
+
+@pytest.fixture
+def tls_factory(certs):
+    started, dirs = [], []
+
+    def make(extra=None, start=True):
+        d = tempfile.mkdtemp(prefix="samsa-tls-")
+        dirs.append(d)
+        b = TlsBroker(d, certs, extra)
+        if start:
+            b.start()
+            started.append(b)
+        return b
+
+    yield make
+    failures = []
+    for b in started:
+        code = b.stop()
+        if code not in (0, None, -9):
+            failures.append(f"broker exited with {code}:\n{b.log_text()[-4000:]}")
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    assert not failures, "\n".join(failures)
+
+
+def client_ssl_conf(certs, with_cert=False, ca="ca.pem"):
+    c = {"security.protocol": "SSL", "ssl.ca.location": certs.path(ca)}
+    if with_cert:
+        c["ssl.certificate.location"] = certs.path("client.crt")
+        c["ssl.key.location"] = certs.path("client.key")
+    return c
+
+
+def ck_produce_consume(bootstrap, conf, topic, n=20, timeout=30):
+    """confluent-kafka in a child process: produce n records, read them back."""
+    code = f"""
+import json, sys
+from confluent_kafka import Producer, Consumer
+conf = json.loads({repr(__import__('json').dumps(conf))})
+p = Producer(dict(conf, **{{"bootstrap.servers": "{bootstrap}"}}))
+for i in range({n}):
+    p.produce("{topic}", value=b"v%d" % i, key=b"k%d" % i)
+left = p.flush(20)
+assert left == 0, left
+c = Consumer(dict(conf, **{{"bootstrap.servers": "{bootstrap}", "group.id": "g-{topic}",
+                           "auto.offset.reset": "earliest"}}))
+c.subscribe(["{topic}"])
+got = []
+import time
+deadline = time.time() + 20
+while len(got) < {n} and time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None: continue
+    if m.error(): print("ERR", m.error(), file=sys.stderr); continue
+    got.append(m.value().decode())
+c.close()
+print(",".join(got))
+"""
+    return subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=timeout, env=tool_env())
+
+
+def create_topic(b, topic, partitions=1, rf=1, bootstrap=None):
+    r = b.run_tool("kafka-topics", "--bootstrap-server", bootstrap or b.bootstrap, "--create", "--topic", topic,
+                   "--partitions", str(partitions), "--replication-factor", str(rf))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def tls_connect(port, certs, ca="ca.pem", cert=None, key=None):
+    ctx = ssl.create_default_context(cafile=certs.path(ca))
+    if cert:
+        ctx.load_cert_chain(certs.path(cert), certs.path(key))
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return ctx.wrap_socket(s, server_hostname="127.0.0.1")
+
+
+def api_versions_roundtrip(sock):
+    """ApiVersions v0 over an open (TLS) socket; returns the error code."""
+    body = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (7).to_bytes(4, "big") + (4).to_bytes(2, "big") + b"test"
+    sock.sendall(len(body).to_bytes(4, "big") + body)
+    size = int.from_bytes(recv_exact(sock, 4), "big")
+    resp = recv_exact(sock, size)
+    assert int.from_bytes(resp[:4], "big") == 7
+    return int.from_bytes(resp[4:6], "big", signed=True)
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+# ---- tests ----
+
+def test_plaintext_and_ssl_listeners_at_once(tls_factory, certs):
+    b = tls_factory()
+    topic = "t-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic)
+    r = ck_produce_consume(b.ssl_bootstrap, client_ssl_conf(certs), topic)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ",".join(f"v{i}" for i in range(20)), r.stdout + r.stderr
+    # the same records over PLAINTEXT
+    r2 = ck_produce_consume(b.bootstrap, {}, topic + "-plain")
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout.strip() == ",".join(f"v{i}" for i in range(20))
+    log = b.log_text()
+    assert "ListenerName(SSL)" in log and "ListenerName(PLAINTEXT)" in log
+
+
+def test_metadata_answers_with_the_listener_of_the_request(tls_factory, certs):
+    from confluent_kafka.admin import AdminClient
+    b = tls_factory()
+    code = f"""
+from confluent_kafka.admin import AdminClient
+import json
+for bs, conf in (("{b.bootstrap}", {{}}), ("{b.ssl_bootstrap}", {{"security.protocol": "SSL", "ssl.ca.location": "{certs.path('ca.pem')}"}})):
+    a = AdminClient(dict(conf, **{{"bootstrap.servers": bs}}))
+    md = a.list_topics(timeout=10)
+    print(",".join("%s:%d" % (x.host, x.port) for x in md.brokers.values()))
+"""
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=tool_env())
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines == [f"127.0.0.1:{b.port}", f"127.0.0.1:{b.ssl_port}"], r.stdout
+
+
+def test_inline_pem_keystore_and_truststore(tls_factory, certs):
+    b = tls_factory({
+        "ssl.keystore.location": "",
+        "listener.name.ssl.ssl.keystore.certificate.chain": inline(certs.text("server.crt")),
+        "listener.name.ssl.ssl.keystore.key": inline(certs.text("server.key")),
+        "listener.name.ssl.ssl.truststore.certificates": inline(certs.text("ca.pem")),
+        "ssl.truststore.location": "",
+    })
+    s = tls_connect(b.ssl_port, certs)
+    assert api_versions_roundtrip(s) == 0
+    s.close()
+
+
+def test_kafka_python_and_kcat_over_ssl(tls_factory, certs):
+    b = tls_factory()
+    topic = "kp-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic)
+    code = f"""
+from kafka import KafkaProducer, KafkaConsumer
+p = KafkaProducer(bootstrap_servers="{b.ssl_bootstrap}", security_protocol="SSL", ssl_cafile="{certs.path('ca.pem')}")
+for i in range(10):
+    p.send("{topic}", b"kp%d" % i)
+p.flush(20)
+p.close()
+c = KafkaConsumer("{topic}", bootstrap_servers="{b.ssl_bootstrap}", security_protocol="SSL",
+                  ssl_cafile="{certs.path('ca.pem')}", auto_offset_reset="earliest", consumer_timeout_ms=10000)
+print(",".join(m.value.decode() for m in c))
+c.close()
+"""
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=tool_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ",".join(f"kp{i}" for i in range(10)), r.stdout + r.stderr
+    kc = ["kcat", "-b", b.ssl_bootstrap, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={certs.path('ca.pem')}"]
+    r = subprocess.run(kc + ["-P", "-t", topic], input="kc1\nkc2\n", capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(kc + ["-C", "-t", topic, "-o", "beginning", "-e", "-q"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [f"kp{i}" for i in range(10)] + ["kc1", "kc2"], r.stdout
+
+
+def test_client_auth_required(tls_factory, certs):
+    b = tls_factory({"ssl.client.auth": "required",
+                     "ssl.principal.mapping.rules": "RULE:^CN=([^,]*),OU=test,O=samsa$/$1@samsa/U,DEFAULT"})
+    # without a certificate: refused during the handshake
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        s = tls_connect(b.ssl_port, certs)
+        api_versions_roundtrip(s)
+    # with one: served
+    s = tls_connect(b.ssl_port, certs, cert="client.crt", key="client.key")
+    assert api_versions_roundtrip(s) == 0
+    s.close()
+    topic = "ca-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic)
+    r = ck_produce_consume(b.ssl_bootstrap, client_ssl_conf(certs, with_cert=True), topic, n=5)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "v0,v1,v2,v3,v4"
+    r = ck_produce_consume(b.ssl_bootstrap, client_ssl_conf(certs), topic, n=1, timeout=40)
+    assert r.returncode != 0 or r.stdout.strip() == ""
+    log = b.log_text()
+    assert "Failed authentication with /127.0.0.1" in log and "SSL handshake failed" in log, log[-3000:]
+    # the principal of the client with a certificate, through the mapping rule
+    assert "principal=User:CLIENT@SAMSA" in log, log[-3000:]
+
+
+def test_wrong_ca_fails_handshake_and_broker_serves_others(tls_factory, certs):
+    b = tls_factory()
+    # the client does not trust the broker's CA
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_connect(b.ssl_port, certs, ca="otherca.pem")
+    r = subprocess.run(["kcat", "-b", b.ssl_bootstrap, "-X", "security.protocol=ssl", "-X",
+                        f"ssl.ca.location={certs.path('otherca.pem')}", "-L", "-m", "5"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "certificate verify failed" in (r.stdout + r.stderr), r.stdout + r.stderr
+    # a client certificate from an untrusted CA with ssl.client.auth=requested
+    s = tls_connect(b.ssl_port, certs)
+    assert api_versions_roundtrip(s) == 0
+    s.close()
+
+
+def test_garbage_on_the_ssl_port_closes_only_that_connection(tls_factory, certs):
+    b = tls_factory()
+    good = tls_connect(b.ssl_port, certs)
+    assert api_versions_roundtrip(good) == 0
+    for payload in (b"\x00\x00\x00\x10" + b"x" * 16, os.urandom(4096), b"GET / HTTP/1.1\r\n\r\n"):
+        s = socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5)
+        s.sendall(payload)
+        s.settimeout(5)
+        try:
+            data = s.recv(65536)
+            # an alert at most, then the close
+            while data:
+                data = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+    # a plaintext Kafka client on the TLS port
+    s = socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5)
+    body = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (1).to_bytes(4, "big") + (0).to_bytes(2, "big")
+    s.sendall(len(body).to_bytes(4, "big") + body)
+    s.settimeout(5)
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    assert api_versions_roundtrip(good) == 0  # the open TLS connection is untouched
+    good.close()
+    assert b.proc.poll() is None
+
+
+def test_bad_ssl_settings_refuse_start(certs):
+    d = tempfile.mkdtemp(prefix="samsa-tls-")
+    try:
+        b = TlsBroker(d, certs, {"ssl.key.password": "wrong"})
+        r = subprocess.run([BROKER_BIN, b.config], capture_output=True, text=True,
+                           timeout=30, env=tool_env())
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out
+        assert "Invalid SSL configuration of listener SSL" in out and "Private key could not be loaded" in out, out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
