@@ -1,7 +1,9 @@
 /* local_store.c - the local metadata store: __cluster_metadata-0 on this
  * node's disk (mlog), for a node that is its own cluster. A commit appends
  * one batch, applies it and completes before returning. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker/broker.h"
 #include "broker/storage_cmd.h"
@@ -9,6 +11,7 @@
 #include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "util/log.h"
 
 typedef struct local_store {
     mstore base;
@@ -37,12 +40,44 @@ static void local_close(mstore *s) {
 static const mstore_ops local_ops = {"local", local_commit, local_controller_id, local_end_offset, local_epoch,
                                      NULL, local_close};
 
+/* A metadata.* setting as a number (validated by the config loader), or fallback. */
+static int64_t raw_long(const broker *b, const char *key, int64_t fallback) {
+    const char *v = props_get(&b->cfg.raw, key);
+    if (!v || !*v) return fallback;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    while (*end == ' ' || *end == '\t') end++;
+    return *end ? fallback : (int64_t)n;
+}
+
+/* KafkaMetadataLog's settings from the node's configuration. */
+static int metadata_log_options(const broker *b, mlog_options *o, char *err, size_t errlen) {
+    mlog_options_defaults(o);
+    o->segment_bytes = raw_long(b, "metadata.log.segment.bytes", o->segment_bytes);
+    o->segment_ms = raw_long(b, "metadata.log.segment.ms", o->segment_ms);
+    o->max_bytes_between_snapshots =
+        raw_long(b, "metadata.log.max.record.bytes.between.snapshots", o->max_bytes_between_snapshots);
+    o->max_snapshot_interval_ms = raw_long(b, "metadata.log.max.snapshot.interval.ms", o->max_snapshot_interval_ms);
+    o->retention_bytes = raw_long(b, "metadata.max.retention.bytes", o->retention_bytes);
+    o->retention_ms = raw_long(b, "metadata.max.retention.ms", o->retention_ms);
+    /* Kafka's internal metadata.log.segment.min.bytes (8 MiB) bounds segment.bytes */
+    int64_t min_bytes = raw_long(b, "metadata.log.segment.min.bytes", 8 * 1024 * 1024);
+    if (o->segment_bytes < min_bytes) {
+        snprintf(err, errlen, "Cannot set metadata.log.segment.bytes below %lld: %lld", (long long)min_bytes,
+                 (long long)o->segment_bytes);
+        return -1;
+    }
+    return 0;
+}
+
 mstore *mstore_local_open(broker *b, const char *dir, char *err, size_t errlen) {
+    mlog_options o;
+    if (metadata_log_options(b, &o, err, errlen) != 0) return NULL;
     local_store *ls = calloc(1, sizeof *ls);
     if (!ls) return NULL;
     ls->base.ops = &local_ops;
     ls->base.b = b;
-    if (mlog_open(dir, b->image, &ls->log, err, errlen) != 0) {
+    if (mlog_open_with(dir, b->image, &o, &ls->log, err, errlen) != 0) {
         free(ls);
         return NULL;
     }
