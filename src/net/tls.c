@@ -51,7 +51,7 @@ static const char *nonblank(const char *v) {
  * end of a line joins the next one), so blocks are found by their BEGIN and
  * END lines and the base64 between them is re-wrapped before OpenSSL reads
  * it. Text outside the blocks is ignored, as Kafka's PemParser does. */
-static char *pem_normalize(const char *in) {
+char *tls_pem_normalize(const char *in) {
     size_t cap = strlen(in) * 2 + 256, o = 0;
     char *out = malloc(cap);
     if (!out) return NULL;
@@ -118,7 +118,7 @@ static char *read_file(const char *path, char *err, size_t errlen, const char *w
 }
 
 static BIO *pem_bio(const char *text, char **keep) {
-    *keep = pem_normalize(text);
+    *keep = tls_pem_normalize(text);
     return *keep ? BIO_new_mem_buf(*keep, -1) : NULL;
 }
 

@@ -55,6 +55,11 @@ int tls_peer_principal(const tls_ctx *t, SSL *ssl, char *out, size_t outlen);
 /* The peer certificate's subject as RFC 2253 ("CN=a,O=b"), "" without one. */
 void tls_peer_dn(SSL *ssl, char *out, size_t outlen);
 
+/* PEM text whose line breaks were lost (an inline value in a .properties
+ * file) with its blocks re-wrapped; text outside the blocks is dropped.
+ * malloc'd; NULL when out of memory. */
+char *tls_pem_normalize(const char *text);
+
 /* kTLS: true when the kernel encrypts sends on this session (SSL_sendfile works). */
 bool tls_ktls_send(SSL *ssl);
 

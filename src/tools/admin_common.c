@@ -54,6 +54,13 @@ int admin_apply_command_config(kclient *c, const char *path) {
                 return -1;
             }
         }
+        for (int i = 0; i < p.count; i++) /* ssl.truststore.*, ssl.keystore.*, ... */
+            if (strncmp(p.items[i].key, "ssl.", 4) == 0 &&
+                kclient_configure(c, p.items[i].key, p.items[i].value) != 0) {
+                fprintf(stderr, "%s\n", c->err);
+                props_free(&p);
+                return -1;
+            }
     }
     props_free(&p);
     return 0;

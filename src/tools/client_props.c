@@ -6,12 +6,14 @@
 #include "tools/client_props.h"
 
 #include "protocol/errors.h"
+#include "net/tls.h"
 #include "security/jaas.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -232,10 +234,8 @@ static const char *const java_only[] = {
     "metrics.recording.level", "auto.include.jmx.reporter", "security.providers",
     "internal.leave.group.on.close", "exclude.internal.topics",
     "socket.connection.setup.timeout.max.ms", "sasl.client.callback.handler.class",
-    "sasl.login.callback.handler.class", "sasl.login.class", "ssl.truststore.location",
-    "ssl.truststore.password", "ssl.truststore.type", "ssl.keystore.location",
-    "ssl.keystore.password", "ssl.keystore.type", "ssl.key.password", "ssl.protocol",
-    "ssl.provider", "ssl.trustmanager.algorithm", "ssl.keymanager.algorithm",
+    "sasl.login.callback.handler.class", "sasl.login.class", "ssl.protocol",
+    "ssl.provider", "ssl.trustmanager.algorithm", "ssl.keymanager.algorithm", "ssl.cipher.suites",
     "ssl.enabled.protocols", "ssl.secure.random.implementation", "retry.backoff.max.ms",
     "internal.throw.on.fetch.stable.offset.unsupported", "transaction.state.log.replication.factor",
     "retries.backoff.ms",
@@ -320,6 +320,87 @@ int client_props_translate(const char *key, const char *val, client_kind kind,
     return -1;
 }
 
+/* Java's ssl.keystore.* / ssl.truststore.* (PEM files or inline PEM, or
+ * PKCS12 files) as librdkafka's ssl.ca.*, ssl.certificate.*, ssl.key.*,
+ * ssl.keystore.* (librdkafka's keystore is PKCS#12). Returns 1 when key is
+ * one of them (handled here), 0 when not, -1 with err on a bad value. */
+static int is_ssl_store_key(const char *key) {
+    static const char *const keys[] = {"ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.certificates",
+                                       "ssl.truststore.password", "ssl.keystore.type", "ssl.keystore.location",
+                                       "ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.keystore.password",
+                                       "ssl.key.password", "ssl.endpoint.identification.algorithm"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i]) == 0) return 1;
+    return 0;
+}
+
+static int rdk_set(rd_kafka_conf_t *conf, const char *k, const char *v, const char *java_key, char *err, size_t errlen) {
+    char ebuf[512];
+    if (rd_kafka_conf_set(conf, k, v, ebuf, sizeof ebuf) == RD_KAFKA_CONF_OK) return 0;
+    snprintf(err, errlen, "Invalid value for configuration %s: %s", java_key, ebuf);
+    return -1;
+}
+
+static int rdk_set_pem(rd_kafka_conf_t *conf, const char *k, const char *pem, const char *java_key, char *err,
+                       size_t errlen) {
+    char *norm = tls_pem_normalize(pem); /* inline values lose their line breaks */
+    int rc = norm ? rdk_set(conf, k, norm, java_key, err, errlen) : -1;
+    free(norm);
+    return rc;
+}
+
+static int apply_ssl(const client_props *p, rd_kafka_conf_t *conf, char *err, size_t errlen) {
+    const char *proto = client_props_get(p, "security.protocol");
+    bool tls = proto && (strcasecmp(proto, "SSL") == 0 || strcasecmp(proto, "SASL_SSL") == 0);
+    const char *ttype = client_props_get(p, "ssl.truststore.type"), *ktype = client_props_get(p, "ssl.keystore.type");
+    const char *tloc = client_props_get(p, "ssl.truststore.location");
+    const char *tcerts = client_props_get(p, "ssl.truststore.certificates");
+    const char *kloc = client_props_get(p, "ssl.keystore.location");
+    const char *kchain = client_props_get(p, "ssl.keystore.certificate.chain");
+    const char *kkey = client_props_get(p, "ssl.keystore.key");
+    const char *kpass = client_props_get(p, "ssl.key.password");
+    const char *spass = client_props_get(p, "ssl.keystore.password");
+    const char *ident = client_props_get(p, "ssl.endpoint.identification.algorithm");
+    bool tpem = ttype && strcasecmp(ttype, "PEM") == 0, kpem = ktype && strcasecmp(ktype, "PEM") == 0;
+    bool kp12 = ktype && strcasecmp(ktype, "PKCS12") == 0;
+    if (tloc && *tloc) {
+        if (!tpem) {
+            snprintf(err, errlen, "ssl.truststore.type=%s is not supported by this tool: use ssl.truststore.type=PEM",
+                     ttype ? ttype : "JKS");
+            return -1;
+        }
+        if (rdk_set(conf, "ssl.ca.location", tloc, "ssl.truststore.location", err, errlen) < 0) return -1;
+    }
+    if (tcerts && *tcerts && rdk_set_pem(conf, "ssl.ca.pem", tcerts, "ssl.truststore.certificates", err, errlen) < 0)
+        return -1;
+    if (kloc && *kloc) {
+        if (kp12) {
+            if (rdk_set(conf, "ssl.keystore.location", kloc, "ssl.keystore.location", err, errlen) < 0 ||
+                (spass && rdk_set(conf, "ssl.keystore.password", spass, "ssl.keystore.password", err, errlen) < 0))
+                return -1;
+        } else if (kpem) { /* one file with the key and the certificate chain */
+            if (rdk_set(conf, "ssl.certificate.location", kloc, "ssl.keystore.location", err, errlen) < 0 ||
+                rdk_set(conf, "ssl.key.location", kloc, "ssl.keystore.location", err, errlen) < 0)
+                return -1;
+        } else {
+            snprintf(err, errlen,
+                     "ssl.keystore.type=%s is not supported by this tool: use ssl.keystore.type=PEM or PKCS12",
+                     ktype ? ktype : "JKS");
+            return -1;
+        }
+    }
+    if (kchain && *kchain &&
+        rdk_set_pem(conf, "ssl.certificate.pem", kchain, "ssl.keystore.certificate.chain", err, errlen) < 0)
+        return -1;
+    if (kkey && *kkey && rdk_set_pem(conf, "ssl.key.pem", kkey, "ssl.keystore.key", err, errlen) < 0) return -1;
+    if (kpass && rdk_set(conf, "ssl.key.password", kpass, "ssl.key.password", err, errlen) < 0) return -1;
+    /* Java checks the broker's host name by default (https); "" turns it off */
+    if (tls && rdk_set(conf, "ssl.endpoint.identification.algorithm", ident && !*ident ? "none" : "https",
+                       "ssl.endpoint.identification.algorithm", err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
 /* sasl.jaas.config's PlainLoginModule / ScramLoginModule username and
  * password are librdkafka's sasl.username and sasl.password. */
 static int apply_jaas(const char *text, rd_kafka_conf_t *conf, char *err, size_t errlen) {
@@ -346,8 +427,10 @@ int client_props_apply(const client_props *p, rd_kafka_conf_t *conf, client_kind
     char ebuf[512], vbuf[256];
     /* The Java consumer's default (librdkafka's consumer default is false). */
     if (kind == CLIENT_CONSUMER) rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", ebuf, sizeof ebuf);
+    if (apply_ssl(p, conf, err, errlen) < 0) return -1;
     for (size_t i = 0; i < p->n; i++) {
         const char *k, *v;
+        if (is_ssl_store_key(p->keys[i])) continue; /* apply_ssl */
         if (strcmp(p->keys[i], "sasl.jaas.config") == 0) {
             if (apply_jaas(p->vals[i], conf, err, errlen) < 0) return -1;
             continue;

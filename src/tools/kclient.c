@@ -3,7 +3,10 @@
 
 #include "protocol/gen/kmsg.h"
 #include "protocol/errors.h"
+#include "net/tls.h"
 #include "security/jaas.h"
+#include "util/props.h"
+#include <openssl/err.h>
 #include "security/scram.h"
 #include <strings.h>
 
@@ -147,6 +150,11 @@ void kclient_init(kclient *c, const char *client_id) {
 }
 
 void kclient_close(kclient *c) {
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
 }
@@ -237,11 +245,87 @@ static int try_connect(kclient *c, const char *host, int port, int64_t deadline)
     return fd;
 }
 
+/* ---- transport: the socket or TLS on it ---- */
+
+/* >0 bytes, 0 end of stream, -1 with errno (EAGAIN: poll c->tls_wait). */
+static ssize_t io_send(kclient *c, const uint8_t *p, size_t n) {
+    c->tls_wait = POLLOUT;
+    if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int w = SSL_write(c->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n);
+    if (w > 0) return w;
+    char err[256];
+    int r = tls_result(c->ssl, w, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        c->tls_wait = r == TLS_WANT_READ ? POLLIN : POLLOUT;
+        errno = EAGAIN;
+    } else
+        errno = EPIPE;
+    return -1;
+}
+
+static ssize_t io_recv(kclient *c, uint8_t *p, size_t n) {
+    c->tls_wait = POLLIN;
+    if (!c->ssl) return recv(c->fd, p, n, 0);
+    ERR_clear_error();
+    int rd = SSL_read(c->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n);
+    if (rd > 0) return rd;
+    char err[256];
+    int r = tls_result(c->ssl, rd, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        c->tls_wait = r == TLS_WANT_READ ? POLLIN : POLLOUT;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (r == TLS_CLOSED) return 0;
+    errno = ECONNRESET;
+    return -1;
+}
+
+static const char *ssl_setting(void *arg, const char *key) { return props_get((const props *)arg, key); }
+
+/* TLS handshake on the connected socket, bounded by the connect timeout. */
+static int tls_start(kclient *c) {
+    if (!c->tls) {
+        props empty;
+        props_init(&empty);
+        char err[512];
+        c->tls = tls_ctx_new(false, ssl_setting, c->ssl_props ? (void *)c->ssl_props : (void *)&empty, err, sizeof err);
+        props_free(&empty);
+        if (!c->tls) {
+            set_err(c, "Failed to create SSL engine: %s", err);
+            return -1;
+        }
+    }
+    c->ssl = tls_session_client(c->tls, c->fd, c->host);
+    if (!c->ssl) {
+        set_err(c, "out of memory");
+        return -1;
+    }
+    int64_t deadline = now_ms() + c->connect_timeout_ms;
+    for (;;) {
+        char err[320];
+        int r = tls_handshake(c->ssl, err, sizeof err);
+        if (r == TLS_DONE) return 0;
+        if (r != TLS_WANT_READ && r != TLS_WANT_WRITE) {
+            /* Java: SslAuthenticationException: SSL handshake failed */
+            set_err(c, "SSL handshake failed with %s:%d: %s", c->host, c->port, err);
+            return -1;
+        }
+        int64_t left = deadline - now_ms();
+        struct pollfd pfd = {c->fd, (short)(r == TLS_WANT_READ ? POLLIN : POLLOUT), 0};
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+            set_err(c, "SSL handshake with %s:%d timed out", c->host, c->port);
+            return -1;
+        }
+    }
+}
+
 /* ---- framing ---- */
 
 static int write_all(kclient *c, const uint8_t *p, size_t n, int64_t deadline) {
     while (n > 0) {
-        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = io_send(c, p, n);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -250,7 +334,7 @@ static int write_all(kclient *c, const uint8_t *p, size_t n, int64_t deadline) {
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             int64_t left = deadline - now_ms();
-            struct pollfd pfd = {c->fd, POLLOUT, 0};
+            struct pollfd pfd = {c->fd, (short)c->tls_wait, 0};
             if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
                 set_err(c, "Timed out sending a request to %s:%d", c->host, c->port);
                 return -1;
@@ -265,7 +349,7 @@ static int write_all(kclient *c, const uint8_t *p, size_t n, int64_t deadline) {
 
 static int read_all(kclient *c, uint8_t *p, size_t n, int64_t deadline) {
     while (n > 0) {
-        ssize_t r = recv(c->fd, p, n, 0);
+        ssize_t r = io_recv(c, p, n);
         if (r > 0) {
             p += r;
             n -= (size_t)r;
@@ -278,7 +362,7 @@ static int read_all(kclient *c, uint8_t *p, size_t n, int64_t deadline) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             int64_t left = deadline - now_ms();
-            struct pollfd pfd = {c->fd, POLLIN, 0};
+            struct pollfd pfd = {c->fd, (short)c->tls_wait, 0};
             if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
                 set_err(c, "Timed out waiting for a response from %s:%d", c->host, c->port);
                 return -1;
@@ -522,13 +606,25 @@ out:
 
 int kclient_configure(kclient *c, const char *key, const char *value) {
     if (strcmp(key, "security.protocol") == 0) {
-        if (strcasecmp(value, "PLAINTEXT") == 0) c->sasl_mechanism[0] = 0;
-        else if (strcasecmp(value, "SASL_PLAINTEXT") == 0) {
+        if (strcasecmp(value, "PLAINTEXT") == 0 || strcasecmp(value, "SSL") == 0) {
+            c->sasl_mechanism[0] = 0;
+        } else if (strcasecmp(value, "SASL_PLAINTEXT") == 0 || strcasecmp(value, "SASL_SSL") == 0) {
             if (!c->sasl_mechanism[0]) snprintf(c->sasl_mechanism, sizeof c->sasl_mechanism, "GSSAPI"); /* Java's default */
         } else {
-            set_err(c, "security.protocol %s is not supported by this tool (PLAINTEXT and SASL_PLAINTEXT are)", value);
+            set_err(c, "Invalid value %s for configuration security.protocol: String must be one of: PLAINTEXT, SSL, "
+                       "SASL_PLAINTEXT, SASL_SSL", value);
             return -1;
         }
+        c->use_tls = strcasecmp(value, "SSL") == 0 || strcasecmp(value, "SASL_SSL") == 0;
+        return 0;
+    }
+    if (strncmp(key, "ssl.", 4) == 0) {
+        if (!c->ssl_props) {
+            c->ssl_props = malloc(sizeof *c->ssl_props);
+            if (!c->ssl_props) return -1;
+            props_init(c->ssl_props);
+        }
+        props_set(c->ssl_props, key, value);
         return 0;
     }
     if (strcmp(key, "sasl.mechanism") == 0) {
@@ -553,6 +649,10 @@ int kclient_configure(kclient *c, const char *key, const char *value) {
 
 /* ApiVersions, then SASL when configured. */
 static int handshake(kclient *c) {
+    if (c->use_tls && tls_start(c) != 0) {
+        kclient_close(c);
+        return -1;
+    }
     if (negotiate_versions(c) != 0) return -1;
     if (!c->sasl_mechanism[0]) return 0;
     if (strcmp(c->sasl_mechanism, "PLAIN") != 0 && !scram_mechanism_from_name(c->sasl_mechanism)) {

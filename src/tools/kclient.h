@@ -63,6 +63,13 @@ typedef struct kclient {
     char sasl_mechanism[32]; /* "" = no SASL */
     char sasl_username[256];
     char sasl_password[256];
+    /* TLS (security.protocol=SSL or SASL_SSL) with the ssl.* settings a Java
+     * client reads (net/tls.c); blocking with the request deadlines */
+    int use_tls;
+    struct props *ssl_props;  /* ssl.* settings given, NULL if none */
+    struct tls_ctx *tls;      /* built at the first connect, kept for reconnects */
+    void *ssl;                /* SSL * of the open connection */
+    int tls_wait;             /* POLLIN/POLLOUT the last TLS call waits for */
     char err[512];         /* message of the last failure */
 } kclient;
 
@@ -71,8 +78,9 @@ void kclient_init(kclient *c, const char *client_id);
 
 /* One Java client setting: security.protocol, sasl.mechanism and
  * sasl.jaas.config (username/password of a PlainLoginModule or
- * ScramLoginModule) are used, others ignored. -1 with c->err when the
- * value cannot be served (SSL here, a mechanism other than PLAIN/SCRAM). */
+ * ScramLoginModule) and ssl.* (truststore and keystore in PEM form) are
+ * used, others ignored. -1 with c->err when the value cannot be served (a
+ * mechanism other than PLAIN/SCRAM). */
 int kclient_configure(kclient *c, const char *key, const char *value);
 
 /* Connects to the first reachable "host:port" of a comma-separated list and

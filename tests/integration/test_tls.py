@@ -357,3 +357,26 @@ def test_bad_ssl_settings_refuse_start(certs):
         assert "Invalid SSL configuration of listener SSL" in out and "Private key could not be loaded" in out, out
     finally:
         shutil.rmtree(d, ignore_errors=True)
+def test_tools_with_command_config_over_ssl(tls_factory, certs):
+    b = tls_factory()
+    cfg = os.path.join(b.workdir, "client-ssl.properties")
+    with open(cfg, "w") as f:
+        f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
+        f.write(f"ssl.truststore.location={certs.path('ca.pem')}\n")
+    topic = "tool-" + uuid.uuid4().hex[:8]
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg, "--create",
+                   "--topic", topic, "--partitions", "2", "--replication-factor", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg, "--list")
+    assert r.returncode == 0 and topic in r.stdout.split(), r.stdout + r.stderr
+    # inline truststore certificates, as Java clients read them
+    cfg2 = os.path.join(b.workdir, "client-ssl-inline.properties")
+    with open(cfg2, "w") as f:
+        f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
+        f.write("ssl.truststore.certificates=" + inline(certs.text("ca.pem")) + "\n")
+    r = b.run_tool("kafka-console-producer", "--bootstrap-server", b.ssl_bootstrap, "--producer.config", cfg2,
+                   "--topic", topic, input="a\nb\nc\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = b.run_tool("kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--consumer.config", cfg2,
+                   "--topic", topic, "--from-beginning", "--max-messages", "3", "--timeout-ms", "20000")
+    assert sorted(r.stdout.split()) == ["a", "b", "c"], r.stdout + r.stderr
