@@ -517,6 +517,11 @@ static alter_result alter_one(broker *b, int8_t type, kstr rname, const kstr *na
     } else {
         r = validate_broker_set(&next, is_default, a);
         if (r.code) return r;
+        /* new SSL settings of this node's listeners must build a TLS context (Kafka's SslFactory validation) */
+        char why[640];
+        if (!is_default && broker_listeners_validate(b, next.keys, (const char *const *)next.values, next.n, why,
+                                                     sizeof why) < 0)
+            return err(KERR_INVALID_REQUEST, karena_strndup(a, why, strlen(why)));
     }
     return commit_changes(b, type, name, &changes, validate_only, w);
 }

@@ -4,7 +4,11 @@
  * them the way Kafka's DumpLogSegments does: .log files batch by batch (and
  * record by record with --deep-iteration / --print-data-log), .index and
  * .timeindex files entry by entry with a cross-check against the .log,
- * .txnindex files as aborted transactions. Mismatches found while checking
+ * .txnindex files as aborted transactions, and __cluster_metadata snapshots
+ * (<offset>-<epoch>.checkpoint) like a .log. Record contents decode as
+ * __consumer_offsets (--offsets-decoder), __transaction_state
+ * (--transaction-log-decoder) or metadata records (--cluster-metadata-decoder,
+ * JSON), in that order of precedence as Kafka's messageParser. Mismatches found while checking
  * are collected and reported on stderr at the end, as Kafka does.
  *
  * Files are mapped read-only; nothing here writes to them.
@@ -21,6 +25,8 @@
 
 #include "protocol/batch_header.h"
 #include "protocol/wire.h"
+#include "tools/metadata_json.h"
+#include "tools/offsets_format.h"
 #include "tools/opts.h"
 #include "tools/records_view.h"
 #include "tools/tools.h"
@@ -114,6 +120,8 @@ typedef struct dump_state {
     int verify_only;
     int sanity_only;
     int txn_decoder;                 /* --transaction-log-decoder */
+    int offsets_decoder;             /* --offsets-decoder */
+    int metadata_decoder;            /* --cluster-metadata-decoder */
     int64_t max_bytes;
     int64_t max_message_size;
     pair_list *index_mismatches;     /* (index offset, log offset), newest first as Kafka */
@@ -271,7 +279,9 @@ static const char *control_type_name(int16_t type) {
     }
 }
 
-static void print_record(dump_state *st, const batch_header *h, const rv_record *r) {
+/* Returns 0, or -1 when Kafka's tool would die on this record (the
+ * exception is printed). */
+static int print_record(dump_state *st, const batch_header *h, const rv_record *r) {
     const char *prefix = "| ";
     if (!st->skip_metadata) {
         int64_t ts = (h->attributes & BATCH_ATTR_TIMESTAMP_LOG_APPEND) ? h->max_timestamp
@@ -288,13 +298,41 @@ static void print_record(dump_state *st, const batch_header *h, const rv_record 
         printf("]");
         if (h->attributes & BATCH_ATTR_CONTROL) {
             int16_t type = r->key.len >= 4 ? (int16_t)bh_get_u16(r->key.p + 2) : -1;
+            char *json = NULL;
             if ((type == 0 || type == 1) && r->value.len >= 6) {
                 int32_t epoch = (int32_t)bh_get_u32(r->value.p + 2);
                 printf(" endTxnMarker: %s coordinatorEpoch: %" PRId32, control_type_name(type), epoch);
+            } else if (type == 3 && (json = snapshot_header_json(r->value.p, r->value.len > 0 ? (size_t)r->value.len : 0))) {
+                printf(" SnapshotHeader %s", json);
+            } else if (type == 4 && (json = snapshot_footer_json(r->value.p, r->value.len > 0 ? (size_t)r->value.len : 0))) {
+                printf(" SnapshotFooter %s", json);
             } else {
                 printf(" controlType: %s(%d)", control_type_name(type), type);
             }
+            free(json);
         }
+    }
+    if (st->print_data && !(h->attributes & BATCH_ATTR_CONTROL) && st->offsets_decoder) {
+        char *k, *v, *e;
+        if (offsets_format(r->key.p, r->key.len, r->value.p, r->value.len, &k, &v, &e) != 0) {
+            fflush(stdout);
+            fprintf(stderr, "Exception in thread \"main\" %s\n", e ? e : "java.lang.RuntimeException");
+            free(e);
+            return -1;
+        }
+        if (k) printf("%skey: %s", prefix, k);
+        if (v) printf(" payload: %s", v);
+        free(k);
+        free(v);
+        printf("\n");
+        return 0;
+    }
+    if (st->print_data && !(h->attributes & BATCH_ATTR_CONTROL) && st->metadata_decoder) {
+        char *v = metadata_record_json(r->value.p, r->value.len > 0 ? (size_t)r->value.len : 0,
+                                       h->base_offset + r->offset_delta);
+        printf(" payload: %s\n", v ? v : "");
+        free(v);
+        return 0;
     }
     if (st->print_data && !(h->attributes & BATCH_ATTR_CONTROL) && st->txn_decoder) {
         char *k, *v;
@@ -315,10 +353,28 @@ static void print_record(dump_state *st, const batch_header *h, const rv_record 
         }
     }
     printf("\n");
+    return 0;
 }
 
 static int dump_log_file(dump_state *st, const char *path) {
-    printf("Log starting offset: %" PRId64 "\n", base_offset_of(path));
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t blen = strlen(base);
+    if (blen >= 11 && strcmp(base + blen - 11, ".checkpoint") == 0) {
+        if (strcmp(base, "bootstrap.checkpoint") == 0) {
+            printf("KRaft bootstrap snapshot\n");
+        } else {
+            /* Snapshots.parse: <20-digit end offset>-<10-digit epoch> */
+            char off[21] = {0}, ep[11] = {0};
+            if (blen >= 31) {
+                memcpy(off, base, 20);
+                memcpy(ep, base + 21, 10);
+            }
+            printf("Snapshot end offset: %lld, epoch: %d\n", strtoll(off, NULL, 10), (int)strtol(ep, NULL, 10));
+        }
+    } else {
+        printf("Log starting offset: %" PRId64 "\n", base_offset_of(path));
+    }
     mapped_file m;
     if (map_file(path, &m) != 0) {
         fprintf(stderr, "Exception in thread \"main\" java.nio.file.NoSuchFileException: %s\n", path);
@@ -351,7 +407,15 @@ static int dump_log_file(dump_state *st, const char *path) {
                 if (last_offset != -1 && off != last_offset + 1)
                     pairs_add(&st->non_consecutive, abs ? abs : path, last_offset, off);
                 last_offset = off;
-                print_record(st, &h, &r);
+                if (print_record(st, &h, &r) != 0) {
+                    more = -2;
+                    break;
+                }
+            }
+            if (more == -2) {
+                rv_iter_free(&it);
+                rc = 1;
+                break;
             }
             if (more < 0) {
                 fflush(stdout);
@@ -596,7 +660,9 @@ int tool_dump_log(int argc, char **argv) {
     st.deep = opts_has(&o, "deep-iteration") || st.print_data;
     st.skip_metadata = opts_has(&o, "skip-record-metadata");
     /* Kafka's messageParser: the offsets decoder is tried first */
-    st.txn_decoder = opts_has(&o, "transaction-log-decoder") && !opts_has(&o, "offsets-decoder");
+    st.offsets_decoder = opts_has(&o, "offsets-decoder");
+    st.txn_decoder = opts_has(&o, "transaction-log-decoder") && !st.offsets_decoder;
+    st.metadata_decoder = opts_has(&o, "cluster-metadata-decoder") && !st.offsets_decoder && !st.txn_decoder;
     st.verify_only = opts_has(&o, "verify-index-only");
     st.sanity_only = opts_has(&o, "index-sanity-check");
     if (parse_int_opt(&o, "max-bytes", "2147483647", &st.max_bytes) != 0 ||
@@ -612,7 +678,7 @@ int tool_dump_log(int argc, char **argv) {
         printf("Dumping %s\n", f);
         const char *name = strrchr(f, '/');
         name = name ? name + 1 : f;
-        if (ends_with(name, ".log"))
+        if (ends_with(name, ".log") || ends_with(name, ".checkpoint"))
             rc = dump_log_file(&st, f);
         else if (ends_with(name, ".timeindex"))
             rc = dump_time_index_file(&st, f);
