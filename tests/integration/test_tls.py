@@ -104,6 +104,17 @@ class TlsBroker(Broker):
         self.bootstrap = f"127.0.0.1:{port}"
         self.ssl_bootstrap = f"127.0.0.1:{self.ssl_port}"
 
+    def start(self, timeout=15):
+        super().start(timeout)
+        deadline = time.time() + timeout  # PLAINTEXT is bound first: wait for the SSL port too
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ssl_port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the SSL listener did not open:\n" + self.log_text())
+
 
 @pytest.fixture
 def tls_factory(certs):
@@ -380,3 +391,61 @@ def test_tools_with_command_config_over_ssl(tls_factory, certs):
     r = b.run_tool("kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--consumer.config", cfg2,
                    "--topic", topic, "--from-beginning", "--max-messages", "3", "--timeout-ms", "20000")
     assert sorted(r.stdout.split()) == ["a", "b", "c"], r.stdout + r.stderr
+
+
+def server_cert_serial(port, certs):
+    ctx = ssl.create_default_context(cafile=certs.path("ca.pem"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            der = t.getpeercert(binary_form=True)
+    return __import__("hashlib").sha256(der).hexdigest()
+
+
+def test_certificate_reload_with_kafka_configs(tls_factory, certs):
+    b = tls_factory()
+    before = server_cert_serial(b.ssl_port, certs)
+    open_conn = tls_connect(b.ssl_port, certs)
+    assert api_versions_roundtrip(open_conn) == 0
+    # a keystore that cannot be loaded is refused, the old one stays
+    bad = os.path.join(b.workdir, "bad.pem")
+    with open(bad, "w") as f:
+        f.write("not a keystore\n")
+    r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", "--entity-name", "1",
+                   "--alter", "--add-config", f"listener.name.ssl.ssl.keystore.location={bad}")
+    assert r.returncode != 0, r.stdout
+    assert "Validation of dynamic config update of SSLFactory failed" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert server_cert_serial(b.ssl_port, certs) == before
+    # the new keystore: new connections get the new certificate, without a restart
+    r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", "--entity-name", "1",
+                   "--alter", "--add-config", f"listener.name.ssl.ssl.keystore.location={certs.path('server2.keystore.pem')}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    deadline = time.time() + 10
+    while time.time() < deadline and server_cert_serial(b.ssl_port, certs) == before:
+        time.sleep(0.1)
+    after = server_cert_serial(b.ssl_port, certs)
+    assert after != before
+    assert after == __import__("hashlib").sha256(
+        ssl.PEM_cert_to_DER_cert(certs.text("server2.crt"))).hexdigest()
+    # the connection made before keeps working
+    assert api_versions_roundtrip(open_conn) == 0
+    open_conn.close()
+    assert "Reconfigured the SSL keystore and truststore of listener SSL" in b.log_text()
+    # a file replaced under the same name: altering the same value again reloads it (Kafka re-reads the file)
+    ks = os.path.join(b.workdir, "ks.pem")
+    shutil.copy(certs.path("server.keystore.pem"), ks)
+    r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", "--entity-name", "1",
+                   "--alter", "--add-config", f"listener.name.ssl.ssl.keystore.location={ks}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    deadline = time.time() + 10
+    while time.time() < deadline and server_cert_serial(b.ssl_port, certs) != before:
+        time.sleep(0.1)
+    assert server_cert_serial(b.ssl_port, certs) == before
+    time.sleep(0.01)
+    shutil.copy(certs.path("server2.keystore.pem"), ks)
+    r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", "--entity-name", "1",
+                   "--alter", "--add-config", f"listener.name.ssl.ssl.keystore.location={ks}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    deadline = time.time() + 10
+    while time.time() < deadline and server_cert_serial(b.ssl_port, certs) != after:
+        time.sleep(0.1)
+    assert server_cert_serial(b.ssl_port, certs) == after
