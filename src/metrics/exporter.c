@@ -55,7 +55,7 @@ int metrics_parse_listener(const char *value, char *host, size_t hostlen, int *p
             goto bad;
         }
     const char *d = colon + 1;
-    if (!*d || strlen(d) > 5) {
+    if (!*d) {
         why = "the port must be a number from 0 to 65535";
         goto bad;
     }
@@ -66,7 +66,7 @@ int metrics_parse_listener(const char *value, char *host, size_t hostlen, int *p
                             : "the port must be a number from 0 to 65535";
             goto bad;
         }
-        v = v * 10 + (*c - '0');
+        if (v <= 65535) v = v * 10 + (*c - '0');
     }
     if (v > 65535) {
         why = "the port must be a number from 0 to 65535";

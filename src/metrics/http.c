@@ -165,6 +165,7 @@ typedef struct hconn {
     size_t out_off;          /* first byte of the answer in out (headers are placed before the body) */
     size_t sent;
     bool close_after;
+    bool draining;           /* answered and shut down for writing: reading what the peer still sends */
     int events;
     int64_t last_active_ms;
 } hconn;
@@ -260,7 +261,7 @@ static void answer(hconn *c, const http_request *req, int parse_result) {
 static bool pending(const hconn *c) { return c->out.len > 0 && c->out_off + c->sent < c->out.len; }
 
 static void update_events(hconn *c) {
-    int want = pending(c) ? LOOP_WRITE : LOOP_READ;
+    int want = pending(c) && !c->draining ? LOOP_WRITE : LOOP_READ;
     if (want != c->events) {
         loop_watch(c->srv->loop, c->fd, want, conn_event, c);
         c->events = want;
@@ -285,6 +286,18 @@ static bool process(hconn *c) {
     return true;
 }
 
+/* Closing at once with unread input would reset the connection and the
+ * peer could lose the error answer: shut down the sending side and read
+ * until the peer closes (or HTTP_DRAIN_MS passes, see idle_sweep). */
+#define HTTP_DRAIN_MS 2000
+
+static void start_draining(hconn *c) {
+    shutdown(c->fd, SHUT_WR);
+    c->draining = true;
+    c->last_active_ms = loop_now_ms(c->srv->loop);
+    c->inlen = 0;
+}
+
 /* Sends what the socket takes. Returns false on an error or when the
  * answer is out and the connection is to close. */
 static bool flush(hconn *c) {
@@ -299,7 +312,10 @@ static bool flush(hconn *c) {
         c->sent += (size_t)n;
     }
     c->out.len = 0;
-    if (c->close_after) return false;
+    if (c->close_after) {
+        if (!c->draining) start_draining(c);
+        return true;
+    }
     /* a large answer's buffer is not kept for small ones forever */
     if (c->out.cap > (16u << 20)) mb_free(&c->out);
     return true;
@@ -308,6 +324,12 @@ static bool flush(hconn *c) {
 static void conn_event(kloop *l, int fd, int events, void *arg) {
     (void)fd;
     hconn *c = arg;
+    if (c->draining) { /* last_active_ms stays when draining began: bounded by HTTP_DRAIN_MS */
+        char sink[4096];
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) conn_free(c);
+        return;
+    }
     c->last_active_ms = loop_now_ms(l);
     if (events & LOOP_WRITE) {
         if (!flush(c)) {
@@ -326,7 +348,7 @@ static void conn_event(kloop *l, int fd, int events, void *arg) {
         }
     }
     /* answer what is complete, send it, and go on while the socket takes it */
-    for (int rounds = 0; rounds < 8; rounds++) {
+    for (int rounds = 0; rounds < 8 && !c->draining; rounds++) {
         process(c);
         if (!flush(c)) {
             conn_free(c);
@@ -371,9 +393,9 @@ static void idle_sweep(kloop *l, void *arg) {
     int64_t now = loop_now_ms(l);
     for (hconn *c = s->conns, *n; c; c = n) {
         n = c->next;
-        if (now - c->last_active_ms > HTTP_IDLE_MS) conn_free(c);
+        if (now - c->last_active_ms > (c->draining ? HTTP_DRAIN_MS : HTTP_IDLE_MS)) conn_free(c);
     }
-    s->idle_timer = loop_timer_add(l, 5000, idle_sweep, s);
+    s->idle_timer = loop_timer_add(l, 1000, idle_sweep, s);
 }
 
 http_server *http_server_start(kloop *loop, const char *host, int port, http_handler_fn fn, void *ctx,
