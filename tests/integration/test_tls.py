@@ -449,3 +449,88 @@ def test_certificate_reload_with_kafka_configs(tls_factory, certs):
     while time.time() < deadline and server_cert_serial(b.ssl_port, certs) != after:
         time.sleep(0.1)
     assert server_cert_serial(b.ssl_port, certs) == after
+
+
+# ---- a cluster whose brokers talk TLS to each other ----
+
+from cluster import samsa_cluster_factory, etcd_cluster, etcd_cluster_factory  # noqa: E402,F401 (fixtures)
+
+
+def test_cluster_with_inter_broker_listener_on_ssl(samsa_cluster_factory, certs):
+    node_overrides = {}
+    ssl_ports = {}
+    for i in (1, 2, 3):
+        ssl_ports[i] = free_port()
+    common = {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "INTERNAL",
+        "listener.name.internal.ssl.keystore.type": "PEM",
+        "listener.name.internal.ssl.keystore.location": certs.path("server.keystore.pem"),
+        "listener.name.internal.ssl.key.password": "serverpw",
+        "listener.name.internal.ssl.truststore.type": "PEM",
+        "listener.name.internal.ssl.truststore.location": certs.path("ca.pem"),
+        # brokers present their certificate to each other
+        "listener.name.internal.ssl.client.auth": "required",
+    }
+    c = samsa_cluster_factory(nodes=3, overrides=common, start=False)
+    for n in c.nodes:
+        p = ssl_ports[n.node_id]
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{p},"
+                                    f"CONTROLLER://127.0.0.1:{n.controller_port}")
+        n.overrides["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{p}"
+        n.write_config()
+    c.start()
+    # every node registered before an RF 3 topic
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        r = c.run_tool("kafka-broker-api-versions", "--bootstrap-server", c.bootstrap)
+        if r.returncode == 0 and r.stdout.count("(id: ") >= 3:
+            break
+        time.sleep(0.3)
+    topic = "rf3-" + uuid.uuid4().hex[:8]
+    r = c.run_tool("kafka-topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", topic, "--partitions",
+                   "3", "--replication-factor", "3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    code = f"""
+from confluent_kafka import Producer
+p = Producer({{"bootstrap.servers": "{c.bootstrap}", "acks": "all", "message.timeout.ms": 20000}})
+errs = []
+for i in range(300):
+    p.produce("{topic}", value=b"r%d" % i, key=b"k%d" % (i % 7), on_delivery=lambda e, m: e and errs.append(str(e)))
+assert p.flush(30) == 0
+assert not errs, errs[:3]
+print("ok")
+"""
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=90, env=tool_env())
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+    # every partition keeps its three replicas in sync over the TLS listener
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        r = c.run_tool("kafka-topics", "--bootstrap-server", c.bootstrap, "--describe", "--topic", topic)
+        isrs = [line.split("Isr:")[1].split()[0] for line in r.stdout.splitlines() if "Isr:" in line]
+        if len(isrs) == 3 and all(len(x.split(",")) == 3 for x in isrs):
+            break
+        time.sleep(0.3)
+    assert len(isrs) == 3 and all(len(x.split(",")) == 3 for x in isrs), r.stdout
+    code = f"""
+import sys
+from confluent_kafka import Consumer
+c = Consumer({{"bootstrap.servers": "{c.bootstrap}", "group.id": "g", "auto.offset.reset": "earliest"}})
+c.subscribe(["{topic}"])
+n = 0
+import time
+deadline = time.time() + 30
+while n < 300 and time.time() < deadline:
+    m = c.poll(0.5)
+    if m is not None and m.error():
+        print("ERR", m.error(), file=sys.stderr)
+    elif m is not None:
+        n += 1
+c.close()
+print(n)
+"""
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=tool_env())
+    assert r.stdout.strip() == "300", r.stdout + r.stderr
+    # the followers came in with their certificates on the INTERNAL listener
+    logs = "".join(n.log_text() for n in c.nodes)
+    assert "on listener INTERNAL with TLSv1.3: principal=User:O=samsa,CN=localhost" in logs, logs[-3000:]
