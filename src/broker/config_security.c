@@ -4,14 +4,15 @@
  * Every listener gets its security protocol as Kafka's KafkaConfig gives it:
  * through listener.security.protocol.map (names normalised to upper case),
  * with KRaft's implicit CONTROLLER:PLAINTEXT when the map is not given.
- * PLAINTEXT and SSL listeners are served (net/tls.c). Until SASL and ACLs
- * exist, a node asked for them must not start and quietly serve everybody
- * unauthenticated: a SASL_PLAINTEXT or SASL_SSL listener (client, controller
- * or inter-broker; refuse_sasl_until_supported) and an authorizer stop
- * start-up with a message naming the listener or the key. Settings that only
- * take effect on such listeners (sasl.enabled.mechanisms, ssl.* without an
- * SSL listener ...) secure nothing on a PLAINTEXT listener in Kafka either;
- * they are named in a warning.
+ * PLAINTEXT and SSL listeners are served (net/tls.c), and SASL_PLAINTEXT /
+ * SASL_SSL client listeners (security/sasl.c, broker/sasl_broker.c). SASL
+ * between brokers and on controller listeners is not there yet, nor ACLs: a
+ * node asked for them must not start and quietly go without
+ * (refuse_sasl_where_unsupported, and an authorizer stops start-up) with a
+ * message naming the listener or the key. Settings that only take effect on
+ * secured listeners (sasl.enabled.mechanisms without a SASL listener, ssl.*
+ * without an SSL listener ...) secure nothing on a PLAINTEXT listener in Kafka
+ * either; they are named in a warning.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -151,13 +152,7 @@ static int effective_map(const broker_config *c, proto_map *m, char *err, size_t
     return rc;
 }
 
-static const char *what_is_lost(const char *proto) {
-    if (strcmp(proto, "SSL") == 0) return "without encryption";
-    if (strcmp(proto, "SASL_PLAINTEXT") == 0) return "without authentication";
-    return "without authentication or encryption";
-}
-
-#define UNSUPPORTED "Samsa does not support SASL yet and serves PLAINTEXT and SSL listeners only"
+#define UNSUPPORTED "Samsa serves SASL on client listeners only, not yet between brokers or to controllers"
 
 static bool controller_name(const broker_config *c, const char *name) {
     bool hit = false;
@@ -181,12 +176,6 @@ static int check_listeners(const broker_config *c, const proto_map *m, char *err
                      "Kafka would secure the controller quorum with it, and %s. Refusing to start.",
                      l->name, proto, PROP_MAP, UNSUPPORTED);
             return -1;
-        } else if (is_sasl(proto)) {
-            snprintf(err, errlen,
-                     "Listener %s (%s://%s:%d in listeners) has security protocol %s, which would serve clients %s: "
-                     "%s. Refusing to start.",
-                     l->name, l->name, l->host, l->port, proto, what_is_lost(proto), UNSUPPORTED);
-            return -1;
         }
     }
     if (missing) {
@@ -209,10 +198,9 @@ const char *broker_config_listener_protocol(const broker_config *c, const char *
     return NULL;
 }
 
-/* SASL_PLAINTEXT and SASL_SSL wherever they are used (client, controller and
- * inter-broker listeners): refused until SaslHandshake/SaslAuthenticate
- * exist. The one place to take out when SASL lands. */
-static int refuse_sasl_until_supported(const broker_config *c, const proto_map *m, char *err, size_t errlen) {
+/* SASL_PLAINTEXT and SASL_SSL where Samsa cannot do them yet: controller
+ * listeners and inter-broker traffic (client listeners are served). */
+static int refuse_sasl_where_unsupported(const broker_config *c, const proto_map *m, char *err, size_t errlen) {
     if (check_listeners(c, m, err, errlen) < 0) return -1;
     int rc = 0;
     FOR_EACH_NAME(c->controller_listener_names, n, {
@@ -227,17 +215,6 @@ static int refuse_sasl_until_supported(const broker_config *c, const proto_map *
         }
     });
     if (rc) return rc;
-    for (int i = 0; i < c->nadvertised; i++) {
-        const listener *l = &c->advertised[i];
-        const char *proto = map_get(m, l->name);
-        if (proto && is_sasl(proto)) {
-            snprintf(err, errlen,
-                     "Listener %s (%s://%s:%d in advertised.listeners) has security protocol %s: %s. Refusing to "
-                     "start.",
-                     l->name, l->name, l->host, l->port, proto, UNSUPPORTED);
-            return -1;
-        }
-    }
     char ib[64];
     const char *ibname = props_get(&c->raw, "inter.broker.listener.name");
     bool by_name = ibname && strspn(ibname, " \t") < strlen(ibname); /* config.c falls back when blank */
@@ -262,10 +239,18 @@ static bool any_ssl_listener(const broker_config *c, const proto_map *m) {
     return false;
 }
 
+static bool any_sasl_listener(const broker_config *c, const proto_map *m) {
+    for (int i = 0; i < c->nlisteners; i++) {
+        const char *proto = map_get(m, c->listeners[i].name);
+        if (proto && is_sasl(proto)) return true;
+    }
+    return false;
+}
+
 int broker_config_check_security(const broker_config *c, char *err, size_t errlen) {
     proto_map m;
     if (effective_map(c, &m, err, errlen) < 0) return -1;
-    if (refuse_sasl_until_supported(c, &m, err, errlen) < 0) return -1;
+    if (refuse_sasl_where_unsupported(c, &m, err, errlen) < 0) return -1;
 
     for (int i = 0; i < c->nadvertised; i++) {
         if (!map_get(&m, c->advertised[i].name)) {
@@ -287,10 +272,9 @@ int broker_config_check_security(const broker_config *c, char *err, size_t errle
         return -1;
     }
 
-    /* Settings that only act on SASL listeners (none can be bound yet), and
-     * ssl.* without an SSL listener: Kafka ignores them on PLAINTEXT
-     * listeners too. Say so. */
-    bool ssl_used = any_ssl_listener(c, &m);
+    /* sasl.* without a SASL listener, and ssl.* without an SSL listener:
+     * Kafka ignores them on PLAINTEXT listeners too. Say so. */
+    bool ssl_used = any_ssl_listener(c, &m), sasl_used = any_sasl_listener(c, &m);
     for (int i = 0; i < c->raw.count; i++) {
         const char *k = c->raw.items[i].key, *v = c->raw.items[i].value;
         bool secures = false;
@@ -300,18 +284,19 @@ int broker_config_check_security(const broker_config *c, char *err, size_t errle
             secures = !ssl_used && strcmp(t, "none") != 0;
         } else if (strncmp(k, "listener.name.", 14) == 0) {
             const char *rest = strchr(k + 14, '.');
-            secures = rest && ((!ssl_used && strstr(rest, ".ssl.")) || strstr(rest, ".sasl.") ||
-                               strstr(rest, "connections.max.reauth"));
+            secures = rest && ((!ssl_used && strstr(rest, ".ssl.")) ||
+                               (!sasl_used && (strstr(rest, ".sasl.") || strstr(rest, "connections.max.reauth"))));
         } else {
-            secures = strcmp(k, "sasl.enabled.mechanisms") == 0 || strcmp(k, "sasl.jaas.config") == 0 ||
+            secures = (!sasl_used && (strcmp(k, "sasl.enabled.mechanisms") == 0 || strcmp(k, "sasl.jaas.config") == 0 ||
+                                      strcmp(k, "sasl.server.callback.handler.class") == 0)) ||
                       (!ssl_used && (strcmp(k, "ssl.keystore.location") == 0 ||
-                                     strcmp(k, "ssl.truststore.location") == 0)) ||
-                      strcmp(k, "sasl.server.callback.handler.class") == 0;
+                                     strcmp(k, "ssl.truststore.location") == 0));
         }
         if (secures)
             log_warn(COMPONENT,
-                     "The configuration '%s' has no effect: it applies only to SSL and SASL listeners, and %s.", k,
-                     UNSUPPORTED);
+                     "The configuration '%s' has no effect: it applies only to SSL and SASL listeners, and this "
+                     "node has none of that kind.",
+                     k);
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/handlers.h"
+#include "broker/sasl_broker.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
 #include "protocol/errors.h"
@@ -238,6 +239,8 @@ void h_api_versions(broker *b, kreq *req) {
 
 void dispatch_request(void *ctx, kconn *c, uint8_t *frame, size_t len) {
     broker *b = ctx;
+    /* after a v0 SaslHandshake: a raw SASL token, not a request */
+    if (b->sasl && broker_sasl_raw_frame(b, c, frame, len)) return;
     kreq *req = calloc(1, sizeof *req);
     if (!req) {
         free(frame);
@@ -285,6 +288,8 @@ void dispatch_request(void *ctx, kconn *c, uint8_t *frame, size_t len) {
     req->correlation_id = h.correlation_id;
     req->client_id = h.client_id;
     req->body = r;
+    /* a SASL listener serves only the SASL exchange until authenticated */
+    if (b->sasl && !broker_sasl_admit(b, req)) return;
     b->request_listener = kconn_listener(c); /* endpoints in answers: this listener's */
     metrics_request_start(req);
     api->handler(b, req);
@@ -293,7 +298,8 @@ void dispatch_request(void *ctx, kconn *c, uint8_t *frame, size_t len) {
 }
 
 void dispatch_connection_closed(void *ctx, kconn *c) {
-    (void)ctx;
+    broker *b = ctx;
+    broker_sasl_connection_closed(b, c);
     kreq *req = kconn_udata(c);
     if (req) req->conn = NULL; /* its owner answers into the void later */
 }

@@ -1,5 +1,5 @@
-/* h_later.c - APIs whose features come in later issues (SASL, ACLs,
- * delegation tokens, quotas, SCRAM, transactions). Each answers with the
+/* h_later.c - APIs whose features come in later issues (ACLs,
+ * delegation tokens, quotas, transactions; SASL and SCRAM are in h_sasl.c). Each answers with the
  * error Apache Kafka 3.6.1 gives on a node configured like the lab
  * (PLAINTEXT listener, no authorizer), or, for transactions, a retriable
  * COORDINATOR_NOT_AVAILABLE until the transaction coordinator lands.
@@ -10,32 +10,6 @@
 #include "protocol/gen/kmsg.h"
 
 #define NO_AUTHORIZER "No Authorizer is configured on the broker"
-
-/* ---- SASL: this listener is PLAINTEXT ---- */
-
-void h_sasl_handshake(broker *b, kreq *req) {
-    (void)b;
-    SaslHandshakeRequest r;
-    if (KREQ_DECODE(req, SaslHandshakeRequest, &r) < 0) return;
-    SaslHandshakeResponse resp;
-    SaslHandshakeResponse_init(&resp);
-    resp.error_code = KERR_ILLEGAL_SASL_STATE;
-    resp.mechanisms = NULL;
-    resp.mechanisms_count = 0;
-    KREQ_REPLY(req, SaslHandshakeResponse, &resp);
-}
-
-void h_sasl_authenticate(broker *b, kreq *req) {
-    (void)b;
-    SaslAuthenticateRequest r;
-    if (KREQ_DECODE(req, SaslAuthenticateRequest, &r) < 0) return;
-    SaslAuthenticateResponse resp;
-    SaslAuthenticateResponse_init(&resp);
-    resp.error_code = KERR_ILLEGAL_SASL_STATE;
-    resp.error_message = kstr_from("SaslAuthenticate request received after successful authentication");
-    resp.auth_bytes = (kbytes){(const uint8_t *)"", 0};
-    KREQ_REPLY(req, SaslAuthenticateResponse, &resp);
-}
 
 /* ---- ACLs: no authorizer ---- */
 
@@ -178,44 +152,3 @@ void h_alter_client_quotas(broker *b, kreq *req) {
     KREQ_REPLY(req, AlterClientQuotasResponse, &resp);
 }
 
-void h_describe_user_scram_credentials(broker *b, kreq *req) {
-    (void)b;
-    DescribeUserScramCredentialsRequest r;
-    if (KREQ_DECODE(req, DescribeUserScramCredentialsRequest, &r) < 0) return;
-    DescribeUserScramCredentialsResponse resp;
-    DescribeUserScramCredentialsResponse_init(&resp);
-    resp.error_message = KSTR_NULL;
-    int n = r.users_count > 0 ? r.users_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, n, resp.results)) return kreq_fail(req, "out of memory");
-    resp.results_count = n;
-    for (int i = 0; i < n; i++) {
-        DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult *o = &resp.results[i];
-        DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_init(o);
-        o->user = r.users[i].name;
-        o->error_code = KERR_RESOURCE_NOT_FOUND;
-        o->error_message = kstr_from(karena_sprintf(&req->arena, "Attempt to describe a user credential that does not exist: %.*s",
-                                                    r.users[i].name.len, r.users[i].name.p));
-        o->credential_infos = NULL;
-        o->credential_infos_count = 0;
-    }
-    KREQ_REPLY(req, DescribeUserScramCredentialsResponse, &resp);
-}
-
-void h_alter_user_scram_credentials(broker *b, kreq *req) {
-    (void)b;
-    AlterUserScramCredentialsRequest r;
-    if (KREQ_DECODE(req, AlterUserScramCredentialsRequest, &r) < 0) return;
-    AlterUserScramCredentialsResponse resp;
-    AlterUserScramCredentialsResponse_init(&resp);
-    int nd = r.deletions_count > 0 ? r.deletions_count : 0, nu = r.upsertions_count > 0 ? r.upsertions_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, nd + nu, resp.results)) return kreq_fail(req, "out of memory");
-    resp.results_count = nd + nu;
-    for (int i = 0; i < nd + nu; i++) {
-        AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult *o = &resp.results[i];
-        AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_init(o);
-        o->user = i < nd ? r.deletions[i].name : r.upsertions[i - nd].name;
-        o->error_code = KERR_UNSUPPORTED_SASL_MECHANISM;
-        o->error_message = kstr_from("SCRAM credentials are not supported by this broker yet.");
-    }
-    KREQ_REPLY(req, AlterUserScramCredentialsResponse, &resp);
-}

@@ -4,9 +4,9 @@
  *   client-first  = "n," [ "a=" saslname ] "," [ "m=" value "," ] "n=" saslname ",r=" printable *("," alpha "=" value)
  *   client-final  = "c=" base64 ",r=" printable *("," alpha "=" value) ",p=" base64
  *
- * Beyond Kafka 3.6.1 (later Kafka and RFC 5802 require it): the final
- * message's nonce must be the one the server sent, and the channel binding
- * must be the client's own gs2 header (no channel binding is offered).
+ * Beyond Kafka 3.6.1 (later Kafka versions check it): the final message's
+ * nonce must end with the one the server sent, and the channel binding must
+ * be a gs2 header without channel binding (none is offered).
  */
 #include "security/scram.h"
 
@@ -305,7 +305,10 @@ static scram_step_result client_final(scram_server *s, const uint8_t *in, size_t
     if (ok && base64_decoded_max(proof_len) <= sizeof proof_bytes) pl = base64_decode(proof, proof_len, proof_bytes);
     if (!ok || cbl < 0 || pl < 0)
         return fail(s, SCRAM_STEP_SASL_ERROR, msg, msglen, "Invalid SCRAM client final message format: %s", quoted);
-    if (nonce_len != strlen(s->nonce) || memcmp(nonce, s->nonce, nonce_len) != 0)
+    /* later Kafka's check: the nonce must end with the one the server sent
+     * (librdkafka 2.0 sends its own nonce once more in front of it) */
+    size_t sn = strlen(s->nonce);
+    if (nonce_len < sn || memcmp(nonce + nonce_len - sn, s->nonce, sn) != 0)
         return fail(s, SCRAM_STEP_SASL_ERROR, msg, msglen, "%s", "Invalid client nonce in the final client message.");
     /* gs2 header: "n," [a=authzid] "," ; no channel binding is offered */
     if (cbl < 3 || cbind[0] != 'n' || cbind[1] != ',' || cbind[cbl - 1] != ',')

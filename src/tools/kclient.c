@@ -600,7 +600,10 @@ static int sasl_login(kclient *c) {
     }
 out:
     karena_free(&a);
-    if (rc != 0) kclient_close(c);
+    if (rc != 0) {
+        c->auth_failed = 1;
+        kclient_close(c);
+    }
     return rc;
 }
 
@@ -649,6 +652,7 @@ int kclient_configure(kclient *c, const char *key, const char *value) {
 
 /* ApiVersions, then SASL when configured. */
 static int handshake(kclient *c) {
+    c->auth_failed = 0;
     if (c->use_tls && tls_start(c) != 0) {
         kclient_close(c);
         return -1;
@@ -703,6 +707,7 @@ int kclient_connect(kclient *c, const char *bootstrap) {
                 if (fd >= 0) {
                     c->fd = fd;
                     if (handshake(c) == 0) return 0;
+                    if (c->auth_failed) return -1; /* as Java's clients: fatal, not retried */
                 }
             }
             s = comma ? comma + 1 : s + len;

@@ -63,6 +63,7 @@ typedef struct kclient {
     char sasl_mechanism[32]; /* "" = no SASL */
     char sasl_username[256];
     char sasl_password[256];
+    int auth_failed;       /* the last connect failed authentication (err says why): no retry */
     /* TLS (security.protocol=SSL or SASL_SSL) with the ssl.* settings a Java
      * client reads (net/tls.c); blocking with the request deadlines */
     int use_tls;

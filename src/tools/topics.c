@@ -77,7 +77,7 @@ typedef struct topics_ctx {
 
 /* Kafka's admin client gives up on an unreachable cluster with this. */
 static int fail_call(topics_ctx *t, const char *call) {
-    if (t->c.fd < 0)
+    if (t->c.fd < 0 && !t->c.auth_failed)
         printf(ERR_PREFIX "Timed out waiting for a node assignment. Call: %s\n", call);
     else
         printf(ERR_PREFIX "%s\n", t->c.err);

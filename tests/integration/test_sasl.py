@@ -1,0 +1,327 @@
+"""SASL on a SASL_PLAINTEXT listener, as a Kafka operator configures it.
+
+One node with a PLAINTEXT listener (for set-up) and a SASL_PLAINTEXT
+listener with PLAIN (users from listener.name.sasl_plaintext.plain.sasl.jaas.config)
+and SCRAM-SHA-256/512 (credentials created with kafka-configs.sh, stored as
+UserScramCredentialRecords in the metadata log). Clients: confluent-kafka
+(librdkafka), kafka-python, kcat, kafkajs and our own tools. Wrong passwords
+fail with each client's authentication error while the broker keeps serving;
+a request before authentication closes only its own connection.
+"""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BIN, Broker, free_port, tool_env
+
+JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+NODE = shutil.which("node") or "/usr/bin/node"
+KCAT = shutil.which("kcat")
+
+ADMIN_PW = "admin-secret"
+ALICE_PW = "alice-secret"
+PLAIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+              f'password="{ADMIN_PW}" user_admin="{ADMIN_PW}" user_alice="{ALICE_PW}";')
+
+
+class SaslNode:
+    def __init__(self, workdir, extra=None, format_args=()):
+        self.sasl_port = free_port()
+        overrides = {
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS,
+            "inter.broker.listener.name": "PLAINTEXT",
+            "connection.failed.authentication.delay.ms": "10",
+        }
+        overrides.update(extra or {})
+        self.b = Broker(workdir, overrides)
+        # Broker() formatted the node with PLAINTEXT listeners only; add the SASL one.
+        port = self.b.port
+        cport = self.b.overrides["listeners"].split("CONTROLLER://127.0.0.1:")[1]
+        with open(self.b.config, "a") as f:
+            f.write(f"listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},"
+                    f"CONTROLLER://127.0.0.1:{cport}\n")
+            f.write(f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}\n")
+        if format_args:
+            shutil.rmtree(self.b.log_dir, ignore_errors=True)
+            r = self.b.run_tool("kafka-storage", "format", "-t", self.b.cluster_id, "-c", self.b.config, *format_args)
+            assert r.returncode == 0, r.stdout + r.stderr
+            self.format_output = r.stdout
+        self.b.start()
+        self.bootstrap = self.b.bootstrap
+        self.sasl_bootstrap = f"127.0.0.1:{self.sasl_port}"
+        self.workdir = workdir
+
+    def tool(self, name, *args, **kw):
+        return self.b.run_tool(name, *args, **kw)
+
+    def command_config(self, mechanism, user, password, name="client.properties"):
+        module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if mechanism == "PLAIN"
+                  else "org.apache.kafka.common.security.scram.ScramLoginModule")
+        path = os.path.join(self.workdir, name)
+        with open(path, "w") as f:
+            f.write("security.protocol=SASL_PLAINTEXT\n")
+            f.write(f"sasl.mechanism={mechanism}\n")
+            f.write(f'sasl.jaas.config={module} required username="{user}" password="{password}";\n')
+        return path
+
+    def add_scram(self, user, password, mechanism="SCRAM-SHA-256", iterations=None, via_sasl=False):
+        spec = f"{mechanism}=[password={password}]" if iterations is None else \
+            f"{mechanism}=[iterations={iterations},password={password}]"
+        args = ["--bootstrap-server", self.bootstrap]
+        if via_sasl:
+            args = ["--bootstrap-server", self.sasl_bootstrap, "--command-config",
+                    self.command_config("PLAIN", "admin", ADMIN_PW, "admin.properties")]
+        return self.tool("kafka-configs", *args, "--entity-type", "users", "--entity-name", user,
+                         "--alter", "--add-config", spec)
+
+
+@pytest.fixture
+def node():
+    d = tempfile.mkdtemp(prefix="samsa-sasl-")
+    n = SaslNode(d)
+    yield n
+    code = n.b.stop()
+    log = n.b.log_text()
+    shutil.rmtree(d, ignore_errors=True)
+    assert code in (0, None), f"broker exited with {code}:\n{log[-4000:]}"
+
+
+def ck_conf(node, mechanism, user, password, **extra):
+    c = {"bootstrap.servers": node.sasl_bootstrap, "security.protocol": "SASL_PLAINTEXT",
+         "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
+    c.update(extra)
+    return c
+
+
+def ck_roundtrip(node, mechanism, user, password, topic, count=5):
+    from confluent_kafka import Consumer, Producer
+    p = Producer(ck_conf(node, mechanism, user, password))
+    for i in range(count):
+        p.produce(topic, value=f"{mechanism}-{i}".encode())
+    assert p.flush(30) == 0
+    c = Consumer(ck_conf(node, mechanism, user, password, **{"group.id": f"g-{topic}",
+                                                              "auto.offset.reset": "earliest"}))
+    c.subscribe([topic])
+    got = []
+    deadline = time.time() + 30
+    while len(got) < count and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(m.value().decode())
+    c.close()
+    return got
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_confluent_kafka_produces_and_consumes(node, mechanism):
+    if mechanism != "PLAIN":
+        r = node.add_scram("alice", ALICE_PW, mechanism, iterations=8192)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "Completed updating config for user alice.\n"
+    topic = "t-" + mechanism.lower()
+    r = node.tool("kafka-topics", "--bootstrap-server", node.bootstrap, "--create", "--topic", topic)
+    assert r.returncode == 0, r.stderr
+    got = ck_roundtrip(node, mechanism, "alice", ALICE_PW, topic)
+    assert got == [f"{mechanism}-{i}" for i in range(5)]
+
+
+def test_kafka_python_plain_and_scram(node):
+    from kafka import KafkaConsumer, KafkaProducer
+    assert node.add_scram("bob", "bob-pw", "SCRAM-SHA-512").returncode == 0
+    for mech, user, pw in [("PLAIN", "alice", ALICE_PW), ("SCRAM-SHA-512", "bob", "bob-pw")]:
+        topic = "kp-" + mech.lower()
+        common = dict(bootstrap_servers=node.sasl_bootstrap, security_protocol="SASL_PLAINTEXT",
+                      sasl_mechanism=mech, sasl_plain_username=user, sasl_plain_password=pw)
+        p = KafkaProducer(**common)
+        for i in range(3):
+            p.send(topic, f"{i}".encode()).get(timeout=30)
+        p.close()
+        c = KafkaConsumer(topic, auto_offset_reset="earliest", consumer_timeout_ms=10000, **common)
+        assert [m.value for m in c] == [b"0", b"1", b"2"]
+        c.close()
+
+
+@pytest.mark.skipif(not KCAT, reason="kcat not installed")
+def test_kcat_scram_sha_256(node):
+    assert node.add_scram("carol", "carol-pw", "SCRAM-SHA-256").returncode == 0
+    sasl = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+            "-X", "sasl.username=carol", "-X", "sasl.password=carol-pw"]
+    r = subprocess.run([KCAT, "-b", node.sasl_bootstrap, *sasl, "-P", "-t", "kc"], input="a\nb\nc\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([KCAT, "-b", node.sasl_bootstrap, *sasl, "-C", "-t", "kc", "-o", "beginning", "-e", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["a", "b", "c"]
+    bad = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+           "-X", "sasl.username=carol", "-X", "sasl.password=wrong"]
+    r = subprocess.run([KCAT, "-b", node.sasl_bootstrap, *bad, "-L", "-m", "5"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert "Authentication failed" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(JS_DIR, "node_modules", "kafkajs")),
+                    reason="kafkajs not installed")
+@pytest.mark.parametrize("mechanism,user,pw", [("plain", "alice", ALICE_PW), ("scram-sha-256", "dave", "dave-pw"),
+                                               ("scram-sha-512", "dave", "dave-pw"),
+                                               ("scram-sha-256", "dave", "wrong")])
+def test_kafkajs(node, mechanism, user, pw):
+    for m in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+        assert node.add_scram("dave", "dave-pw", m).returncode == 0
+    topic = "js-" + mechanism
+    r = subprocess.run([NODE, os.path.join(JS_DIR, "sasl_kafkajs.js"), node.sasl_bootstrap, mechanism, user, pw,
+                        topic, "4"], capture_output=True, text=True, timeout=150, cwd=JS_DIR)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads([l for l in r.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
+    if pw == "wrong":
+        assert res["error"] == "KafkaJSSASLAuthenticationError", res
+        assert "SASL SCRAM SHA256 authentication failed" in res["message"], res
+    else:
+        assert res == {"consumed": [f"v-{i}" for i in range(4)]}
+
+
+def test_wrong_password_fails_and_broker_keeps_serving(node):
+    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka.admin import AdminClient
+    errors = []
+    a = AdminClient(ck_conf(node, "PLAIN", "alice", "not-her-password",
+                            error_cb=lambda e: errors.append(e)))
+    with pytest.raises(KafkaException):
+        a.list_topics(timeout=5)
+    deadline = time.time() + 10
+    while not errors and time.time() < deadline:
+        a.poll(0.2)
+    assert any(e.code() == -169 for e in errors), errors  # _AUTHENTICATION
+    assert any("Authentication failed: Invalid username or password" in e.str() for e in errors), errors
+    # the broker logged it once per attempt and keeps serving the others
+    assert "Failed authentication with /127.0.0.1" in node.b.log_text()
+    ok = AdminClient(ck_conf(node, "PLAIN", "admin", ADMIN_PW))
+    assert ok.list_topics(timeout=10).brokers
+    p = Producer(ck_conf(node, "PLAIN", "admin", ADMIN_PW))
+    p.produce("after-bad-login", b"x")
+    assert p.flush(30) == 0
+
+
+def kafka_request(sock, api_key, version, corr, body, client_id=b"raw"):
+    hdr = struct.pack(">hhih", api_key, version, corr, len(client_id)) + client_id
+    msg = hdr + body
+    sock.sendall(struct.pack(">i", len(msg)) + msg)
+
+
+def read_frame(sock, timeout=5):
+    sock.settimeout(timeout)
+    data = b""
+    while len(data) < 4:
+        chunk = sock.recv(4 - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    n = struct.unpack(">i", data)[0]
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
+
+
+def test_request_before_authentication_closes_only_that_connection(node):
+    other = socket.create_connection(("127.0.0.1", node.sasl_port))
+    s = socket.create_connection(("127.0.0.1", node.sasl_port))
+    kafka_request(s, 3, 1, 7, struct.pack(">i", 0))  # Metadata v1, no topics
+    assert read_frame(s) is None  # closed without an answer
+    s.close()
+    # the other connection, opened before, still authenticates and is served
+    mech = b"PLAIN"
+    kafka_request(other, 17, 1, 1, struct.pack(">h", len(mech)) + mech)
+    resp = read_frame(other)
+    corr, err, n = struct.unpack(">ihi", resp[:10])
+    assert (corr, err) == (1, 0)
+    names, pos = [], 10
+    for _ in range(n):
+        ln = struct.unpack(">h", resp[pos:pos + 2])[0]
+        names.append(resp[pos + 2:pos + 2 + ln].decode())
+        pos += 2 + ln
+    assert names == ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    token = b"\0alice\0" + ALICE_PW.encode()
+    kafka_request(other, 36, 1, 2, struct.pack(">i", len(token)) + token)  # SaslAuthenticate v1
+    resp = read_frame(other)
+    corr, err = struct.unpack(">ih", resp[:6])
+    assert (corr, err) == (2, 0)
+    kafka_request(other, 3, 1, 3, struct.pack(">i", 0))
+    resp = read_frame(other)
+    assert resp is not None and struct.unpack(">i", resp[:4])[0] == 3
+    other.close()
+
+
+def test_unsupported_mechanism_and_sasl_on_plaintext_listener(node):
+    s = socket.create_connection(("127.0.0.1", node.sasl_port))
+    kafka_request(s, 17, 1, 1, struct.pack(">h", 6) + b"GSSAPI")
+    resp = read_frame(s)
+    corr, err, n = struct.unpack(">ihi", resp[:10])
+    assert (corr, err, n) == (1, 33, 3)  # UNSUPPORTED_SASL_MECHANISM with the enabled list
+    assert read_frame(s) is None  # then closed
+    s.close()
+    p = socket.create_connection(("127.0.0.1", node.b.port))
+    kafka_request(p, 17, 1, 1, struct.pack(">h", 5) + b"PLAIN")
+    corr, err = struct.unpack(">ih", read_frame(p)[:6])
+    assert (corr, err) == (1, 34)  # ILLEGAL_SASL_STATE on a PLAINTEXT listener
+    p.close()
+
+
+def test_scram_user_added_live_used_then_deleted(node):
+    r = node.add_scram("erin", "erin-pw", "SCRAM-SHA-256", iterations=8192, via_sasl=True)
+    assert r.returncode == 0, r.stderr
+    admin_cfg = os.path.join(node.workdir, "admin.properties")
+    r = node.add_scram("erin", "erin-pw-512", "SCRAM-SHA-512", via_sasl=True)
+    assert r.returncode == 0, r.stderr
+    r = node.tool("kafka-configs", "--bootstrap-server", node.sasl_bootstrap, "--command-config", admin_cfg,
+                  "--describe", "--entity-type", "users", "--entity-name", "erin")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("SCRAM credential configs for user-principal 'erin' are "
+                        "SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096\n")
+    # our admin tool logs in with it
+    erin_cfg = node.command_config("SCRAM-SHA-256", "erin", "erin-pw", "erin.properties")
+    r = node.tool("kafka-topics", "--bootstrap-server", node.sasl_bootstrap, "--command-config", erin_cfg,
+                  "--create", "--topic", "erin-topic")
+    assert r.returncode == 0, r.stderr
+    assert ck_roundtrip(node, "SCRAM-SHA-256", "erin", "erin-pw", "erin-topic", 2) == ["SCRAM-SHA-256-0",
+                                                                                     "SCRAM-SHA-256-1"]
+    r = node.tool("kafka-configs", "--bootstrap-server", node.sasl_bootstrap, "--command-config", admin_cfg,
+                  "--alter", "--entity-type", "users", "--entity-name", "erin", "--delete-config", "SCRAM-SHA-256")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Completed updating config for user erin.\n"
+    r = node.tool("kafka-topics", "--bootstrap-server", node.sasl_bootstrap, "--command-config", erin_cfg, "--list")
+    assert r.returncode != 0
+    assert r.stdout == ("Error while executing topic command : Authentication failed during authentication due "
+                        "to invalid credentials with SASL mechanism SCRAM-SHA-256\n"), r.stdout + r.stderr
+    r = node.tool("kafka-configs", "--bootstrap-server", node.bootstrap, "--describe", "--entity-type", "users")
+    assert r.stdout == "SCRAM credential configs for user-principal 'erin' are SCRAM-SHA-512=iterations=4096\n"
+    # errors as Kafka's ConfigCommand and ScramControlManager give them
+    r = node.add_scram("erin", "x", "SCRAM-SHA-256", iterations=1000)
+    assert r.returncode == 1
+    assert r.stderr == "Iterations 1000 is less than the minimum 4096 required for SCRAM-SHA-256\n"
+    r = node.add_scram("erin", "x", "SCRAM-SHA-256", iterations=20000)
+    assert r.returncode == 1
+    assert "org.apache.kafka.common.errors.UnacceptableCredentialException: Too many iterations" in r.stderr
+    r = node.tool("kafka-configs", "--bootstrap-server", node.bootstrap, "--alter", "--entity-type", "users",
+                  "--entity-name", "nobody", "--delete-config", "SCRAM-SHA-512")
+    assert r.returncode == 1
+    assert ("org.apache.kafka.common.errors.ResourceNotFoundException: Attempt to delete a user credential that "
+            "does not exist") in r.stderr
+    # credentials survive a restart (replayed from the metadata log)
+    node.b.restart()
+    assert ck_roundtrip(node, "SCRAM-SHA-512", "erin", "erin-pw-512", "erin-topic", 2) == \
+        ["SCRAM-SHA-512-0", "SCRAM-SHA-512-1"]
