@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/bootstrap.h"
 #include "broker/topics.h"
 #include "storage/checkpoint.h"
 #include "util/props.h"
@@ -125,12 +126,17 @@ static int all_dirs(const broker_config *cfg, const char **out, int max) {
 static int cmd_format(int argc, char **argv) {
     const char *cluster_id = NULL, *config = NULL;
     bool ignore = false;
+    const char *scram[64];
+    int nscram = 0;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--cluster-id")) && i + 1 < argc) cluster_id = argv[++i];
         else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) config = argv[++i];
         else if (!strcmp(argv[i], "-g") || !strcmp(argv[i], "--ignore-formatted")) ignore = true;
         else if ((!strcmp(argv[i], "-r") || !strcmp(argv[i], "--release-version")) && i + 1 < argc) i++;
-        else if ((!strcmp(argv[i], "-S") || !strcmp(argv[i], "--add-scram")) && i + 1 < argc) i++;
+        else if ((!strcmp(argv[i], "-S") || !strcmp(argv[i], "--add-scram")) && i + 1 < argc) {
+            if (nscram < 64) scram[nscram++] = argv[i + 1];
+            i++;
+        }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: kafka-storage format [-h] --config CONFIG --cluster-id CLUSTER_ID\n"
                    "                     [--add-scram ADD_SCRAM] [--ignore-formatted]\n"
@@ -152,8 +158,26 @@ static int cmd_format(int argc, char **argv) {
                 cluster_id, cluster_id, strlen(cluster_id) * 3 / 4);
         return 1;
     }
+    /* The bootstrap records: metadata.version and the --add-scram credentials. */
+    mimage *boot = mimage_new(-1);
+    if (!boot) return 1;
+    boot->metadata_version = METADATA_VERSION_LEVEL;
+    for (int i = 0; i < nscram; i++) {
+        char err[512];
+        /* StorageTool takes the first blank-separated word of each argument */
+        char one[2048];
+        snprintf(one, sizeof one, "%.*s", (int)strcspn(scram[i], " \t\n"), scram[i]);
+        if (bootstrap_add_scram(boot, one, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            mimage_free(boot);
+            return 1;
+        }
+    }
     broker_config cfg;
-    if (load_config(config, &cfg) != 0) return 1;
+    if (load_config(config, &cfg) != 0) {
+        mimage_free(boot);
+        return 1;
+    }
     const char *dirs[MAX_LOG_DIRS + 1];
     int n = all_dirs(&cfg, dirs, MAX_LOG_DIRS + 1);
     int unformatted = 0;
@@ -165,6 +189,7 @@ static int cmd_format(int argc, char **argv) {
             fprintf(stderr, "Log directory %s is already formatted. Use --ignore-formatted to ignore this "
                             "directory and format the others.\n", dirs[i]);
             broker_config_free(&cfg);
+            mimage_free(boot);
             return 1;
         }
         if (rc != 0) unformatted++;
@@ -172,20 +197,24 @@ static int cmd_format(int argc, char **argv) {
     if (unformatted == 0) {
         printf("All of the log directories are already formatted.\n");
         broker_config_free(&cfg);
+        mimage_free(boot);
         return 0;
     }
     for (int i = 0; i < n; i++) {
         char cid[64], err[512];
         int nid;
         if (storage_read_meta(dirs[i], cid, sizeof cid, &nid, err, sizeof err) == 0) continue;
-        if (storage_format_dir(dirs[i], cluster_id, cfg.node_id, err, sizeof err) != 0) {
+        if (storage_format_dir(dirs[i], cluster_id, cfg.node_id, err, sizeof err) != 0 ||
+            bootstrap_write(dirs[i], boot, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             broker_config_free(&cfg);
+            mimage_free(boot);
             return 1;
         }
         printf("Formatting %s with metadata.version %s.\n", dirs[i], METADATA_VERSION_NAME);
     }
     broker_config_free(&cfg);
+    mimage_free(boot);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/bootstrap.h"
 #include "broker/broker.h"
 #include "broker/storage_cmd.h"
 #include "metadata/mlog.h"
@@ -70,6 +71,9 @@ static int metadata_log_options(const broker *b, mlog_options *o, char *err, siz
     return 0;
 }
 
+/* One bootstrap record into the fresh log. */
+static int append_bootstrap(const mrecord *rec, void *ctx) { return mlog_append(ctx, rec, 1); }
+
 mstore *mstore_local_open(broker *b, const char *dir, char *err, size_t errlen) {
     mlog_options o;
     if (metadata_log_options(b, &o, err, errlen) != 0) return NULL;
@@ -81,7 +85,16 @@ mstore *mstore_local_open(broker *b, const char *dir, char *err, size_t errlen) 
         free(ls);
         return NULL;
     }
-    /* A fresh log starts with the metadata.version feature level, as Kafka's bootstrap does. */
+    /* A fresh log starts with the records of bootstrap.checkpoint (kafka-storage
+     * format: metadata.version, --add-scram credentials), as Kafka's does. */
+    bool bootstrapped = false;
+    if (b->image->metadata_version <= 0 &&
+        bootstrap_read(dir, append_bootstrap, ls->log, &bootstrapped, err, errlen) != 0) {
+        mlog_close(ls->log);
+        free(ls);
+        return NULL;
+    }
+    /* without one (or without metadata.version in it): the feature level alone */
     if (b->image->metadata_version <= 0) {
         FeatureLevelRecord r;
         FeatureLevelRecord_init(&r);

@@ -325,3 +325,39 @@ def test_scram_user_added_live_used_then_deleted(node):
     node.b.restart()
     assert ck_roundtrip(node, "SCRAM-SHA-512", "erin", "erin-pw-512", "erin-topic", 2) == \
         ["SCRAM-SHA-512-0", "SCRAM-SHA-512-1"]
+
+
+def test_kafka_storage_format_add_scram():
+    import base64
+    import hashlib
+    salted = base64.b64encode(hashlib.pbkdf2_hmac("sha512", b"frank-512", b"pepper", 8192)).decode()
+    d = tempfile.mkdtemp(prefix="samsa-sasl-")
+    try:
+        n = SaslNode(d, format_args=(
+            "--add-scram", "SCRAM-SHA-256=[name=frank,password=frank-pw]",
+            "--add-scram", f"SCRAM-SHA-512=[name=frank,salt={base64.b64encode(b'pepper').decode()},"
+                           f"saltedpassword={salted},iterations=8192]"))
+        assert n.format_output == f"Formatting {n.b.log_dir} with metadata.version 3.6-IV2.\n"
+        assert os.path.exists(os.path.join(n.b.log_dir, "bootstrap.checkpoint"))
+        r = n.tool("kafka-configs", "--bootstrap-server", n.bootstrap, "--describe", "--entity-type", "users",
+                   "--entity-name", "frank")
+        assert r.stdout == ("SCRAM credential configs for user-principal 'frank' are "
+                            "SCRAM-SHA-256=iterations=4096, SCRAM-SHA-512=iterations=8192\n"), r.stdout + r.stderr
+        assert ck_roundtrip(n, "SCRAM-SHA-256", "frank", "frank-pw", "boot", 1) == ["SCRAM-SHA-256-0"]
+        assert ck_roundtrip(n, "SCRAM-SHA-512", "frank", "frank-512", "boot", 1) == ["SCRAM-SHA-512-0"]
+        # a restart does not apply the bootstrap file again (the log has the records)
+        n.b.restart()
+        assert ck_roundtrip(n, "SCRAM-SHA-256", "frank", "frank-pw", "boot", 1) == ["SCRAM-SHA-256-0"]
+        assert n.b.stop() == 0
+        for arg, msg in [("SCRAM-SHA-1=[name=x,password=y]", "The add-scram mechanism SCRAM-SHA-1 is not supported."),
+                         ("SCRAM-SHA-256=[password=y]", "You must supply 'name' to add-scram"),
+                         ("SCRAM-SHA-256=[name=x]", "You must supply one of 'password' or 'saltedpassword' to add-scram"),
+                         ("SCRAM-SHA-256=[name=x,saltedpassword=YWJj]",
+                          "You must supply 'salt' with 'saltedpassword' to add-scram"),
+                         ("SCRAM-SHA-256=[name=x,salt=YWJj,password=p,iterations=100]",
+                          "The 'iterations' value must be >= 4096 for add-scram")]:
+            r = n.tool("kafka-storage", "format", "-t", n.b.cluster_id, "-c", n.b.config, "--ignore-formatted",
+                       "--add-scram", arg)
+            assert (r.returncode, r.stderr) == (1, msg + "\n"), (arg, r.stdout, r.stderr)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
