@@ -5,8 +5,9 @@
  * through listener.security.protocol.map (names normalised to upper case),
  * with KRaft's implicit CONTROLLER:PLAINTEXT when the map is not given.
  * PLAINTEXT and SSL listeners are served (net/tls.c), and SASL_PLAINTEXT /
- * SASL_SSL client listeners (security/sasl.c, broker/sasl_broker.c). SASL
- * between brokers and on controller listeners is not there yet, nor ACLs: a
+ * SASL_SSL listeners (security/sasl.c, broker/sasl_broker.c), also between
+ * brokers with PLAIN or SCRAM (net/kafka_client.c). SASL on controller
+ * listeners, a GSSAPI inter-broker mechanism and ACLs are not there yet: a
  * node asked for them must not start and quietly go without
  * (refuse_sasl_where_unsupported, and an authorizer stops start-up) with a
  * message naming the listener or the key. Settings that only take effect on
@@ -152,7 +153,7 @@ static int effective_map(const broker_config *c, proto_map *m, char *err, size_t
     return rc;
 }
 
-#define UNSUPPORTED "Samsa serves SASL on client listeners only, not yet between brokers or to controllers"
+#define UNSUPPORTED "Samsa serves SASL on client and inter-broker listeners, not yet to controllers"
 
 static bool controller_name(const broker_config *c, const char *name) {
     bool hit = false;
@@ -199,7 +200,8 @@ const char *broker_config_listener_protocol(const broker_config *c, const char *
 }
 
 /* SASL_PLAINTEXT and SASL_SSL where Samsa cannot do them yet: controller
- * listeners and inter-broker traffic (client listeners are served). */
+ * listeners (client and inter-broker listeners are served; between brokers
+ * with PLAIN or SCRAM). */
 static int refuse_sasl_where_unsupported(const broker_config *c, const proto_map *m, char *err, size_t errlen) {
     if (check_listeners(c, m, err, errlen) < 0) return -1;
     int rc = 0;
@@ -223,10 +225,33 @@ static int refuse_sasl_where_unsupported(const broker_config *c, const proto_map
     upcase(ib);
     const char *ibproto = by_name ? map_get(m, ib) : ib;
     if (ibproto && is_sasl(ibproto)) {
-        snprintf(err, errlen,
-                 "%s=%s: inter-broker traffic would use security protocol %s, and %s. Refusing to start.", ibkey,
-                 c->inter_broker_listener_name, ibproto, UNSUPPORTED);
-        return -1;
+        /* KafkaConfig: the inter-broker mechanism must be enabled; Samsa's
+         * brokers speak PLAIN and SCRAM to each other (no GSSAPI). */
+        const char *mech = props_get(&c->raw, "sasl.mechanism.inter.broker.protocol");
+        char mt[64] = "GSSAPI";
+        if (mech) trimmed(mech, strlen(mech), mt, sizeof mt);
+        if (strcmp(mt, "PLAIN") != 0 && strcmp(mt, "SCRAM-SHA-256") != 0 && strcmp(mt, "SCRAM-SHA-512") != 0) {
+            snprintf(err, errlen,
+                     "%s=%s: inter-broker traffic would use %s with sasl.mechanism.inter.broker.protocol=%s; Samsa's "
+                     "brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 only. Refusing "
+                     "to start.",
+                     ibkey, c->inter_broker_listener_name, ibproto, mt);
+            return -1;
+        }
+        char lk[128], lname[64];
+        snprintf(lname, sizeof lname, "%s", ib);
+        for (char *p = lname; *p; p++) *p = (char)tolower((unsigned char)*p);
+        snprintf(lk, sizeof lk, "listener.name.%s.sasl.enabled.mechanisms", lname);
+        const char *enabled = props_get(&c->raw, lk);
+        if (!enabled) enabled = props_get(&c->raw, "sasl.enabled.mechanisms");
+        bool found = false;
+        FOR_EACH_NAME(enabled ? enabled : "GSSAPI", n, { found |= strcmp(n, mt) == 0; });
+        if (!found) {
+            snprintf(err, errlen,
+                     "requirement failed: sasl.mechanism.inter.broker.protocol must be included in "
+                     "sasl.enabled.mechanisms when SASL is used for inter-broker communication");
+            return -1;
+        }
     }
     return 0;
 }

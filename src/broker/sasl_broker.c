@@ -10,6 +10,7 @@
 
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "net/kafka_client.h"
 #include "net/server.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -59,6 +60,48 @@ static int image_lookup(void *ctx, const char *user, int mech, scram_credential 
 
 static bool is_sasl_protocol(const char *p) { return p && strncmp(p, "SASL_", 5) == 0; }
 
+static void lower_into(const char *in, char *out, size_t outlen) {
+    size_t n = 0;
+    for (; in[n] && n + 1 < outlen; n++) out[n] = (in[n] >= 'A' && in[n] <= 'Z') ? (char)(in[n] + 32) : in[n];
+    out[n] = 0;
+}
+
+/* kafka_client's question for broker-to-broker connections: SASL to
+ * host:port? Yes when a node registered it as a SASL_PLAINTEXT or SASL_SSL
+ * endpoint: with sasl.mechanism.inter.broker.protocol and the username and
+ * password of that listener's JAAS config (listener.name.<l>.<mechanism>.sasl.jaas.config,
+ * else sasl.jaas.config), as Kafka's inter-broker client takes them. */
+static bool peer_sasl(void *arg, const char *host, int port, kc_sasl_creds *out) {
+    broker *b = arg;
+    for (int i = 0; i < b->image->nbrokers; i++) {
+        const mbroker *br = &b->image->brokers[i];
+        for (int j = 0; j < br->nendpoints; j++) {
+            const mendpoint *e = &br->endpoints[j];
+            if (e->port != port || strcmp(e->host, host) != 0) continue;
+            if (e->security_protocol != 2 && e->security_protocol != 3) return false;
+            const char *mech = props_get(&b->cfg.raw, "sasl.mechanism.inter.broker.protocol");
+            snprintf(out->mechanism, sizeof out->mechanism, "%s", mech ? mech : "GSSAPI");
+            char l[64], m[32], key[256];
+            lower_into(e->name, l, sizeof l);
+            lower_into(out->mechanism, m, sizeof m);
+            snprintf(key, sizeof key, "listener.name.%s.%s.sasl.jaas.config", l, m);
+            const char *text = props_get(&b->cfg.raw, key);
+            if (!text) text = props_get(&b->cfg.raw, "sasl.jaas.config");
+            jaas_config jc;
+            char err[256];
+            if (text && jaas_parse(text, &jc, err, sizeof err) == 0) {
+                const char *u = jaas_option_get(&jc.entries[0], "username");
+                const char *p = jaas_option_get(&jc.entries[0], "password");
+                snprintf(out->username, sizeof out->username, "%s", u ? u : "");
+                snprintf(out->password, sizeof out->password, "%s", p ? p : "");
+                jaas_free(&jc);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
 int broker_sasl_start(broker *b, char *err, size_t errlen) {
     struct broker_sasl *bs = calloc(1, sizeof *bs);
     if (!bs) {
@@ -84,6 +127,7 @@ int broker_sasl_start(broker *b, char *err, size_t errlen) {
         bs->n++;
     }
     b->sasl = bs;
+    kc_set_sasl_policy(peer_sasl, b);
     return 0;
 }
 
@@ -115,6 +159,7 @@ void broker_sasl_stop(broker *b) {
     for (int i = 0; i < bs->n; i++) sasl_server_config_free(&bs->l[i].cfg);
     free(bs);
     b->sasl = NULL;
+    kc_set_sasl_policy(NULL, NULL);
 }
 
 static const listener_sasl *listener_of(const struct broker_sasl *bs, const char *name) {

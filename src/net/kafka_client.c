@@ -36,6 +36,7 @@
 #include "net/tls.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "security/scram.h"
 #include "util/log.h"
 
 #define KC_COMPONENT "org.apache.kafka.clients.NetworkClient"
@@ -123,6 +124,10 @@ struct kc_conn {
     size_t big_len, big_got;
     kc_stats stats;
     SSL *ssl;               /* TLS to this destination (kc_set_tls_policy) */
+    /* SASL after ApiVersions (kc_set_sasl_policy) */
+    kc_sasl_creds sasl;
+    int sasl_step;          /* SaslAuthenticate round trips done */
+    scram_client scram;
 };
 
 /* Which destinations speak TLS (the broker knows its peers' listeners). */
@@ -132,6 +137,14 @@ static void *tls_policy_arg;
 void kc_set_tls_policy(kc_tls_policy_fn fn, void *arg) {
     tls_policy = fn;
     tls_policy_arg = arg;
+}
+
+static kc_sasl_policy_fn sasl_policy;
+static void *sasl_policy_arg;
+
+void kc_set_sasl_policy(kc_sasl_policy_fn fn, void *arg) {
+    sasl_policy = fn;
+    sasl_policy_arg = arg;
 }
 
 /* The socket, or TLS on it: >0 bytes, 0 end of stream, -1 with errno. */
@@ -407,6 +420,8 @@ static void conn_break(kc_conn *c, const char *why) {
 /* ---- handshake ---- */
 
 static void on_api_versions(kc_status st, kc_resp *resp, void *arg);
+static void sasl_begin(kc_conn *c);
+static void become_ready(kc_conn *c);
 
 static kc_req *build_req(kc_conn *c, int16_t key, int16_t version, const kwriter *body, kc_encode_fn enc,
                          const void *msg) {
@@ -528,13 +543,136 @@ static void on_api_versions(kc_status st, kc_resp *resp, void *arg) {
         c->apis[v->api_key].max = v->max_version;
     }
     c->have_apis = true;
+    memset(&c->sasl, 0, sizeof c->sasl);
+    if (sasl_policy && c->host[0] && sasl_policy(sasl_policy_arg, c->host, c->port, &c->sasl)) {
+        sasl_begin(c);
+        return;
+    }
+    become_ready(c);
+}
+
+static void become_ready(kc_conn *c) {
     c->state = ST_READY;
     c->failures = 0;
     c->stats.connects++;
     c->stats.api_versions_version = c->av_version;
-    log_debug(KC_COMPONENT, "[%s] Node %s is ready (ApiVersions v%d, %d APIs)", c->client_id, c->name,
-              c->av_version, m.api_keys_count);
+    log_debug(KC_COMPONENT, "[%s] Node %s is ready (ApiVersions v%d)", c->client_id, c->name, c->av_version);
     c->want_pump = true;
+}
+
+/* ---- SASL (after ApiVersions, before READY) ---- */
+
+static void on_sasl_handshake(kc_status st, kc_resp *resp, void *arg);
+static void on_sasl_authenticate(kc_status st, kc_resp *resp, void *arg);
+
+static bool send_internal(kc_conn *c, int16_t key, int16_t version, const void *msg, kc_cb cb) {
+    const kmsg_type *t = kmsg_request_type(key);
+    kc_req *r = t ? build_req(c, key, version, NULL, t->encode, msg) : NULL;
+    if (!r) {
+        conn_break(c, "out of memory");
+        return false;
+    }
+    r->internal = true;
+    r->cb = cb;
+    r->arg = c;
+    r->timer = loop_timer_add(c->loop, c->cfg.request_timeout_ms, on_req_timeout, r);
+    put_in_flight(c, r);
+    c->want_pump = true;
+    return true;
+}
+
+static void sasl_begin(kc_conn *c) {
+    if (!c->apis[KAPI_SASL_HANDSHAKE].listed || c->apis[KAPI_SASL_HANDSHAKE].max < 1 ||
+        !c->apis[KAPI_SASL_AUTHENTICATE].listed) {
+        conn_break(c, "the broker does not support SaslHandshake v1 and SaslAuthenticate");
+        return;
+    }
+    SaslHandshakeRequest m;
+    SaslHandshakeRequest_init(&m);
+    m.mechanism = kstr_from(c->sasl.mechanism);
+    c->sasl_step = 0;
+    send_internal(c, KAPI_SASL_HANDSHAKE, 1, &m, on_sasl_handshake);
+}
+
+static void sasl_send_token(kc_conn *c, const uint8_t *tok, size_t len) {
+    SaslAuthenticateRequest m;
+    SaslAuthenticateRequest_init(&m);
+    m.auth_bytes = (kbytes){tok, (int32_t)len};
+    int16_t v = c->apis[KAPI_SASL_AUTHENTICATE].max < 2 ? c->apis[KAPI_SASL_AUTHENTICATE].max : 2;
+    send_internal(c, KAPI_SASL_AUTHENTICATE, v, &m, on_sasl_authenticate);
+}
+
+static void on_sasl_handshake(kc_status st, kc_resp *resp, void *arg) {
+    kc_conn *c = arg;
+    if (st != KC_OK || c->freed) return;
+    SaslHandshakeResponse m;
+    kreader r = resp->body;
+    if (SaslHandshakeResponse_decode(&m, &r, 1, resp->arena) != 0 || r.err) {
+        conn_break(c, "malformed SaslHandshake response");
+        return;
+    }
+    if (m.error_code) {
+        char why[160];
+        snprintf(why, sizeof why, "SASL mechanism %s: %s", c->sasl.mechanism, kerr_name(m.error_code));
+        conn_break(c, why);
+        return;
+    }
+    int mech = scram_mechanism_from_name(c->sasl.mechanism);
+    if (mech) {
+        char first[700];
+        if (scram_client_first(&c->scram, mech, c->sasl.username, first, sizeof first) < 0) {
+            conn_break(c, "SCRAM user name too long");
+            return;
+        }
+        sasl_send_token(c, (const uint8_t *)first, strlen(first));
+        return;
+    }
+    /* PLAIN: NUL user NUL password */
+    size_t ul = strlen(c->sasl.username), pl = strlen(c->sasl.password);
+    uint8_t tok[520];
+    tok[0] = 0;
+    memcpy(tok + 1, c->sasl.username, ul);
+    tok[1 + ul] = 0;
+    memcpy(tok + 2 + ul, c->sasl.password, pl);
+    sasl_send_token(c, tok, 2 + ul + pl);
+}
+
+static void on_sasl_authenticate(kc_status st, kc_resp *resp, void *arg) {
+    kc_conn *c = arg;
+    if (st != KC_OK || c->freed) return;
+    SaslAuthenticateResponse m;
+    kreader r = resp->body;
+    if (SaslAuthenticateResponse_decode(&m, &r, resp->api_version, resp->arena) != 0 || r.err) {
+        conn_break(c, "malformed SaslAuthenticate response");
+        return;
+    }
+    if (m.error_code) {
+        char why[400];
+        snprintf(why, sizeof why, "SASL authentication failed: %.*s", m.error_message.len > 0 ? m.error_message.len : 0,
+                 m.error_message.p ? m.error_message.p : "");
+        log_warn(KC_COMPONENT, "[%s] Node %s: %s", c->client_id, c->name, why);
+        conn_break(c, why);
+        return;
+    }
+    int mech = scram_mechanism_from_name(c->sasl.mechanism);
+    c->sasl_step++;
+    size_t len = m.auth_bytes.len > 0 ? (size_t)m.auth_bytes.len : 0;
+    char err[256];
+    if (mech && c->sasl_step == 1) {
+        char final[800];
+        if (scram_client_final(&c->scram, m.auth_bytes.p, len, c->sasl.password, final, sizeof final, err,
+                               sizeof err) < 0) {
+            conn_break(c, err);
+            return;
+        }
+        sasl_send_token(c, (const uint8_t *)final, strlen(final));
+        return;
+    }
+    if (mech && scram_client_verify(&c->scram, m.auth_bytes.p, len, err, sizeof err) < 0) {
+        conn_break(c, err);
+        return;
+    }
+    become_ready(c);
 }
 
 static void on_connected(kc_conn *c) {

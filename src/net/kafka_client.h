@@ -122,6 +122,19 @@ struct tls_ctx;
 typedef const struct tls_ctx *(*kc_tls_policy_fn)(void *arg, const char *host, int port);
 void kc_set_tls_policy(kc_tls_policy_fn fn, void *arg);
 
+/* Which destinations want SASL (a SASL_PLAINTEXT or SASL_SSL endpoint), and
+ * with which mechanism (PLAIN, SCRAM-SHA-256/512) and credentials: after
+ * ApiVersions the connection runs SaslHandshake v1 and SaslAuthenticate
+ * before it is ready; a failed authentication breaks it (and is retried
+ * after the backoff). */
+typedef struct kc_sasl_creds {
+    char mechanism[32];
+    char username[256];
+    char password[256];
+} kc_sasl_creds;
+typedef bool (*kc_sasl_policy_fn)(void *arg, const char *host, int port, kc_sasl_creds *out);
+void kc_set_sasl_policy(kc_sasl_policy_fn fn, void *arg);
+
 void kc_config_defaults(kc_config *cfg);
 /* cfg may be NULL (defaults); strings in it are copied. Does no I/O. */
 kc_conn *kc_conn_new(kloop *l, const char *host, int port, const kc_config *cfg);

@@ -1,8 +1,8 @@
 """Security settings Samsa cannot honour yet stop start-up instead of being ignored.
 
-SASL_PLAINTEXT and SASL_SSL client listeners are served (test_sasl.py), but
-SASL between brokers (inter.broker.listener.name on a SASL listener) and on
-controller listeners is not there yet, and would otherwise go unauthenticated;
+SASL_PLAINTEXT and SASL_SSL listeners are served (test_sasl.py), also between
+brokers with PLAIN or SCRAM (test_cluster_sasl.py), but GSSAPI between brokers
+and SASL on controller listeners are not there yet;
 a SASL listener without a usable mechanism (GSSAPI, the default, or PLAIN
 without a JAAS config) cannot start; an SSL listener without a keystore cannot
 start; an authorizer would enforce nothing. The node must exit with 1 and a
@@ -64,11 +64,12 @@ def secured(workdir, name, proto_map=None, extra=None):
 
 
 @pytest.mark.parametrize("proto", ["SASL_PLAINTEXT", "SASL_SSL"])
-def test_sasl_between_brokers_refused(workdir, proto):
+def test_gssapi_between_brokers_refused(workdir, proto):
     rc, out, port = secured(workdir, proto, extra={"sasl.enabled.mechanisms": "PLAIN"})
     assert rc == 1, out
-    assert (f"inter.broker.listener.name={proto}: inter-broker traffic would use security protocol {proto}, "
-            "and Samsa serves SASL on client listeners only, not yet between brokers or to controllers") in out, out
+    assert (f"inter.broker.listener.name={proto}: inter-broker traffic would use {proto} with "
+            "sasl.mechanism.inter.broker.protocol=GSSAPI; Samsa's brokers authenticate to each other with PLAIN, "
+            "SCRAM-SHA-256 or SCRAM-SHA-512 only") in out, out
     assert "Refusing to start" in out and "Exiting Kafka due to fatal exception" in out, out
     assert "Kafka Server started" not in out
 
@@ -118,15 +119,22 @@ def test_ssl_listener_without_keystore_refused(workdir):
 def test_custom_listener_mapped_to_sasl_ssl_refused(workdir):
     rc, out, port = secured(workdir, "CLIENT", "CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT")
     assert rc == 1, out
-    assert "inter.broker.listener.name=CLIENT: inter-broker traffic would use security protocol SASL_SSL" in out, out
+    assert "inter.broker.listener.name=CLIENT: inter-broker traffic would use SASL_SSL with " in out, out
+
+
+def test_inter_broker_mechanism_must_be_enabled(workdir):
+    rc, out, port = secured(workdir, "SASL_PLAINTEXT", extra={"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                                                              "sasl.mechanism.inter.broker.protocol": "PLAIN"})
+    assert rc == 1, out
+    assert ("requirement failed: sasl.mechanism.inter.broker.protocol must be included in sasl.enabled.mechanisms "
+            "when SASL is used for inter-broker communication") in out, out
 
 
 def test_lower_case_listener_name_is_normalised(workdir):
     # Kafka upper-cases listener names on both sides of the map
     rc, out, port = secured(workdir, "client", "client:sasl_plaintext,CONTROLLER:PLAINTEXT")
     assert rc == 1, out
-    assert "inter.broker.listener.name=client: inter-broker traffic would use security protocol SASL_PLAINTEXT" \
-        in out, out
+    assert "inter.broker.listener.name=client: inter-broker traffic would use SASL_PLAINTEXT with " in out, out
 
 
 def test_controller_listener_mapped_to_sasl_ssl_refused(workdir):
@@ -142,13 +150,13 @@ def test_listener_without_protocol_refused_as_kafka_does(workdir):
     assert "No security protocol defined for listener CLIENT" in out, out
 
 
-def test_inter_broker_listener_mapped_to_sasl_refused(workdir):
+def test_inter_broker_listener_mapped_to_sasl_with_gssapi_refused(workdir):
     b, rc, out = start_refused(workdir, {
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,REPLICATION:SASL_PLAINTEXT",
         "inter.broker.listener.name": "REPLICATION"})
     assert rc == 1, out
-    assert ("inter.broker.listener.name=REPLICATION: inter-broker traffic would use security protocol "
-            "SASL_PLAINTEXT") in out, out
+    assert ("inter.broker.listener.name=REPLICATION: inter-broker traffic would use SASL_PLAINTEXT with "
+            "sasl.mechanism.inter.broker.protocol=GSSAPI") in out, out
     assert not port_open(b.port)
 
 
