@@ -361,3 +361,116 @@ def test_kafka_storage_format_add_scram():
             assert (r.returncode, r.stderr) == (1, msg + "\n"), (arg, r.stdout, r.stderr)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_sasl_ssl_listener_plain_and_scram():
+    """SASL over TLS (T's SSL listeners): certificates made with the openssl CLI."""
+    from test_tls import Certs
+    from confluent_kafka.admin import AdminClient
+    from kafka import KafkaProducer
+    d = tempfile.mkdtemp(prefix="samsa-sasl-ssl-")
+    try:
+        for sub in ("certs", "node"):
+            os.makedirs(os.path.join(d, sub))
+        certs = Certs(os.path.join(d, "certs"))
+        port, sport, cport = free_port(), free_port(), free_port()
+        b = Broker(os.path.join(d, "node"), {
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport},CONTROLLER://127.0.0.1:{cport}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "ssl.keystore.type": "PEM", "ssl.keystore.location": certs.path("server.keystore.pem"),
+            "ssl.key.password": "serverpw",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
+        })
+        b.port, b.bootstrap = port, f"127.0.0.1:{port}"
+        b.start()
+        try:
+            r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "users",
+                           "--entity-name", "ivy", "--add-config", "SCRAM-SHA-256=[password=ivy-pw]")
+            assert r.returncode == 0, r.stderr
+            tls = {"bootstrap.servers": f"127.0.0.1:{sport}", "security.protocol": "SASL_SSL",
+                   "ssl.ca.location": certs.path("ca.pem")}
+            for mech, user, pw in [("PLAIN", "alice", ALICE_PW), ("SCRAM-SHA-256", "ivy", "ivy-pw")]:
+                a = AdminClient(dict(tls, **{"sasl.mechanism": mech, "sasl.username": user, "sasl.password": pw}))
+                assert a.list_topics(timeout=15).brokers, mech
+            p = KafkaProducer(bootstrap_servers=f"127.0.0.1:{sport}", security_protocol="SASL_SSL",
+                              ssl_cafile=certs.path("ca.pem"), sasl_mechanism="PLAIN", sasl_plain_username="alice",
+                              sasl_plain_password=ALICE_PW)
+            p.send("over-tls", b"x").get(timeout=30)
+            p.close()
+            # our tools over SASL_SSL with --command-config
+            cfg = os.path.join(d, "tls-client.properties")
+            with open(cfg, "w") as f:
+                f.write("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\n"
+                        f"ssl.truststore.type=PEM\nssl.truststore.location={certs.path('ca.pem')}\n"
+                        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
+                        'username="ivy" password="ivy-pw";\n')
+            r = b.run_tool("kafka-topics", "--bootstrap-server", f"127.0.0.1:{sport}", "--command-config", cfg,
+                           "--list")
+            assert (r.returncode, r.stdout) == (0, "over-tls\n"), r.stdout + r.stderr
+        finally:
+            assert b.stop() == 0, b.log_text()[-3000:]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def sasl_plain_login(sock, corr, user=b"alice", pw=ALICE_PW.encode()):
+    kafka_request(sock, 17, 1, corr, struct.pack(">h", 5) + b"PLAIN")
+    assert struct.unpack(">ih", read_frame(sock)[:6]) == (corr, 0)
+    token = b"\0" + user + b"\0" + pw
+    kafka_request(sock, 36, 1, corr + 1, struct.pack(">i", len(token)) + token)
+    resp = read_frame(sock)
+    c, err, mlen = struct.unpack(">ihh", resp[:8])
+    pos = 8 + max(mlen, 0)
+    blen = struct.unpack(">i", resp[pos:pos + 4])[0]
+    lifetime = struct.unpack(">q", resp[pos + 4 + blen:pos + 12 + blen])[0]
+    return c, err, lifetime
+
+
+def test_reauthentication_and_expired_sessions():
+    d = tempfile.mkdtemp(prefix="samsa-sasl-")
+    try:
+        n = SaslNode(d, extra={"connections.max.reauth.ms": "1500"})
+        try:
+            s = socket.create_connection(("127.0.0.1", n.sasl_port))
+            assert sasl_plain_login(s, 1) == (2, 0, 1500)  # KIP-368: the session lifetime
+            time.sleep(1.0)
+            # re-authenticate before the end: the connection goes on with a new lifetime
+            assert sasl_plain_login(s, 3) == (4, 0, 1500)
+            time.sleep(1.0)
+            kafka_request(s, 3, 1, 5, struct.pack(">i", 0))
+            assert struct.unpack(">i", read_frame(s)[:4])[0] == 5
+            # a re-authentication may not change the principal
+            kafka_request(s, 17, 1, 6, struct.pack(">h", 5) + b"PLAIN")
+            read_frame(s)
+            token = b"\0admin\0" + ADMIN_PW.encode()
+            kafka_request(s, 36, 1, 7, struct.pack(">i", len(token)) + token)
+            resp = read_frame(s)
+            c, err, mlen = struct.unpack(">ihh", resp[:8])
+            assert (c, err) == (7, 58)
+            assert resp[8:8 + mlen] == b"Cannot change principals during re-authentication from User:alice: User:admin"
+            assert read_frame(s) is None
+            s.close()
+            # without re-authentication, the first request after the lifetime closes the connection
+            s = socket.create_connection(("127.0.0.1", n.sasl_port))
+            sasl_plain_login(s, 1)
+            time.sleep(1.7)
+            kafka_request(s, 3, 1, 3, struct.pack(">i", 0))
+            assert read_frame(s) is None
+            s.close()
+            # librdkafka re-authenticates on its own and keeps producing past several lifetimes
+            from confluent_kafka import Producer
+            p = Producer(ck_conf(n, "PLAIN", "alice", ALICE_PW))
+            deadline = time.time() + 5
+            sent = 0
+            while time.time() < deadline:
+                p.produce("reauth", b"x")
+                p.poll(0.1)
+                sent += 1
+            assert p.flush(30) == 0 and sent > 20
+        finally:
+            assert n.b.stop() == 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
