@@ -379,12 +379,39 @@ static void test_retention(void) {
     mimage_free(img);
 }
 
+/* metadata.log.max.snapshot.interval.ms: a record coming after the
+ * interval brings a snapshot (none without a record, none before it). */
+static void test_interval(void) {
+    char dir[1100], err[512];
+    snprintf(dir, sizeof dir, "%s/interval", tmp_root);
+    mkdir(dir, 0755);
+    mlog_options o;
+    mlog_options_defaults(&o);
+    o.max_bytes_between_snapshots = INT64_MAX;
+    o.max_snapshot_interval_ms = 50;
+    mimage *img = mimage_new(1);
+    mlog *m;
+    CHECK(mlog_open_with(dir, img, &o, &m, err, sizeof err) == 0, "open: %s", err);
+    fill(m, 0, 2);
+    CHECK(mlog_snapshot_count(m) == 0, "no snapshot before the interval");
+    usleep(80 * 1000);
+    CHECK(mlog_snapshot_count(m) == 0, "no snapshot without a record");
+    fill(m, 2, 1);
+    CHECK(mlog_snapshot_count(m) == 1 && mlog_latest_snapshot_offset(m) == mlog_end_offset(m),
+          "a snapshot at the log end after the interval");
+    fill(m, 3, 1);
+    CHECK(mlog_snapshot_count(m) == 1, "the interval starts again");
+    mlog_close(m);
+    mimage_free(img);
+}
+
 int main(void) {
     if (!mkdtemp(tmp_root)) return 1;
     test_names();
     test_write_read_restart();
     test_corrupt_bytes();
     test_retention();
+    test_interval();
     rm_rf(tmp_root);
     printf("test_metadata_snapshot: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
