@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include <openssl/crypto.h>
 
 #include "protocol/errors.h"
@@ -58,10 +60,10 @@ int sasl_server_config_load(sasl_server_config *c, const char *listener, sasl_co
     }
     for (int i = 0; i < c->nmechanisms; i++) {
         const char *m = c->mechanisms[i];
-        if (strcmp(m, "PLAIN") && !scram_mechanism_from_name(m)) {
+        if (strcmp(m, "PLAIN") && strcmp(m, "OAUTHBEARER") && !scram_mechanism_from_name(m)) {
             snprintf(err, errlen,
                      "SASL mechanism %s (sasl.enabled.mechanisms of listener %s) is not supported by Samsa; supported: "
-                     "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+                     "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER",
                      m, listener);
             return -1;
         }
@@ -87,6 +89,38 @@ int sasl_server_config_load(sasl_server_config *c, const char *listener, sasl_co
         if (c->plain.nentries != 1) {
             snprintf(err, errlen, "JAAS config property contains %d login modules, should be 1 module",
                      c->plain.nentries);
+            jaas_free(&c->plain);
+            return -1;
+        }
+    }
+    oauth_validator_defaults(&c->oauth);
+    if (sasl_mechanism_enabled(c, "OAUTHBEARER")) {
+        /* Kafka's default OAuthBearerUnsecuredValidatorCallbackHandler, with
+         * the options of the mechanism's JAAS entry when there is one */
+        const char *jaas = listener_get(listener, get, ctx, "oauthbearer.sasl.jaas.config");
+        if (!jaas) jaas = listener_get(listener, get, ctx, "sasl.jaas.config");
+        jaas_config jc;
+        char jerr[256];
+        if (jaas && jaas_parse(jaas, &jc, jerr, sizeof jerr) < 0) {
+            snprintf(err, errlen, "Invalid JAAS configuration for listener %s: %s", listener, jerr);
+            jaas_free(&c->plain);
+            return -1;
+        }
+        if (jaas) {
+            const jaas_entry *e = &jc.entries[0];
+            const char *v;
+            if ((v = jaas_option_get(e, "unsecuredValidatorPrincipalClaimName")) && *v)
+                snprintf(c->oauth.principal_claim, sizeof c->oauth.principal_claim, "%s", v);
+            if ((v = jaas_option_get(e, "unsecuredValidatorScopeClaimName")) && *v)
+                snprintf(c->oauth.scope_claim, sizeof c->oauth.scope_claim, "%s", v);
+            if ((v = jaas_option_get(e, "unsecuredValidatorRequiredScope")))
+                snprintf(c->oauth.required_scope, sizeof c->oauth.required_scope, "%s", v);
+            if ((v = jaas_option_get(e, "unsecuredValidatorAllowableClockSkewMs")))
+                c->oauth.clock_skew_ms = strtoll(v, NULL, 10);
+            jaas_free(&jc);
+        }
+        if (c->oauth.clock_skew_ms < 0) {
+            snprintf(err, errlen, "Allowable clock skew must not be negative: %lld", (long long)c->oauth.clock_skew_ms);
             jaas_free(&c->plain);
             return -1;
         }
@@ -261,7 +295,24 @@ static void failed(sasl_session *s, sasl_result *r, const char *msg) {
     if (!s->kafka_headers) r->send_nothing = true; /* v0: the failure is the closed connection */
 }
 
+/* credential_lifetime_ms: how long the credential stays valid (an OAUTHBEARER
+ * token's exp), -1 when it does not expire. */
+static void complete_until(sasl_session *s, const char *user, int64_t now_ms, int64_t credential_lifetime_ms,
+                           sasl_result *r);
+
 static void complete(sasl_session *s, const char *user, int64_t now_ms, sasl_result *r) {
+    complete_until(s, user, now_ms, -1, r);
+}
+
+static int64_t wall_ms(const sasl_server_config *c) {
+    if (c->wall_clock_ms) return c->wall_clock_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void complete_until(sasl_session *s, const char *user, int64_t now_ms, int64_t credential_lifetime_ms,
+                           sasl_result *r) {
     char principal[sizeof s->principal];
     snprintf(principal, sizeof principal, "User:%s", user);
     if (s->reauthenticating && strcmp(principal, s->principal) != 0) {
@@ -274,12 +325,64 @@ static void complete(sasl_session *s, const char *user, int64_t now_ms, sasl_res
     snprintf(s->principal, sizeof s->principal, "%s", principal);
     s->state = SASL_COMPLETE;
     s->reauthenticating = false;
-    if (s->cfg->max_reauth_ms > 0) {
-        r->session_lifetime_ms = s->cfg->max_reauth_ms;
-        s->expires_ms = now_ms + s->cfg->max_reauth_ms;
+    /* SaslServerAuthenticator.calcCompletionTimesAndReturnSessionLifetimeMs */
+    int64_t lifetime = -1;
+    if (credential_lifetime_ms >= 0 && s->cfg->max_reauth_ms > 0)
+        lifetime = credential_lifetime_ms < s->cfg->max_reauth_ms ? credential_lifetime_ms : s->cfg->max_reauth_ms;
+    else if (credential_lifetime_ms >= 0)
+        lifetime = credential_lifetime_ms;
+    else if (s->cfg->max_reauth_ms > 0)
+        lifetime = s->cfg->max_reauth_ms;
+    if (lifetime >= 0) {
+        r->session_lifetime_ms = lifetime;
+        s->expires_ms = now_ms + lifetime;
     } else {
         s->expires_ms = 0;
     }
+}
+
+/* OAuthBearerSaslServer.evaluateResponse with the unsecured validator. */
+static void oauth_step(sasl_session *s, const uint8_t *token, size_t len, int64_t now_ms, sasl_result *r) {
+    if (len == 1 && token[0] == 0x01 && s->oauth_error[0]) {
+        failed(s, r, s->oauth_error); /* the client acknowledged our error */
+        snprintf(r->reason, sizeof r->reason, "%s: %s", s->oauth_error, s->oauth_reason);
+        return;
+    }
+    s->oauth_error[0] = 0;
+    char *jws = NULL, authzid[256], err[500];
+    if (oauth_parse_initial_response(token, len, &jws, authzid, sizeof authzid, err, sizeof err) < 0) {
+        char generic[256];
+        snprintf(generic, sizeof generic,
+                 "Authentication failed during %s due to invalid credentials with SASL mechanism OAUTHBEARER",
+                 s->reauthenticating ? "re-authentication" : "authentication");
+        failed(s, r, generic);
+        snprintf(r->reason, sizeof r->reason, "%s", err);
+        return;
+    }
+    oauth_token t;
+    int64_t wall = wall_ms(s->cfg);
+    int rc = oauth_validate_unsecured(&s->cfg->oauth, jws, wall, &t, err, sizeof err);
+    free(jws);
+    if (rc < 0) {
+        /* a challenge, not an error: the client answers %x01, then it fails */
+        snprintf(s->oauth_error, sizeof s->oauth_error, "{\"status\":\"invalid_token\"}");
+        r->token = (uint8_t *)strdup(s->oauth_error);
+        r->token_len = r->token ? strlen(s->oauth_error) : 0;
+        snprintf(r->reason, sizeof r->reason, "%s", err);
+        snprintf(s->oauth_reason, sizeof s->oauth_reason, "%s", err);
+        return;
+    }
+    if (authzid[0] && strcmp(authzid, t.principal) != 0) {
+        char msg[700];
+        snprintf(msg, sizeof msg,
+                 "Authentication failed: Client requested an authorization id (%s) that is different from the "
+                 "token's principal name (%s)",
+                 authzid, t.principal);
+        failed(s, r, msg);
+        return;
+    }
+    int64_t left = t.expires_wall_ms - wall;
+    complete_until(s, t.principal, now_ms, left > 0 ? left : 0, r);
 }
 
 void sasl_authenticate(sasl_session *s, int16_t version, const uint8_t *token, size_t len, int64_t now_ms,
@@ -305,6 +408,10 @@ void sasl_authenticate(sasl_session *s, int16_t version, const uint8_t *token, s
             return;
         }
         complete(s, user, now_ms, r);
+        return;
+    }
+    if (strcmp(s->mechanism, "OAUTHBEARER") == 0) {
+        oauth_step(s, token, len, now_ms, r);
         return;
     }
     if (s->scram_active) {

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "security/jaas.h"
+#include "security/oauthbearer.h"
 #include "security/scram.h"
 
 #define SASL_MAX_MECHANISMS 8
@@ -35,6 +36,8 @@ typedef struct sasl_server_config {
     scram_lookup_fn scram_lookup;
     void *scram_ctx;
     int64_t max_reauth_ms;      /* connections.max.reauth.ms (0 = no session lifetime) */
+    oauth_validator oauth;      /* OAUTHBEARER: the unsecuredValidator* options */
+    int64_t (*wall_clock_ms)(void); /* OAUTHBEARER token times; NULL = the system clock */
 } sasl_server_config;
 
 /* Reads the listener's settings from a key lookup (broker config): the
@@ -65,6 +68,8 @@ typedef struct sasl_session {
     int64_t expires_ms;          /* session end (0 = never) */
     scram_server scram;
     bool scram_active;
+    char oauth_error[64];        /* OAUTHBEARER: the JSON error sent, awaiting the client's %x01 */
+    char oauth_reason[512];      /* why the token was refused (for the log line) */
 } sasl_session;
 
 void sasl_session_init(sasl_session *s, const sasl_server_config *cfg);

@@ -474,3 +474,37 @@ def test_reauthentication_and_expired_sessions():
             assert n.b.stop() == 0
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_oauthbearer_unsecured_jws():
+    """Kafka's default OAUTHBEARER validator: librdkafka's unsecured JWT (alg none) with a sub claim."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+    d = tempfile.mkdtemp(prefix="samsa-sasl-")
+    try:
+        n = SaslNode(d, extra={
+            "sasl.enabled.mechanisms": "PLAIN,OAUTHBEARER",
+            "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config":
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                'unsecuredValidatorRequiredScope="kafka";'})
+        try:
+            def admin(extra):
+                c = {"bootstrap.servers": n.sasl_bootstrap, "security.protocol": "SASL_PLAINTEXT",
+                     "sasl.mechanism": "OAUTHBEARER", "enable.sasl.oauthbearer.unsecure.jwt": True}
+                c.update(extra)
+                return AdminClient(c)
+            a = admin({"sasl.oauthbearer.config": "principal=olga scope=kafka"})
+            assert a.list_topics(timeout=15).brokers
+            errors = []
+            a = admin({"sasl.oauthbearer.config": "principal=olga scope=other", "error_cb": errors.append})
+            with pytest.raises(KafkaException):
+                a.list_topics(timeout=5)
+            deadline = time.time() + 10
+            while not errors and time.time() < deadline:
+                a.poll(0.2)
+            assert any('{"status":"invalid_token"}' in e.str() for e in errors), errors
+            assert "The provided scope was missing a required scope (kafka)" in n.b.log_text()
+        finally:
+            assert n.b.stop() == 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -91,7 +91,7 @@ def test_sasl_listener_with_default_gssapi_refused(workdir):
     rc, out = sasl_client_listener(workdir, {})
     assert rc == 1, out
     assert ("SASL mechanism GSSAPI (sasl.enabled.mechanisms of listener SASL_PLAINTEXT) is not supported by Samsa; "
-            "supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512") in out, out
+            "supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER") in out, out
     assert "Exiting Kafka due to fatal exception" in out, out
 
 

@@ -395,6 +395,104 @@ static void test_scram_client(void) {
           "foreign nonce refused");
 }
 
+/* OAUTHBEARER with Kafka's unsecured validator */
+static int64_t fake_wall;
+static int64_t wall(void) { return fake_wall; }
+
+static char *b64url(const char *s) {
+    static char buf[4][512];
+    static int k;
+    char *out = buf[k++ % 4];
+    base64_encode((const uint8_t *)s, strlen(s), out);
+    for (char *p = out; *p; p++) {
+        if (*p == '+') *p = '-';
+        else if (*p == '/') *p = '_';
+        else if (*p == '=') *p = 0;
+    }
+    return out;
+}
+
+static size_t oauth_msg(uint8_t *buf, const char *authz, const char *header, const char *claims, const char *sig) {
+    return (size_t)sprintf((char *)buf, "n,%s%s,\001auth=Bearer %s.%s.%s\001\001", authz[0] ? "a=" : "", authz,
+                           b64url(header), b64url(claims), sig);
+}
+
+static void test_oauthbearer(void) {
+    static const char *const c[] = {
+        "sasl.enabled.mechanisms", "OAUTHBEARER", "connections.max.reauth.ms", "60000",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        "unsecuredValidatorRequiredScope=\"read\";",
+        NULL};
+    cfg_table = c;
+    sasl_server_config cfg;
+    char err[256], why[256];
+    CHECK(sasl_server_config_load(&cfg, "SASL_PLAINTEXT", table_get, NULL, err, sizeof err) == 0, "%s", err);
+    cfg.wall_clock_ms = wall;
+    fake_wall = 1000000000000LL; /* exp below is 1000000030 s: 30 s left */
+    const char *hdr = "{\"alg\":\"none\"}";
+    struct {
+        const char *authz, *header, *claims, *sig;
+        int outcome; /* 0 ok, 1 invalid_token challenge, 2 failed at once */
+    } cases[] = {
+        {"", hdr, "{\"sub\":\"alice\",\"exp\":1000000030,\"iat\":1000000000,\"scope\":\"read write\"}", "", 0},
+        {"alice", hdr, "{\"sub\":\"alice\",\"exp\":1000000030,\"scope\":[\"read\"]}", "", 0},
+        {"bob", hdr, "{\"sub\":\"alice\",\"exp\":1000000030,\"scope\":\"read\"}", "", 2},
+        {"", hdr, "{\"sub\":\"alice\",\"exp\":999999999,\"scope\":\"read\"}", "", 1},
+        {"", hdr, "{\"sub\":\"alice\",\"scope\":\"read\"}", "", 1},
+        {"", hdr, "{\"exp\":1000000030,\"scope\":\"read\"}", "", 1},
+        {"", hdr, "{\"sub\":\"alice\",\"exp\":1000000030,\"scope\":\"write\"}", "", 1},
+        {"", "{\"alg\":\"HS256\"}", "{\"sub\":\"alice\",\"exp\":1000000030,\"scope\":\"read\"}", "", 1},
+        {"", hdr, "{\"sub\":\"alice\",\"exp\":1000000030,\"scope\":\"read\"}", "c2ln", 1},
+        {"", hdr, "{\"sub\":\"alice\",\"exp\":1000000030,\"iat\":1000000040,\"scope\":\"read\"}", "", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sasl_session s;
+        sasl_result r;
+        uint8_t msg[1024];
+        sasl_session_init(&s, &cfg);
+        CHECK(sasl_handshake(&s, 1, "OAUTHBEARER", 11, why, sizeof why) == 0, "handshake");
+        size_t n = oauth_msg(msg, cases[i].authz, cases[i].header, cases[i].claims, cases[i].sig);
+        sasl_authenticate(&s, 2, msg, n, 5000, &r);
+        if (cases[i].outcome == 0) {
+            CHECK(r.error_code == 0 && sasl_authenticated(&s) && strcmp(s.principal, "User:alice") == 0 &&
+                      r.session_lifetime_ms == 30000 && s.expires_ms == 35000,
+                  "oauth %zu: %d %s %lld", i, r.error_code, r.message, (long long)r.session_lifetime_ms);
+        } else if (cases[i].outcome == 1) {
+            CHECK(r.error_code == 0 && !sasl_authenticated(&s) && r.token_len == 26 &&
+                      memcmp(r.token, "{\"status\":\"invalid_token\"}", 26) == 0,
+                  "oauth %zu: challenge (%s)", i, r.reason);
+            sasl_result_free(&r);
+            sasl_authenticate(&s, 2, (const uint8_t *)"\001", 1, 5000, &r);
+            CHECK(r.error_code == KERR_SASL_AUTHENTICATION_FAILED && r.close &&
+                      strcmp(r.message, "{\"status\":\"invalid_token\"}") == 0,
+                  "oauth %zu: then failed: %s", i, r.message);
+        } else {
+            CHECK(r.error_code == KERR_SASL_AUTHENTICATION_FAILED && strstr(r.message, "authorization id (bob)"),
+                  "oauth %zu: %s", i, r.message);
+        }
+        sasl_result_free(&r);
+        sasl_session_free(&s);
+    }
+    /* malformed initial responses */
+    const char *bad[] = {"n,,auth=Bearer x\001\001", "n,,\001auth=Basic abc\001\001", "n,,\001foo=bar\001\001",
+                         "n,,\001auth=Bearer a b\001\001", "", "y,,\001auth=Bearer a.b.\001\001"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sasl_session s;
+        sasl_result r;
+        sasl_session_init(&s, &cfg);
+        sasl_handshake(&s, 1, "OAUTHBEARER", 11, why, sizeof why);
+        sasl_authenticate(&s, 2, (const uint8_t *)bad[i], strlen(bad[i]), 0, &r);
+        CHECK(r.error_code == KERR_SASL_AUTHENTICATION_FAILED &&
+                  strcmp(r.message, "Authentication failed during authentication due to invalid credentials with SASL "
+                                    "mechanism OAUTHBEARER") == 0,
+              "bad oauth %zu: %s", i, r.message);
+        sasl_result_free(&r);
+        sasl_session_free(&s);
+    }
+    sasl_server_config_free(&cfg);
+}
+
 int main(void) {
     test_rfc7677();
     test_sha512_roundtrip();
@@ -402,6 +500,7 @@ int main(void) {
     test_state_machine();
     test_scram_session();
     test_scram_client();
+    test_oauthbearer();
     printf("test_sasl: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
