@@ -751,6 +751,14 @@ static void conn_handshake(kconn *c) {
     }
     c->tls_ready = true;
     c->ktls = tls_ktls_send(c->ssl);
+    static int ktls_said = -1; /* once per process: how file ranges go out on TLS */
+    if (ktls_said != (int)c->ktls) {
+        ktls_said = c->ktls;
+        log_info("kafka.network.Processor",
+                 c->ktls ? "kTLS on: fetched file ranges go out with SSL_sendfile (the kernel encrypts)"
+                         : "kTLS not available on this connection: fetched file ranges are read and encrypted in "
+                           "user space (pread + SSL_write)");
+    }
     if (strcmp(c->principal, "User:ANONYMOUS") != 0) /* a client certificate: say who it is */
         log_info("org.apache.kafka.common.network.Selector",
                  "[SocketServer listenerType=BROKER] Authenticated /%s on listener %s with %s: principal=%s", c->peer,
