@@ -187,6 +187,26 @@ static int value(ctx *c, kreader *r, const mj_field *f, jbuf *out);
 /* One scalar (or struct) element; out NULL = skip. */
 static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *out);
 
+/* JsonConverter writes a tagged field only when it differs from its
+ * schema default (null, an empty array, "", zero uuid, the number given). */
+static bool is_default_json(const mj_field *f, const char *v) {
+    const char *d = f->dflt ? f->dflt : "";
+    if (strcmp(d, "null") == 0) return strcmp(v, "null") == 0;
+    if (f->array) return strcmp(v, "[]") == 0;
+    switch (f->type) {
+    case MJ_STRING: {
+        size_t n = strlen(d);
+        return strlen(v) == n + 2 && v[0] == '"' && strncmp(v + 1, d, n) == 0 && v[n + 1] == '"';
+    }
+    case MJ_BYTES:
+    case MJ_RECORDS: return strcmp(v, "\"\"") == 0;
+    case MJ_UUID: return strcmp(v, "\"AAAAAAAAAAAAAAAAAAAAAA\"") == 0;
+    case MJ_BOOL: return strcmp(v, *d ? d : "false") == 0;
+    case MJ_STRUCT: return false;
+    default: return strcmp(v, *d ? d : "0") == 0;
+    }
+}
+
 static int struct_value(ctx *c, kreader *r, const mj_struct *s, jbuf *out) {
     if (++c->depth > MAX_DEPTH || s->nfields > MAX_FIELDS) return -1;
     /* where each field's value starts: untagged in order, tagged from the tag section */
@@ -237,10 +257,7 @@ static int struct_value(ctx *c, kreader *r, const mj_struct *s, jbuf *out) {
                     free(tmp.p);
                     return -1;
                 }
-                const char *dv = f->dflt && *f->dflt ? f->dflt : (f->type == MJ_BOOL ? "false" : "0");
-                bool is_default = tmp.p && (strcmp(tmp.p, dv) == 0 || strcmp(tmp.p, "[]") == 0 ||
-                                            strcmp(tmp.p, "\"\"") == 0 || strcmp(tmp.p, "null") == 0);
-                if (!is_default) {
+                if (tmp.p && !is_default_json(f, tmp.p)) {
                     jb_printf(out, "%s\"%s\":", first ? "" : ",", f->name);
                     if (tmp.p) jb_str(out, tmp.p);
                     first = false;

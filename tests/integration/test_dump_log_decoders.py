@@ -149,3 +149,62 @@ def test_offsets_decoder_on_a_broker(broker):
     # after the consumer left: an empty group, no protocol
     assert json.loads(groups[-1]) == {"protocolType": "consumer", "protocol": None,
                                       "generationId": stable[-1]["generationId"] + 1, "assignment": "{}"}, groups
+
+
+def uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def cstr(s):
+    """A compact (nullable) string."""
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def carray32(values):
+    return uvarint(len(values) + 1) + b"".join(struct.pack(">i", v) for v in values)
+
+
+def test_cluster_metadata_decoder_json(tmp_path):
+    """Records written byte by byte; the expected JSON follows Kafka's generated
+    JsonConverters: schema order, tagged fields only when not their default
+    (an empty array against a null default prints), null strings, uuids in
+    url-safe base64, unknown types as Kafka's error line."""
+    topic_id = bytes(range(16))
+    frame = lambda api, ver: uvarint(1) + uvarint(api) + uvarint(ver)  # noqa: E731
+    change = (frame(5, 0) + struct.pack(">i", 3) + topic_id
+              + uvarint(3)  # tagged: isr, leader, removingReplicas
+              + uvarint(0) + uvarint(9) + carray32([1, 2])
+              + uvarint(1) + uvarint(4) + struct.pack(">i", 2)
+              + uvarint(3) + uvarint(1) + carray32([]))
+    unchanged_leader = (frame(5, 0) + struct.pack(">i", 0) + topic_id + uvarint(1)
+                        + uvarint(1) + uvarint(4) + struct.pack(">i", -2))
+    config_delete = frame(4, 0) + bytes([2]) + cstr("t") + cstr("retention.ms") + cstr(None) + uvarint(0)
+    weird = frame(2, 0) + cstr('a"b\\c\n\x01é') + topic_id + uvarint(0)
+    unknown = frame(99, 0)
+    garbage = frame(2, 0) + cstr("t") + topic_id + uvarint(0) + b"xx"
+    values = [change, unchanged_leader, config_delete, weird, unknown, garbage]
+    seg = sw.write_segment(str(tmp_path), 0, [sw.batch(0, [(None, v, ()) for v in values])])
+    r = run("--files", seg, "--cluster-metadata-decoder")
+    assert r.returncode == 0, r.stderr
+    got = [line.split(" payload: ", 1)[1] for line in r.stdout.splitlines() if " payload: " in line]
+    tid = "AAECAwQFBgcICQoLDA0ODw"
+    assert got == [
+        '{"type":"PARTITION_CHANGE_RECORD","version":0,"data":{"partitionId":3,"topicId":"%s","isr":[1,2],'
+        '"leader":2,"removingReplicas":[]}}' % tid,
+        '{"type":"PARTITION_CHANGE_RECORD","version":0,"data":{"partitionId":0,"topicId":"%s"}}' % tid,
+        '{"type":"CONFIG_RECORD","version":0,"data":{"resourceType":2,"resourceName":"t","name":"retention.ms",'
+        '"value":null}}',
+        '{"type":"TOPIC_RECORD","version":0,"data":{"name":"a\\"b\\\\c\\n\\u0001é","topicId":"%s"}}' % tid,
+        "Error at 4, skipping. Unknown metadata id 99",
+        "Error at 5, skipping. Found 2 byte(s) of garbage after 2",
+    ]
