@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,10 +31,25 @@
 static topic_rt **scratch;
 static int scratch_cap;
 
+/* Kept between scrapes (see render_logs). */
+typedef struct log_row {
+    int32_t topic;  /* index into the topic list */
+    int32_t part;
+    int64_t v[4];   /* size, log start, log end, segments */
+} log_row;
+
+static log_row *log_rows;
+static int log_rows_cap;
+static mbuf prefix; /* `name{topic="T",partition="` of the topic being written */
+
 void metrics_render_free(void) {
     free(scratch);
     scratch = NULL;
     scratch_cap = 0;
+    free(log_rows);
+    log_rows = NULL;
+    log_rows_cap = 0;
+    mb_free(&prefix);
 }
 
 static void family(mbuf *o, const char *name, const char *type, const char *help) {
@@ -302,7 +318,36 @@ static void render_controller(mbuf *o, broker *b) {
           "Partitions, on the active controller (GlobalPartitionCount)", partitions);
 }
 
-enum { LOG_SIZE, LOG_START, LOG_END, LOG_SEGMENTS };
+/* One pass over the partitions collects what the log families need (their
+ * structs are touched once, not once per family); the families are then
+ * written from log_rows, kept between scrapes. */
+static int collect_logs(topic_rt **ts, int n) {
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < ts[i]->nparts; j++)
+            if (ts[i]->parts[j] && ts[i]->parts[j]->log) count++;
+    if (count > log_rows_cap) {
+        int cap = count + count / 2 + 16;
+        log_row *r = realloc(log_rows, sizeof *r * (size_t)cap);
+        if (!r) return 0;
+        log_rows = r;
+        log_rows_cap = cap;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < ts[i]->nparts && k < count; j++) {
+            const partition *p = ts[i]->parts[j];
+            if (!p || !p->log) continue;
+            log_rows[k].topic = i;
+            log_rows[k].part = j;
+            log_rows[k].v[0] = plog_size(p->log);
+            log_rows[k].v[1] = plog_start_offset(p->log);
+            log_rows[k].v[2] = plog_end_offset(p->log);
+            log_rows[k].v[3] = plog_segment_count(p->log);
+            k++;
+        }
+    return k;
+}
 
 static void render_logs(mbuf *o, topic_rt **ts, int n) {
     static const struct {
@@ -313,21 +358,25 @@ static void render_logs(mbuf *o, topic_rt **ts, int n) {
         {"kafka_log_log_logendoffset", "The partition's log end offset (LogEndOffset)"},
         {"kafka_log_log_numlogsegments", "Segments in the partition's log (NumLogSegments)"},
     };
+    int rows = collect_logs(ts, n);
     for (int f = 0; f < 4; f++) {
         family(o, fams[f].name, "gauge", fams[f].help);
-        for (int i = 0; i < n; i++) {
-            size_t tlen = strlen(ts[i]->name);
-            for (int j = 0; j < ts[i]->nparts; j++) {
-                const partition *p = ts[i]->parts[j];
-                if (!p || !p->log) continue;
-                int64_t v = f == LOG_SIZE    ? plog_size(p->log)
-                            : f == LOG_START ? plog_start_offset(p->log)
-                            : f == LOG_END   ? plog_end_offset(p->log)
-                                             : plog_segment_count(p->log);
-                open_labels(o, fams[f].name, "topic", ts[i]->name, tlen);
-                add_label_i64(o, "partition", j);
-                end_labels_i64(o, v);
+        int cur = -1;
+        for (int k = 0; k < rows; k++) {
+            const log_row *r = &log_rows[k];
+            if (r->topic != cur) {
+                cur = r->topic;
+                prefix.len = 0;
+                prefix.err = false;
+                open_labels(&prefix, fams[f].name, "topic", ts[cur]->name, strlen(ts[cur]->name));
+                mb_str(&prefix, ",partition=\"");
+                if (prefix.err) break;
             }
+            mb_mem(o, prefix.p, prefix.len);
+            mb_u64(o, (uint64_t)r->part);
+            mb_mem(o, "\"} ", 3);
+            mb_i64(o, r->v[f]);
+            mb_ch(o, '\n');
         }
     }
 }
@@ -424,6 +473,10 @@ static long read_small(const char *path, char *buf, size_t cap) {
 }
 
 static int64_t count_open_fds(void) {
+    /* Linux 6.2+ reports the count as the directory's size: listing 20,000
+     * descriptors costs the kernel a dentry each, half a scrape's time */
+    struct stat st;
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0) return (int64_t)st.st_size;
     int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
     char buf[4096];
@@ -478,7 +531,11 @@ static void render_process(mbuf *o) {
     mb_ch(o, '\n');
 }
 
+/* How long the previous render took (the loop is busy for that long). */
+static uint64_t last_render_us;
+
 void metrics_render(broker *b, mbuf *out) {
+    int64_t t0 = metrics_now_ns();
     if (!start_time_ms) start_time_ms = wall_clock_ms() - (monotonic_ms() - b->started_ms);
     int n = list_topics(b);
     uint32_t window = metrics_window_of(metrics_now_ns());
@@ -490,4 +547,13 @@ void metrics_render(broker *b, mbuf *out) {
     render_network(out, b);
     render_groups(out, b);
     render_process(out);
+    family(out, "samsa_metrics_render_seconds", "gauge",
+           "Time the previous scrape of this endpoint took to render, in seconds (the event loop was busy for it)");
+    mb_str(out, "samsa_metrics_render_seconds ");
+    mb_u64(out, last_render_us / 1000000);
+    char frac[8] = {'.', (char)('0' + last_render_us / 100000 % 10), (char)('0' + last_render_us / 10000 % 10),
+                    (char)('0' + last_render_us / 1000 % 10), (char)('0' + last_render_us / 100 % 10),
+                    (char)('0' + last_render_us / 10 % 10), (char)('0' + last_render_us % 10), '\n'};
+    mb_mem(out, frac, sizeof frac);
+    last_render_us = (uint64_t)(metrics_now_ns() - t0) / 1000;
 }
