@@ -4,6 +4,7 @@
 #include "protocol/gen/kmsg.h"
 #include "protocol/errors.h"
 #include "net/tls.h"
+#include "tools/client_props.h"
 #include "security/jaas.h"
 #include "util/props.h"
 #include <openssl/err.h>
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +251,17 @@ static int try_connect(kclient *c, const char *host, int port, int64_t deadline)
 
 /* ---- transport: the socket or TLS on it ---- */
 
+/* Java's NetworkClient says why a TLS connection failed; the tools'
+ * own messages only say the broker could not be reached. */
+static void log_tls_failure(kclient *c, const char *why) {
+    if (c->tls_failed_logged) return;
+    c->tls_failed_logged = 1;
+    tool_log("ERROR", "org.apache.kafka.clients.NetworkClient",
+             "[AdminClient clientId=%s] Connection to node -1 (%s/%s:%d) failed authentication due to: SSL handshake "
+             "failed (%s)",
+             c->client_id, c->host, c->host, c->port, why);
+}
+
 /* >0 bytes, 0 end of stream, -1 with errno (EAGAIN: poll c->tls_wait). */
 static ssize_t io_send(kclient *c, const uint8_t *p, size_t n) {
     c->tls_wait = POLLOUT;
@@ -280,6 +293,7 @@ static ssize_t io_recv(kclient *c, uint8_t *p, size_t n) {
         return -1;
     }
     if (r == TLS_CLOSED) return 0;
+    log_tls_failure(c, err); /* TLSv1.3: a refused client certificate shows at the first read */
     errno = ECONNRESET;
     return -1;
 }
@@ -312,6 +326,7 @@ static const char *ssl_setting(void *arg, const char *key) { return props_get((c
 
 /* TLS handshake on the connected socket, bounded by the connect timeout. */
 static int tls_start(kclient *c) {
+    signal(SIGPIPE, SIG_IGN); /* OpenSSL writes with write(2): a closed socket must be an error, not death */
     if (!c->tls) {
         props empty;
         props_init(&empty);
@@ -323,6 +338,7 @@ static int tls_start(kclient *c) {
             return -1;
         }
     }
+    c->tls_failed_logged = 0;
     c->ssl = tls_session_client(c->tls, c->fd, c->host);
     if (!c->ssl) {
         set_err(c, "out of memory");
@@ -336,6 +352,7 @@ static int tls_start(kclient *c) {
         if (r != TLS_WANT_READ && r != TLS_WANT_WRITE) {
             /* Java: SslAuthenticationException: SSL handshake failed */
             set_err(c, "SSL handshake failed with %s:%d: %s", c->host, c->port, err);
+            log_tls_failure(c, err);
             return -1;
         }
         int64_t left = deadline - now_ms();

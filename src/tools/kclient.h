@@ -71,6 +71,7 @@ typedef struct kclient {
     struct tls_ctx *tls;      /* built at the first connect, kept for reconnects */
     void *ssl;                /* SSL * of the open connection */
     int tls_wait;             /* POLLIN/POLLOUT the last TLS call waits for */
+    int tls_failed_logged;    /* the authentication failure was logged for this connection */
     char err[512];         /* message of the last failure */
 } kclient;
 

@@ -534,3 +534,80 @@ print(n)
     # the followers came in with their certificates on the INTERNAL listener
     logs = "".join(n.log_text() for n in c.nodes)
     assert "on listener INTERNAL with TLSv1.3: principal=User:O=samsa,CN=localhost" in logs, logs[-3000:]
+
+
+def test_client_auth_requested(tls_factory, certs):
+    b = tls_factory({"ssl.client.auth": "requested"})
+    # no certificate: served, as User:ANONYMOUS
+    s = tls_connect(b.ssl_port, certs)
+    assert api_versions_roundtrip(s) == 0
+    s.close()
+    # a certificate from the CA: served, its principal is the DN (DEFAULT rule)
+    s = tls_connect(b.ssl_port, certs, cert="client.crt", key="client.key")
+    assert api_versions_roundtrip(s) == 0
+    s.close()
+    # a certificate nobody trusts: refused even though one was only requested
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        s = tls_connect(b.ssl_port, certs, cert="stranger.crt", key="stranger.key")
+        api_versions_roundtrip(s)
+    deadline = time.time() + 5
+    while time.time() < deadline and "principal=User:CN=client,OU=test,O=samsa" not in b.log_text():
+        time.sleep(0.1)
+    log = b.log_text()
+    assert "principal=User:CN=client,OU=test,O=samsa" in log, log[-2000:]
+    assert "Failed authentication with /127.0.0.1" in log
+
+
+def test_enabled_protocols_and_cipher_suites(tls_factory, certs):
+    b = tls_factory({"listener.name.ssl.ssl.enabled.protocols": "TLSv1.2",
+                     "listener.name.ssl.ssl.cipher.suites": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"})
+    ctx = ssl.create_default_context(cafile=certs.path("ca.pem"))
+    with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            assert s.version() == "TLSv1.2"
+            assert s.cipher()[0] == "ECDHE-RSA-AES256-GCM-SHA384"
+            assert api_versions_roundtrip(s) == 0
+    # a client that only speaks TLSv1.3 is refused
+    ctx13 = ssl.create_default_context(cafile=certs.path("ca.pem"))
+    ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5) as raw:
+            ctx13.wrap_socket(raw, server_hostname="127.0.0.1")
+    # a client without that cipher suite is refused
+    ctx12 = ssl.create_default_context(cafile=certs.path("ca.pem"))
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx12.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5) as raw:
+            ctx12.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_tools_with_a_client_certificate(tls_factory, certs):
+    b = tls_factory({"ssl.client.auth": "required"})
+    cfg = os.path.join(b.workdir, "mtls.properties")
+    with open(cfg, "w") as f:
+        f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
+        f.write(f"ssl.truststore.location={certs.path('ca.pem')}\n")
+        f.write(f"ssl.keystore.type=PEM\nssl.keystore.location={certs.path('client.keystore.pem')}\n")
+    topic = "mtls-" + uuid.uuid4().hex[:8]
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg, "--create",
+                   "--topic", topic, "--partitions", "1", "--replication-factor", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = b.run_tool("kafka-console-producer", "--bootstrap-server", b.ssl_bootstrap, "--producer.config", cfg,
+                   "--topic", topic, input="x\ny\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = b.run_tool("kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--consumer.config", cfg,
+                   "--topic", topic, "--from-beginning", "--max-messages", "2", "--timeout-ms", "20000")
+    assert r.stdout.split() == ["x", "y"], r.stdout + r.stderr
+    # without the keystore the admin tool fails with the handshake's reason
+    nocert = os.path.join(b.workdir, "nocert.properties")
+    with open(nocert, "w") as f:
+        f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
+        f.write(f"ssl.truststore.location={certs.path('ca.pem')}\n")
+        f.write("default.api.timeout.ms=3000\n")
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", nocert, "--list",
+                   timeout=60)
+    assert r.returncode != 0
+    assert "failed authentication due to: SSL handshake failed" in r.stderr, r.stdout + r.stderr
+    assert "certificate required" in r.stderr, r.stderr
+    assert b.proc.poll() is None
