@@ -1055,9 +1055,14 @@ static bool is_listener_prefixed(const char *key) { return strncmp(key, "listene
  * DescribeConfigs reports. */
 static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix", "metrics.listener"};
 
+/* Kafka's internal settings (defineInternal: accepted, never described) that are read here. */
+static const char *const kafka_internal_keys[] = {"metadata.log.segment.min.bytes"};
+
 static bool is_samsa_key(const char *key) {
     for (size_t i = 0; i < sizeof samsa_keys / sizeof samsa_keys[0]; i++)
         if (strcmp(key, samsa_keys[i]) == 0) return true;
+    for (size_t i = 0; i < sizeof kafka_internal_keys / sizeof kafka_internal_keys[0]; i++)
+        if (strcmp(key, kafka_internal_keys[i]) == 0) return true;
     return false;
 }
 
