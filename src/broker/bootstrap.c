@@ -164,6 +164,22 @@ static int only_bootstrap(const mrecord *rec, void *arg) {
     return f->fn(rec, f->ctx);
 }
 
+int bootstrap_load(const char *dir, mimage **out, char *err, size_t errlen) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/" BOOTSTRAP_FILE, dir);
+    *out = NULL;
+    if (access(path, F_OK) != 0) return 0;
+    mimage *img = mimage_new(-1);
+    if (!img) return -1;
+    int64_t ts;
+    if (msnap_read_file(path, img, &ts, err, errlen) != 0) {
+        mimage_free(img);
+        return -1;
+    }
+    *out = img;
+    return 0;
+}
+
 int bootstrap_read(const char *dir, msnap_record_fn fn, void *ctx, bool *found, char *err, size_t errlen) {
     char path[1200];
     snprintf(path, sizeof path, "%s/" BOOTSTRAP_FILE, dir);

@@ -19,6 +19,9 @@
 int bootstrap_add_scram(mimage *img, const char *arg, char *err, size_t errlen);
 /* Writes img (its metadata.version and SCRAM credentials) to dir/bootstrap.checkpoint. */
 int bootstrap_write(const char *dir, const mimage *img, char *err, size_t errlen);
+/* The bootstrap image of dir (metadata.version and SCRAM credentials):
+ * *out NULL when dir has no bootstrap.checkpoint. -1 on an unreadable file. */
+int bootstrap_load(const char *dir, mimage **out, char *err, size_t errlen);
 /* The bootstrap records of dir, if it has a bootstrap.checkpoint (*found).
  * Only FeatureLevelRecord and UserScramCredentialRecord are passed on. */
 int bootstrap_read(const char *dir, msnap_record_fn fn, void *ctx, bool *found, char *err, size_t errlen);

@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/bootstrap.h"
 #include "broker/storage_cmd.h"
 #include "controller/controller.h"
 #include "controller/reassign.h"
@@ -1224,14 +1225,44 @@ static int register_at_start(etcd_store *s, char *err, size_t errlen) {
 }
 
 /* A new cluster starts at metadata.version 3.6-IV2, as Kafka's bootstrap. */
+/* With the SCRAM credentials of this node's bootstrap.checkpoint
+ * (kafka-storage format --add-scram), in the same change: the first node
+ * to start brings them, the others' attempts conflict on the feature key. */
 static void bootstrap_features(etcd_store *s) {
     if (s->b->image->metadata_version > 0) return;
+    const broker_config *cfg = &s->b->cfg;
+    const char *dir = cfg->metadata_log_dir[0] ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    mimage *boot = NULL;
+    char err[256];
+    if (bootstrap_load(dir, &boot, err, sizeof err) != 0)
+        log_warn(COMPONENT, "[BrokerLifecycleManager id=%d] Ignoring %s/bootstrap.checkpoint: %s", cfg->node_id, dir,
+                 err);
+    int n = 1 + (boot ? boot->nscram : 0);
+    mrecord *recs = calloc((size_t)n, sizeof *recs);
+    UserScramCredentialRecord *u = calloc((size_t)n, sizeof *u);
     FeatureLevelRecord r;
     FeatureLevelRecord_init(&r);
     r.name = KSTR_LIT("metadata.version");
     r.feature_level = METADATA_VERSION_LEVEL;
-    mrecord rec = {KMETA_FEATURE_LEVEL_RECORD, 0, &r};
-    etcd_commit(&s->base, &rec, 1, 0, NULL, NULL); /* a conflict means another node did it */
+    if (!recs || !u) n = 1;
+    mrecord one = {KMETA_FEATURE_LEVEL_RECORD, 0, &r};
+    if (recs) recs[0] = one;
+    for (int i = 1; i < n; i++) {
+        const mscram *c = &boot->scram[i - 1];
+        UserScramCredentialRecord_init(&u[i]);
+        u[i].name = kstr_from(c->name);
+        u[i].mechanism = c->mechanism;
+        u[i].salt = (kbytes){c->salt, c->salt_len};
+        u[i].stored_key = (kbytes){c->stored_key, c->key_len};
+        u[i].server_key = (kbytes){c->server_key, c->key_len};
+        u[i].iterations = c->iterations;
+        recs[i] = (mrecord){KMETA_USER_SCRAM_CREDENTIAL_RECORD, 0, &u[i]};
+    }
+    /* a conflict means another node did it */
+    etcd_commit(&s->base, recs ? recs : &one, recs ? n : 1, 0, NULL, NULL);
+    free(recs);
+    free(u);
+    mimage_free(boot);
 }
 
 static int64_t prop_i64(const broker *b, const char *key, int64_t dflt) {
