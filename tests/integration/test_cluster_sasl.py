@@ -3,6 +3,7 @@ kafka-configs.sh on one node authenticates on every node (each applies the
 UserScramCredentialRecord from the metadata log), and once deleted on another
 node is refused everywhere. Every node has a PLAINTEXT listener (inter-broker)
 and a SASL_PLAINTEXT listener."""
+import shutil
 import time
 
 from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
@@ -119,3 +120,22 @@ def test_cluster_replicates_over_sasl_between_brokers(samsa_cluster_factory):
     wait_for(all_in_sync, "every replica in sync over SASL")
     for n in c.nodes:
         assert "SASL authentication failed" not in n.log_text()
+
+
+def test_add_scram_at_format_reaches_the_whole_cluster(samsa_cluster_factory):
+    c = samsa_cluster_factory(3, overrides=SASL, start=False)
+    sasl_ports = {}
+    for n in c.nodes:
+        sasl_ports[n.node_id] = free_port()
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},SASL_PLAINTEXT://127.0.0.1:{sasl_ports[n.node_id]},"
+                                    f"CONTROLLER://127.0.0.1:{n.controller_port}")
+        n.overrides["advertised.listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},"
+                                               f"SASL_PLAINTEXT://127.0.0.1:{sasl_ports[n.node_id]}")
+        n.write_config()
+        shutil.rmtree(n.log_dir, ignore_errors=True)
+        r = n.run_tool("kafka-storage", "format", "-t", c.cluster_id, "-c", n.config,
+                       "--add-scram", "SCRAM-SHA-512=[name=boot,password=boot-pw]")
+        assert r.returncode == 0, r.stdout + r.stderr
+    c.start()
+    for node_id, port in sasl_ports.items():
+        wait_for(lambda: can_login(port, "boot", "boot-pw"), f"boot logs in on node {node_id}")
