@@ -20,6 +20,8 @@
 #define FRAME_VERSION 1
 /* The leader epoch of this single-voter quorum. */
 #define QUORUM_EPOCH 1
+/* How often retention may delete snapshots and segments (KafkaRaftClient's snapshot cleaner). */
+#define CLEAN_INTERVAL_MS 60000
 
 /* A snapshot on disk: its id, size and the append time of its last record. */
 typedef struct snap_entry {
@@ -38,6 +40,7 @@ struct mlog {
     int64_t bytes_since_snapshot; /* batch bytes appended or replayed since the last snapshot */
     int64_t last_snapshot_ms;    /* monotonic: when the counters were last reset */
     int64_t last_append_ts;      /* append time of the last record (the next snapshot's header) */
+    int64_t last_clean_ms;       /* monotonic: the last maybe_clean */
 };
 
 /* One entry per metadata record type this node reads or writes. */
@@ -269,6 +272,7 @@ static void maybe_clean(mlog *m, int64_t now_wall) {
             if (!delete_before_snapshot(m, 1)) break;
     }
     plog_housekeeping(m->log, now_wall);
+    m->last_clean_ms = monotonic_ms();
 }
 
 int mlog_snapshot(mlog *m) {
@@ -481,6 +485,8 @@ int mlog_append(mlog *m, const mrecord *recs, int n) {
     m->last_append_ts = now;
     m->bytes_since_snapshot += (int64_t)appended;
     maybe_snapshot(m);
+    /* KafkaRaftClient runs maybeClean every 60 s; here on the next append after that */
+    if (monotonic_ms() - m->last_clean_ms >= CLEAN_INTERVAL_MS) maybe_clean(m, now);
     return 0;
 }
 

@@ -16,8 +16,9 @@
  * Kafka's KafkaMetadataLog.maybeClean, while the log and the snapshots
  * exceed metadata.max.retention.bytes (or the oldest snapshot is older than
  * metadata.max.retention.ms), the log start moves up to the next snapshot:
- * segments wholly below it and the older snapshots are deleted. The newest
- * snapshot and the log after it always stay.
+ * segments wholly below it and the older snapshots are deleted (checked at
+ * start-up, after each snapshot, and on an append at most every 60 s). The
+ * newest snapshot and the log after it always stay.
  */
 #ifndef SAMSA_MLOG_H
 #define SAMSA_MLOG_H
