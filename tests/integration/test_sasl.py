@@ -508,3 +508,19 @@ def test_oauthbearer_unsecured_jws():
             assert n.b.stop() == 0
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_console_tools_with_sasl_config_files(node):
+    """The librdkafka-based tools take Java's SASL settings from --producer.config / --consumer.config."""
+    assert node.add_scram("jay", "jay-pw", "SCRAM-SHA-512").returncode == 0
+    cfg = node.command_config("SCRAM-SHA-512", "jay", "jay-pw", "jay.properties")
+    r = node.tool("kafka-console-producer", "--bootstrap-server", node.sasl_bootstrap, "--topic", "console",
+                  "--producer.config", cfg, input="one\ntwo\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = node.tool("kafka-console-consumer", "--bootstrap-server", node.sasl_bootstrap, "--topic", "console",
+                  "--consumer.config", cfg, "--from-beginning", "--max-messages", "2", "--timeout-ms", "20000")
+    assert r.stdout == "one\ntwo\n", r.stdout + r.stderr
+    bad = node.command_config("SCRAM-SHA-512", "jay", "nope", "bad.properties")
+    r = node.tool("kafka-console-consumer", "--bootstrap-server", node.sasl_bootstrap, "--topic", "console",
+                  "--consumer.config", bad, "--from-beginning", "--max-messages", "1", "--timeout-ms", "5000")
+    assert r.stdout == "" and "Authentication failed" in r.stderr, r.stdout + r.stderr
