@@ -611,3 +611,43 @@ def test_tools_with_a_client_certificate(tls_factory, certs):
     assert "failed authentication due to: SSL handshake failed" in r.stderr, r.stdout + r.stderr
     assert "certificate required" in r.stderr, r.stderr
     assert b.proc.poll() is None
+
+
+JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(JS_DIR, "node_modules", "kafkajs")),
+                    reason="kafkajs not installed (cd tests/integration/js && npm install)")
+def test_kafkajs_over_ssl(tls_factory, certs):
+    b = tls_factory({"group.initial.rebalance.delay.ms": "0"})
+    topic = "js-" + uuid.uuid4().hex[:8]
+    script = f"""
+const fs = require('fs');
+const {{ Kafka, logLevel }} = require('kafkajs');
+const kafka = new Kafka({{ clientId: 'tls-js', brokers: ['{b.ssl_bootstrap}'], logLevel: logLevel.NOTHING,
+  ssl: {{ ca: [fs.readFileSync('{certs.path('ca.pem')}', 'utf-8')],
+         cert: fs.readFileSync('{certs.path('client.crt')}', 'utf-8'),
+         key: fs.readFileSync('{certs.path('client.key')}', 'utf-8') }} }});
+(async () => {{
+  const admin = kafka.admin(); await admin.connect();
+  await admin.createTopics({{ topics: [{{ topic: '{topic}', numPartitions: 1 }}] }});
+  await admin.disconnect();
+  const p = kafka.producer(); await p.connect();
+  await p.send({{ topic: '{topic}', messages: [...Array(10).keys()].map(i => ({{ value: 'js' + i }})) }});
+  await p.disconnect();
+  const c = kafka.consumer({{ groupId: 'g-{topic}' }}); await c.connect();
+  await c.subscribe({{ topic: '{topic}', fromBeginning: true }});
+  const got = [];
+  await new Promise((resolve, reject) => {{
+    const t = setTimeout(() => reject(new Error('timeout')), 30000);
+    c.run({{ eachMessage: async ({{ message }}) => {{ got.push(message.value.toString());
+      if (got.length === 10) {{ clearTimeout(t); resolve(); }} }} }});
+  }});
+  await c.disconnect();
+  console.log('RESULT ' + got.join(','));
+}})().catch(e => {{ console.error(e); process.exit(1); }});
+"""
+    r = subprocess.run([shutil.which("node") or "/usr/bin/node", "-e", script], capture_output=True, text=True,
+                       timeout=90, cwd=JS_DIR)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"RESULT {','.join(f'js{i}' for i in range(10))}" in r.stdout, r.stdout
