@@ -1315,6 +1315,12 @@ mstore *mstore_etcd_open(broker *b, char *err, size_t errlen) {
         if (props_get(&b->cfg.raw, unused[i]))
             log_info(COMPONENT, "[BrokerLifecycleManager id=%d] %s is not used with metadata.store=etcd: etcd "
                                 "elects the controller and orders the metadata", b->cfg.node_id, unused[i]);
+    /* Until this incarnation is registered, the image's leaderships may be
+     * the previous one's (kill -9 and restart within the session): lead
+     * nothing, as KRaft fences an old incarnation when a new one registers.
+     * A restarted node used to lead its old partitions with a stale HW, and
+     * coordinate their groups and transactions, until its old lease expired. */
+    b->fenced = true;
     if (check_cluster_id(s, err, errlen) != 0 || load_snapshot(s, err, errlen) != 0) {
         etcd_free(s->etcd);
         free(s);
@@ -1355,6 +1361,7 @@ static int etcd_start(mstore *base, char *err, size_t errlen) {
     mimage *old = b->image;
     b->image = img;
     mimage_free(old);
+    b->fenced = false; /* the image holds this registration (read after it) */
     broker_metadata_applied(b);
     uint8_t end[600];
     size_t el = etcd_prefix_end(s->prefix, s->prefix_len, end);
