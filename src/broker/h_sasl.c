@@ -44,13 +44,15 @@ void h_sasl_handshake(broker *b, kreq *req) {
         for (int i = 0; i < cfg->nmechanisms; i++) resp.mechanisms[i] = kstr_from(cfg->mechanisms[i]);
         resp.mechanisms_count = cfg->nmechanisms;
     }
-    int16_t err = resp.error_code;
-    KREQ_REPLY(req, SaslHandshakeResponse, &resp);
-    if (err) {
+    if (resp.error_code) {
         log_info(SELECTOR, "[SocketServer listenerType=BROKER, nodeId=%d] Failed authentication with /%s (%s)",
                  b->cfg.node_id, kconn_peer(c), why);
-        broker_sasl_close_later(b, c, NULL);
+        kwriter *w = kreq_response_begin(req);
+        if (w) SaslHandshakeResponse_encode(&resp, w, req->api_version);
+        broker_sasl_fail_later(b, req);
+        return;
     }
+    KREQ_REPLY(req, SaslHandshakeResponse, &resp);
 }
 
 void h_sasl_authenticate(broker *b, kreq *req) {
@@ -85,12 +87,15 @@ void h_sasl_authenticate(broker *b, kreq *req) {
     char reason[sizeof res.reason];
     snprintf(reason, sizeof reason, "%s", res.reason);
     sasl_result_free(&res);
-    KREQ_REPLY(req, SaslAuthenticateResponse, &resp);
     if (close) {
         log_info(SELECTOR, "[SocketServer listenerType=BROKER, nodeId=%d] Failed authentication with /%s (%s)",
                  b->cfg.node_id, kconn_peer(c), reason);
-        broker_sasl_close_later(b, c, NULL);
+        kwriter *w = kreq_response_begin(req);
+        if (w) SaslAuthenticateResponse_encode(&resp, w, req->api_version);
+        broker_sasl_fail_later(b, req);
+        return;
     }
+    KREQ_REPLY(req, SaslAuthenticateResponse, &resp);
 }
 
 /* ---- DescribeUserScramCredentials ---- */

@@ -24,6 +24,8 @@ typedef struct conn_entry {
     struct kconn *c;
     sasl_session s;
     loop_timer_id close_timer;
+    struct kreq *failed_req;    /* answered when the close is due (broker_sasl_fail_later) */
+    kwriter *failed_resp;
     char close_why[300];
     struct conn_entry *next;
 } conn_entry;
@@ -141,6 +143,11 @@ static conn_entry **find_slot(struct broker_sasl *bs, const struct kconn *c) {
 
 static void entry_free(struct broker_sasl *bs, conn_entry *e) {
     if (e->close_timer) loop_timer_cancel(bs->b->loop, e->close_timer);
+    if (e->failed_resp) {
+        kw_free(e->failed_resp);
+        free(e->failed_resp);
+    }
+    if (e->failed_req) kreq_no_response(e->failed_req); /* the connection is closing: nothing more is read */
     sasl_session_free(&e->s);
     free(e);
 }
@@ -205,7 +212,33 @@ static void close_now(kloop *l, void *arg) {
     (void)l;
     conn_entry *e = arg;
     e->close_timer = 0;
-    kconn_close(e->c, e->close_why[0] ? e->close_why : NULL); /* frees e (connection_closed) */
+    struct kconn *c = e->c;
+    if (e->failed_resp) { /* the delayed failure response, then the close */
+        kwriter *w = e->failed_resp;
+        e->failed_resp = NULL;
+        kconn_send(c, w);
+    }
+    kconn_close(c, e->close_why[0] ? e->close_why : NULL); /* frees e (connection_closed) */
+}
+
+void broker_sasl_fail_later(broker *b, struct kreq *req) {
+    struct kconn *c = req->conn;
+    conn_entry *e = c ? entry_of(b, c, false) : NULL;
+    kwriter *w = req->out;
+    if (!e || !w || w->err || e->failed_req || b->sasl->fail_delay_ms <= 0) {
+        /* answer now and close (no delay, or nothing to hold it in) */
+        kreq_response_end(req);
+        if (c) broker_sasl_close_later(b, c, NULL);
+        return;
+    }
+    kw_patch_i32(w, req->size_at, (int32_t)(kw_size(w) - 4));
+    req->out = NULL;
+    e->failed_req = req; /* stays in flight: the connection reads nothing more */
+    e->failed_resp = w;
+    e->s.state = SASL_FAILED;
+    e->close_why[0] = 0;
+    if (e->close_timer) loop_timer_cancel(b->loop, e->close_timer);
+    e->close_timer = loop_timer_add(b->loop, b->sasl->fail_delay_ms, close_now, e);
 }
 
 void broker_sasl_close_later(broker *b, struct kconn *c, const char *why) {

@@ -37,5 +37,10 @@ void broker_sasl_connection_closed(struct broker *b, struct kconn *c);
 sasl_session *broker_sasl_session(struct broker *b, struct kconn *c);
 /* An authentication failed: close c after connection.failed.authentication.delay.ms. */
 void broker_sasl_close_later(struct broker *b, struct kconn *c, const char *why);
+/* The same for a failed SaslHandshake/SaslAuthenticate whose error response
+ * is in req->out (kreq_response_begin + encode): as Kafka, the response goes
+ * out when the delay is over, just before the close; meanwhile nothing more
+ * is read from the connection. Takes req. */
+void broker_sasl_fail_later(struct broker *b, struct kreq *req);
 
 #endif

@@ -524,3 +524,33 @@ def test_console_tools_with_sasl_config_files(node):
     r = node.tool("kafka-console-consumer", "--bootstrap-server", node.sasl_bootstrap, "--topic", "console",
                   "--consumer.config", bad, "--from-beginning", "--max-messages", "1", "--timeout-ms", "5000")
     assert r.stdout == "" and "Authentication failed" in r.stderr, r.stdout + r.stderr
+
+
+def test_failed_authentication_answered_after_the_delay():
+    """connection.failed.authentication.delay.ms: the failure response comes when the delay is over,
+    then the connection closes; other connections are served meanwhile."""
+    d = tempfile.mkdtemp(prefix="samsa-sasl-")
+    try:
+        n = SaslNode(d, extra={"connection.failed.authentication.delay.ms": "700"})
+        try:
+            s = socket.create_connection(("127.0.0.1", n.sasl_port))
+            kafka_request(s, 17, 1, 1, struct.pack(">h", 5) + b"PLAIN")
+            read_frame(s)
+            token = b"\0alice\0wrong-password"
+            t0 = time.time()
+            kafka_request(s, 36, 1, 2, struct.pack(">i", len(token)) + token)
+            other = socket.create_connection(("127.0.0.1", n.sasl_port))
+            assert sasl_plain_login(other, 1)[:2] == (2, 0)  # served while the first waits
+            other.close()
+            resp = read_frame(s)
+            waited = time.time() - t0
+            c, err, mlen = struct.unpack(">ihh", resp[:8])
+            assert (c, err) == (2, 58)
+            assert resp[8:8 + mlen] == b"Authentication failed: Invalid username or password"
+            assert 0.6 <= waited < 5, waited
+            assert read_frame(s) is None
+            s.close()
+        finally:
+            assert n.b.stop() == 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
