@@ -105,6 +105,12 @@ install: all
 	install -m 755 bin/*.sh $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 config/kraft/*.properties $(DESTDIR)$(PREFIX)/config/kraft/
 
+# The Debian package `samsa` (scripts/make-deb.sh, docs/packaging.md), built
+# with dpkg-deb alone: $(BUILD)/samsa_<version>_<arch>.deb.
+.PHONY: deb
+deb: $(BROKER) $(TOOLS)
+	scripts/make-deb.sh $(BUILD)
+
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
 # `make fuzz FUZZ_SECONDS=60` runs each target for that long on a copy of
 # its seed corpus tests/fuzz/corpus/<name>/, so the committed corpus stays
