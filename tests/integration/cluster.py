@@ -600,7 +600,10 @@ def samsa_cluster_factory(etcd_cluster):
             except AssertionError as e:
                 failures.append(str(e))
         for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
+            if os.environ.get("SAMSA_KEEP_DIRS"):  # debugging a failure: keep the nodes' data and logs
+                print(f"kept {d}")
+            else:
+                shutil.rmtree(d, ignore_errors=True)
     assert not failures, "\n".join(failures)
 
 

@@ -13,8 +13,10 @@ documents: retriable -> retry, txn_requires_abort -> abort and rewind, anything 
     B <txn>            transaction begun, records being produced
     C <txn> <records>  commit_transaction called
     K <txn> <records>  committed
-    A <txn> <records>  aborted
-Runs until the file <stop> exists. Exit 0 then.
+    A <txn> <records> <acked>  aborted (<acked>: how many of its records the broker acknowledged,
+                               so read_uncommitted readers must see at least those)
+    R <partition>:<offset>:<error> ...  the committed offsets read back after an abort
+Each line ends with @<unix time>. Runs until the file <stop> exists. Exit 0 then.
 """
 import os
 import sys
@@ -28,7 +30,7 @@ progress = open(progress_path, "a", buffering=1)
 
 
 def note(line):
-    progress.write(line + "\n")
+    progress.write(f"{line} @{time.time():.3f}\n")  # the time last, for reading a failure against the broker logs
     progress.flush()
     os.fsync(progress.fileno())
 
@@ -47,7 +49,18 @@ def rewind():
     parts = consumer.assignment()
     if not parts:
         return
-    for tp in consumer.committed(parts, timeout=30):
+    deadline = time.time() + 60
+    while True:
+        got = consumer.committed(parts, timeout=30)
+        note("R " + " ".join(f"{tp.partition}:{tp.offset}:{tp.error}" for tp in got))
+        if not any(tp.error for tp in got):
+            break
+        # an error for a partition is not "nothing committed": asking again beats reading it all twice
+        if time.time() > deadline:
+            print(f"fatal: committed offsets unreadable: {got}", file=sys.stderr, flush=True)
+            os._exit(3)
+        time.sleep(0.2)
+    for tp in got:
         consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
 
 
@@ -62,6 +75,23 @@ def retry(what, fn):
             if not err.retriable() or time.time() > deadline:
                 raise
             time.sleep(0.1)
+
+
+acked = {}  # transaction -> records the broker acknowledged
+
+
+def on_delivery(err, msg, txn_no):
+    if err is None:
+        acked[txn_no] = acked.get(txn_no, 0) + 1
+
+
+def aborted(txn_no, records):
+    """Notes the abort once every delivery report of the transaction was served (abort_transaction
+    has waited for the in-flight ones and purged the rest)."""
+    for _ in range(100):
+        if producer.poll(0) == 0:
+            break
+    note(f"A {txn_no} {records} {acked.pop(txn_no, 0)}")
 
 
 txn = 0
@@ -79,7 +109,8 @@ while not os.path.exists(stop_path):
             assert value.startswith("in-"), value
             while True:
                 try:
-                    producer.produce(dst, value=("out-" + value[3:]).encode(), key=m.key(), partition=m.partition())
+                    producer.produce(dst, value=("out-" + value[3:]).encode(), key=m.key(), partition=m.partition(),
+                                     on_delivery=lambda err, msg, t=txn: on_delivery(err, msg, t))
                     break
                 except BufferError:
                     producer.poll(0.05)
@@ -93,17 +124,19 @@ while not os.path.exists(stop_path):
             if producer.flush(30) != 0:
                 raise RuntimeError("flush before abort timed out")
             retry("abort", lambda: producer.abort_transaction(30))
-            note(f"A {txn} {len(msgs)}")
+            aborted(txn, len(msgs))
             rewind()
             continue
         note(f"C {txn} {len(msgs)}")
         retry("commit", lambda: producer.commit_transaction(30))
+        producer.poll(0)
+        acked.pop(txn, None)
         note(f"K {txn} {len(msgs)}")
     except KafkaException as e:
         err = e.args[0]
         if err.txn_requires_abort():
             retry("abort", lambda: producer.abort_transaction(30))
-            note(f"A {txn} {len(msgs)}")
+            aborted(txn, len(msgs))
             rewind()
             continue
         print(f"fatal: {err} (retriable={err.retriable()} fatal={err.fatal()})", file=sys.stderr, flush=True)
