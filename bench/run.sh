@@ -14,6 +14,10 @@
 #                          idempotent against transactional produce, commit
 #                          latency, read_committed against read_uncommitted
 #                          reads on one node (bench/txn_bench.py, ~1.5 minutes)
+#   bench/run.sh --startup [--out F] [--smoke]
+#                          start-up over 10 M committed offsets before and after
+#                          compaction, and over a long metadata log without and
+#                          with a snapshot (bench/startup_bench.py, ~3.5 minutes)
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,5 +35,9 @@ fi
 if [ "$1" = "--transactions" ]; then
     shift
     SAMSA_BUILD=build/release exec /usr/bin/python3 bench/txn_bench.py "$@"
+fi
+if [ "$1" = "--startup" ]; then
+    shift
+    SAMSA_BUILD=build/release exec /usr/bin/python3 bench/startup_bench.py "$@"
 fi
 exec /usr/bin/python3 bench/bench.py "$@"
