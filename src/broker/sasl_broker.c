@@ -295,6 +295,8 @@ bool broker_sasl_admit(broker *b, struct kreq *req) {
         kreq_fail(req, why);
         return false;
     }
-    if (req->api_key == KAPI_API_VERSIONS) sasl_on_api_versions(&e->s);
+    /* an ApiVersions the broker answers with UNSUPPORTED_VERSION leaves the
+     * state as it is, as Kafka's handleApiVersionsRequest */
+    if (req->api_key == KAPI_API_VERSIONS && req->api_version <= 3) sasl_on_api_versions(&e->s);
     return true;
 }

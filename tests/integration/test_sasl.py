@@ -554,3 +554,20 @@ def test_failed_authentication_answered_after_the_delay():
             assert n.b.stop() == 0
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_api_versions_before_authentication(node):
+    s = socket.create_connection(("127.0.0.1", node.sasl_port))
+    # a newer ApiVersions than the broker knows: UNSUPPORTED_VERSION, and the client may ask again (KIP-511)
+    hdr = struct.pack(">hhih", 18, 4, 1, 3) + b"raw" + b"\0"
+    msg = hdr + b"\x04raw\x021\0"
+    s.sendall(struct.pack(">i", len(msg)) + msg)
+    corr, err = struct.unpack(">ih", read_frame(s)[:6])
+    assert (corr, err) == (1, 35)
+    kafka_request(s, 18, 0, 2, b"")
+    corr, err = struct.unpack(">ih", read_frame(s)[:6])
+    assert (corr, err) == (2, 0)
+    # a second ApiVersions after a good one is not part of the exchange: closed
+    kafka_request(s, 18, 0, 3, b"")
+    assert read_frame(s) is None
+    s.close()
