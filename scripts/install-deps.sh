@@ -5,7 +5,7 @@
 set -e
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PKGS="build-essential pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libjansson-dev libssl-dev librdkafka-dev \
+PKGS="build-essential pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libjansson-dev libssl-dev openssl librdkafka-dev \
 python3 python3-pytest python3-pytest-timeout python3-kafka python3-snappy python3-lz4 python3-zstandard python3-confluent-kafka kcat clang iperf3 etcd-server etcd-client"
 missing=""
 for p in $PKGS; do
