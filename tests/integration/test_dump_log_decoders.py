@@ -208,3 +208,29 @@ def test_cluster_metadata_decoder_json(tmp_path):
         "Error at 4, skipping. Unknown metadata id 99",
         "Error at 5, skipping. Found 2 byte(s) of garbage after 2",
     ]
+
+
+def test_bootstrap_checkpoint(tmp_path):
+    """kafka-storage format writes bootstrap.checkpoint; dump-log prints it as
+    Kafka's 'KRaft bootstrap snapshot' with its records."""
+    props = tmp_path / "s.properties"
+    props.write_text("process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\n"
+                     "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n"
+                     f"controller.listener.names=CONTROLLER\nlog.dirs={tmp_path}/data\n")
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    storage = os.path.join(REPO, "bin", "kafka-storage.sh")
+    cid = subprocess.run([storage, "random-uuid"], capture_output=True, text=True, env=env, timeout=30).stdout.strip()
+    r = subprocess.run([storage, "format", "-t", cid, "-c", str(props), "--add-scram",
+                        "SCRAM-SHA-256=[name=bob,password=pw]"], capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    f = str(tmp_path / "data" / "bootstrap.checkpoint")
+    r = run("--cluster-metadata-decoder", "--files", f)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["Dumping " + f, "KRaft bootstrap snapshot"]
+    payloads = [json.loads(l.split(" payload: ", 1)[1]) for l in lines if " payload: " in l]
+    assert payloads[0]["data"] == {"name": "metadata.version", "featureLevel": 14}
+    scram = [p["data"] for p in payloads if p["type"] == "USER_SCRAM_CREDENTIAL_RECORD"]
+    assert len(scram) == 1 and scram[0]["name"] == "bob" and scram[0]["mechanism"] == 1
+    assert "SnapshotHeader" in lines[3] and "SnapshotFooter" in lines[-1]
