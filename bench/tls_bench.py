@@ -102,6 +102,12 @@ def perf_consume(bootstrap, topic, n, cfg):
     raise RuntimeError(r.stdout + r.stderr)
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tls_handshakes(port, ca, seconds):
     r = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-time", str(seconds),
                         "-CAfile", ca], capture_output=True, text=True, timeout=seconds + 30)
@@ -162,20 +168,25 @@ def main():
             topic = "bench-" + name.lower()
             tool("kafka-topics", "--bootstrap-server", f"127.0.0.1:{port}", "--create", "--topic", topic,
                  "--partitions", "1", "--replication-factor", "1")
+            t0 = cpu_seconds(proc.pid)
             prs, pmb = perf_produce(bs, topic, n, c)
+            t1 = cpu_seconds(proc.pid)
             crs, cmb = perf_consume(bs, topic, n, c)
+            t2 = cpu_seconds(proc.pid)
+            gb = n * 1024 / 1e9
             conns = plain_connects(port, secs) if name == "PLAINTEXT" else tls_handshakes(sport, f"{d}/ca.pem", secs)
-            rows.append((name, prs, pmb, crs, cmb, conns))
+            rows.append((name, prs, pmb, crs, cmb, conns, (t1 - t0) / gb, (t2 - t1) / gb))
         out = open(os.path.join(d, "broker.out")).read()
         ktls = "kTLS (SSL_sendfile)" if "kTLS on:" in out else "pread + SSL_write (no kTLS on this kernel)"
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
         print(f"records: {n} x 1 KiB, acks=1, one partition; load average at the end {load}")
         print(f"fetch path on SSL: {ktls}")
-        print("| listener | produce rec/s | produce MB/s | consume rec/s | consume MB/s | new connections/s |")
-        print("|---|---|---|---|---|---|")
+        print("| listener | produce rec/s | produce MB/s | consume rec/s | consume MB/s | new connections/s "
+              "| broker CPU s/GB produced | broker CPU s/GB consumed |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f} | {r[5]:.0f} |")
+            print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f} | {r[5]:.0f} | {r[6]:.2f} | {r[7]:.2f} |")
         p, s = rows
         print(f"SSL as a fraction of PLAINTEXT: produce {s[2] / p[2]:.0%}, consume {s[4] / p[4]:.0%}")
     finally:

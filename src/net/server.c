@@ -673,8 +673,11 @@ static void conn_process_frames(kconn *c) {
 }
 
 static void conn_read(kconn *c) {
-    /* TLS: plaintext OpenSSL already holds is read on (no event would come for it) */
-    for (int rounds = 0; (rounds < 16 || (c->ssl && SSL_pending(c->ssl) > 0)) && !c->closing; rounds++) {
+    /* TLS returns one record (16 KiB at most) per read: more rounds for the
+     * same bytes, and plaintext OpenSSL already holds is read on (no event
+     * would come for it). */
+    int max_rounds = c->ssl ? 64 : 16;
+    for (int rounds = 0; (rounds < max_rounds || (c->ssl && SSL_pending(c->ssl) > 0)) && !c->closing; rounds++) {
         uint8_t *dst;
         size_t room;
         if (c->frame && c->rlen == 0) {
@@ -712,7 +715,8 @@ static void conn_read(kconn *c) {
         else c->frame_got += (size_t)n;
         conn_process(c);
         if (c->in_flight || c->closing) break;
-        if ((size_t)n < room && !(c->ssl && SSL_pending(c->ssl) > 0)) break;
+        /* a short read drained the socket; on TLS it only ends a record: read until EAGAIN */
+        if ((size_t)n < room && !c->ssl) break;
     }
 }
 
