@@ -12,9 +12,14 @@
 topic_metrics metrics_all_topics;
 req_metrics metrics_requests[METRICS_REQ_SLOTS];
 
-/* The request whose handler is running now: answered before its handler
- * returns, it spent no time waiting elsewhere (RemoteTimeMs 0). */
-static struct kreq *current;
+/* The requests whose handlers are running, innermost last: a handler can
+ * answer another connection's parked request, whose connection then
+ * dispatches its next request inside it. A request answered before its
+ * handler returns spent no time waiting elsewhere (RemoteTimeMs 0); one
+ * that finishes is taken off (its slot NULL) so nothing touches it after. */
+#define MAX_NESTED 16
+static struct kreq *in_handler[MAX_NESTED];
+static int depth;
 
 int64_t metrics_now_ns(void) {
     struct timespec ts;
@@ -91,13 +96,17 @@ void metrics_request_start(struct kreq *req) {
     req->m_start_ns = metrics_now_ns();
     req->m_local_ns = 0;
     req->m_send_ns = 0;
-    current = req;
+    if (depth < MAX_NESTED) in_handler[depth] = req;
+    depth++;
 }
 
 void metrics_request_returned(void) {
+    if (depth == 0) return;
+    depth--;
+    if (depth >= MAX_NESTED) return;
     /* not answered yet: it waits (purgatory, long poll) from now on */
-    if (current) current->m_local_ns = metrics_now_ns();
-    current = NULL;
+    if (in_handler[depth]) in_handler[depth]->m_local_ns = metrics_now_ns();
+    in_handler[depth] = NULL;
 }
 
 void metrics_request_sending(struct kreq *req) { req->m_send_ns = metrics_now_ns(); }
@@ -113,7 +122,8 @@ static void record_times(req_metrics *m, uint64_t total, uint64_t local, uint64_
 }
 
 void metrics_request_end(struct kreq *req) {
-    if (req == current) current = NULL;
+    for (int i = 0; i < depth && i < MAX_NESTED; i++)
+        if (in_handler[i] == req) in_handler[i] = NULL;
     int slot = slot_of(req->api_key);
     if (slot < 0 || req->m_start_ns == 0) return; /* refused before its handler ran */
     int64_t now = metrics_now_ns();

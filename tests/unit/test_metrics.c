@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/request.h"
 #include "metrics/exporter.h"
 #include "metrics/http.h"
 #include "metrics/mbuf.h"
@@ -159,11 +160,49 @@ static void test_mbuf(void) {
     mb_free(&b);
 }
 
+/* Request timing when handlers nest: A's handler answers a parked request
+ * whose connection dispatches B inside it; A finishes inside B's handler. */
+static void test_request_timing(void) {
+    kreq a = {0}, b = {0}, c = {0};
+    a.api_key = 3; /* Metadata */
+    a.api_version = 12;
+    b.api_key = 3;
+    b.api_version = 12;
+    c.api_key = 1; /* Fetch, parked */
+    c.api_version = 15;
+    uint64_t before = metrics_requests[3].requests[12];
+    metrics_request_start(&a);
+    metrics_request_start(&b);
+    metrics_request_sending(&a);
+    metrics_request_end(&a);    /* A answered (and freed) while B's handler runs */
+    memset(&a, 0x5a, sizeof a); /* a freed request must not be written to */
+    metrics_request_returned(); /* B's handler returns, B not answered yet */
+    CHECK(b.m_local_ns != 0, "B waits from its handler's return");
+    metrics_request_returned(); /* A's handler returns: A is gone */
+    kreq poisoned;
+    memset(&poisoned, 0x5a, sizeof poisoned);
+    CHECK(memcmp(&a, &poisoned, sizeof a) == 0, "the finished request is not touched");
+    metrics_request_sending(&b);
+    metrics_request_end(&b);
+    CHECK(metrics_requests[3].requests[12] == before + 2, "both counted");
+    metrics_request_start(&c);
+    metrics_fetch_kind(&c, false);
+    metrics_request_returned();
+    metrics_request_sending(&c);
+    metrics_request_end(&c);
+    CHECK(metrics_requests[METRICS_FETCH_CONSUMER].requests[15] >= 1, "a consumer fetch is FetchConsumer too");
+    CHECK(metrics_requests[1].remote.count >= 1, "remote time recorded");
+    metrics_error(0, -1);
+    metrics_error(0, 500); /* out of range: ignored */
+    CHECK(metrics_requests[0].errors[0] >= 1, "UNKNOWN_SERVER_ERROR (-1) counted");
+}
+
 int main(void) {
     test_parser();
     test_listener();
     test_histogram();
     test_mbuf();
+    test_request_timing();
     printf("test_metrics: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
