@@ -767,7 +767,7 @@ static void on_readable(kc_conn *c) {
     uint64_t gen = c->gen;
     size_t budget = KC_READ_BUDGET;
     /* TLS: what OpenSSL has decrypted already brings no event */
-    while (budget > 0 || (c->ssl && SSL_pending(c->ssl) > 0)) {
+    while (budget > 0 || (c->ssl && SSL_has_pending(c->ssl))) {
         uint8_t *dst;
         size_t room;
         if (c->big) {

@@ -677,7 +677,7 @@ static void conn_read(kconn *c) {
      * same bytes, and plaintext OpenSSL already holds is read on (no event
      * would come for it). */
     int max_rounds = c->ssl ? 64 : 16;
-    for (int rounds = 0; (rounds < max_rounds || (c->ssl && SSL_pending(c->ssl) > 0)) && !c->closing; rounds++) {
+    for (int rounds = 0; (rounds < max_rounds || (c->ssl && SSL_has_pending(c->ssl))) && !c->closing; rounds++) {
         uint8_t *dst;
         size_t room;
         if (c->frame && c->rlen == 0) {

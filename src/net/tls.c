@@ -411,6 +411,11 @@ tls_ctx *tls_ctx_new(bool server, tls_get_fn get, void *arg, char *err, size_t e
         return NULL;
     }
     SSL_CTX_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* One read(2) takes whatever has arrived, not a record header and then its body: small
+     * records (clients' produce requests) cost a syscall each otherwise. Callers must then
+     * ask SSL_has_pending, not SSL_pending, whether OpenSSL holds bytes the socket will not
+     * signal again. */
+    SSL_CTX_set_read_ahead(t->ssl, 1);
     SSL_CTX_set_options(t->ssl, SSL_OP_NO_RENEGOTIATION);
 #ifdef SSL_OP_ENABLE_KTLS
     SSL_CTX_set_options(t->ssl, SSL_OP_ENABLE_KTLS); /* the kernel encrypts when it can: SSL_sendfile */
