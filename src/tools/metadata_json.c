@@ -17,6 +17,7 @@
 
 #include "protocol/wire.h"
 #include "util/base64.h"
+#include "util/strbuf.h"
 
 enum { MJ_INT8, MJ_INT16, MJ_INT32, MJ_INT64, MJ_UINT16, MJ_UINT32, MJ_FLOAT64, MJ_BOOL,
        MJ_STRING, MJ_BYTES, MJ_UUID, MJ_RECORDS, MJ_STRUCT };
@@ -52,63 +53,8 @@ typedef struct mj_message {
 
 /* ---- output ---- */
 
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} jbuf;
-
-static void jb_add(jbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void jb_str(jbuf *b, const char *s) { jb_add(b, s, strlen(s)); }
-static void jb_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jb_printf(jbuf *b, const char *fmt, ...) {
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) jb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Jackson's string escaping: quotes, backslash and control characters. */
-static void jb_quoted(jbuf *b, const char *s, int32_t n) {
-    jb_add(b, "\"", 1);
-    for (int32_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': jb_add(b, "\\\"", 2); break;
-        case '\\': jb_add(b, "\\\\", 2); break;
-        case '\b': jb_add(b, "\\b", 2); break;
-        case '\t': jb_add(b, "\\t", 2); break;
-        case '\n': jb_add(b, "\\n", 2); break;
-        case '\f': jb_add(b, "\\f", 2); break;
-        case '\r': jb_add(b, "\\r", 2); break;
-        default:
-            if (c < 0x20) jb_printf(b, "\\u%04X", c);
-            else jb_add(b, (const char *)&s[i], 1);
-        }
-    }
-    jb_add(b, "\"", 1);
-}
-
 /* Kafka's Uuid.toString: url-safe base64 without padding. */
-static void jb_uuid(jbuf *b, const uint8_t u[16]) {
+static void jb_uuid(strbuf *b, const uint8_t u[16]) {
     char enc[32];
     base64_encode(u, 16, enc);
     size_t n = strlen(enc);
@@ -117,20 +63,20 @@ static void jb_uuid(jbuf *b, const uint8_t u[16]) {
         if (enc[i] == '+') enc[i] = '-';
         else if (enc[i] == '/') enc[i] = '_';
     }
-    jb_add(b, "\"", 1);
-    jb_add(b, enc, n);
-    jb_add(b, "\"", 1);
+    strbuf_add(b, "\"", 1);
+    strbuf_add(b, enc, n);
+    strbuf_add(b, "\"", 1);
 }
 
 /* Java's Double.toString: shortest digits that read back, plain between
  * 1e-3 and 1e7, else d.dddE<n>. */
-static void jb_double(jbuf *b, double d) {
+static void jb_double(strbuf *b, double d) {
     if (isnan(d)) {
-        jb_str(b, "\"NaN\"");
+        strbuf_str(b, "\"NaN\"");
         return;
     }
     if (isinf(d)) {
-        jb_str(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+        strbuf_str(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
         return;
     }
     char digits[40];
@@ -150,25 +96,25 @@ static void jb_double(jbuf *b, double d) {
     mant[m] = 0;
     int exp = atoi(p + 1);
     while (m > 1 && mant[m - 1] == '0') mant[--m] = 0;
-    if (neg) jb_add(b, "-", 1);
+    if (neg) strbuf_add(b, "-", 1);
     double a = fabs(d);
     if (a == 0 || (a >= 1e-3 && a < 1e7)) {
         if (exp >= 0) {
-            for (int i = 0; i <= exp; i++) jb_add(b, i < m ? &mant[i] : "0", 1);
-            jb_add(b, ".", 1);
-            if (exp + 1 < m) jb_add(b, mant + exp + 1, (size_t)(m - exp - 1));
-            else jb_add(b, "0", 1);
+            for (int i = 0; i <= exp; i++) strbuf_add(b, i < m ? &mant[i] : "0", 1);
+            strbuf_add(b, ".", 1);
+            if (exp + 1 < m) strbuf_add(b, mant + exp + 1, (size_t)(m - exp - 1));
+            else strbuf_add(b, "0", 1);
         } else {
-            jb_str(b, "0.");
-            for (int i = 0; i < -exp - 1; i++) jb_add(b, "0", 1);
-            jb_add(b, mant, (size_t)m);
+            strbuf_str(b, "0.");
+            for (int i = 0; i < -exp - 1; i++) strbuf_add(b, "0", 1);
+            strbuf_add(b, mant, (size_t)m);
         }
     } else {
-        jb_add(b, mant, 1);
-        jb_add(b, ".", 1);
-        if (m > 1) jb_add(b, mant + 1, (size_t)(m - 1));
-        else jb_add(b, "0", 1);
-        jb_printf(b, "E%d", exp);
+        strbuf_add(b, mant, 1);
+        strbuf_add(b, ".", 1);
+        if (m > 1) strbuf_add(b, mant + 1, (size_t)(m - 1));
+        else strbuf_add(b, "0", 1);
+        strbuf_printf(b, "E%d", exp);
     }
 }
 
@@ -182,10 +128,10 @@ typedef struct ctx {
     int depth;
 } ctx;
 
-static int value(ctx *c, kreader *r, const mj_field *f, jbuf *out);
+static int value(ctx *c, kreader *r, const mj_field *f, strbuf *out);
 
 /* One scalar (or struct) element; out NULL = skip. */
-static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *out);
+static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, strbuf *out);
 
 /* JsonConverter writes a tagged field only when it differs from its
  * schema default (null, an empty array, "", zero uuid, the number given). */
@@ -207,7 +153,7 @@ static bool is_default_json(const mj_field *f, const char *v) {
     }
 }
 
-static int struct_value(ctx *c, kreader *r, const mj_struct *s, jbuf *out) {
+static int struct_value(ctx *c, kreader *r, const mj_struct *s, strbuf *out) {
     if (++c->depth > MAX_DEPTH || s->nfields > MAX_FIELDS) return -1;
     /* where each field's value starts: untagged in order, tagged from the tag section */
     kreader at[MAX_FIELDS];
@@ -243,7 +189,7 @@ static int struct_value(ctx *c, kreader *r, const mj_struct *s, jbuf *out) {
         }
     }
     if (out) {
-        jb_add(out, "{", 1);
+        strbuf_add(out, "{", 1);
         bool first = true;
         for (int i = 0; i < s->nfields; i++) {
             if (!present[i]) continue;
@@ -251,60 +197,60 @@ static int struct_value(ctx *c, kreader *r, const mj_struct *s, jbuf *out) {
             kreader vr = at[i];
             /* tagged: only when it differs from the default (JsonConverter's check) */
             if (c->flex && in_range(c->version, f->tag_min, f->tag_max)) {
-                jbuf tmp = {0};
+                strbuf tmp = {0};
                 kreader probe = vr;
                 if (value(c, &probe, f, &tmp) != 0) {
                     free(tmp.p);
                     return -1;
                 }
                 if (tmp.p && !is_default_json(f, tmp.p)) {
-                    jb_printf(out, "%s\"%s\":", first ? "" : ",", f->name);
-                    if (tmp.p) jb_str(out, tmp.p);
+                    strbuf_printf(out, "%s\"%s\":", first ? "" : ",", f->name);
+                    if (tmp.p) strbuf_str(out, tmp.p);
                     first = false;
                 }
                 free(tmp.p);
                 continue;
             }
-            jb_printf(out, "%s\"%s\":", first ? "" : ",", f->name);
+            strbuf_printf(out, "%s\"%s\":", first ? "" : ",", f->name);
             first = false;
             if (value(c, &vr, f, out) != 0) return -1;
         }
-        jb_add(out, "}", 1);
+        strbuf_add(out, "}", 1);
     }
     c->depth--;
     return 0;
 }
 
-static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *out) {
+static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, strbuf *out) {
     switch (f->type) {
     case MJ_INT8: {
         int8_t v = kr_i8(r);
-        if (out) jb_printf(out, "%d", v);
+        if (out) strbuf_printf(out, "%d", v);
         break;
     }
     case MJ_INT16: {
         int16_t v = kr_i16(r);
-        if (out) jb_printf(out, "%d", v);
+        if (out) strbuf_printf(out, "%d", v);
         break;
     }
     case MJ_INT32: {
         int32_t v = kr_i32(r);
-        if (out) jb_printf(out, "%" PRId32, v);
+        if (out) strbuf_printf(out, "%" PRId32, v);
         break;
     }
     case MJ_INT64: {
         int64_t v = kr_i64(r);
-        if (out) jb_printf(out, "%" PRId64, v);
+        if (out) strbuf_printf(out, "%" PRId64, v);
         break;
     }
     case MJ_UINT16: {
         uint16_t v = kr_u16(r);
-        if (out) jb_printf(out, "%u", v);
+        if (out) strbuf_printf(out, "%u", v);
         break;
     }
     case MJ_UINT32: {
         uint32_t v = kr_u32(r);
-        if (out) jb_printf(out, "%" PRIu32, v);
+        if (out) strbuf_printf(out, "%" PRIu32, v);
         break;
     }
     case MJ_FLOAT64: {
@@ -314,7 +260,7 @@ static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *o
     }
     case MJ_BOOL: {
         bool v = kr_bool(r);
-        if (out) jb_str(out, v ? "true" : "false");
+        if (out) strbuf_str(out, v ? "true" : "false");
         break;
     }
     case MJ_UUID: {
@@ -326,8 +272,8 @@ static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *o
         kstr s = kr_string(r, c->flex, nullable);
         if (r->err) return -1;
         if (out) {
-            if (s.len < 0) jb_str(out, "null");
-            else jb_quoted(out, s.p, s.len);
+            if (s.len < 0) strbuf_str(out, "null");
+            else strbuf_json_string(out, s.p, (size_t)s.len);
         }
         break;
     }
@@ -337,12 +283,12 @@ static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *o
         if (r->err) return -1;
         if (out) {
             if (bts.len < 0) {
-                jb_str(out, "null");
+                strbuf_str(out, "null");
             } else {
                 char *enc = malloc(base64_encoded_len((size_t)bts.len) + 1);
                 if (!enc) return -1;
                 base64_encode(bts.p, (size_t)bts.len, enc);
-                jb_quoted(out, enc, (int32_t)strlen(enc));
+                strbuf_json_string(out, enc, strlen(enc));
                 free(enc);
             }
         }
@@ -357,21 +303,21 @@ static int element(ctx *c, kreader *r, const mj_field *f, bool nullable, jbuf *o
     return r->err ? -1 : 0;
 }
 
-static int value(ctx *c, kreader *r, const mj_field *f, jbuf *out) {
+static int value(ctx *c, kreader *r, const mj_field *f, strbuf *out) {
     bool nullable = in_range(c->version, f->null_min, f->null_max);
     if (!f->array) return element(c, r, f, nullable, out);
     int32_t n = kr_array_len(r, c->flex, nullable, 1);
     if (r->err) return -1;
     if (n < 0) {
-        if (out) jb_str(out, "null");
+        if (out) strbuf_str(out, "null");
         return 0;
     }
-    if (out) jb_add(out, "[", 1);
+    if (out) strbuf_add(out, "[", 1);
     for (int32_t i = 0; i < n; i++) {
-        if (out && i) jb_add(out, ",", 1);
+        if (out && i) strbuf_add(out, ",", 1);
         if (element(c, r, f, false, out) != 0) return -1;
     }
-    if (out) jb_add(out, "]", 1);
+    if (out) strbuf_add(out, "]", 1);
     return 0;
 }
 
@@ -413,7 +359,7 @@ char *metadata_record_json(const uint8_t *p, size_t len, int64_t offset) {
     const mj_message *m = message_for((int16_t)type);
     if (!m) return errorf(offset, "Unknown metadata id %u", type);
     ctx c = {(int16_t)version, (int16_t)version >= m->flex_min && m->flex_min >= 0, 0};
-    jbuf data = {0};
+    strbuf data = {0};
     kreader probe = r;
     if ((int16_t)version < m->min_v || (int16_t)version > m->max_v || struct_value(&c, &probe, m->root, NULL) != 0) {
         free(data.p);
@@ -426,10 +372,10 @@ char *metadata_record_json(const uint8_t *p, size_t len, int64_t offset) {
         free(data.p);
         return errorf(offset, "Failed to deserialize record with type %u", type);
     }
-    jbuf out = {0};
-    jb_printf(&out, "{\"type\":\"%s\",\"version\":%u,\"data\":", m->type_name, version);
-    jb_str(&out, data.p ? data.p : "{}");
-    jb_str(&out, "}");
+    strbuf out = {0};
+    strbuf_printf(&out, "{\"type\":\"%s\",\"version\":%u,\"data\":", m->type_name, version);
+    strbuf_str(&out, data.p ? data.p : "{}");
+    strbuf_str(&out, "}");
     free(data.p);
     if (out.oom) {
         free(out.p);

@@ -23,86 +23,29 @@
 #include "protocol/wire.h"
 #include "tools/java_compat.h"
 #include "util/arena.h"
+#include "util/strbuf.h"
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 128;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    sb_add(b, s, (size_t)n);
-    free(s);
-}
-static void sb_kstr(sbuf *b, kstr s) {
-    if (s.len > 0) sb_add(b, s.p, (size_t)s.len);
-}
-
-/* Jackson's escaping of a JSON string value. */
-static void sb_json_string(sbuf *b, const char *s, size_t n) {
-    sb_add(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': sb_add(b, "\\\"", 2); break;
-        case '\\': sb_add(b, "\\\\", 2); break;
-        case '\b': sb_add(b, "\\b", 2); break;
-        case '\t': sb_add(b, "\\t", 2); break;
-        case '\n': sb_add(b, "\\n", 2); break;
-        case '\f': sb_add(b, "\\f", 2); break;
-        case '\r': sb_add(b, "\\r", 2); break;
-        default:
-            if (c < 0x20) sb_printf(b, "\\u%04X", c);
-            else sb_add(b, (const char *)&s[i], 1);
-        }
-    }
-    sb_add(b, "\"", 1);
+static void sb_kstr(strbuf *b, kstr s) {
+    if (s.len > 0) strbuf_add(b, s.p, (size_t)s.len);
 }
 
 /* "%X".format(BigInt(1, bytes)): upper-case hex without leading zeros. */
-static void sb_hex(sbuf *b, const uint8_t *p, int32_t n) {
+static void sb_hex(strbuf *b, const uint8_t *p, int32_t n) {
     if (n <= 0) return;
     int32_t i = 0;
     while (i < n && p[i] == 0) i++;
     if (i == n) {
-        sb_add(b, "0", 1);
+        strbuf_add(b, "0", 1);
         return;
     }
-    sb_printf(b, "%X", p[i]);
-    for (i++; i < n; i++) sb_printf(b, "%02X", p[i]);
+    strbuf_printf(b, "%X", p[i]);
+    for (i++; i < n; i++) strbuf_printf(b, "%02X", p[i]);
 }
 
 /* One member's "<id>=<assignment>" in Kafka's words. */
-static void member_assignment(sbuf *b, const GroupMetadataValue_MemberMetadata *mm, bool consumer, karena *a) {
+static void member_assignment(strbuf *b, const GroupMetadataValue_MemberMetadata *mm, bool consumer, karena *a) {
     sb_kstr(b, mm->member_id);
-    sb_add(b, "=", 1);
+    strbuf_add(b, "=", 1);
     if (!consumer) {
         sb_hex(b, mm->assignment.p, mm->assignment.len);
         return;
@@ -113,24 +56,24 @@ static void member_assignment(sbuf *b, const GroupMetadataValue_MemberMetadata *
     if (v > 3) v = 3; /* checkAssignmentVersion: newer reads as the highest known */
     ConsumerProtocolAssignment asg;
     if (r.err || v < 0 || ConsumerProtocolAssignment_decode(&asg, &r, v, a) != 0 || r.err) {
-        sb_add(b, "[]", 2); /* Kafka stops with a SchemaException here */
+        strbuf_add(b, "[]", 2); /* Kafka stops with a SchemaException here */
         return;
     }
-    sb_add(b, "[", 1);
+    strbuf_add(b, "[", 1);
     bool first = true;
     for (int32_t t = 0; t < asg.assigned_partitions_count; t++) {
         const ConsumerProtocolAssignment_TopicPartition *tp = &asg.assigned_partitions[t];
         for (int32_t k = 0; k < tp->partitions_count; k++) {
-            if (!first) sb_add(b, ", ", 2);
+            if (!first) strbuf_add(b, ", ", 2);
             first = false;
             sb_kstr(b, tp->topic);
-            sb_printf(b, "-%" PRId32, tp->partitions[k]);
+            strbuf_printf(b, "-%" PRId32, tp->partitions[k]);
         }
     }
-    sb_add(b, "]", 1);
+    strbuf_add(b, "]", 1);
     if (asg.user_data.len > 0) {
         size_t before = b->len;
-        sb_add(b, ":", 1);
+        strbuf_add(b, ":", 1);
         sb_hex(b, asg.user_data.p, asg.user_data.len);
         if (b->len == before + 1) b->len = before; /* no digits: no suffix */
     }
@@ -176,24 +119,24 @@ static char *group_value_json(const GroupMetadataValue *v, karena *a) {
     for (int32_t i = 0; i < size; i++) slots[i].bucket = (uint32_t)slots[i].hash & (cap - 1);
     /* equal (bucket, hash): keep insertion order, which index gives except for a re-put duplicate */
     qsort(slots, (size_t)size, sizeof *slots, slot_cmp);
-    sbuf asg = {0};
-    sb_add(&asg, "{", 1);
+    strbuf asg = {0};
+    strbuf_add(&asg, "{", 1);
     for (int32_t i = 0; i < size; i++) {
-        if (i) sb_add(&asg, ",", 1);
+        if (i) strbuf_add(&asg, ",", 1);
         member_assignment(&asg, &v->members[slots[i].index], consumer, a);
     }
-    sb_add(&asg, "}", 1);
+    strbuf_add(&asg, "}", 1);
     free(slots);
-    sbuf out = {0};
-    sb_add(&out, "{\"protocolType\":", 16);
-    sb_json_string(&out, v->protocol_type.p ? v->protocol_type.p : "",
+    strbuf out = {0};
+    strbuf_add(&out, "{\"protocolType\":", 16);
+    strbuf_json_string(&out, v->protocol_type.p ? v->protocol_type.p : "",
                    v->protocol_type.len > 0 ? (size_t)v->protocol_type.len : 0);
-    sb_add(&out, ",\"protocol\":", 12);
-    if (v->protocol.len < 0) sb_add(&out, "null", 4);
-    else sb_json_string(&out, v->protocol.p ? v->protocol.p : "", (size_t)v->protocol.len);
-    sb_printf(&out, ",\"generationId\":%" PRId32 ",\"assignment\":", v->generation);
-    sb_json_string(&out, asg.p ? asg.p : "{}", asg.p ? asg.len : 2);
-    sb_add(&out, "}", 1);
+    strbuf_add(&out, ",\"protocol\":", 12);
+    if (v->protocol.len < 0) strbuf_add(&out, "null", 4);
+    else strbuf_json_string(&out, v->protocol.p ? v->protocol.p : "", (size_t)v->protocol.len);
+    strbuf_printf(&out, ",\"generationId\":%" PRId32 ",\"assignment\":", v->generation);
+    strbuf_json_string(&out, asg.p ? asg.p : "{}", asg.p ? asg.len : 2);
+    strbuf_add(&out, "}", 1);
     bool oom = asg.oom || out.oom;
     free(asg.p);
     if (oom) {
@@ -232,12 +175,12 @@ int offsets_format(const uint8_t *key, int32_t key_len, const uint8_t *value, in
             rc = fail(error_out, "java.nio.BufferUnderflowException");
             goto out;
         }
-        sbuf ks = {0};
-        sb_add(&ks, "offset_commit::group=", 21);
+        strbuf ks = {0};
+        strbuf_add(&ks, "offset_commit::group=", 21);
         sb_kstr(&ks, k.group);
-        sb_add(&ks, ",partition=", 11);
+        strbuf_add(&ks, ",partition=", 11);
         sb_kstr(&ks, k.topic);
-        sb_printf(&ks, "-%" PRId32, k.partition);
+        strbuf_printf(&ks, "-%" PRId32, k.partition);
         *key_out = ks.p;
         if (!value || value_len < 0) {
             *value_out = strdup("<DELETE>");
@@ -255,10 +198,10 @@ int offsets_format(const uint8_t *key, int32_t key_len, const uint8_t *value, in
             rc = fail(error_out, "java.nio.BufferUnderflowException");
             goto out;
         }
-        sbuf vs = {0};
-        sb_printf(&vs, "offset=%" PRId64, ov.offset);
+        strbuf vs = {0};
+        strbuf_printf(&vs, "offset=%" PRId64, ov.offset);
         if (ov.metadata.len > 0) {
-            sb_add(&vs, ",metadata=", 10);
+            strbuf_add(&vs, ",metadata=", 10);
             sb_kstr(&vs, ov.metadata);
         }
         *value_out = vs.p;
@@ -268,8 +211,8 @@ int offsets_format(const uint8_t *key, int32_t key_len, const uint8_t *value, in
             rc = fail(error_out, "java.nio.BufferUnderflowException");
             goto out;
         }
-        sbuf ks = {0};
-        sb_add(&ks, "group_metadata::group=", 22);
+        strbuf ks = {0};
+        strbuf_add(&ks, "group_metadata::group=", 22);
         sb_kstr(&ks, k.group);
         *key_out = ks.p;
         if (!value || value_len < 0) {
