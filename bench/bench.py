@@ -267,6 +267,51 @@ def emit(rep, header, out=None):
         print(f"written to {out}")
 
 
+def use_build():
+    """Points this module at $SAMSA_BUILD (default build/release) for a standalone bench; returns it."""
+    global REL, BENCH_BIN, BROKER_BIN
+    build = os.environ.setdefault("SAMSA_BUILD", REL)
+    REL = build
+    BENCH_BIN = os.path.join(ROOT, build, "samsa-bench")
+    BROKER_BIN = os.path.join(ROOT, build, "samsa-broker")
+    return build
+
+
+def standalone(name, title, scales, steps, budget_s, setup="one node; client and broker on this machine", tail="",
+               needs_bench_bin=True):
+    """The main of a standalone bench (cleaner_bench.py, txn_bench.py, ...): --out and --smoke,
+    steps(rep, S, work) in a fresh work dir under the SAMSA_BENCH_BUDGET_S budget, every broker
+    stopped and the work dir removed whatever happens, then the table under a '# <title>' header."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    ap.add_argument("--smoke", action="store_true", help="tiny scale; figures meaningless")
+    args = ap.parse_args()
+    S = {k: v[1 if args.smoke else 0] for k, v in scales.items()}
+    if needs_bench_bin and not os.access(BENCH_BIN, os.X_OK):
+        subprocess.run(["make", "-s", "-f", "bench/Makefile", f"REL={REL}", "-j2"], cwd=ROOT, check=True)
+    started = time.time()
+    load_before = os.getloadavg()[0]
+    work = tempfile.mkdtemp(prefix=f"samsa-{name}-bench-")
+    rep = Report()
+    budget = arm_budget(budget_s)
+    try:
+        steps(rep, S, work)
+    except OverBudget:
+        rep.note(f"the run hit its {budget} s budget; the steps after the last row were skipped")
+    finally:
+        signal.alarm(0)
+        for b in list(ALL_BROKERS):
+            b.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    now = datetime.datetime.now()
+    header = (f"# {title}: {now:%Y-%m-%d %H:%M} on {socket.gethostname()}\n\n"
+              f"Mode: {'smoke (figures meaningless)' if args.smoke else 'full'}; {os.cpu_count()} CPUs; "
+              f"build {REL}; {setup}; total run time "
+              f"{time.time() - started:.0f} s; 1-minute load average {load_before:.1f} at start, "
+              f"{os.getloadavg()[0]:.1f} at end.{tail}\n\n")
+    emit(rep, header, args.out)
+
+
 T0 = time.time()
 
 

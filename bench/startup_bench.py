@@ -21,30 +21,19 @@ replays only what follows).
 Figures only: nothing here fails on speed. Every load and wait is bounded; the run is cut off at
 SAMSA_BENCH_BUDGET_S (default 600 s).
 """
-import argparse
-import datetime
 import os
 import re
-import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, ".."))
-os.environ.setdefault("SAMSA_BUILD", "build/release")
-BUILD = os.environ["SAMSA_BUILD"]
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import bench as B  # noqa: E402  (bench.py: Broker, Report, budget, table writer)
+import bench as B  # noqa: E402  (bench.py: Broker, Report, the standalone main)
 
-B.REL = BUILD
-B.BENCH_BIN = os.path.join(ROOT, BUILD, "samsa-bench")
-B.BROKER_BIN = os.path.join(ROOT, BUILD, "samsa-broker")
+B.use_build()
 
 PARTITIONS = 100
 GROUP = "startup-bench"
@@ -339,33 +328,10 @@ def measure_metadata(rep, S, work):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--smoke", action="store_true", help="tiny scale; figures meaningless")
-    args = ap.parse_args()
-    S = {k: v[1 if args.smoke else 0] for k, v in SCALES.items()}
-    started = time.time()
-    load_before = os.getloadavg()[0]
-    work = tempfile.mkdtemp(prefix="samsa-startup-bench-")
-    rep = B.Report()
-    budget = B.arm_budget(600)
-    try:
+    def steps(rep, S, work):
         measure_offsets(rep, S, work)
         measure_metadata(rep, S, work)
-    except B.OverBudget:
-        rep.note(f"the run hit its {budget} s budget; the steps after the last row were skipped")
-    finally:
-        signal.alarm(0)
-        for b in list(B.ALL_BROKERS):
-            b.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    now = datetime.datetime.now()
-    header = (f"# Start-up benchmark: {now:%Y-%m-%d %H:%M} on {socket.gethostname()}\n\n"
-              f"Mode: {'smoke (figures meaningless)' if args.smoke else 'full'}; {os.cpu_count()} CPUs; "
-              f"build {BUILD}; one node; client and broker on this machine; total run time "
-              f"{time.time() - started:.0f} s; 1-minute load average {load_before:.1f} at start, "
-              f"{os.getloadavg()[0]:.1f} at end.\n\n")
-    B.emit(rep, header, args.out)
+    B.standalone("startup", "Start-up benchmark", SCALES, steps, 600, needs_bench_bin=False)
 
 
 if __name__ == "__main__":

@@ -17,28 +17,14 @@ read_uncommitted and with read_committed, alternating, as records/s.
 Prints one table (and writes it with --out). Figures only: nothing here fails on speed. Every
 load and wait is bounded; the run is cut off at SAMSA_BENCH_BUDGET_S (default 300 s).
 """
-import argparse
-import datetime
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, ".."))
-os.environ.setdefault("SAMSA_BUILD", "build/release")
-BUILD = os.environ["SAMSA_BUILD"]
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import bench as B  # noqa: E402  (bench.py: machine limits, Broker, Report, samsa-bench runner)
+import bench as B  # noqa: E402  (bench.py: machine limits, Broker, Report, samsa-bench runner, the standalone main)
 
-B.REL = BUILD
-B.BENCH_BIN = os.path.join(ROOT, BUILD, "samsa-bench")
-B.BROKER_BIN = os.path.join(ROOT, BUILD, "samsa-broker")
+B.use_build()
 
 SIZE = 1024
 PARTITIONS = 8
@@ -100,40 +86,14 @@ def measure(rep, S, b, limits):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--smoke", action="store_true", help="tiny scale; figures meaningless")
-    args = ap.parse_args()
-    S = {k: v[1 if args.smoke else 0] for k, v in SCALES.items()}
-    if not os.access(B.BENCH_BIN, os.X_OK):
-        subprocess.run(["make", "-s", "-f", "bench/Makefile", f"REL={BUILD}", "-j2"], cwd=ROOT, check=True)
-    started = time.time()
-    load_before = os.getloadavg()[0]
-    work = tempfile.mkdtemp(prefix="samsa-txn-bench-")
-    rep = B.Report()
-
-    budget = B.arm_budget(300)
-    b = None
-    try:
+    def steps(rep, S, work):
         limits = B.measure_machine(rep, S)
         B.measure_disk(rep, S, work, limits)
         b = B.Broker(os.path.join(work, "node"), TXN_NODE)
         b.start()
         measure(rep, S, b, limits)
-    except B.OverBudget:
-        rep.note(f"the run hit its {budget} s budget; the steps after the last row were skipped")
-    finally:
-        signal.alarm(0)
-        if b is not None:
-            b.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    now = datetime.datetime.now()
-    header = (f"# Transactions benchmark: {now:%Y-%m-%d %H:%M} on {socket.gethostname()}\n\n"
-              f"Mode: {'smoke (figures meaningless)' if args.smoke else 'full'}; {os.cpu_count()} CPUs; "
-              f"build {BUILD}; one node; client and broker on this machine; total run time "
-              f"{time.time() - started:.0f} s; 1-minute load average {load_before:.1f} at start, "
-              f"{os.getloadavg()[0]:.1f} at end. Ratios are to the machine limits measured in the same run.\n\n")
-    B.emit(rep, header, args.out)
+    B.standalone("txn", "Transactions benchmark", SCALES, steps, 300,
+                 tail=" Ratios are to the machine limits measured in the same run.")
 
 
 if __name__ == "__main__":
