@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "metadata/mlog.h"
+#include "metadata/topic_records.h"
 #include "protocol/batch_header.h"
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
@@ -127,27 +128,11 @@ static int emit_broker(msnap_record_fn fn, void *ctx, const mimage *img, const m
 
 static int emit_topic(msnap_record_fn fn, void *ctx, const mtopic *t) {
     TopicRecord tr;
-    TopicRecord_init(&tr);
-    tr.name = kstr_from(t->name);
-    tr.topic_id = t->id;
+    mtopic_to_record(t, &tr);
     int rc = emit(fn, ctx, KMETA_TOPIC_RECORD, 0, &tr);
     for (int32_t i = 0; rc == 0 && i < t->nparts; i++) {
-        const mpartition *p = &t->parts[i];
         PartitionRecord pr;
-        PartitionRecord_init(&pr);
-        pr.partition_id = p->partition_id;
-        pr.topic_id = t->id;
-        pr.replicas = p->replicas;
-        pr.replicas_count = p->nreplicas;
-        pr.isr = p->isr;
-        pr.isr_count = p->nisr;
-        pr.removing_replicas = p->removing;
-        pr.removing_replicas_count = p->nremoving;
-        pr.adding_replicas = p->adding;
-        pr.adding_replicas_count = p->nadding;
-        pr.leader = p->leader;
-        pr.leader_epoch = p->leader_epoch;
-        pr.partition_epoch = p->partition_epoch;
+        mpartition_to_record(t, &t->parts[i], &pr);
         rc = emit(fn, ctx, KMETA_PARTITION_RECORD, 0, &pr);
     }
     return rc;

@@ -45,6 +45,7 @@
 #include "controller/controller.h"
 #include "controller/reassign.h"
 #include "metadata/mlog.h"
+#include "metadata/topic_records.h"
 #include "mstore/etcd.h"
 #include "mstore/etcd_store.h"
 #include "mstore/mstore.h"
@@ -196,28 +197,12 @@ static int each_frame(const uint8_t *p, size_t n, karena *a, int (*fn)(void *ctx
 /* A topic's current state as TopicRecord + PartitionRecords. */
 static int encode_topic(const mtopic *t, kwriter *w) {
     TopicRecord tr;
-    TopicRecord_init(&tr);
-    tr.name = kstr_from(t->name);
-    tr.topic_id = t->id;
+    mtopic_to_record(t, &tr);
     mrecord rec = {KMETA_TOPIC_RECORD, 0, &tr};
     if (put_frame(w, &rec) < 0) return -1;
     for (int i = 0; i < t->nparts; i++) {
-        const mpartition *p = &t->parts[i];
         PartitionRecord pr;
-        PartitionRecord_init(&pr);
-        pr.partition_id = p->partition_id;
-        pr.topic_id = t->id;
-        pr.replicas = p->replicas;
-        pr.replicas_count = p->nreplicas;
-        pr.isr = p->isr;
-        pr.isr_count = p->nisr;
-        pr.removing_replicas = p->removing; /* an ongoing reassignment */
-        pr.removing_replicas_count = p->nremoving;
-        pr.adding_replicas = p->adding;
-        pr.adding_replicas_count = p->nadding;
-        pr.leader = p->leader;
-        pr.leader_epoch = p->leader_epoch;
-        pr.partition_epoch = p->partition_epoch;
+        mpartition_to_record(t, &t->parts[i], &pr);
         mrecord prec = {KMETA_PARTITION_RECORD, 0, &pr};
         if (put_frame(w, &prec) < 0) return -1;
     }
