@@ -59,6 +59,7 @@ typedef struct broker {
     mimage *image;             /* cluster metadata state (metadata/image.h) */
     struct mstore *store;      /* where metadata changes go (mstore/mstore.h) */
     struct broker_sasl *sasl;  /* SASL listeners and their sessions (broker/sasl_broker.h); NULL = none */
+    struct broker_authz *authz; /* the StandardAuthorizer (broker/authz.h); NULL = no authorizer */
     char cluster_id[64];
     struct group_coord *groups;
     struct txn_manager *txns;  /* the transaction coordinator (txn/txn_manager.h) */

@@ -284,16 +284,22 @@ int broker_config_check_security(const broker_config *c, char *err, size_t errle
         }
     }
 
-    /* An authorizer: Kafka would enforce ACLs on every request. */
+    /* The authorizer: only Kafka's KRaft StandardAuthorizer (broker/authz.c). */
     const char *az = props_get(&c->raw, "authorizer.class.name");
     char azt[256] = "";
     if (az) trimmed(az, strlen(az), azt, sizeof azt);
-    if (*azt) {
-        snprintf(err, errlen,
-                 "authorizer.class.name=%s: Samsa has no authorizer yet, so ACLs would not be enforced and every "
-                 "client could do everything. Refusing to start; remove authorizer.class.name until ACLs are "
-                 "supported.",
-                 azt);
+    if (*azt && strcmp(azt, "org.apache.kafka.metadata.authorizer.StandardAuthorizer") != 0) {
+        if (strcmp(azt, "kafka.security.authorizer.AclAuthorizer") == 0)
+            snprintf(err, errlen,
+                     "authorizer.class.name=%s: AclAuthorizer keeps its ACLs in ZooKeeper, which a KRaft node (and "
+                     "Samsa) does not have. Use org.apache.kafka.metadata.authorizer.StandardAuthorizer, which keeps "
+                     "them in the cluster metadata.",
+                     azt);
+        else
+            snprintf(err, errlen,
+                     "authorizer.class.name=%s: class not found. The only authorizer is "
+                     "org.apache.kafka.metadata.authorizer.StandardAuthorizer.",
+                     azt);
         return -1;
     }
 

@@ -414,7 +414,6 @@ static void answer_error(kreq *req, int16_t code) {
     FetchResponse resp;
     FetchResponse_init(&resp);
     resp.error_code = code;
-    metrics_error(KAPI_FETCH, code);
     resp.session_id = 0;
     KREQ_REPLY(req, FetchResponse, &resp);
 }

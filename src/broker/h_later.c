@@ -1,5 +1,5 @@
-/* h_later.c - APIs whose features come in later issues (ACLs,
- * delegation tokens, quotas, transactions; SASL and SCRAM are in h_sasl.c). Each answers with the
+/* h_later.c - APIs whose features come in later issues
+ * (delegation tokens, quotas, transactions; SASL and SCRAM are in h_sasl.c). Each answers with the
  * error Apache Kafka 3.6.1 gives on a node configured like the lab
  * (PLAINTEXT listener, no authorizer), or, for transactions, a retriable
  * COORDINATOR_NOT_AVAILABLE until the transaction coordinator lands.
@@ -8,59 +8,6 @@
 #include "broker/handlers.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
-
-#define NO_AUTHORIZER "No Authorizer is configured on the broker"
-
-/* ---- ACLs: no authorizer ---- */
-
-void h_describe_acls(broker *b, kreq *req) {
-    (void)b;
-    DescribeAclsRequest r;
-    if (KREQ_DECODE(req, DescribeAclsRequest, &r) < 0) return;
-    DescribeAclsResponse resp;
-    DescribeAclsResponse_init(&resp);
-    resp.error_code = KERR_SECURITY_DISABLED;
-    resp.error_message = kstr_from(NO_AUTHORIZER);
-    resp.resources = NULL;
-    resp.resources_count = 0;
-    KREQ_REPLY(req, DescribeAclsResponse, &resp);
-}
-
-void h_create_acls(broker *b, kreq *req) {
-    (void)b;
-    CreateAclsRequest r;
-    if (KREQ_DECODE(req, CreateAclsRequest, &r) < 0) return;
-    CreateAclsResponse resp;
-    CreateAclsResponse_init(&resp);
-    int n = r.creations_count > 0 ? r.creations_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, n, resp.results)) return kreq_fail(req, "out of memory");
-    resp.results_count = n;
-    for (int i = 0; i < n; i++) {
-        CreateAclsResponse_AclCreationResult_init(&resp.results[i]);
-        resp.results[i].error_code = KERR_SECURITY_DISABLED;
-        resp.results[i].error_message = kstr_from(NO_AUTHORIZER);
-    }
-    KREQ_REPLY(req, CreateAclsResponse, &resp);
-}
-
-void h_delete_acls(broker *b, kreq *req) {
-    (void)b;
-    DeleteAclsRequest r;
-    if (KREQ_DECODE(req, DeleteAclsRequest, &r) < 0) return;
-    DeleteAclsResponse resp;
-    DeleteAclsResponse_init(&resp);
-    int n = r.filters_count > 0 ? r.filters_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, n, resp.filter_results)) return kreq_fail(req, "out of memory");
-    resp.filter_results_count = n;
-    for (int i = 0; i < n; i++) {
-        DeleteAclsResponse_DeleteAclsFilterResult_init(&resp.filter_results[i]);
-        resp.filter_results[i].error_code = KERR_SECURITY_DISABLED;
-        resp.filter_results[i].error_message = kstr_from(NO_AUTHORIZER);
-        resp.filter_results[i].matching_acls = NULL;
-        resp.filter_results[i].matching_acls_count = 0;
-    }
-    KREQ_REPLY(req, DeleteAclsResponse, &resp);
-}
 
 /* ---- delegation tokens: not allowed on a PLAINTEXT channel ---- */
 

@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "metrics/error_counts.h"
 #include "protocol/wire.h"
 #include "util/arena.h"
 
@@ -58,10 +59,12 @@ void kreq_no_response(kreq *req);
 /* Close the connection (malformed request) and free the request. */
 void kreq_fail(kreq *req, const char *why);
 
+/* (every error code of the answer is counted for ErrorsPerSec, metrics/) */
 #define KREQ_REPLY(req, Type, msgp)                                   \
     do {                                                              \
         kwriter *kreq_w_ = kreq_response_begin(req);                 \
         if (kreq_w_) Type##_encode((msgp), kreq_w_, (req)->api_version); \
+        metrics_errors_##Type((msgp), (req)->api_key, (req)->api_version); \
         kreq_response_end(req);                                       \
     } while (0)
 

@@ -10,6 +10,7 @@
  */
 #include "broker/server_main.h"
 #include "broker/sasl_broker.h"
+#include "broker/authz.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -458,7 +459,8 @@ int server_main(int argc, char **argv) {
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
     };
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
-    if (broker_sasl_start(b, err, sizeof err) != 0 || broker_listeners_start(b, err, sizeof err) != 0) {
+    if (broker_authz_start(b, err, sizeof err) != 0 || broker_sasl_start(b, err, sizeof err) != 0 ||
+        broker_listeners_start(b, err, sizeof err) != 0) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -489,6 +491,7 @@ int server_main(int argc, char **argv) {
     txn_verify_shutdown(); /* produce requests waiting for a verification are answered */
     net_server_free(b->server, 2000);
     broker_sasl_stop(b); /* after the connections: closing them drops their sessions */
+    broker_authz_stop(b);
     broker_listeners_free(b);
     group_coord_free(b->groups);
     txn_manager_free(b->txns);

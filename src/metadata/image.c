@@ -52,6 +52,12 @@ static void mbroker_free_fields(mbroker *br) {
     free(br->rack);
 }
 
+static void acl_free_fields(az_acl *a) {
+    free(a->resource_name);
+    free(a->principal);
+    free(a->host);
+}
+
 void mimage_free(mimage *img) {
     if (!img) return;
     for (int i = 0; i < img->nbrokers; i++) mbroker_free_fields(&img->brokers[i]);
@@ -65,6 +71,8 @@ void mimage_free(mimage *img) {
         free(img->scram[i].salt);
     }
     free(img->scram);
+    for (int i = 0; i < img->nacls; i++) acl_free_fields(&img->acls[i]);
+    free(img->acls);
     free(img);
 }
 
@@ -396,6 +404,49 @@ static int apply_remove_scram(mimage *img, const RemoveUserScramCredentialRecord
     return -1; /* "Unable to find credential to delete" */
 }
 
+/* ---- ACL bindings (AclControlManager.replay) ---- */
+
+const az_acl *mimage_acl(const mimage *img, const kuuid *id) {
+    for (int i = 0; i < img->nacls; i++)
+        if (memcmp(img->acls[i].id, id->b, 16) == 0) return &img->acls[i];
+    return NULL;
+}
+
+static char *kstr_strdup(kstr s) { return s.len >= 0 ? strndup(s.p ? s.p : "", (size_t)s.len) : strdup(""); }
+
+static int apply_acl(mimage *img, const AccessControlEntryRecord *r) {
+    if (mimage_acl(img, &r->id)) return -1;
+    if (img->nacls == img->capacls) {
+        int32_t cap = img->capacls ? img->capacls * 2 : 16;
+        az_acl *grown = realloc(img->acls, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        img->acls = grown;
+        img->capacls = cap;
+    }
+    az_acl a = {.resource_type = r->resource_type, .pattern_type = r->pattern_type, .operation = r->operation,
+                .permission = r->permission_type};
+    memcpy(a.id, r->id.b, 16);
+    a.resource_name = kstr_strdup(r->resource_name);
+    a.principal = kstr_strdup(r->principal);
+    a.host = kstr_strdup(r->host);
+    if (!a.resource_name || !a.principal || !a.host) {
+        acl_free_fields(&a);
+        return -1;
+    }
+    img->acls[img->nacls++] = a;
+    return 0;
+}
+
+static int apply_remove_acl(mimage *img, const RemoveAccessControlEntryRecord *r) {
+    const az_acl *a = mimage_acl(img, &r->id);
+    if (!a) return -1;
+    int32_t i = (int32_t)(a - img->acls);
+    acl_free_fields(&img->acls[i]);
+    memmove(&img->acls[i], &img->acls[i + 1], (size_t)(img->nacls - i - 1) * sizeof *img->acls);
+    img->nacls--;
+    return 0;
+}
+
 int mimage_apply(mimage *img, const mrecord *rec) {
     switch (rec->type) {
     case KMETA_TOPIC_RECORD: return apply_topic(img, rec->data);
@@ -429,6 +480,8 @@ int mimage_apply(mimage *img, const mrecord *rec) {
         img->next_producer_id = r->next_producer_id;
         return 0;
     }
+    case KMETA_ACCESS_CONTROL_ENTRY_RECORD: return apply_acl(img, rec->data);
+    case KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD: return apply_remove_acl(img, rec->data);
     case KMETA_USER_SCRAM_CREDENTIAL_RECORD: return apply_scram(img, rec->data);
     case KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD: return apply_remove_scram(img, rec->data);
     default:

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "protocol/wire.h"
+#include "security/authorizer.h"
 
 /* ConfigRecord resource types, as Kafka's ConfigResource.Type. */
 #define MRES_TOPIC 2
@@ -100,6 +101,8 @@ typedef struct mimage {
     int64_t last_offset;          /* offset of the last applied record */
     mscram *scram;                /* SCRAM credentials, unordered */
     int32_t nscram, capscram;
+    az_acl *acls;                 /* ACL bindings (AccessControlEntryRecord), in the order added */
+    int32_t nacls, capacls;
 } mimage;
 
 /* One decoded metadata record: its api key (KMETA_*), version and the
@@ -127,5 +130,7 @@ mtopic *mimage_topic_by_id(const mimage *img, const kuuid *id);
 const char *mconfig_get(const mconfig_set *s, const char *key);
 /* The credential of user name for a mechanism; NULL when none. */
 const mscram *mimage_scram(const mimage *img, const char *name, int8_t mechanism);
+/* The ACL binding with this record id; NULL when none. */
+const az_acl *mimage_acl(const mimage *img, const kuuid *id);
 
 #endif

@@ -171,7 +171,21 @@ int msnap_image_records(const mimage *img, msnap_record_fn fn, void *ctx) {
         p.next_producer_id = img->next_producer_id;
         rc = emit(fn, ctx, KMETA_PRODUCER_IDS_RECORD, 0, &p);
     }
-    /* (no ACLs kept) then ScramImage: mechanism by mechanism */
+    /* AclsImage, then ScramImage: mechanism by mechanism */
+    for (int32_t i = 0; rc == 0 && i < img->nacls; i++) {
+        const az_acl *a = &img->acls[i];
+        AccessControlEntryRecord r;
+        AccessControlEntryRecord_init(&r);
+        memcpy(r.id.b, a->id, 16);
+        r.resource_type = a->resource_type;
+        r.resource_name = kstr_from(a->resource_name);
+        r.pattern_type = a->pattern_type;
+        r.principal = kstr_from(a->principal);
+        r.host = kstr_from(a->host);
+        r.operation = a->operation;
+        r.permission_type = a->permission;
+        rc = emit(fn, ctx, KMETA_ACCESS_CONTROL_ENTRY_RECORD, 0, &r);
+    }
     for (int8_t mech = 1; mech <= 2; mech++) {
         for (int32_t i = 0; rc == 0 && i < img->nscram; i++) {
             const mscram *c = &img->scram[i];

@@ -180,7 +180,6 @@ void metrics_produce_answered(broker *b, const ProduceResponse *resp) {
         bool looked = false;
         for (int j = 0; j < to->partition_responses_count; j++) {
             int16_t code = to->partition_responses[j].error_code;
-            metrics_error(KAPI_PRODUCE, code);
             metrics_all_topics.total_produce++;
             if (!looked) {
                 t = broker_topic(b, to->name);
@@ -215,7 +214,6 @@ static bool fetch_failure(int16_t code) {
 }
 
 void metrics_fetched(topic_rt *t, bool follower, int64_t bytes, int16_t error) {
-    metrics_error(KAPI_FETCH, error);
     if (follower) return; /* replication traffic has its own meters in Kafka */
     metrics_all_topics.total_fetch++;
     if (t) t->metrics.total_fetch++;

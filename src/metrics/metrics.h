@@ -95,7 +95,8 @@ void metrics_request_end(struct kreq *req);
 /* h_fetch.c: a fetch from a follower or a consumer (FetchFollower or
  * FetchConsumer as well as Fetch). */
 void metrics_fetch_kind(struct kreq *req, bool follower);
-/* One error code in an answer (Kafka's response errorCounts). */
+/* One error code in an answer (Kafka's response errorCounts): KREQ_REPLY
+ * counts every error_code of the answer it sends (error_counts.h). */
 void metrics_error(int16_t api_key, int16_t code);
 
 /* h_produce.c: a leader appended count records of bytes to t. */
@@ -105,7 +106,7 @@ static inline void metrics_produced(topic_metrics *t, uint64_t records, uint64_t
     metrics_all_topics.messages_in += records;
     metrics_all_topics.bytes_in += bytes;
 }
-/* The produce answer is final: errors per partition, failed produces per topic. */
+/* The produce answer is final: partitions requested and failed per topic. */
 void metrics_produce_answered(struct broker *b, const struct ProduceResponse *resp);
 /* h_fetch.c: one partition of a fetch answer (t NULL for unknown topics). */
 void metrics_fetched(struct topic_rt *t, bool follower, int64_t bytes, int16_t error);

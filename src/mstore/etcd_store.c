@@ -12,6 +12,7 @@
  *   producer-ids        ProducerIdsRecord
  *   features/<name>     FeatureLevelRecord
  *   scram/<mechanism>/<user>  UserScramCredentialRecord
+ *   acls/<id>           AccessControlEntryRecord (id in hex)
  *   brokers/<id>        RegisterBrokerRecord, under this node's lease;
  *                       broker epoch = the key's create_revision
  *   controller          the controller's node id, under its lease;
@@ -332,7 +333,9 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
     kw_init(&logv);
     for (int i = 0; i < n && st == MSTORE_OK; i++) {
         bool scram = recs[i].type == KMETA_USER_SCRAM_CREDENTIAL_RECORD ||
-                     recs[i].type == KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD;
+                     recs[i].type == KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD ||
+                     recs[i].type == KMETA_ACCESS_CONTROL_ENTRY_RECORD ||
+                     recs[i].type == KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD;
         if (recs[i].type != KMETA_CONFIG_RECORD && recs[i].type != KMETA_PRODUCER_IDS_RECORD &&
             recs[i].type != KMETA_FEATURE_LEVEL_RECORD && !scram && mimage_apply(scratch, &recs[i]) < 0)
             st = MSTORE_CONFLICT;
@@ -414,6 +417,29 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
             char *ms = karena_sprintf(a, "%d", mech), *user = kstr_dup(uname, a);
             size_t kl;
             char *k = ms && user ? arena_key(s, a, &kl, "scram/%s/%s%s", ms, user, "") : NULL;
+            kwriter w;
+            kw_init(&w);
+            uint8_t *v = NULL;
+            size_t vl = 0;
+            if (k && put && put_frame(&w, &recs[i]) == 0 && (v = karena_alloc(a, w.len))) {
+                memcpy(v, w.buf, w.len);
+                vl = w.len;
+            }
+            kw_free(&w);
+            if (!k || (put && !v)) st = MSTORE_IO;
+            else if (!add_op(t, put ? (etcd_op){ETCD_OP_PUT, k, kl, v, vl, 0, NULL, 0}
+                                    : (etcd_op){ETCD_OP_DELETE, k, kl, NULL, 0, 0, NULL, 0}))
+                st = MSTORE_IO;
+        } else if (recs[i].type == KMETA_ACCESS_CONTROL_ENTRY_RECORD ||
+                   recs[i].type == KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD) {
+            /* one key per binding, named by its record id */
+            bool put = recs[i].type == KMETA_ACCESS_CONTROL_ENTRY_RECORD;
+            const kuuid *id = put ? &((const AccessControlEntryRecord *)recs[i].data)->id
+                                  : &((const RemoveAccessControlEntryRecord *)recs[i].data)->id;
+            char hex[33];
+            for (int j = 0; j < 16; j++) snprintf(hex + 2 * j, 3, "%02x", id->b[j]);
+            size_t kl;
+            char *k = arena_key(s, a, &kl, "acls/%s%s%s", hex, "", "");
             kwriter w;
             kw_init(&w);
             uint8_t *v = NULL;
@@ -639,7 +665,7 @@ static void apply_event(etcd_store *s, const etcd_event *ev) {
         }
         return;
     }
-    /* topics/, configs/, features/, scram/: the state that the log key already carried */
+    /* topics/, configs/, features/, scram/, acls/: the state that the log key already carried */
 }
 
 static void watch_events(void *arg, const etcd_watch_batch *wb) {
@@ -1029,7 +1055,8 @@ static void image_from_snapshot(etcd_store *s, mimage *img, const etcd_result *r
             const char *rest = key_rest(s, kv->key, kv->key_len, &n);
             if (!rest) continue;
             if (pass == 0 && (rest_starts(rest, n, "topics/") || rest_starts(rest, n, "features/") ||
-                              rest_starts(rest, n, "scram/") || rest_is(rest, n, "producer-ids"))) {
+                              rest_starts(rest, n, "scram/") || rest_starts(rest, n, "acls/") ||
+                              rest_is(rest, n, "producer-ids"))) {
                 if (each_frame(kv->value, kv->value_len, &a, boot_apply, img) < 0) {
                     log_error(COMPONENT, "Refusing a corrupt value under %.*s", (int)kv->key_len, (const char *)kv->key);
                     continue;

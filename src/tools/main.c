@@ -23,6 +23,7 @@ static tool_main_fn lookup(const char *name) {
         {"kafka-metadata-quorum", tool_metadata_quorum},
         {"kafka-cluster", tool_cluster},
         {"kafka-features", tool_features},
+        {"kafka-acls", tool_acls},
         {"kafka-dump-log", tool_dump_log},
         {"kafka-producer-perf-test", tool_producer_perf_test},
         {"kafka-consumer-perf-test", tool_consumer_perf_test},

@@ -23,6 +23,7 @@ TOOL_DECL(tool_log_dirs);
 TOOL_DECL(tool_metadata_quorum);
 TOOL_DECL(tool_cluster);
 TOOL_DECL(tool_features);
+TOOL_DECL(tool_acls);
 TOOL_DECL(tool_dump_log);
 TOOL_DECL(tool_producer_perf_test);
 TOOL_DECL(tool_consumer_perf_test);

@@ -235,6 +235,15 @@ def test_counters_and_gauges_match_the_tools(metrics_broker):
     assert s2.get("kafka_network_requestmetrics_totaltimems_count", request="Produce") == produce_requests
     assert s2.get("kafka_network_requestmetrics_errors_total", request="Produce", error="NONE") >= produce_requests
     assert s2.total("kafka_network_requestmetrics_requests_total", request="FetchConsumer") >= 1
+    # every API's answers count their error codes: a topic created twice
+    assert s2.get("kafka_network_requestmetrics_errors_total", request="Metadata", error="NONE") > 0
+    assert s2.get("kafka_network_requestmetrics_errors_total", request="CreateTopics", error="NONE") == 1
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", "m1")
+    assert r.returncode != 0 and "already exists" in r.stdout + r.stderr
+    s3 = scrape(b.metrics_port)
+    assert s3.get("kafka_network_requestmetrics_errors_total", request="CreateTopics",
+                  error="TOPIC_ALREADY_EXISTS") == 1, s3.series("kafka_network_requestmetrics_errors_total")
+    assert s3.get("kafka_network_requestmetrics_errors_total", request="OffsetCommit", error="NONE") >= 1
     for q in ("0.50", "0.99"):
         for fam in ("totaltimems", "requestqueuetimems", "localtimems", "remotetimems", "responsesendtimems"):
             v = s2.get(f"kafka_network_requestmetrics_{fam}", request="Produce", quantile=q)

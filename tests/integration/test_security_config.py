@@ -5,7 +5,7 @@ brokers with PLAIN or SCRAM (test_cluster_sasl.py), but GSSAPI between brokers
 and SASL on controller listeners are not there yet;
 a SASL listener without a usable mechanism (GSSAPI, the default, or PLAIN
 without a JAAS config) cannot start; an SSL listener without a keystore cannot
-start; an authorizer would enforce nothing. The node must exit with 1 and a
+start; ZooKeeper's AclAuthorizer cannot be used. The node must exit with 1 and a
 message naming the listener or the key. Settings that act only on such
 listeners are warnings, and the shipped configurations still start.
 """
@@ -160,13 +160,14 @@ def test_inter_broker_listener_mapped_to_sasl_with_gssapi_refused(workdir):
     assert not port_open(b.port)
 
 
-def test_authorizer_refused(workdir):
+def test_zookeeper_acl_authorizer_refused(workdir):
+    # StandardAuthorizer is served (test_acls.py); ZooKeeper's AclAuthorizer cannot be.
     b, rc, out = start_refused(
-        workdir, {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                  "super.users": "User:admin"})
+        workdir, {"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer", "super.users": "User:admin"})
     assert rc == 1, out
-    assert ("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer: Samsa has no "
-            "authorizer yet, so ACLs would not be enforced") in out, out
+    assert ("authorizer.class.name=kafka.security.authorizer.AclAuthorizer: AclAuthorizer keeps its ACLs in "
+            "ZooKeeper, which a KRaft node (and Samsa) does not have. Use "
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer") in out, out
     assert not port_open(b.port)
 
 

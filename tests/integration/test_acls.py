@@ -1,0 +1,186 @@
+"""ACLs: Kafka's StandardAuthorizer, as an operator configures it.
+
+One node with a PLAINTEXT listener (its principal User:ANONYMOUS is a super
+user, as the inter-broker and set-up channel) and a SASL_PLAINTEXT listener
+with PLAIN users admin (super user) and alice/bob (not),
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer.
+kafka-acls.sh --add/--list/--remove prints what Kafka's AclCommand prints;
+bindings are AccessControlEntryRecords in the metadata log and survive a
+restart; clients see Kafka's authorization errors.
+"""
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from test_sasl import ADMIN_PW, ALICE_PW, SaslNode, ck_conf
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+BOB_PW = "bob-secret"
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+        f'password="{ADMIN_PW}" user_admin="{ADMIN_PW}" user_alice="{ALICE_PW}" user_bob="{BOB_PW}";')
+
+
+def acl_node(workdir, **extra):
+    cfg = {"authorizer.class.name": AUTHORIZER, "super.users": "User:admin;User:ANONYMOUS",
+           "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS}
+    cfg.update(extra)
+    return SaslNode(workdir, cfg)
+
+
+@pytest.fixture
+def node():
+    d = tempfile.mkdtemp(prefix="samsa-acls-")
+    n = acl_node(d)
+    yield n
+    code = n.b.stop()
+    log = n.b.log_text()
+    shutil.rmtree(d, ignore_errors=True)
+    assert code in (0, None), f"broker exited with {code}:\n{log[-4000:]}"
+
+
+def acls(node, *args, user="admin", password=ADMIN_PW, input=None):
+    cfg = node.command_config("PLAIN", user, password, f"{user}.properties")
+    return node.tool("kafka-acls", "--bootstrap-server", node.sasl_bootstrap, "--command-config", cfg, *args,
+                     input=input)
+
+
+def create_topic(node, topic, partitions=1):
+    r = node.tool("kafka-topics", "--bootstrap-server", node.bootstrap, "--create", "--topic", topic,
+                  "--partitions", str(partitions))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def pattern(rtype, name, ptype="LITERAL"):
+    return f"ResourcePattern(resourceType={rtype}, name={name}, patternType={ptype})"
+
+
+def entry(principal, op, perm="ALLOW", host="*"):
+    return f"(principal={principal}, host={host}, operation={op}, permissionType={perm})"
+
+
+def test_add_list_remove_output_as_kafka(node):
+    r = acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Write", "--topic", "t")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == (
+        f"Adding ACLs for resource `{pattern('TOPIC', 't')}`: \n \t{entry('User:alice', 'WRITE')} \n\n"
+        f"Current ACLs for resource `{pattern('TOPIC', 't')}`: \n \t{entry('User:alice', 'WRITE')} \n\n"), r.stdout
+
+    r = acls(node, "--add", "--deny-principal", "User:bob", "--deny-host", "10.0.0.9", "--operation", "Read",
+             "--operation", "Describe", "--group", "g", "--resource-pattern-type", "prefixed")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == f"Adding ACLs for resource `{pattern('GROUP', 'g', 'PREFIXED')}`: ", r.stdout
+    for op in ("READ", "DESCRIBE"):
+        assert entry("User:bob", op, "DENY", "10.0.0.9") in r.stdout, r.stdout
+    assert f"Current ACLs for resource `{pattern('GROUP', 'g', 'PREFIXED')}`: " in r.stdout
+
+    r = acls(node, "--list")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"Current ACLs for resource `{pattern('TOPIC', 't')}`: \n \t{entry('User:alice', 'WRITE')} \n\n" \
+        in r.stdout, r.stdout
+    assert f"Current ACLs for resource `{pattern('GROUP', 'g', 'PREFIXED')}`: " in r.stdout
+
+    r = acls(node, "--list", "--topic", "t")
+    assert r.stdout == f"Current ACLs for resource `{pattern('TOPIC', 't')}`: \n \t{entry('User:alice', 'WRITE')} \n\n"
+
+    r = acls(node, "--list", "--principal", "User:bob")
+    assert r.stdout.startswith("ACLs for principal `User:bob`\n"), r.stdout
+    assert "User:alice" not in r.stdout
+
+    # no --force: the question, then "n" keeps the binding
+    r = acls(node, "--remove", "--topic", "t", input="n\n")
+    assert r.stdout.startswith(f"Are you sure you want to delete all ACLs for resource filter "
+                               f"`{pattern('TOPIC', 't')}`? (y/n)\n"), r.stdout
+    assert entry("User:alice", "WRITE") in acls(node, "--list", "--topic", "t").stdout
+    r = acls(node, "--remove", "--force", "--allow-principal", "User:alice", "--operation", "Write", "--topic", "t")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == "", r.stdout
+    assert acls(node, "--list", "--topic", "t").stdout == ""
+    r = acls(node, "--remove", "--force", "--group", "g", "--resource-pattern-type", "prefixed")
+    assert r.returncode == 0 and acls(node, "--list").stdout == "", r.stdout
+
+
+def test_producer_consumer_convenience(node):
+    r = acls(node, "--add", "--allow-principal", "User:alice", "--producer", "--topic", "t", "--transactional-id",
+             "tx", "--idempotent")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    for op in ("WRITE", "DESCRIBE", "CREATE"):
+        assert entry("User:alice", op) in out.split(f"Adding ACLs for resource `{pattern('TOPIC', 't')}`")[1]
+    assert f"Adding ACLs for resource `{pattern('TRANSACTIONAL_ID', 'tx')}`" in out
+    assert f"Adding ACLs for resource `{pattern('CLUSTER', 'kafka-cluster')}`: \n " \
+           f"\t{entry('User:alice', 'IDEMPOTENT_WRITE')} \n\n" in out, out
+    r = acls(node, "--add", "--allow-principal", "User:bob", "--consumer", "--topic", "t", "--group", "g")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"Adding ACLs for resource `{pattern('GROUP', 'g')}`: \n \t{entry('User:bob', 'READ')} \n\n" in r.stdout
+
+
+def test_tool_errors_as_kafka(node):
+    r = acls(node, "--add", "--topic", "t")
+    assert r.returncode == 1
+    assert "You must specify one of: --allow-principal, --deny-principal when trying to add ACLs." in r.stderr
+    r = acls(node, "--add", "--list", "--topic", "t")
+    assert "Command must include exactly one action: --list, --add, --remove. " in r.stderr
+    r = acls(node, "--add", "--allow-principal", "User:a", "--operation", "Write", "--group", "g")
+    assert r.returncode == 1
+    assert "ResourceType GROUP only supports operations READ,DESCRIBE,DELETE,ALL" in r.stderr, r.stderr
+    r = acls(node, "--add", "--allow-principal", "User:a", "--producer", "--group", "g")
+    assert "With --producer you must specify a --topic" in r.stderr
+    # a user who may not ALTER the cluster
+    r = acls(node, "--add", "--allow-principal", "User:a", "--topic", "t", user="alice", password=ALICE_PW)
+    assert r.returncode == 1
+    assert "Error while executing ACL command: org.apache.kafka.common.errors.ClusterAuthorizationException" \
+        in r.stdout, r.stdout
+
+
+def test_acl_apis_without_authorizer_are_security_disabled(broker):
+    r = broker.run_tool("kafka-acls", "--bootstrap-server", broker.bootstrap, "--list")
+    assert r.returncode == 1
+    assert ("Error while executing ACL command: org.apache.kafka.common.errors.SecurityDisabledException: "
+            "No Authorizer is configured on the broker") in r.stdout, r.stdout
+
+
+def kp_admin(node, user="admin", password=ADMIN_PW):
+    from kafka import KafkaAdminClient
+    return KafkaAdminClient(bootstrap_servers=node.sasl_bootstrap, security_protocol="SASL_PLAINTEXT",
+                            sasl_mechanism="PLAIN", sasl_plain_username=user, sasl_plain_password=password,
+                            request_timeout_ms=20000)
+
+
+def test_admin_client_validation(node):
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                             ResourcePattern, ResourcePatternFilter, ResourceType)
+    a = kp_admin(node)
+    try:
+        ok = ACL("User:alice", "*", ACLOperation.READ, ACLPermissionType.ALLOW,
+                 ResourcePattern(ResourceType.TOPIC, "t", ACLResourcePatternType.LITERAL))
+        bad = ACL("User:alice", "*", ACLOperation.ALTER, ACLPermissionType.ALLOW,
+                  ResourcePattern(ResourceType.CLUSTER, "other", ACLResourcePatternType.LITERAL))
+        res = a.create_acls([ok, bad])
+        assert len(res["succeeded"]) == 1, res
+        # (kafka-python keeps only the error class; the message is checked in tests/unit/test_authorizer.c)
+        assert len(res["failed"]) == 1 and "InvalidRequestError" in str(res["failed"][0]), res
+        assert len(a.create_acls([ok])["succeeded"]) == 1  # the same binding again: kept once
+        flt = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                        ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+        got, err = a.describe_acls(flt)
+        assert [(x.resource_pattern.resource_name, x.principal, x.operation) for x in got] == \
+            [("t", "User:alice", ACLOperation.READ)], got
+        deleted = a.delete_acls([flt])
+        assert len(deleted[0][1]) == 1, deleted
+        assert a.describe_acls(flt)[0] == []
+    finally:
+        a.close()
+
+
+def test_acls_survive_restart(node):
+    acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "keep")
+    acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "gone")
+    acls(node, "--remove", "--force", "--topic", "gone")
+    node.b.restart()
+    r = acls(node, "--list")
+    assert f"`{pattern('TOPIC', 'keep')}`" in r.stdout, r.stdout
+    assert "gone" not in r.stdout
