@@ -559,6 +559,18 @@ static void pass(lc *c) {
             job_free(j);
         }
     }
+    /* Kafka's cleaner thread after each clean: deleteOldSegments on every
+     * compacted log not being cleaned and not uncleanable
+     * (LogCleanerManager.deletableLogs), so compact,delete logs keep their
+     * time and size retention at the cleaner's pace */
+    for (int i = 0; i < n; i++) {
+        topic_rt *t = ts[i];
+        if (!t->cfg.compact) continue;
+        for (int pi = 0; pi < t->nparts; pi++) {
+            partition *p = t->parts[pi];
+            if (p && p->log && !being_cleaned(c, p) && !is_uncleanable(c, p)) part_txn_maintenance(p, now, true);
+        }
+    }
     ckpt_offsets_free(&ck);
     free(cands);
     free(ts);

@@ -21,6 +21,12 @@
  * lowered when a log was truncated below it, and its entry removed when
  * the partition is deleted.
  *
+ * After each pass the loop runs the retention of every compacted log not
+ * being cleaned (Kafka's cleaner thread calls deleteOldSegments on
+ * LogCleanerManager.deletableLogs): a cleanup.policy=compact,delete log
+ * loses its old segments at the cleaner's pace (log.cleaner.backoff.ms),
+ * besides the broker's log.retention.check.interval.ms.
+ *
  * Broker configs are re-read at every pass (dynamic ones apply without
  * restart), topic configs come from the topic's resolved settings.
  * log.cleaner.enable=false: nothing starts.

@@ -437,3 +437,30 @@ def test_corrupt_segment_marks_partition_uncleanable(broker_factory):
     assert b.log_text().count("Marking its partition (bad-0) as uncleanable") == 1, b.log_text()[-3000:]
     assert log_bytes(b, "bad") == before
     assert not [f for f in os.listdir(d) if f.endswith((".cleaned", ".swap"))]
+
+
+def test_compact_delete_retention_runs_with_the_cleaner(broker_factory):
+    """cleanup.policy=compact,delete: the cleaner thread applies time retention after its
+    passes (Kafka's LogCleaner: deleteOldSegments on the deletable logs), without waiting
+    for the broker's retention check (here pushed out of reach)."""
+    b = broker_factory(log_retention_check_interval_ms=3_600_000, log_initial_task_delay_ms=3_600_000, **CLEANER)
+    r = b.run_tool("kafka-topics", "--create", "--topic", "both", "--partitions", "1", "--bootstrap-server",
+                   b.bootstrap, "--config", "cleanup.policy=compact,delete", "--config", "segment.bytes=20000",
+                   "--config", "retention.ms=3000")
+    assert r.returncode == 0, r.stderr
+    # distinct keys: compaction alone removes nothing, only retention can move the log start
+    produce_updates(b, "both", 3000, keys=3000)
+    c = confluent_kafka.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "wm"})
+    try:
+        low, high = c.get_watermark_offsets(confluent_kafka.TopicPartition("both", 0), timeout=10)
+        assert (low, high) == (0, 3000)
+        deadline = time.time() + 30
+        while time.time() < deadline and low == 0:
+            time.sleep(0.5)
+            low, high = c.get_watermark_offsets(confluent_kafka.TopicPartition("both", 0), timeout=10)
+    finally:
+        c.close()
+    # every closed segment is past retention.ms; the active one stays
+    assert low > 2000 and high == 3000, (low, high, b.log_text()[-3000:])
+    segs = glob.glob(os.path.join(b.log_dir, "both-0", "*.log"))
+    assert len(segs) <= 3, segs
