@@ -1193,6 +1193,52 @@ static void test_live_swap(void) {
     plog_close(l);
     omap_free(&m);
     pb_free(&p);
+
+    /* a follower's truncation under a running clean aborts it as well
+     * (Kafka's abortAndPauseCleaning around truncateTo): no cleaned segment
+     * is swapped in over the truncated data; once it is done
+     * (resumeCleaning) the next clean cleans what is left */
+    build_live_dir(&p);
+    l = NULL;
+    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+    if (!l) return;
+    omap_init(&m, 1 << 16, 0.9);
+    c = (live_ctx){l, p.seg_base, 0};
+    plog_cleaning_begin(l, p.seg_base);
+    const int64_t cut = 700; /* inside the fourth of the five cleanable segments */
+    CHECK(plog_truncate_to(l, cut) == 0, "truncation under the clean");
+    CHECK(!plog_cleaning_ok(l, p.seg_base), "the clean is aborted by the truncation");
+    in.dir = p.dir;
+    in.first_dirty_offset = 0;
+    in.first_uncleanable_offset = p.seg_base;
+    rc = cleaner_clean(&cfg, &in, &m, &st, err, sizeof err);
+    CHECK(rc == CLEANER_ABORTED || rc == -1, "refused after the truncation: %d", rc);
+    plog_cleaning_done(l);
+    CHECK(c.swaps == 0 && plog_end_offset(l) == cut, "nothing swapped, LEO %" PRId64, plog_end_offset(l));
+    left = 0;
+    d = opendir(p.dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        left += strstr(e->d_name, ".cleaned") || strstr(e->d_name, ".swap");
+    if (d) closedir(d);
+    CHECK(left == 0, "no .cleaned/.swap left after the aborted clean: %d", left);
+    /* resumed: up to the new active segment */
+    int64_t active_base = -1, size, largest, rolling;
+    plog_segment_info(l, plog_segment_count(l) - 1, &active_base, &size, &largest, &rolling);
+    CHECK(active_base > 0 && active_base < cut, "active segment after the truncation: %" PRId64, active_base);
+    omap_free(&m);
+    omap_init(&m, 1 << 16, 0.9);
+    c = (live_ctx){l, active_base, 0};
+    plog_cleaning_begin(l, active_base);
+    in.first_uncleanable_offset = active_base;
+    rc = cleaner_clean(&cfg, &in, &m, &st, err, sizeof err);
+    plog_cleaning_done(l);
+    CHECK(rc == 0 && c.swaps >= 1, "the resumed clean swaps: rc %d (%s), %d swap(s)", rc, err, c.swaps);
+    CHECK(plog_end_offset(l) == cut, "LEO still the truncation point");
+    plog_slice sl;
+    CHECK(plog_read(l, active_base, 1 << 16, true, cut, &sl) == 0 && sl.len > 0, "the active segment reads");
+    plog_close(l);
+    omap_free(&m);
+    pb_free(&p);
 }
 
 static int no_sync(int fd) {
