@@ -246,6 +246,12 @@ int net_server_set_tls(net_server *s, const char *name, tls_ctx *tls) {
 
 const net_tls_stats *net_server_tls_stats(const net_server *s) { return &s->tls_stats; }
 
+const tls_ctx *net_server_tls(const net_server *s, const char *name) {
+    for (int i = 0; i < s->nlisten; i++)
+        if (strcmp(s->listeners[i].name, name) == 0) return s->listeners[i].tls;
+    return NULL;
+}
+
 /* ---- accept ---- */
 
 static void describe_peer(const struct sockaddr_storage *ss, char *out, size_t outlen, uint32_t *hash) {

@@ -48,6 +48,8 @@ int net_server_listen_as(net_server *s, const char *name, const char *host, int 
  * connections use tls, open ones keep the context they started with. The
  * server owns tls (and frees the old one). -1 when no TLS listener has name. */
 int net_server_set_tls(net_server *s, const char *name, tls_ctx *tls);
+/* The TLS context listener name uses now (NULL: none or no such listener). */
+const tls_ctx *net_server_tls(const net_server *s, const char *name);
 
 typedef struct net_tls_stats {
     uint64_t handshakes_started, handshakes_done, handshakes_failed;
