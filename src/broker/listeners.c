@@ -254,9 +254,10 @@ int broker_listeners_validate(broker *b, const char *const *keys, const char *co
         for (int j = 0; j < n; j++)
             touched |= strncmp(keys[j], t.prefix, strlen(t.prefix)) == 0 || strncmp(keys[j], "ssl.", 4) == 0;
         if (!touched) continue;
-        char why[512];
+        char why[1024];
         tls_ctx *ctx = tls_ctx_new(true, tls_get, &t, why, sizeof why);
-        if (!ctx) {
+        const tls_ctx *cur = b->server ? net_server_tls(b->server, st->name) : NULL;
+        if (!ctx || (cur && tls_ctx_compatible(cur, ctx, why, sizeof why) < 0)) {
             snprintf(err, errlen, "Validation of dynamic config update of SSLFactory failed: %s", why);
             rc = -1;
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -528,6 +529,91 @@ int tls_peer_principal(const tls_ctx *t, SSL *ssl, char *out, size_t outlen) {
         return -1;
     }
     snprintf(out, outlen, "User:%s", name);
+    return 0;
+}
+
+static void name_rfc2253(X509_NAME *n, char *out, size_t outlen) {
+    out[0] = 0;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b) return;
+    X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    int len = BIO_read(b, out, (int)outlen - 1);
+    out[len > 0 ? len : 0] = 0;
+    BIO_free(b);
+}
+
+/* The SANs as "[type, value]" items, Java's getSubjectAlternativeNames form, joined by ", ". */
+static void san_list(X509 *x, char *out, size_t outlen) {
+    size_t o = 0;
+    out[0] = 0;
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        char val[256] = "";
+        int type = g->type;
+        if (type == GEN_DNS || type == GEN_EMAIL || type == GEN_URI) {
+            const ASN1_IA5STRING *s = g->d.ia5;
+            snprintf(val, sizeof val, "%.*s", s->length, (const char *)s->data);
+        } else if (type == GEN_IPADD) {
+            const ASN1_OCTET_STRING *ip = g->d.ip;
+            if (ip->length == 4) inet_ntop(AF_INET, ip->data, val, sizeof val);
+            else if (ip->length == 16) inet_ntop(AF_INET6, ip->data, val, sizeof val);
+        } else {
+            snprintf(val, sizeof val, "?");
+        }
+        /* Java's GeneralName tags: rfc822Name 1, dNSName 2, URI 6, iPAddress 7 */
+        int jtype = type == GEN_EMAIL ? 1 : type == GEN_DNS ? 2 : type == GEN_URI ? 6 : type == GEN_IPADD ? 7 : type;
+        int n = snprintf(out + o, outlen - o, "%s[%d, %s]", o ? ", " : "", jtype, val);
+        if (n < 0 || (size_t)n >= outlen - o) break;
+        o += (size_t)n;
+    }
+    GENERAL_NAMES_free(names);
+}
+
+static bool contains_item(const char *list, const char *item) {
+    size_t n = strlen(item);
+    for (const char *p = strstr(list, item); p; p = strstr(p + 1, item))
+        if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == 0)) return true;
+    return false;
+}
+
+int tls_ctx_compatible(const tls_ctx *old_ctx, const tls_ctx *new_ctx, char *err, size_t errlen) {
+    X509 *o = SSL_CTX_get0_certificate(old_ctx->ssl), *n = SSL_CTX_get0_certificate(new_ctx->ssl);
+    if (!o && n) {
+        snprintf(err, errlen, "Cannot add SSL keystore to an existing listener for which no keystore was configured.");
+        return -1;
+    }
+    if (o && !n) {
+        snprintf(err, errlen, "Cannot remove the SSL keystore from an existing listener for which a keystore was "
+                              "configured.");
+        return -1;
+    }
+    if (!o) return 0;
+    char odn[512], ndn[512];
+    name_rfc2253(X509_get_subject_name(o), odn, sizeof odn);
+    name_rfc2253(X509_get_subject_name(n), ndn, sizeof ndn);
+    if (strcasecmp(odn, ndn) != 0) {
+        snprintf(err, errlen, "Keystore DistinguishedName does not match:  existing={alias=mykey, DN=%s}, "
+                              "new={alias=mykey, DN=%s}", odn, ndn);
+        return -1;
+    }
+    char osan[1024], nsan[1024];
+    san_list(o, osan, sizeof osan);
+    san_list(n, nsan, sizeof nsan);
+    /* every old item ("[t, v]") must be among the new ones */
+    const char *p = osan;
+    while (*p) {
+        const char *e = strstr(p, "], ");
+        size_t len = e ? (size_t)(e - p) + 1 : strlen(p);
+        char item[300];
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        if (!contains_item(nsan, item)) {
+            snprintf(err, errlen, "Keystore SubjectAltNames do not match:  existing={alias=mykey, SAN=[%s]}, "
+                                  "new={alias=mykey, SAN=[%s]}", osan, nsan);
+            return -1;
+        }
+        p = e ? e + 3 : p + len;
+    }
     return 0;
 }
 

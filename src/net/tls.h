@@ -55,6 +55,12 @@ int tls_peer_principal(const tls_ctx *t, SSL *ssl, char *out, size_t outlen);
 /* The peer certificate's subject as RFC 2253 ("CN=a,O=b"), "" without one. */
 void tls_peer_dn(SSL *ssl, char *out, size_t outlen);
 
+/* Kafka's SslFactory check before a keystore is replaced at runtime: the new
+ * leaf certificate keeps the subject (compared as RFC 2253, ignoring case)
+ * and every subject alternative name of the old one. -1 with Kafka's
+ * message ("Keystore DistinguishedName does not match: ...") in err. */
+int tls_ctx_compatible(const tls_ctx *old_ctx, const tls_ctx *new_ctx, char *err, size_t errlen);
+
 /* PEM text whose line breaks were lost (an inline value in a .properties
  * file) with its blocks re-wrapped; text outside the blocks is dropped.
  * malloc'd; NULL when out of memory. */

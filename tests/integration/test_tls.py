@@ -415,6 +415,14 @@ def test_certificate_reload_with_kafka_configs(tls_factory, certs):
     assert r.returncode != 0, r.stdout
     assert "Validation of dynamic config update of SSLFactory failed" in r.stdout + r.stderr, r.stdout + r.stderr
     assert server_cert_serial(b.ssl_port, certs) == before
+    # a keystore for another name is refused, as Kafka's SslFactory does
+    r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", "--entity-name", "1",
+                   "--alter", "--add-config",
+                   f"listener.name.ssl.ssl.keystore.location={certs.path('client.keystore.pem')}")
+    assert r.returncode != 0, r.stdout
+    assert ("Keystore DistinguishedName does not match:  existing={alias=mykey, DN=O=samsa,CN=localhost}, "
+            "new={alias=mykey, DN=CN=client,OU=test,O=samsa}") in r.stdout + r.stderr, r.stdout + r.stderr
+    assert server_cert_serial(b.ssl_port, certs) == before
     # the new keystore: new connections get the new certificate, without a restart
     r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--entity-type", "brokers", "--entity-name", "1",
                    "--alter", "--add-config", f"listener.name.ssl.ssl.keystore.location={certs.path('server2.keystore.pem')}")
