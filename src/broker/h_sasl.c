@@ -52,6 +52,8 @@ void h_sasl_handshake(broker *b, kreq *req) {
         broker_sasl_fail_later(b, req);
         return;
     }
+    /* v0: raw tokens follow, which may be shorter than a request header */
+    if (req->api_version == 0) kconn_set_frame_limit(c, broker_sasl_max_receive(b), true);
     KREQ_REPLY(req, SaslHandshakeResponse, &resp);
 }
 
@@ -82,7 +84,10 @@ void h_sasl_authenticate(broker *b, kreq *req) {
         }
     }
     resp.session_lifetime_ms = res.session_lifetime_ms;
-    if (!res.error_code && sasl_authenticated(s)) kconn_set_principal(c, s->principal);
+    if (!res.error_code && sasl_authenticated(s)) {
+        kconn_set_principal(c, s->principal);
+        kconn_set_frame_limit(c, 0, false); /* authenticated: socket.request.max.bytes */
+    }
     bool close = res.close;
     char reason[sizeof res.reason];
     snprintf(reason, sizeof reason, "%s", res.reason);

@@ -40,6 +40,7 @@ struct broker_sasl {
     listener_sasl l[MAX_SASL_LISTENERS];
     int n;
     int64_t fail_delay_ms; /* connection.failed.authentication.delay.ms */
+    int32_t max_receive;   /* sasl.server.max.receive.size: frames before authentication */
     conn_entry *buckets[BUCKETS];
 };
 
@@ -114,6 +115,9 @@ int broker_sasl_start(broker *b, char *err, size_t errlen) {
     const char *d = props_get(&b->cfg.raw, "connection.failed.authentication.delay.ms");
     bs->fail_delay_ms = d ? strtoll(d, NULL, 10) : 100;
     if (bs->fail_delay_ms < 0) bs->fail_delay_ms = 0;
+    const char *mr = props_get(&b->cfg.raw, "sasl.server.max.receive.size");
+    long long mrv = mr ? strtoll(mr, NULL, 10) : 524288;
+    bs->max_receive = mrv > 0 && mrv < INT32_MAX ? (int32_t)mrv : 524288;
     for (int i = 0; i < b->cfg.nlisteners && bs->n < MAX_SASL_LISTENERS; i++) {
         const char *name = b->cfg.listeners[i].name;
         if (!is_sasl_protocol(broker_config_listener_protocol(&b->cfg, name))) continue;
@@ -126,6 +130,7 @@ int broker_sasl_start(broker *b, char *err, size_t errlen) {
         }
         ls->cfg.scram_lookup = image_lookup;
         ls->cfg.scram_ctx = b;
+        net_server_limit_unauthenticated(b->server, name, bs->max_receive);
         bs->n++;
     }
     b->sasl = bs;
@@ -176,6 +181,8 @@ static const listener_sasl *listener_of(const struct broker_sasl *bs, const char
 }
 
 bool broker_sasl_listener(const broker *b, const char *listener) { return listener_of(b->sasl, listener) != NULL; }
+
+int32_t broker_sasl_max_receive(const broker *b) { return b->sasl ? b->sasl->max_receive : 524288; }
 
 /* The connection's entry, created on its first request when it came in on a SASL listener. */
 static conn_entry *entry_of(broker *b, struct kconn *c, bool create) {
@@ -278,7 +285,10 @@ bool broker_sasl_raw_frame(broker *b, struct kconn *c, uint8_t *frame, size_t le
         kw_i32(w, (int32_t)r.token_len);
         if (r.token_len) kw_raw(w, r.token, r.token_len);
     }
-    if (sasl_authenticated(&e->s)) kconn_set_principal(c, e->s.principal);
+    if (sasl_authenticated(&e->s)) {
+        kconn_set_principal(c, e->s.principal);
+        kconn_set_frame_limit(c, 0, false); /* authenticated: socket.request.max.bytes */
+    }
     sasl_result_free(&r);
     if (w) kconn_send(c, w);
     else kconn_close(c, "out of memory");

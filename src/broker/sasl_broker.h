@@ -33,6 +33,9 @@ bool broker_sasl_raw_frame(struct broker *b, struct kconn *c, uint8_t *frame, si
 bool broker_sasl_admit(struct broker *b, struct kreq *req);
 void broker_sasl_connection_closed(struct broker *b, struct kconn *c);
 
+/* Frames before authentication: sasl.server.max.receive.size. */
+int32_t broker_sasl_max_receive(const struct broker *b);
+
 /* The connection's session; NULL on a non-SASL listener. */
 sasl_session *broker_sasl_session(struct broker *b, struct kconn *c);
 /* An authentication failed: close c after connection.failed.authentication.delay.ms. */

@@ -63,6 +63,8 @@ struct kconn {
     int64_t last_active_ms;
     /* transport */
     int listener;               /* index into srv->listeners */
+    int32_t max_frame;          /* 0: cfg.max_request_bytes (kconn_set_frame_limit) */
+    bool allow_small_frames;
     SSL *ssl;                   /* NULL on a PLAINTEXT listener */
     bool tls_ready;             /* handshake done */
     int hs_want;                /* LOOP_READ/LOOP_WRITE the handshake waits for */
@@ -87,6 +89,11 @@ struct net_server {
     listener_slot listeners[MAX_LISTENERS];
     int nlisten;
     net_tls_stats tls_stats;
+    struct {
+        char name[32];
+        int32_t max_bytes;
+    } unauth[MAX_LISTENERS];    /* net_server_limit_unauthenticated */
+    int nunauth;
     kconn *conns;
     int nconns;
     ip_count *ips;
@@ -329,6 +336,8 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
             continue;
         }
         c->listener = li < s->nlisten ? li : 0;
+        for (int u = 0; u < s->nunauth && li < s->nlisten; u++)
+            if (strcmp(s->unauth[u].name, s->listeners[li].name) == 0) c->max_frame = s->unauth[u].max_bytes;
         snprintf(c->principal, sizeof c->principal, "User:ANONYMOUS");
         tls_ctx *tls = li < s->nlisten ? s->listeners[li].tls : NULL;
         if (tls) {
@@ -408,6 +417,18 @@ static void conn_maybe_free(kconn *c) {
 const char *kconn_peer(const kconn *c) { return c->peer; }
 const char *kconn_listener(const kconn *c) { return c->srv->listeners[c->listener].name; }
 const char *kconn_principal(const kconn *c) { return c->principal; }
+
+int net_server_limit_unauthenticated(net_server *s, const char *listener, int32_t max_bytes) {
+    if (s->nunauth >= MAX_LISTENERS) return -1;
+    snprintf(s->unauth[s->nunauth].name, sizeof s->unauth[0].name, "%s", listener);
+    s->unauth[s->nunauth++].max_bytes = max_bytes;
+    return 0;
+}
+
+void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {
+    c->max_frame = max_bytes;
+    c->allow_small_frames = allow_small;
+}
 void kconn_set_principal(kconn *c, const char *principal) {
     snprintf(c->principal, sizeof c->principal, "%s", principal);
 }
@@ -641,19 +662,19 @@ static void conn_process_frames(kconn *c) {
             if (c->rlen < 4) return;
             int32_t size = (int32_t)(((uint32_t)c->rbuf[0] << 24) | ((uint32_t)c->rbuf[1] << 16) |
                                      ((uint32_t)c->rbuf[2] << 8) | c->rbuf[3]);
-            if (size < 0 || size > c->srv->cfg.max_request_bytes) {
+            int32_t max = c->max_frame > 0 ? c->max_frame : c->srv->cfg.max_request_bytes;
+            if (size < 0 || size > max) {
                 char why[160];
-                snprintf(why, sizeof why,
-                         "Invalid receive (size = %d larger than %d)", size, c->srv->cfg.max_request_bytes);
+                snprintf(why, sizeof why, "Invalid receive (size = %d larger than %d)", size, max);
                 if (size < 0) snprintf(why, sizeof why, "Invalid receive (size = %d)", size);
                 kconn_close(c, why);
                 return;
             }
-            if (size < 8) { /* cannot even hold api key, version and correlation id */
+            if (size < 8 && !c->allow_small_frames) { /* cannot even hold api key, version and correlation id */
                 kconn_close(c, "request frame too small");
                 return;
             }
-            c->frame = malloc((size_t)size);
+            c->frame = malloc(size > 0 ? (size_t)size : 1);
             if (!c->frame) {
                 kconn_close(c, "out of memory for request");
                 return;

@@ -59,6 +59,14 @@ typedef struct net_tls_stats {
 } net_tls_stats;
 const net_tls_stats *net_server_tls_stats(const net_server *s);
 
+/* Until the request layer says otherwise, connections of this listener
+ * take frames of at most max_bytes: Kafka reads at most
+ * sasl.server.max.receive.size bytes before SASL authentication. */
+int net_server_limit_unauthenticated(net_server *s, const char *listener, int32_t max_bytes);
+/* This connection's largest frame (0 = socket.request.max.bytes) and whether
+ * frames under 8 bytes may come (raw SASL tokens after a v0 SaslHandshake). */
+void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small);
+
 /* Stop accepting; connections stay until net_server_free. */
 void net_server_stop_listening(net_server *s);
 /* Flush pending output for up to timeout_ms, then close everything. */

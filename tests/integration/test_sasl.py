@@ -571,3 +571,28 @@ def test_api_versions_before_authentication(node):
     kafka_request(s, 18, 0, 3, b"")
     assert read_frame(s) is None
     s.close()
+
+
+def test_frame_limits_before_and_after_authentication(node):
+    # before authentication, sasl.server.max.receive.size (524288) bounds a frame, as in Kafka
+    s = socket.create_connection(("127.0.0.1", node.sasl_port))
+    s.sendall(struct.pack(">i", 600000) + b"\0" * 1000)
+    assert read_frame(s) is None
+    s.close()
+    assert "Invalid receive (size = 600000 larger than 524288)" in node.b.log_text()
+    # after a v0 handshake a raw token shorter than a request header is a token, not a bad request
+    s = socket.create_connection(("127.0.0.1", node.sasl_port))
+    kafka_request(s, 17, 0, 1, struct.pack(">h", 5) + b"PLAIN")
+    assert struct.unpack(">ih", read_frame(s)[:6]) == (1, 0)
+    s.sendall(struct.pack(">i", 4) + b"\0a\0b")
+    assert read_frame(s) is None  # v0: a failure is the closed connection
+    s.close()
+    deadline = time.time() + 5
+    while "Failed authentication with /127.0.0.1" not in node.b.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "(Authentication failed: Invalid username or password)" in node.b.log_text()
+    # authenticated, a client may send up to socket.request.max.bytes: a 700 KB record
+    from confluent_kafka import Producer
+    p = Producer(ck_conf(node, "PLAIN", "alice", ALICE_PW))
+    p.produce("big", b"x" * 700000)
+    assert p.flush(30) == 0
