@@ -44,7 +44,6 @@ typedef struct lc_job {
     cleaner_producer *producers;
     int64_t map_bytes;
     double load_factor;
-    double max_bytes_per_sec;
     atomic_bool abort; /* set by the loop once the log was deleted or truncated under it */
     /* result */
     int rc;
@@ -58,8 +57,10 @@ typedef enum { W_IDLE, W_BUSY, W_FINISHED } worker_state;
 typedef struct lc_worker {
     int id;
     pthread_t thread;
-    bool started;
+    bool started;         /* a thread runs (or ran, not joined yet) in this slot */
     worker_state state;   /* guarded by mu */
+    bool retire;          /* guarded by mu: exit once idle (log.cleaner.threads lowered) */
+    bool exited;          /* guarded by mu: the thread returned; the loop joins it */
     lc_job *job;          /* set with W_BUSY by the loop */
     /* swap handoff: the worker fills these and waits for swap_done */
     bool swap_pending, swap_done;
@@ -83,7 +84,9 @@ typedef struct lc {
     bool stopping;
     int efd;
     lc_worker w[MAX_THREADS];
-    int nworkers;
+    int nworkers; /* slots in use: the wanted threads, then retiring ones */
+    int threads;  /* log.cleaner.threads in effect (workers 0..threads-1) */
+    _Atomic double max_bytes_per_sec; /* log.cleaner.io.max.bytes.per.second, read by the workers */
     loop_timer_id timer;
     bool timer_set;
     /* Kafka's uncleanable partitions: a clean failed (a malformed batch, an
@@ -163,7 +166,7 @@ static int on_progress(void *ctx, int64_t bytes) {
     stop = c->stopping;
     pthread_mutex_unlock(&c->mu);
     if (stop || atomic_load(&w->job->abort)) return 1;
-    double rate = w->job->max_bytes_per_sec;
+    double rate = atomic_load(&c->max_bytes_per_sec); /* a change applies mid-clean */
     if (rate <= 0 || rate >= 1e300) return 0;
     int64_t now = mono_ns();
     w->window_bytes += bytes;
@@ -229,10 +232,14 @@ static void run_job(lc_worker *w, lc_job *j) {
 static void *worker_main(void *arg) {
     lc_worker *w = arg;
     lc *c = g_lc;
+    char name[16]; /* as Kafka's kafka-log-cleaner-thread-N, within 15 characters (top -H, ps -L) */
+    snprintf(name, sizeof name, "log-cleaner-%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->stopping && w->state != W_BUSY) pthread_cond_wait(&c->cv, &c->mu);
-        if (c->stopping) break;
+        while (!c->stopping && w->state != W_BUSY && !(w->retire && w->state == W_IDLE))
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->stopping || w->state != W_BUSY) break; /* stopping, or retired while idle */
         lc_job *j = w->job;
         pthread_mutex_unlock(&c->mu);
         run_job(w, j);
@@ -240,8 +247,11 @@ static void *worker_main(void *arg) {
         w->state = W_FINISHED;
         wake_loop(c);
     }
+    w->exited = true;
+    wake_loop(c);
     pthread_mutex_unlock(&c->mu);
     if (w->map_ok) omap_free(&w->map);
+    w->map_ok = false;
     return NULL;
 }
 
@@ -329,9 +339,11 @@ static void finish_job(lc *c, lc_worker *w) {
     job_free(j);
     w->job = NULL;
     w->state = W_IDLE;
+    if (w->retire) pthread_cond_broadcast(&c->cv); /* it may exit now */
 }
 
 static void schedule_pass(lc *c, int64_t delay_ms);
+static void reap_workers(lc *c);
 
 static void on_wake(kloop *l, int fd, int events, void *arg) {
     (void)l;
@@ -355,7 +367,76 @@ static void on_wake(kloop *l, int fd, int events, void *arg) {
         }
     }
     pthread_mutex_unlock(&c->mu);
+    reap_workers(c); /* a retired worker exited */
     if (finished) schedule_pass(c, 0);
+}
+
+/* ---- the number of threads (Kafka's LogCleaner.reconfigure) ---- */
+
+static int wanted_threads(broker *b) {
+    int64_t n = broker_i64(b, "log.cleaner.threads", 1);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+/* A worker that takes jobs: started, not retiring, not gone. */
+static bool worker_usable(const lc *c, int i) {
+    return i < c->threads && c->w[i].started && !c->w[i].exited;
+}
+
+/* Starts slot i's thread (the slot is free: never started, or joined). */
+static int start_worker(lc *c, int i) {
+    lc_worker *w = &c->w[i];
+    memset(w, 0, sizeof *w);
+    w->id = i;
+    w->state = W_IDLE;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+    w->started = true;
+    if (i >= c->nworkers) c->nworkers = i + 1;
+    return 0;
+}
+
+/* Joins the workers that exited, and gives back the slots on top. */
+static void reap_workers(lc *c) {
+    for (int i = 0; i < c->nworkers; i++) {
+        pthread_mutex_lock(&c->mu);
+        bool gone = c->w[i].started && c->w[i].exited;
+        pthread_mutex_unlock(&c->mu);
+        if (gone) {
+            pthread_join(c->w[i].thread, NULL);
+            c->w[i].started = false;
+        }
+    }
+    while (c->nworkers > c->threads && !c->w[c->nworkers - 1].started) c->nworkers--;
+}
+
+/* log.cleaner.threads changed live (kafka-configs --entity-type brokers):
+ * Kafka restarts its cleaner threads with the new count, aborting the
+ * cleans under way. Here the workers above the new count retire (their
+ * clean is aborted, they exit once idle, the loop joins them) and missing
+ * ones start; the others keep cleaning. Idempotent: run at every pass. */
+static void resize_workers(lc *c) {
+    int want = wanted_threads(c->b);
+    if (want != c->threads)
+        log_info(COMPONENT, "Reconfiguring the log cleaner: log.cleaner.threads %d -> %d", c->threads, want);
+    c->threads = want;
+    atomic_store(&c->max_bytes_per_sec,
+                 broker_double(c->b, "log.cleaner.io.max.bytes.per.second", 1.7976931348623157e308));
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->nworkers; i++) {
+        lc_worker *w = &c->w[i];
+        if (!w->started || w->exited) continue;
+        bool retire = i >= c->threads;
+        if (retire && !w->retire && w->job) atomic_store(&w->job->abort, true);
+        w->retire = retire;
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    reap_workers(c);
+    for (int i = 0; i < c->threads; i++)
+        if (!c->w[i].started && start_worker(c, i) != 0) {
+            log_error(COMPONENT, "Cannot start log cleaner thread %d: %s", i, strerror(errno));
+            break;
+        }
 }
 
 /* ---- picking the filthiest log (grabFilthiestCompactedLog) ---- */
@@ -446,12 +527,11 @@ static lc_job *make_job(lc *c, topic_rt *t, partition *p, const cleaner_decision
         if (pstate_producer_at(p->producers, i, &info) != 0) continue;
         j->producers[k++] = (cleaner_producer){info.producer_id, info.last_data_offset, info.epoch};
     }
-    int threads = c->nworkers;
+    int threads = c->threads;
     int64_t dedupe = broker_i64(b, "log.cleaner.dedupe.buffer.size", 134217728);
     j->map_bytes = dedupe / threads;
     if (j->map_bytes > INT32_MAX) j->map_bytes = INT32_MAX;
     j->load_factor = broker_double(b, "log.cleaner.io.buffer.load.factor", OMAP_DEFAULT_LOAD_FACTOR);
-    j->max_bytes_per_sec = broker_double(b, "log.cleaner.io.max.bytes.per.second", 1.7976931348623157e308);
     j->in.dir = j->dir;
     j->in.first_dirty_offset = d->first_dirty_offset;
     j->in.first_uncleanable_offset = d->first_uncleanable_offset;
@@ -468,11 +548,12 @@ static lc_job *make_job(lc *c, topic_rt *t, partition *p, const cleaner_decision
  * workers get the filthiest ones. */
 static void pass(lc *c) {
     broker *b = c->b;
+    resize_workers(c);
     int idle = 0;
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < c->nworkers; i++) {
         lc_job *j = c->w[i].job;
-        if (c->w[i].state == W_IDLE) idle++;
+        if (c->w[i].state == W_IDLE && worker_usable(c, i)) idle++;
         else if (j && c->w[i].state == W_BUSY) {
             /* abortAndPauseCleaning: stop reading what is gone */
             partition *p = find_partition(b, j);
@@ -546,7 +627,7 @@ static void pass(lc *c) {
         plog_cleaning_begin(cd.p->log, j->end);
         pthread_mutex_lock(&c->mu);
         for (int i = 0; i < c->nworkers; i++)
-            if (c->w[i].state == W_IDLE) {
+            if (c->w[i].state == W_IDLE && worker_usable(c, i)) {
                 c->w[i].job = j;
                 c->w[i].state = W_BUSY;
                 j = NULL;
@@ -603,10 +684,9 @@ int log_cleaner_start(broker *b) {
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int64_t threads = broker_i64(b, "log.cleaner.threads", 1);
-    if (threads < 1) threads = 1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    c->nworkers = (int)threads;
+    c->threads = wanted_threads(b);
+    atomic_init(&c->max_bytes_per_sec,
+                broker_double(b, "log.cleaner.io.max.bytes.per.second", 1.7976931348623157e308));
     if (c->efd < 0 || loop_watch(b->loop, c->efd, LOOP_READ, on_wake, c) != 0) {
         log_error(COMPONENT, "Cannot start the log cleaner: %s", strerror(errno));
         if (c->efd >= 0) close(c->efd);
@@ -614,14 +694,11 @@ int log_cleaner_start(broker *b) {
         return -1;
     }
     g_lc = c;
-    for (int i = 0; i < c->nworkers; i++) {
-        c->w[i].id = i;
-        if (pthread_create(&c->w[i].thread, NULL, worker_main, &c->w[i]) != 0) {
-            c->nworkers = i;
+    for (int i = 0; i < c->threads; i++)
+        if (start_worker(c, i) != 0) {
+            c->threads = i; /* the next pass tries again */
             break;
         }
-        c->w[i].started = true;
-    }
     log_info(COMPONENT, "Starting the log cleaner (%d thread(s))", c->nworkers);
     schedule_pass(c, -1);
     return 0;

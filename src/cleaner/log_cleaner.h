@@ -28,7 +28,11 @@
  * besides the broker's log.retention.check.interval.ms.
  *
  * Broker configs are re-read at every pass (dynamic ones apply without
- * restart), topic configs come from the topic's resolved settings.
+ * restart), topic configs come from the topic's resolved settings. A
+ * changed log.cleaner.threads (Kafka's LogCleaner.reconfigure) starts the
+ * missing workers, or retires those above the new count: their clean is
+ * aborted, they exit once idle and the loop joins them. Threads are named
+ * log-cleaner-N.
  * log.cleaner.enable=false: nothing starts.
  */
 #ifndef SAMSA_CLEANER_LOG_CLEANER_H

@@ -464,3 +464,50 @@ def test_compact_delete_retention_runs_with_the_cleaner(broker_factory):
     assert low > 2000 and high == 3000, (low, high, b.log_text()[-3000:])
     segs = glob.glob(os.path.join(b.log_dir, "both-0", "*.log"))
     assert len(segs) <= 3, segs
+
+
+def cleaner_threads(b):
+    """The broker's log cleaner threads, by their names (as top -H shows them)."""
+    names = []
+    for comm in glob.glob(f"/proc/{b.proc.pid}/task/*/comm"):
+        try:
+            with open(comm) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return sorted(n for n in names if n.startswith("log-cleaner-"))
+
+
+def test_cleaner_threads_change_live(broker_factory):
+    """log.cleaner.threads altered for every broker (kafka-configs --entity-type brokers
+    --entity-default) takes effect without a restart, as Kafka's LogCleaner.reconfigure:
+    threads start or stop to the new count, and compacted topics go on being cleaned."""
+    b = broker_factory(log_cleaner_dedupe_buffer_size=6_000_000, **CLEANER)
+    assert cleaner_threads(b) == ["log-cleaner-0"]
+
+    def alter(n, expect):
+        r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "brokers",
+                       "--entity-default", "--add-config", f"log.cleaner.threads={n}")
+        assert r.returncode == 0, r.stderr
+        deadline = time.time() + 15
+        while time.time() < deadline and cleaner_threads(b) != expect:
+            time.sleep(0.2)
+        assert cleaner_threads(b) == expect, (cleaner_threads(b), b.log_text()[-2000:])
+
+    alter(3, ["log-cleaner-0", "log-cleaner-1", "log-cleaner-2"])
+    latest = {}
+    for t in ("live-a", "live-b"):
+        create(b, t, "segment.bytes=50000", "min.cleanable.dirty.ratio=0.01")
+        latest[t] = produce_updates(b, t, 20_000, keys=300)
+    for t in ("live-a", "live-b"):
+        wait_cleaned(b, t, 100_000)
+        check_latest(read_all(b, t), latest[t])
+    assert "log.cleaner.threads 1 -> 3" in b.log_text()
+
+    alter(1, ["log-cleaner-0"])
+    create(b, "live-c", "segment.bytes=50000", "min.cleanable.dirty.ratio=0.01")
+    latest_c = produce_updates(b, "live-c", 20_000, keys=300)
+    wait_cleaned(b, "live-c", 100_000)
+    check_latest(read_all(b, "live-c"), latest_c)
+    assert "cleaned log live-c-0" in b.log_text()
+    assert not [l for l in b.log_text().splitlines() if "cleaned log live-c-0" in l and "thread-0]" not in l]
