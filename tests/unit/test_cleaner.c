@@ -1104,6 +1104,30 @@ static void build_live_dir(plog_builder *p) {
     pb_batch(p, 0, -1, -1, -1, false, r, 5, T0);
 }
 
+/* A fresh live directory, its log open and a clean begun up to the
+ * active segment (what the loop does before handing the clean over). */
+static plog *begin_live_clean(plog_builder *p, const log_config *lc, offset_map *m, live_ctx *c) {
+    build_live_dir(p);
+    plog *l = NULL;
+    char err[256] = "";
+    CHECK(plog_open(p->dir, "t", 0, NULL, lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+    if (!l) return NULL;
+    omap_init(m, 1 << 16, 0.9);
+    *c = (live_ctx){l, p->seg_base, 0};
+    plog_cleaning_begin(l, p->seg_base);
+    return l;
+}
+
+/* The cleaner's own temporary files left in dir (.cleaned, .swap). */
+static int cleaner_leftovers(const char *dir) {
+    int left = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        left += strstr(e->d_name, ".cleaned") || strstr(e->d_name, ".swap");
+    if (d) closedir(d);
+    return left;
+}
+
 static void test_live_swap(void) {
     plog_builder p;
     build_live_dir(&p);
@@ -1162,13 +1186,7 @@ static void test_live_swap(void) {
     pb_free(&p);
 
     /* a deletion under a running clean aborts it: nothing swapped, no leftovers */
-    build_live_dir(&p);
-    l = NULL;
-    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
-    if (!l) return;
-    omap_init(&m, 1 << 16, 0.9);
-    c = (live_ctx){l, p.seg_base, 0};
-    plog_cleaning_begin(l, p.seg_base);
+    if (!(l = begin_live_clean(&p, &lc, &m, &c))) return;
     CHECK(plog_delete_records(l, 200) == 0, "DeleteRecords under the clean");
     CHECK(!plog_cleaning_ok(l, p.seg_base), "the clean is aborted");
     int segs = plog_segment_count(l);
@@ -1180,11 +1198,7 @@ static void test_live_swap(void) {
     plog_cleaning_done(l);
     CHECK(c.swaps == 0 && plog_segment_count(l) == segs, "nothing swapped");
     /* (the plog's own *.deleted files wait for file.delete.delay.ms) */
-    int left = 0;
-    DIR *d = opendir(p.dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        left += strstr(e->d_name, ".cleaned") || strstr(e->d_name, ".swap");
-    if (d) closedir(d);
+    int left = cleaner_leftovers(p.dir);
     CHECK(left == 0, "no .cleaned/.swap left: %d", left);
     /* truncation is remembered for the checkpoint */
     plog_take_truncation(l);
@@ -1198,13 +1212,7 @@ static void test_live_swap(void) {
      * (Kafka's abortAndPauseCleaning around truncateTo): no cleaned segment
      * is swapped in over the truncated data; once it is done
      * (resumeCleaning) the next clean cleans what is left */
-    build_live_dir(&p);
-    l = NULL;
-    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
-    if (!l) return;
-    omap_init(&m, 1 << 16, 0.9);
-    c = (live_ctx){l, p.seg_base, 0};
-    plog_cleaning_begin(l, p.seg_base);
+    if (!(l = begin_live_clean(&p, &lc, &m, &c))) return;
     const int64_t cut = 700; /* inside the fourth of the five cleanable segments */
     CHECK(plog_truncate_to(l, cut) == 0, "truncation under the clean");
     CHECK(!plog_cleaning_ok(l, p.seg_base), "the clean is aborted by the truncation");
@@ -1215,11 +1223,7 @@ static void test_live_swap(void) {
     CHECK(rc == CLEANER_ABORTED || rc == -1, "refused after the truncation: %d", rc);
     plog_cleaning_done(l);
     CHECK(c.swaps == 0 && plog_end_offset(l) == cut, "nothing swapped, LEO %" PRId64, plog_end_offset(l));
-    left = 0;
-    d = opendir(p.dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        left += strstr(e->d_name, ".cleaned") || strstr(e->d_name, ".swap");
-    if (d) closedir(d);
+    left = cleaner_leftovers(p.dir);
     CHECK(left == 0, "no .cleaned/.swap left after the aborted clean: %d", left);
     /* resumed: up to the new active segment */
     int64_t active_base = -1, size, largest, rolling;
