@@ -385,6 +385,9 @@ def test_tools_with_command_config_over_ssl(tls_factory, certs):
     with open(cfg2, "w") as f:
         f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
         f.write("ssl.truststore.certificates=" + inline(certs.text("ca.pem")) + "\n")
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg2, "--describe",
+                   "--topic", topic)
+    assert r.returncode == 0 and f"Topic: {topic}" in r.stdout, r.stdout + r.stderr
     r = b.run_tool("kafka-console-producer", "--bootstrap-server", b.ssl_bootstrap, "--producer.config", cfg2,
                    "--topic", topic, input="a\nb\nc\n")
     assert r.returncode == 0, r.stdout + r.stderr
