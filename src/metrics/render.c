@@ -383,7 +383,39 @@ static void render_logs(mbuf *o, topic_rt **ts, int n) {
 
 /* ---- network ---- */
 
+/* value / 1e9 with six decimals */
+static void mb_nano(mbuf *o, uint64_t v) {
+    mb_u64(o, v / 1000000000);
+    char frac[7] = {'.'};
+    uint64_t f = v % 1000000000 / 1000;
+    for (int i = 6; i >= 1; i--) {
+        frac[i] = (char)('0' + f % 10);
+        f /= 10;
+    }
+    mb_mem(o, frac, sizeof frac);
+}
+
 static void render_network(mbuf *o, broker *b) {
+    /* one thread is Kafka's network processors and request handlers at once */
+    uint64_t idle = b->loop ? (uint64_t)loop_idle_ns(b->loop) : 0;
+    uint64_t age = b->loop ? (uint64_t)loop_age_ns(b->loop) : 1;
+    uint64_t share = age ? (uint64_t)((double)idle / (double)age * 1e9) : 0;
+    static const char *const idle_names[2] = {"kafka_network_socketserver_networkprocessoravgidle_percent",
+                                              "kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent"};
+    for (int i = 0; i < 2; i++) {
+        family(o, idle_names[i], "gauge", "Share of time the event loop waited for work since start, 0-1 "
+                                         "(NetworkProcessorAvgIdlePercent / RequestHandlerAvgIdlePercent MeanRate)");
+        mb_str(o, idle_names[i]);
+        mb_ch(o, ' ');
+        mb_nano(o, share);
+        mb_ch(o, '\n');
+    }
+    family(o, "samsa_loop_idle_seconds_total", "counter",
+           "Time the event loop waited for work (rate() gives its recent idle share)");
+    mb_str(o, "samsa_loop_idle_seconds_total ");
+    mb_nano(o, idle);
+    mb_ch(o, '\n');
+
     const char *name = "kafka_server_socket_server_metrics_connection_count";
     family(o, name, "gauge", "Open client connections (kafka.server:type=socket-server-metrics,attribute connection-count)");
     const char *listener = "PLAINTEXT";

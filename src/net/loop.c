@@ -31,6 +31,8 @@ struct kloop {
     int64_t now_ms;
     bool stop;
     bool paused; /* loop_run_for's time is up */
+    int64_t created_ns;
+    int64_t idle_ns;   /* time spent waiting in epoll_wait (metrics: the loop's idle share) */
 };
 
 static int64_t monotonic_ns(void) {
@@ -61,6 +63,7 @@ kloop *loop_new(void) {
     }
     l->next_id = 1;
     l->now_ms = monotonic_ms();
+    l->created_ns = monotonic_ns();
     return l;
 }
 
@@ -199,7 +202,9 @@ int loop_run(kloop *l) {
             int64_t ms = d <= 0 ? 0 : (d + 999999) / 1000000;
             timeout = ms > 1000 ? 1000 : (int)ms;
         }
+        int64_t wait_from = timeout ? monotonic_ns() : 0;
         int n = epoll_wait(l->epfd, evs, 256, timeout);
+        if (timeout) l->idle_ns += monotonic_ns() - wait_from;
         if (n < 0 && errno != EINTR) return -1;
         /* Deadlines that passed while we waited (or were busy) take effect
          * before the requests that arrived meanwhile: a session that expired
@@ -232,3 +237,6 @@ int loop_run_for(kloop *l, int64_t ms) {
     l->paused = false;
     return rc;
 }
+
+int64_t loop_idle_ns(const kloop *l) { return l->idle_ns; }
+int64_t loop_age_ns(const kloop *l) { return monotonic_ns() - l->created_ns; }

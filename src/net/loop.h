@@ -37,6 +37,11 @@ int64_t loop_now_ms(kloop *l);
 int64_t wall_clock_ms(void);
 int64_t monotonic_ms(void);
 
+/* Time the loop has spent waiting for events (idle) and its age, in ns
+ * (metrics: the event loop's idle share, Kafka's *AvgIdlePercent). */
+int64_t loop_idle_ns(const kloop *l);
+int64_t loop_age_ns(const kloop *l);
+
 /* Runs until loop_stop(); returns 0. */
 int loop_run(kloop *l);
 /* Runs for ms (or until loop_stop()), then returns 0 and can be run again:
