@@ -9,6 +9,7 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 
+
 /* ---- delegation tokens: not allowed on a PLAINTEXT channel ---- */
 
 void h_create_delegation_token(broker *b, kreq *req) {
@@ -59,43 +60,5 @@ void h_describe_delegation_token(broker *b, kreq *req) {
     KREQ_REPLY(req, DescribeDelegationTokenResponse, &resp);
 }
 
-/* ---- quotas and SCRAM: none are defined on this node yet ---- */
-
-void h_describe_client_quotas(broker *b, kreq *req) {
-    (void)b;
-    DescribeClientQuotasRequest r;
-    if (KREQ_DECODE(req, DescribeClientQuotasRequest, &r) < 0) return;
-    DescribeClientQuotasResponse resp;
-    DescribeClientQuotasResponse_init(&resp);
-    resp.error_message = KSTR_NULL;
-    resp.entries = NULL;
-    resp.entries_count = 0;
-    KREQ_REPLY(req, DescribeClientQuotasResponse, &resp);
-}
-
-void h_alter_client_quotas(broker *b, kreq *req) {
-    (void)b;
-    AlterClientQuotasRequest r;
-    if (KREQ_DECODE(req, AlterClientQuotasRequest, &r) < 0) return;
-    AlterClientQuotasResponse resp;
-    AlterClientQuotasResponse_init(&resp);
-    int n = r.entries_count > 0 ? r.entries_count : 0;
-    if (!KREQ_ALLOC_ARRAY(req, n, resp.entries)) return kreq_fail(req, "out of memory");
-    resp.entries_count = n;
-    for (int i = 0; i < n; i++) {
-        AlterClientQuotasResponse_EntryData *o = &resp.entries[i];
-        AlterClientQuotasResponse_EntryData_init(o);
-        o->error_code = KERR_INVALID_REQUEST;
-        o->error_message = kstr_from("Client quotas are not supported by this broker yet.");
-        int ne = r.entries[i].entity_count > 0 ? r.entries[i].entity_count : 0;
-        if (!KREQ_ALLOC_ARRAY(req, ne, o->entity)) return kreq_fail(req, "out of memory");
-        o->entity_count = ne;
-        for (int k = 0; k < ne; k++) {
-            AlterClientQuotasResponse_EntityData_init(&o->entity[k]);
-            o->entity[k].entity_type = r.entries[i].entity[k].entity_type;
-            o->entity[k].entity_name = r.entries[i].entity[k].entity_name;
-        }
-    }
-    KREQ_REPLY(req, AlterClientQuotasResponse, &resp);
-}
+/* (client quotas: h_quotas.c) */
 

@@ -71,6 +71,9 @@ void mimage_free(mimage *img) {
         free(img->scram[i].salt);
     }
     free(img->scram);
+    for (int i = 0; i < img->nquotas; i++)
+        for (int t = 0; t < MQE_NTYPES; t++) free(img->quotas[i].name[t]);
+    free(img->quotas);
     for (int i = 0; i < img->nacls; i++) acl_free_fields(&img->acls[i]);
     free(img->acls);
     free(img);
@@ -349,6 +352,92 @@ const mscram *mimage_scram(const mimage *img, const char *name, int8_t mechanism
     return NULL;
 }
 
+/* ---- client quotas ---- */
+
+static const char *const quota_keys[MQ_NKEYS] = {"producer_byte_rate", "consumer_byte_rate", "request_percentage",
+                                                  "controller_mutation_rate", "connection_creation_rate"};
+static const char *const quota_types[MQE_NTYPES] = {"user", "client-id", "ip"};
+
+const char *mquota_key_name(int key) { return key >= 0 && key < MQ_NKEYS ? quota_keys[key] : NULL; }
+int mquota_key_from(kstr name) {
+    for (int i = 0; i < MQ_NKEYS; i++)
+        if (kstr_eq_c(name, quota_keys[i])) return i;
+    return -1;
+}
+const char *mquota_type_name(int type) { return type >= 0 && type < MQE_NTYPES ? quota_types[type] : NULL; }
+int mquota_type_from(kstr name) {
+    for (int i = 0; i < MQE_NTYPES; i++)
+        if (kstr_eq_c(name, quota_types[i])) return i;
+    return -1;
+}
+
+static bool same_name(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+const mquota *mimage_quota(const mimage *img, uint8_t has, const char *const names[MQE_NTYPES]) {
+    for (int i = 0; i < img->nquotas; i++) {
+        const mquota *q = &img->quotas[i];
+        if (q->has != has) continue;
+        bool eq = true;
+        for (int t = 0; t < MQE_NTYPES && eq; t++)
+            if (has & (1u << t)) eq = same_name(q->name[t], names[t]);
+        if (eq) return q;
+    }
+    return NULL;
+}
+
+/* ClientQuotaControlManager.replay: set or remove one key of an entity; an
+ * entity left without values goes. Keys this node does not know are
+ * ignored (nothing reads them). */
+static int apply_client_quota(mimage *img, const ClientQuotaRecord *r) {
+    uint8_t has = 0;
+    char *names[MQE_NTYPES] = {NULL, NULL, NULL};
+    int rc = -1;
+    for (int i = 0; i < r->entity_count; i++) {
+        int t = mquota_type_from(r->entity[i].entity_type);
+        if (t < 0 || (has & (1u << t))) goto out;
+        has |= (uint8_t)(1u << t);
+        kstr n = r->entity[i].entity_name;
+        if (n.len >= 0 && !(names[t] = strndup(n.p ? n.p : "", (size_t)n.len))) goto out;
+    }
+    if (!has) goto out;
+    int key = mquota_key_from(r->key);
+    rc = 0;
+    if (key < 0) goto out;
+    mquota *q = (mquota *)mimage_quota(img, has, (const char *const *)names);
+    if (r->remove) {
+        if (!q) goto out;
+        q->set &= (uint8_t)~(1u << key);
+        if (!q->set) {
+            for (int t = 0; t < MQE_NTYPES; t++) free(q->name[t]);
+            *q = img->quotas[--img->nquotas];
+        }
+        img->quota_changes++;
+        goto out;
+    }
+    if (!q) {
+        if (img->nquotas == img->capquotas) {
+            int n = img->capquotas ? img->capquotas * 2 : 8;
+            mquota *nq = realloc(img->quotas, sizeof *nq * (size_t)n);
+            if (!nq) {
+                rc = -1;
+                goto out;
+            }
+            img->quotas = nq;
+            img->capquotas = n;
+        }
+        q = &img->quotas[img->nquotas++];
+        memset(q, 0, sizeof *q);
+        q->has = has;
+        for (int t = 0; t < MQE_NTYPES; t++) q->name[t] = names[t], names[t] = NULL; /* the entity owns them */
+    }
+    q->set |= (uint8_t)(1u << key);
+    q->value[key] = r->value;
+    img->quota_changes++;
+out:
+    for (int t = 0; t < MQE_NTYPES; t++) free(names[t]);
+    return rc;
+}
+
 /* ScramControlManager.replay: create or replace the (user, mechanism) entry. */
 static int apply_scram(mimage *img, const UserScramCredentialRecord *r) {
     if (r->name.len <= 0 || r->stored_key.len <= 0 || r->stored_key.len > 64 || r->server_key.len != r->stored_key.len ||
@@ -480,6 +569,7 @@ int mimage_apply(mimage *img, const mrecord *rec) {
         img->next_producer_id = r->next_producer_id;
         return 0;
     }
+    case KMETA_CLIENT_QUOTA_RECORD: return apply_client_quota(img, rec->data);
     case KMETA_ACCESS_CONTROL_ENTRY_RECORD: return apply_acl(img, rec->data);
     case KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD: return apply_remove_acl(img, rec->data);
     case KMETA_USER_SCRAM_CREDENTIAL_RECORD: return apply_scram(img, rec->data);

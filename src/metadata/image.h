@@ -88,6 +88,27 @@ typedef struct mscram {
     int32_t iterations;
 } mscram;
 
+/* Client quota keys (QuotaConfigs): the values an entity may set. */
+enum {
+    MQ_PRODUCER_BYTE_RATE,
+    MQ_CONSUMER_BYTE_RATE,
+    MQ_REQUEST_PERCENTAGE,
+    MQ_CONTROLLER_MUTATION_RATE,
+    MQ_CONNECTION_CREATION_RATE,
+    MQ_NKEYS
+};
+/* Entity parts of a quota entity (ClientQuotaEntity: user, client-id, ip). */
+enum { MQE_USER, MQE_CLIENT_ID, MQE_IP, MQE_NTYPES };
+
+/* One ClientQuotaEntity and its values (ClientQuotaImage). A part is present
+ * when its bit is in has; a present part with a NULL name is the default. */
+typedef struct mquota {
+    uint8_t has;                  /* 1 << MQE_* */
+    char *name[MQE_NTYPES];       /* NULL with the bit set: <default> */
+    uint8_t set;                  /* 1 << MQ_*: values present */
+    double value[MQ_NKEYS];
+} mquota;
+
 typedef struct mimage {
     mbroker *brokers;             /* sorted by id */
     int32_t nbrokers, capbrokers;
@@ -101,6 +122,9 @@ typedef struct mimage {
     int64_t last_offset;          /* offset of the last applied record */
     mscram *scram;                /* SCRAM credentials, unordered */
     int32_t nscram, capscram;
+    mquota *quotas;               /* client quota entities, unordered */
+    int32_t nquotas, capquotas;
+    uint64_t quota_changes;       /* bumped on every applied ClientQuotaRecord */
     az_acl *acls;                 /* ACL bindings (AccessControlEntryRecord), in the order added */
     int32_t nacls, capacls;
 } mimage;
@@ -132,5 +156,14 @@ const char *mconfig_get(const mconfig_set *s, const char *key);
 const mscram *mimage_scram(const mimage *img, const char *name, int8_t mechanism);
 /* The ACL binding with this record id; NULL when none. */
 const az_acl *mimage_acl(const mimage *img, const kuuid *id);
+
+/* The key's QuotaConfigs name, and back (-1: not a quota key). */
+const char *mquota_key_name(int key);
+int mquota_key_from(kstr name);
+/* The entity type's name ("user", "client-id", "ip"), and back (-1: unknown). */
+const char *mquota_type_name(int type);
+int mquota_type_from(kstr name);
+/* The entity with exactly these parts (names[t] NULL = default); NULL when none. */
+const mquota *mimage_quota(const mimage *img, uint8_t has, const char *const names[MQE_NTYPES]);
 
 #endif

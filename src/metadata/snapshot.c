@@ -163,6 +163,28 @@ int msnap_image_records(const mimage *img, msnap_record_fn fn, void *ctx) {
         rc = emit_configs(fn, ctx, MRES_BROKER, id, &img->broker_configs);
     }
     if (rc == 0) rc = emit_configs(fn, ctx, MRES_BROKER, "", &img->default_broker_configs);
+    /* ClientQuotasImage: one ClientQuotaRecord per entity and key */
+    for (int32_t i = 0; rc == 0 && i < img->nquotas; i++) {
+        const mquota *q = &img->quotas[i];
+        ClientQuotaRecord_EntityData ents[MQE_NTYPES];
+        int32_t ne = 0;
+        for (int t = 0; t < MQE_NTYPES; t++) {
+            if (!(q->has & (1u << t))) continue;
+            ClientQuotaRecord_EntityData_init(&ents[ne]);
+            ents[ne].entity_type = kstr_from(mquota_type_name(t));
+            ents[ne++].entity_name = q->name[t] ? kstr_from(q->name[t]) : KSTR_NULL;
+        }
+        for (int k = 0; rc == 0 && k < MQ_NKEYS; k++) {
+            if (!(q->set & (1u << k))) continue;
+            ClientQuotaRecord c;
+            ClientQuotaRecord_init(&c);
+            c.entity = ents;
+            c.entity_count = ne;
+            c.key = kstr_from(mquota_key_name(k));
+            c.value = q->value[k];
+            rc = emit(fn, ctx, KMETA_CLIENT_QUOTA_RECORD, 0, &c);
+        }
+    }
     if (rc == 0 && img->next_producer_id > 0) {
         ProducerIdsRecord p;
         ProducerIdsRecord_init(&p);

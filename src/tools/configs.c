@@ -7,8 +7,8 @@
  * <type> <name>.". Argument errors go to stderr with exit code 1.
  * As Kafka's AdminClient (nodeFor), a broker or broker-logger resource with
  * a broker id is asked of that broker; the rest of any node.
- * Users' SCRAM credentials are in configs_users.c. Not covered: quotas
- * (users, clients and ips).
+ * Users' SCRAM credentials are in configs_users.c, client quotas (users,
+ * clients, (users, clients) and ips) in configs_quotas.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "tools/admin_common.h"
+#include "tools/configs_quotas.h"
 #include "tools/configs_users.h"
 #include "tools/kclient.h"
 #include "tools/opts.h"
@@ -38,7 +39,7 @@ static const opt_spec configs_specs[] = {
     {"describe", OPT_FLAG, NULL, "List the configs of the given entity.", NULL, 0},
     {"entity-default", OPT_FLAG, NULL, "Act on the cluster-wide default of the entity type.", NULL, 0},
     {"entity-name", OPT_ARG, "String", "Name of the entity (topic name, broker id, ...).", NULL, 1},
-    {"entity-type", OPT_ARG, "String", "Type of entity: topics, brokers, broker-loggers or users.", NULL, 1},
+    {"entity-type", OPT_ARG, "String", "Type of entity: topics, clients, users, brokers, ips or broker-loggers.", NULL, 1},
     {"topic", OPT_ARG, "String", "Topic name; same as --entity-type topics --entity-name <name>.", NULL, 0},
 };
 
@@ -206,7 +207,7 @@ int tool_configs(int argc, char **argv) {
     rt.a = &a;
     admin_pool_init(&rt.pool, &c);
     int8_t rtype;
-    bool users = false;
+    bool users = false, quotas = false;
     int describe = opts_has(&o, "describe"), alter = opts_has(&o, "alter");
     if (describe + alter != 1) {
         rc = opts_usage_error(&o, "Command must include exactly one action: --describe, --alter");
@@ -223,8 +224,8 @@ int tool_configs(int argc, char **argv) {
         rtype = -1;
         users = true;
     } else if (!strcmp(etype, "clients") || !strcmp(etype, "ips")) {
-        rc = arg_error("Quota configs (clients, ips) are not supported by this build");
-        goto out;
+        rtype = -1;
+        quotas = true;
     } else {
         char msg[256];
         snprintf(msg, sizeof msg, "Invalid entity type %s, the entity type must be one of topics, clients, users, "
@@ -236,7 +237,7 @@ int tool_configs(int argc, char **argv) {
         rc = arg_error("One of the required --bootstrap-server or --zookeeper arguments must be specified");
         goto out;
     }
-    if (rtype != CONFIG_RESOURCE_TOPIC && !users && ename && !is_default) {
+    if (rtype != CONFIG_RESOURCE_TOPIC && !users && !quotas && ename && !is_default) {
         int32_t id;
         if (admin_parse_int(ename, &id) != 0) {
             char msg[256];
@@ -247,7 +248,7 @@ int tool_configs(int argc, char **argv) {
     }
     if (alter && !ename && !is_default) {
         char msg[128];
-        if (rtype == CONFIG_RESOURCE_BROKER || users)
+        if (rtype == CONFIG_RESOURCE_BROKER || users || quotas)
             snprintf(msg, sizeof msg, "an entity-name or default entity must be specified with --alter of users, clients, brokers or ips");
         else
             snprintf(msg, sizeof msg, "an entity name must be specified with --alter of %s", etype);
@@ -268,9 +269,22 @@ int tool_configs(int argc, char **argv) {
         goto out;
     }
     const char *name = is_default ? "" : (ename ? ename : NULL);
-    if (users && describe) {
-        /* Kafka describes SCRAM credentials unless asked for the defaults */
-        rc = is_default ? 0 : configs_users_describe(&c, name, &a);
+    /* users and clients together: --entity-type users --entity-type clients, a name (or
+     * --entity-default) for each */
+    quota_part parts[2] = {{etype, name}, {NULL, NULL}};
+    int nparts = 1;
+    if (opts_count(&o, "entity-type") == 2 && (users || quotas)) {
+        parts[0].type = opts_get_at(&o, "entity-type", 0);
+        parts[1].type = opts_get_at(&o, "entity-type", 1);
+        parts[0].name = opts_get_at(&o, "entity-name", 0);
+        parts[1].name = opts_get_at(&o, "entity-name", 1);
+        if (is_default && !parts[1].name) parts[1].name = "";
+        nparts = 2;
+    }
+    if ((users || quotas) && describe) {
+        rc = configs_quotas_describe(&c, parts, nparts, &a);
+        /* Kafka describes SCRAM credentials unless asked for defaults or clients */
+        if (rc == 0 && users && nparts == 1 && !is_default) rc = configs_users_describe(&c, name, &a);
         goto out;
     }
     if (describe) {
@@ -328,6 +342,35 @@ int tool_configs(int argc, char **argv) {
         goto out;
     }
     const char *dels = opts_get(&o, "delete-config", "");
+    if (quotas || (users && nparts == 2)) {
+        config_kv *kv = karena_calloc(&a, (size_t)nadd + 1, sizeof *kv);
+        char unknown[1024] = "";
+        bool ip = !strcmp(etype, "ips") && nparts == 1;
+        for (int i = 0; i < nadd; i++) {
+            kv[i].key = kstr_dup(adds[i].name, &a);
+            kv[i].value = kstr_dup(adds[i].value, &a);
+            if (ip ? strcmp(kv[i].key, "connection_creation_rate") != 0 : !configs_is_client_quota_key(kv[i].key))
+                snprintf(unknown + strlen(unknown), sizeof unknown - strlen(unknown), "%s%s",
+                         unknown[0] ? (ip ? "," : ", ") : "", kv[i].key);
+        }
+        if (unknown[0]) {
+            char msg[1200];
+            if (ip)
+                snprintf(msg, sizeof msg, "Only connection quota configs can be added for 'ips' using "
+                                          "--bootstrap-server. Unexpected config names: %s", unknown);
+            else
+                snprintf(msg, sizeof msg, "Only quota configs can be added for 'clients' using --bootstrap-server. "
+                                          "Unexpected config names: Set(%s)", unknown);
+            rc = arg_error(msg);
+            goto out;
+        }
+        rc = configs_quotas_alter(&c, parts, nparts, kv, nadd, dels, argc, argv, &a);
+        if (rc == 0 && name && *name)
+            printf("Completed updating config for %.*s %s.\n", (int)strlen(etype) - 1, etype, name);
+        else if (rc == 0)
+            printf("Completed updating default config for %s in the cluster.\n", etype);
+        goto out;
+    }
     if (users) {
         config_kv *kv = karena_calloc(&a, (size_t)nadd + 1, sizeof *kv);
         for (int i = 0; i < nadd; i++) {

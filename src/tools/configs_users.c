@@ -6,7 +6,7 @@
  *   --alter --delete-config 'SCRAM-SHA-512'
  *   --describe [--entity-name u]
  *       "SCRAM credential configs for user-principal 'u' are SCRAM-SHA-256=iterations=8192"
- * User quota configs (producer_byte_rate, ...) are not supported yet.
+ * User quota configs (producer_byte_rate, ...) go through configs_quotas.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "protocol/gen/kmsg.h"
 #include "security/scram.h"
 #include "tools/admin_common.h"
+#include "tools/configs_quotas.h"
 #include "tools/configs_users.h"
 #include "tools/java_compat.h"
 #include "tools/kclient.h"
@@ -173,8 +174,11 @@ int configs_users_alter(kclient *c, const char *user, bool is_default, const con
         return 1;
     }
     if (quota) {
-        fprintf(stderr, "User quota configs are not supported by this build yet\n");
-        return 1;
+        quota_part p = {"users", is_default ? "" : user};
+        int rc = configs_quotas_alter(c, &p, 1, adds, nadd, dels, argc, argv, a);
+        if (rc == 0 && is_default) printf("Completed updating default config for users in the cluster.\n");
+        else if (rc == 0) printf("Completed updating config for user %s.\n", user);
+        return rc;
     }
     AlterUserScramCredentialsRequest req;
     AlterUserScramCredentialsRequest_init(&req);

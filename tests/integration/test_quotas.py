@@ -1,0 +1,211 @@
+"""Client quotas (issue 16): kafka-configs --entity-type users|clients|ips
+with Kafka 3.6.1's output, AlterClientQuotas validation with Kafka's error
+texts (hand-encoded v0, the Debian client libraries have no quota API),
+quotas kept across a restart (metadata log and snapshot)."""
+import socket
+import struct
+
+
+def _str(s):
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def _recv(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        assert chunk, "connection closed"
+        buf += chunk
+    return buf
+
+
+def _call(broker, api_key, body):
+    msg = struct.pack(">hhi", api_key, 0, 11) + _str("quota-test") + body
+    host, port = broker.bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(msg)) + msg)
+        size = struct.unpack(">i", _recv(s, 4))[0]
+        return _recv(s, size)[4:]  # without the correlation id
+
+
+def _read_str(data, pos):
+    (n,) = struct.unpack_from(">h", data, pos)
+    pos += 2
+    if n < 0:
+        return None, pos
+    return data[pos:pos + n].decode(), pos + n
+
+
+def alter_quotas(broker, entries, validate_only=False):
+    """entries: [([(type, name)], [(key, value or None)])] -> [(code, message)]"""
+    body = struct.pack(">i", len(entries))
+    for entity, ops in entries:
+        body += struct.pack(">i", len(entity))
+        for t, n in entity:
+            body += _str(t) + _str(n)
+        body += struct.pack(">i", len(ops))
+        for k, v in ops:
+            body += _str(k) + struct.pack(">d?", 0.0 if v is None else v, v is None)
+    body += struct.pack(">?", validate_only)
+    data = _call(broker, 49, body)
+    pos = 4  # throttle time
+    (n,) = struct.unpack_from(">i", data, pos)
+    pos += 4
+    out = []
+    for _ in range(n):
+        (code,) = struct.unpack_from(">h", data, pos)
+        msg, pos = _read_str(data, pos + 2)
+        (ne,) = struct.unpack_from(">i", data, pos)
+        pos += 4
+        for _ in range(ne):
+            _, pos = _read_str(data, pos)
+            _, pos = _read_str(data, pos)
+        out.append((code, msg))
+    return out
+
+
+def describe_quotas(broker, components, strict=False):
+    """components: [(type, match_type, match)] -> (code, message, [({type: name}, {key: value})])"""
+    body = struct.pack(">i", len(components))
+    for t, mt, m in components:
+        body += _str(t) + struct.pack(">b", mt) + _str(m)
+    body += struct.pack(">?", strict)
+    data = _call(broker, 48, body)
+    pos = 4
+    (code,) = struct.unpack_from(">h", data, pos)
+    msg, pos = _read_str(data, pos + 2)
+    (n,) = struct.unpack_from(">i", data, pos)
+    pos += 4
+    out = []
+    for _ in range(max(n, 0)):
+        (ne,) = struct.unpack_from(">i", data, pos)
+        pos += 4
+        ent = {}
+        for _ in range(ne):
+            t, pos = _read_str(data, pos)
+            nm, pos = _read_str(data, pos)
+            ent[t] = nm
+        (nv,) = struct.unpack_from(">i", data, pos)
+        pos += 4
+        vals = {}
+        for _ in range(nv):
+            k, pos = _read_str(data, pos)
+            (v,) = struct.unpack_from(">d", data, pos)
+            pos += 8
+            vals[k] = v
+        out.append((ent, vals))
+    return code, msg, out
+
+
+def configs(broker, *args):
+    return broker.run_tool("kafka-configs", "--bootstrap-server", broker.bootstrap, *args)
+
+
+def test_kafka_configs_quota_alter_and_describe(broker):
+    r = configs(broker, "--entity-type", "users", "--entity-name", "alice", "--alter", "--add-config",
+                "producer_byte_rate=1024,consumer_byte_rate=2048,request_percentage=50")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Completed updating config for user alice.\n"
+    r = configs(broker, "--entity-type", "users", "--entity-name", "alice", "--describe")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("Quota configs for user-principal 'alice' are request_percentage=50.0, "
+                        "producer_byte_rate=1024.0, consumer_byte_rate=2048.0\n")
+
+    r = configs(broker, "--entity-type", "clients", "--entity-default", "--alter", "--add-config",
+                "producer_byte_rate=10000000")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Completed updating default config for clients in the cluster.\n"
+    r = configs(broker, "--entity-type", "clients", "--entity-default", "--describe")
+    assert r.stdout == "Quota configs for the default client-id are producer_byte_rate=1.0E7\n"
+
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "c1", "--alter", "--add-config",
+                "consumer_byte_rate=4096")
+    assert r.stdout == "Completed updating config for client c1.\n", r.stderr
+    r = configs(broker, "--entity-type", "clients", "--describe")
+    lines = sorted(r.stdout.splitlines())
+    assert lines == ["Quota configs for client-id 'c1' are consumer_byte_rate=4096.0",
+                     "Quota configs for the default client-id are producer_byte_rate=1.0E7"]
+
+    r = configs(broker, "--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients",
+                "--entity-name", "c1", "--alter", "--add-config", "producer_byte_rate=300")
+    assert r.returncode == 0, r.stderr
+    r = configs(broker, "--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients",
+                "--entity-name", "c1", "--describe")
+    assert r.stdout == "Quota configs for user-principal 'alice', client-id 'c1' are producer_byte_rate=300.0\n"
+
+    r = configs(broker, "--entity-type", "ips", "--entity-name", "127.0.0.1", "--alter", "--add-config",
+                "connection_creation_rate=10")
+    assert r.stdout == "Completed updating config for ip 127.0.0.1.\n", r.stderr
+    r = configs(broker, "--entity-type", "ips", "--entity-name", "127.0.0.1", "--describe")
+    assert r.stdout == "Quota configs for ip '127.0.0.1' are connection_creation_rate=10.0\n"
+
+    # deletions: known keys go, unknown ones are refused as Kafka's tool does
+    r = configs(broker, "--entity-type", "users", "--entity-name", "alice", "--alter", "--delete-config",
+                "request_percentage")
+    assert r.returncode == 0, r.stderr
+    r = configs(broker, "--entity-type", "users", "--entity-name", "alice", "--describe")
+    assert r.stdout == "Quota configs for user-principal 'alice' are producer_byte_rate=1024.0, consumer_byte_rate=2048.0\n"
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "c1", "--alter", "--delete-config",
+                "producer_byte_rate")
+    assert r.returncode == 1 and r.stderr == "Invalid config(s): producer_byte_rate\n"
+
+    # tool-side checks
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "c1", "--alter", "--add-config", "foo=1")
+    assert r.returncode == 1
+    assert r.stderr == ("Only quota configs can be added for 'clients' using --bootstrap-server. "
+                        "Unexpected config names: Set(foo)\n")
+    r = configs(broker, "--entity-type", "ips", "--entity-name", "127.0.0.1", "--alter", "--add-config",
+                "producer_byte_rate=1")
+    assert r.stderr == ("Only connection quota configs can be added for 'ips' using --bootstrap-server. "
+                        "Unexpected config names: producer_byte_rate\n")
+    r = configs(broker, "--entity-type", "users", "--entity-name", "bob", "--alter", "--add-config",
+                "producer_byte_rate=abc")
+    assert r.stderr == "Cannot parse quota configuration value for producer_byte_rate: abc\n"
+
+    # kept across a restart
+    broker.restart()
+    r = configs(broker, "--entity-type", "clients", "--describe")
+    assert sorted(r.stdout.splitlines()) == lines
+
+
+def test_alter_client_quotas_validation(broker):
+    user = [("user", "u1")]
+    assert alter_quotas(broker, [(user, [("producer_byte_rate", 1000.0)])]) == [(0, None)]
+    cases = [
+        ([], [("producer_byte_rate", 1.0)], "Invalid empty client quota entity"),
+        ([("group", "g")], [("producer_byte_rate", 1.0)], "Unhandled client quota entity type: group"),
+        ([("user", "")], [("producer_byte_rate", 1.0)], "Empty user not supported"),
+        ([("user", "a"), ("user", "b")], [("producer_byte_rate", 1.0)],
+         "Invalid client quota entity, duplicate entity entry user"),
+        ([("ip", "1.2.3.4"), ("user", "a")], [("connection_creation_rate", 1.0)],
+         "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"),
+        (user, [("foo", 1.0)], "Invalid configuration key foo"),
+        (user, [("connection_creation_rate", 1.0)], "Invalid configuration key connection_creation_rate"),
+        ([("ip", "1.2.3.4")], [("producer_byte_rate", 1.0)], "Invalid configuration key producer_byte_rate"),
+        (user, [("producer_byte_rate", 0.0)], "Quota producer_byte_rate must be greater than 0"),
+        (user, [("producer_byte_rate", 1.5)], "producer_byte_rate cannot be a fractional value."),
+        ([("ip", "not an ip")], [("connection_creation_rate", 1.0)],
+         "not an ip is not a valid IP or resolvable host."),
+    ]
+    for entity, ops, text in cases:
+        assert alter_quotas(broker, [(entity, ops)]) == [(42, text)], text
+    # validate_only writes nothing
+    assert alter_quotas(broker, [([("client-id", "v")], [("producer_byte_rate", 5.0)])], True) == [(0, None)]
+    code, msg, entries = describe_quotas(broker, [("client-id", 0, "v")])
+    assert (code, entries) == (0, [])
+    code, msg, entries = describe_quotas(broker, [("user", 0, "u1")])
+    assert entries == [({"user": "u1"}, {"producer_byte_rate": 1000.0})]
+    # describe filters as ClientQuotasImage.describe
+    code, msg, _ = describe_quotas(broker, [("ip", 2, None), ("user", 2, None)])
+    assert code == 42 and msg == ("Invalid entity filter component combination. IP filter component should not "
+                                  "be used with user or clientId filter component.")
+    code, msg, _ = describe_quotas(broker, [("user", 0, None)])
+    assert (code, msg) == (42, "Request specified MATCH_TYPE_EXACT, but set match string to null.")
+    code, msg, _ = describe_quotas(broker, [("topic", 2, None)])
+    assert (code, msg) == (35, "Unsupported entity type topic")
+    # removal
+    assert alter_quotas(broker, [(user, [("producer_byte_rate", None)])]) == [(0, None)]
+    assert describe_quotas(broker, [("user", 0, "u1")])[2] == []
