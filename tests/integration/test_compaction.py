@@ -511,3 +511,43 @@ def test_cleaner_threads_change_live(broker_factory):
     check_latest(read_all(b, "live-c"), latest_c)
     assert "cleaned log live-c-0" in b.log_text()
     assert not [l for l in b.log_text().splitlines() if "cleaned log live-c-0" in l and "thread-0]" not in l]
+
+
+def test_fewer_cleaner_threads_abort_a_running_clean(broker_factory):
+    """Lowering log.cleaner.threads while two throttled cleans run: the retiring thread's
+    clean is aborted and the thread goes; a raised log.cleaner.io.max.bytes.per.second
+    speeds up the clean under way, and the remaining thread cleans both logs."""
+    b = broker_factory(log_cleaner_threads=2, log_cleaner_dedupe_buffer_size=6_000_000, **CLEANER)
+
+    def alter_brokers(setting):
+        r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "brokers",
+                       "--entity-default", "--add-config", setting)
+        assert r.returncode == 0, r.stderr
+
+    latest = {}
+    for t in ("slow-x", "slow-y"):
+        r = b.run_tool("kafka-topics", "--create", "--topic", t, "--partitions", "1", "--config",
+                       "segment.bytes=50000", "--bootstrap-server", b.bootstrap)
+        assert r.returncode == 0, r.stderr
+        latest[t] = produce_updates(b, t, 30_000, keys=100)
+    # 50 KB/s per thread: each clean of ~1 MB takes well over the seconds below
+    alter_brokers("log.cleaner.io.max.bytes.per.second=50000")
+    time.sleep(1.0)
+    for t in ("slow-x", "slow-y"):
+        r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "topics",
+                       "--entity-name", t, "--add-config", "cleanup.policy=compact,min.cleanable.dirty.ratio=0.01")
+        assert r.returncode == 0, r.stderr
+    time.sleep(3.0)  # both threads are busy by now (a pass every 200 ms)
+    assert cleaner_threads(b) == ["log-cleaner-0", "log-cleaner-1"]
+    alter_brokers("log.cleaner.threads=1")
+    deadline = time.time() + 15
+    while time.time() < deadline and cleaner_threads(b) != ["log-cleaner-0"]:
+        time.sleep(0.2)
+    assert cleaner_threads(b) == ["log-cleaner-0"], b.log_text()[-2000:]
+    assert "[kafka-log-cleaner-thread-1]: The cleaning for partition" in b.log_text()
+    alter_brokers("log.cleaner.io.max.bytes.per.second=1000000000")
+    for t in ("slow-x", "slow-y"):
+        wait_cleaned(b, t, 100_000, timeout=90)
+        check_latest(read_all(b, t), latest[t])
+    cleaned_by = [l for l in b.log_text().splitlines() if "Log cleaner thread" in l and "cleaned log slow-" in l]
+    assert cleaned_by and all("thread-0]" in l for l in cleaned_by), cleaned_by
