@@ -129,6 +129,8 @@ def metrics_broker(broker_factory):
     port = free_port()
     b = broker_factory(metrics_listener=f"http://127.0.0.1:{port}", group_initial_rebalance_delay_ms=0)
     b.metrics_port = port
+    # the metrics listener opens just after the Kafka port the fixture waits for
+    wait_until(lambda: _try_scrape(port), 10, "the metrics listener")
     return b
 
 
@@ -446,11 +448,11 @@ def test_under_replicated_after_kill9(samsa_cluster_factory):
     create_topic(c, 1, "ur", "--partitions", "6", "--replication-factor", "3")
 
     def scrapes(ids):
-        return {i: scrape(ports[i]) for i in ids}
+        return {i: _try_scrape(ports[i]) for i in ids}
 
     def all_in_sync():
         s = scrapes((1, 2, 3))
-        return sum(x.get("kafka_server_replicamanager_underreplicatedpartitions") for x in s.values()) == 0 and s
+        return all(s.values()) and sum(x.get("kafka_server_replicamanager_underreplicatedpartitions") for x in s.values()) == 0 and s
     s = wait_until(all_in_sync, 20, "every partition in sync")
     assert sum(x.get("kafka_controller_kafkacontroller_activecontrollercount") for x in s.values()) == 1
     assert sum(x.get("kafka_server_replicamanager_leadercount") for x in s.values()) == 6
@@ -460,6 +462,8 @@ def test_under_replicated_after_kill9(samsa_cluster_factory):
 
     def under():
         s = scrapes((1, 2))
+        if not all(s.values()):
+            return False
         n = sum(x.get("kafka_server_replicamanager_underreplicatedpartitions") for x in s.values())
         return n == 6 and s
     s = wait_until(under, 30, "6 under-replicated partitions on the live nodes")
@@ -471,3 +475,27 @@ def test_under_replicated_after_kill9(samsa_cluster_factory):
     assert sum(x.get("kafka_controller_kafkacontroller_activecontrollercount") for x in s.values()) == 1
     # min.insync.replicas is 1: nothing under it
     assert sum(x.get("kafka_server_replicamanager_underminisrpartitioncount") for x in s.values()) == 0
+
+
+def test_grafana_dashboard_uses_exported_names(metrics_broker):
+    """Every metric contrib/grafana-samsa.json queries is one this endpoint
+    exports, and every documented name too (docs/metrics.md)."""
+    import json
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "contrib", "grafana-samsa.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dash["templating"]["list"]]
+    used = set(re.findall(r"\b((?:kafka|process|samsa)_[a-z_]+)", " ".join(exprs)))
+    assert len(used) > 15
+    s = scrape(metrics_broker.metrics_port)
+    missing = sorted(n for n in used if n not in s.types)
+    assert not missing, missing
+    with open(os.path.join(ROOT, "docs", "metrics.md")) as f:
+        documented = set(re.findall(r"`((?:kafka|process|samsa)_[a-z_]+)`", f.read()))
+    # names written with `...` shorthand in the table are families' prefixes
+    undocumented = sorted(n for n in s.types if n not in documented and not any(
+        n.startswith(d) for d in documented if d.endswith("_")))
+    missing_doc = sorted(n for n in documented if not n.endswith("_") and n not in s.types)
+    assert not missing_doc, missing_doc
+    assert len(undocumented) < 25, undocumented
