@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker/broker.h"
 #include "net/server.h"
@@ -16,9 +17,13 @@ struct broker_authz {
     az_config cfg;
 };
 
+/* StandardAuthorizer.getDefaultResult: Boolean.valueOf of the trimmed value. */
 static bool truthy(const char *v) {
-    while (v && (*v == ' ' || *v == '\t')) v++;
-    return v && strncasecmp(v, "true", 4) == 0;
+    if (!v) return false;
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    return n == 4 && strncasecmp(v, "true", 4) == 0;
 }
 
 int broker_authz_start(broker *b, char *err, size_t errlen) {
@@ -97,4 +102,20 @@ static bool decide_k(kreq *req, int8_t op, int8_t rtype, kstr name, bool log_den
 bool authz_allowed_k(kreq *req, int8_t op, int8_t rtype, kstr name) { return decide_k(req, op, rtype, name, true); }
 bool authz_allowed_quiet(kreq *req, int8_t op, int8_t rtype, kstr name) {
     return decide_k(req, op, rtype, name, false);
+}
+
+int32_t authz_operations(kreq *req, int8_t rtype, kstr name) {
+    /* AclEntry.supportedOperations */
+    static const int8_t topic[] = {AZ_OP_READ, AZ_OP_WRITE, AZ_OP_CREATE, AZ_OP_DESCRIBE, AZ_OP_DELETE, AZ_OP_ALTER,
+                                   AZ_OP_DESCRIBE_CONFIGS, AZ_OP_ALTER_CONFIGS, 0};
+    static const int8_t group[] = {AZ_OP_READ, AZ_OP_DESCRIBE, AZ_OP_DELETE, 0};
+    static const int8_t cluster[] = {AZ_OP_CREATE, AZ_OP_CLUSTER_ACTION, AZ_OP_DESCRIBE_CONFIGS, AZ_OP_ALTER_CONFIGS,
+                                     AZ_OP_IDEMPOTENT_WRITE, AZ_OP_ALTER, AZ_OP_DESCRIBE, 0};
+    static const int8_t txn[] = {AZ_OP_DESCRIBE, AZ_OP_WRITE, 0};
+    const int8_t *ops = rtype == AZ_RES_TOPIC ? topic : rtype == AZ_RES_GROUP ? group
+                      : rtype == AZ_RES_CLUSTER ? cluster : txn;
+    int32_t bits = 0;
+    for (int i = 0; ops[i]; i++)
+        if (authz_allowed_quiet(req, ops[i], rtype, name)) bits |= (int32_t)1 << ops[i];
+    return bits;
 }

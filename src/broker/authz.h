@@ -28,6 +28,10 @@ bool authz_allowed_k(kreq *req, int8_t op, int8_t rtype, kstr name);
 /* The same without logging a denial (Kafka's logIfDenied=false: filtering
  * lists such as all-topic Metadata). */
 bool authz_allowed_quiet(kreq *req, int8_t op, int8_t rtype, kstr name);
+/* Kafka's authorizedOperations: the bit set (1 << op) of the resource
+ * type's operations the principal may do, logging nothing; all of them
+ * without an authorizer. */
+int32_t authz_operations(kreq *req, int8_t rtype, kstr name);
 /* CLUSTER resource checks. */
 static inline bool authz_cluster(kreq *req, int8_t op) {
     return authz_allowed(req, op, AZ_RES_CLUSTER, AZ_CLUSTER_NAME);

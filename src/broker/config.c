@@ -115,6 +115,9 @@ static const config_def broker_defs[] = {
     KMIN("metadata.max.idle.interval.ms", CFG_INT, "500", 0, 0),
     K("zookeeper.metadata.migration.enable", CFG_BOOLEAN, "false", 0),
     K("authorizer.class.name", CFG_STRING, "", 0),
+    /* read by the authorizer (broker/authz.c), leniently as StandardAuthorizer does */
+    K("super.users", CFG_STRING, NULL, 0),
+    K("allow.everyone.if.no.acl.found", CFG_STRING, NULL, 0),
     K("early.start.listeners", CFG_STRING, NULL, 0),
     /* socket server */
     K("listeners", CFG_STRING, "PLAINTEXT://:9092", DYN),

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/authz.h"
 #include "broker/fetch_session.h"
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
@@ -36,6 +37,7 @@ typedef struct fetch_target {
     int32_t last_fetched_epoch; /* v12+: -1 = no divergence check */
     int64_t log_start_offset;   /* the fetcher's (followers) */
     bool known;            /* the partition existed when the fetch arrived */
+    bool denied;           /* not authorized (TOPIC_AUTHORIZATION_FAILED) */
     fsession_part *cached; /* the session's entry, resolved when answering */
 } fetch_target;
 
@@ -139,6 +141,10 @@ static int64_t read_target(broker *b, kreq *req, const fetch_target *t, int64_t 
     po->aborted_transactions_count = read_committed ? 0 : -1;
     topic_rt *topic;
     partition *p = target_partition(b, v, t, &topic);
+    if (t->denied) {
+        partition_error(v, po, KERR_TOPIC_AUTHORIZATION_FAILED);
+        return 0;
+    }
     if (!p) {
         partition_error(v, po, topic || v < 13 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID);
         return 0;
@@ -459,10 +465,20 @@ void h_fetch(broker *b, kreq *req) {
         free(ctx);
         return kreq_fail(req, "out of memory");
     }
+    /* KafkaApis: a follower needs CLUSTER_ACTION, a consumer READ on each topic */
+    bool follower_ok = ctx->replica_id < 0 || authz_cluster(req, AZ_OP_CLUSTER_ACTION);
+    int ndenied = 0;
     for (int i = 0; i < ctx->ntargets; i++) {
         topic_rt *topic;
         fetch_target *t = &ctx->targets[i];
         partition *p = target_partition(b, req->api_version, t, &topic);
+        if (!follower_ok) t->denied = true;
+        else if (ctx->replica_id < 0 && (topic || req->api_version < 13))
+            t->denied = !authz_allowed_k(req, AZ_OP_READ, AZ_RES_TOPIC, topic ? kstr_from(topic->name) : t->topic);
+        if (t->denied) {
+            p = NULL;
+            ndenied++;
+        }
         t->known = p != NULL;
         /* ReplicaManager.updateFollowerFetchState, once per fetch as it
          * arrives: the fetch offset is the follower's log end. Not for a
@@ -477,7 +493,7 @@ void h_fetch(broker *b, kreq *req) {
         }
     }
     int64_t bytes = fetch_available(b, ctx);
-    if (r.max_wait_ms <= 0 || bytes < 0 || bytes >= r.min_bytes || ctx->ntargets == 0 || b->shutting_down) {
+    if (r.max_wait_ms <= 0 || bytes < 0 || bytes >= r.min_bytes || ctx->ntargets == ndenied || b->shutting_down) {
         fetch_answer(b, ctx);
         return;
     }

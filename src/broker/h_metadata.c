@@ -2,6 +2,7 @@
  * and partitions, with auto topic creation as Kafka's default allows. */
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "broker/topics.h"
 #include "protocol/errors.h"
@@ -24,12 +25,15 @@ static int32_t *offline_of(broker *b, const int32_t *ids, int32_t n, int32_t *co
     return out;
 }
 
-static void fill_topic(broker *b, topic_rt *t, MetadataResponse_MetadataResponseTopic *o, bool want_ops, karena *a) {
+static void fill_topic(broker *b, kreq *req, topic_rt *t, MetadataResponse_MetadataResponseTopic *o, bool want_ops,
+                       karena *a) {
     o->error_code = KERR_NONE;
     o->name = kstr_from(t->name);
     o->topic_id = t->id;
     o->is_internal = topic_is_internal(t->name);
-    o->topic_authorized_operations = want_ops ? TOPIC_ALL_OPERATIONS : INT32_MIN;
+    o->topic_authorized_operations = !want_ops              ? INT32_MIN
+                                     : authz_enabled(b)     ? authz_operations(req, AZ_RES_TOPIC, o->name)
+                                                            : TOPIC_ALL_OPERATIONS;
     o->partitions = karena_calloc(a, (size_t)(t->nparts ? t->nparts : 1), sizeof *o->partitions);
     if (!o->partitions) return;
     o->partitions_count = t->nparts;
@@ -80,7 +84,10 @@ void h_metadata(broker *b, kreq *req) {
     }
     resp.cluster_id = kstr_from(b->cluster_id);
     resp.controller_id = broker_controller_id(b);
-    resp.cluster_authorized_operations = r.include_cluster_authorized_operations ? CLUSTER_ALL_OPERATIONS : INT32_MIN;
+    resp.cluster_authorized_operations =
+        !r.include_cluster_authorized_operations ? INT32_MIN
+        : authz_enabled(b) ? authz_operations(req, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME))
+                           : CLUSTER_ALL_OPERATIONS;
     bool want_ops = r.include_topic_authorized_operations;
 
     bool all = r.topics_count < 0 || (v == 0 && r.topics_count == 0);
@@ -93,10 +100,14 @@ void h_metadata(broker *b, kreq *req) {
             return;
         }
         broker_topics_list(b, ts, n);
-        resp.topics_count = n;
-        for (int i = 0; i < n; i++) {
+        /* topics one may not DESCRIBE are left out, without a log line */
+        int shown = 0;
+        for (int i = 0; i < n; i++)
+            if (authz_allowed_quiet(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, kstr_from(ts[i]->name))) ts[shown++] = ts[i];
+        resp.topics_count = shown;
+        for (int i = 0; i < shown; i++) {
             MetadataResponse_MetadataResponseTopic_init(&resp.topics[i]);
-            fill_topic(b, ts[i], &resp.topics[i], want_ops, a);
+            fill_topic(b, req, ts[i], &resp.topics[i], want_ops, a);
         }
         KREQ_REPLY(req, MetadataResponse, &resp);
         return;
@@ -127,12 +138,25 @@ void h_metadata(broker *b, kreq *req) {
         } else {
             t = broker_topic(b, rt->name);
         }
+        /* KafkaApis: DESCRIBE first, so the answer does not tell whether
+         * the topic exists (by id: the id is not secret, the name is) */
+        if (!authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, t ? kstr_from(t->name) : rt->name)) {
+            o->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            o->topic_authorized_operations = want_ops ? 0 : INT32_MIN;
+            continue;
+        }
         if (!t && rt->name.len >= 0) {
             if (topic_name_invalid(rt->name, a)) {
                 o->error_code = KERR_INVALID_TOPIC_EXCEPTION;
                 continue;
             }
             char *nm = kstr_dup(rt->name, a);
+            if (allow_create && nm && !topic_is_internal(nm) &&
+                !authz_allowed_quiet(req, AZ_OP_CREATE, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME)) &&
+                !authz_allowed_k(req, AZ_OP_CREATE, AZ_RES_TOPIC, rt->name)) {
+                o->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             if (allow_create && nm && !topic_is_internal(nm)) {
                 const char *errmsg;
                 int16_t ec = broker_create_topic(b, rt->name, -1, -1, NULL, NULL, NULL, 0, false, &errmsg, a, NULL, NULL);
@@ -147,7 +171,7 @@ void h_metadata(broker *b, kreq *req) {
             o->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             continue;
         }
-        fill_topic(b, t, o, want_ops, a);
+        fill_topic(b, req, t, o, want_ops, a);
     }
     KREQ_REPLY(req, MetadataResponse, &resp);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
 #include "broker/partition_txn.h"
@@ -411,6 +412,9 @@ void h_produce(broker *b, kreq *req) {
     partition_verify *verifies = NULL;
     int64_t now = wall_clock_ms();
     bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
+    /* KafkaApis: a transactional producer needs WRITE on its transactional id */
+    bool txn_denied = r.transactional_id.len >= 0 &&
+                      !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id);
     bool any_error = false;
     resp->responses = karena_calloc(&req->arena, (size_t)(r.topic_data_count > 0 ? r.topic_data_count : 1),
                                    sizeof *resp->responses);
@@ -432,6 +436,7 @@ void h_produce(broker *b, kreq *req) {
         }
         to->partition_responses_count = np;
         topic_rt *t = broker_topic(b, td->name);
+        bool topic_ok = txn_denied || authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TOPIC, td->name);
         for (int j = 0; j < np; j++) {
             ProduceResponse_PartitionProduceResponse *po = &to->partition_responses[j];
             ProduceResponse_PartitionProduceResponse_init(po);
@@ -440,7 +445,9 @@ void h_produce(broker *b, kreq *req) {
             po->base_offset = -1;
             po->log_append_time_ms = -1;
             po->log_start_offset = -1;
-            if (bad_acks) po->error_code = KERR_INVALID_REQUIRED_ACKS;
+            if (txn_denied) po->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            else if (!topic_ok) po->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (bad_acks) po->error_code = KERR_INVALID_REQUIRED_ACKS;
             else if (!t) po->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (is_internal_topic(t->name)) po->error_code = KERR_INVALID_TOPIC_EXCEPTION;
             else {

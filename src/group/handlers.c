@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "group/gcoord.h"
 #include "group/grecords.h"
 #include "group/group.h"
@@ -51,6 +52,15 @@ static int16_t coordinator_for(broker *b, int8_t key_type, kstr key, broker_node
     return KERR_INVALID_REQUEST;
 }
 
+/* KafkaApis: DESCRIBE on the group or the transactional id. */
+static int16_t coordinator_authz(kreq *req, int8_t key_type, kstr key) {
+    if (key_type == 1)
+        return authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TRANSACTIONAL_ID, key)
+                   ? KERR_NONE
+                   : KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    return authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_GROUP, key) ? KERR_NONE : KERR_GROUP_AUTHORIZATION_FAILED;
+}
+
 void h_find_coordinator(broker *b, kreq *req) {
     FindCoordinatorRequest r;
     if (KREQ_DECODE(req, FindCoordinatorRequest, &r) != 0) return;
@@ -58,7 +68,8 @@ void h_find_coordinator(broker *b, kreq *req) {
     FindCoordinatorResponse_init(&resp);
     broker_node node;
     if (req->api_version < 4) {
-        int16_t e = coordinator_for(b, req->api_version >= 1 ? r.key_type : 0, r.key, &node, &req->arena);
+        int16_t e = coordinator_authz(req, req->api_version >= 1 ? r.key_type : 0, r.key);
+        if (!e) e = coordinator_for(b, req->api_version >= 1 ? r.key_type : 0, r.key, &node, &req->arena);
         resp.error_code = e;
         resp.error_message = kstr_from(e ? kerr_message(e) : "NONE");
         resp.node_id = e ? -1 : node.id;
@@ -77,7 +88,8 @@ void h_find_coordinator(broker *b, kreq *req) {
     for (int32_t i = 0; i < n; i++) {
         FindCoordinatorResponse_Coordinator *c = &resp.coordinators[i];
         FindCoordinatorResponse_Coordinator_init(c);
-        int16_t e = coordinator_for(b, r.key_type, r.coordinator_keys[i], &node, &req->arena);
+        int16_t e = coordinator_authz(req, r.key_type, r.coordinator_keys[i]);
+        if (!e) e = coordinator_for(b, r.key_type, r.coordinator_keys[i], &node, &req->arena);
         c->key = r.coordinator_keys[i];
         c->error_code = e;
         c->error_message = KSTR_NULL;
@@ -123,6 +135,11 @@ void h_join_group(broker *b, kreq *req) {
     JoinGroupRequest r;
     if (KREQ_DECODE(req, JoinGroupRequest, &r) != 0) return;
     karena *a = &req->arena;
+    if (!authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id)) {
+        gjoin_result e = {.error = KERR_GROUP_AUTHORIZATION_FAILED, .member_id = "", .generation = -1, .leader_id = ""};
+        gc_join_done(NULL, req, &e);
+        return;
+    }
     int n = r.protocols_count > 0 ? r.protocols_count : 0;
     gprotocol *ps = karena_calloc(a, (size_t)(n ? n : 1), sizeof *ps);
     if (!ps) {
@@ -172,6 +189,11 @@ void h_sync_group(broker *b, kreq *req) {
     SyncGroupRequest r;
     if (KREQ_DECODE(req, SyncGroupRequest, &r) != 0) return;
     karena *a = &req->arena;
+    if (!authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id)) {
+        gsync_result e = {.error = KERR_GROUP_AUTHORIZATION_FAILED};
+        gc_sync_done(NULL, req, &e);
+        return;
+    }
     /* v5+ must name the protocol type and name */
     if (req->api_version >= 5 && (r.protocol_type.len < 0 || r.protocol_name.len < 0)) {
         gsync_result e = {.error = KERR_INCONSISTENT_GROUP_PROTOCOL};
@@ -208,8 +230,10 @@ void h_heartbeat(broker *b, kreq *req) {
     karena *a = &req->arena;
     HeartbeatResponse resp;
     HeartbeatResponse_init(&resp);
-    resp.error_code = gmgr_heartbeat(&coord(b)->mgr, cstr(r.group_id, a), kstr_dup(r.member_id, a),
-                                     cstr(r.group_instance_id, a), r.generation_id);
+    resp.error_code = !authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id)
+                          ? KERR_GROUP_AUTHORIZATION_FAILED
+                          : gmgr_heartbeat(&coord(b)->mgr, cstr(r.group_id, a), kstr_dup(r.member_id, a),
+                                           cstr(r.group_instance_id, a), r.generation_id);
     KREQ_REPLY(req, HeartbeatResponse, &resp);
 }
 
@@ -235,7 +259,9 @@ void h_leave_group(broker *b, kreq *req) {
     }
     LeaveGroupResponse resp;
     LeaveGroupResponse_init(&resp);
-    resp.error_code = gmgr_leave(&coord(b)->mgr, cstr(r.group_id, a), n, ids, iids, errs);
+    resp.error_code = !authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id)
+                          ? KERR_GROUP_AUTHORIZATION_FAILED
+                          : gmgr_leave(&coord(b)->mgr, cstr(r.group_id, a), n, ids, iids, errs);
     if (req->api_version >= 3) {
         if (resp.error_code == KERR_NONE) {
             resp.members = karena_calloc(a, (size_t)n + 1, sizeof *resp.members);
@@ -328,9 +354,12 @@ void h_offset_commit(broker *b, kreq *req) {
     }
     resp->topics_count = nt;
     int nvalid = 0;
+    /* KafkaApis: READ on the group, then READ on each topic */
+    bool group_ok = authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id);
     for (int i = 0; i < nt; i++) {
         OffsetCommitRequest_OffsetCommitRequestTopic *t = &r.topics[i];
         OffsetCommitResponse_OffsetCommitResponseTopic *rt = &resp->topics[i];
+        bool topic_ok = group_ok && authz_allowed_k(req, AZ_OP_READ, AZ_RES_TOPIC, t->name);
         OffsetCommitResponse_OffsetCommitResponseTopic_init(rt);
         rt->name = t->name;
         int np = t->partitions_count > 0 ? t->partitions_count : 0;
@@ -344,7 +373,11 @@ void h_offset_commit(broker *b, kreq *req) {
             OffsetCommitResponse_OffsetCommitResponsePartition_init(&rt->partitions[k]);
             rt->partitions[k].partition_index = t->partitions[k].partition_index;
             bool known;
-            if (!partition_exists(b, t->name, t->partitions[k].partition_index, &known))
+            if (!group_ok)
+                rt->partitions[k].error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            else if (!topic_ok)
+                rt->partitions[k].error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!partition_exists(b, t->name, t->partitions[k].partition_index, &known))
                 rt->partitions[k].error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else
                 nvalid++, rt->partitions[k].error_code = -2; /* pending: decided below */
@@ -436,18 +469,20 @@ static void fetch_fill(karena *a, const kgroup *g, bool require_stable, kstr top
     p->error_code = KERR_NONE;
 }
 
-static int16_t fetch_group(broker *b, karena *a, kstr group_id, const kstr *topic_names,
+static int16_t fetch_group(broker *b, kreq *req, karena *a, kstr group_id, const kstr *topic_names,
                            int32_t *const *partition_lists, const int32_t *partition_counts, int ntopics,
                            bool require_stable, OffsetFetchResponse_OffsetFetchResponseTopics **out,
                            int32_t *out_count) {
     group_coord *gc = coord(b);
     *out = NULL;
     *out_count = 0;
+    /* KafkaApis: DESCRIBE on the group, then on each topic */
+    if (!authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_GROUP, group_id)) return KERR_GROUP_AUTHORIZATION_FAILED;
     char *gid = cstr(group_id, a);
     int16_t e = gmgr_validate_group_id(&gc->mgr, gid, true);
     if (e) return e;
     kgroup *g = gmgr_get(&gc->mgr, gid);
-    if (ntopics < 0) { /* all committed offsets */
+    if (ntopics < 0) { /* all committed offsets (of topics one may DESCRIBE) */
         if (!g || !g->noffsets) {
             *out = karena_calloc(a, 1, sizeof **out);
             return KERR_NONE;
@@ -462,8 +497,11 @@ static int16_t fetch_group(broker *b, karena *a, kstr group_id, const kstr *topi
             return KERR_UNKNOWN_SERVER_ERROR;
         }
         int nt = -1;
-        for (int i = 0; i < n; i++) {
-            if (nt < 0 || strcmp(all[i]->topic, all[i - 1]->topic) != 0) {
+        for (int i = 0, prev = -1; i < n; i++) {
+            if (!authz_allowed_quiet(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, kstr_from(all[i]->topic))) continue;
+            bool new_topic = nt < 0 || strcmp(all[i]->topic, all[prev]->topic) != 0;
+            prev = i;
+            if (new_topic) {
                 nt++;
                 OffsetFetchResponse_OffsetFetchResponseTopics_init(&ts[nt]);
                 ts[nt].name = kstr_from(karena_strndup(a, all[i]->topic, strlen(all[i]->topic)));
@@ -490,10 +528,18 @@ static int16_t fetch_group(broker *b, karena *a, kstr group_id, const kstr *topi
         ts[i].partitions = karena_calloc(a, (size_t)np + 1, sizeof *ts[i].partitions);
         if (!ts[i].partitions) return KERR_UNKNOWN_SERVER_ERROR;
         ts[i].partitions_count = np;
+        bool topic_ok = authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, topic_names[i]);
         for (int k = 0; k < np; k++) {
             OffsetFetchResponse_OffsetFetchResponsePartitions *p = &ts[i].partitions[k];
             OffsetFetchResponse_OffsetFetchResponsePartitions_init(p);
             p->partition_index = partition_lists[i][k];
+            if (!topic_ok) {
+                p->committed_offset = -1;
+                p->committed_leader_epoch = -1;
+                p->metadata = KSTR_LIT("");
+                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             goffset *o = g ? group_offset(g, topic_names[i].p, (size_t)topic_names[i].len, p->partition_index)
                            : NULL;
             fetch_fill(a, g, require_stable, topic_names[i], o, p);
@@ -533,7 +579,7 @@ void h_offset_fetch(broker *b, kreq *req) {
                 lists[k] = rg->topics[k].partition_indexes;
                 counts[k] = rg->topics[k].partition_indexes_count;
             }
-            og->error_code = fetch_group(b, a, rg->group_id, names, lists, counts, nt < 0 ? -1 : nt, r.require_stable, &og->topics,
+            og->error_code = fetch_group(b, req, a, rg->group_id, names, lists, counts, nt < 0 ? -1 : nt, r.require_stable, &og->topics,
                                          &og->topics_count);
             if (og->error_code) og->topics_count = 0;
         }
@@ -555,7 +601,7 @@ void h_offset_fetch(broker *b, kreq *req) {
     }
     OffsetFetchResponse_OffsetFetchResponseTopics *ts = NULL;
     int32_t count = 0;
-    int16_t e = fetch_group(b, a, r.group_id, names, lists, counts, nt < 0 ? -1 : nt, v >= 7 && r.require_stable,
+    int16_t e = fetch_group(b, req, a, r.group_id, names, lists, counts, nt < 0 ? -1 : nt, v >= 7 && r.require_stable,
                             &ts, &count);
     if (e && v < 2) {
         /* no top-level error before v2: every partition carries it */
@@ -631,9 +677,13 @@ void h_describe_groups(broker *b, kreq *req) {
         d->protocol_type = KSTR_LIT("");
         d->protocol_data = KSTR_LIT("");
         d->members_count = 0;
-        d->authorized_operations = r.include_authorized_operations ? GROUP_AUTHORIZED_OPERATIONS : INT32_MIN;
+        d->authorized_operations = !r.include_authorized_operations ? INT32_MIN
+                                   : authz_enabled(b) ? authz_operations(req, AZ_RES_GROUP, r.groups[i])
+                                                      : GROUP_AUTHORIZED_OPERATIONS;
         char *gid = cstr(r.groups[i], a);
-        int16_t e = gmgr_validate_group_id(m, gid, true);
+        int16_t e = authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_GROUP, r.groups[i])
+                        ? gmgr_validate_group_id(m, gid, true)
+                        : KERR_GROUP_AUTHORIZATION_FAILED;
         if (e) {
             d->error_code = e;
             d->group_state = KSTR_LIT("");
@@ -697,10 +747,12 @@ void h_list_groups(broker *b, kreq *req) {
         return;
     }
     int nf = req->api_version >= 4 && r.states_filter_count > 0 ? r.states_filter_count : 0;
+    bool all_groups = authz_allowed_quiet(req, AZ_OP_DESCRIBE, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME));
     int n = 0, bucket = 0;
     kgroup *cur = NULL;
     for (kgroup *g; (g = gmgr_iter(m, &bucket, &cur));) {
         if (g->state == GROUP_DEAD) continue;
+        if (!all_groups && !authz_allowed_quiet(req, AZ_OP_DESCRIBE, AZ_RES_GROUP, kstr_from(g->id))) continue;
         const char *state = group_state_name(g->state);
         if (nf) {
             bool match = false;
@@ -738,7 +790,9 @@ void h_delete_groups(broker *b, kreq *req) {
         DeleteGroupsResponse_DeletableGroupResult_init(res);
         res->group_id = r.groups_names[i];
         kgroup *g = NULL;
-        res->error_code = gmgr_delete_check(&gc->mgr, cstr(r.groups_names[i], a), &g);
+        res->error_code = authz_allowed_k(req, AZ_OP_DELETE, AZ_RES_GROUP, r.groups_names[i])
+                              ? gmgr_delete_check(&gc->mgr, cstr(r.groups_names[i], a), &g)
+                              : KERR_GROUP_AUTHORIZATION_FAILED;
         if (res->error_code || !g) continue;
         int no = 0;
         goffset **all = group_offsets_sorted(g, &no);
@@ -760,7 +814,8 @@ void h_offset_delete(broker *b, kreq *req) {
     OffsetDeleteResponse resp;
     OffsetDeleteResponse_init(&resp);
     char *gid = cstr(r.group_id, a);
-    int16_t e = gmgr_validate_group_id(&gc->mgr, gid, true);
+    int16_t e = authz_allowed_k(req, AZ_OP_DELETE, AZ_RES_GROUP, r.group_id) ? gmgr_validate_group_id(&gc->mgr, gid, true)
+                                                                              : KERR_GROUP_AUTHORIZATION_FAILED;
     kgroup *g = e ? NULL : gmgr_get(&gc->mgr, gid);
     if (!e && (!g || g->state == GROUP_DEAD)) e = KERR_GROUP_ID_NOT_FOUND;
     bool consumer = g && g->protocol_type && strcmp(g->protocol_type, "consumer") == 0;

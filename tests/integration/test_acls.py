@@ -184,3 +184,101 @@ def test_acls_survive_restart(node):
     r = acls(node, "--list")
     assert f"`{pattern('TOPIC', 'keep')}`" in r.stdout, r.stdout
     assert "gone" not in r.stdout
+
+
+def produce(node, user, password, topic, count=3, **extra):
+    """Produce with confluent-kafka; returns the delivery errors (None = delivered)."""
+    from confluent_kafka import Producer
+    p = Producer(ck_conf(node, "PLAIN", user, password, **{"message.timeout.ms": 8000, **extra}))
+    errors = []
+    for i in range(count):
+        p.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
+    p.flush(20)
+    return errors
+
+
+def consume(node, user, password, topic, group, count):
+    """Consume with a group; returns (values, the first error seen)."""
+    from confluent_kafka import Consumer, KafkaError
+    c = Consumer(ck_conf(node, "PLAIN", user, password, **{"group.id": group, "auto.offset.reset": "earliest"}))
+    c.subscribe([topic])
+    got, err = [], None
+    deadline = time.time() + 20
+    while len(got) < count and err is None and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() != KafkaError._PARTITION_EOF:
+                err = m.error()
+            continue
+        got.append(m.value().decode())
+    c.close()
+    return got, err
+
+
+def visible_topics(node, user, password):
+    from confluent_kafka.admin import AdminClient
+    return set(AdminClient(ck_conf(node, "PLAIN", user, password)).list_topics(timeout=10).topics)
+
+
+def test_produce_consume_need_acls(node):
+    from confluent_kafka import KafkaError
+    create_topic(node, "t")
+    errs = produce(node, "alice", ALICE_PW, "t")
+    assert errs and all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errs), errs
+    assert "t" not in visible_topics(node, "alice", ALICE_PW)
+    assert "t" in visible_topics(node, "admin", ADMIN_PW)
+    log = node.b.log_text()
+    # librdkafka learns from Metadata that it may not see the topic, and never sends the Produce
+    assert ("INFO Principal = User:alice is Denied operation = DESCRIBE from host = 127.0.0.1 on resource = "
+            "Topic:LITERAL:t for request = Metadata with resourceRefCount = 1 based on rule DefaultDeny "
+            "(kafka.authorizer.logger)") in log, log[-3000:]
+    assert "WARN The configuration 'super.users'" not in log
+
+    r = acls(node, "--add", "--allow-principal", "User:alice", "--producer", "--topic", "t")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert produce(node, "alice", ALICE_PW, "t") == [None, None, None]
+    assert "t" in visible_topics(node, "alice", ALICE_PW)
+
+    # bob: READ on the topic but no group ACL
+    acls(node, "--add", "--allow-principal", "User:bob", "--operation", "Read", "--topic", "t")
+    got, err = consume(node, "bob", BOB_PW, "t", "g", 3)
+    assert err is not None and err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, (got, err)
+    r = acls(node, "--add", "--allow-principal", "User:bob", "--consumer", "--topic", "t", "--group", "g")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got, err = consume(node, "bob", BOB_PW, "t", "g", 3)
+    assert err is None and sorted(got) == ["v0", "v1", "v2"], (got, err)
+
+
+def test_deny_beats_allow_and_prefixes(node):
+    from confluent_kafka import KafkaError
+    for t in ("app-a", "app-secret", "other"):
+        create_topic(node, t)
+    acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Write", "--operation", "Describe",
+         "--topic", "app-", "--resource-pattern-type", "prefixed")
+    acls(node, "--add", "--deny-principal", "User:alice", "--operation", "Write", "--topic", "app-secret")
+    assert produce(node, "alice", ALICE_PW, "app-a") == [None] * 3
+    errs = produce(node, "alice", ALICE_PW, "app-secret")
+    assert all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errs), errs
+    errs = produce(node, "alice", ALICE_PW, "other")
+    assert all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errs), errs
+    assert visible_topics(node, "alice", ALICE_PW) >= {"app-a", "app-secret"}
+    assert "other" not in visible_topics(node, "alice", ALICE_PW)
+
+
+def test_allow_everyone_if_no_acl_found():
+    d = tempfile.mkdtemp(prefix="samsa-acls-")
+    n = acl_node(d, **{"allow.everyone.if.no.acl.found": "true"})
+    try:
+        from confluent_kafka import KafkaError
+        create_topic(n, "open")
+        create_topic(n, "closed")
+        assert produce(n, "alice", ALICE_PW, "open") == [None] * 3
+        acls(n, "--add", "--allow-principal", "User:bob", "--operation", "Write", "--topic", "closed")
+        errs = produce(n, "alice", ALICE_PW, "closed")
+        assert all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errs), errs
+    finally:
+        code = n.b.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    assert code in (0, None)
