@@ -274,8 +274,9 @@ bool broker_sasl_raw_frame(broker *b, struct kconn *c, uint8_t *frame, size_t le
         log_info(COMPONENT, "[SocketServer listenerType=BROKER, nodeId=%d] Failed authentication with /%s (%s)",
                  b->cfg.node_id, kconn_peer(c), r.reason);
         sasl_result_free(&r);
+        /* v0: the failure is the close; the frame stays "in flight" so nothing
+         * more is read until then */
         broker_sasl_close_later(b, c, NULL);
-        kconn_request_done(c);
         return true;
     }
     /* v0 framing: the response token, size-prefixed, without a Kafka header */
