@@ -13,6 +13,7 @@
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/handlers.h"
+#include "broker/quota.h"
 #include "broker/sasl_broker.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
@@ -144,6 +145,9 @@ void kreq_response_end(kreq *req) {
         } else {
             kw_patch_i32(w, req->size_at, (int32_t)(kw_size(w) - 4));
             metrics_request_sending(req);
+            req->out = w;
+            if (quota_hold(req)) return; /* throttled: quota.c sends it and finishes the request */
+            req->out = NULL;
             if (req->conn) kconn_send(req->conn, w);
             else {
                 kw_free(w);

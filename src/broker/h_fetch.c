@@ -20,6 +20,7 @@
 #include "broker/fetch_session.h"
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
+#include "broker/quota.h"
 #include "broker/partition_txn.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -257,6 +258,12 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
     }
     int64_t budget = v >= 3 ? ctx->max_bytes : INT32_MAX;
     if (budget <= 0) budget = 1;
+    /* consumer_byte_rate: a consumer over its quota gets an empty answer with the throttle time,
+     * and reads at most quota * (samples - 1) windows (KafkaApis.handleFetchRequest) */
+    bool quota = ctx->replica_id < 0 && quota_any(b, QUOTA_FETCH);
+    int32_t throttle = quota ? quota_check(b, QUOTA_FETCH, req) : 0;
+    if (quota && quota_max_in_window(b, QUOTA_FETCH, req) < budget) budget = quota_max_in_window(b, QUOTA_FETCH, req);
+    int64_t fetched = 0;
     bool first_data = true; /* KIP-74: the first batch goes even if over the limits */
     int nparts = 0;
     FetchResponse_FetchableTopicResponse *cur = NULL;
@@ -264,7 +271,7 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
     fsession *s = ctx->session_id ? fsession_get(ctx->session_id) : NULL;
     /* KafkaApis answers the partitions it read first, then those it did not
      * know (unknown topic, partition or topic id) */
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 2 && !throttle; pass++) {
         for (int i = 0; i < ctx->ntargets; i++) {
             fetch_target *t = &ctx->targets[i];
             topic_rt *topic;
@@ -277,6 +284,7 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
             remember(t, po);
             metrics_fetched(topic, ctx->replica_id >= 0, po->records.len > 0 ? po->records.len : 0, po->error_code);
             budget -= got;
+            fetched += got;
             if (got > 0) first_data = false;
             nparts++;
             /* group consecutive partitions of one topic */
@@ -293,6 +301,8 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
             cur->partitions_count++;
         }
     }
+    if (quota && !throttle) throttle = quota_record(b, QUOTA_FETCH, req, (double)fetched);
+    resp.throttle_time_ms = req->throttle_ms = throttle;
     free(ctx->targets);
     free(ctx);
     KREQ_REPLY(req, FetchResponse, &resp);

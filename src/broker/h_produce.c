@@ -13,6 +13,7 @@
 #include "broker/authz.h"
 #include "broker/fetch_wait.h"
 #include "broker/handlers.h"
+#include "broker/quota.h"
 #include "broker/partition_txn.h"
 #include "broker/txn_verify.h"
 #include "broker/producer_state.h"
@@ -141,6 +142,9 @@ typedef struct partition_wait {
 static void produce_wait_release(broker *b, produce_wait *w) {
     if (--w->holds > 0) return;
     metrics_produce_answered(b, &w->resp);
+    /* producer_byte_rate: the request's size, after the append (KafkaApis.handleProduceRequest) */
+    w->req->throttle_ms = quota_record(b, QUOTA_PRODUCE, w->req, (double)w->req->frame_len);
+    w->resp.throttle_time_ms = w->req->throttle_ms;
     if (!w->no_response) {
         KREQ_REPLY(w->req, ProduceResponse, &w->resp);
     } else if (w->any_error) {

@@ -46,6 +46,7 @@ typedef struct kreq {
     struct kreq *next_waiting; /* free for the owner of a deferred request */
     /* request timing for metrics/metrics.h (monotonic ns; 0 = not reached) */
     int64_t m_start_ns, m_local_ns, m_send_ns;
+    int32_t throttle_ms;     /* client quotas: mute the connection this long after answering (broker/quota.h) */
     uint8_t m_kind;          /* fetches: 1 from a consumer, 2 from a follower */
 } kreq;
 

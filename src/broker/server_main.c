@@ -26,6 +26,7 @@
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/fetch_wait.h"
+#include "broker/quota.h"
 #include "broker/partition_txn.h"
 #include "broker/storage_cmd.h"
 #include "broker/topics.h"
@@ -485,6 +486,7 @@ int server_main(int argc, char **argv) {
     net_server_stop_listening(b->server);
     metrics_exporter_stop();
     fetch_wait_shutdown(b);
+    quota_shutdown(b);
     log_cleaner_stop(); /* running cleans abort before the logs close */
     group_coord_shutdown(b->groups);
     txn_manager_shutdown(b->txns);

@@ -209,3 +209,92 @@ def test_alter_client_quotas_validation(broker):
     # removal
     assert alter_quotas(broker, [(user, [("producer_byte_rate", None)])]) == [(0, None)]
     assert describe_quotas(broker, [("user", 0, "u1")])[2] == []
+
+
+# ---- enforcement (ClientQuotaManager): timing bounds are loose lower bounds ----
+
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+
+QUOTA = 100_000         # bytes/s
+TOTAL = 2_000_000       # bytes written or read
+# Kafka's Rate spans at least (11 - 1) windows of 1 s, so about 10 s of quota
+# goes before the first throttle: the rest takes (TOTAL / QUOTA - 10) s.
+# Half of that is the bound (slack for the window and the machine).
+MIN_SECONDS = (TOTAL / QUOTA - 10) / 2
+
+
+def _new_topic(broker):
+    name = "quota-" + uuid.uuid4().hex[:8]
+    r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--create", "--topic", name,
+                        "--partitions", "1", "--replication-factor", "1")
+    assert r.returncode == 0, r.stderr
+    return name
+
+
+def _produce(ck, broker, topic, client_id, total):
+    throttles = []
+    p = ck.Producer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "linger.ms": 5,
+                     "batch.size": 65536, "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
+    value = b"x" * 10_000
+    start = time.time()
+    for _ in range(total // len(value)):
+        while True:
+            try:
+                p.produce(topic, value)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    assert p.flush(120) == 0
+    return time.time() - start, throttles
+
+
+def test_producer_byte_rate_throttles_only_that_client(broker):
+    ck = pytest.importorskip("confluent_kafka")
+    topic = _new_topic(broker)
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "slow-producer", "--alter", "--add-config",
+                f"producer_byte_rate={QUOTA}")
+    assert r.returncode == 0, r.stderr
+    fast, fast_throttles = _produce(ck, broker, topic, "fast-producer", TOTAL)
+    slow, slow_throttles = _produce(ck, broker, topic, "slow-producer", TOTAL)
+    assert slow >= MIN_SECONDS, (slow, fast)
+    assert slow_throttles and max(slow_throttles) > 0
+    assert fast < MIN_SECONDS and not any(fast_throttles), (fast, fast_throttles)
+    # about the quota: never much faster than it once past the burst
+    assert TOTAL / slow < QUOTA * 2.5, TOTAL / slow
+
+
+def _consume(ck, broker, topic, client_id, total):
+    throttles = []
+    c = ck.Consumer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "group.id": client_id,
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                     "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
+    c.subscribe([topic])
+    got = 0
+    start = time.time()
+    deadline = start + 120
+    while got < total and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got += len(m.value())
+    elapsed = time.time() - start
+    c.close()
+    assert got >= total, got
+    return elapsed, throttles
+
+
+def test_consumer_byte_rate_throttles_only_that_client(broker):
+    ck = pytest.importorskip("confluent_kafka")
+    topic = _new_topic(broker)
+    _produce(ck, broker, topic, "loader", TOTAL)
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "slow-consumer", "--alter", "--add-config",
+                f"consumer_byte_rate={QUOTA}")
+    assert r.returncode == 0, r.stderr
+    fast, fast_throttles = _consume(ck, broker, topic, "fast-consumer", TOTAL)
+    slow, slow_throttles = _consume(ck, broker, topic, "slow-consumer", TOTAL)
+    assert slow >= MIN_SECONDS, (slow, fast)
+    assert slow_throttles and max(slow_throttles) > 0
+    assert fast < MIN_SECONDS and not any(fast_throttles), (fast, fast_throttles)

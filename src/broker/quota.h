@@ -1,0 +1,73 @@
+/* quota.h - client quota enforcement, as Kafka 3.6.1's ClientQuotaManager
+ * (produce/fetch byte rates) and ClientRequestQuotaManager
+ * (request_percentage), with the quotas of the metadata image
+ * (ClientQuotaRecords, broker/h_quotas.c).
+ *
+ * A quota is looked up in DefaultQuotaCallback's order (user+client-id,
+ * user+default client, user, default user+client-id, default user+default
+ * client, default user, client-id, default client-id) and measured as a
+ * Rate over quota.window.num (11) samples of quota.window.size.seconds
+ * (1 s). A violation gives a throttle time of
+ * (observed - quota) / quota * window, as QuotaUtils.throttleTime; the
+ * response carries it in throttle_time_ms and the connection reads nothing
+ * more until it is over (KIP-219; dispatch.c).
+ *
+ * A node without quotas of a kind pays one comparison per request; sensors
+ * are made once per (user, client-id) seen, never per request.
+ */
+#ifndef SAMSA_QUOTA_H
+#define SAMSA_QUOTA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/wire.h"
+
+struct broker;
+struct kreq;
+
+#define QUOTA_SAMPLES 11
+#define QUOTA_WINDOW_MS 1000
+
+/* Kafka's Rate over a SampledStat (values per second). */
+typedef struct qrate {
+    int64_t last_ms[QUOTA_SAMPLES]; /* each sample's window start */
+    double value[QUOTA_SAMPLES];
+    int nused, cur;
+} qrate;
+
+void qrate_init(qrate *r);
+void qrate_record(qrate *r, double v, int64_t now_ms);
+/* Rate.windowSize: the elapsed time the rate is over, at least
+ * (samples - 1) windows. */
+int64_t qrate_window_ms(qrate *r, int64_t now_ms);
+/* The rate per second now. */
+double qrate_measure(qrate *r, int64_t now_ms);
+/* QuotaUtils.throttleTime: round((value - bound) / bound * window); 0 when within. */
+int64_t quota_throttle_ms(double value, double bound, int64_t window_ms);
+
+typedef enum { QUOTA_PRODUCE, QUOTA_FETCH, QUOTA_REQUEST, QUOTA_NKINDS } quota_kind;
+
+/* Record value (bytes; percent for QUOTA_REQUEST) against the quota of the
+ * request's (principal, client id) and return the throttle time in ms (0:
+ * within the quota, or no quota). Request quotas are capped at one window
+ * (ClientRequestQuotaManager). */
+int32_t quota_record(struct broker *b, quota_kind kind, const struct kreq *req, double value);
+/* The throttle time the request would get now without recording anything
+ * (fetch: checked before reading, so a throttled fetch reads nothing). */
+int32_t quota_check(struct broker *b, quota_kind kind, const struct kreq *req);
+/* ClientQuotaManager.getMaxValueInQuotaWindow: quota * (samples - 1) *
+ * window seconds; INT32_MAX when the request has no quota of this kind. */
+int32_t quota_max_in_window(struct broker *b, quota_kind kind, const struct kreq *req);
+/* Is any quota of this kind set (the fast path)? */
+bool quota_any(struct broker *b, quota_kind kind);
+
+/* Muting: the response is sent now (or, for versions before client-side
+ * throttling, after the delay) and the connection's next request is read
+ * when throttle_ms is over. Called by kreq_response_end; true when the
+ * request is kept until then (quota_release finishes it). */
+bool quota_hold(struct kreq *req);
+/* Shutdown: finish every held request now. */
+void quota_shutdown(struct broker *b);
+
+#endif
