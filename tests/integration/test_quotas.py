@@ -298,3 +298,47 @@ def test_consumer_byte_rate_throttles_only_that_client(broker):
     assert slow >= MIN_SECONDS, (slow, fast)
     assert slow_throttles and max(slow_throttles) > 0
     assert fast < MIN_SECONDS and not any(fast_throttles), (fast, fast_throttles)
+
+
+def test_user_quota_with_sasl_plain():
+    """A user quota follows the authenticated principal (User:alice), whatever its client id."""
+    ck = pytest.importorskip("confluent_kafka")
+    import shutil
+    import tempfile
+
+    from test_sasl import ADMIN_PW, ALICE_PW, SaslNode, ck_conf
+
+    d = tempfile.mkdtemp(prefix="samsa-quota-sasl-")
+    n = SaslNode(d)
+    try:
+        topic = _new_topic(n.b)
+        r = configs(n.b, "--entity-type", "users", "--entity-name", "alice", "--alter", "--add-config",
+                    f"producer_byte_rate={QUOTA}")
+        assert r.returncode == 0, r.stderr
+
+        def produce(user, password):
+            throttles = []
+            p = ck.Producer(ck_conf(n, "PLAIN", user, password, **{
+                "client.id": "same-client", "linger.ms": 5,
+                "throttle_cb": lambda ev: throttles.append(ev.throttle_time)}))
+            start = time.time()
+            for _ in range(TOTAL // 10_000):
+                while True:
+                    try:
+                        p.produce(topic, b"y" * 10_000)
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+                p.poll(0)
+            assert p.flush(120) == 0
+            return time.time() - start, throttles
+
+        fast, fast_throttles = produce("admin", ADMIN_PW)
+        slow, slow_throttles = produce("alice", ALICE_PW)
+        assert slow >= MIN_SECONDS and slow_throttles, (slow, fast)
+        assert fast < MIN_SECONDS and not any(fast_throttles), (fast, fast_throttles)
+    finally:
+        code = n.b.stop()
+        log = n.b.log_text()
+        shutil.rmtree(d, ignore_errors=True)
+        assert code in (0, None), log[-4000:]
