@@ -119,3 +119,12 @@ int32_t authz_operations(kreq *req, int8_t rtype, kstr name) {
         if (authz_allowed_quiet(req, ops[i], rtype, name)) bits |= (int32_t)1 << ops[i];
     return bits;
 }
+
+bool authz_any(kreq *req, int8_t op, int8_t rtype) {
+    broker *b = req->broker;
+    if (!b->authz) return true;
+    char host[64];
+    client_host(req, host, sizeof host);
+    return az_authorize_any(&b->authz->cfg, b->image->acls, (size_t)b->image->nacls,
+                            req->conn ? kconn_principal(req->conn) : "User:ANONYMOUS", host, op, rtype);
+}

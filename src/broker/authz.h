@@ -32,6 +32,8 @@ bool authz_allowed_quiet(kreq *req, int8_t op, int8_t rtype, kstr name);
  * type's operations the principal may do, logging nothing; all of them
  * without an authorizer. */
 int32_t authz_operations(kreq *req, int8_t rtype, kstr name);
+/* Kafka's authorizeByResourceType: op on some resource of the type. */
+bool authz_any(kreq *req, int8_t op, int8_t rtype);
 /* CLUSTER resource checks. */
 static inline bool authz_cluster(kreq *req, int8_t op) {
     return authz_allowed(req, op, AZ_RES_CLUSTER, AZ_CLUSTER_NAME);

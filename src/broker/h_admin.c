@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "broker/partition_txn.h"
 #include "broker/producer_state.h"
@@ -387,6 +388,14 @@ static void txn_init_answered(void *arg, int16_t err, int64_t producer_id, int16
 void h_init_producer_id(broker *b, kreq *req) {
     InitProducerIdRequest r;
     if (KREQ_DECODE(req, InitProducerIdRequest, &r) < 0) return;
+    /* KafkaApis: WRITE on the transactional id; an idempotent producer needs
+     * IDEMPOTENT_WRITE on the cluster or WRITE on some topic */
+    if (r.transactional_id.len >= 0 && !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id))
+        return txn_init_answered(req, KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
+    if (r.transactional_id.len < 0 &&
+        !authz_allowed_quiet(req, AZ_OP_IDEMPOTENT_WRITE, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME)) &&
+        !authz_any(req, AZ_OP_WRITE, AZ_RES_TOPIC))
+        return txn_init_answered(req, KERR_CLUSTER_AUTHORIZATION_FAILED, -1, -1);
     if (r.transactional_id.len >= 0) {
         bool no_pid = r.producer_id == -1, no_epoch = r.producer_epoch == -1;
         if (no_pid != no_epoch || !b->txns)

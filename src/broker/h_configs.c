@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/config.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
@@ -245,6 +246,14 @@ static void describe_one(broker *b, const DescribeConfigsRequest_DescribeConfigs
     }
 }
 
+/* KafkaApis: DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on the
+ * cluster for broker and broker-logger resources. The error, or 0. */
+static int16_t config_denied(kreq *req, int8_t type, kstr name, bool alter) {
+    int8_t op = alter ? AZ_OP_ALTER_CONFIGS : AZ_OP_DESCRIBE_CONFIGS;
+    if (type == 2) return authz_allowed_k(req, op, AZ_RES_TOPIC, name) ? 0 : KERR_TOPIC_AUTHORIZATION_FAILED;
+    return authz_cluster(req, op) ? 0 : KERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
 void h_describe_configs(broker *b, kreq *req) {
     DescribeConfigsRequest r;
     if (KREQ_DECODE(req, DescribeConfigsRequest, &r) < 0) return;
@@ -257,8 +266,20 @@ void h_describe_configs(broker *b, kreq *req) {
         kreq_fail(req, "out of memory");
         return;
     }
-    for (int i = 0; i < n; i++)
-        describe_one(b, &r.resources[i], &resp.results[i], r.include_synonyms, req->api_version, a);
+    for (int i = 0; i < n; i++) {
+        int16_t denied = config_denied(req, r.resources[i].resource_type, r.resources[i].resource_name, false);
+        if (!denied) {
+            describe_one(b, &r.resources[i], &resp.results[i], r.include_synonyms, req->api_version, a);
+            continue;
+        }
+        DescribeConfigsResponse_DescribeConfigsResult *o = &resp.results[i];
+        DescribeConfigsResponse_DescribeConfigsResult_init(o);
+        o->resource_type = r.resources[i].resource_type;
+        o->resource_name = r.resources[i].resource_name;
+        o->error_code = denied;
+        o->error_message = kstr_from(kerr_message(denied));
+        o->configs_count = 0;
+    }
     resp.results_count = n;
     KREQ_REPLY(req, DescribeConfigsResponse, &resp);
 }
@@ -574,8 +595,11 @@ void h_alter_configs(broker *b, kreq *req) {
         alter_wait *w = karena_alloc(a, sizeof *w);
         if (w) *w = (alter_wait){rc, &o->error_code};
         alter_result ar;
+        int16_t denied = config_denied(req, res->resource_type, res->resource_name, true);
         if (repeated(types, rnames, n, i)) {
             ar = err(KERR_INVALID_REQUEST, "Each resource must appear at most once.");
+        } else if (denied) {
+            ar = err(denied, NULL);
         } else {
             int nc = res->configs_count > 0 ? res->configs_count : 0;
             kstr *names = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *names);
@@ -633,8 +657,11 @@ void h_incremental_alter_configs(broker *b, kreq *req) {
         alter_wait *w = karena_alloc(a, sizeof *w);
         if (w) *w = (alter_wait){rc, &o->error_code};
         alter_result ar;
+        int16_t denied = config_denied(req, res->resource_type, res->resource_name, true);
         if (repeated(types, rnames, n, i)) {
             ar = err(KERR_INVALID_REQUEST, "Each resource must appear at most once.");
+        } else if (denied) {
+            ar = err(denied, NULL);
         } else {
             int nc = res->configs_count > 0 ? res->configs_count : 0;
             kstr *names = karena_calloc(a, (size_t)(nc ? nc : 1), sizeof *names);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "broker/partition_txn.h"
 #include "protocol/errors.h"
@@ -156,12 +157,13 @@ void h_list_offsets(broker *b, kreq *req) {
         }
         ot->partitions_count = np;
         topic_rt *t = broker_topic(b, it->name);
+        bool topic_ok = authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, it->name); /* KafkaApis */
         for (int j = 0; j < np; j++) {
             ListOffsetsResponse_ListOffsetsPartitionResponse *o = &ot->partitions[j];
             ListOffsetsResponse_ListOffsetsPartitionResponse_init(o);
-            if (dups && dups[i][j]) {
+            if (!topic_ok || (dups && dups[i][j])) {
                 o->partition_index = it->partitions[j].partition_index;
-                o->error_code = KERR_INVALID_REQUEST;
+                o->error_code = topic_ok ? KERR_INVALID_REQUEST : KERR_TOPIC_AUTHORIZATION_FAILED;
                 o->timestamp = -1;
                 o->offset = -1;
                 o->leader_epoch = -1;
@@ -186,8 +188,12 @@ void h_offset_for_leader_epoch(broker *b, kreq *req) {
         return;
     }
     resp.topics_count = nt;
+    /* KafkaApis: CLUSTER_ACTION (a follower) or DESCRIBE on each topic */
+    bool cluster_ok = authz_enabled(b) && authz_allowed_quiet(req, AZ_OP_CLUSTER_ACTION, AZ_RES_CLUSTER,
+                                                              KSTR_LIT(AZ_CLUSTER_NAME));
     for (int i = 0; i < nt; i++) {
         const OffsetForLeaderEpochRequest_OffsetForLeaderTopic *it = &r.topics[i];
+        bool topic_ok = cluster_ok || authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, it->topic);
         OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult *ot = &resp.topics[i];
         OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_init(ot);
         ot->topic = it->topic;
@@ -206,8 +212,8 @@ void h_offset_for_leader_epoch(broker *b, kreq *req) {
             op->partition = ip->partition;
             op->leader_epoch = -1;
             op->end_offset = -1;
-            int16_t perr;
-            partition *p = broker_partition_led(b, t, ip->partition, &perr);
+            int16_t perr = KERR_TOPIC_AUTHORIZATION_FAILED;
+            partition *p = topic_ok ? broker_partition_led(b, t, ip->partition, &perr) : NULL;
             if (!p) {
                 op->error_code = perr;
                 continue;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "broker/topics.h"
 #include "protocol/errors.h"
@@ -219,6 +220,7 @@ void h_create_topics(broker *b, kreq *req) {
      * request and answered after the others, once each; __cluster_metadata
      * is dropped without an answer. */
     int nout = 0;
+    bool cluster_create = authz_allowed_quiet(req, AZ_OP_CREATE, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME));
     for (int i = 0; i < n; i++) {
         const CreateTopicsRequest_CreatableTopic *t = &r.topics[i];
         if (duplicated(&r, t->name) || kstr_eq_c(t->name, "__cluster_metadata")) continue;
@@ -252,7 +254,12 @@ void h_create_topics(broker *b, kreq *req) {
             return;
         }
         *it = (create_item){rc, o, keys, vals, nc};
-        int16_t ec = broker_create_topic_precheck(b, t->name, keys, vals, nc, &msg, a);
+        /* KafkaApis/ControllerApis: CREATE on the cluster or on the topic */
+        int16_t ec = KERR_TOPIC_AUTHORIZATION_FAILED;
+        if (!cluster_create && !authz_allowed_k(req, AZ_OP_CREATE, AZ_RES_TOPIC, t->name))
+            msg = "Authorization failed.";
+        else
+            ec = broker_create_topic_precheck(b, t->name, keys, vals, nc, &msg, a);
         if (ec == KERR_NONE && t->assignments_count > 0)
             ec = check_assignment(b, t, &partitions, &rf, &assignment, &msg, a);
         if (ec == KERR_NONE) {
@@ -391,6 +398,11 @@ void h_delete_topics(broker *b, kreq *req) {
             continue;
         }
         topic_rt *t = by_id ? broker_topic_by_id(b, &ids[i]) : broker_topic(b, names[i]);
+        if ((t || !by_id) && !authz_allowed_k(req, AZ_OP_DELETE, AZ_RES_TOPIC, t ? kstr_from(t->name) : names[i])) {
+            o->error_code = KERR_TOPIC_AUTHORIZATION_FAILED; /* KafkaApis: DELETE on the topic */
+            nout++;
+            continue;
+        }
         if (!t) {
             o->error_code = by_id ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
             if (v >= 5) o->error_message = kstr_from(by_id ? "This server does not host this topic ID."
@@ -493,6 +505,11 @@ void h_create_partitions(broker *b, kreq *req) {
         o->name = t->name;
         o->error_message = KSTR_NULL;
         topic_rt *rt = broker_topic(b, t->name);
+        if (!authz_allowed_k(req, AZ_OP_ALTER, AZ_RES_TOPIC, t->name)) {
+            o->error_code = KERR_TOPIC_AUTHORIZATION_FAILED; /* KafkaApis: ALTER on the topic */
+            o->error_message = kstr_from("Authorization failed.");
+            continue;
+        }
         if (!rt) {
             /* new UnknownTopicOrPartitionException(): no message */
             o->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;

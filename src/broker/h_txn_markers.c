@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "broker/producer_state.h"
 #include "broker/txn_marker.h"
@@ -108,6 +109,7 @@ void h_write_txn_markers(broker *b, kreq *req) {
     marker_wait *waits = NULL;
     const char *timeout = props_get(&b->cfg.raw, "request.timeout.ms");
     int32_t timeout_ms = timeout ? atoi(timeout) : 30000;
+    bool allowed = authz_cluster(req, AZ_OP_CLUSTER_ACTION); /* brokers only (KafkaApis) */
     for (int i = 0; i < nm; i++) {
         const WriteTxnMarkersRequest_WritableTxnMarker *m = &r.markers[i];
         WriteTxnMarkersResponse_WritableTxnMarkerResult *o = &resp->markers[i];
@@ -129,7 +131,8 @@ void h_write_txn_markers(broker *b, kreq *req) {
                 WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_init(op);
                 op->partition_index = mt->partition_indexes[k];
                 int16_t err = KERR_NONE;
-                partition *p = marker_partition(b, mt->name, op->partition_index, &err);
+                partition *p = allowed ? marker_partition(b, mt->name, op->partition_index, &err) : NULL;
+                if (!allowed) err = KERR_CLUSTER_AUTHORIZATION_FAILED;
                 int64_t required = -1;
                 if (p) err = write_marker(b, req, p, m, &required);
                 op->error_code = err;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "group/gcoord.h"
 #include "group/grecords.h"
@@ -137,9 +138,15 @@ void h_txn_offset_commit(broker *b, kreq *req) {
     /* KafkaApis: unknown topics and partitions answer UNKNOWN_TOPIC_OR_PARTITION
      * and never reach the coordinator */
     int nvalid = 0;
+    /* KafkaApis: WRITE on the transactional id, READ on the group, READ on each topic */
+    int16_t denied = !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id)
+                         ? KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                     : !authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id) ? KERR_GROUP_AUTHORIZATION_FAILED
+                                                                                  : KERR_NONE;
     for (int i = 0; i < nt; i++) {
         TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic *t = &r.topics[i];
         TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic *rt = &resp->topics[i];
+        bool topic_ok = !denied && authz_allowed_k(req, AZ_OP_READ, AZ_RES_TOPIC, t->name);
         TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_init(rt);
         rt->name = t->name;
         int np = t->partitions_count > 0 ? t->partitions_count : 0;
@@ -153,7 +160,9 @@ void h_txn_offset_commit(broker *b, kreq *req) {
             TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_init(rp);
             rp->partition_index = t->partitions[k].partition_index;
             bool known;
-            if (!partition_known(b, t->name, rp->partition_index, &known)) rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            if (denied) rp->error_code = denied;
+            else if (!topic_ok) rp->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!partition_known(b, t->name, rp->partition_index, &known)) rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else nvalid++, rp->error_code = -2; /* decided below */
         }
     }

@@ -141,6 +141,33 @@ az_decision az_authorize(const az_config *c, const az_acl *acls, size_t n, const
     return d;
 }
 
+static bool entry_applies(const az_acl *a, const char *principal, const char *host, int8_t op, int8_t rtype) {
+    return a->resource_type == rtype && (a->operation == op || a->operation == AZ_OP_ALL) &&
+           (strcmp(a->principal, principal) == 0 || strcmp(a->principal, AZ_WILDCARD_PRINCIPAL) == 0) &&
+           (strcmp(a->host, AZ_WILDCARD) == 0 || strcmp(a->host, host) == 0);
+}
+
+bool az_authorize_any(const az_config *c, const az_acl *acls, size_t n, const char *principal, const char *host,
+                      int8_t op, int8_t rtype) {
+    if (az_authorize(c, acls, n, principal, host, op, rtype, "hardcode").allowed) return true;
+    for (size_t i = 0; i < n; i++) {
+        const az_acl *a = &acls[i];
+        if (a->permission != AZ_PERM_ALLOW || !entry_applies(a, principal, host, op, rtype)) continue;
+        bool denied = false;
+        for (size_t j = 0; j < n && !denied; j++) {
+            const az_acl *d = &acls[j];
+            if (d->permission != AZ_PERM_DENY || !entry_applies(d, principal, host, op, rtype)) continue;
+            if (d->pattern_type == AZ_PAT_LITERAL)
+                denied = strcmp(d->resource_name, AZ_WILDCARD) == 0 ||
+                         (a->pattern_type == AZ_PAT_LITERAL && strcmp(d->resource_name, a->resource_name) == 0);
+            else if (d->pattern_type == AZ_PAT_PREFIXED)
+                denied = strncmp(a->resource_name, d->resource_name, strlen(d->resource_name)) == 0;
+        }
+        if (!denied) return true;
+    }
+    return false;
+}
+
 static void acl_text(const az_acl *a, char *buf, size_t len) {
     snprintf(buf, len,
              "StandardAcl(resourceType=%s, resourceName=%s, patternType=%s, principal=%s, host=%s, operation=%s, "

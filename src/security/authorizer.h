@@ -81,6 +81,13 @@ bool az_is_super_user(const az_config *c, const char *principal);
 az_decision az_authorize(const az_config *c, const az_acl *acls, size_t n, const char *principal, const char *host,
                          int8_t op, int8_t rtype, const char *rname);
 
+/* Kafka's Authorizer.authorizeByResourceType: may the principal do op on
+ * at least one resource of the type? (A super user, or an ALLOW for the
+ * hard-coded name "hardcode", or an ALLOW pattern that no DENY for the
+ * wildcard, the same name or a prefix of it takes away.) */
+bool az_authorize_any(const az_config *c, const az_acl *acls, size_t n, const char *principal, const char *host,
+                      int8_t op, int8_t rtype);
+
 /* The decision's rule as Kafka prints it ("SuperUser", "DefaultDeny",
  * "MatchingAcl(acl=StandardAcl(...))") into buf. */
 const char *az_rule_text(const az_decision *d, char *buf, size_t len);

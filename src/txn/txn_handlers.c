@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -89,6 +90,11 @@ static int tpset_index(const txn_tpset *s, kstr topic, int32_t partition) {
 
 static void apt_one(broker *b, apt_txn *t, kstr tid, int64_t pid, int16_t epoch, bool verify_only) {
     kreq *req = t->ctx->req;
+    if (!authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, tid)) {
+        apt_fill(t, KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, NULL);
+        apt_maybe_reply(t->ctx);
+        return;
+    }
     int total = count_partitions(t->topics, t->ntopics);
     int16_t *errs = karena_calloc(&req->arena, (size_t)(total ? total : 1), sizeof *errs);
     if (!errs) abort();
@@ -97,11 +103,14 @@ static void apt_one(broker *b, apt_txn *t, kstr tid, int64_t pid, int16_t epoch,
     int k = 0;
     for (int i = 0; i < t->ntopics; i++) {
         const mtopic *mt = mimage_topic(b->image, t->topics[i].name);
+        bool topic_ok = authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TOPIC, t->topics[i].name);
         for (int j = 0; j < t->topics[i].partitions_count; j++, k++) {
             int32_t p = t->topics[i].partitions[j];
             bool known = mt && p >= 0 && p < mt->nparts;
-            errs[k] = known ? KERR_OPERATION_NOT_ATTEMPTED : KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            unknown |= !known;
+            errs[k] = !topic_ok ? KERR_TOPIC_AUTHORIZATION_FAILED
+                      : known   ? KERR_OPERATION_NOT_ATTEMPTED
+                                : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            unknown |= !known || !topic_ok;
         }
     }
     if (unknown) {
@@ -158,6 +167,12 @@ void h_add_partitions_to_txn(broker *b, kreq *req) {
         apt_maybe_reply(c);
         return;
     }
+    /* v4+ batches come from brokers verifying a transaction (KafkaApis) */
+    if (!authz_cluster(req, AZ_OP_CLUSTER_ACTION)) {
+        c->resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        apt_maybe_reply(c);
+        return;
+    }
     int n = r.transactions_count > 0 ? r.transactions_count : 0;
     for (int i = 0; i < n; i++)
         if (r.transactions[i].transactional_id.len < 0)
@@ -197,6 +212,10 @@ static void add_offsets_answered(void *arg, int16_t err, int64_t pid, int16_t ep
 void h_add_offsets_to_txn(broker *b, kreq *req) {
     AddOffsetsToTxnRequest r;
     if (KREQ_DECODE(req, AddOffsetsToTxnRequest, &r) < 0) return;
+    if (!authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id))
+        return add_offsets_answered(req, KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
+    if (!authz_allowed_k(req, AZ_OP_READ, AZ_RES_GROUP, r.group_id))
+        return add_offsets_answered(req, KERR_GROUP_AUTHORIZATION_FAILED, -1, -1);
     if (!b->txns) return add_offsets_answered(req, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
     txn_mgr_add_offsets(b->txns, r.transactional_id.p, r.transactional_id.len > 0 ? (size_t)r.transactional_id.len : 0,
                         r.producer_id, r.producer_epoch, r.group_id.p, r.group_id.len > 0 ? (size_t)r.group_id.len : 0,
@@ -216,6 +235,8 @@ static void end_txn_answered(void *arg, int16_t err, int64_t pid, int16_t epoch)
 void h_end_txn(broker *b, kreq *req) {
     EndTxnRequest r;
     if (KREQ_DECODE(req, EndTxnRequest, &r) < 0) return;
+    if (!authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id))
+        return end_txn_answered(req, KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
     if (!b->txns) return end_txn_answered(req, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
     txn_mgr_end_txn(b->txns, r.transactional_id.p, r.transactional_id.len > 0 ? (size_t)r.transactional_id.len : 0,
                     r.producer_id, r.producer_epoch, r.committed ? TXN_RESULT_COMMIT : TXN_RESULT_ABORT,

@@ -157,7 +157,27 @@ static void test_image(void) {
     mimage_free(img); /* frees the binding: ASan checks */
 }
 
+/* authorizeByResourceType, as InitProducerId uses it for idempotent producers */
+static void test_any(void) {
+    az_config c = {0};
+    az_acl acls[] = {
+        ACL(AZ_RES_TOPIC, "a", AZ_PAT_LITERAL, "User:alice", "*", AZ_OP_WRITE, AZ_PERM_ALLOW),
+        ACL(AZ_RES_TOPIC, "p-", AZ_PAT_PREFIXED, "User:bob", "*", AZ_OP_ALL, AZ_PERM_ALLOW),
+        ACL(AZ_RES_TOPIC, "p", AZ_PAT_PREFIXED, "User:bob", "*", AZ_OP_WRITE, AZ_PERM_DENY),
+        ACL(AZ_RES_TOPIC, "x", AZ_PAT_LITERAL, "User:carol", "*", AZ_OP_READ, AZ_PERM_ALLOW),
+    };
+    size_t n = sizeof acls / sizeof acls[0];
+    CHECK(az_authorize_any(&c, acls, n, "User:alice", "h", AZ_OP_WRITE, AZ_RES_TOPIC), "a literal allow");
+    CHECK(!az_authorize_any(&c, acls, n, "User:bob", "h", AZ_OP_WRITE, AZ_RES_TOPIC), "allow under a wider deny");
+    CHECK(!az_authorize_any(&c, acls, n, "User:carol", "h", AZ_OP_WRITE, AZ_RES_TOPIC), "READ is not WRITE");
+    CHECK(!az_authorize_any(&c, acls, n, "User:dave", "h", AZ_OP_WRITE, AZ_RES_TOPIC), "nothing");
+    c.allow_everyone = true;
+    CHECK(az_authorize_any(&c, acls, n, "User:dave", "h", AZ_OP_WRITE, AZ_RES_TOPIC),
+          "allow.everyone: some topic has no ACL");
+}
+
 int main(void) {
+    test_any();
     test_decisions();
     test_filters_and_validation();
     test_image();
