@@ -302,7 +302,8 @@ static void fetch_answer(broker *b, fetch_ctx *ctx) {
         }
     }
     if (quota && !throttle) throttle = quota_record(b, QUOTA_FETCH, req, (double)fetched);
-    resp.throttle_time_ms = req->throttle_ms = throttle;
+    if (throttle > req->throttle_ms) req->throttle_ms = throttle; /* or request_percentage's */
+    resp.throttle_time_ms = req->throttle_ms;
     free(ctx->targets);
     free(ctx);
     KREQ_REPLY(req, FetchResponse, &resp);

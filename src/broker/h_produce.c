@@ -143,7 +143,8 @@ static void produce_wait_release(broker *b, produce_wait *w) {
     if (--w->holds > 0) return;
     metrics_produce_answered(b, &w->resp);
     /* producer_byte_rate: the request's size, after the append (KafkaApis.handleProduceRequest) */
-    w->req->throttle_ms = quota_record(b, QUOTA_PRODUCE, w->req, (double)w->req->frame_len);
+    int32_t throttle = quota_record(b, QUOTA_PRODUCE, w->req, (double)w->req->frame_len);
+    if (throttle > w->req->throttle_ms) w->req->throttle_ms = throttle; /* or request_percentage's */
     w->resp.throttle_time_ms = w->req->throttle_ms;
     if (!w->no_response) {
         KREQ_REPLY(w->req, ProduceResponse, &w->resp);

@@ -244,6 +244,23 @@ int32_t quota_max_in_window(broker *b, quota_kind kind, const kreq *req) {
     return m >= (double)INT32_MAX ? INT32_MAX : (int32_t)m;
 }
 
+void *quota_request_begin(broker *b, kreq *req) {
+    if (!quota_any(b, QUOTA_REQUEST)) return NULL;
+    /* SocketServer answers the SASL exchange itself, unthrottled */
+    if (req->api_key == KAPI_SASL_HANDSHAKE || req->api_key == KAPI_SASL_AUTHENTICATE) return NULL;
+    binding *bd = binding_for(b, QUOTA_REQUEST, req);
+    if (!bd) return NULL;
+    int32_t t = throttle_of(bd, loop_now_ms(b->loop));
+    if (t > req->throttle_ms) req->throttle_ms = t;
+    return bd->s;
+}
+
+void quota_request_end(broker *b, void *s, int64_t handler_ns) {
+    sensor *sn = s;
+    /* ClientRequestQuotaManager.nanosToPercentage: 100 % = one second per second */
+    qrate_record(&sn->rate, (double)handler_ns * 100.0 / 1e9, loop_now_ms(b->loop));
+}
+
 /* ---- muting ---- */
 
 typedef struct held {

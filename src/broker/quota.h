@@ -59,6 +59,14 @@ int32_t quota_check(struct broker *b, quota_kind kind, const struct kreq *req);
 /* ClientQuotaManager.getMaxValueInQuotaWindow: quota * (samples - 1) *
  * window seconds; INT32_MAX when the request has no quota of this kind. */
 int32_t quota_max_in_window(struct broker *b, quota_kind kind, const struct kreq *req);
+/* request_percentage (ClientRequestQuotaManager), approximated: before the
+ * handler, the time already recorded decides the request's throttle (capped
+ * at one window) and req->throttle_ms is set; after it, the handler's wall
+ * time is recorded (the request may be gone by then, so the sensor is
+ * returned by begin; NULL = nothing to record). SASL and exempt APIs are
+ * not metered. */
+void *quota_request_begin(struct broker *b, struct kreq *req);
+void quota_request_end(struct broker *b, void *sensor, int64_t handler_ns);
 /* Is any quota of this kind set (the fast path)? */
 bool quota_any(struct broker *b, quota_kind kind);
 

@@ -342,3 +342,36 @@ def test_user_quota_with_sasl_plain():
         log = n.b.log_text()
         shutil.rmtree(d, ignore_errors=True)
         assert code in (0, None), log[-4000:]
+
+
+def _api_versions_answered(broker, client_id, count, seconds):
+    """ApiVersions v0 one after the other on one connection: how many are answered in time."""
+    host, port = broker.bootstrap.rsplit(":", 1)
+    msg = struct.pack(">hhi", 18, 0, 1) + _str(client_id)
+    answered = 0
+    deadline = time.time() + seconds
+    with socket.create_connection((host, int(port)), timeout=seconds) as s:
+        for _ in range(count):
+            s.settimeout(max(0.01, deadline - time.time()))
+            try:
+                s.sendall(struct.pack(">i", len(msg)) + msg)
+                size = struct.unpack(">i", _recv(s, 4))[0]
+                _recv(s, size)
+            except (socket.timeout, OSError):
+                break
+            answered += 1
+            if time.time() > deadline:
+                break
+    return answered
+
+
+def test_request_percentage_mutes_that_client(broker):
+    # 0.001 % of a thread is about 100 us of handling per 10 s: a few hundred
+    # requests go over it, and each one after is muted for up to a window (1 s)
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "busy", "--alter", "--add-config",
+                "request_percentage=0.001")
+    assert r.returncode == 0, r.stderr
+    idle = _api_versions_answered(broker, "idle", 500, 20)
+    busy = _api_versions_answered(broker, "busy", 500, 4)
+    assert idle == 500, idle
+    assert busy < 250, busy
