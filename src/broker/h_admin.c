@@ -185,6 +185,12 @@ void h_describe_log_dirs(broker *b, kreq *req) {
     DescribeLogDirsResponse resp;
     DescribeLogDirsResponse_init(&resp);
     int nd = b->cfg.nlog_dirs;
+    if (!authz_cluster(req, AZ_OP_DESCRIBE)) { /* KafkaApis: nothing without DESCRIBE on the cluster */
+        resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.results_count = 0;
+        KREQ_REPLY(req, DescribeLogDirsResponse, &resp);
+        return;
+    }
     if (!KREQ_ALLOC_ARRAY(req, nd, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = nd;
     for (int d = 0; d < nd; d++) {
@@ -218,6 +224,7 @@ void h_delete_records(broker *b, kreq *req) {
         DeleteRecordsResponse_DeleteRecordsTopicResult_init(ot);
         ot->name = r.topics[i].name;
         topic_rt *t = broker_topic(b, r.topics[i].name);
+        bool topic_ok = authz_allowed_k(req, AZ_OP_DELETE, AZ_RES_TOPIC, r.topics[i].name); /* KafkaApis */
         int32_t np = r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
         if (!KREQ_ALLOC_ARRAY(req, np, ot->partitions)) return kreq_fail(req, "out of memory");
         ot->partitions_count = np;
@@ -227,8 +234,8 @@ void h_delete_records(broker *b, kreq *req) {
             DeleteRecordsResponse_DeleteRecordsPartitionResult_init(op);
             op->partition_index = ip->partition_index;
             op->low_watermark = -1;
-            int16_t perr;
-            partition *p = broker_partition_led(b, t, ip->partition_index, &perr);
+            int16_t perr = KERR_TOPIC_AUTHORIZATION_FAILED;
+            partition *p = topic_ok ? broker_partition_led(b, t, ip->partition_index, &perr) : NULL;
             if (!p) {
                 op->error_code = perr;
                 continue;
@@ -266,6 +273,13 @@ void h_update_features(broker *b, kreq *req) {
     UpdateFeaturesResponse resp;
     UpdateFeaturesResponse_init(&resp);
     resp.error_message = KSTR_NULL;
+    if (!authz_cluster(req, AZ_OP_ALTER)) { /* KafkaApis: ALTER on the cluster, no per-feature results */
+        resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = kstr_from(kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
+        resp.results_count = 0;
+        KREQ_REPLY(req, UpdateFeaturesResponse, &resp);
+        return;
+    }
     int32_t n = r.feature_updates_count > 0 ? r.feature_updates_count : 0;
     if (!KREQ_ALLOC_ARRAY(req, n, resp.results)) return kreq_fail(req, "out of memory");
     resp.results_count = n;

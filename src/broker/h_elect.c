@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "controller/controller.h"
 #include "mstore/mstore.h"
@@ -183,6 +184,8 @@ void h_elect_leaders(broker *b, kreq *req) {
     if (KREQ_DECODE(req, ElectLeadersRequest, &r) < 0) return;
     karena *a = &req->arena;
     int8_t type = req->api_version >= 1 ? r.election_type : CTL_ELECTION_PREFERRED;
+    if (!authz_cluster(req, AZ_OP_ALTER)) /* KafkaApis: ALTER on the cluster */
+        return reply_error(req, &r, KERR_CLUSTER_AUTHORIZATION_FAILED, kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
     if (type != CTL_ELECTION_PREFERRED && type != CTL_ELECTION_UNCLEAN)
         return reply_error(req, &r, KERR_INVALID_REQUEST, karena_sprintf(a, "Unknown election type %d", type));
     ElectLeadersResponse *respp = karena_alloc(a, sizeof *respp);

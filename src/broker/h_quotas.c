@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "mstore/mstore.h"
 #include "protocol/errors.h"
@@ -54,6 +55,8 @@ static void describe_fail(kreq *req, int16_t err, const char *msg) {
 void h_describe_client_quotas(broker *b, kreq *req) {
     DescribeClientQuotasRequest r;
     if (KREQ_DECODE(req, DescribeClientQuotasRequest, &r) < 0) return;
+    if (!authz_cluster(req, AZ_OP_DESCRIBE_CONFIGS)) /* KafkaApis: DESCRIBE_CONFIGS on the cluster */
+        return describe_fail(req, KERR_CLUSTER_AUTHORIZATION_FAILED, kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
     qfilter f;
     memset(&f, 0, sizeof f);
     char msg[512];
@@ -277,6 +280,7 @@ void h_alter_client_quotas(broker *b, kreq *req) {
     }
     x->resp.entries_count = n;
     int nrecs = 0;
+    bool cluster_ok = authz_cluster(req, AZ_OP_ALTER_CONFIGS); /* KafkaApis: ALTER_CONFIGS on the cluster */
     for (int i = 0; i < n; i++) {
         const AlterClientQuotasRequest_EntryData *e = &r.entries[i];
         AlterClientQuotasResponse_EntryData *o = &x->resp.entries[i];
@@ -289,6 +293,11 @@ void h_alter_client_quotas(broker *b, kreq *req) {
             AlterClientQuotasResponse_EntityData_init(&o->entity[k]);
             o->entity[k].entity_type = e->entity[k].entity_type;
             o->entity[k].entity_name = e->entity[k].entity_name;
+        }
+        if (!cluster_ok) {
+            o->error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+            o->error_message = kstr_from(kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
+            continue;
         }
         const char *err = NULL;
         for (int j = 0; j < i && !err; j++)

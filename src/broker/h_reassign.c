@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "controller/reassign.h"
 #include "mstore/mstore.h"
@@ -122,6 +123,13 @@ void h_alter_partition_reassignments(broker *b, kreq *req) {
     if (!rc) return kreq_fail(req, "out of memory");
     AlterPartitionReassignmentsResponse_init(resp);
     resp->error_message = KSTR_NULL;
+    if (!authz_cluster(req, AZ_OP_ALTER)) { /* KafkaApis: ALTER on the cluster */
+        resp->error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp->error_message = kstr_from(kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
+        resp->responses_count = 0;
+        req_changes_done(b, rc);
+        return;
+    }
     int32_t nt = r.topics_count > 0 ? r.topics_count : 0;
     int total = 0;
     for (int i = 0; i < nt; i++) total += r.topics[i].partitions_count > 0 ? r.topics[i].partitions_count : 0;
@@ -202,6 +210,13 @@ void h_list_partition_reassignments(broker *b, kreq *req) {
     ListPartitionReassignmentsResponse resp;
     ListPartitionReassignmentsResponse_init(&resp);
     resp.error_message = KSTR_NULL;
+    if (!authz_cluster(req, AZ_OP_DESCRIBE)) { /* KafkaApis: DESCRIBE on the cluster */
+        resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = kstr_from(kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
+        resp.topics_count = 0;
+        KREQ_REPLY(req, ListPartitionReassignmentsResponse, &resp);
+        return;
+    }
     const mimage *img = b->image;
     int cap = r.topics_count >= 0 ? r.topics_count : img->ntopics;
     if (!KREQ_ALLOC_ARRAY(req, cap, resp.topics)) return kreq_fail(req, "out of memory");

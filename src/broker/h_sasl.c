@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/handlers.h"
 #include "broker/sasl_broker.h"
 #include "mstore/mstore.h"
@@ -114,6 +115,13 @@ void h_describe_user_scram_credentials(broker *b, kreq *req) {
     DescribeUserScramCredentialsResponse resp;
     DescribeUserScramCredentialsResponse_init(&resp);
     resp.error_message = KSTR_NULL;
+    if (!authz_cluster(req, AZ_OP_DESCRIBE)) { /* KafkaApis: DESCRIBE on the cluster */
+        resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = kstr_from(kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
+        resp.results_count = 0;
+        KREQ_REPLY(req, DescribeUserScramCredentialsResponse, &resp);
+        return;
+    }
     const mimage *img = b->image;
     /* the users asked for (each once, remembering duplicates), or every user with a credential */
     int cap = r.users_count > 0 ? r.users_count : img->nscram;
@@ -221,6 +229,20 @@ void h_alter_user_scram_credentials(broker *b, kreq *req) {
     AlterUserScramCredentialsRequest r;
     if (KREQ_DECODE(req, AlterUserScramCredentialsRequest, &r) < 0) return;
     int nd = r.deletions_count > 0 ? r.deletions_count : 0, nu = r.upsertions_count > 0 ? r.upsertions_count : 0;
+    if (!authz_cluster(req, AZ_OP_ALTER)) { /* KafkaApis: ALTER on the cluster; every user gets the error */
+        AlterUserScramCredentialsResponse resp;
+        AlterUserScramCredentialsResponse_init(&resp);
+        if (!KREQ_ALLOC_ARRAY(req, nd + nu, resp.results)) return kreq_fail(req, "out of memory");
+        resp.results_count = nd + nu;
+        for (int i = 0; i < nd + nu; i++) {
+            AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_init(&resp.results[i]);
+            resp.results[i].user = i < nd ? r.deletions[i].name : r.upsertions[i - nd].name;
+            resp.results[i].error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+            resp.results[i].error_message = kstr_from(kerr_message(KERR_CLUSTER_AUTHORIZATION_FAILED));
+        }
+        KREQ_REPLY(req, AlterUserScramCredentialsResponse, &resp);
+        return;
+    }
     user_state *users;
     int nusers = 0;
     if (!KREQ_ALLOC_ARRAY(req, nd + nu, users)) return kreq_fail(req, "out of memory");

@@ -336,3 +336,31 @@ def test_transactional_and_idempotent_producers(node):
     p.init_transactions(15)  # FindCoordinator (DESCRIBE) and InitProducerId (WRITE) on tx-1 now pass
     # (a transactional produce is not tried here: the broker's transaction verifier reaches the leader
     # through the client's SASL listener without credentials, a limitation outside the authorizer)
+
+
+def test_cluster_admin_apis_need_cluster_acls(node):
+    """SCRAM credentials, quotas and record deletion are refused to a user without the cluster (or
+    topic) ACL, as KafkaApis does."""
+    cfg = node.command_config("PLAIN", "alice", ALICE_PW, "alice-cluster.properties")
+    create_topic(node, "d")
+
+    def as_alice(tool, *args):
+        r = node.tool(tool, "--bootstrap-server", node.sasl_bootstrap, "--command-config", cfg, *args)
+        return r.returncode, r.stdout + r.stderr
+
+    rc, out = as_alice("kafka-configs", "--alter", "--entity-type", "users", "--entity-name", "bob",
+                       "--add-config", "SCRAM-SHA-256=[password=stolen]")
+    assert rc != 0 and "uthorization" in out, out
+    rc, out = as_alice("kafka-configs", "--alter", "--entity-type", "users", "--entity-name", "alice",
+                       "--add-config", "producer_byte_rate=1000000000")
+    assert rc != 0 and "uthorization" in out, out
+    offsets = os.path.join(node.workdir, "offsets.json")
+    with open(offsets, "w") as f:
+        f.write('{"partitions":[{"topic":"d","partition":0,"offset":0}],"version":1}')
+    rc, out = as_alice("kafka-delete-records", "--offset-json-file", offsets)
+    assert "uthorization" in out, out
+    # the super user may
+    r = node.tool("kafka-configs", "--bootstrap-server", node.sasl_bootstrap, "--command-config",
+                  node.command_config("PLAIN", "admin", ADMIN_PW, "admin-cluster.properties"), "--alter",
+                  "--entity-type", "users", "--entity-name", "bob", "--add-config", "SCRAM-SHA-256=[password=ok]")
+    assert r.returncode == 0, r.stdout + r.stderr
