@@ -99,7 +99,8 @@ static struct {
     unsigned kinds_set;    /* 1 << kind: some entity sets a quota of that kind */
 } q;
 
-static const int kind_key[QUOTA_NKINDS] = {MQ_PRODUCER_BYTE_RATE, MQ_CONSUMER_BYTE_RATE, MQ_REQUEST_PERCENTAGE};
+static const int kind_key[QUOTA_NKINDS] = {MQ_PRODUCER_BYTE_RATE, MQ_CONSUMER_BYTE_RATE, MQ_REQUEST_PERCENTAGE,
+                                           MQ_CONNECTION_CREATION_RATE};
 
 static unsigned hash2(const char *a, size_t alen, const char *b, size_t blen, int kind) {
     uint32_t h = 2166136261u ^ (uint32_t)kind;
@@ -259,6 +260,27 @@ void quota_request_end(broker *b, void *s, int64_t handler_ns) {
     sensor *sn = s;
     /* ClientRequestQuotaManager.nanosToPercentage: 100 % = one second per second */
     qrate_record(&sn->rate, (double)handler_ns * 100.0 / 1e9, loop_now_ms(b->loop));
+}
+
+int64_t quota_accept_throttle(void *ctx, const char *ip) {
+    broker *b = ctx;
+    if (!quota_any(b, QUOTA_CONNECTION)) return 0;
+    const char *names[MQE_NTYPES] = {NULL, NULL, ip};
+    const mquota *e = mimage_quota(b->image, 1u << MQE_IP, names);
+    if (!e || !(e->set & (1u << MQ_CONNECTION_CREATION_RATE))) {
+        names[MQE_IP] = NULL; /* the default ip */
+        e = mimage_quota(b->image, 1u << MQE_IP, names);
+    }
+    if (!e || !(e->set & (1u << MQ_CONNECTION_CREATION_RATE))) return 0;
+    double bound = e->value[MQ_CONNECTION_CREATION_RATE];
+    sensor *s = sensor_get(QUOTA_CONNECTION, ip, "");
+    if (!s) return 0;
+    int64_t now = loop_now_ms(b->loop);
+    qrate_record(&s->rate, 1.0, now);
+    int64_t t = quota_throttle_ms(qrate_measure(&s->rate, now), bound, qrate_window_ms(&s->rate, now));
+    if (t <= 0) return 0;
+    qrate_record(&s->rate, -1.0, now); /* not accepted: not counted */
+    return t > QUOTA_WINDOW_MS ? QUOTA_WINDOW_MS : t;
 }
 
 /* ---- muting ---- */

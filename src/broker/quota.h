@@ -46,7 +46,7 @@ double qrate_measure(qrate *r, int64_t now_ms);
 /* QuotaUtils.throttleTime: round((value - bound) / bound * window); 0 when within. */
 int64_t quota_throttle_ms(double value, double bound, int64_t window_ms);
 
-typedef enum { QUOTA_PRODUCE, QUOTA_FETCH, QUOTA_REQUEST, QUOTA_NKINDS } quota_kind;
+typedef enum { QUOTA_PRODUCE, QUOTA_FETCH, QUOTA_REQUEST, QUOTA_CONNECTION, QUOTA_NKINDS } quota_kind;
 
 /* Record value (bytes; percent for QUOTA_REQUEST) against the quota of the
  * request's (principal, client id) and return the throttle time in ms (0:
@@ -67,6 +67,11 @@ int32_t quota_max_in_window(struct broker *b, quota_kind kind, const struct kreq
  * not metered. */
 void *quota_request_begin(struct broker *b, struct kreq *req);
 void quota_request_end(struct broker *b, void *sensor, int64_t handler_ns);
+/* connection_creation_rate (ConnectionQuotas): record a new connection from
+ * ip (the ip's quota, else the default ip's) and return how long to hold it
+ * before closing it unserved, capped at one window; 0 = accept. ctx is the
+ * broker. */
+int64_t quota_accept_throttle(void *ctx, const char *ip);
 /* Is any quota of this kind set (the fast path)? */
 bool quota_any(struct broker *b, quota_kind kind);
 

@@ -460,6 +460,7 @@ int server_main(int argc, char **argv) {
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
     };
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
+    if (b->server) net_server_set_accept_throttle(b->server, quota_accept_throttle);
     if (broker_authz_start(b, err, sizeof err) != 0 || broker_sasl_start(b, err, sizeof err) != 0 ||
         broker_listeners_start(b, err, sizeof err) != 0) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);

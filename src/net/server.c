@@ -86,6 +86,7 @@ struct net_server {
     net_request_fn on_request;
     net_close_fn on_close;
     void *ctx;
+    net_accept_throttle_fn accept_throttle; /* connection_creation_rate; NULL = none */
     listener_slot listeners[MAX_LISTENERS];
     int nlisten;
     net_tls_stats tls_stats;
@@ -304,6 +305,28 @@ static void accept_pause(net_server *s, int err) {
     s->accept_retry = loop_timer_add(s->loop, ACCEPT_RETRY_MS, accept_resume, s);
 }
 
+void net_server_set_accept_throttle(net_server *s, net_accept_throttle_fn fn) { s->accept_throttle = fn; }
+
+static void delayed_close(kloop *l, void *arg) {
+    (void)l;
+    close((int)(intptr_t)arg);
+}
+
+/* The connection-rate quota of the peer's IP: true when the socket is taken
+ * (closed later, unserved). */
+static bool accept_throttled(net_server *s, const struct sockaddr_storage *ss, int fd) {
+    if (!s->accept_throttle) return false;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (ss->ss_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
+    int64_t delay = s->accept_throttle(s->ctx, ip);
+    if (delay <= 0) return false;
+    log_debug("kafka.network.Acceptor", "Delaying closing of connection from %s for %lld ms", ip, (long long)delay);
+    loop_timer_add(s->loop, delay, delayed_close, (void *)(intptr_t)fd);
+    return true;
+}
+
 static void accept_event(kloop *l, int lfd, int events, void *arg) {
     (void)events;
     net_server *s = arg;
@@ -328,6 +351,7 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
             close(fd);
             continue;
         }
+        if (accept_throttled(s, &ss, fd)) continue;
         int li = 0;
         while (li < s->nlisten && s->listeners[li].fd != lfd) li++;
         kconn *c = calloc(1, sizeof *c);

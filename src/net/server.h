@@ -67,6 +67,12 @@ int net_server_limit_unauthenticated(net_server *s, const char *listener, int32_
  * frames under 8 bytes may come (raw SASL tokens after a v0 SaslHandshake). */
 void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small);
 
+/* Connection-rate quotas (Kafka's ConnectionQuotas): fn is asked about each
+ * accepted connection with the peer's IP; > 0 means throttled: the socket is
+ * closed after that many ms without being served (DelayedCloseSocket). */
+typedef int64_t (*net_accept_throttle_fn)(void *ctx, const char *ip);
+void net_server_set_accept_throttle(net_server *s, net_accept_throttle_fn fn);
+
 /* Stop accepting; connections stay until net_server_free. */
 void net_server_stop_listening(net_server *s);
 /* Flush pending output for up to timeout_ms, then close everything. */

@@ -375,3 +375,35 @@ def test_request_percentage_mutes_that_client(broker):
     busy = _api_versions_answered(broker, "busy", 500, 4)
     assert idle == 500, idle
     assert busy < 250, busy
+
+
+def _connections_served(broker, count, source=None):
+    """New connections one after the other, each asking ApiVersions: how many
+    are answered before the first one is closed unanswered (and how long that took)."""
+    host, port = broker.bootstrap.rsplit(":", 1)
+    msg = struct.pack(">hhi", 18, 0, 1) + _str("conn-rate")
+    for i in range(count):
+        start = time.time()
+        with socket.create_connection((host, int(port)), timeout=5,
+                                      source_address=(source, 0) if source else None) as s:
+            s.sendall(struct.pack(">i", len(msg)) + msg)
+            try:
+                size = struct.unpack(">i", _recv(s, 4))[0]
+                _recv(s, size)
+            except (AssertionError, OSError):
+                return i, time.time() - start
+    return count, None
+
+
+def test_connection_creation_rate_per_ip(broker):
+    # 2 connections/s over the 10 s the rate spans: about 20 go, then a new one
+    # is held (up to one window) and closed unanswered, as ConnectionQuotas
+    r = configs(broker, "--entity-type", "ips", "--entity-name", "127.0.0.1", "--alter", "--add-config",
+                "connection_creation_rate=2")
+    assert r.returncode == 0, r.stderr
+    served, held = _connections_served(broker, 60)
+    assert 10 <= served <= 40, served
+    assert held is not None and held >= 0.05, held
+    # another address is not limited
+    served, held = _connections_served(broker, 60, source="127.0.0.2")
+    assert served == 60 and held is None, (served, held)
