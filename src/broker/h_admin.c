@@ -439,6 +439,7 @@ void h_alter_replica_log_dirs(broker *b, kreq *req) {
     int total = 0;
     for (int i = 0; i < r.dirs_count; i++) total += r.dirs[i].topics_count > 0 ? r.dirs[i].topics_count : 0;
     if (!KREQ_ALLOC_ARRAY(req, total, resp.results)) return kreq_fail(req, "out of memory");
+    bool cluster_ok = authz_cluster(req, AZ_OP_ALTER); /* KafkaApis: ALTER on the cluster */
     for (int i = 0; i < r.dirs_count; i++) {
         const AlterReplicaLogDirsRequest_AlterReplicaLogDir *d = &r.dirs[i];
         char *path = kstr_dup(d->path, a);
@@ -460,7 +461,8 @@ void h_alter_replica_log_dirs(broker *b, kreq *req) {
                 op->partition_index = t->partitions[k];
                 partition *p = (rt && op->partition_index >= 0 && op->partition_index < rt->nparts)
                                    ? rt->parts[op->partition_index] : NULL;
-                if (!known) op->error_code = KERR_LOG_DIR_NOT_FOUND;
+                if (!cluster_ok) op->error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+                else if (!known) op->error_code = KERR_LOG_DIR_NOT_FOUND;
                 else if (!p) op->error_code = KERR_REPLICA_NOT_AVAILABLE;
                 else {
                     size_t pl = strlen(path);
@@ -504,6 +506,7 @@ void h_describe_producers(broker *b, kreq *req) {
         DescribeProducersResponse_TopicResponse_init(o);
         o->name = r.topics[i].name;
         topic_rt *t = broker_topic(b, r.topics[i].name);
+        bool topic_ok = authz_allowed_k(req, AZ_OP_READ, AZ_RES_TOPIC, r.topics[i].name); /* KafkaApis */
         int np = r.topics[i].partition_indexes_count > 0 ? r.topics[i].partition_indexes_count : 0;
         if (!KREQ_ALLOC_ARRAY(req, np, o->partitions)) return kreq_fail(req, "out of memory");
         o->partitions_count = np;
@@ -519,6 +522,10 @@ void h_describe_producers(broker *b, kreq *req) {
              * a partition not hosted here is NOT_LEADER_OR_FOLLOWER. */
             const partition *hosted = t && op->partition_index >= 0 && op->partition_index < t->nparts
                                           ? t->parts[op->partition_index] : NULL;
+            if (!topic_ok) {
+                op->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             if (!hosted) {
                 op->error_code = t && op->partition_index >= 0 && op->partition_index < t->nparts
                                      ? KERR_NOT_LEADER_OR_FOLLOWER : KERR_UNKNOWN_TOPIC_OR_PARTITION;

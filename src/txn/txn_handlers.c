@@ -252,7 +252,9 @@ static void describe_one(broker *b, kreq *req, kstr tid, DescribeTransactionsRes
     o->topics = NULL;
     o->topics_count = 0;
     const txn_meta *m = NULL;
-    if (!b->txns) o->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+    if (!authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TRANSACTIONAL_ID, tid))
+        o->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* KafkaApis */
+    else if (!b->txns) o->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
     else if (tid.len <= 0) o->error_code = KERR_INVALID_REQUEST;
     else o->error_code = txn_mgr_describe(b->txns, tid.p, (size_t)tid.len, &m);
     if (o->error_code || !m) return;
@@ -314,6 +316,10 @@ static void list_one(void *arg, const txn_meta *m) {
         if (!hit) return;
     }
     if (c->r->state_filters_count > 0 && !c->state_wanted[m->state]) return;
+    /* KafkaApis: only the transactional ids one may DESCRIBE */
+    if (!authz_allowed_quiet(c->req, AZ_OP_DESCRIBE, AZ_RES_TRANSACTIONAL_ID,
+                             (kstr){m->transactional_id, (int32_t)strlen(m->transactional_id)}))
+        return;
     if (c->n == c->cap) {
         int cap = c->cap ? c->cap * 2 : 16;
         ListTransactionsResponse_TransactionState *nv = karena_calloc(&c->req->arena, (size_t)cap, sizeof *nv);

@@ -364,3 +364,26 @@ def test_cluster_admin_apis_need_cluster_acls(node):
                   node.command_config("PLAIN", "admin", ADMIN_PW, "admin-cluster.properties"), "--alter",
                   "--entity-type", "users", "--entity-name", "bob", "--add-config", "SCRAM-SHA-256=[password=ok]")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_transactions_and_producers_listed_only_with_describe(node):
+    from confluent_kafka import Producer
+    create_topic(node, "p")
+    p = Producer(ck_conf(node, "PLAIN", "admin", ADMIN_PW, **{"transactional.id": "seen-by-admin"}))
+    p.init_transactions(15)
+    admin = node.command_config("PLAIN", "admin", ADMIN_PW, "admin-tx.properties")
+    alice = node.command_config("PLAIN", "alice", ALICE_PW, "alice-tx.properties")
+
+    def tx(cfg, *args):
+        return node.tool("kafka-transactions", "--bootstrap-server", node.sasl_bootstrap, "--command-config", cfg,
+                         *args)
+    assert "seen-by-admin" in tx(admin, "list").stdout
+    r = tx(alice, "list")
+    assert "seen-by-admin" not in r.stdout, r.stdout
+    r = tx(alice, "describe", "--transactional-id", "seen-by-admin")
+    assert r.returncode != 0 and "uthorization" in r.stdout + r.stderr, r.stdout + r.stderr
+    r = tx(alice, "describe-producers", "--topic", "p", "--partition", "0")
+    assert r.returncode != 0, r.stdout + r.stderr  # the topic is hidden from her: no leader to ask
+    acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Describe", "--transactional-id",
+         "seen-by-admin")
+    assert "seen-by-admin" in tx(alice, "list").stdout
