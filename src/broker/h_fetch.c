@@ -479,13 +479,22 @@ void h_fetch(broker *b, kreq *req) {
     /* KafkaApis: a follower needs CLUSTER_ACTION, a consumer READ on each topic */
     bool follower_ok = ctx->replica_id < 0 || authz_cluster(req, AZ_OP_CLUSTER_ACTION);
     int ndenied = 0;
+    kstr last_name = KSTR_NULL;
+    bool last_denied = false;
     for (int i = 0; i < ctx->ntargets; i++) {
         topic_rt *topic;
         fetch_target *t = &ctx->targets[i];
         partition *p = target_partition(b, req->api_version, t, &topic);
-        if (!follower_ok) t->denied = true;
-        else if (ctx->replica_id < 0 && (topic || req->api_version < 13))
-            t->denied = !authz_allowed_k(req, AZ_OP_READ, AZ_RES_TOPIC, topic ? kstr_from(topic->name) : t->topic);
+        kstr tname = topic ? kstr_from(topic->name) : t->topic;
+        if (!follower_ok) {
+            t->denied = true;
+        } else if (ctx->replica_id < 0 && (topic || req->api_version < 13)) {
+            /* once per topic (a topic's partitions come together), so one denial line per topic */
+            if (i > 0 && kstr_eq(tname, last_name)) t->denied = last_denied;
+            else t->denied = !authz_allowed_k(req, AZ_OP_READ, AZ_RES_TOPIC, tname);
+            last_name = tname;
+            last_denied = t->denied;
+        }
         if (t->denied) {
             p = NULL;
             ndenied++;

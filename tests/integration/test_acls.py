@@ -387,3 +387,27 @@ def test_transactions_and_producers_listed_only_with_describe(node):
     acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Describe", "--transactional-id",
          "seen-by-admin")
     assert "seen-by-admin" in tx(alice, "list").stdout
+
+
+def test_fetch_needs_read(node):
+    """DESCRIBE shows the topic, but fetching it needs READ: TOPIC_AUTHORIZATION_FAILED, one denial
+    line per topic."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    create_topic(node, "f", partitions=3)
+    assert produce(node, "admin", ADMIN_PW, "f") == [None] * 3
+    acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Describe", "--topic", "f")
+    c = Consumer(ck_conf(node, "PLAIN", "alice", ALICE_PW, **{"group.id": "unused", "enable.auto.commit": False}))
+    c.assign([TopicPartition("f", p, 0) for p in range(3)])
+    err = None
+    deadline = time.time() + 15
+    while err is None and time.time() < deadline:
+        m = c.poll(0.5)
+        # (its coordinator lookup for the unused group fails too: GROUP_AUTHORIZATION_FAILED)
+        if m is not None and m.error() and m.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            err = m.error()
+    c.close()
+    assert err is not None, "no TOPIC_AUTHORIZATION_FAILED from the fetch"
+    lines = [l for l in node.b.log_text().splitlines()
+             if "Principal = User:alice is Denied operation = READ" in l and "for request = Fetch" in l]
+    assert lines and "on resource = Topic:LITERAL:f " in lines[0], lines
+    assert len(lines) <= 30  # one per fetch request, not one per partition of it
