@@ -145,6 +145,9 @@ typedef struct broker_node {
 int broker_live_nodes(broker *b, broker_node *out, int max);
 /* The node as clients reach it; false when not alive. */
 bool broker_node_lookup(broker *b, int32_t id, broker_node *out);
+/* The node as other brokers reach it (its inter-broker listener), also
+ * while a client's request is handled: replication, markers, verification. */
+bool broker_peer_lookup(broker *b, int32_t id, broker_node *out);
 int32_t broker_controller_id(broker *b);
 
 struct RegisterBrokerRecord;

@@ -47,6 +47,14 @@ bool broker_node_lookup(broker *b, int32_t id, broker_node *out) {
     return br && node_of(b, br, out);
 }
 
+bool broker_peer_lookup(broker *b, int32_t id, broker_node *out) {
+    const char *during = b->request_listener;
+    b->request_listener = NULL; /* the inter-broker listener, not the one of the request being handled */
+    bool found = broker_node_lookup(b, id, out);
+    b->request_listener = during;
+    return found;
+}
+
 int32_t broker_controller_id(broker *b) { return mstore_controller_id(b->store); }
 
 void broker_registration(broker *b, kuuid incarnation, RegisterBrokerRecord *r, karena *a) {

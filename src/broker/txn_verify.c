@@ -42,7 +42,7 @@ bool txn_verify_enabled(broker *b) {
 
 static kc_conn *conn_for(broker *b, int32_t id) {
     broker_node bn;
-    if (!broker_node_lookup(b, id, &bn)) return NULL;
+    if (!broker_peer_lookup(b, id, &bn)) return NULL;
     tv_node *n = nodes;
     while (n && n->id != id) n = n->next;
     if (n && n->conn && (strcmp(n->host, bn.host) != 0 || n->port != bn.port)) {

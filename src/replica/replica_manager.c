@@ -607,7 +607,7 @@ static void fetcher_send(rm_fetcher *f) {
     broker *b = rm.b;
     if (f->inflight || f->nparts == 0) return;
     broker_node bn;
-    if (!broker_node_lookup(b, f->leader_id, &bn)) {
+    if (!broker_peer_lookup(b, f->leader_id, &bn)) {
         /* the leader is not registered (yet): wait for metadata */
         fetcher_backoff_all(f);
         fetcher_schedule(f, rm.fetch_backoff_ms);

@@ -354,7 +354,7 @@ static void write_decision(txn_manager *tm, tm_txn *x, txn_decision *d, txn_done
 
 static tm_node *node_conn(txn_manager *tm, int32_t id) {
     broker_node bn;
-    if (!broker_node_lookup(tm->b, id, &bn)) return NULL;
+    if (!broker_peer_lookup(tm->b, id, &bn)) return NULL;
     tm_node *n = tm->nodes;
     while (n && n->id != id) n = n->next;
     if (n && n->conn && (strcmp(n->host, bn.host) != 0 || n->port != bn.port)) {

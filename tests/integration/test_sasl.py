@@ -596,3 +596,35 @@ def test_frame_limits_before_and_after_authentication(node):
     p = Producer(ck_conf(node, "PLAIN", "alice", ALICE_PW))
     p.produce("big", b"x" * 700000)
     assert p.flush(30) == 0
+
+
+def test_transactions_over_sasl(node):
+    """A transactional producer and a read_committed consumer on the SASL listener: the partition
+    leader verifies the transaction with the coordinator (KIP-890) and the coordinator writes the
+    markers over the inter-broker listener, not the client's (they failed with NETWORK_EXCEPTION
+    when they went to the SASL listener without credentials)."""
+    from confluent_kafka import Consumer, Producer
+    r = node.tool("kafka-topics", "--bootstrap-server", node.bootstrap, "--create", "--topic", "t-txn")
+    assert r.returncode == 0, r.stderr
+    p = Producer(ck_conf(node, "PLAIN", "alice", ALICE_PW, **{"transactional.id": "sasl-tid"}))
+    p.init_transactions(30)
+    for committed in (True, False, True):
+        p.begin_transaction()
+        for i in range(3):
+            p.produce("t-txn", value=f"{'c' if committed else 'a'}-{i}".encode())
+        if committed:
+            p.commit_transaction(30)
+        else:
+            p.flush(30)
+            p.abort_transaction(30)
+    c = Consumer(ck_conf(node, "PLAIN", "alice", ALICE_PW, **{"group.id": "g-txn", "auto.offset.reset": "earliest",
+                                                              "isolation.level": "read_committed"}))
+    c.subscribe(["t-txn"])
+    got = []
+    deadline = time.time() + 30
+    while len(got) < 6 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(m.value().decode())
+    c.close()
+    assert got == ["c-0", "c-1", "c-2"] * 2, got
