@@ -163,7 +163,10 @@ def broker_factory():
         if code not in (0, None, -9):
             failures.append(f"broker exited with {code}:\n{b.log_text()[-4000:]}")
     for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
+        if os.environ.get("SAMSA_KEEP_DIRS"):  # debugging a failure: keep the broker's data and log
+            print(f"kept {d}")
+        else:
+            shutil.rmtree(d, ignore_errors=True)
     assert not failures, "\n".join(failures)
 
 
