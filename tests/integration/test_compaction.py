@@ -452,10 +452,11 @@ def test_compact_delete_retention_runs_with_the_cleaner(broker_factory):
     produce_updates(b, "both", 3000, keys=3000)
     c = confluent_kafka.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "wm"})
     try:
+        # (the first segments may already be gone: producing can take longer than retention.ms)
         low, high = c.get_watermark_offsets(confluent_kafka.TopicPartition("both", 0), timeout=10)
-        assert (low, high) == (0, 3000)
+        assert high == 3000, (low, high)
         deadline = time.time() + 30
-        while time.time() < deadline and low == 0:
+        while time.time() < deadline and low <= 2000:
             time.sleep(0.5)
             low, high = c.get_watermark_offsets(confluent_kafka.TopicPartition("both", 0), timeout=10)
     finally:
