@@ -416,7 +416,11 @@ def test_corrupt_segment_marks_partition_uncleanable(broker_factory):
     Kafka's 'Marking its partition ... as uncleanable' once and is not tried
     again (other logs are still cleaned)."""
     b = broker_factory(**CLEANER)
-    create(b, "bad", "segment.bytes=20000", "min.cleanable.dirty.ratio=0.01", "min.compaction.lag.ms=3000")
+    # "bad" is compacted only once its first segment is corrupt (a min.compaction.lag.ms used to
+    # hold the cleaner off, and producing outlasted it under ASan: the segment was cleaned first)
+    r = b.run_tool("kafka-topics", "--create", "--topic", "bad", "--partitions", "1", "--config",
+                   "segment.bytes=20000", "--bootstrap-server", b.bootstrap)
+    assert r.returncode == 0, r.stderr
     create(b, "good", "segment.bytes=20000", "min.cleanable.dirty.ratio=0.01")
     produce_updates(b, "bad", 3000, keys=50)
     d = os.path.join(b.log_dir, "bad-0")
@@ -427,6 +431,9 @@ def test_corrupt_segment_marks_partition_uncleanable(broker_factory):
         f.seek(100)
         f.write(bytes([c[0] ^ 0xFF]))
     before = log_bytes(b, "bad")
+    r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "topics",
+                   "--entity-name", "bad", "--add-config", "cleanup.policy=compact,min.cleanable.dirty.ratio=0.01")
+    assert r.returncode == 0, r.stderr
     latest = produce_updates(b, "good", 3000, keys=50)
     wait_cleaned(b, "good", 20_000)
     check_latest(read_all(b, "good"), latest)

@@ -24,7 +24,8 @@ then restores (restart / SIGCONT), waits (bounded) until every partition's ISR i
 everything from the beginning and checks the whole history so far (history.Checker). At the end:
 producers stopped, ISRs full, a final read and check, every node stopped cleanly, and every
 partition's replicas compared byte for byte (their concatenated .log segments), and leader
-failover times checked against broker.session.timeout.ms + 1 s.
+failover times checked against broker.session.timeout.ms + 1 s (Metadata naming the new leader;
+the first acknowledgement on a moved partition gets 1 s more for the client's own back-off).
 
 Node logs, etcd logs, journals and a timeline are kept under a directory printed on failure (the
 test's own tmp dirs are deleted at teardown).
@@ -684,7 +685,7 @@ class Torture:
                      f"metadata {fo['metadata_s'] if fo['metadata_s'] is None else round(fo['metadata_s'], 2)}s, "
                      f"first acks {({p: {k: round(v, 2) for k, v in d.items()} for p, d in fo['ack_s'].items()})}")
         if slow:
-            self.fail(f"leader failover slower than broker.session.timeout.ms + 1 s = {self.session_s + 1}s:\n  "
+            self.fail(f"leader failover slower than broker.session.timeout.ms + 1 s = {self.session_s + 1}s (first acknowledgement: + 2 s):\n  "
                       + "\n  ".join(slow))
         report = self.checker.report()
         self.log(f"done: {self.cycles_done} cycles ({', '.join(self.faults_done)}) in {time.time() - self.t0:.0f}s; "
@@ -696,8 +697,12 @@ class Torture:
         counts for every fault. For kill -9 also the first acknowledgement of each moved partition
         (from whichever client got one first: a client's own retry back-off is not the broker's
         failover); a SIGSTOPped leader keeps its connections open, so clients only give up on it
-        after their request timeout and the acknowledgement time is not the broker's to keep."""
+        after their request timeout and the acknowledgement time is not the broker's to keep.
+        The acknowledgement gets one more second than Metadata: after Metadata names the new
+        leader a client still waits out its own back-off and metadata refresh (0.7 s once in CI,
+        on two loaded cores under ASan, for a failover Metadata showed after 3.3 s)."""
         bound = self.session_s + 1.0
+        ack_bound = bound + 1.0
         out = []
         if self.rf == 1:
             return out  # one replica: a dead leader's partitions wait for it, nothing fails over
@@ -711,7 +716,7 @@ class Torture:
                 continue
             for p, firsts in fo["ack_s"].items():
                 first = min(firsts.values()) if firsts else None
-                if first is None or first > bound:
+                if first is None or first > ack_bound:
                     out.append(f"cycle {fo['cycle']} {fo['fault']} node {fo['node']}: first acknowledgement on "
                                f"partition {p} after {first}s ({firsts})")
         return out
