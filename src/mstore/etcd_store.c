@@ -298,6 +298,22 @@ static bool add_op(txn_build *t, etcd_op o) {
     return true;
 }
 
+/* A key of its own per record (SCRAM credentials, ACL bindings): the
+ * record framed as its value (put), or the key deleted (rec NULL). The
+ * value lives in the arena. False when the key is missing, out of memory,
+ * or the transaction is full. */
+static bool put_or_delete_key(txn_build *t, karena *a, char *k, size_t kl, const mrecord *rec) {
+    if (!k) return false;
+    if (!rec) return add_op(t, (etcd_op){ETCD_OP_DELETE, k, kl, NULL, 0, 0, NULL, 0});
+    kwriter w;
+    kw_init(&w);
+    uint8_t *v = put_frame(&w, rec) == 0 ? karena_alloc(a, w.len) : NULL;
+    size_t vl = w.len;
+    if (v) memcpy(v, w.buf, vl);
+    kw_free(&w);
+    return v && add_op(t, (etcd_op){ETCD_OP_PUT, k, kl, v, vl, 0, NULL, 0});
+}
+
 /* Topics a batch touches, by id or (new) by name. */
 static bool touches(const mrecord *recs, int n, const kuuid *id) {
     for (int i = 0; i < n; i++) {
@@ -391,7 +407,7 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
             const ConfigRecord *cr = recs[i].data;
             char *type = karena_sprintf(a, "%d", cr->resource_type);
             char *res = kstr_dup(cr->resource_name, a), *name = kstr_dup(cr->name, a);
-            size_t kl;
+            size_t kl = 0;
             char *k = type && res && name ? arena_key(s, a, &kl, "configs/%s/%s/%s", type, res, name) : NULL;
             kwriter w;
             kw_init(&w);
@@ -415,21 +431,9 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
             int8_t mech = put ? ((const UserScramCredentialRecord *)recs[i].data)->mechanism
                               : ((const RemoveUserScramCredentialRecord *)recs[i].data)->mechanism;
             char *ms = karena_sprintf(a, "%d", mech), *user = kstr_dup(uname, a);
-            size_t kl;
+            size_t kl = 0;
             char *k = ms && user ? arena_key(s, a, &kl, "scram/%s/%s%s", ms, user, "") : NULL;
-            kwriter w;
-            kw_init(&w);
-            uint8_t *v = NULL;
-            size_t vl = 0;
-            if (k && put && put_frame(&w, &recs[i]) == 0 && (v = karena_alloc(a, w.len))) {
-                memcpy(v, w.buf, w.len);
-                vl = w.len;
-            }
-            kw_free(&w);
-            if (!k || (put && !v)) st = MSTORE_IO;
-            else if (!add_op(t, put ? (etcd_op){ETCD_OP_PUT, k, kl, v, vl, 0, NULL, 0}
-                                    : (etcd_op){ETCD_OP_DELETE, k, kl, NULL, 0, 0, NULL, 0}))
-                st = MSTORE_IO;
+            if (!put_or_delete_key(t, a, k, kl, put ? &recs[i] : NULL)) st = MSTORE_IO;
         } else if (recs[i].type == KMETA_ACCESS_CONTROL_ENTRY_RECORD ||
                    recs[i].type == KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD) {
             /* one key per binding, named by its record id */
@@ -438,21 +442,9 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
                                   : &((const RemoveAccessControlEntryRecord *)recs[i].data)->id;
             char hex[33];
             for (int j = 0; j < 16; j++) snprintf(hex + 2 * j, 3, "%02x", id->b[j]);
-            size_t kl;
+            size_t kl = 0;
             char *k = arena_key(s, a, &kl, "acls/%s%s%s", hex, "", "");
-            kwriter w;
-            kw_init(&w);
-            uint8_t *v = NULL;
-            size_t vl = 0;
-            if (k && put && put_frame(&w, &recs[i]) == 0 && (v = karena_alloc(a, w.len))) {
-                memcpy(v, w.buf, w.len);
-                vl = w.len;
-            }
-            kw_free(&w);
-            if (!k || (put && !v)) st = MSTORE_IO;
-            else if (!add_op(t, put ? (etcd_op){ETCD_OP_PUT, k, kl, v, vl, 0, NULL, 0}
-                                    : (etcd_op){ETCD_OP_DELETE, k, kl, NULL, 0, 0, NULL, 0}))
-                st = MSTORE_IO;
+            if (!put_or_delete_key(t, a, k, kl, put ? &recs[i] : NULL)) st = MSTORE_IO;
         } else if (recs[i].type == KMETA_PRODUCER_IDS_RECORD || recs[i].type == KMETA_FEATURE_LEVEL_RECORD) {
             bool pids = recs[i].type == KMETA_PRODUCER_IDS_RECORD;
             size_t kl;
