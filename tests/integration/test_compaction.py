@@ -5,6 +5,7 @@ a kill -9 in the middle of a clean loses and duplicates nothing; keyless
 records are refused; __consumer_offsets stays small."""
 import glob
 import os
+import struct
 import subprocess
 import time
 
@@ -425,10 +426,16 @@ def test_corrupt_segment_marks_partition_uncleanable(broker_factory):
     produce_updates(b, "bad", 3000, keys=50)
     d = os.path.join(b.log_dir, "bad-0")
     first = sorted(f for f in os.listdir(d) if f.endswith(".log"))[0]
-    with open(os.path.join(d, first), "r+b") as f:  # a record byte of the first batch: its CRC fails
-        f.seek(100)
+    with open(os.path.join(d, first), "r+b") as f:
+        # the last byte of the first batch's records, which its CRC covers (a fixed file position
+        # could land in the next batch's base offset or leader epoch, which no CRC covers, when the
+        # first batch is small)
+        batch_length = struct.unpack(">i", f.read(12)[8:12])[0]
+        assert batch_length > 49, batch_length  # header after the length field is 49 bytes
+        pos = 12 + batch_length - 1
+        f.seek(pos)
         c = f.read(1)
-        f.seek(100)
+        f.seek(pos)
         f.write(bytes([c[0] ^ 0xFF]))
     before = log_bytes(b, "bad")
     r = b.run_tool("kafka-configs", "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "topics",
