@@ -1,8 +1,9 @@
 #!/bin/sh
 # kafka-server-stop.sh - stop running Samsa nodes with SIGTERM (a clean shutdown),
 # as Kafka's script does for its JVMs. --process-role and --node-id narrow the choice
-# the way Kafka's do, matched against the config file's node.id.
-signal=TERM
+# the way Kafka's do, matched against the config file's node.id. SIGNAL picks
+# another signal, as in Kafka's script (SIGNAL=KILL kafka-server-stop.sh).
+signal=${SIGNAL:-TERM}
 node_id=""
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -11,6 +11,7 @@
 #   /etc/samsa/server.properties                     conffile (log.dirs=/var/lib/samsa/data)
 #   /lib/systemd/system/samsa.service                the unit (User=samsa)
 #   /var/lib/samsa, /var/log/samsa                   data and logs, owned by samsa (postinst)
+#   /usr/share/samsa/logs -> /var/log/samsa          where -daemon's LOG_DIR defaults to
 set -eu
 build=${1:?usage: make-deb.sh BUILD_DIR [OUT_DIR]}
 out=${2:-$build}
@@ -41,6 +42,9 @@ for s in "$root"/bin/kafka-*.sh; do
     chmod 755 "$pkg/usr/bin/$name"
 done
 
+# kafka-server-start.sh -daemon's default LOG_DIR is the logs dir beside bin/.
+ln -s /var/log/samsa "$pkg/usr/share/samsa/logs"
+
 # The shipped config, with the data where a service keeps it.
 sed -e 's|^log.dirs=.*|log.dirs=/var/lib/samsa/data|' "$root/config/kraft/server.properties" \
     > "$pkg/etc/samsa/server.properties"
@@ -59,21 +63,28 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-Type=simple
+# The broker sends READY=1 to $NOTIFY_SOCKET once its listeners are open and
+# STOPPING=1 when a SIGTERM starts its shutdown (src/util/sd_notify.c).
+Type=notify
 User=samsa
 Group=samsa
+# Kafka's log files (server.log, controller.log, ... rolled hourly) go here;
+# stdout, the same lines as server.log, goes to the journal.
+Environment=LOG_DIR=/var/log/samsa
 # The first start formats the data dir with a new cluster id, as
 # kafka-storage.sh format would (a cluster: format by hand with its id).
 ExecStartPre=/bin/sh -c '[ -f /var/lib/samsa/data/meta.properties ] || /usr/share/samsa/bin/kafka-storage.sh format -t "$(/usr/share/samsa/bin/kafka-storage.sh random-uuid)" -c /etc/samsa/server.properties'
 ExecStart=/usr/share/samsa/bin/kafka-server-start.sh /etc/samsa/server.properties
-# SIGTERM is Kafka's graceful stop (controlled shutdown in a cluster).
+# Log recovery after a crash may take a while before READY=1.
+TimeoutStartSec=900
+# Stop = SIGTERM to the broker alone: Kafka's graceful stop (controlled
+# shutdown in a cluster: leaderships move away first), then the logs close.
+KillMode=mixed
 KillSignal=SIGTERM
-TimeoutStopSec=60
+TimeoutStopSec=120
 Restart=on-failure
 LimitNOFILE=100000
 WorkingDirectory=/var/lib/samsa
-StandardOutput=append:/var/log/samsa/server.log
-StandardError=inherit
 
 [Install]
 WantedBy=multi-user.target

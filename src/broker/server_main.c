@@ -42,6 +42,8 @@
 #include "storage/syncer.h"
 #include "txn/txn_manager.h"
 #include "util/log.h"
+#include "util/log_files.h"
+#include "util/sd_notify.h"
 
 #define COMPONENT "kafka.server.KafkaRaftServer"
 
@@ -233,6 +235,8 @@ static void signal_event(kloop *l, int fd, int events, void *arg) {
             cs_finish(b, "cut short");
             continue;
         }
+        if (!b->shutting_down && !cs.active && sd_notify_state("STOPPING=1") < 0)
+            log_warn(COMPONENT, "Could not tell the service manager we are stopping: %s", strerror(errno));
         if (b->shutting_down || !cs_begin(b)) {
             b->shutting_down = true;
             loop_stop(l);
@@ -379,6 +383,14 @@ int server_main(int argc, char **argv) {
      * them in the heap, and give memory back past 64 MiB of free top. */
     mallopt(M_MMAP_THRESHOLD, 16 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    /* kafka-run-class.sh's LOG_DIR (log4j's kafka.logs.dir): server.log,
+     * controller.log, ... there, rolled hourly; without it, stdout only. */
+    const char *log_dir = getenv("LOG_DIR");
+    if (log_dir && *log_dir) {
+        char lerr[512];
+        if (log_files_open(log_dir, lerr, sizeof lerr) != 0)
+            fprintf(stderr, "log4j:ERROR %s; logging to stdout only\n", lerr);
+    }
     props p;
     props_init(&p);
     bool embedded;
@@ -480,6 +492,10 @@ int server_main(int argc, char **argv) {
     log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] Kafka Server started (in %lld ms)", b->cfg.node_id,
              (long long)(b->started_ms - t0));
 
+    /* systemd's Type=notify: the listeners are open, clients can connect. */
+    if (sd_notify_state("READY=1") < 0)
+        log_warn(COMPONENT, "Could not tell the service manager we are ready: %s", strerror(errno));
+
     loop_run(b->loop);
 
     log_info("kafka.server.BrokerServer", "[BrokerServer id=%d] shutting down", b->cfg.node_id);
@@ -507,5 +523,6 @@ int server_main(int argc, char **argv) {
     log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] shut down completed", b->cfg.node_id);
     broker_config_free(&b->cfg);
     free(b);
+    log_files_close();
     return 0;
 }

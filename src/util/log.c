@@ -1,5 +1,6 @@
 /* log.c - Kafka-layout log lines (see log.h). */
 #include "util/log.h"
+#include "util/log_files.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,8 +25,17 @@ void log_msg(log_level lvl, const char *component, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* One fprintf per line so lines never interleave. */
-    fprintf(stdout, "[%s,%03d] %s %s (%s)\n", ts, (int)(tv.tv_usec / 1000), level_names[lvl], msg,
-            component);
+    char line[2400];
+    int len = snprintf(line, sizeof line, "[%s,%03d] %s %s (%s)\n", ts, (int)(tv.tv_usec / 1000),
+                       level_names[lvl], msg, component);
+    if (len < 0) return;
+    if ((size_t)len >= sizeof line) { /* cut, but still one line */
+        len = (int)sizeof line - 1;
+        line[len - 1] = '\n';
+    }
+    /* $LOG_DIR's files (log_files.h); only the root logger's lines go on to stdout. */
+    if (!log_files_write(component, &tm, line, (size_t)len)) return;
+    /* One fputs per line so lines never interleave. */
+    fputs(line, stdout);
     fflush(stdout);
 }

@@ -70,7 +70,7 @@ def test_unpacked_package_runs_a_node(deb, tmp_path):
     assert "log.dirs=/var/lib/samsa/data" in props
     unit = (root / "lib/systemd/system/samsa.service").read_text()
     for line in ("User=samsa", "ExecStart=/usr/share/samsa/bin/kafka-server-start.sh /etc/samsa/server.properties",
-                 "KillSignal=SIGTERM", "LimitNOFILE="):
+                 "KillSignal=SIGTERM", "LimitNOFILE=", "Type=notify", "Environment=LOG_DIR=/var/log/samsa"):
         assert line in unit, unit
     wrapper = (root / "usr/bin/kafka-topics.sh").read_text()
     assert wrapper == '#!/bin/sh\nexec /usr/share/samsa/bin/kafka-topics.sh "$@"\n'
