@@ -53,6 +53,9 @@ SCALES = {
     "consume_runs": (2, 1),
     "metadata_repeat": (20, 3),
     "startup_repeat": (5, 1),
+    "peer_rounds": (3, 1),
+    "peer_records": (1_000_000, 2000),
+    "peer_mib": (1024, 16),
 }
 
 
@@ -387,6 +390,93 @@ def measure_disk(rep, S, data_dir, limits):
             f"{sus['mb_per_s']:,.0f} MB/s ({int(sus['mib']):,} MiB in {sus['seconds']:.2f} s)")
 
 
+def process_cpu_seconds(pid):
+    """User+system CPU time of any process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def produce_peer_run(bootstrap, topic, parts, S, pid):
+    """One librdkafka produce run, 1 KiB acks=all (bench 'produce': linger.ms=5, batch.size=1 MiB);
+    returns (MB/s, the serving process's CPU in cores over the run)."""
+    c0, t0 = process_cpu_seconds(pid), time.perf_counter()
+    r = bench("produce", bootstrap, topic, parts, 1024, S["peer_records"], S["produce_seconds"], "all",
+              timeout=S["produce_seconds"] + 90)
+    return r["mb_per_s"], (process_cpu_seconds(pid) - c0) / (time.perf_counter() - t0)
+
+
+def mock_produce_run(topic, parts, S):
+    """The same run against librdkafka's in-memory mock cluster (one broker), started fresh for it."""
+    mock = subprocess.Popen([BENCH_BIN, "mockcluster", "900", f"{topic}:{parts}"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        bootstrap = kv(mock.stdout.readline()).get("bootstrap")
+        if not bootstrap:
+            raise RuntimeError("the mock cluster printed no bootstrap")
+        return produce_peer_run(bootstrap, topic, parts, S, mock.pid)
+    finally:
+        mock.stdin.close()
+        try:
+            mock.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            mock.kill()
+            mock.wait()
+
+
+def span(xs, fmt="{:,.0f}"):
+    lo, hi = min(xs), max(xs)
+    return fmt.format(lo) if len(xs) == 1 else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
+def measure_produce_peers(rep, S, work, variants=(("Samsa", {}),)):
+    """1 KiB acks=all produce against its peers, in alternating rounds of the same run: the page-cache
+    write rate of the data dir's file system (1 GiB of 1 MiB writes, no fsync, into the first broker's
+    data dir), each Samsa variant (a broker with those config overrides) and librdkafka's in-memory
+    mock cluster, all driven by the same client with the same settings, at 1 and 8 partitions.
+    Ratios are taken within each round (same minute, same machine load) and given as ranges."""
+    section("produce against the page cache and librdkafka's mock cluster")
+    brokers = []
+    for i, (label, overrides) in enumerate(variants):
+        b = Broker(os.path.join(work, f"peers-{i}"), overrides)
+        b.start()
+        brokers.append((label, b))
+    data_dir = os.path.join(brokers[0][1].workdir, "data")
+    rounds = S["peer_rounds"]
+    pagecache = []
+    runs = {}  # (label, parts) -> [(mb/s, cores)] per round
+    for rnd in range(rounds):
+        pc = bench("diskwrite", os.path.join(data_dir, "bench-pagecache.tmp"), S["peer_mib"], 0)
+        os.sync()
+        pagecache.append(pc["mb_per_s"])
+        for parts in (1, 8):
+            for label, b in brokers:
+                topic = f"peer-{rnd}-{parts}"
+                b.create_topic(topic, parts)
+                runs.setdefault((label, parts), []).append(produce_peer_run(b.bootstrap, topic, parts, S, b.pid))
+                fresh_page_cache(b, topic)
+            runs.setdefault(("mock", parts), []).append(mock_produce_run(f"peer-{rnd}-{parts}", parts, S))
+    for label, b in brokers:
+        b.stop()
+        shutil.rmtree(b.workdir, ignore_errors=True)
+    rep.add("Produce vs peers", f"Page-cache write rate of the data dir ({S['peer_mib']:,} MiB in 1 MiB writes, "
+            f"no fsync; {rounds} rounds)", f"{span(pagecache)} MB/s")
+    for parts in (1, 8):
+        mock = runs[("mock", parts)]
+        rep.add("Produce vs peers", f"librdkafka mock cluster (in memory), 1 KiB, acks=all, {parts} partition(s)",
+                f"{span([m for m, _ in mock])} MB/s; mock CPU {span([c for _, c in mock], '{:.2f}')} cores",
+                f"{span([100 * m / p for (m, _), p in zip(mock, pagecache)])}% of page cache")
+        for label, _ in brokers:
+            ours = runs[(label, parts)]
+            to_pc = [100 * m / p for (m, _), p in zip(ours, pagecache)]
+            to_mock = [100 * m / k for (m, _), (k, _) in zip(ours, mock)]
+            rep.add("Produce vs peers", f"{label}, 1 KiB, acks=all, {parts} partition(s)",
+                    f"{span([m for m, _ in ours])} MB/s; broker CPU {span([c for _, c in ours], '{:.2f}')} cores",
+                    f"{span(to_pc)}% of page cache; {span(to_mock)}% of the mock",
+                    "≥ 90% of page cache (median round)", verdict(sorted(to_pc)[len(to_pc) // 2] >= 90))
+    return pagecache, runs
+
+
 def measure_empty_broker(rep, S, work):
     section("empty broker: start-up and idle memory")
     b = Broker(os.path.join(work, "empty"))
@@ -685,6 +775,7 @@ def main():
     try:
         limits = measure_machine(rep, S)
         measure_disk(rep, S, work, limits)
+        measure_produce_peers(rep, S, work)
         b = measure_empty_broker(rep, S, work)
         measure_produce(rep, S, b, limits)
         measure_latency(rep, S, b)

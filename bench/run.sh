@@ -14,6 +14,10 @@
 #                          idempotent against transactional produce, commit
 #                          latency, read_committed against read_uncommitted
 #                          reads on one node (bench/txn_bench.py, ~1.5 minutes)
+#   bench/run.sh --peers [--out F] [--smoke] [--rounds N] [--variant 'LABEL:k=v,...']
+#                          1 KiB acks=all produce against the page-cache write
+#                          rate and librdkafka's mock cluster, alternating rounds
+#                          (bench/peer_bench.py, about 1-2 minutes)
 #   bench/run.sh --startup [--out F] [--smoke]
 #                          start-up over 10 M committed offsets before and after
 #                          compaction, and over a long metadata log without and
@@ -35,6 +39,10 @@ fi
 if [ "$1" = "--transactions" ]; then
     shift
     SAMSA_BUILD=build/release exec /usr/bin/python3 bench/txn_bench.py "$@"
+fi
+if [ "$1" = "--peers" ]; then
+    shift
+    SAMSA_BUILD=build/release exec /usr/bin/python3 bench/peer_bench.py "$@"
 fi
 if [ "$1" = "--startup" ]; then
     shift

@@ -50,6 +50,11 @@
  *   isoconsume BOOTSTRAP TOPIC PARTITIONS read_committed|read_uncommitted COUNT
  *            reads COUNT records from the beginning with that isolation
  *            level; records/s and MB/s from the first record.
+ *   mockcluster SECONDS TOPIC:PARTITIONS...
+ *            the peer of the produce comparison: librdkafka's in-memory
+ *            mock cluster (one broker) with those topics, in this process;
+ *            prints "bootstrap=HOST:PORT", then serves until stdin closes or
+ *            SECONDS pass.
  *
  * Every result is one line of key=value pairs on stdout, parsed by
  * bench/bench.py. Every loop is bounded in count and in time.
@@ -72,6 +77,7 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include "protocol/batch_header.h"
 #include "protocol/gen/fetch_request.h"
@@ -1143,8 +1149,47 @@ static int cmd_isoconsume(int argc, char **argv) {
     return n >= count ? 0 : 2;
 }
 
+/* ---- mockcluster ---------------------------------------------------------- */
+
+static int cmd_mockcluster(int argc, char **argv) {
+    if (argc < 2) die("usage", "mockcluster SECONDS TOPIC:PARTITIONS...");
+    long seconds = parse_long(argv[0], "SECONDS", 1, 7200);
+    /* The mock needs a client handle for its bookkeeping; it serves on its own threads. */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_set(conf, "log_level", "4"); /* no notice that this handle has no bootstrap.servers */
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) die("rd_kafka_new", err);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, 1);
+    if (!mc) die("rd_kafka_mock_cluster_new", "failed");
+    for (int i = 1; i < argc; i++) {
+        char name[256];
+        const char *colon = strrchr(argv[i], ':');
+        if (!colon || (size_t)(colon - argv[i]) >= sizeof name) die("TOPIC:PARTITIONS", argv[i]);
+        memcpy(name, argv[i], (size_t)(colon - argv[i]));
+        name[colon - argv[i]] = 0;
+        int parts = (int)parse_long(colon + 1, "PARTITIONS", 1, 10000);
+        if (rd_kafka_mock_topic_create(mc, name, parts, 1) != RD_KAFKA_RESP_ERR_NO_ERROR) die("topic_create", name);
+    }
+    printf("bootstrap=%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+    fflush(stdout);
+    /* Serve until the parent closes stdin (or the time bound). */
+    int64_t deadline = now_ns() + seconds * 1000000000LL;
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+    while (now_ns() < deadline) {
+        int n = poll(&pfd, 1, 200);
+        if (n > 0) {
+            char buf[64];
+            if (read(0, buf, sizeof buf) <= 0) break;
+        }
+    }
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) die("usage", "samsa-bench produce|acklatency|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream|txnproduce|isoconsume ARGS...");
+    if (argc < 2) die("usage", "samsa-bench produce|acklatency|latency|rawproduce|rawfetch|conns|metadata|diskwrite|diskstream|txnproduce|isoconsume|mockcluster ARGS...");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "produce")) return cmd_produce(argc - 2, argv + 2);
     if (!strcmp(cmd, "acklatency")) return cmd_acklatency(argc - 2, argv + 2);
@@ -1157,6 +1202,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "diskstream")) return cmd_diskstream(argc - 2, argv + 2);
     if (!strcmp(cmd, "txnproduce")) return cmd_txnproduce(argc - 2, argv + 2);
     if (!strcmp(cmd, "isoconsume")) return cmd_isoconsume(argc - 2, argv + 2);
+    if (!strcmp(cmd, "mockcluster")) return cmd_mockcluster(argc - 2, argv + 2);
     die("unknown command", cmd);
     return 1;
 }

@@ -17,7 +17,7 @@ def test_bench_smoke_prints_table():
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = r.stdout
     assert "| Section | Measure | Figure | Ratio to machine limit | Target | Met |" in out
-    for measure in ("Loopback TCP", "Sequential write", "Spawn to first accepted connection", "RSS idle",
+    for measure in ("Loopback TCP", "Sequential write", "Page-cache write rate", "librdkafka mock cluster", "Spawn to first accepted connection", "RSS idle",
                     "100 B, acks=1", "1024 B, acks=all", "Produce (raw)", "Latency", "idle connections", "Metadata v1 request",
                     "kafka-consumer-perf-test", "Consume (raw)", "sustained", "kill -9",
                     "Records present after recovery"):
