@@ -23,27 +23,15 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BUILD = os.environ.get("SAMSA_BUILD", "build")
-BROKER_BIN = os.path.join(ROOT, BUILD, "samsa-broker")
-BIN = os.path.join(ROOT, "bin")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench as B  # noqa: E402  (bench.py: free_port, the tools' environment, the build in use)
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env():
-    e = dict(os.environ)
-    e["SAMSA_BUILD"] = BUILD
-    return e
+B.use_build()
 
 
 def tool(name, *args, timeout=300):
-    return subprocess.run([os.path.join(BIN, name + ".sh"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env())
+    return B.run([os.path.join(B.BIN, name + ".sh"), *args], timeout, check=False)
 
 
 def produce_rate(bootstrap, topic, records):
@@ -64,10 +52,10 @@ def main():
     a = ap.parse_args()
     records, rounds = (20_000, 1) if a.smoke else (a.records, a.rounds)
     d = tempfile.mkdtemp(prefix="samsa-quota-bench-")
-    port, cport = free_port(), free_port()
+    port, cport = B.free_port(), B.free_port()
     bootstrap = f"127.0.0.1:{port}"
     cfg = os.path.join(d, "server.properties")
-    with open(os.path.join(ROOT, "config", "kraft", "server.properties")) as f:
+    with open(os.path.join(B.ROOT, "config", "kraft", "server.properties")) as f:
         text = f.read()
     with open(cfg, "w") as f:
         f.write(text + "\n")
@@ -77,7 +65,7 @@ def main():
     cid = tool("kafka-storage", "random-uuid").stdout.strip()
     assert tool("kafka-storage", "format", "-t", cid, "-c", cfg).returncode == 0
     out = open(os.path.join(d, "broker.out"), "w")
-    proc = subprocess.Popen([BROKER_BIN, cfg], stdout=out, stderr=subprocess.STDOUT, env=env())
+    proc = subprocess.Popen([B.BROKER_BIN, cfg], stdout=out, stderr=subprocess.STDOUT, env=B.tool_env())
     try:
         deadline = time.time() + 20
         while True:

@@ -25,27 +25,15 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BUILD = os.environ.get("SAMSA_BUILD", "build")
-BROKER_BIN = os.path.join(ROOT, BUILD, "samsa-broker")
-BIN = os.path.join(ROOT, "bin")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench as B  # noqa: E402  (bench.py: free_port, the tools' environment, the build in use)
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env():
-    e = dict(os.environ)
-    e["SAMSA_BUILD"] = BUILD
-    return e
+B.use_build()
 
 
 def tool(name, *args, timeout=300, input=None):
-    return subprocess.run([os.path.join(BIN, name + ".sh"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env(), input=input)
+    return B.run([os.path.join(B.BIN, name + ".sh"), *args], timeout, check=False, input=input)
 
 
 def openssl(d, *args):
@@ -143,9 +131,9 @@ def main():
     proc = None
     try:
         make_certs(d)
-        port, sport, cport = free_port(), free_port(), free_port()
+        port, sport, cport = B.free_port(), B.free_port(), B.free_port()
         cfg = os.path.join(d, "server.properties")
-        with open(os.path.join(ROOT, "config", "kraft", "server.properties")) as f:
+        with open(os.path.join(B.ROOT, "config", "kraft", "server.properties")) as f:
             text = f.read()
         with open(cfg, "w") as f:
             f.write(text + "\n")
@@ -156,7 +144,7 @@ def main():
         cid = tool("kafka-storage", "random-uuid").stdout.strip()
         tool("kafka-storage", "format", "-t", cid, "-c", cfg)
         log = open(os.path.join(d, "broker.out"), "w")
-        proc = subprocess.Popen([BROKER_BIN, cfg], stdout=log, stderr=subprocess.STDOUT, env=env())
+        proc = subprocess.Popen([B.BROKER_BIN, cfg], stdout=log, stderr=subprocess.STDOUT, env=B.tool_env())
         wait_port(port)
         wait_port(sport)
         plain_cfg = os.path.join(d, "plain.properties")
