@@ -13,6 +13,9 @@
  *   features/<name>     FeatureLevelRecord
  *   scram/<mechanism>/<user>  UserScramCredentialRecord
  *   acls/<id>           AccessControlEntryRecord (id in hex)
+ *   quotas/<user>/<client-id>/<ip>/<key>  ClientQuotaRecord (each part "-"
+ *                       when absent, "d" for the default, else "n" and the
+ *                       name in hex, so any name is one safe key segment)
  *   brokers/<id>        RegisterBrokerRecord, under this node's lease;
  *                       broker epoch = the key's create_revision
  *   controller          the controller's node id, under its lease;
@@ -314,6 +317,38 @@ static bool put_or_delete_key(txn_build *t, karena *a, char *k, size_t kl, const
     return v && add_op(t, (etcd_op){ETCD_OP_PUT, k, kl, v, vl, 0, NULL, 0});
 }
 
+/* quotas/<user>/<client-id>/<ip>/<key> of a ClientQuotaRecord (see the
+ * head of this file); NULL when an entity type repeats or is unknown. */
+static char *quota_key(const etcd_store *s, karena *a, const ClientQuotaRecord *r, size_t *len) {
+    kstr names[MQE_NTYPES];
+    uint8_t has = 0;
+    for (int i = 0; i < r->entity_count; i++) {
+        int t = mquota_type_from(r->entity[i].entity_type);
+        if (t < 0 || (has & (1u << t))) return NULL;
+        has |= (uint8_t)(1u << t);
+        names[t] = r->entity[i].entity_name;
+    }
+    size_t cap = 16;
+    for (int t = 0; t < MQE_NTYPES; t++)
+        if ((has & (1u << t)) && names[t].len > 0) cap += 2 * (size_t)names[t].len;
+    char *parts = karena_alloc(a, cap);
+    char *key = kstr_dup(r->key, a);
+    if (!parts || !key) return NULL;
+    size_t o = 0;
+    for (int t = 0; t < MQE_NTYPES; t++) {
+        if (!(has & (1u << t))) parts[o++] = '-';
+        else if (names[t].len < 0) parts[o++] = 'd';
+        else {
+            parts[o++] = 'n';
+            for (int32_t j = 0; j < names[t].len; j++, o += 2)
+                snprintf(parts + o, 3, "%02x", (unsigned char)names[t].p[j]);
+        }
+        parts[o++] = '/';
+    }
+    parts[o] = '\0';
+    return arena_key(s, a, len, "quotas/%s%s%s", parts, key, "");
+}
+
 /* Topics a batch touches, by id or (new) by name. */
 static bool touches(const mrecord *recs, int n, const kuuid *id) {
     for (int i = 0; i < n; i++) {
@@ -351,7 +386,8 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
         bool scram = recs[i].type == KMETA_USER_SCRAM_CREDENTIAL_RECORD ||
                      recs[i].type == KMETA_REMOVE_USER_SCRAM_CREDENTIAL_RECORD ||
                      recs[i].type == KMETA_ACCESS_CONTROL_ENTRY_RECORD ||
-                     recs[i].type == KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD;
+                     recs[i].type == KMETA_REMOVE_ACCESS_CONTROL_ENTRY_RECORD ||
+                     recs[i].type == KMETA_CLIENT_QUOTA_RECORD;
         if (recs[i].type != KMETA_CONFIG_RECORD && recs[i].type != KMETA_PRODUCER_IDS_RECORD &&
             recs[i].type != KMETA_FEATURE_LEVEL_RECORD && !scram && mimage_apply(scratch, &recs[i]) < 0)
             st = MSTORE_CONFLICT;
@@ -445,6 +481,12 @@ static mstore_status build_txn(etcd_store *s, const mrecord *recs, int n, unsign
             size_t kl = 0;
             char *k = arena_key(s, a, &kl, "acls/%s%s%s", hex, "", "");
             if (!put_or_delete_key(t, a, k, kl, put ? &recs[i] : NULL)) st = MSTORE_IO;
+        } else if (recs[i].type == KMETA_CLIENT_QUOTA_RECORD) {
+            /* one key per entity and quota key: the value set, or removed */
+            const ClientQuotaRecord *cr = recs[i].data;
+            size_t kl = 0;
+            char *k = quota_key(s, a, cr, &kl);
+            if (!put_or_delete_key(t, a, k, kl, cr->remove ? NULL : &recs[i])) st = MSTORE_IO;
         } else if (recs[i].type == KMETA_PRODUCER_IDS_RECORD || recs[i].type == KMETA_FEATURE_LEVEL_RECORD) {
             bool pids = recs[i].type == KMETA_PRODUCER_IDS_RECORD;
             size_t kl;
@@ -657,7 +699,7 @@ static void apply_event(etcd_store *s, const etcd_event *ev) {
         }
         return;
     }
-    /* topics/, configs/, features/, scram/, acls/: the state that the log key already carried */
+    /* topics/, configs/, features/, scram/, acls/, quotas/: the state that the log key already carried */
 }
 
 static void watch_events(void *arg, const etcd_watch_batch *wb) {
@@ -1048,7 +1090,7 @@ static void image_from_snapshot(etcd_store *s, mimage *img, const etcd_result *r
             if (!rest) continue;
             if (pass == 0 && (rest_starts(rest, n, "topics/") || rest_starts(rest, n, "features/") ||
                               rest_starts(rest, n, "scram/") || rest_starts(rest, n, "acls/") ||
-                              rest_is(rest, n, "producer-ids"))) {
+                              rest_starts(rest, n, "quotas/") || rest_is(rest, n, "producer-ids"))) {
                 if (each_frame(kv->value, kv->value_len, &a, boot_apply, img) < 0) {
                     log_error(COMPONENT, "Refusing a corrupt value under %.*s", (int)kv->key_len, (const char *)kv->key);
                     continue;
