@@ -5,13 +5,13 @@
 # its path is printed.
 #
 # Layout (docs/packaging.md):
-#   /usr/share/samsa/libexec/samsa-{broker,tools}   the programs
-#   /usr/share/samsa/bin/kafka-*.sh                  Kafka's scripts, as in the tarball
+#   /usr/lib/samsa/libexec/samsa-{broker,tools}   the programs
+#   /usr/lib/samsa/bin/kafka-*.sh                  Kafka's scripts, as in the tarball
 #   /usr/bin/kafka-*.sh                              wrappers that exec the above
 #   /etc/samsa/server.properties                     conffile (log.dirs=/var/lib/samsa/data)
 #   /lib/systemd/system/samsa.service                the unit (User=samsa)
 #   /var/lib/samsa, /var/log/samsa                   data and logs, owned by samsa (postinst)
-#   /usr/share/samsa/logs -> /var/log/samsa          where -daemon's LOG_DIR defaults to
+#   /usr/lib/samsa/logs -> /var/log/samsa          where -daemon's LOG_DIR defaults to
 set -eu
 build=${1:?usage: make-deb.sh BUILD_DIR [OUT_DIR]}
 out=${2:-$build}
@@ -27,23 +27,25 @@ else
     version="3.6.1+samsa"
 fi
 arch=$(dpkg --print-architecture)
+# .invalid (RFC 2606): there is no list to write to; set your own when publishing.
+maintainer=${SAMSA_DEB_MAINTAINER:-Samsa maintainers <samsa@samsa.invalid>}
 stage=$(mktemp -d "${TMPDIR:-/tmp}/samsa-deb.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 pkg="$stage/samsa"
 
-install -d "$pkg/DEBIAN" "$pkg/usr/share/samsa/libexec" "$pkg/usr/share/samsa/bin" "$pkg/usr/bin" \
+install -d "$pkg/DEBIAN" "$pkg/usr/lib/samsa/libexec" "$pkg/usr/lib/samsa/bin" "$pkg/usr/bin" \
     "$pkg/etc/samsa" "$pkg/lib/systemd/system" "$pkg/usr/share/doc/samsa" "$pkg/var/lib/samsa" "$pkg/var/log/samsa"
-install -m 755 "$build/samsa-broker" "$build/samsa-tools" "$pkg/usr/share/samsa/libexec/"
-strip --strip-unneeded "$pkg/usr/share/samsa/libexec/samsa-broker" "$pkg/usr/share/samsa/libexec/samsa-tools" 2>/dev/null || true
+install -m 755 "$build/samsa-broker" "$build/samsa-tools" "$pkg/usr/lib/samsa/libexec/"
+strip --strip-unneeded "$pkg/usr/lib/samsa/libexec/samsa-broker" "$pkg/usr/lib/samsa/libexec/samsa-tools" 2>/dev/null || true
 for s in "$root"/bin/kafka-*.sh; do
     name=$(basename "$s")
-    install -m 755 "$s" "$pkg/usr/share/samsa/bin/$name"
-    printf '#!/bin/sh\nexec /usr/share/samsa/bin/%s "$@"\n' "$name" > "$pkg/usr/bin/$name"
+    install -m 755 "$s" "$pkg/usr/lib/samsa/bin/$name"
+    printf '#!/bin/sh\nexec /usr/lib/samsa/bin/%s "$@"\n' "$name" > "$pkg/usr/bin/$name"
     chmod 755 "$pkg/usr/bin/$name"
 done
 
 # kafka-server-start.sh -daemon's default LOG_DIR is the logs dir beside bin/.
-ln -s /var/log/samsa "$pkg/usr/share/samsa/logs"
+ln -s /var/log/samsa "$pkg/usr/lib/samsa/logs"
 
 # The shipped config, with the data where a service keeps it.
 sed -e 's|^log.dirs=.*|log.dirs=/var/lib/samsa/data|' "$root/config/kraft/server.properties" \
@@ -73,8 +75,8 @@ Group=samsa
 Environment=LOG_DIR=/var/log/samsa
 # The first start formats the data dir with a new cluster id, as
 # kafka-storage.sh format would (a cluster: format by hand with its id).
-ExecStartPre=/bin/sh -c '[ -f /var/lib/samsa/data/meta.properties ] || /usr/share/samsa/bin/kafka-storage.sh format -t "$(/usr/share/samsa/bin/kafka-storage.sh random-uuid)" -c /etc/samsa/server.properties'
-ExecStart=/usr/share/samsa/bin/kafka-server-start.sh /etc/samsa/server.properties
+ExecStartPre=/bin/sh -c '[ -f /var/lib/samsa/data/meta.properties ] || /usr/lib/samsa/bin/kafka-storage.sh format -t "$(/usr/lib/samsa/bin/kafka-storage.sh random-uuid)" -c /etc/samsa/server.properties'
+ExecStart=/usr/lib/samsa/bin/kafka-server-start.sh /etc/samsa/server.properties
 # Log recovery after a crash may take a while before READY=1.
 TimeoutStartSec=900
 # Stop = SIGTERM to the broker alone: Kafka's graceful stop (controlled
@@ -99,13 +101,27 @@ Upstream-Name: samsa
 Comment: Apache Kafka 3.6.1 rewritten in C.
 
 Files: *
+Copyright: 2026 Samsa contributors
+ Apache Kafka, whose protocol, formats, tools and messages Samsa follows:
+ 2012-2023 The Apache Software Foundation
 License: Apache-2.0
  On Debian systems the full text of the Apache License 2.0 is in
  /usr/share/common-licenses/Apache-2.0.
 EOF
-printf 'samsa (%s) unstable; urgency=medium\n\n  * Built from the source tree.\n\n -- Samsa maintainers <samsa@localhost>  %s\n' \
-    "$version" "$(date -R)" | gzip -9n > "$pkg/usr/share/doc/samsa/changelog.Debian.gz"
+# A native package (no Debian revision): its changelog is changelog.gz.
+printf 'samsa (%s) unstable; urgency=medium\n\n  * Built from the source tree.\n\n -- %s  %s\n' \
+    "$version" "$maintainer" "$(date -R)" | gzip -9n > "$pkg/usr/share/doc/samsa/changelog.gz"
 chmod 644 "$pkg/usr/share/doc/samsa/"*
+
+# What lintian reports that is meant so (docs/packaging.md).
+install -d "$pkg/usr/share/lintian/overrides"
+cat > "$pkg/usr/share/lintian/overrides/samsa" <<'EOF'
+# Kafka's command names end in .sh: users, the lab and scripts type them so.
+samsa: script-with-language-extension [usr/bin/kafka-*.sh]
+# No manual pages yet: every tool prints its usage with --help, as Kafka's do.
+samsa: no-manual-page [usr/bin/kafka-*.sh]
+EOF
+chmod 644 "$pkg/usr/share/lintian/overrides/samsa"
 
 # Depends: the packages that ship the libraries the programs link.
 deps=$(ldd "$build/samsa-broker" "$build/samsa-tools" | awk '/=>/ {print $3}' | sort -u | while read -r lib; do
@@ -117,7 +133,7 @@ cat > "$pkg/DEBIAN/control" <<EOF
 Package: samsa
 Version: $version
 Architecture: $arch
-Maintainer: Samsa maintainers <samsa@localhost>
+Maintainer: $maintainer
 Installed-Size: $size
 Depends: adduser, ${deps:-libc6}
 Section: net
@@ -150,7 +166,7 @@ cat > "$pkg/DEBIAN/prerm" <<'EOF'
 #!/bin/sh
 set -e
 if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-    systemctl stop samsa.service >/dev/null 2>&1 || true
+    deb-systemd-invoke stop samsa.service >/dev/null 2>&1 || true
 fi
 exit 0
 EOF
