@@ -19,6 +19,9 @@ TOOL_SRCS := $(shell find src/tools -name '*.c' 2>/dev/null | sort)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The web console's pages, embedded in the binary (scripts/embed-static.sh).
+CONSOLE_STATIC := $(sort $(wildcard src/console/static/*))
+LIB_OBJS += $(BUILD)/obj/gen/console_static.o
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -31,6 +34,14 @@ all: $(BROKER) $(if $(TOOL_SRCS),$(TOOLS)) $(UNIT_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/console_static.c: $(CONSOLE_STATIC) scripts/embed-static.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-static.sh $@ $(CONSOLE_STATIC)
+
+$(BUILD)/obj/gen/console_static.o: $(BUILD)/gen/console_static.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libsamsa.a: $(LIB_OBJS)
 	@rm -f $@
@@ -121,7 +132,12 @@ FUZZ_DIR := build-fuzz
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/console_static.o
+
+$(FUZZ_DIR)/obj/gen/console_static.o: $(CONSOLE_STATIC) scripts/embed-static.sh
+	@mkdir -p $(dir $@) $(FUZZ_DIR)/gen
+	scripts/embed-static.sh $(FUZZ_DIR)/gen/console_static.c $(CONSOLE_STATIC)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $(FUZZ_DIR)/gen/console_static.c -o $@
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -1054,9 +1054,11 @@ static void get_str(const props *p, const char *name, char *out, size_t outlen) 
 static bool is_listener_prefixed(const char *key) { return strncmp(key, "listener.name.", 14) == 0; }
 
 /* Samsa's own keys (docs/cluster.md): the metadata store of a cluster, the
- * Prometheus endpoint (docs/metrics.md). Not Kafka's, so not in the table
- * DescribeConfigs reports. */
-static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix", "metrics.listener"};
+ * Prometheus endpoint (docs/metrics.md), the web console on it
+ * (docs/console.md). Not Kafka's, so not in the table DescribeConfigs
+ * reports. */
+static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix", "metrics.listener",
+                                         "console.read.only"};
 
 /* Kafka's internal settings (defineInternal: accepted, never described) that are read here. */
 static const char *const kafka_internal_keys[] = {"metadata.log.segment.min.bytes"};
@@ -1076,6 +1078,14 @@ static int check_samsa_keys(const props *p, char *err, size_t errlen) {
     char mhost[256];
     int mport;
     if (ml && *ml && metrics_parse_listener(ml, mhost, sizeof mhost, &mport, err, errlen) != 0) return -1;
+    const char *ro = props_get(p, "console.read.only");
+    bool ro_value;
+    if (ro && !config_parse_bool(ro, &ro_value)) {
+        snprintf(err, errlen,
+                 "Invalid value %s for configuration console.read.only: Expected value to be either true or false",
+                 ro);
+        return -1;
+    }
     const char *store = props_get(p, "metadata.store");
     if (store && strcmp(store, "local") != 0 && strcmp(store, "etcd") != 0) {
         snprintf(err, errlen, "Invalid value %s for configuration metadata.store: String must be one of: local, etcd",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "console/console.h"
 #include "metrics/http.h"
 #include "util/log.h"
 
@@ -89,7 +90,9 @@ static int handle(void *ctx, const http_request *req, mbuf *out, const char **co
         metrics_render(b, out);
         return 200;
     }
-    mb_str(out, "Not Found: the metrics are at /metrics\n");
+    int status = console_handle(b, req, out, content_type); /* `/`, /static/, /api/ (docs/console.md) */
+    if (status) return status;
+    mb_str(out, "Not Found: the metrics are at /metrics, the console at /\n");
     return 404;
 }
 
@@ -100,6 +103,10 @@ int metrics_exporter_start(broker *b, char *err, size_t errlen) {
     int port;
     if (metrics_parse_listener(v, host, sizeof host, &port, err, errlen) != 0) return -1;
     char why[512];
+    if (console_start(b, why, sizeof why) != 0) {
+        snprintf(err, errlen, "console: %s", why);
+        return -1;
+    }
     server = http_server_start(b->loop, host, port, handle, b, &bound_port, why, sizeof why);
     if (!server) {
         snprintf(err, errlen, "metrics.listener %s: %s", v, why);
@@ -115,6 +122,7 @@ void metrics_exporter_stop(void) {
     server = NULL;
     bound_port = -1;
     metrics_render_free();
+    console_stop();
 }
 
 int metrics_exporter_port(void) { return bound_port; }

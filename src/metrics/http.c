@@ -114,6 +114,10 @@ int http_parse_request(const char *buf, size_t len, http_request *out) {
     out->path = t;
     const char *q = memchr(t, '?', (size_t)(p - t));
     out->path_len = (size_t)((q ? q : p) - t);
+    if (q) {
+        out->query = q + 1;
+        out->query_len = (size_t)(p - q - 1);
+    }
     p++;
     if (end - p != 8 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9') return HTTP_BAD;
     out->minor = p[7] - '0';
@@ -137,7 +141,12 @@ int http_parse_request(const char *buf, size_t len, http_request *out) {
         for (const char *x = v; x < ve; x++)
             if ((unsigned char)*x < 0x20 && *x != '\t') return HTTP_BAD;
         size_t vlen = (size_t)(ve - v);
-        if (ieq(name, name_len, "connection")) {
+        if (ieq(name, name_len, "authorization")) {
+            out->authorization = v;
+            out->authorization_len = vlen;
+        } else if (ieq(name, name_len, "x-samsa-console")) {
+            out->console_header = true;
+        } else if (ieq(name, name_len, "connection")) {
             if (has_token(v, vlen, "close")) out->keep_alive = false;
             else if (has_token(v, vlen, "keep-alive")) out->keep_alive = true;
         } else if (ieq(name, name_len, "transfer-encoding")) {
@@ -197,11 +206,16 @@ static void conn_free(hconn *c) {
 static const char *reason(int status) {
     switch (status) {
     case 200: return "OK";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     default: return "Internal Server Error";
     }
 }
@@ -229,12 +243,13 @@ static void answer(hconn *c, const http_request *req, int parse_result) {
         mb_ch(o, '\n');
         c->close_after = true;
     } else if (!((req->method_len == 3 && memcmp(req->method, "GET", 3) == 0) ||
-                 (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0))) {
+                 (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0) ||
+                 (req->method_len == 4 && memcmp(req->method, "POST", 4) == 0))) {
         status = 405;
         mb_str(o, "Method Not Allowed\n");
         c->close_after = !req->keep_alive;
     } else {
-        head_only = req->method_len == 4;
+        head_only = req->method_len == 4 && req->method[0] == 'H';
         status = c->srv->fn(c->srv->ctx, req, o, &ctype);
         c->close_after = !req->keep_alive;
     }
@@ -249,7 +264,10 @@ static void answer(hconn *c, const http_request *req, int parse_result) {
     char head[HEAD_ROOM];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-                     reason(status), ctype, body, status == 405 ? "Allow: GET, HEAD\r\n" : "",
+                     reason(status), ctype, body,
+                     status == 405   ? "Allow: GET, HEAD, POST\r\n"
+                     : status == 401 ? "WWW-Authenticate: Basic realm=\"samsa\", charset=\"UTF-8\"\r\n"
+                                     : "",
                      c->close_after ? "Connection: close\r\n" : "");
     if (n < 0 || n >= HEAD_ROOM) n = 0; /* cannot happen: the head is short */
     memcpy(o->p + HEAD_ROOM - n, head, (size_t)n);

@@ -27,6 +27,12 @@ typedef struct http_request {
     size_t method_len;
     const char *path;        /* the target up to '?' */
     size_t path_len;
+    const char *query;       /* after '?' (not decoded); NULL when there is none */
+    size_t query_len;
+    const char *authorization; /* the Authorization header's value; NULL when absent */
+    size_t authorization_len;
+    bool console_header;     /* X-Samsa-Console present: a same-origin script sent it (no
+                              * cross-site form can set it), so a POST may write */
     int minor;               /* HTTP/1.<minor> */
     bool keep_alive;
 } http_request;
@@ -42,8 +48,11 @@ typedef struct http_request {
  * needed, or one of the negative errors. Pure: no I/O, no allocation. */
 int http_parse_request(const char *buf, size_t len, http_request *out);
 
-/* Answers a parsed request: appends the body to out and returns the status
- * (200, 404, 405); *content_type is a static string. */
+/* Answers a parsed GET, HEAD or POST (POST without a body: its
+ * parameters are in the query): appends the body to out and returns the
+ * status (200, 400, 401 (answered with a Basic challenge), 403, 404, 405,
+ * 409, 503); *content_type is a static string. Other methods get 405
+ * without calling it. */
 typedef int (*http_handler_fn)(void *ctx, const http_request *req, mbuf *out, const char **content_type);
 
 typedef struct http_server http_server;
