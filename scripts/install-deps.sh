@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS="build-essential pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libjansson-dev libssl-dev openssl librdkafka-dev \
 python3 python3-pytest python3-pytest-timeout python3-kafka python3-snappy python3-lz4 python3-zstandard python3-confluent-kafka kcat clang iperf3 etcd-server etcd-client \
-lintian adduser"
+lintian adduser chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
