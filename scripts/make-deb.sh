@@ -173,9 +173,11 @@ EOF
 cat > "$pkg/DEBIAN/postrm" <<'EOF'
 #!/bin/sh
 set -e
+# remove keeps the data, the logs and the config; purge removes them all.
+# The samsa system user stays: a uid reused by another account could
+# otherwise own files left elsewhere (adduser's advice for system users).
 if [ "$1" = purge ]; then
-    rm -rf /var/log/samsa
-    # the data stays in /var/lib/samsa; the samsa user stays (it may own files)
+    rm -rf /var/lib/samsa /var/log/samsa
 fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true

@@ -5,6 +5,7 @@ machine) where its own scripts start a node from its own
 /etc/samsa/server.properties and its own tools create and list a topic."""
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -121,3 +122,114 @@ def test_unpacked_package_runs_a_node(deb, tmp_path):
         code = proc.wait(timeout=30)
         log.close()
     assert code == 0
+
+
+def _installed(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    return r.returncode == 0 and "installed" in r.stdout.split()
+
+
+def _unit_settings(unit_text):
+    """The [Service] settings of a unit file, each key's values in order."""
+    settings = {}
+    for line in unit_text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+# Installs the package on this machine: only as root and when asked (.ci/run
+# sets SAMSA_DEB_INSTALL_TEST=1 on its fresh machine), never over an
+# installed samsa.
+INSTALL_OK = (os.geteuid() == 0 and os.environ.get("SAMSA_DEB_INSTALL_TEST") == "1"
+              and shutil.which("dpkg") is not None and not _installed("samsa"))
+
+
+@pytest.mark.skipif(not INSTALL_OK, reason="needs root, SAMSA_DEB_INSTALL_TEST=1 and no samsa installed")
+def test_install_run_the_lab_and_purge(deb):
+    """dpkg -i, then what systemd would do without systemd: the unit's
+    ExecStartPre and ExecStart as the samsa user with the unit's environment
+    (ports moved off 9092/9093 with --override) and a notify socket of ours;
+    the lab's steps with the installed tools from /usr/bin; SIGTERM; then
+    dpkg --purge leaves none of the package's files, data or logs."""
+    listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
+    paths = ["/" + line.split()[5].lstrip("./") for line in listing.splitlines() if not line.startswith("d")]
+    assert not any(os.path.lexists(p) for p in paths), "files of the package already on this machine"
+    r = subprocess.run(["dpkg", "-i", deb], capture_output=True, text=True, timeout=120)
+    proc = None
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert _installed("samsa")
+        import pwd
+        samsa = pwd.getpwnam("samsa")
+        for d in ("/var/lib/samsa", "/var/log/samsa"):
+            assert os.stat(d).st_uid == samsa.pw_uid, d
+        assert shutil.which("kafka-topics.sh") == "/usr/bin/kafka-topics.sh"
+
+        unit = _unit_settings(open("/lib/systemd/system/samsa.service").read())
+        assert unit["Type"] == ["notify"] and unit["User"] == ["samsa"]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "ASAN_OPTIONS": "detect_leaks=0"}
+        for assignment in unit.get("Environment", []):
+            k, v = assignment.split("=", 1)
+            env[k] = v
+        as_samsa = dict(user="samsa", group="samsa", extra_groups=[], cwd=unit["WorkingDirectory"][0])
+        for pre in unit["ExecStartPre"]:
+            r = subprocess.run(shlex.split(pre), capture_output=True, text=True, env=env, timeout=60, **as_samsa)
+            assert r.returncode == 0, r.stdout + r.stderr
+        assert os.path.isfile("/var/lib/samsa/data/meta.properties")
+
+        port, cport = free_port(), free_port()
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        name = f"samsa-deb-test-{os.getpid()}"
+        notify.bind("\0" + name)
+        notify.settimeout(0.2)
+        start = shlex.split(unit["ExecStart"][0]) + [
+            "--override", f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "--override", f"controller.quorum.voters=1@127.0.0.1:{cport}"]
+        proc = subprocess.Popen(start, env=dict(env, NOTIFY_SOCKET="@" + name), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, **as_samsa)
+
+        def notified():
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                assert proc.poll() is None, open("/var/log/samsa/server.log").read()
+                try:
+                    return notify.recv(100).decode()
+                except socket.timeout:
+                    pass
+            raise AssertionError("no notification")
+        assert notified() == "READY=1"
+
+        tool_env = {"PATH": "/usr/bin:/bin", "ASAN_OPTIONS": "detect_leaks=0"}
+        bootstrap = f"127.0.0.1:{port}"
+
+        def tool(*args, input=None):
+            r = subprocess.run(list(args), capture_output=True, text=True, env=tool_env, input=input, timeout=60)
+            assert r.returncode == 0, f"{args}: {r.stdout}{r.stderr}"
+            return r.stdout
+        assert tool("kafka-topics.sh", "--bootstrap-server", bootstrap, "--create", "--topic", "test",
+                    "--partitions", "1", "--replication-factor", "1") == "Created topic test.\n"
+        tool("kafka-console-producer.sh", "--bootstrap-server", bootstrap, "--topic", "test", input="hello\nworld\n")
+        assert tool("kafka-console-consumer.sh", "--bootstrap-server", bootstrap, "--topic", "test",
+                    "--from-beginning", "--max-messages", "2", "--timeout-ms", "30000") == "hello\nworld\n"
+
+        proc.terminate()  # what systemctl stop sends (KillSignal=SIGTERM, KillMode=mixed)
+        assert notified() == "STOPPING=1"
+        assert proc.wait(timeout=60) == 0
+        server_log = open("/var/log/samsa/server.log").read()
+        assert "Kafka Server started" in server_log and "shut down completed" in server_log
+        assert "Created topic test" in open("/var/log/samsa/controller.log").read()
+        assert os.stat("/var/log/samsa/server.log").st_uid == samsa.pw_uid
+        notify.close()
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        r = subprocess.run(["dpkg", "--purge", "samsa"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not _installed("samsa")
+    left = [p for p in paths + ["/var/lib/samsa", "/var/log/samsa", "/etc/samsa", "/usr/lib/samsa"]
+            if os.path.lexists(p)]
+    assert left == [], f"left after purge: {left}"
