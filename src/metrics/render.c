@@ -416,17 +416,29 @@ static void render_network(mbuf *o, broker *b) {
     mb_nano(o, idle);
     mb_ch(o, '\n');
 
-    const char *name = "kafka_server_socket_server_metrics_connection_count";
-    family(o, name, "gauge", "Open client connections (kafka.server:type=socket-server-metrics,attribute connection-count)");
-    const char *listener = "PLAINTEXT";
-    for (int i = 0; i < b->cfg.nlisteners; i++)
-        if (strcmp(b->cfg.listeners[i].name, b->cfg.controller_listener_names) != 0) {
-            listener = b->cfg.listeners[i].name;
-            break;
+    /* Kafka's socket-server-metrics, one sample per listener (one loop: networkProcessor 0) */
+    static const struct {
+        const char *name, *type, *help;
+    } conn_families[3] = {
+        {"kafka_server_socket_server_metrics_connection_count", "gauge",
+         "Open connections (kafka.server:type=socket-server-metrics,attribute connection-count)"},
+        {"kafka_server_socket_server_metrics_connection_creation_total", "counter",
+         "Connections accepted (kafka.server:type=socket-server-metrics,attribute connection-creation-total)"},
+        {"kafka_server_socket_server_metrics_connection_close_total", "counter",
+         "Connections closed (kafka.server:type=socket-server-metrics,attribute connection-close-total)"},
+    };
+    int nlisteners = b->server ? net_server_listener_count(b->server) : 0;
+    for (int f = 0; f < 3; f++) {
+        family(o, conn_families[f].name, conn_families[f].type, conn_families[f].help);
+        for (int i = 0; i < nlisteners; i++) {
+            const char *listener = "";
+            const net_listener_stats *st = net_server_listener_stats(b->server, i, &listener);
+            if (!st) continue;
+            open_labels(o, conn_families[f].name, "listener", listener, strlen(listener));
+            add_label(o, "networkProcessor", "0", 1);
+            end_labels_i64(o, f == 0 ? st->connections : (int64_t)(f == 1 ? st->created : st->closed));
         }
-    open_labels(o, name, "listener", listener, strlen(listener));
-    add_label(o, "networkProcessor", "0", 1);
-    end_labels_i64(o, b->server ? net_server_connection_count(b->server) : 0);
+    }
 }
 
 /* ---- group coordinator and consumer lag ---- */

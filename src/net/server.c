@@ -31,6 +31,7 @@ typedef struct listener_slot {
     int fd;
     char name[32];
     tls_ctx *tls;               /* NULL: PLAINTEXT; replaced by net_server_set_tls */
+    net_listener_stats stats;   /* Kafka's socket-server-metrics of this listener */
 } listener_slot;
 
 typedef struct out_frame {
@@ -241,6 +242,14 @@ void net_server_stop_listening(net_server *s) {
 
 int net_server_connection_count(const net_server *s) { return s->nconns; }
 
+int net_server_listener_count(const net_server *s) { return s->nlisten; }
+
+const net_listener_stats *net_server_listener_stats(const net_server *s, int i, const char **name) {
+    if (i < 0 || i >= s->nlisten) return NULL;
+    if (name) *name = s->listeners[i].name;
+    return &s->listeners[i].stats;
+}
+
 int net_server_set_tls(net_server *s, const char *name, tls_ctx *tls) {
     for (int i = 0; i < s->nlisten; i++) {
         if (strcmp(s->listeners[i].name, name) != 0 || !s->listeners[i].tls) continue;
@@ -389,6 +398,10 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
         if (s->conns) s->conns->prev = c;
         s->conns = c;
         s->nconns++;
+        if (c->listener < s->nlisten) { /* slots stay until the server is freed */
+            s->listeners[c->listener].stats.connections++;
+            s->listeners[c->listener].stats.created++;
+        }
         c->events = LOOP_READ;
         loop_watch(l, fd, LOOP_READ, conn_event, c);
         if (c->ssl) s->tls_stats.handshakes_started++;
@@ -410,6 +423,10 @@ static void conn_free_now(kconn *c) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    if (c->listener < s->nlisten) {
+        s->listeners[c->listener].stats.connections--;
+        s->listeners[c->listener].stats.closed++;
+    }
     ip_release(s, c->peer_ip_hash);
     out_frame *f = c->out_head;
     while (f) {

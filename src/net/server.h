@@ -78,6 +78,15 @@ void net_server_stop_listening(net_server *s);
 /* Flush pending output for up to timeout_ms, then close everything. */
 void net_server_free(net_server *s, int64_t timeout_ms);
 int net_server_connection_count(const net_server *s);
+/* Per listener, as Kafka's socket-server-metrics (connection-count,
+ * connection-creation-total, connection-close-total). */
+typedef struct net_listener_stats {
+    int connections;
+    uint64_t created, closed;
+} net_listener_stats;
+int net_server_listener_count(const net_server *s);
+/* Listener i's counters and name; NULL when there is no listener i. */
+const net_listener_stats *net_server_listener_stats(const net_server *s, int i, const char **name);
 
 /* Queue a response; takes ownership of the heap-allocated writer w. */
 void kconn_send(kconn *c, kwriter *w);

@@ -499,3 +499,27 @@ def test_grafana_dashboard_uses_exported_names(metrics_broker):
     missing_doc = sorted(n for n in documented if not n.endswith("_") and n not in s.types)
     assert not missing_doc, missing_doc
     assert len(undocumented) < 25, undocumented
+
+
+def test_connections_counted_per_listener(metrics_broker):
+    """socket-server-metrics per listener: connection-count follows open connections,
+    connection-creation-total and connection-close-total count them."""
+    b = metrics_broker
+
+    def sample(name):
+        return scrape(b.metrics_port).get(f"kafka_server_socket_server_metrics_{name}", listener="PLAINTEXT",
+                                          networkProcessor="0")
+
+    open0, created0, closed0 = sample("connection_count"), sample("connection_creation_total"), \
+        sample("connection_close_total")
+    assert open0 is not None and created0 is not None and closed0 is not None
+    socks = [socket.create_connection(("127.0.0.1", b.port), timeout=5) for _ in range(3)]
+    try:
+        wait_until(lambda: sample("connection_count") == open0 + 3, 10, "three more open connections")
+        assert sample("connection_creation_total") == created0 + 3
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: sample("connection_count") == open0, 10, "the three connections closed")
+    assert sample("connection_close_total") == closed0 + 3
+    assert sample("connection_creation_total") == created0 + 3
