@@ -233,3 +233,24 @@ def test_install_run_the_lab_and_purge(deb):
     left = [p for p in paths + ["/var/lib/samsa", "/var/log/samsa", "/etc/samsa", "/usr/lib/samsa"]
             if os.path.lexists(p)]
     assert left == [], f"left after purge: {left}"
+
+
+@pytest.mark.skipif(not INSTALL_OK, reason="needs root, SAMSA_DEB_INSTALL_TEST=1 and no samsa installed")
+def test_provision_lab_installs_the_package(deb):
+    """The Vagrantfile's path with SAMSA_INSTALL=deb: scripts/provision-lab.sh
+    installs the package with apt-get (here the test's .deb, without starting
+    it: no systemd), and provisioning again changes nothing."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SAMSA_INSTALL": "deb", "SAMSA_DEB": deb,
+           "SAMSA_SKIP_DEPS": "1", "SAMSA_START": "none"}
+    script = os.path.join(ROOT, "scripts", "provision-lab.sh")
+    try:
+        for _ in range(2):
+            r = subprocess.run(["sh", script], capture_output=True, text=True, env=env, timeout=300)
+            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+            assert _installed("samsa")
+            assert os.access("/usr/bin/kafka-server-start.sh", os.X_OK)
+            assert os.path.isfile("/lib/systemd/system/samsa.service")
+    finally:
+        r = subprocess.run(["dpkg", "--purge", "samsa"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not os.path.lexists("/usr/bin/kafka-server-start.sh")
