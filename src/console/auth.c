@@ -61,7 +61,7 @@ static bool plain_ok(const sasl_server_config *c, const char *user, const char *
     const jaas_entry *e = &c->plain.entries[0];
     if (strcmp(e->login_module, PLAIN_MODULE) != 0) return false;
     char key[300];
-    snprintf(key, sizeof key, "user_%s", user);
+    snprintf(key, sizeof key, "user_%.255s", user); /* names are checked to be shorter */
     const char *expected = jaas_option_get(e, key);
     size_t n = strlen(pass);
     return expected && strlen(expected) == n && CRYPTO_memcmp(expected, pass, n) == 0;
