@@ -214,6 +214,9 @@ def test_install_run_the_lab_and_purge(deb):
         tool("kafka-console-producer.sh", "--bootstrap-server", bootstrap, "--topic", "test", input="hello\nworld\n")
         assert tool("kafka-console-consumer.sh", "--bootstrap-server", bootstrap, "--topic", "test",
                     "--from-beginning", "--max-messages", "2", "--timeout-ms", "30000") == "hello\nworld\n"
+        assert tool("kafka-get-offsets.sh", "--bootstrap-server", bootstrap, "--topic", "test") == "test:0:2\n"
+        assert "Produce(0): 0 to 9 [usable: 9]" in tool("kafka-broker-api-versions.sh", "--bootstrap-server",
+                                                         bootstrap)
 
         proc.terminate()  # what systemctl stop sends (KillSignal=SIGTERM, KillMode=mixed)
         assert notified() == "STOPPING=1"
