@@ -6,6 +6,7 @@
 
 #include "broker/authz.h"
 #include "broker/handlers.h"
+#include "broker/quota.h"
 #include "broker/topics.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -221,6 +222,8 @@ void h_create_topics(broker *b, kreq *req) {
      * is dropped without an answer. */
     int nout = 0;
     bool cluster_create = authz_allowed_quiet(req, AZ_OP_CREATE, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME));
+    qmutation mq; /* ControllerApis: strict from v6 */
+    quota_mutation_begin(b, req, 6, &mq);
     for (int i = 0; i < n; i++) {
         const CreateTopicsRequest_CreatableTopic *t = &r.topics[i];
         if (duplicated(&r, t->name) || kstr_eq_c(t->name, "__cluster_metadata")) continue;
@@ -262,6 +265,11 @@ void h_create_topics(broker *b, kreq *req) {
             ec = broker_create_topic_precheck(b, t->name, keys, vals, nc, &msg, a);
         if (ec == KERR_NONE && t->assignments_count > 0)
             ec = check_assignment(b, t, &partitions, &rf, &assignment, &msg, a);
+        if (ec == KERR_NONE &&
+            !quota_mutation_record(b, &mq, partitions == -1 ? b->cfg.num_partitions : partitions)) {
+            ec = KERR_THROTTLING_QUOTA_EXCEEDED;
+            msg = kerr_message(ec);
+        }
         if (ec == KERR_NONE) {
             req_changes_add(rc); /* until topic_created */
             ec = broker_create_topic(b, t->name, partitions, rf, assignment, keys, vals, nc, r.validate_only, &msg,
@@ -295,6 +303,7 @@ void h_create_topics(broker *b, kreq *req) {
         o->configs_count = -1;
     }
     resp.topics_count = nout;
+    resp.throttle_time_ms = quota_mutation_end(&mq, req);
 #undef resp
     req_changes_done(b, rc);
 }
@@ -350,6 +359,8 @@ void h_delete_topics(broker *b, kreq *req) {
             names[i] = r.topic_names[i];
         }
     }
+    qmutation mq; /* ControllerApis: strict from v5 */
+    quota_mutation_begin(b, req, 5, &mq);
     int nout = 0;
     for (int i = 0; i < n; i++) {
         DeleteTopicsResponse_DeletableTopicResult *o = &resp.responses[nout];
@@ -433,6 +444,11 @@ void h_delete_topics(broker *b, kreq *req) {
         o->name = kstr_from(karena_strndup(a, t->name, strlen(t->name)));
         o->topic_id = t->id;
         nout++;
+        if (!quota_mutation_record(b, &mq, t->nparts)) {
+            o->error_code = KERR_THROTTLING_QUOTA_EXCEEDED;
+            if (v >= 5) o->error_message = kstr_from(kerr_message(KERR_THROTTLING_QUOTA_EXCEEDED));
+            continue;
+        }
         delete_item *it = karena_alloc(a, sizeof *it);
         if (!it) {
             o->error_code = KERR_UNKNOWN_SERVER_ERROR;
@@ -443,6 +459,7 @@ void h_delete_topics(broker *b, kreq *req) {
         broker_delete_topic(b, t, topic_deleted, it);
     }
     resp.responses_count = nout;
+    resp.throttle_time_ms = quota_mutation_end(&mq, req);
 #undef resp
     req_changes_done(b, rc);
 }
@@ -479,6 +496,8 @@ void h_create_partitions(broker *b, kreq *req) {
         kreq_fail(req, "out of memory");
         return;
     }
+    qmutation mq; /* ControllerApis: strict from v3 */
+    quota_mutation_begin(b, req, 3, &mq);
     int nout = 0;
     /* ControllerApis.createPartitions: each duplicated name answered once,
      * before the others */
@@ -533,6 +552,10 @@ void h_create_partitions(broker *b, kreq *req) {
             continue;
         }
         int16_t ec = KERR_NONE;
+        if (!quota_mutation_record(b, &mq, t->count - rt->nparts)) {
+            ec = KERR_THROTTLING_QUOTA_EXCEEDED;
+            msg = kerr_message(ec);
+        }
         for (int k = 0; k < t->assignments_count && ec == KERR_NONE; k++)
             ec = check_manual_assignment(b, t->assignments[k].broker_ids, t->assignments[k].broker_ids_count, prf,
                                          &msg, a);
@@ -558,6 +581,7 @@ void h_create_partitions(broker *b, kreq *req) {
         if (msg) o->error_message = kstr_from(msg);
     }
     resp.results_count = nout;
+    resp.throttle_time_ms = quota_mutation_end(&mq, req);
 #undef resp
     req_changes_done(b, rc);
 }

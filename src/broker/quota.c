@@ -69,6 +69,32 @@ int64_t quota_throttle_ms(double value, double bound, int64_t window_ms) {
     return (int64_t)llround((value - bound) / bound * (double)window_ms);
 }
 
+/* ---- TokenBucket ---- */
+
+static double bucket_burst(double quota) { return QUOTA_SAMPLES * (QUOTA_WINDOW_MS / 1000.0) * quota; }
+
+static void bucket_refill(qbucket *t, double quota, int64_t now) {
+    double burst = bucket_burst(quota);
+    t->tokens = fmin(burst, t->tokens + quota * (double)(now - t->last_ms) / 1000.0);
+    t->last_ms = now;
+}
+
+double qbucket_measure(qbucket *t, double quota, int64_t now) {
+    bucket_refill(t, quota, now);
+    return t->tokens;
+}
+
+void qbucket_record(qbucket *t, double quota, double v, int64_t now) {
+    bucket_refill(t, quota, now);
+    t->tokens = fmin(bucket_burst(quota), t->tokens - v);
+}
+
+int32_t qbucket_throttle_ms(double tokens, double quota) {
+    if (tokens >= 0 || quota <= 0) return 0;
+    double ms = round(-tokens / quota * 1000.0);
+    return ms >= (double)INT32_MAX ? INT32_MAX : (int32_t)ms;
+}
+
 /* ---- sensors ---- */
 
 /* One quota sensor: Kafka's metric tags (user, client-id), per kind. */
@@ -76,6 +102,7 @@ typedef struct sensor {
     char *user, *client;  /* tags; "" when not part of the quota entity */
     quota_kind kind;
     qrate rate;
+    qbucket bucket;       /* QUOTA_MUTATION */
     struct sensor *next;
 } sensor;
 
@@ -100,7 +127,7 @@ static struct {
 } q;
 
 static const int kind_key[QUOTA_NKINDS] = {MQ_PRODUCER_BYTE_RATE, MQ_CONSUMER_BYTE_RATE, MQ_REQUEST_PERCENTAGE,
-                                           MQ_CONNECTION_CREATION_RATE};
+                                           MQ_CONNECTION_CREATION_RATE, MQ_CONTROLLER_MUTATION_RATE};
 
 static unsigned hash2(const char *a, size_t alen, const char *b, size_t blen, int kind) {
     uint32_t h = 2166136261u ^ (uint32_t)kind;
@@ -243,6 +270,38 @@ int32_t quota_max_in_window(broker *b, quota_kind kind, const kreq *req) {
     if (!bd) return INT32_MAX;
     double m = bd->bound * (QUOTA_SAMPLES - 1) * (QUOTA_WINDOW_MS / 1000.0);
     return m >= (double)INT32_MAX ? INT32_MAX : (int32_t)m;
+}
+
+void quota_mutation_begin(broker *b, const kreq *req, int16_t strict_since, qmutation *m) {
+    m->binding = quota_any(b, QUOTA_MUTATION) ? binding_for(b, QUOTA_MUTATION, req) : NULL;
+    m->strict = req->api_version >= strict_since;
+    m->throttle_ms = 0;
+}
+
+bool quota_mutation_record(broker *b, qmutation *m, double permits) {
+    binding *bd = m->binding;
+    if (!bd) return true;
+    int64_t now = loop_now_ms(b->loop);
+    qbucket *t = &bd->s->bucket;
+    if (m->strict) {
+        /* StrictControllerMutationQuota: checkQuotas, then record */
+        double tokens = qbucket_measure(t, bd->bound, now);
+        if (tokens < 0) {
+            m->throttle_ms = qbucket_throttle_ms(tokens, bd->bound);
+            return false;
+        }
+        qbucket_record(t, bd->bound, permits, now);
+        return true;
+    }
+    /* PermissiveControllerMutationQuota: record, then check */
+    qbucket_record(t, bd->bound, permits, now);
+    if (t->tokens < 0) m->throttle_ms = qbucket_throttle_ms(t->tokens, bd->bound);
+    return true;
+}
+
+int32_t quota_mutation_end(qmutation *m, kreq *req) {
+    if (m->throttle_ms > req->throttle_ms) req->throttle_ms = m->throttle_ms;
+    return req->throttle_ms;
 }
 
 void *quota_request_begin(broker *b, kreq *req) {

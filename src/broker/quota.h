@@ -46,7 +46,22 @@ double qrate_measure(qrate *r, int64_t now_ms);
 /* QuotaUtils.throttleTime: round((value - bound) / bound * window); 0 when within. */
 int64_t quota_throttle_ms(double value, double bound, int64_t window_ms);
 
-typedef enum { QUOTA_PRODUCE, QUOTA_FETCH, QUOTA_REQUEST, QUOTA_CONNECTION, QUOTA_NKINDS } quota_kind;
+/* Kafka's TokenBucket (controller_mutation_rate): tokens refill at quota
+ * per second up to a burst of samples * window * quota; a fresh bucket is
+ * full (its last refill is at time 0). Tokens may go below zero. */
+typedef struct qbucket {
+    double tokens;
+    int64_t last_ms;
+} qbucket;
+
+/* Refill to now and return the tokens. */
+double qbucket_measure(qbucket *t, double quota, int64_t now_ms);
+/* Refill, then take v tokens. */
+void qbucket_record(qbucket *t, double quota, double v, int64_t now_ms);
+/* ControllerMutationQuotaManager.throttleTimeMs: round(-tokens / quota * 1000) ms. */
+int32_t qbucket_throttle_ms(double tokens, double quota);
+
+typedef enum { QUOTA_PRODUCE, QUOTA_FETCH, QUOTA_REQUEST, QUOTA_CONNECTION, QUOTA_MUTATION, QUOTA_NKINDS } quota_kind;
 
 /* Record value (bytes; percent for QUOTA_REQUEST) against the quota of the
  * request's (principal, client id) and return the throttle time in ms (0:
@@ -72,6 +87,26 @@ void quota_request_end(struct broker *b, void *sensor, int64_t handler_ns);
  * before closing it unserved, capped at one window; 0 = accept. ctx is the
  * broker. */
 int64_t quota_accept_throttle(void *ctx, const char *ip);
+/* controller_mutation_rate (KIP-599, ControllerMutationQuotaManager): the
+ * partitions a CreateTopics, CreatePartitions or DeleteTopics creates or
+ * deletes are taken from the (user, client-id)'s token bucket. From
+ * strict_since on, an operation when the bucket is already below zero is
+ * refused (THROTTLING_QUOTA_EXCEEDED) and nothing is taken; older versions
+ * are permissive: the operation goes ahead and only the response is
+ * throttled. Either way the response carries the longest throttle time. */
+typedef struct qmutation {
+    void *binding;       /* NULL: no quota applies */
+    bool strict;
+    int32_t throttle_ms; /* the last violation's throttle time */
+} qmutation;
+
+void quota_mutation_begin(struct broker *b, const struct kreq *req, int16_t strict_since, qmutation *m);
+/* Record permits (partitions); false when the operation is refused. */
+bool quota_mutation_record(struct broker *b, qmutation *m, double permits);
+/* The throttle time the response carries (the larger of the mutation's
+ * and request_percentage's); the connection is muted that long after it. */
+int32_t quota_mutation_end(qmutation *m, struct kreq *req);
+
 /* Is any quota of this kind set (the fast path)? */
 bool quota_any(struct broker *b, quota_kind kind);
 

@@ -407,3 +407,70 @@ def test_connection_creation_rate_per_ip(broker):
     # another address is not limited
     served, held = _connections_served(broker, 60, source="127.0.0.2")
     assert served == 60 and held is None, (served, held)
+
+
+# -- controller_mutation_rate (KIP-599): CreateTopics v7 and v5, hand-encoded
+# (flexible versions; the Debian clients send CreateTopics below v6, where the
+# quota only throttles).
+
+def _uvarint(n):
+    out = b""
+    while True:
+        if n < 0x80:
+            return out + bytes([n])
+        out += bytes([(n & 0x7f) | 0x80])
+        n >>= 7
+
+
+def _read_uvarint(data, pos):
+    shift = n = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7f) << shift
+        if b < 0x80:
+            return n, pos
+        shift += 7
+
+
+def create_topic_flexible(broker, version, client_id, name, partitions):
+    """One CreateTopics (v5+) -> (throttle_time_ms, error_code, error_message)."""
+    nb = name.encode()
+    body = (_uvarint(2) + _uvarint(len(nb) + 1) + nb + struct.pack(">ih", partitions, 1)
+            + _uvarint(1) + _uvarint(1) + _uvarint(0)   # no assignments, no configs, no tags
+            + struct.pack(">i?", 30000, False) + _uvarint(0))
+    cid = client_id.encode()
+    msg = struct.pack(">hhih", 19, version, 7, len(cid)) + cid + _uvarint(0) + body
+    host, port = broker.bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(struct.pack(">i", len(msg)) + msg)
+        size = struct.unpack(">i", _recv(s, 4))[0]
+        data = _recv(s, size)
+    pos = 5  # correlation id, header tags
+    (throttle,) = struct.unpack_from(">i", data, pos)
+    n, pos = _read_uvarint(data, pos + 4)
+    assert n == 2, n
+    ln, pos = _read_uvarint(data, pos)
+    pos += ln - 1 + (16 if version >= 7 else 0)  # name, topic id (v7+)
+    (code,) = struct.unpack_from(">h", data, pos)
+    ln, pos = _read_uvarint(data, pos + 2)
+    return throttle, code, (data[pos:pos + ln - 1].decode() if ln else None)
+
+
+def test_controller_mutation_rate(broker):
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "mutator", "--alter", "--add-config",
+                "controller_mutation_rate=1")
+    assert r.returncode == 0, r.stderr
+    # a bucket of 11 partitions (11 windows of 1/s): 20 go through, leaving it 9 below zero
+    assert create_topic_flexible(broker, 7, "mutator", "mut-a", 20) == (0, 0, None)
+    # v6+ is strict: refused with the time until the bucket is back at zero
+    throttle, code, msg = create_topic_flexible(broker, 7, "mutator", "mut-b", 1)
+    assert code == 89 and msg == "The throttling quota has been exceeded.", (code, msg)
+    assert 5000 < throttle <= 9000, throttle
+    # v5 is permissive: created, and only the response is throttled
+    throttle, code, _ = create_topic_flexible(broker, 5, "mutator", "mut-c", 1)
+    assert code == 0 and 5000 < throttle <= 10000, (code, throttle)
+    # other clients are not limited
+    assert create_topic_flexible(broker, 7, "other", "mut-d", 1) == (0, 0, None)
+    r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--list")
+    assert sorted(t for t in r.stdout.split() if t.startswith("mut-")) == ["mut-a", "mut-c", "mut-d"], r.stdout

@@ -120,6 +120,19 @@ int main(void) {
     CHECK(throttle_after(&r, 100000, 0) == 1000, "then 1 s per second of quota over: %f",
           throttle_after(&r, 100000, 0));
 
+    /* TokenBucket (controller_mutation_rate 2/s): a fresh bucket holds the
+     * burst, 11 windows of quota; taking 30 leaves -8, refilled at 2/s */
+    qbucket t = {0, 0};
+    CHECK(fabs(qbucket_measure(&t, 2, 100000) - 22) < 1e-9, "burst %f", qbucket_measure(&t, 2, 100000));
+    qbucket_record(&t, 2, 30, 100000);
+    CHECK(fabs(t.tokens + 8) < 1e-9, "tokens %f", t.tokens);
+    CHECK(qbucket_throttle_ms(t.tokens, 2) == 4000, "throttle %d", qbucket_throttle_ms(t.tokens, 2));
+    double later = qbucket_measure(&t, 2, 102000);
+    CHECK(fabs(later + 4) < 1e-9 && qbucket_throttle_ms(later, 2) == 2000, "2 s later %f", later);
+    later = qbucket_measure(&t, 2, 104000);
+    CHECK(fabs(later) < 1e-9 && qbucket_throttle_ms(later, 2) == 0, "4 s later %f", later);
+    CHECK(fabs(qbucket_measure(&t, 2, 1000000) - 22) < 1e-9, "refill stops at the burst");
+
     printf("test_quota: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
