@@ -221,7 +221,14 @@ static const char *reason(int status) {
 }
 
 /* Room kept in front of the body for the status line and headers. */
-#define HEAD_ROOM 256
+#define HEAD_ROOM 512
+
+/* On every answer: the console's pages may not be framed by another site
+ * (a framed reset button could be clicked by a trick) nor load anything
+ * but their own files; answers are not cached (they are live state). */
+#define SAFETY_HEADERS                                                                                     \
+    "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"                                         \
+    "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\nCache-Control: no-store\r\n"
 
 /* Builds the answer in c->out: body first (after HEAD_ROOM bytes), then
  * the head written just before it, so nothing is copied. */
@@ -263,7 +270,7 @@ static void answer(hconn *c, const http_request *req, int parse_result) {
     size_t body = o->len - HEAD_ROOM;
     char head[HEAD_ROOM];
     int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n" SAFETY_HEADERS "%s%s\r\n", status,
                      reason(status), ctype, body,
                      status == 405   ? "Allow: GET, HEAD, POST\r\n"
                      : status == 401 ? "WWW-Authenticate: Basic realm=\"samsa\", charset=\"UTF-8\"\r\n"

@@ -130,6 +130,7 @@ class Browser:
                 "--virtual-time-budget=8000", *mode, url]
         r = subprocess.run(args, capture_output=True, text=True, timeout=90, cwd=self.workdir)
         assert "Uncaught" not in r.stderr, f"script error on {url}:\n{r.stderr[-3000:]}"
+        assert "Refused to" not in r.stderr, f"content security policy violation on {url}:\n{r.stderr[-3000:]}"
         return r
 
     def dom(self, url):
@@ -269,9 +270,12 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     assert http(port, "/api/group/reset?group=billing&topic=orders&to=earliest")[0] == 405  # GET
     assert http(port, "/metrics")[0] == 200, "the metrics stay where they were"
 
-    # the static files are in the binary
+    # the static files are in the binary; pages may not be framed by other sites
     status, index = http(port, "/")
     assert status == 200 and "/static/app.js" in index
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as r:
+        assert r.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["Content-Type"] == "text/html; charset=utf-8"
     assert http(port, "/static/app.js")[0] == 200 and http(port, "/static/nope.js")[0] == 404
 
     if not CHROMIUM:

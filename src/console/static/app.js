@@ -16,6 +16,9 @@
     document.body.dataset.errors = String((Number(document.body.dataset.errors) || 0) + 1);
   }
   window.addEventListener('error', function (e) { reportError('Script error: ' + e.message); });
+  document.addEventListener('securitypolicyviolation', function (e) {
+    reportError('Blocked by the content security policy: ' + e.violatedDirective + ' ' + e.blockedURI);
+  });
   window.addEventListener('unhandledrejection', function (e) {
     reportError('Unhandled: ' + (e.reason && e.reason.message ? e.reason.message : e.reason));
   });
@@ -337,7 +340,11 @@
         var list = Object.keys(series).sort().map(function (k) { return series[k]; })
           .filter(function (s) { return s.topic.slice(0, 2) !== '__'; });
         legend.textContent = '';
-        list.forEach(function (s, k) { append(legend, el('span', null, el('i', {style: 'background:' + COLORS[k % COLORS.length]}), s.topic)); });
+        list.forEach(function (s, k) {
+          var swatch = el('i');
+          swatch.style.background = COLORS[k % COLORS.length]; /* CSSOM: allowed by the page's CSP */
+          append(legend, el('span', null, swatch, s.topic));
+        });
         drawChart(msgs, list, 'm', '');
         drawChart(byts, list, 'b', 'B');
         rates.textContent = '';
