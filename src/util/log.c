@@ -2,12 +2,14 @@
 #include "util/log.h"
 #include "util/log_files.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
 
 static log_level min_level = LOG_INFO;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *level_names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
 
 void log_set_level(log_level lvl) { min_level = lvl; }
@@ -33,9 +35,13 @@ void log_msg(log_level lvl, const char *component, const char *fmt, ...) {
         len = (int)sizeof line - 1;
         line[len - 1] = '\n';
     }
-    /* $LOG_DIR's files (log_files.h); only the root logger's lines go on to stdout. */
-    if (!log_files_write(component, &tm, line, (size_t)len)) return;
-    /* One fputs per line so lines never interleave. */
-    fputs(line, stdout);
-    fflush(stdout);
+    /* $LOG_DIR's files (log_files.h); only the root logger's lines go on to
+     * stdout. One lock over both so server.log and stdout keep one order
+     * when several threads log; one fputs per line so lines never interleave. */
+    pthread_mutex_lock(&write_lock);
+    if (log_files_write(component, &tm, line, (size_t)len)) {
+        fputs(line, stdout);
+        fflush(stdout);
+    }
+    pthread_mutex_unlock(&write_lock);
 }
