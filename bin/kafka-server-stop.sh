@@ -10,6 +10,10 @@ while [ $# -gt 0 ]; do
         --node-id) node_id="$2"; shift 2 ;;
         --node-id=*) node_id="${1#--node-id=}"; shift ;;
         --process-role|--process-role=*) [ "$1" = "--process-role" ] && shift; shift ;;
+        # Kafka's script has no help and would stop every node; asking must not.
+        -h|--help)
+            echo "USAGE: $0 [--node-id=N] [--process-role=ROLE]  (SIGTERM to the running nodes; SIGNAL=... for another)"
+            exit 0 ;;
         *) shift ;;
     esac
 done

@@ -190,6 +190,10 @@ def test_daemon_start_and_kafka_server_stop(workdir):
             assert broker_pids(node.config) and time.time() < deadline, open(out).read()
             time.sleep(0.05)
         assert len(broker_pids(node.config)) == 1
+        # asking for help stops nothing (Kafka's script would stop every node)
+        r = subprocess.run([stop, "--help"], capture_output=True, text=True, env=env, timeout=20)
+        assert r.returncode == 0 and r.stdout.startswith("USAGE: "), r.stdout + r.stderr
+        assert len(broker_pids(node.config)) == 1 and port_open(node.port)
 
         r = subprocess.run([stop, "--node-id", str(node_id)], capture_output=True, text=True, env=env, timeout=20)
         assert r.returncode == 0, r.stdout + r.stderr
