@@ -170,6 +170,8 @@ static void set_bytes(json_t *o, const char *name, kbytes b) {
     char key[64];
     if (n > MAX_SHOWN_BYTES) {
         n = MAX_SHOWN_BYTES;
+        /* cut before a UTF-8 character that does not fit whole */
+        for (int k = 0; k < 3 && n > 0 && (b.p[n] & 0xC0) == 0x80; k++) n--;
         snprintf(key, sizeof key, "%s_truncated", name);
         json_object_set_new(o, key, json_integer(b.len));
     }
