@@ -40,7 +40,12 @@ void h_describe_cluster(broker *b, kreq *req) {
         resp.brokers[i].port = nodes[i].port;
         resp.brokers[i].rack = nodes[i].rack ? kstr_from(nodes[i].rack) : KSTR_NULL;
     }
-    resp.cluster_authorized_operations = r.include_cluster_authorized_operations ? CLUSTER_ALL_OPERATIONS : INT32_MIN;
+    /* KafkaApis: DESCRIBE on the cluster (a denial is logged), then each operation */
+    resp.cluster_authorized_operations =
+        !r.include_cluster_authorized_operations ? INT32_MIN
+        : !authz_enabled(b)                      ? CLUSTER_ALL_OPERATIONS
+        : authz_cluster(req, AZ_OP_DESCRIBE)     ? authz_operations(req, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME))
+                                                 : 0;
     KREQ_REPLY(req, DescribeClusterResponse, &resp);
 }
 

@@ -86,8 +86,9 @@ void h_metadata(broker *b, kreq *req) {
     resp.controller_id = broker_controller_id(b);
     resp.cluster_authorized_operations =
         !r.include_cluster_authorized_operations ? INT32_MIN
-        : authz_enabled(b) ? authz_operations(req, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME))
-                           : CLUSTER_ALL_OPERATIONS;
+        : !authz_enabled(b)                      ? CLUSTER_ALL_OPERATIONS
+        : authz_cluster(req, AZ_OP_DESCRIBE)     ? authz_operations(req, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME))
+                                                 : 0; /* KafkaApis: DESCRIBE on the cluster first (logged) */
     bool want_ops = r.include_topic_authorized_operations;
 
     bool all = r.topics_count < 0 || (v == 0 && r.topics_count == 0);
@@ -126,7 +127,10 @@ void h_metadata(broker *b, kreq *req) {
         MetadataResponse_MetadataResponseTopic_init(o);
         o->name = rt->name;
         o->topic_id = rt->topic_id;
-        o->topic_authorized_operations = want_ops ? TOPIC_ALL_OPERATIONS : INT32_MIN;
+        /* KafkaApis: computed for the topics answered after the DESCRIBE
+         * check (errors included); unknown ids and refused topics keep the
+         * default */
+        o->topic_authorized_operations = INT32_MIN;
         topic_rt *t = NULL;
         if (rt->name.len < 0) {
             /* by id (v10+) */
@@ -142,9 +146,11 @@ void h_metadata(broker *b, kreq *req) {
          * the topic exists (by id: the id is not secret, the name is) */
         if (!authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_TOPIC, t ? kstr_from(t->name) : rt->name)) {
             o->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
-            o->topic_authorized_operations = want_ops ? 0 : INT32_MIN;
             continue;
         }
+        if (want_ops && !t) /* fill_topic sets an existing topic's */
+            o->topic_authorized_operations = authz_enabled(b) ? authz_operations(req, AZ_RES_TOPIC, o->name)
+                                                              : TOPIC_ALL_OPERATIONS;
         if (!t && rt->name.len >= 0) {
             if (topic_name_invalid(rt->name, a)) {
                 o->error_code = KERR_INVALID_TOPIC_EXCEPTION;
@@ -155,6 +161,7 @@ void h_metadata(broker *b, kreq *req) {
                 !authz_allowed_quiet(req, AZ_OP_CREATE, AZ_RES_CLUSTER, KSTR_LIT(AZ_CLUSTER_NAME)) &&
                 !authz_allowed_k(req, AZ_OP_CREATE, AZ_RES_TOPIC, rt->name)) {
                 o->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                o->topic_authorized_operations = INT32_MIN;
                 continue;
             }
             if (allow_create && nm && !topic_is_internal(nm)) {

@@ -9,7 +9,9 @@ bindings are AccessControlEntryRecords in the metadata log and survive a
 restart; clients see Kafka's authorization errors.
 """
 import os
+import socket
 import shutil
+import struct
 import tempfile
 import time
 
@@ -411,3 +413,170 @@ def test_fetch_needs_read(node):
              if "Principal = User:alice is Denied operation = READ" in l and "for request = Fetch" in l]
     assert lines and "on resource = Topic:LITERAL:f " in lines[0], lines
     assert len(lines) <= 30  # one per fetch request, not one per partition of it
+
+
+# -- authorized operations (KIP-430): DescribeCluster v0 and Metadata v10,
+# hand-encoded (the Debian clients do not ask for them) on a SASL/PLAIN
+# connection
+
+def _uvarint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7f) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+class _Reader:
+    def __init__(self, data):
+        self.d, self.p = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.d, self.p)
+        self.p += struct.calcsize(fmt)
+        return v[0] if len(v) == 1 else v
+
+    def uvarint(self):
+        shift = n = 0
+        while True:
+            b = self.d[self.p]
+            self.p += 1
+            n |= (b & 0x7f) << shift
+            if b < 0x80:
+                return n
+            shift += 7
+
+    def cstr(self):
+        n = self.uvarint()
+        s = self.d[self.p:self.p + n - 1].decode() if n else None
+        self.p += max(n - 1, 0)
+        return s
+
+    def tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.p += self.uvarint()
+
+
+class _Conn:
+    """One connection authenticated with SASL/PLAIN (SaslHandshake v1, SaslAuthenticate v0)."""
+
+    def __init__(self, bootstrap, user, password):
+        host, port = bootstrap.rsplit(":", 1)
+        self.s = socket.create_connection((host, int(port)), timeout=15)
+        self.corr = 0
+        r = _Reader(self.call(17, 1, b"\x00\x05PLAIN", flexible=False))
+        assert r.take(">h") == 0
+        token = b"\x00" + user.encode() + b"\x00" + password.encode()
+        r = _Reader(self.call(36, 0, struct.pack(">i", len(token)) + token, flexible=False))
+        assert r.take(">h") == 0, "authentication failed"
+
+    def call(self, api_key, version, body, flexible=True):
+        self.corr += 1
+        head = struct.pack(">hhih", api_key, version, self.corr, 4) + b"test"
+        msg = head + (_uvarint(0) if flexible else b"") + body
+        self.s.sendall(struct.pack(">i", len(msg)) + msg)
+        size = struct.unpack(">i", self._recv(4))[0]
+        data = self._recv(size)
+        return data[5:] if flexible else data[4:]  # correlation id (and header tags)
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            assert chunk, "connection closed"
+            buf += chunk
+        return buf
+
+    def close(self):
+        self.s.close()
+
+
+def _cluster_ops(conn, include=True):
+    r = _Reader(conn.call(60, 0, struct.pack(">?", include) + _uvarint(0)))
+    r.take(">i")
+    assert r.take(">h") == 0
+    r.cstr()
+    r.cstr()
+    r.take(">i")
+    for _ in range(r.uvarint() - 1):
+        r.take(">i")
+        r.cstr()
+        r.take(">i")
+        r.cstr()
+        r.tags()
+    return r.take(">i")
+
+
+def _metadata_ops(conn, topic):
+    """Metadata v10 for one topic -> (cluster operations, {topic: (error, operations)})."""
+    nb = topic.encode()
+    body = (_uvarint(2) + bytes(16) + _uvarint(len(nb) + 1) + nb + _uvarint(0)
+            + struct.pack(">???", False, True, True) + _uvarint(0))
+    r = _Reader(conn.call(3, 10, body))
+    r.take(">i")
+    for _ in range(r.uvarint() - 1):
+        r.take(">i")
+        r.cstr()
+        r.take(">i")
+        r.cstr()
+        r.tags()
+    r.cstr()
+    r.take(">i")
+    topics = {}
+    for _ in range(r.uvarint() - 1):
+        err = r.take(">h")
+        name = r.cstr()
+        r.p += 16 + 1  # topic id, is_internal
+        for _ in range(r.uvarint() - 1):
+            r.take(">hiii")
+            for _ in range(3):
+                for _ in range(r.uvarint() - 1):
+                    r.take(">i")
+            r.tags()
+        topics[name] = (err, r.take(">i"))
+        r.tags()
+    return r.take(">i"), topics
+
+
+READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE = 3, 4, 5, 6, 7, 8
+CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE = 9, 10, 11, 12
+
+
+def bits(*ops):
+    return sum(1 << op for op in ops)
+
+
+def test_authorized_operations(node):
+    create_topic(node, "ops")
+    alice = _Conn(node.sasl_bootstrap, "alice", ALICE_PW)
+    admin = _Conn(node.sasl_bootstrap, "admin", ADMIN_PW)
+    try:
+        # not asked for: Integer.MIN_VALUE
+        assert _cluster_ops(alice, include=False) == -2147483648
+        # no DESCRIBE on the cluster: 0, and the topic is hidden
+        assert _cluster_ops(alice) == 0
+        cluster, topics = _metadata_ops(alice, "ops")
+        assert cluster == 0 and topics == {"ops": (29, -2147483648)}, (cluster, topics)
+
+        r = acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Describe", "--operation",
+                 "IdempotentWrite", "--cluster")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "ops")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert _cluster_ops(alice) == bits(DESCRIBE, IDEMPOTENT_WRITE)
+        cluster, topics = _metadata_ops(alice, "ops")
+        # READ implies DESCRIBE
+        assert cluster == bits(DESCRIBE, IDEMPOTENT_WRITE) and topics == {"ops": (0, bits(READ, DESCRIBE))}, \
+            (cluster, topics)
+
+        # a super user may do everything the resource types support
+        every_cluster_op = bits(CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+                                IDEMPOTENT_WRITE)
+        assert _cluster_ops(admin) == every_cluster_op
+        cluster, topics = _metadata_ops(admin, "ops")
+        assert topics["ops"][1] == bits(READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+                                        ALTER_CONFIGS), topics
+    finally:
+        alice.close()
+        admin.close()
