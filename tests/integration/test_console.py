@@ -22,6 +22,7 @@ import urllib.request
 
 import pytest
 
+from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401
 from conftest import PYTHON, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -441,3 +442,49 @@ t.commit_transaction()
             break
         nxt = page["next_offset"]
     assert offsets == [r["offset"] for r in recs]
+
+
+def test_each_node_shows_its_view_of_a_cluster(samsa_cluster_factory):
+    """Three nodes (etcd): every console lists the same nodes and partitions;
+    logs are read on the nodes holding them (409 naming the leader
+    elsewhere); a group is shown by its coordinator."""
+    from cluster import HAVE_ETCD
+    if not HAVE_ETCD:
+        pytest.skip("etcd is not installed")
+    from test_cluster import create_topic, describe, wait_all_registered
+    ports = {i: free_port() for i in (1, 2, 3)}
+    c = samsa_cluster_factory(3, node_overrides={i: {"metrics.listener": f"http://127.0.0.1:{p}"}
+                                                 for i, p in ports.items()})
+    wait_all_registered(c)
+    create_topic(c, 1, "spread", "--partitions", "3", "--replication-factor", "1")
+    desc = describe(c, 1, "spread")
+    leaders = {int(p): int(l) for p, l in re.findall(r"Partition: (\d+)\s+Leader: (\d+)", desc)}
+    assert sorted(leaders) == [0, 1, 2], desc
+    bootstrap = c.bootstrap_of(1, 2, 3)
+    produce(bootstrap, "spread", 12)
+    consume_and_commit(bootstrap, "spread", "cg", 12)
+
+    coordinators = []
+    for node, port in ports.items():
+        cl = wait_until(lambda: http(port, "/api/cluster")[0] == 200 and api(port, "cluster"), 15, "the console")
+        assert cl["node_id"] == node and sorted(n["id"] for n in cl["nodes"]) == [1, 2, 3]
+        assert all(n["alive"] for n in cl["nodes"]) and cl["controller_id"] in (1, 2, 3)
+        t = api(port, "topic?name=spread")
+        assert {p["partition"]: p["leader"] for p in t["partitions"]} == leaders
+        for p in t["partitions"]:
+            assert p["local"] == (p["leader"] == node)
+            if p["local"]:
+                m = api(port, f"messages?topic=spread&partition={p['partition']}")
+                assert len(m["records"]) == p["high_watermark"]
+            else:
+                got, body = http(port, f"/api/messages?topic=spread&partition={p['partition']}")
+                assert got == 409 and f"node {p['leader']}" in json.loads(body)["error"]
+        groups = [g["group_id"] for g in api(port, "groups")["groups"]]
+        if groups == ["cg"]:
+            coordinators.append(node)
+            assert sum(o["current_offset"] for o in api(port, "group?id=cg")["offsets"]) == 12
+        else:
+            assert groups == []
+            got, body = http(port, "/api/group?id=cg")
+            assert got == 404 and "coordinated by node" in json.loads(body)["error"], body
+    assert len(coordinators) == 1, coordinators
