@@ -163,7 +163,7 @@ def table_rows(dom, table_id):
     m = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', dom, re.S)
     assert m, f"no table {table_id}"
     rows = []
-    for tr in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S):
+    for tr in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S):  # not <tr class="empty">
         rows.append([text_of(td).strip() for td in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)])
     return rows
 
@@ -306,6 +306,9 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     grows = {(r[0], int(r[1])): (r[2], r[3], r[4]) for r in table_rows(pages["group"], "offsets")}
     assert grows == rows
     assert 'id="reset-disabled"' in pages["group"] and "read-only" in text_of(pages["group"])
+    assert table_rows(pages["group"], "members") == [] and '<tr class="empty">' in pages["group"], "no members"
+    bad = br.dom(base + "#/messages?topic=orders&partition=9")  # an API error is shown, not a script error
+    assert 'id="api-error"' in bad and "topic orders has no partition 9" in text_of(bad)
     crow = {r[0]: r for r in table_rows(pages["charts"], "rates")}
     assert crow["orders"][4] == "36"
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".png")]) == 7

@@ -68,11 +68,11 @@
       el('thead', null, el('tr', null, headers.map(function (h) {
         return el(h.num ? 'th.num' : 'th', null, h.label || h);
       }))),
-      el('tbody', null, rows.map(function (r) {
+      el('tbody', null, rows.length ? rows.map(function (r) {
         return el('tr', null, r.map(function (c, i) {
           return el(headers[i].num ? 'td.num' : 'td', null, c === null || c === undefined ? '-' : c);
         }));
-      })));
+      }) : el('tr.empty', null, el('td.muted', {colspan: String(headers.length)}, 'none'))));
   }
   function num(label) { return {label: label, num: true}; }
   function bytes(n) {
@@ -369,9 +369,10 @@
     var qi = hash.indexOf('?');
     var path = qi < 0 ? hash : hash.slice(0, qi);
     var params = {};
+    function decode(x) { try { return decodeURIComponent(x); } catch (e) { return x; } } /* a hand-typed '%' */
     if (qi >= 0) hash.slice(qi + 1).split('&').forEach(function (kv) {
       var i = kv.indexOf('=');
-      if (i > 0) params[decodeURIComponent(kv.slice(0, i))] = decodeURIComponent(kv.slice(i + 1));
+      if (i > 0) params[decode(kv.slice(0, i))] = decode(kv.slice(i + 1));
     });
     var seg = path.split('/');
     var page = seg[0] || 'cluster';
@@ -379,7 +380,7 @@
     Array.prototype.forEach.call(document.querySelectorAll('[data-nav]'), function (a) {
       a.classList.toggle('active', a.dataset.nav === page || a.dataset.nav + 's' === page);
     });
-    var arg = seg.length > 1 ? decodeURIComponent(seg.slice(1).join('/')) : '';
+    var arg = seg.length > 1 ? decode(seg.slice(1).join('/')) : '';
     if (page === 'cluster') pageCluster();
     else if (page === 'topics') pageTopics();
     else if (page === 'topic') pageTopic(arg);
