@@ -204,9 +204,7 @@ kclient *admin_pool_get(admin_pool *p, const char *host, int port) {
     }
     snprintf(k->host, sizeof k->host, "%s", host);
     k->port = port;
-    kclient_init(&k->c, b->client_id);
-    k->c.request_timeout_ms = b->request_timeout_ms;
-    k->c.connect_timeout_ms = b->connect_timeout_ms;
+    kclient_init_like(&k->c, b); /* --command-config's security settings too */
     k->next = p->conns;
     p->conns = k;
     if (kclient_connect_to(&k->c, host, port) == 0) return &k->c;

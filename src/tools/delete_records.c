@@ -166,9 +166,7 @@ static void delete_on_leader(const MetadataResponse *md, int32_t leader, trim_ta
     for (int32_t i = 0; i < md->brokers_count; i++)
         if (md->brokers[i].node_id == leader) b = &md->brokers[i];
     kclient c;
-    kclient_init(&c, proto->client_id);
-    c.request_timeout_ms = proto->request_timeout_ms;
-    c.connect_timeout_ms = proto->connect_timeout_ms;
+    kclient_init_like(&c, proto); /* --command-config's security settings too */
     const char *failure = NULL;
     int16_t v = -1;
     DeleteRecordsResponse resp;

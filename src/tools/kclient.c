@@ -151,6 +151,17 @@ void kclient_init(kclient *c, const char *client_id) {
     snprintf(c->client_id, sizeof c->client_id, "%s", client_id ? client_id : "samsa-tools");
 }
 
+void kclient_init_like(kclient *c, const kclient *proto) {
+    kclient_init(c, proto->client_id);
+    c->request_timeout_ms = proto->request_timeout_ms;
+    c->connect_timeout_ms = proto->connect_timeout_ms;
+    memcpy(c->sasl_mechanism, proto->sasl_mechanism, sizeof c->sasl_mechanism);
+    memcpy(c->sasl_username, proto->sasl_username, sizeof c->sasl_username);
+    memcpy(c->sasl_password, proto->sasl_password, sizeof c->sasl_password);
+    c->use_tls = proto->use_tls;
+    c->ssl_props = proto->ssl_props; /* freed at exit, never by a client */
+}
+
 void kclient_close(kclient *c) {
     if (c->ssl) {
         SSL_shutdown(c->ssl);

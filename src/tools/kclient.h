@@ -78,6 +78,11 @@ typedef struct kclient {
 /* Sets defaults (request timeout 30 s, connect budget 5 s). No I/O. */
 void kclient_init(kclient *c, const char *client_id);
 
+/* A client for another broker of the same cluster with proto's settings:
+ * client id, timeouts, SASL credentials, TLS and its ssl.* settings (shared
+ * with proto, which must outlive c). No I/O. */
+void kclient_init_like(kclient *c, const kclient *proto);
+
 /* One Java client setting: security.protocol, sasl.mechanism and
  * sasl.jaas.config (username/password of a PlainLoginModule or
  * ScramLoginModule) and ssl.* (truststore and keystore in PEM form) are

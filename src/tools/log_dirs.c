@@ -104,9 +104,7 @@ static int list_brokers(kclient *c, dir_broker **out, size_t *n, karena *a) {
  * failure (as Java's ExecutionException message) in err. */
 static int query_broker(dir_broker *b, const kclient *proto, karena *a, char *err, size_t errlen) {
     kclient c;
-    kclient_init(&c, proto->client_id);
-    c.request_timeout_ms = proto->request_timeout_ms;
-    c.connect_timeout_ms = proto->connect_timeout_ms;
+    kclient_init_like(&c, proto); /* --command-config's security settings too */
     int rc = -1;
     int16_t v;
     if (kclient_connect_to(&c, b->host, b->port) != 0) {

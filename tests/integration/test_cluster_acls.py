@@ -93,6 +93,12 @@ def test_acl_added_on_one_node_applies_on_all(samsa_cluster_factory):
     r = n1.run_tool("kafka-topics", "--bootstrap-server", n1.bootstrap, "--list")
     assert "rep" not in r.stdout, r.stdout
 
+    # tools that reach every broker use the --command-config's SASL settings on those connections
+    r = tool(1, "kafka-log-dirs", "--describe", "--topic-list", "rep")
+    assert "Received log directory information from brokers 1,2,3\n" in r.stdout, r.stdout + r.stderr
+    r = tool(2, "kafka-consumer-groups", "--list")
+    assert r.returncode == 0, r.stdout + r.stderr
+
     r = tool(3, "kafka-acls", "--remove", "--force", "--topic", "rep")
     assert r.returncode == 0, r.stdout + r.stderr
     for node_id, port in sasl_ports.items():

@@ -526,6 +526,26 @@ def test_console_tools_with_sasl_config_files(node):
     assert r.stdout == "" and "Authentication failed" in r.stderr, r.stdout + r.stderr
 
 
+def test_admin_tools_open_broker_connections_with_the_command_config(node):
+    """Tools that connect to each broker (or the leader) after bootstrapping use --command-config's
+    SASL settings on those connections too, as Java's admin client does."""
+    cfg = node.command_config("PLAIN", "admin", ADMIN_PW, "admin-tools.properties")
+    r = node.tool("kafka-topics", "--bootstrap-server", node.bootstrap, "--create", "--topic", "dirs")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = node.tool("kafka-console-producer", "--bootstrap-server", node.bootstrap, "--topic", "dirs",
+                  input="a\nb\nc\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = node.tool("kafka-log-dirs", "--bootstrap-server", node.sasl_bootstrap, "--command-config", cfg,
+                  "--describe", "--topic-list", "dirs")
+    assert r.returncode == 0 and '"partition":"dirs-0"' in r.stdout, r.stdout + r.stderr
+    offsets = os.path.join(node.workdir, "dirs-offsets.json")
+    with open(offsets, "w") as f:
+        f.write('{"partitions":[{"topic":"dirs","partition":0,"offset":2}],"version":1}')
+    r = node.tool("kafka-delete-records", "--bootstrap-server", node.sasl_bootstrap, "--command-config", cfg,
+                  "--offset-json-file", offsets)
+    assert r.returncode == 0 and "partition: dirs-0\tlow_watermark: 2" in r.stdout, r.stdout + r.stderr
+
+
 def test_failed_authentication_answered_after_the_delay():
     """connection.failed.authentication.delay.ms: the failure response comes when the delay is over,
     then the connection closes; other connections are served meanwhile."""
