@@ -5,13 +5,14 @@
 # its path is printed.
 #
 # Layout (docs/packaging.md):
-#   /usr/lib/samsa/libexec/samsa-{broker,tools}   the programs
-#   /usr/lib/samsa/bin/kafka-*.sh                  Kafka's scripts, as in the tarball
-#   /usr/bin/kafka-*.sh                              wrappers that exec the above
-#   /etc/samsa/server.properties                     conffile (log.dirs=/var/lib/samsa/data)
-#   /lib/systemd/system/samsa.service                the unit (User=samsa)
-#   /var/lib/samsa, /var/log/samsa                   data and logs, owned by samsa (postinst)
-#   /usr/lib/samsa/logs -> /var/log/samsa          where -daemon's LOG_DIR defaults to
+#   /usr/lib/samsa/libexec/samsa-{broker,tools}  the programs
+#   /usr/lib/samsa/bin/kafka-*.sh                 Kafka's scripts, as in the tarball
+#   /usr/lib/samsa/logs -> /var/log/samsa         where -daemon's LOG_DIR defaults to
+#   /usr/bin/kafka-*.sh                           wrappers that exec the above
+#   /usr/share/man/man1/kafka-*.sh.1.gz           their manual pages (make-manpages.sh)
+#   /etc/samsa/server.properties                  conffile (log.dirs=/var/lib/samsa/data)
+#   /lib/systemd/system/samsa.service             the unit (Type=notify, User=samsa)
+#   /var/lib/samsa, /var/log/samsa                data and logs, owned by samsa (postinst)
 set -eu
 build=${1:?usage: make-deb.sh BUILD_DIR [OUT_DIR]}
 out=${2:-$build}
@@ -36,13 +37,16 @@ pkg="$stage/samsa"
 install -d "$pkg/DEBIAN" "$pkg/usr/lib/samsa/libexec" "$pkg/usr/lib/samsa/bin" "$pkg/usr/bin" \
     "$pkg/etc/samsa" "$pkg/lib/systemd/system" "$pkg/usr/share/doc/samsa" "$pkg/var/lib/samsa" "$pkg/var/log/samsa"
 install -m 755 "$build/samsa-broker" "$build/samsa-tools" "$pkg/usr/lib/samsa/libexec/"
-strip --strip-unneeded "$pkg/usr/lib/samsa/libexec/samsa-broker" "$pkg/usr/lib/samsa/libexec/samsa-tools" 2>/dev/null || true
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$pkg/usr/lib/samsa/libexec/samsa-broker" "$pkg/usr/lib/samsa/libexec/samsa-tools" 2>/dev/null || true
 for s in "$root"/bin/kafka-*.sh; do
     name=$(basename "$s")
     install -m 755 "$s" "$pkg/usr/lib/samsa/bin/$name"
     printf '#!/bin/sh\nexec /usr/lib/samsa/bin/%s "$@"\n' "$name" > "$pkg/usr/bin/$name"
     chmod 755 "$pkg/usr/bin/$name"
 done
+# A manual page for each (scripts/make-manpages.sh).
+"$root/scripts/make-manpages.sh" "$pkg/usr/share/man/man1"
+chmod 644 "$pkg/usr/share/man/man1/"*
 
 # kafka-server-start.sh -daemon's default LOG_DIR is the logs dir beside bin/.
 ln -s /var/log/samsa "$pkg/usr/lib/samsa/logs"
@@ -118,8 +122,6 @@ install -d "$pkg/usr/share/lintian/overrides"
 cat > "$pkg/usr/share/lintian/overrides/samsa" <<'EOF'
 # Kafka's command names end in .sh: users, the lab and scripts type them so.
 samsa: script-with-language-extension [usr/bin/kafka-*.sh]
-# No manual pages yet: every tool prints its usage with --help, as Kafka's do.
-samsa: no-manual-page [usr/bin/kafka-*.sh]
 EOF
 chmod 644 "$pkg/usr/share/lintian/overrides/samsa"
 

@@ -52,7 +52,7 @@ def test_control_and_contents(deb):
               "./usr/lib/samsa/bin/kafka-topics.sh", "./usr/lib/samsa/bin/kafka-server-start.sh",
               "./usr/bin/kafka-topics.sh", "./usr/bin/kafka-server-stop.sh", "./etc/samsa/server.properties",
               "./lib/systemd/system/samsa.service", "./usr/share/doc/samsa/copyright",
-              "./usr/share/doc/samsa/changelog.gz", "./var/lib/samsa/", "./var/log/samsa/"):
+              "./usr/share/doc/samsa/changelog.gz", "./usr/share/man/man1/kafka-topics.sh.1.gz", "./var/lib/samsa/", "./var/log/samsa/"):
         assert f in files, f"{f} not in the package:\n{listing}"
     scripts = sorted(os.listdir(os.path.join(ROOT, "bin")))
     assert all(f"./usr/bin/{s}" in files for s in scripts if s.startswith("kafka-"))
