@@ -664,6 +664,8 @@ static int api_group(broker *b, const http_request *r, mbuf *out, const char **c
     for (int k = 0; rows && k < g->nobuckets; k++)
         for (const goffset *off = g->obuckets[k]; off && nrows < cap; off = off->next)
             rows[nrows++] = (grow){off->topic, off->partition, off, NULL};
+    int ncommitted = nrows;
+    if (rows) qsort(rows, (size_t)ncommitted, sizeof *rows, cmp_row); /* searched below */
     bool consumer = g->protocol_type && strcmp(g->protocol_type, "consumer") == 0;
     for (int i = 0; i < g->nmembers; i++) {
         const gmember *mb = g->members[i];
@@ -689,13 +691,10 @@ static int api_group(broker *b, const http_request *r, mbuf *out, const char **c
                         json_object_set_new(x, "partition", json_integer(tp->partitions[q]));
                         json_array_append_new(asg, x);
                         /* the row of this partition gets its owner */
-                        bool found = false;
-                        for (int w = 0; rows && w < nrows; w++)
-                            if (rows[w].partition == tp->partitions[q] && strcmp(rows[w].topic, tn) == 0) {
-                                rows[w].owner = mb;
-                                found = true;
-                            }
-                        if (!found && rows) {
+                        grow key = {tn, tp->partitions[q], NULL, NULL};
+                        grow *hit = rows ? bsearch(&key, rows, (size_t)ncommitted, sizeof *rows, cmp_row) : NULL;
+                        if (hit) hit->owner = mb;
+                        if (!hit && rows) {
                             if (nrows == cap) {
                                 grow *nr = realloc(rows, sizeof *rows * (size_t)(cap * 2));
                                 if (!nr) continue;

@@ -118,6 +118,17 @@ def describe_group(broker, group):
     return rows
 
 
+def describe_group_members(broker, group):
+    """kafka-consumer-groups --describe --members as {(consumer id, client id, #partitions)}."""
+    out = run(broker, "kafka-consumer-groups", "--bootstrap-server", broker.bootstrap, "--describe", "--members",
+              "--group", group)
+    lines = out.splitlines()
+    header = next(line.split() for line in lines if line.startswith("GROUP"))
+    col = {h: i for i, h in enumerate(header)}
+    return {(f[col["CONSUMER-ID"]], f[col["CLIENT-ID"]], int(f[col["#PARTITIONS"]]))
+            for f in (line.split() for line in lines) if f and f[0] == group}
+
+
 class Browser:
     """Headless Chromium: the DOM after the page's scripts ran, and screenshots."""
 
@@ -363,6 +374,12 @@ c.close()
 """])
     try:
         wait_until(lambda: api(port, "group?id=rg")["state"] == "Stable", 40, "the member to join")
+        g = api(port, "group?id=rg")
+        [m] = g["members"]
+        assert sorted((a["topic"], a["partition"]) for a in m["assignment"]) == [("r", 0), ("r", 1)]
+        assert {o["partition"]: o["consumer_id"] for o in g["offsets"]} == {0: m["member_id"], 1: m["member_id"]}
+        tool_rows = describe_group_members(b, "rg")
+        assert tool_rows == {(m["member_id"], m["client_id"], 2)}, tool_rows
         err = reset("group=rg&topic=r&to=earliest", 409)["error"]
         assert "inactive" in err and "Stable" in err
     finally:
