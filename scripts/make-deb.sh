@@ -91,6 +91,17 @@ TimeoutStopSec=120
 Restart=on-failure
 LimitNOFILE=100000
 WorkingDirectory=/var/lib/samsa
+# Sandboxing that leaves any log.dirs outside /usr, /boot, /etc working.
+UMask=0027
+NoNewPrivileges=yes
+ProtectSystem=full
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
 
 [Install]
 WantedBy=multi-user.target

@@ -167,6 +167,10 @@ def test_install_run_the_lab_and_purge(deb):
             assert os.stat(d).st_uid == samsa.pw_uid, d
         assert shutil.which("kafka-topics.sh") == "/usr/bin/kafka-topics.sh"
 
+        if shutil.which("systemd-analyze"):  # the unit as systemd reads it, without running systemd
+            r = subprocess.run(["systemd-analyze", "verify", "/lib/systemd/system/samsa.service"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0 and "samsa.service" not in r.stdout + r.stderr, r.stdout + r.stderr
         unit = _unit_settings(open("/lib/systemd/system/samsa.service").read())
         assert unit["Type"] == ["notify"] and unit["User"] == ["samsa"]
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "ASAN_OPTIONS": "detect_leaks=0"}
