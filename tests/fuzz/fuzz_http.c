@@ -22,6 +22,11 @@ static void check_inside(const char *buf, size_t len, const http_request *r) {
     if (r->method < buf || r->method + r->method_len > buf + len) __builtin_trap();
     if (r->path < buf || r->path + r->path_len > buf + len) __builtin_trap();
     if (r->path_len == 0 || r->path[0] != '/') __builtin_trap();
+    /* the console's fields: the query follows the path's '?', the credentials are in the head */
+    if (r->query && (r->query != r->path + r->path_len + 1 || r->query + r->query_len > buf + len))
+        __builtin_trap();
+    if (r->authorization && (r->authorization < buf || r->authorization + r->authorization_len > buf + len))
+        __builtin_trap();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
