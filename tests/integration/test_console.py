@@ -157,7 +157,8 @@ class Browser:
     def screenshot(self, url, name):
         path = os.path.join(self.workdir, name + ".png")
         self._run(url, "--window-size=1280,900", "--screenshot=" + path)
-        assert os.path.getsize(path) > 5000, f"screenshot {path} is empty"
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 1000, f"screenshot {path}"
         return path
 
 
