@@ -188,7 +188,16 @@ static void set_bytes(json_t *o, const char *name, kbytes b) {
     free(enc);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+/* qsort comparators of arrays of pointers to structs, by name */
+static int cmp_mtopic(const void *a, const void *b) {
+    return strcmp((*(const mtopic *const *)a)->name, (*(const mtopic *const *)b)->name);
+}
+static int cmp_kgroup(const void *a, const void *b) {
+    return strcmp((*(const kgroup *const *)a)->id, (*(const kgroup *const *)b)->id);
+}
+static int cmp_topic_rt(const void *a, const void *b) {
+    return strcmp((*(const topic_rt *const *)a)->name, (*(const topic_rt *const *)b)->name);
+}
 
 static bool is_internal(const char *topic) {
     return strcmp(topic, "__consumer_offsets") == 0 || strcmp(topic, "__transaction_state") == 0;
@@ -201,7 +210,7 @@ static const mtopic **sorted_topics(broker *b, int *n) {
     if (!v) return NULL;
     for (int i = 0; i < b->image->ntopics; i++)
         if (b->image->topics[i]) v[(*n)++] = b->image->topics[i];
-    qsort(v, (size_t)*n, sizeof *v, cmp_str); /* name is the first member */
+    qsort(v, (size_t)*n, sizeof *v, cmp_mtopic);
     return v;
 }
 
@@ -587,7 +596,7 @@ static kgroup **sorted_groups(broker *b, int *n) {
     if (!v) return NULL;
     for (int i = 0; m && i < m->nbuckets; i++)
         for (kgroup *g = m->buckets[i]; g; g = g->next) v[(*n)++] = g;
-    qsort(v, (size_t)*n, sizeof *v, cmp_str); /* id is the first member */
+    qsort(v, (size_t)*n, sizeof *v, cmp_kgroup);
     return v;
 }
 
@@ -747,7 +756,7 @@ static int api_rates(broker *b, mbuf *out, const char **ctype) {
     topic_rt **ts = malloc(sizeof *ts * (size_t)(n + 1));
     if (!ts) return fail(out, ctype, 500, "out of memory");
     n = broker_topics_list(b, ts, n);
-    qsort(ts, (size_t)n, sizeof *ts, cmp_str); /* name is the first member */
+    qsort(ts, (size_t)n, sizeof *ts, cmp_topic_rt);
     json_t *j = json_object();
     json_object_set_new(j, "time_ms", json_integer(monotonic_ms()));
     json_t *total = json_object();

@@ -197,6 +197,7 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     produce(b.bootstrap, "orders", 30)
     produce(b.bootstrap, "audit", 5, partition=0)
     consume_and_commit(b.bootstrap, "orders", "billing", 30)
+    consume_and_commit(b.bootstrap, "audit", "archive", 5)
     produce(b.bootstrap, "orders", 6)  # some lag
 
     # cluster and nodes
@@ -207,7 +208,7 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     # topics == kafka-topics --list / --describe
     listed = run(b, "kafka-topics", "--bootstrap-server", b.bootstrap, "--list").split()
     topics = api(port, "topics")["topics"]
-    assert sorted(t["name"] for t in topics) == sorted(listed)
+    assert [t["name"] for t in topics] == sorted(listed), "sorted by name"
     desc = run(b, "kafka-topics", "--bootstrap-server", b.bootstrap, "--describe", "--topic", "orders")
     t = api(port, "topic?name=orders")
     assert f"TopicId: {t['id']}" in desc
@@ -264,15 +265,17 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
 
     # groups == kafka-consumer-groups
     groups = api(port, "groups")["groups"]
-    assert [(g["group_id"], g["state"]) for g in groups] == [("billing", "Empty")]
+    assert [(g["group_id"], g["state"]) for g in groups] == [("archive", "Empty"), ("billing", "Empty")]
     g = api(port, "group?id=billing")
     rows = describe_group(b, "billing")
     assert {(o["topic"], o["partition"]): (str(o["current_offset"]), str(o["log_end_offset"]), str(o["lag"]))
             for o in g["offsets"]} == rows
-    assert sum(o["lag"] for o in g["offsets"]) == 6 == groups[0]["lag"]
+    assert sum(o["lag"] for o in g["offsets"]) == 6 == groups[1]["lag"] and groups[0]["lag"] == 0
 
     # per-topic counters for the charts (the metrics module's MessagesIn/BytesIn)
-    rates = {x["topic"]: x for x in api(port, "rates")["topics"]}
+    rates = api(port, "rates")["topics"]
+    assert [x["topic"] for x in rates] == sorted(x["topic"] for x in rates)
+    rates = {x["topic"]: x for x in rates}
     assert rates["orders"]["messages_in"] == 36 and rates["audit"]["messages_in"] == 5
     assert rates["orders"]["bytes_in"] > 36 * 20
 
@@ -314,7 +317,7 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     assert [int(r[0]) for r in mrows] == list(range(min(5, leo[0])))
     assert re.search(r'<pre class="json">\{\n  "id": \d+,\n  "item": "widget"\n\}</pre>', pages["messages"]), \
         "values that are JSON are pretty-printed"
-    assert table_rows(pages["groups"], "groups")[0][:2] == ["billing", "Empty"]
+    assert [r[:2] for r in table_rows(pages["groups"], "groups")] == [["archive", "Empty"], ["billing", "Empty"]]
     grows = {(r[0], int(r[1])): (r[2], r[3], r[4]) for r in table_rows(pages["group"], "offsets")}
     assert grows == rows
     assert 'id="reset-disabled"' in pages["group"] and "read-only" in text_of(pages["group"])

@@ -288,18 +288,30 @@
   /* live charts: counters from /api/rates every 2 s, rates over the last 2 minutes */
   var COLORS = ['#1f5fbf', '#e8590c', '#2f9e44', '#c2255c', '#7048e8', '#0c8599', '#e67700', '#5c940d'];
   function drawChart(canvas, series, field, unit) {
+    var width = Math.max(300, canvas.parentNode.clientWidth - 16);
+    if (canvas.width !== width) canvas.width = width; /* fill the card */
     var ctx = canvas.getContext('2d');
-    var w = canvas.width, h = canvas.height, pad = 40;
+    var w = canvas.width, h = canvas.height, pad = 56;
     ctx.clearRect(0, 0, w, h);
+    var top = 0;
+    series.forEach(function (s) { s.points.forEach(function (p) { if (p[field] > top) top = p[field]; }); });
+    /* a round top for the axis: 1, 2 or 5 times a power of ten */
     var max = 1;
-    series.forEach(function (s) { s.points.forEach(function (p) { if (p[field] > max) max = p[field]; }); });
+    if (top > 0) {
+      var e = Math.pow(10, Math.floor(Math.log10(top)));
+      max = [1, 2, 5, 10].map(function (m) { return m * e; }).filter(function (v) { return v >= top; })[0];
+    }
+    function label(v) {
+      if (unit === 'B') return bytes(Math.round(v)) + '/s';
+      return (v < 10 && v !== Math.round(v) ? v.toFixed(1) : String(Math.round(v))) + '/s';
+    }
     ctx.strokeStyle = '#e6e8ec';
     ctx.fillStyle = '#667085';
     ctx.font = '11px sans-serif';
     for (var i = 0; i <= 4; i++) {
       var y = h - pad / 2 - (h - pad) * i / 4;
       ctx.beginPath(); ctx.moveTo(pad, y); ctx.lineTo(w - 5, y); ctx.stroke();
-      ctx.fillText(unit === 'B' ? bytes(Math.round(max * i / 4)) : String(Math.round(max * i / 4)), 2, y + 4);
+      ctx.fillText(label(max * i / 4), 2, y + 4);
     }
     series.forEach(function (s, k) {
       ctx.strokeStyle = COLORS[k % COLORS.length];
