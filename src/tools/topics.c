@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
@@ -74,6 +75,29 @@ typedef struct topics_ctx {
     karena a;
     const char *bootstrap;
 } topics_ctx;
+
+/* KafkaAdminClient's retryOnQuotaViolation (on by default for
+ * TopicCommand's calls): a topic refused with THROTTLING_QUOTA_EXCEEDED
+ * (controller_mutation_rate) is asked for again once the response's
+ * throttle time is over, until the call's deadline (default.api.timeout.ms);
+ * then the refusal stands. */
+#define QUOTA_RETRY_DEADLINE_MS 60000
+#define RETRY_BACKOFF_MS 100
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits out a quota's throttle time; 0 when the deadline would pass first. */
+static int wait_for_quota(int64_t deadline, int32_t throttle_ms) {
+    int64_t wait = throttle_ms > RETRY_BACKOFF_MS ? throttle_ms : RETRY_BACKOFF_MS;
+    if (mono_ms() + wait >= deadline) return 0;
+    struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
 
 /* Kafka's admin client gives up on an unreachable cluster with this. */
 static int fail_call(topics_ctx *t, const char *call) {
@@ -339,7 +363,12 @@ static int cmd_create(topics_ctx *t) {
     req.topics_count = 1;
     req.timeout_ms = t->c.request_timeout_ms;
     CreateTopicsResponse resp;
-    if (kclient_request(&t->c, KAPI_CREATE_TOPICS, v, &req, &resp, &t->a) != 0) return fail_call(t, "createTopics");
+    int64_t deadline = mono_ms() + QUOTA_RETRY_DEADLINE_MS;
+    do {
+        if (kclient_request(&t->c, KAPI_CREATE_TOPICS, v, &req, &resp, &t->a) != 0)
+            return fail_call(t, "createTopics");
+    } while (resp.topics_count == 1 && resp.topics[0].error_code == KERR_THROTTLING_QUOTA_EXCEEDED &&
+             wait_for_quota(deadline, resp.throttle_time_ms));
     for (int32_t i = 0; i < resp.topics_count; i++) {
         const CreateTopicsResponse_CreatableTopicResult *r = &resp.topics[i];
         if (r->error_code == KERR_TOPIC_ALREADY_EXISTS && opts_has(t->o, "if-not-exists")) return 0;
@@ -407,8 +436,28 @@ static int cmd_alter(topics_ctx *t) {
         return 1;
     }
     CreatePartitionsResponse resp;
-    if (kclient_request(&t->c, KAPI_CREATE_PARTITIONS, v, &req, &resp, &t->a) != 0)
-        return fail_call(t, "createPartitions");
+    int64_t deadline = mono_ms() + QUOTA_RETRY_DEADLINE_MS;
+    for (;;) {
+        if (kclient_request(&t->c, KAPI_CREATE_PARTITIONS, v, &req, &resp, &t->a) != 0)
+            return fail_call(t, "createPartitions");
+        /* again with the throttled topics only, while every other one went through */
+        int32_t nretry = 0, nfailed = 0;
+        for (int32_t i = 0; i < resp.results_count; i++) {
+            if (resp.results[i].error_code == KERR_THROTTLING_QUOTA_EXCEEDED) {
+                for (int32_t k = nretry; k < req.topics_count; k++)
+                    if (kstr_eq(req.topics[k].name, resp.results[i].name)) {
+                        CreatePartitionsRequest_CreatePartitionsTopic tmp = req.topics[nretry];
+                        req.topics[nretry++] = req.topics[k];
+                        req.topics[k] = tmp;
+                        break;
+                    }
+            } else if (resp.results[i].error_code != 0) {
+                nfailed++;
+            }
+        }
+        if (nretry == 0 || nfailed > 0 || !wait_for_quota(deadline, resp.throttle_time_ms)) break;
+        req.topics_count = nretry;
+    }
     for (int32_t i = 0; i < resp.results_count; i++) {
         if (resp.results[i].error_code != 0) {
             printf(ERR_PREFIX "%s\n",
@@ -450,7 +499,25 @@ static int cmd_delete(topics_ctx *t) {
     }
     req.timeout_ms = t->c.request_timeout_ms;
     DeleteTopicsResponse resp;
-    if (kclient_request(&t->c, KAPI_DELETE_TOPICS, v, &req, &resp, &t->a) != 0) return fail_call(t, "deleteTopics");
+    int64_t deadline = mono_ms() + QUOTA_RETRY_DEADLINE_MS;
+    for (;;) {
+        if (kclient_request(&t->c, KAPI_DELETE_TOPICS, v, &req, &resp, &t->a) != 0)
+            return fail_call(t, "deleteTopics");
+        /* again with the throttled topics only, while every other one went through */
+        int32_t nretry = 0, nfailed = 0;
+        for (int32_t i = 0; i < resp.responses_count; i++) {
+            const DeleteTopicsResponse_DeletableTopicResult *r = &resp.responses[i];
+            if (r->error_code != KERR_THROTTLING_QUOTA_EXCEEDED) {
+                nfailed += r->error_code != 0;
+                continue;
+            }
+            if (v >= 6) req.topics[nretry++].name = r->name;
+            else req.topic_names[nretry++] = r->name;
+        }
+        if (nretry == 0 || nfailed > 0 || !wait_for_quota(deadline, resp.throttle_time_ms)) break;
+        if (v >= 6) req.topics_count = nretry;
+        else req.topic_names_count = nretry;
+    }
     for (int32_t i = 0; i < resp.responses_count; i++) {
         if (resp.responses[i].error_code != 0) {
             printf(ERR_PREFIX "%s\n",

@@ -474,3 +474,33 @@ def test_controller_mutation_rate(broker):
     assert create_topic_flexible(broker, 7, "other", "mut-d", 1) == (0, 0, None)
     r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--list")
     assert sorted(t for t in r.stdout.split() if t.startswith("mut-")) == ["mut-a", "mut-c", "mut-d"], r.stdout
+
+
+def test_kafka_topics_waits_out_the_mutation_quota(broker, tmp_path):
+    """kafka-topics asks again for a topic refused with THROTTLING_QUOTA_EXCEEDED once the throttle
+    time is over, as Java's admin client does by default (retryOnQuotaViolation)."""
+    r = configs(broker, "--entity-type", "clients", "--entity-name", "slow-admin", "--alter", "--add-config",
+                "controller_mutation_rate=1")
+    assert r.returncode == 0, r.stderr
+    cfg = tmp_path / "admin.properties"
+    cfg.write_text("client.id=slow-admin\n")
+
+    def topics(*args):
+        return broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--command-config", str(cfg),
+                               *args)
+    # 16 partitions from a bucket of 11 leave it 5 below zero: 5 s until the next topic is allowed
+    r = topics("--create", "--topic", "wait-a", "--partitions", "16")
+    assert r.stdout == "Created topic wait-a.\n", r.stdout + r.stderr
+    start = time.time()
+    r = topics("--create", "--topic", "wait-b", "--partitions", "1")
+    assert r.stdout == "Created topic wait-b.\n", r.stdout + r.stderr
+    assert time.time() - start >= 1.0, "created without waiting for the quota"
+    # the bucket is below zero again (wait-b's partition): CreatePartitions and DeleteTopics wait too
+    r = topics("--alter", "--topic", "wait-b", "--partitions", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = topics("--delete", "--topic", "wait-a")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--list")
+    assert [t for t in r.stdout.split() if t.startswith("wait-")] == ["wait-b"], r.stdout
+    r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--describe", "--topic", "wait-b")
+    assert "PartitionCount: 2" in r.stdout, r.stdout
