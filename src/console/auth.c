@@ -8,7 +8,8 @@
  * A SCRAM check derives the salted password (PBKDF2, thousands of
  * iterations): accepted checks are remembered as a digest of the user, the
  * password and the credential's stored key, so the next requests cost a
- * hash, and a changed or deleted credential no longer matches.
+ * hash, and a changed or deleted credential no longer matches. Uncached
+ * derivations are limited to DERIVATIONS_PER_SECOND.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -30,6 +31,22 @@ static sasl_server_config cfgs[MAX_CONSOLE_LISTENERS];
 static int ncfgs;
 static uint8_t cache[CACHE_SLOTS][32];
 static int cache_next;
+
+/* A SCRAM derivation costs milliseconds of the event loop: at most
+ * DERIVATIONS_PER_SECOND uncached ones, so guessing passwords cannot stall
+ * the broker (the excess is refused as a wrong password would be). */
+#define DERIVATIONS_PER_SECOND 10
+static int64_t window_start_ms;
+static int derivations;
+
+static bool may_derive(void) {
+    int64_t now = monotonic_ms();
+    if (now - window_start_ms >= 1000) {
+        window_start_ms = now;
+        derivations = 0;
+    }
+    return derivations++ < DERIVATIONS_PER_SECOND;
+}
 
 static const char *raw_get(void *ctx, const char *key) { return props_get(&((broker *)ctx)->cfg.raw, key); }
 
@@ -91,6 +108,7 @@ static bool scram_ok(broker *b, const sasl_server_config *c, const char *user, c
         digest(user, pass, m, d);
         for (int i = 0; i < CACHE_SLOTS; i++)
             if (CRYPTO_memcmp(cache[i], d, 32) == 0) return true;
+        if (!may_derive()) return false;
         scram_credential cred;
         if (scram_credential_from_password(mech, pass, m->salt, (size_t)m->salt_len, m->iterations, &cred) != 0)
             continue;
