@@ -203,6 +203,7 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     # cluster and nodes
     c = api(port, "cluster")
     assert c["cluster_id"] == b.cluster_id and c["read_only"] is True and c["authentication"] == "none"
+    assert c["cluster_id"] in run(b, "kafka-cluster", "cluster-id", "--bootstrap-server", b.bootstrap)
     assert [n["id"] for n in c["nodes"]] == [1] and c["nodes"][0]["port"] == b.port and c["controller_id"] == 1
 
     # topics == kafka-topics --list / --describe
