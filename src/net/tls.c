@@ -1,6 +1,8 @@
 /* tls.c - OpenSSL contexts and sessions from Kafka's ssl.* settings (see tls.h). */
 #include "net/tls.h"
 
+#include "security/keystore.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -160,6 +162,24 @@ static EVP_PKEY *load_key(const char *text, const char *password) {
     return k;
 }
 
+/* The key, its certificate and the rest of the chain become the context's. */
+static int use_key_and_chain(tls_ctx *t, X509 *leaf, STACK_OF(X509) *rest, EVP_PKEY *pk, const char *what,
+                             char *err, size_t errlen) {
+    char why[256];
+    if (SSL_CTX_use_certificate(t->ssl, leaf) != 1 || SSL_CTX_use_PrivateKey(t->ssl, pk) != 1 ||
+        SSL_CTX_check_private_key(t->ssl) != 1) {
+        ssl_error_text(why, sizeof why);
+        snprintf(err, errlen, "Invalid %s configs: the private key does not match the certificate (%s)", what, why);
+        return -1;
+    }
+    for (int i = 0; i < sk_X509_num(rest); i++)
+        if (SSL_CTX_add1_chain_cert(t->ssl, sk_X509_value(rest, i)) != 1) {
+            snprintf(err, errlen, "Invalid %s configs: cannot use the certificate chain", what);
+            return -1;
+        }
+    return 0;
+}
+
 static int setup_keystore(tls_ctx *t, tls_get_fn get, void *arg, char *err, size_t errlen) {
     const char *type = nonblank(get(arg, "ssl.keystore.type"));
     const char *loc = nonblank(get(arg, "ssl.keystore.location"));
@@ -198,11 +218,19 @@ static int setup_keystore(tls_ctx *t, tls_get_fn get, void *arg, char *err, size
         return 0; /* a client without a certificate */
     }
     if (strcmp(type, "PEM") != 0) {
-        snprintf(err, errlen,
-                 "ssl.keystore.type=%s is not supported by Samsa: use ssl.keystore.type=PEM (a PEM file or "
-                 "ssl.keystore.certificate.chain and ssl.keystore.key)",
-                 type);
-        return -1;
+        if (!spass) {
+            snprintf(err, errlen, "SSL key store is specified, but key store password is not specified.");
+            return -1;
+        }
+        keystore_contents ks;
+        char why[256];
+        if (keystore_load(loc, type, spass, kpass, 1, &ks, why, sizeof why) != 0) {
+            snprintf(err, errlen, "Failed to load SSL keystore %s of type %s: %s", loc, type, why);
+            return -1;
+        }
+        int rc = use_key_and_chain(t, ks.leaf, ks.chain, ks.key, "keystore", err, errlen);
+        keystore_contents_free(&ks);
+        return rc;
     }
     if (spass) {
         snprintf(err, errlen,
@@ -228,16 +256,8 @@ static int setup_keystore(tls_ctx *t, tls_get_fn get, void *arg, char *err, size
         ssl_error_text(why, sizeof why);
         snprintf(err, errlen, "Invalid PEM keystore configs%s%s: Private key could not be loaded (%s)%s",
                  loc ? " in " : "", loc ? loc : "", why, kpass ? "" : "; an encrypted key needs ssl.key.password");
-    } else if (SSL_CTX_use_certificate(t->ssl, leaf) != 1 || SSL_CTX_use_PrivateKey(t->ssl, pk) != 1 ||
-               SSL_CTX_check_private_key(t->ssl) != 1) {
-        ssl_error_text(why, sizeof why);
-        snprintf(err, errlen, "Invalid PEM keystore configs: the private key does not match the certificate (%s)",
-                 why);
     } else {
-        rc = 0;
-        for (int i = 0; i < sk_X509_num(rest); i++)
-            if (SSL_CTX_add1_chain_cert(t->ssl, sk_X509_value(rest, i)) != 1) rc = -1;
-        if (rc) snprintf(err, errlen, "Invalid PEM keystore configs: cannot use the certificate chain");
+        rc = use_key_and_chain(t, leaf, rest, pk, "PEM keystore", err, errlen);
     }
     X509_free(leaf);
     sk_X509_pop_free(rest, X509_free);
@@ -269,8 +289,22 @@ static int setup_truststore(tls_ctx *t, tls_get_fn get, void *arg, char *err, si
         return -1;
     }
     if (strcmp(type, "PEM") != 0) {
-        snprintf(err, errlen, "ssl.truststore.type=%s is not supported by Samsa: use ssl.truststore.type=PEM", type);
-        return -1;
+        /* no password: readable, but the integrity is not checked (as Java) */
+        keystore_contents ks;
+        char why[256];
+        if (keystore_load(loc, type, pass, NULL, 0, &ks, why, sizeof why) != 0) {
+            snprintf(err, errlen, "Failed to load SSL keystore %s of type %s: %s", loc, type, why);
+            return -1;
+        }
+        X509_STORE *store = SSL_CTX_get_cert_store(t->ssl);
+        int n = sk_X509_num(ks.trusted);
+        for (int i = 0; i < n; i++) X509_STORE_add_cert(store, sk_X509_value(ks.trusted, i));
+        keystore_contents_free(&ks);
+        if (n <= 0) {
+            snprintf(err, errlen, "Invalid truststore %s: the trustAnchors parameter must be non-empty", loc);
+            return -1;
+        }
+        return 0;
     }
     if (pass) {
         snprintf(err, errlen, "SSL trust store password cannot be specified for PEM format.");

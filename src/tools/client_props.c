@@ -8,6 +8,7 @@
 #include "protocol/errors.h"
 #include "net/tls.h"
 #include "security/jaas.h"
+#include "security/keystore.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +19,8 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include <openssl/pem.h>
 
 /* ---- ordered key/value set ----------------------------------------- */
 
@@ -349,6 +352,49 @@ static int rdk_set_pem(rd_kafka_conf_t *conf, const char *k, const char *pem, co
     return rc;
 }
 
+/* The certificates (and key) of a JKS or PKCS12 file as PEM text for
+ * librdkafka, which reads neither JKS nor PKCS12 truststores. */
+static char *pem_of(STACK_OF(X509) *certs, X509 *first, EVP_PKEY *key) {
+    BIO *b = BIO_new(BIO_s_mem());
+    bool ok = b != NULL;
+    if (ok && key) ok = PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1;
+    if (ok && first) ok = PEM_write_bio_X509(b, first) == 1;
+    for (int i = 0; ok && i < sk_X509_num(certs); i++) ok = PEM_write_bio_X509(b, sk_X509_value(certs, i)) == 1;
+    char *data = NULL;
+    long n = ok ? BIO_get_mem_data(b, &data) : 0;
+    char *out = n > 0 ? strndup(data, (size_t)n) : NULL;
+    BIO_free(b);
+    return out;
+}
+
+/* A keystore file librdkafka cannot read, as librdkafka's inline PEM settings. */
+static int rdk_set_from_keystore(rd_kafka_conf_t *conf, bool trust, const char *loc, const char *type,
+                                 const char *store_pass, const char *key_pass, char *err, size_t errlen) {
+    keystore_contents ks;
+    char why[256];
+    if (keystore_load(loc, type, store_pass, key_pass, !trust, &ks, why, sizeof why) != 0) {
+        snprintf(err, errlen, "Failed to load SSL keystore %s of type %s: %s", loc, type, why);
+        return -1;
+    }
+    int rc = -1;
+    char *certs = trust ? pem_of(ks.trusted, NULL, NULL) : pem_of(ks.chain, ks.leaf, NULL);
+    char *key = trust ? NULL : pem_of(NULL, NULL, ks.key);
+    if (!certs || (!trust && !key))
+        snprintf(err, errlen, "%s: %s", loc, trust ? "the truststore holds no certificate" : "out of memory");
+    else if (trust)
+        rc = rdk_set(conf, "ssl.ca.pem", certs, "ssl.truststore.location", err, errlen);
+    else
+        rc = rdk_set(conf, "ssl.certificate.pem", certs, "ssl.keystore.location", err, errlen) < 0 ||
+                     rdk_set(conf, "ssl.key.pem", key, "ssl.keystore.location", err, errlen) < 0
+                 ? -1
+                 : 0;
+    if (key) OPENSSL_cleanse(key, strlen(key));
+    free(key);
+    free(certs);
+    keystore_contents_free(&ks);
+    return rc;
+}
+
 static int apply_ssl(const client_props *p, rd_kafka_conf_t *conf, char *err, size_t errlen) {
     const char *proto = client_props_get(p, "security.protocol");
     bool tls = proto && (strcasecmp(proto, "SSL") == 0 || strcasecmp(proto, "SASL_SSL") == 0);
@@ -365,11 +411,12 @@ static int apply_ssl(const client_props *p, rd_kafka_conf_t *conf, char *err, si
     bool kp12 = ktype && strcasecmp(ktype, "PKCS12") == 0;
     if (tloc && *tloc) {
         if (!tpem) {
-            snprintf(err, errlen, "ssl.truststore.type=%s is not supported by this tool: use ssl.truststore.type=PEM",
-                     ttype ? ttype : "JKS");
+            if (rdk_set_from_keystore(conf, true, tloc, ttype ? ttype : "JKS",
+                                      client_props_get(p, "ssl.truststore.password"), NULL, err, errlen) < 0)
+                return -1;
+        } else if (rdk_set(conf, "ssl.ca.location", tloc, "ssl.truststore.location", err, errlen) < 0) {
             return -1;
         }
-        if (rdk_set(conf, "ssl.ca.location", tloc, "ssl.truststore.location", err, errlen) < 0) return -1;
     }
     if (tcerts && *tcerts && rdk_set_pem(conf, "ssl.ca.pem", tcerts, "ssl.truststore.certificates", err, errlen) < 0)
         return -1;
@@ -382,11 +429,10 @@ static int apply_ssl(const client_props *p, rd_kafka_conf_t *conf, char *err, si
             if (rdk_set(conf, "ssl.certificate.location", kloc, "ssl.keystore.location", err, errlen) < 0 ||
                 rdk_set(conf, "ssl.key.location", kloc, "ssl.keystore.location", err, errlen) < 0)
                 return -1;
-        } else {
-            snprintf(err, errlen,
-                     "ssl.keystore.type=%s is not supported by this tool: use ssl.keystore.type=PEM or PKCS12",
-                     ktype ? ktype : "JKS");
-            return -1;
+        } else { /* JKS, Kafka's default */
+            if (rdk_set_from_keystore(conf, false, kloc, ktype ? ktype : "JKS", spass, kpass, err, errlen) < 0)
+                return -1;
+            kpass = NULL; /* the key is handed over decrypted */
         }
     }
     if (kchain && *kchain &&

@@ -662,3 +662,94 @@ const kafka = new Kafka({{ clientId: 'tls-js', brokers: ['{b.ssl_bootstrap}'], l
                        timeout=90, cwd=JS_DIR)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert f"RESULT {','.join(f'js{i}' for i in range(10))}" in r.stdout, r.stdout
+
+
+KEYSTORES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "keystores")
+
+
+@pytest.mark.parametrize("store_type", ["JKS", "PKCS12"])
+def test_jks_and_pkcs12_keystores_made_by_keytool(tls_factory, certs, store_type):
+    """ssl.keystore.type / ssl.truststore.type JKS (Kafka's default) and PKCS12, files made by
+    keytool (tests/data/keystores): clients that trust the broker's certificate are served, mutual
+    TLS checks the client's certificate against the truststore, the principal comes from it."""
+    ext = "jks" if store_type == "JKS" else "p12"
+    ks = {
+        "ssl.keystore.type": store_type,
+        "ssl.keystore.location": os.path.join(KEYSTORES, f"broker.{ext}"),
+        "ssl.keystore.password": "broker-store",
+        "ssl.truststore.type": store_type,
+        "ssl.truststore.location": os.path.join(KEYSTORES, f"truststore.{ext}"),
+        "ssl.truststore.password": "trust-store",
+        "ssl.client.auth": "required",
+    }
+    if store_type == "JKS":
+        ks["ssl.key.password"] = "broker-key"  # keytool -keypass: unlike the store's
+    else:
+        ks["ssl.key.password"] = "broker-store"
+    b = tls_factory(ks)
+    conf = {"security.protocol": "SSL", "ssl.ca.location": os.path.join(KEYSTORES, "broker.pem"),
+            "ssl.certificate.location": os.path.join(KEYSTORES, "client.pem"),
+            "ssl.key.location": os.path.join(KEYSTORES, "client-key.pem")}
+    topic = "ks-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic)
+    r = ck_produce_consume(b.ssl_bootstrap, conf, topic, n=5)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "v0,v1,v2,v3,v4"
+    assert "principal=User:CN=client,O=Samsa" in b.log_text(), b.log_text()[-3000:]
+    # a client whose certificate the truststore does not hold is refused in the handshake
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        ctx = ssl.create_default_context(cafile=os.path.join(KEYSTORES, "broker.pem"))
+        ctx.load_cert_chain(certs.path("client.crt"), certs.path("client.key"))
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5),
+                            server_hostname="localhost")
+        api_versions_roundtrip(s)
+    deadline = time.time() + 10
+    while "SSL handshake failed" not in b.log_text() and time.time() < deadline:
+        time.sleep(0.1)
+    assert "SSL handshake failed" in b.log_text(), b.log_text()[-3000:]
+
+
+def test_wrong_keystore_password_refuses_start(certs, tmp_path):
+    """Kafka's words for a JKS keystore whose password is wrong; the broker does not start."""
+    b = TlsBroker(str(tmp_path), certs, {"ssl.keystore.type": "JKS",
+                                         "ssl.keystore.location": os.path.join(KEYSTORES, "broker.jks"),
+                                         "ssl.keystore.password": "not-the-password",
+                                         "ssl.key.password": "broker-key"})
+    with pytest.raises(RuntimeError) as e:
+        b.start()
+    assert "Failed to load SSL keystore" in str(e.value) and \
+        "Keystore was tampered with, or password was incorrect" in str(e.value), str(e.value)[-2000:]
+
+
+def test_tools_with_jks_client_stores(tls_factory, certs):
+    """The tools' client properties with Kafka's default store type: a JKS truststore holding the
+    broker's certificate and a JKS keystore (own key password) for mutual TLS, in the admin tools
+    and in the console producer and consumer (librdkafka gets them as PEM)."""
+    b = tls_factory({"ssl.keystore.type": "JKS", "ssl.keystore.location": os.path.join(KEYSTORES, "broker.jks"),
+                     "ssl.keystore.password": "broker-store", "ssl.key.password": "broker-key",
+                     "ssl.truststore.type": "JKS", "ssl.truststore.location": os.path.join(KEYSTORES, "truststore.jks"),
+                     "ssl.truststore.password": "trust-store", "ssl.client.auth": "required"})
+    cfg = os.path.join(b.workdir, "jks.properties")
+    with open(cfg, "w") as f:  # no ssl.*.type lines: JKS is the default
+        f.write("security.protocol=SSL\n")
+        f.write(f"ssl.truststore.location={os.path.join(KEYSTORES, 'client-truststore.jks')}\n")
+        f.write("ssl.truststore.password=client-trust\n")
+        f.write(f"ssl.keystore.location={os.path.join(KEYSTORES, 'client.jks')}\n")
+        f.write("ssl.keystore.password=client-store\nssl.key.password=client-key\n")
+    topic = "jks-" + uuid.uuid4().hex[:8]
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg, "--create",
+                   "--topic", topic, "--partitions", "1", "--replication-factor", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = b.run_tool("kafka-console-producer", "--bootstrap-server", b.ssl_bootstrap, "--producer.config", cfg,
+                   "--topic", topic, input="x\ny\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = b.run_tool("kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--consumer.config", cfg,
+                   "--topic", topic, "--from-beginning", "--max-messages", "2", "--timeout-ms", "20000")
+    assert r.stdout.split() == ["x", "y"], r.stdout + r.stderr
+    # a wrong store password: Kafka's words, before any connection
+    with open(cfg, "a") as f:
+        f.write("ssl.truststore.password=wrong\n")
+    r = b.run_tool("kafka-console-producer", "--bootstrap-server", b.ssl_bootstrap, "--producer.config", cfg,
+                   "--topic", topic, input="z\n")
+    assert r.returncode != 0
+    assert "Keystore was tampered with, or password was incorrect" in r.stderr, r.stdout + r.stderr

@@ -38,7 +38,24 @@ int main(void) {
     kv jks_inline[] = {{"ssl.keystore.certificate.chain", "x"}, {"ssl.keystore.key", "y"}, {NULL, NULL}};
     expect_error(true, jks_inline, "SSL private key can be specified only for PEM, but key store type is JKS.");
     kv jks_file[] = {{"ssl.keystore.location", "/etc/ks.jks"}, {NULL, NULL}};
-    expect_error(true, jks_file, "ssl.keystore.type=JKS is not supported by Samsa");
+    expect_error(true, jks_file, "SSL key store is specified, but key store password is not specified.");
+    kv jks_missing[] = {{"ssl.keystore.location", "/nonexistent/ks.jks"}, {"ssl.keystore.password", "p"}, {NULL, NULL}};
+    expect_error(true, jks_missing, "Failed to load SSL keystore /nonexistent/ks.jks of type JKS: No such file");
+    kv jks_wrong[] = {{"ssl.keystore.location", "tests/data/keystores/broker.jks"}, {"ssl.keystore.password", "bad"},
+                      {NULL, NULL}};
+    expect_error(true, jks_wrong, "Failed to load SSL keystore tests/data/keystores/broker.jks of type JKS: "
+                                  "Keystore was tampered with, or password was incorrect");
+    kv jks_no_key_pass[] = {{"ssl.keystore.location", "tests/data/keystores/broker.jks"},
+                            {"ssl.keystore.password", "broker-store"}, {NULL, NULL}};
+    expect_error(true, jks_no_key_pass, "of type JKS: Cannot recover key");
+    kv bks[] = {{"ssl.keystore.type", "BKS"}, {"ssl.keystore.location", "tests/data/keystores/broker.jks"},
+                {"ssl.keystore.password", "broker-store"}, {NULL, NULL}};
+    expect_error(true, bks, "of type BKS: BKS not found");
+    kv trust_keys_only[] = {{"ssl.truststore.location", "tests/data/keystores/broker.jks"}, {NULL, NULL}};
+    expect_error(false, trust_keys_only, "the trustAnchors parameter must be non-empty");
+    kv trust_p12_no_pass[] = {{"ssl.truststore.type", "PKCS12"},
+                              {"ssl.truststore.location", "tests/data/keystores/truststore.p12"}, {NULL, NULL}};
+    expect_error(false, trust_p12_no_pass, "its contents are encrypted and no password was given");
     kv pem_pass[] = {{"ssl.keystore.type", "PEM"}, {"ssl.keystore.location", "/x.pem"},
                      {"ssl.keystore.password", "p"}, {NULL, NULL}};
     expect_error(true, pem_pass, "SSL key store password cannot be specified with PEM format");
@@ -66,6 +83,24 @@ int main(void) {
     tls_ctx *t = tls_ctx_new(false, get, client_ok, err, sizeof err);
     CHECK(t != NULL, "client context: %s", err);
     tls_ctx_free(t);
+
+    /* keystores and truststores made by keytool: JKS (with its own key password), PKCS12 */
+    kv servers[][6] = {
+        {{"ssl.keystore.location", "tests/data/keystores/broker.jks"}, {"ssl.keystore.password", "broker-store"},
+         {"ssl.key.password", "broker-key"}, {"ssl.truststore.location", "tests/data/keystores/truststore.jks"},
+         {"ssl.truststore.password", "trust-store"}, {NULL, NULL}},
+        {{"ssl.keystore.type", "PKCS12"}, {"ssl.keystore.location", "tests/data/keystores/broker.p12"},
+         {"ssl.keystore.password", "broker-store"}, {"ssl.truststore.type", "PKCS12"},
+         {"ssl.truststore.location", "tests/data/keystores/truststore.p12"}, {"ssl.truststore.password", "trust-store"}},
+    };
+    for (int i = 0; i < 2; i++) {
+        kv settings[7];
+        memcpy(settings, servers[i], sizeof servers[i]);
+        settings[6] = (kv){NULL, NULL};
+        t = tls_ctx_new(true, get, settings, err, sizeof err);
+        CHECK(t != NULL, "server context from keystore %d: %s", i, t ? "" : err);
+        if (t) tls_ctx_free(t);
+    }
 
     /* inline PEM whose line breaks a properties file removed */
     char *pem = tls_pem_normalize("junk -----BEGIN CERTIFICATE----- QUJD REVG  R0hJ -----END CERTIFICATE----- tail");
