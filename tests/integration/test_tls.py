@@ -593,14 +593,9 @@ def test_enabled_protocols_and_cipher_suites(tls_factory, certs):
             ctx12.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
-def test_tools_with_a_client_certificate(tls_factory, certs):
-    b = tls_factory({"ssl.client.auth": "required"})
-    cfg = os.path.join(b.workdir, "mtls.properties")
-    with open(cfg, "w") as f:
-        f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
-        f.write(f"ssl.truststore.location={certs.path('ca.pem')}\n")
-        f.write(f"ssl.keystore.type=PEM\nssl.keystore.location={certs.path('client.keystore.pem')}\n")
-    topic = "mtls-" + uuid.uuid4().hex[:8]
+def tools_create_produce_consume(b, cfg, topic):
+    """kafka-topics --create, the console producer and consumer, all on the SSL listener with the
+    client properties file cfg."""
     r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg, "--create",
                    "--topic", topic, "--partitions", "1", "--replication-factor", "1")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -610,6 +605,16 @@ def test_tools_with_a_client_certificate(tls_factory, certs):
     r = b.run_tool("kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--consumer.config", cfg,
                    "--topic", topic, "--from-beginning", "--max-messages", "2", "--timeout-ms", "20000")
     assert r.stdout.split() == ["x", "y"], r.stdout + r.stderr
+
+
+def test_tools_with_a_client_certificate(tls_factory, certs):
+    b = tls_factory({"ssl.client.auth": "required"})
+    cfg = os.path.join(b.workdir, "mtls.properties")
+    with open(cfg, "w") as f:
+        f.write("security.protocol=SSL\nssl.truststore.type=PEM\n")
+        f.write(f"ssl.truststore.location={certs.path('ca.pem')}\n")
+        f.write(f"ssl.keystore.type=PEM\nssl.keystore.location={certs.path('client.keystore.pem')}\n")
+    tools_create_produce_consume(b, cfg, "mtls-" + uuid.uuid4().hex[:8])
     # without the keystore the admin tool fails with the handshake's reason
     nocert = os.path.join(b.workdir, "nocert.properties")
     with open(nocert, "w") as f:
@@ -737,15 +742,7 @@ def test_tools_with_jks_client_stores(tls_factory, certs):
         f.write(f"ssl.keystore.location={os.path.join(KEYSTORES, 'client.jks')}\n")
         f.write("ssl.keystore.password=client-store\nssl.key.password=client-key\n")
     topic = "jks-" + uuid.uuid4().hex[:8]
-    r = b.run_tool("kafka-topics", "--bootstrap-server", b.ssl_bootstrap, "--command-config", cfg, "--create",
-                   "--topic", topic, "--partitions", "1", "--replication-factor", "1")
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = b.run_tool("kafka-console-producer", "--bootstrap-server", b.ssl_bootstrap, "--producer.config", cfg,
-                   "--topic", topic, input="x\ny\n")
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = b.run_tool("kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--consumer.config", cfg,
-                   "--topic", topic, "--from-beginning", "--max-messages", "2", "--timeout-ms", "20000")
-    assert r.stdout.split() == ["x", "y"], r.stdout + r.stderr
+    tools_create_produce_consume(b, cfg, topic)
     # a wrong store password: Kafka's words, before any connection
     with open(cfg, "a") as f:
         f.write("ssl.truststore.password=wrong\n")
