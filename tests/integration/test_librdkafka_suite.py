@@ -31,6 +31,10 @@ single node finds the coordinator and answers InitProducerId within that millise
 the transaction log write waits for the followers, as in upstream's setup, and the step holds.
 A failure of exactly that assertion is still run again (0103 alone, at most 3 times) and must then
 pass; any other failure fails at once.
+0097 ssl_verify and 0135 sasl_credentials are outside the script's curated list (they need SSL and
+SASL listeners): test_librdkafka_ssl_verify_and_sasl_credentials runs them with the script's
+test-runner, flags and report against a node with an SSL listener requiring client certificates
+and one with a SASL_PLAINTEXT listener.
 And 0038 performance / 0055 producer_latency / 0110 batch_size are left out as
 timing-bound (0110 measures the client's average batch size, which falls
 below its 3900-byte floor when the client's threads are starved of CPU, as
@@ -41,6 +45,8 @@ on a loaded 2-core CI machine with the sanitizer broker), and
                        librdkafka re-asks only after 1 s, and the first batch
                        then sometimes holds one message instead of ten
 """
+import glob
+import json
 import os
 import re
 import subprocess
@@ -204,3 +210,94 @@ def test_librdkafka_suite_on_a_cluster(samsa_cluster_factory, tmp_path):
     c = samsa_cluster_factory(3, overrides={"num.partitions": "4", "auto.create.topics.enable": "true"})
     wait_all_registered(c)
     run_suite(c.bootstrap, " ".join(CLUSTER_TESTS), tmp_path, {"SUITE_RF": "3"})  # a node's crash fails the fixture
+
+
+def test_runner(tmp_path):
+    """librdkafka's test-runner as the script builds it (the script is run once with no test when
+    it is not built yet); skips when it cannot be built here."""
+    workdir = os.environ.get("SUITE_WORKDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "samsa-peer-suites"))
+    found = sorted(glob.glob(os.path.join(workdir, "librdkafka-*", "tests", "test-runner")))
+    if not found:
+        subprocess.run(["bash", SCRIPT, "127.0.0.1:9", str(tmp_path / "build-only")], capture_output=True,
+                       text=True, timeout=1800, env=dict(os.environ, SUITE_ONLY="none", SUITE_NO_PREFLIGHT="1"))
+        found = sorted(glob.glob(os.path.join(workdir, "librdkafka-*", "tests", "test-runner")))
+    if not found:
+        pytest.skip("librdkafka's test-runner could not be built")
+    return found[-1]
+
+
+def run_one_outside_the_curated_list(runner, test_id, bootstrap, conf_lines, env_extra, tmp_path):
+    """One librdkafka test the script's curated list leaves out (it needs SSL or SASL listeners),
+    run as the script runs its tests (same flags, test.conf and report); it must say PASSED."""
+    src = os.path.dirname(os.path.dirname(runner))
+    run_dir = tmp_path / f"run-{test_id}"
+    os.makedirs(run_dir)
+    conf = tmp_path / f"{test_id}.conf"
+    conf.write_text("\n".join([f"bootstrap.servers={bootstrap}", "broker.address.family=v4",
+                               "test.timeout.multiplier=2", f"test.topic.prefix=rdkafkatest_{os.getpid()}",
+                               *conf_lines]) + "\n")
+    report = tmp_path / f"{test_id}.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "KAFKA_PATH", "ZK_ADDRESS", "BROKERS")}
+    env.update(env_extra, TESTS=test_id, TEST_REPORT=str(report), RDKAFKA_TEST_CONF=str(conf),
+               TEST_KAFKA_VERSION="3.1.0", TEST_SCENARIO="default",
+               LD_LIBRARY_PATH=f"{src}/src:{src}/src-cpp")
+    r = subprocess.run([runner, "-L", "-E", "-K", "-p1", "-Q"], cwd=run_dir, env=env, capture_output=True,
+                       text=True, timeout=600)
+    out = ANSI.sub("", r.stdout + r.stderr)
+    states = {name: t.get("state") for name, t in json.loads(report.read_text()).get("tests", {}).items()} \
+        if report.exists() else {}
+    # its *_local twin (no broker) is left out by -L, as in the script
+    ours = {name: st for name, st in states.items() if name.startswith(test_id) and not name.endswith("_local")}
+    assert r.returncode == 0 and ours and all(st == "PASSED" for st in ours.values()), \
+        f"{test_id}: rc={r.returncode} states={states}\n{out[-6000:]}"
+    return out
+
+
+@pytest.mark.timeout(900)
+def test_librdkafka_ssl_verify_and_sasl_credentials(tmp_path):
+    """The suite's SSL and SASL tests that fit one node: 0097 ssl_verify (the client's key,
+    certificate and CA in PEM, DER and PKCS#12, through files, inline settings and setters,
+    against an SSL listener that requires client certificates; certificates made with openssl
+    as trivup makes them, passed in its SSL_* variables) and 0135 sasl_credentials (wrong
+    credentials, then sasl_set_credentials, against a SASL_PLAINTEXT listener with PLAIN)."""
+    from test_sasl import ADMIN_PW, SaslNode
+    from test_tls import Certs, TlsBroker, openssl
+    if not os.path.isfile(SCRIPT):
+        pytest.skip(f"{SCRIPT} not found")
+    if os.environ.get("SAMSA_LIBRDKAFKA_SUITE_ONLY"):
+        pytest.skip("SAMSA_LIBRDKAFKA_SUITE_ONLY runs the single-node test only")
+    runner = test_runner(tmp_path)
+    for sub in ("certs", "tls", "sasl"):
+        os.makedirs(tmp_path / sub)
+    certs = Certs(str(tmp_path / "certs"))
+    d = certs.dir
+    pw = "client-key-pw"
+    # the client's key encrypted (ssl.key.password), and DER and PKCS#12 forms of the same
+    openssl("pkcs8", "-topk8", "-in", "client.key", "-out", "client.enc.key", "-passout", f"pass:{pw}", cwd=d)
+    openssl("x509", "-in", "client.crt", "-outform", "DER", "-out", "client.der", cwd=d)
+    openssl("pkcs8", "-topk8", "-nocrypt", "-in", "client.key", "-outform", "DER", "-out", "client.key.der", cwd=d)
+    openssl("x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der", cwd=d)
+    openssl("pkcs12", "-export", "-in", "client.crt", "-inkey", "client.key", "-certfile", "ca.pem",
+            "-out", "client.p12", "-passout", f"pass:{pw}", cwd=d)
+    ssl_env = {"SSL_pkcs": certs.path("client.p12"), "SSL_pub_der": certs.path("client.der"),
+               "SSL_pub_pem": certs.path("client.crt"), "SSL_priv_der": certs.path("client.key.der"),
+               "SSL_priv_pem": certs.path("client.enc.key"), "SSL_ca_der": certs.path("ca.der"),
+               "SSL_all_cas_pem": certs.path("ca.pem"), "SSL_password": pw}
+    ssl_conf = ["security.protocol=SSL", f"ssl.ca.location={certs.path('ca.pem')}",
+                f"ssl.certificate.location={certs.path('client.crt')}",
+                f"ssl.key.location={certs.path('client.enc.key')}", f"ssl.key.password={pw}"]
+    tls = TlsBroker(str(tmp_path / "tls"), certs, {"ssl.client.auth": "required"}).start()
+    try:
+        run_one_outside_the_curated_list(runner, "0097", tls.ssl_bootstrap, ssl_conf, ssl_env, tmp_path)
+        assert tls.proc.poll() is None, "broker died during 0097:\n" + tls.log_text()[-4000:]
+    finally:
+        tls.stop()
+    node = SaslNode(str(tmp_path / "sasl"))
+    try:
+        sasl_conf = ["security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN", "sasl.username=admin",
+                     f"sasl.password={ADMIN_PW}"]
+        out = run_one_outside_the_curated_list(runner, "0135", node.sasl_bootstrap, sasl_conf, {}, tmp_path)
+        assert "Authentication error seen" in out, out[-4000:]
+        assert node.b.proc.poll() is None, "broker died during 0135:\n" + node.b.log_text()[-4000:]
+    finally:
+        node.b.stop()
