@@ -464,8 +464,11 @@ static int64_t decode_batches(browse *br, const uint8_t *buf, size_t len, int64_
         batch_header_parse(buf + at, &h);
         /* never trust a length: the header must fit and the batch be whole */
         if (h.batch_length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
-            (size_t)h.batch_length + BATCH_LOG_OVERHEAD > len - at)
+            (size_t)h.batch_length + BATCH_LOG_OVERHEAD > len - at) {
+            /* the storage hands out whole batches: a bad first one is corruption */
+            if (at == 0) br->why_stopped = "a batch whose length does not fit the log";
             break;
+        }
         size_t blen = (size_t)h.batch_length + BATCH_LOG_OVERHEAD;
         if (h.magic != 2 || h.last_offset_delta < 0) {
             br->why_stopped = "a batch that is not a v2 record batch";
