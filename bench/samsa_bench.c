@@ -72,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -961,6 +962,13 @@ static int cmd_rawfetch(int argc, char **argv) {
 
 /* ---- diskwrite ---------------------------------------------------------- */
 
+/* This process's user+system CPU time so far. */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int cmd_diskwrite(int argc, char **argv) {
     if (argc != 3) die("usage", "diskwrite FILE MIB SYNC");
     long mib = parse_long(argv[1], "MIB", 1, 65536);
@@ -972,14 +980,17 @@ static int cmd_diskwrite(int argc, char **argv) {
     int fd = open(argv[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) die(argv[0], strerror(errno));
     int64_t t0 = now_ns();
+    double c0 = cpu_seconds();
     for (long i = 0; i < mib; i++)
         if (write(fd, buf, chunk) != (ssize_t)chunk) die("write", strerror(errno));
     if (sync && fdatasync(fd) != 0) die("fdatasync", strerror(errno));
     double secs = (double)(now_ns() - t0) / 1e9;
+    double mb = (double)mib * (double)chunk / 1e6;
+    double cpu_ms_per_mb = (cpu_seconds() - c0) * 1000 / mb;
     close(fd);
     unlink(argv[0]);
     free(buf);
-    printf("mib=%ld seconds=%.3f mb_per_s=%.1f\n", mib, secs, (double)mib * (double)chunk / secs / 1e6);
+    printf("mib=%ld seconds=%.3f mb_per_s=%.1f cpu_ms_per_mb=%.3f\n", mib, secs, mb / secs, cpu_ms_per_mb);
     return 0;
 }
 

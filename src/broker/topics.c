@@ -176,6 +176,8 @@ static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
     t->log_cfg.retention_ms = t->cfg.retention_ms;
     t->log_cfg.file_delete_delay_ms = t->cfg.file_delete_delay_ms;
     t->log_cfg.retention_delete = t->cfg.delete_;
+    /* preallocate (Kafka's LogConfig.preallocate): the whole segment is reserved when it starts */
+    t->log_cfg.prealloc_chunk_bytes = t->cfg.preallocate ? t->cfg.segment_bytes : 0;
 }
 
 /* ---- opening partition logs ---- */

@@ -28,6 +28,7 @@ typedef struct storage_fileio {
     int (*fsync)(int fd);
     int (*fdatasync)(int fd);
     int (*ftruncate)(int fd, off_t len);
+    int (*fallocate)(int fd, int mode, off_t off, off_t len);
     int (*fstat)(int fd, struct stat *st);
     int (*rename)(const char *from, const char *to);
     int (*unlink)(const char *path);

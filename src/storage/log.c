@@ -96,6 +96,7 @@ void log_config_defaults(log_config *c) {
     c->retention_ms = 604800000;
     c->file_delete_delay_ms = 60000;
     c->retention_delete = true;
+    c->prealloc_chunk_bytes = 0;
 }
 
 static segment *active(plog *l) { return &l->segs[l->nsegs - 1]; }
@@ -714,6 +715,7 @@ int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int
         off += batch_total_size(&h);
     }
     segment *s = active(l);
+    seg_set_prealloc(s, l->cfg.prealloc_chunk_bytes, l->cfg.segment_bytes);
     seg_mark mark;
     seg_mark_save(s, &mark);
     if (seg_append(s, batches, len, l->cfg.index_interval_bytes) != 0) {
@@ -1362,6 +1364,7 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
             n += nt;
             last = batch_last_offset(&nh);
         }
+        seg_set_prealloc(s, l->cfg.prealloc_chunk_bytes, l->cfg.segment_bytes);
         seg_mark mark;
         seg_mark_save(s, &mark);
         if (seg_append(s, batches + done, n, l->cfg.index_interval_bytes) != 0) {

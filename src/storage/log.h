@@ -34,6 +34,11 @@ typedef struct log_config {
     int64_t retention_ms;           /* retention.ms (604800000; -1 = unlimited) */
     int64_t file_delete_delay_ms;   /* file.delete.delay.ms (60000) */
     bool retention_delete;          /* cleanup.policy has delete (true): retention.ms/bytes apply */
+    /* Disk space reserved ahead of the active segment's appends, this much
+     * at a time (fallocate KEEP_SIZE: file sizes and the format unchanged;
+     * released at roll and close). preallocate=true (Kafka's whole segment)
+     * is segment_bytes; 0 = none. */
+    int64_t prealloc_chunk_bytes;
 } log_config;
 void log_config_defaults(log_config *c);
 

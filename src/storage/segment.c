@@ -208,6 +208,7 @@ int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn 
     if (pos < s->size) {
         if (storage_fio.ftruncate(s->log_fd, pos) != 0) return -1;
         s->size = pos;
+        s->alloc_end = 0; /* the shrink released what was reserved */
     }
     s->bytes_since_index = pos - last_index_pos;
     /* A closed segment always ends with its largest timestamp indexed. */
@@ -227,6 +228,7 @@ void seg_mark_save(const segment *s, seg_mark *m) {
 int seg_mark_restore(segment *s, const seg_mark *m) {
     int rc = 0;
     if (storage_fio.ftruncate(s->log_fd, m->size) != 0) rc = -1;
+    s->alloc_end = 0; /* a shrink releases what was reserved */
     bool odirty = s->oidx.dirty, tdirty = s->tidx.dirty;
     if (s->oidx.entries != m->oidx.entries && oidx_set_entries(&s->oidx, m->oidx.entries) != 0) rc = -1;
     if (s->tidx.entries != m->tidx.entries && tidx_set_entries(&s->tidx, m->tidx.entries) != 0) rc = -1;
@@ -242,10 +244,55 @@ int seg_mark_restore(segment *s, const seg_mark *m) {
     return rc;
 }
 
+void seg_set_prealloc(segment *s, int64_t chunk, int64_t limit) {
+    s->prealloc_chunk = chunk > 0 && !s->prealloc_off ? chunk : 0;
+    s->prealloc_limit = limit;
+}
+
+/* Makes sure [size, size+len) is reserved ahead (fallocate KEEP_SIZE).
+ * Best effort: when the file system cannot (EOPNOTSUPP) or the disk is full
+ * (ENOSPC), whatever part was reserved is given back, this segment reserves
+ * no more, and the write allocates as usual (reporting ENOSPC itself). */
+static void reserve_ahead(segment *s, size_t len) {
+    int64_t need = s->size + (int64_t)len;
+    if (s->prealloc_chunk <= 0 || need <= s->alloc_end) return;
+    int64_t from = s->alloc_end > s->size ? s->alloc_end : s->size;
+    int64_t end = from + s->prealloc_chunk;
+    if (end > s->prealloc_limit) end = s->prealloc_limit;
+    if (end < need) end = need;
+    if (storage_fio.fallocate(s->log_fd, FALLOC_FL_KEEP_SIZE, from, end - from) != 0) {
+        int saved = errno;
+        s->prealloc_off = true;
+        s->prealloc_chunk = 0;
+        (void)seg_release_prealloc(s);
+        errno = saved;
+        return;
+    }
+    s->alloc_end = end;
+}
+
+int seg_release_prealloc(segment *s) {
+    if (s->log_fd < 0) return 0;
+    struct stat st;
+    if (storage_fio.fstat(s->log_fd, &st) != 0) return -1;
+    s->alloc_end = 0;
+    /* Blocks past the end of the data (with some slack for the extent tree's
+     * own blocks): ours from reserve_ahead, or left by a crash. */
+    int64_t data_blocks = (s->size + 4095) / 4096 * 4096;
+    if ((int64_t)st.st_blocks * 512 <= data_blocks + (64 << 10)) return 0;
+    /* ext4 frees blocks past EOF only when a truncate shrinks the file.
+     * Should a crash fall between the two calls, the one extra zero byte is
+     * a partial batch header that recovery cuts (this segment is not below
+     * the recovery point yet: roll and close advance it afterwards). */
+    if (storage_fio.ftruncate(s->log_fd, s->size + 1) != 0) return -1;
+    return storage_fio.ftruncate(s->log_fd, s->size);
+}
+
 int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interval) {
     if (len == 0) return 0;
     seg_mark m;
     seg_mark_save(s, &m);
+    reserve_ahead(s, len);
     if (fio_pwrite_full(s->log_fd, data, len, s->size) != 0) goto fail;
     int64_t append_max_ts = -1;
     for (size_t off = 0; off < len;) {
@@ -314,11 +361,15 @@ int seg_truncate_to(segment *s, int64_t offset, int32_t index_interval) {
     if (rc == 1) return 0; /* nothing at or past offset here */
     if (storage_fio.ftruncate(s->log_fd, pos) != 0) return -1;
     s->size = pos;
+    s->alloc_end = 0;
     seg_scan_result res;
     return seg_rebuild(s, index_interval, false, NULL, NULL, &res);
 }
 
-int seg_seal(segment *s) { return tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, true); }
+int seg_seal(segment *s) {
+    if (seg_release_prealloc(s) != 0) return -1;
+    return tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, true);
+}
 
 int seg_flush(segment *s) {
     if (storage_fio.fsync(s->log_fd) != 0) return -1;

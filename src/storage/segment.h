@@ -33,6 +33,13 @@ typedef struct segment {
     int64_t rolling_ts;        /* max timestamp of the first batch, -1 if none */
     int64_t created_ms;        /* when opened/created (wall clock) */
     int64_t bytes_since_index;
+    /* Disk space reserved ahead of the appends (fallocate FALLOC_FL_KEEP_SIZE:
+     * the file size stays the data's, so the on-disk format and recovery are
+     * unchanged). prealloc_chunk 0 = off. */
+    int64_t prealloc_chunk;    /* grow the reservation by this much */
+    int64_t prealloc_limit;    /* never reserve past this (segment.bytes) */
+    int64_t alloc_end;         /* reserved up to here (0 = unknown/none) */
+    bool prealloc_off;         /* a reservation failed: none more for this segment */
 } segment;
 
 /* State to roll an append back to. */
@@ -95,7 +102,14 @@ int seg_translate_offset(const segment *s, int64_t offset, int64_t *pos, batch_h
  * entries past it; recomputes the summary. */
 int seg_truncate_to(segment *s, int64_t offset, int32_t index_interval);
 
-/* Becoming inactive (roll) or closing: write the final time index entry. */
+/* Reserve disk space ahead of appends, chunk bytes at a time, up to limit
+ * (the segment's size bound); chunk 0 turns it off. */
+void seg_set_prealloc(segment *s, int64_t chunk, int64_t limit);
+/* Returns space reserved past the data to the file system (roll, close). */
+int seg_release_prealloc(segment *s);
+
+/* Becoming inactive (roll) or closing: write the final time index entry and
+ * release the reserved space past the data. */
 int seg_seal(segment *s);
 int seg_flush(segment *s);
 void seg_close(segment *s);
