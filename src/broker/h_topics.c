@@ -172,7 +172,19 @@ typedef struct create_item {
     CreateTopicsResponse_CreatableTopicResult *o;
     const kstr *keys, *vals;
     int nc;
+    bool describable; /* DESCRIBE_CONFIGS on the topic: its layout and configs are answered */
 } create_item;
+
+/* ReplicationControlManager.createTopic without DESCRIBE_CONFIGS on the
+ * topic: no partitions, replication factor or configs, and
+ * TOPIC_AUTHORIZATION_FAILED as the config error. */
+static void hide_new_topic(CreateTopicsResponse_CreatableTopicResult *o) {
+    o->num_partitions = -1;
+    o->replication_factor = -1;
+    o->configs = NULL;
+    o->configs_count = 0;
+    o->topic_config_error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+}
 
 REQ_CHANGES_REPLY(reply_create_topics, CreateTopicsResponse)
 
@@ -188,7 +200,10 @@ static void topic_created(broker *b, void *arg, int16_t error) {
     else if (error != KERR_NONE && req->api_version >= 1)
         o->error_message = kstr_from(kerr_message(error));
     topic_rt *rt = error == KERR_NONE ? broker_topic(b, o->name) : NULL;
-    if (rt) {
+    if (rt && !it->describable) {
+        o->topic_id = rt->id;
+        hide_new_topic(o);
+    } else if (rt) {
         o->topic_id = rt->id;
         o->num_partitions = rt->nparts;
         const mpartition *mp = broker_mpartition(b, rt, 0);
@@ -256,7 +271,8 @@ void h_create_topics(broker *b, kreq *req) {
             kreq_fail(req, "out of memory");
             return;
         }
-        *it = (create_item){rc, o, keys, vals, nc};
+        *it = (create_item){rc, o, keys, vals, nc,
+                            authz_allowed_quiet(req, AZ_OP_DESCRIBE_CONFIGS, AZ_RES_TOPIC, t->name)};
         /* KafkaApis/ControllerApis: CREATE on the cluster or on the topic */
         int16_t ec = KERR_TOPIC_AUTHORIZATION_FAILED;
         if (!cluster_create && !authz_allowed_k(req, AZ_OP_CREATE, AZ_RES_TOPIC, t->name))
@@ -281,7 +297,10 @@ void h_create_topics(broker *b, kreq *req) {
             if (v >= 1 && msg) o->error_message = kstr_from(msg);
             continue;
         }
-        if (r.validate_only) {
+        if (r.validate_only && !it->describable) {
+            o->error_code = KERR_NONE;
+            hide_new_topic(o);
+        } else if (r.validate_only) {
             /* v5+: the topic as it would be */
             o->error_code = KERR_NONE;
             o->num_partitions = partitions == -1 ? b->cfg.num_partitions : partitions;

@@ -580,3 +580,51 @@ def test_authorized_operations(node):
     finally:
         alice.close()
         admin.close()
+
+
+def _create_topic_v7(conn, name, partitions):
+    """CreateTopics v7 -> (error, num_partitions, replication_factor, configs or None, topic_config_error_code)."""
+    nb = name.encode()
+    body = (_uvarint(2) + _uvarint(len(nb) + 1) + nb + struct.pack(">ih", partitions, 1) + _uvarint(1) + _uvarint(1)
+            + _uvarint(0) + struct.pack(">i?", 30000, False) + _uvarint(0))
+    r = _Reader(conn.call(19, 7, body))
+    r.take(">i")
+    assert r.uvarint() == 2
+    r.cstr()
+    r.p += 16
+    err = r.take(">h")
+    r.cstr()
+    nparts, rf = r.take(">ih")
+    n = r.uvarint()
+    configs = None if n == 0 else {}
+    for _ in range(max(n - 1, 0)):
+        k = r.cstr()
+        configs[k] = r.cstr()
+        r.take(">?b?")
+        r.tags()
+    config_err = 0
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        if tag == 0:
+            config_err = struct.unpack_from(">h", r.d, r.p)[0]
+        r.p += size
+    return err, nparts, rf, configs, config_err
+
+
+def test_create_topics_returns_configs_only_with_describe_configs(node):
+    """ReplicationControlManager.createTopic: without DESCRIBE_CONFIGS on the new topic its layout and
+    configs are left out and topic_config_error_code is TOPIC_AUTHORIZATION_FAILED."""
+    r = acls(node, "--add", "--allow-principal", "User:alice", "--operation", "Create", "--topic", "cfg-",
+             "--resource-pattern-type", "prefixed")
+    assert r.returncode == 0, r.stdout + r.stderr
+    alice = _Conn(node.sasl_bootstrap, "alice", ALICE_PW)
+    try:
+        assert _create_topic_v7(alice, "cfg-hidden", 2) == (0, -1, -1, {}, 29)
+        r = acls(node, "--add", "--allow-principal", "User:alice", "--operation", "DescribeConfigs", "--topic",
+                 "cfg-shown")
+        assert r.returncode == 0, r.stdout + r.stderr
+        err, nparts, rf, configs, config_err = _create_topic_v7(alice, "cfg-shown", 2)
+        assert (err, nparts, rf, config_err) == (0, 2, 1, 0)
+        assert configs["cleanup.policy"] == "delete", configs
+    finally:
+        alice.close()
