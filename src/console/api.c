@@ -5,7 +5,7 @@
  *   GET  /api/topics                   every topic with sizes and health
  *   GET  /api/topic?name=T             partitions (leader, replicas, ISR,
  *                                      offsets, sizes) and configs
- *   GET  /api/messages?topic=T&partition=P[&offset=O|&timestamp=MS][&count=N]
+ *   GET  /api/messages?topic=T&partition=P[&offset=O|&timestamp=MS|&from=end][&count=N]
  *                                      at most 100 records and 1 MB of log
  *   GET  /api/groups                   the groups this node coordinates
  *   GET  /api/group?id=G               members, assignment, offsets and lag
@@ -514,7 +514,12 @@ static int api_messages(broker *b, const http_request *r, mbuf *out, const char 
     bool by_offset = rc == 1;
     if ((rc = int_param(r, "timestamp", 0, INT64_MAX, &ts, out, ctype)) < 0) return -rc;
     bool by_ts = rc == 1;
-    if (by_offset && by_ts) return fail(out, ctype, 400, "give offset or timestamp, not both");
+    char from[16];
+    int fr = qparam(r, "from", from, sizeof from);
+    if (fr < 0 || (fr == 1 && strcmp(from, "start") != 0 && strcmp(from, "end") != 0))
+        return fail(out, ctype, 400, "parameter from must be start or end");
+    bool newest = fr == 1 && strcmp(from, "end") == 0;
+    if (by_offset + by_ts + newest > 1) return fail(out, ctype, 400, "give one of offset, timestamp or from=end");
     if ((rc = int_param(r, "count", 1, MAX_RECORDS, &count, out, ctype)) < 0) return -rc;
     const mtopic *t = mimage_topic(b->image, kstr_from(topic));
     if (!t) return fail(out, ctype, 404, "unknown topic %s", topic);
@@ -535,6 +540,8 @@ static int api_messages(broker *b, const http_request *r, mbuf *out, const char 
         }
         offset = found < 0 ? hw : found;
         karena_reset(&a);
+    } else if (newest) {
+        offset = hw - count > start ? hw - count : start; /* the last count offsets before the HW */
     } else if (!by_offset) {
         offset = start;
     }

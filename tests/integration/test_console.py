@@ -246,6 +246,10 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     ts = page["records"][1]["timestamp"]
     by_time = api(port, f"messages?topic=audit&partition=0&timestamp={ts}&count=100")
     assert by_time["records"] and by_time["records"][0]["timestamp"] >= ts and by_time["from_offset"] <= 2
+    newest = api(port, "messages?topic=audit&partition=0&from=end&count=2")
+    assert [r["offset"] for r in newest["records"]] == [3, 4] and newest["next_offset"] == 5
+    assert [r["offset"] for r in api(port, "messages?topic=audit&partition=0&from=end&count=50")["records"]] == \
+        [0, 1, 2, 3, 4]
     future = api(port, f"messages?topic=audit&partition=0&timestamp={ts + 10**9}")
     assert future["records"] == [] and future["from_offset"] == 5
 
@@ -255,6 +259,8 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
                          ("messages?topic=orders&partition=0&count=0", 400),
                          ("messages?topic=orders&partition=0&offset=-1", 400),
                          ("messages?topic=orders&partition=0&offset=1&timestamp=1", 400),
+                         ("messages?topic=orders&partition=0&from=middle", 400),
+                         ("messages?topic=orders&partition=0&from=end&offset=1", 400),
                          ("messages?topic=orders&partition=0&offset=99999999999999999999", 400),
                          ("messages?topic=orders&partition=0&offset=%zz", 400),
                          ("messages?topic=orders%00x&partition=0", 400),
@@ -301,7 +307,8 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     base = f"http://127.0.0.1:{port}/"
     pages = {}
     for name, frag in [("cluster", "#/cluster"), ("topics", "#/topics"), ("topic", "#/topic/orders"),
-                       ("messages", "#/messages?topic=orders&partition=0&count=5"), ("groups", "#/groups"),
+                       ("messages", "#/messages?topic=orders&partition=0&count=5"),
+                       ("newest", "#/messages?topic=orders&partition=0&count=2&from=end"), ("groups", "#/groups"),
                        ("group", "#/group/billing"), ("charts", "#/charts")]:
         pages[name] = br.dom(base + frag)
         br.screenshot(base + frag, "console-" + name)
@@ -322,12 +329,13 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
     grows = {(r[0], int(r[1])): (r[2], r[3], r[4]) for r in table_rows(pages["group"], "offsets")}
     assert grows == rows
     assert 'id="reset-disabled"' in pages["group"] and "read-only" in text_of(pages["group"])
+    assert [int(r[0]) for r in table_rows(pages["newest"], "records")] == [leo[0] - 2, leo[0] - 1]
     assert table_rows(pages["group"], "members") == [] and '<tr class="empty">' in pages["group"], "no members"
     bad = br.dom(base + "#/messages?topic=orders&partition=9")  # an API error is shown, not a script error
     assert 'id="api-error"' in bad and "topic orders has no partition 9" in text_of(bad)
     crow = {r[0]: r for r in table_rows(pages["charts"], "rates")}
     assert crow["orders"][4] == "36"
-    assert len([f for f in os.listdir(tmp_path) if f.endswith(".png")]) == 7
+    assert len([f for f in os.listdir(tmp_path) if f.endswith(".png")]) == 8
 
 
 def test_offset_reset_when_writable(broker_factory):

@@ -183,22 +183,26 @@
       var ts = el('input', {name: 'timestamp', type: 'datetime-local', step: '1',
         value: params.timestamp ? new Date(Number(params.timestamp) - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 19) : ''});
       var count = el('input', {name: 'count', type: 'number', min: '1', max: '100', value: params.count || '20'});
+      var newest = el('input', {name: 'newest', type: 'checkbox'});
+      newest.checked = params.from === 'end';
       var form = el('form.bar', {id: 'browse', onsubmit: function (e) {
         e.preventDefault();
         var p = {topic: sel.value, partition: part.value, count: count.value};
-        if (ts.value) p.timestamp = String(new Date(ts.value).getTime());
+        if (newest.checked) p.from = 'end';
+        else if (ts.value) p.timestamp = String(new Date(ts.value).getTime());
         else if (off.value !== '') p.offset = off.value;
         location.hash = '#/messages?' + q(p);
       }},
       el('label', null, 'Topic', sel), el('label', null, 'Partition', part), el('label', null, 'From offset', off),
-      el('label', null, 'or from time', ts), el('label', null, 'Count (max 100)', count), el('button', {type: 'submit'}, 'Load'));
+      el('label', null, 'or from time', ts), el('label', null, 'or the newest', newest),
+      el('label', null, 'Count (max 100)', count), el('button', {type: 'submit'}, 'Load'));
       show(el('h1', null, 'Messages'), form, el('div', {id: 'result'}));
       if (!topic) { ready(); return; }
       var req = {topic: topic, partition: params.partition || '0', count: params.count || '20',
-        offset: params.offset, timestamp: params.timestamp};
+        offset: params.offset, timestamp: params.timestamp, from: params.from};
       return api('messages?' + q(req)).then(function (m) {
         var res = document.getElementById('result');
-        var next = Object.assign({}, req, {offset: m.next_offset, timestamp: ''});
+        var next = Object.assign({}, req, {offset: m.next_offset, timestamp: '', from: ''});
         append(res, [
           el('p.muted', {id: 'range'}, m.topic + '-' + m.partition + ': log start ' + m.log_start_offset +
             ', high watermark ' + m.high_watermark + '; showing ' + m.records.length + ' from offset ' + m.from_offset + '.'),
