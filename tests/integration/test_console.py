@@ -145,21 +145,22 @@ class Browser:
         assert "Refused to" not in r.stderr, f"content security policy violation on {url}:\n{r.stderr[-3000:]}"
         return r
 
-    def dom(self, url):
-        r = self._run(url, "--dump-dom")
+    def dom(self, url, screenshot=None):
+        """The DOM after the scripts ran; with screenshot, also a PNG of the page (one run)."""
+        extra = []
+        if screenshot:
+            path = os.path.join(self.workdir, screenshot + ".png")
+            extra = ["--window-size=1280,900", "--screenshot=" + path]
+        r = self._run(url, *extra, "--dump-dom")
+        if screenshot:
+            with open(path, "rb") as f:
+                assert f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 1000, f"screenshot {path}"
         dom = r.stdout
         assert 'data-ready="1"' in dom, f"{url} did not finish loading:\n{dom[-3000:]}\n{r.stderr[-2000:]}"
         m = re.search(r'<div id="errors"[^>]*>(.*?)</div>', dom, re.S)
         assert m is not None and m.group(1).strip() == "", f"{url} reported errors: {m.group(1) if m else dom}"
         assert "data-errors" not in dom, dom
         return dom
-
-    def screenshot(self, url, name):
-        path = os.path.join(self.workdir, name + ".png")
-        self._run(url, "--window-size=1280,900", "--screenshot=" + path)
-        with open(path, "rb") as f:
-            assert f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 1000, f"screenshot {path}"
-        return path
 
 
 def text_of(dom):
@@ -310,8 +311,7 @@ def test_api_matches_the_tools_and_pages_render(console_broker, tmp_path):
                        ("messages", "#/messages?topic=orders&partition=0&count=5"),
                        ("newest", "#/messages?topic=orders&partition=0&count=2&from=end"), ("groups", "#/groups"),
                        ("group", "#/group/billing"), ("charts", "#/charts")]:
-        pages[name] = br.dom(base + frag)
-        br.screenshot(base + frag, "console-" + name)
+        pages[name] = br.dom(base + frag, screenshot="console-" + name)
 
     assert b.cluster_id in text_of(pages["cluster"])
     assert table_rows(pages["cluster"], "nodes")[0][:3] == ["1", "127.0.0.1", str(b.port)]
