@@ -31,8 +31,11 @@ static const opt_spec configs_specs[] = {
     {"bootstrap-server", OPT_ARG, "String: server to connect to",
      "The Kafka broker(s) to connect to.", NULL, 0},
     {"broker", OPT_ARG, "String", "Broker id; same as --entity-type brokers --entity-name <id>.", NULL, 0},
+    {"broker-defaults", OPT_FLAG, NULL, "The config defaults for all brokers.", NULL, 0},
     {"broker-logger", OPT_ARG, "String",
      "Broker id for logger levels; same as --entity-type broker-loggers --entity-name <id>.", NULL, 0},
+    {"client", OPT_ARG, "String", "Client id; same as --entity-type clients --entity-name <id>.", NULL, 0},
+    {"client-defaults", OPT_FLAG, NULL, "The config defaults for all clients.", NULL, 0},
     {"command-config", OPT_ARG, "String: command config property file",
      "A properties file with settings for the admin client.", NULL, 0},
     {"delete-config", OPT_ARG, "String", "Comma-separated names of configs to remove.", NULL, 0},
@@ -40,8 +43,25 @@ static const opt_spec configs_specs[] = {
     {"entity-default", OPT_FLAG, NULL, "Act on the cluster-wide default of the entity type.", NULL, 0},
     {"entity-name", OPT_ARG, "String", "Name of the entity (topic name, broker id, ...).", NULL, 1},
     {"entity-type", OPT_ARG, "String", "Type of entity: topics, clients, users, brokers, ips or broker-loggers.", NULL, 1},
+    {"ip", OPT_ARG, "String", "IP address; same as --entity-type ips --entity-name <ip>.", NULL, 0},
+    {"ip-defaults", OPT_FLAG, NULL, "The config defaults for all IPs.", NULL, 0},
     {"topic", OPT_ARG, "String", "Topic name; same as --entity-type topics --entity-name <name>.", NULL, 0},
+    {"user", OPT_ARG, "String", "User principal name; same as --entity-type users --entity-name <name>.", NULL, 0},
+    {"user-defaults", OPT_FLAG, NULL, "The config defaults for all users.", NULL, 0},
 };
+
+/* ConfigCommandOptions' entity shorthands, in the order Kafka appends them
+ * after the --entity-type ones: named entities, then defaults. */
+static const struct {
+    const char *opt, *type;
+    bool is_default;
+} shorthands[] = {
+    {"topic", "topics", false},         {"client", "clients", false},        {"user", "users", false},
+    {"broker", "brokers", false},       {"broker-logger", "broker-loggers", false}, {"ip", "ips", false},
+    {"client-defaults", "clients", true}, {"user-defaults", "users", true},    {"broker-defaults", "brokers", true},
+    {"ip-defaults", "ips", true},
+};
+#define NSHORTHANDS (sizeof shorthands / sizeof shorthands[0])
 
 static const char *source_name(int8_t s) {
     switch (s) {
@@ -193,10 +213,22 @@ int tool_configs(int argc, char **argv) {
     /* Entity type and name, from --entity-type/--entity-name or the shorthands. */
     const char *etype = opts_get(&o, "entity-type", NULL);
     const char *ename = opts_get(&o, "entity-name", NULL);
-    if (opts_has(&o, "topic")) etype = "topics", ename = opts_get(&o, "topic", "");
-    if (opts_has(&o, "broker")) etype = "brokers", ename = opts_get(&o, "broker", "");
-    if (opts_has(&o, "broker-logger")) etype = "broker-loggers", ename = opts_get(&o, "broker-logger", "");
     int is_default = opts_has(&o, "entity-default");
+    quota_part given[2]; /* the shorthands given, "" naming a default */
+    size_t nshort = 0;
+    for (size_t i = 0; i < NSHORTHANDS; i++) {
+        if (!opts_has(&o, shorthands[i].opt)) continue;
+        if (nshort < 2)
+            given[nshort] = (quota_part){shorthands[i].type,
+                                         shorthands[i].is_default ? "" : opts_get(&o, shorthands[i].opt, "")};
+        nshort++;
+    }
+    size_t ntypes = opts_count(&o, "entity-type");
+    if (ntypes == 0 && nshort >= 1) {
+        etype = given[0].type;
+        ename = *given[0].name ? given[0].name : NULL;
+        is_default = !*given[0].name;
+    }
     karena a;
     karena_init(&a, 0);
     kclient c;
@@ -273,7 +305,12 @@ int tool_configs(int argc, char **argv) {
      * --entity-default) for each */
     quota_part parts[2] = {{etype, name}, {NULL, NULL}};
     int nparts = 1;
-    if (opts_count(&o, "entity-type") == 2 && (users || quotas)) {
+    if (ntypes + nshort == 2 && nshort > 0 && (users || quotas)) {
+        /* --user u --client c, or --entity-type users --entity-name u --client c */
+        if (ntypes == 0) parts[0] = given[0];
+        parts[1] = given[nshort - 1];
+        nparts = 2;
+    } else if (ntypes == 2 && (users || quotas)) {
         parts[0].type = opts_get_at(&o, "entity-type", 0);
         parts[1].type = opts_get_at(&o, "entity-type", 1);
         parts[0].name = opts_get_at(&o, "entity-name", 0);

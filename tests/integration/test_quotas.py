@@ -504,3 +504,30 @@ def test_kafka_topics_waits_out_the_mutation_quota(broker, tmp_path):
     assert [t for t in r.stdout.split() if t.startswith("wait-")] == ["wait-b"], r.stdout
     r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--describe", "--topic", "wait-b")
     assert "PartitionCount: 2" in r.stdout, r.stdout
+
+
+def test_kafka_configs_entity_shorthands(broker):
+    """ConfigCommand's --user/--client/--ip and --user-defaults/--client-defaults/--ip-defaults."""
+    r = configs(broker, "--user", "sh-alice", "--client", "sh-c1", "--alter", "--add-config", "producer_byte_rate=300")
+    assert r.returncode == 0, r.stderr
+    r = configs(broker, "--entity-type", "users", "--entity-name", "sh-alice", "--entity-type", "clients",
+                "--entity-name", "sh-c1", "--describe")
+    assert r.stdout == "Quota configs for user-principal 'sh-alice', client-id 'sh-c1' are producer_byte_rate=300.0\n"
+    r = configs(broker, "--user-defaults", "--alter", "--add-config", "consumer_byte_rate=5000")
+    assert r.stdout == "Completed updating default config for users in the cluster.\n", r.stdout + r.stderr
+    r = configs(broker, "--entity-type", "users", "--entity-default", "--describe")
+    assert r.stdout == "Quota configs for the default user-principal are consumer_byte_rate=5000.0\n", r.stdout
+    r = configs(broker, "--client-defaults", "--alter", "--add-config", "request_percentage=70")
+    assert r.returncode == 0, r.stderr
+    r = configs(broker, "--client-defaults", "--describe")
+    assert r.stdout == "Quota configs for the default client-id are request_percentage=70.0\n", r.stdout
+    r = configs(broker, "--ip", "127.0.0.9", "--alter", "--add-config", "connection_creation_rate=100")
+    assert r.stdout == "Completed updating config for ip 127.0.0.9.\n", r.stdout + r.stderr
+    r = configs(broker, "--ip-defaults", "--alter", "--add-config", "connection_creation_rate=200")
+    assert r.returncode == 0, r.stderr
+    r = configs(broker, "--entity-type", "ips", "--describe")
+    assert sorted(r.stdout.splitlines()) == ["Quota configs for ip '127.0.0.9' are connection_creation_rate=100.0",
+                                             "Quota configs for the default ip are connection_creation_rate=200.0"], \
+        r.stdout
+    r = configs(broker, "--user", "sh-alice", "--entity-type", "clients", "--entity-name", "sh-c1", "--describe")
+    assert r.stdout == "Quota configs for user-principal 'sh-alice', client-id 'sh-c1' are producer_byte_rate=300.0\n"
