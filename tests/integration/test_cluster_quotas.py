@@ -23,12 +23,12 @@ def configs(c, node_id, *args):
 
 
 def produce_throttles(bootstrap, topic, client_id):
-    """Produces 40 kB in one go and returns the throttle times the broker answered."""
+    """Produces 30 kB in one go and returns the throttle times the broker answered."""
     import confluent_kafka as ck
     throttles = []
     p = ck.Producer({"bootstrap.servers": bootstrap, "client.id": client_id, "linger.ms": 50,
                      "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
-    for _ in range(4):
+    for _ in range(3):
         p.produce(topic, b"x" * 10_000)
     assert p.flush(60) == 0
     deadline = time.time() + 10
@@ -37,7 +37,7 @@ def produce_throttles(bootstrap, topic, client_id):
     return throttles
 
 
-DESCRIBED = "Quota configs for client-id 'slow' are producer_byte_rate=1000.0"
+DESCRIBED = "Quota configs for client-id 'slow' are producer_byte_rate=2500.0"
 
 
 def test_client_quota_set_on_one_node_applies_on_all(samsa_cluster_factory):
@@ -50,14 +50,15 @@ def test_client_quota_set_on_one_node_applies_on_all(samsa_cluster_factory):
     assert r.returncode == 0, r.stdout + r.stderr
 
     r = configs(c, 1, "--entity-type", "clients", "--entity-name", "slow", "--alter", "--add-config",
-                "producer_byte_rate=1000")
+                "producer_byte_rate=2500")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout == "Completed updating config for client slow.\n"
     for node_id in (3, 2):
         wait_for(lambda: configs(c, node_id, "--entity-type", "clients", "--describe").stdout.strip() == DESCRIBED,
                  f"node {node_id} describes the quota")
 
-    # node 2 leads q: it throttles 'slow' (40 kB against 1000 B/s) and not others
+    # node 2 leads q: it throttles 'slow' (30 kB over Kafka's 10 s window: about 3000 B/s against
+    # 2500, so about 2 s of throttle) and not others
     assert max(produce_throttles(n2.bootstrap, "q", "slow"), default=0) > 0
     assert not any(produce_throttles(n2.bootstrap, "q", "fast"))
 
