@@ -409,14 +409,14 @@ def produce_peer_run(bootstrap, topic, parts, S, pid):
     return r["mb_per_s"], cpu / (time.perf_counter() - t0), cpu * 1000 / mb if mb else 0.0
 
 
-# This VM's balloon reports free guest memory to the host (virtio free page
-# reporting, 2 s after it is freed); a page the host has taken back faults
-# and is zeroed on the host at its next use. A write into new page-cache
-# pages right after a big file was deleted reuses still-backed memory and
-# runs ~6x cheaper than one a few seconds later (1 GiB: 0.2 against 1.2
-# CPU-ms/MB). Every timed write of this step first waits this long, so all
-# of them (page-cache rate and broker alike) meet the steady state of a log
-# whose old segments were deleted long ago (S["peer_cold_wait_s"]).
+# On this VM a write into page-cache memory that was freed a while ago costs
+# ~6x the CPU of one into memory freed just before (1 GiB: 1.2 against 0.2
+# CPU-ms/MB; the likely cause is the balloon's free page reporting: the host
+# must fault and zero a reported page again; bench/README.md). Every timed
+# write of this step first waits S["peer_cold_wait_s"], so that none of them
+# (page-cache rate and broker alike) is likely to reuse the memory the run
+# before it just freed: the steady state of a log whose old segments went
+# long ago. Not a guarantee; each row gives its CPU per MB beside its MB/s.
 def cold_pages(S):
     time.sleep(S["peer_cold_wait_s"])
 
