@@ -5,6 +5,10 @@ SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build-asan
 OPT = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),thread)
+# ThreadSanitizer for the threaded parts (log cleaner workers, the fsync thread, DNS lookups)
+BUILD ?= build-tsan
+OPT = -O1 -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD ?= build
 OPT = -O2
@@ -69,7 +73,23 @@ NPROC ?= $(shell nproc 2>/dev/null || echo 2)
 test:
 	$(MAKE) -j$(NPROC) SANITIZE=1 all
 	$(MAKE) -j$(NPROC) SANITIZE=1 check-unit
+	$(MAKE) check-tsan
 	SAMSA_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 $(PYTEST) -q -p no:cacheprovider tests/integration
+
+# ThreadSanitizer over the threaded parts: the unit tests that start threads (the fsync
+# thread, kafka_client's DNS lookups, the cleaner's live swap) and the compaction suite,
+# whose broker runs the log cleaner's worker threads. Only the broker is built with TSan
+# (the tools keep the ASan build: librdkafka is not instrumented). setarch -R: gcc 12's
+# TSan cannot map its shadow memory under a kernel's largest ASLR ranges.
+TSAN_UNIT := test_storage test_kafka_client test_cleaner
+TSAN_RUN = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R
+.PHONY: check-tsan
+check-tsan:
+	$(MAKE) -j$(NPROC) SANITIZE=1 build-asan/samsa-tools
+	$(MAKE) -j$(NPROC) SANITIZE=thread build-tsan/samsa-broker $(TSAN_UNIT:%=build-tsan/tests/%)
+	ln -sfn ../build-asan/samsa-tools build-tsan/samsa-tools
+	@for t in $(TSAN_UNIT); do $(TSAN_RUN) build-tsan/tests/$$t || exit 1; done
+	SAMSA_BUILD=build-tsan $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider tests/integration/test_compaction.py
 
 # Quicker loop while developing: optimized build, no sanitizers.
 test-fast: all check-unit
