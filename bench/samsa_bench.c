@@ -38,8 +38,9 @@
  *            times REPEAT raw Metadata v1 requests for TOPIC (- for all
  *            topics) on one connection, from request written to response
  *            fully read; prints the partition count the answer carried.
- *   diskwrite FILE MIB SYNC
- *            sequential 1 MiB writes; SYNC=1 ends with fdatasync (counted).
+ *   diskwrite FILE MIB SYNC [WRITE_KIB]
+ *            sequential writes of WRITE_KIB (default 1024); SYNC=1 ends with
+ *            fdatasync (counted). Prints MB/s and its own CPU-ms per MB.
  *   diskstream FILE MAX_MIB SECONDS
  *            the sustained write rate: sequential writes handed to writeback
  *            every 32 MiB, for at most MAX_MIB or SECONDS, then fdatasync.
@@ -970,10 +971,11 @@ static double cpu_seconds(void) {
 }
 
 static int cmd_diskwrite(int argc, char **argv) {
-    if (argc != 3) die("usage", "diskwrite FILE MIB SYNC");
+    if (argc != 3 && argc != 4) die("usage", "diskwrite FILE MIB SYNC [WRITE_KIB]");
     long mib = parse_long(argv[1], "MIB", 1, 65536);
     int sync = (int)parse_long(argv[2], "SYNC", 0, 1);
-    size_t chunk = 1 << 20;
+    size_t chunk = argc == 4 ? (size_t)parse_long(argv[3], "WRITE_KIB", 4, 1024) << 10 : 1 << 20;
+    if ((1u << 20) % chunk) die("WRITE_KIB", "must divide 1024");
     char *buf = malloc(chunk);
     if (!buf) die("malloc", "buffer");
     for (size_t i = 0; i < chunk; i++) buf[i] = (char)(i * 131 + 7);
@@ -981,11 +983,11 @@ static int cmd_diskwrite(int argc, char **argv) {
     if (fd < 0) die(argv[0], strerror(errno));
     int64_t t0 = now_ns();
     double c0 = cpu_seconds();
-    for (long i = 0; i < mib; i++)
+    for (long i = 0; i < mib * (long)((1u << 20) / chunk); i++)
         if (write(fd, buf, chunk) != (ssize_t)chunk) die("write", strerror(errno));
     if (sync && fdatasync(fd) != 0) die("fdatasync", strerror(errno));
     double secs = (double)(now_ns() - t0) / 1e9;
-    double mb = (double)mib * (double)chunk / 1e6;
+    double mb = (double)mib * (double)(1 << 20) / 1e6;
     double cpu_ms_per_mb = (cpu_seconds() - c0) * 1000 / mb;
     close(fd);
     unlink(argv[0]);
