@@ -165,6 +165,8 @@ enum {
     CFG_SRC_DYNAMIC_TOPIC = 1, CFG_SRC_DYNAMIC_BROKER = 2, CFG_SRC_DYNAMIC_DEFAULT_BROKER = 3,
     CFG_SRC_STATIC_BROKER = 4, CFG_SRC_DEFAULT = 5
 };
+/* Kafka's name of a ConfigSource code (DescribeConfigs), e.g. "DYNAMIC_TOPIC_CONFIG". */
+const char *config_source_name(int8_t source);
 
 typedef struct config_def config_def; /* opaque: one key's name, type, default, validator */
 

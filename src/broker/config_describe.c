@@ -175,3 +175,15 @@ int config_describe_broker(const config_layers *l, int32_t node_id, bool per_bro
         if (describe_throttle_key(l, throttle_keys[i], per_broker, &out[count], a)) count++;
     return count;
 }
+
+const char *config_source_name(int8_t source) {
+    switch (source) {
+    case CFG_SRC_DYNAMIC_TOPIC: return "DYNAMIC_TOPIC_CONFIG";
+    case CFG_SRC_DYNAMIC_BROKER: return "DYNAMIC_BROKER_CONFIG";
+    case CFG_SRC_DYNAMIC_DEFAULT_BROKER: return "DYNAMIC_DEFAULT_BROKER_CONFIG";
+    case CFG_SRC_STATIC_BROKER: return "STATIC_BROKER_CONFIG";
+    case CFG_SRC_DEFAULT: return "DEFAULT_CONFIG";
+    case 6: return "DYNAMIC_BROKER_LOGGER_CONFIG";
+    default: return "UNKNOWN";
+    }
+}

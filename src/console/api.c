@@ -318,17 +318,6 @@ static int api_topics(broker *b, mbuf *out, const char **ctype) {
     return send_json(out, ctype, j, 200);
 }
 
-static const char *source_name(int8_t s) {
-    switch (s) {
-    case 1: return "DYNAMIC_TOPIC_CONFIG";
-    case 2: return "DYNAMIC_BROKER_CONFIG";
-    case 3: return "DYNAMIC_DEFAULT_BROKER_CONFIG";
-    case 4: return "STATIC_BROKER_CONFIG";
-    case 5: return "DEFAULT_CONFIG";
-    case 6: return "DYNAMIC_BROKER_LOGGER_CONFIG";
-    default: return "UNKNOWN";
-    }
-}
 
 /* Parallel key/value arrays of an image config set (values non-NULL). */
 static int mset_arrays(const mconfig_set *m, const char ***keys, const char ***values) {
@@ -368,7 +357,7 @@ static json_t *topic_configs(broker *b, const mtopic *t) {
             json_t *o = json_object();
             json_object_set_new(o, "name", json_string(es[i].name));
             json_object_set_new(o, "value", es[i].sensitive ? json_null() : str_or_null(es[i].value));
-            json_object_set_new(o, "source", json_string(source_name(es[i].source)));
+            json_object_set_new(o, "source", json_string(config_source_name(es[i].source)));
             json_object_set_new(o, "sensitive", json_boolean(es[i].sensitive));
             json_array_append_new(arr, o);
         }

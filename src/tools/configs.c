@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/config.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "tools/admin_common.h"
@@ -63,17 +64,6 @@ static const struct {
 };
 #define NSHORTHANDS (sizeof shorthands / sizeof shorthands[0])
 
-static const char *source_name(int8_t s) {
-    switch (s) {
-    case 1: return "DYNAMIC_TOPIC_CONFIG";
-    case 2: return "DYNAMIC_BROKER_CONFIG";
-    case 3: return "DYNAMIC_DEFAULT_BROKER_CONFIG";
-    case 4: return "STATIC_BROKER_CONFIG";
-    case 5: return "DEFAULT_CONFIG";
-    case 6: return "DYNAMIC_BROKER_LOGGER_CONFIG";
-    default: return "UNKNOWN";
-    }
-}
 
 static int arg_error(const char *msg) {
     fprintf(stderr, "%s\n", msg);
@@ -152,7 +142,7 @@ static int describe_entity(cfg_route *r, karena *a, int8_t rtype, const char *na
         printf(" sensitive=%s synonyms={", e->is_sensitive ? "true" : "false");
         for (int32_t s = 0; s < e->synonyms_count; s++) {
             const DescribeConfigsResponse_DescribeConfigsSynonym *sy = &e->synonyms[s];
-            printf("%s%s:%.*s=", s ? ", " : "", source_name(sy->source), (int)sy->name.len, sy->name.p);
+            printf("%s%s:%.*s=", s ? ", " : "", config_source_name(sy->source), (int)sy->name.len, sy->name.p);
             print_kstr_or_null(e->is_sensitive ? KSTR_NULL : sy->value);
         }
         printf("}\n");
