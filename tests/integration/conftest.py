@@ -61,6 +61,28 @@ def tool_env():
     return env
 
 
+def wait_until(cond, timeout, what, interval=0.05):
+    """Polls cond() every interval seconds until it returns something true (returned) or timeout
+    seconds pass (AssertionError naming what and the last answer); an OSError, AssertionError or
+    ConnectionError from cond (a node between states) counts as a no until the timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while True:
+        try:
+            last = cond()
+        except (OSError, AssertionError, ConnectionError) as e:  # a node between states
+            last = e
+            if time.time() > deadline:
+                raise
+        else:
+            if last:
+                return last
+        if time.time() > deadline:
+            what = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
 class Broker:
     """One broker process with its own data dir and port."""
 

@@ -39,7 +39,7 @@ import pytest
 
 from cluster import (HAVE_ETCD, ClusterNode, EtcdCluster, SamsaCluster,  # noqa: F401 (fixtures)
                      etcd_cluster, etcd_cluster_factory, samsa_cluster_factory)
-from conftest import BIN, BROKER_BIN, free_port, tool_env
+from conftest import BIN, BROKER_BIN, free_port, tool_env, wait_until
 from test_lab import Consumer, pty_producer
 
 pytestmark = pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
@@ -52,24 +52,6 @@ KAFKA_PYTHON = "/usr/lib/python3/dist-packages"
 
 # ---------------------------------------------------------------- helpers
 
-def wait_until(cond, timeout, what, interval=0.05):
-    """Polls cond() (its truthy value is returned) until timeout seconds."""
-    deadline = time.time() + timeout
-    last = None
-    while True:
-        try:
-            last = cond()
-        except (OSError, AssertionError, ConnectionError) as e:  # a node between states
-            last = e
-            if time.time() > deadline:
-                raise
-        else:
-            if last:
-                return last
-        if time.time() > deadline:
-            what = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
 
 
 def tool(c, name, *args, input=None, timeout=60, ok=True):

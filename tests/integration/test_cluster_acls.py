@@ -5,10 +5,9 @@ other over SASL_PLAINTEXT as User:admin, a super user, so replication
 (follower fetches need CLUSTER_ACTION) keeps working with the authorizer on;
 User:ANONYMOUS on the PLAINTEXT listener gets nothing."""
 import os
-import time
 
 from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
-from conftest import free_port
+from conftest import free_port, wait_until
 
 ADMIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
               'password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";')
@@ -25,12 +24,7 @@ OVERRIDES = {
 
 
 def wait_for(pred, what, timeout=40):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what}")
+    wait_until(pred, timeout, what, interval=0.3)
 
 
 def alice_can_produce(port, topic):

@@ -6,15 +6,11 @@ is gone everywhere once deleted."""
 import time
 
 from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
+from conftest import wait_until
 
 
 def wait_for(pred, what, timeout=40):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what}")
+    wait_until(pred, timeout, what, interval=0.3)
 
 
 def configs(c, node_id, *args):

@@ -4,10 +4,9 @@ UserScramCredentialRecord from the metadata log), and once deleted on another
 node is refused everywhere. Every node has a PLAINTEXT listener (inter-broker)
 and a SASL_PLAINTEXT listener."""
 import shutil
-import time
 
 from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
-from conftest import free_port
+from conftest import free_port, wait_until
 
 SASL = {
     "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -32,12 +31,7 @@ def can_login(port, user, password, mechanism="SCRAM-SHA-512"):
 
 
 def wait_for(pred, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what}")
+    wait_until(pred, timeout, what, interval=0.3)
 
 
 def test_scram_user_created_on_one_node_works_on_every_node(samsa_cluster_factory):

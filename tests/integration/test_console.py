@@ -16,27 +16,17 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from cluster import etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401
-from conftest import PYTHON, free_port
+from conftest import PYTHON, free_port, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.time() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def http(port, path, method="GET", headers=None):

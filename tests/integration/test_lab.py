@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import BIN, BUILD, PYTHON, ROOT, free_port, tool_env
+from conftest import BIN, BUILD, PYTHON, ROOT, free_port, tool_env, wait_until
 
 SERVER_PROPERTIES = os.path.join(ROOT, "config", "kraft", "server.properties")
 
@@ -148,13 +148,6 @@ def run(script, *args, env, input=None, timeout=60):
                           timeout=timeout, env=env)
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def port_open(port):

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from cluster import HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401
-from conftest import BIN, PYTHON, Broker, free_port, tool_env
+from conftest import BIN, PYTHON, Broker, free_port, tool_env, wait_until
 
 # ---------------------------------------------------------------- strict text-format parser
 
@@ -107,15 +107,6 @@ def scrape(port, timeout=10):
         return Scrape(r.read().decode("utf-8"))
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.time() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def run(broker, name, *args, timeout=60):
