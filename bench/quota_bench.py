@@ -101,7 +101,7 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--quota-seconds", type=int, default=60, help="length of each throttled run")
+    ap.add_argument("--quota-seconds", type=int, default=120, help="length of each throttled run")
     ap.add_argument("--accuracy-only", action="store_true", help="only the throttled runs")
     a = ap.parse_args()
     records, rounds = (20_000, 1) if a.smoke else (a.records, a.rounds)
