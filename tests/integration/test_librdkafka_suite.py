@@ -212,7 +212,7 @@ def test_librdkafka_suite_on_a_cluster(samsa_cluster_factory, tmp_path):
     run_suite(c.bootstrap, " ".join(CLUSTER_TESTS), tmp_path, {"SUITE_RF": "3"})  # a node's crash fails the fixture
 
 
-def test_runner(tmp_path):
+def built_test_runner(tmp_path):
     """librdkafka's test-runner as the script builds it (the script is run once with no test when
     it is not built yet); skips when it cannot be built here."""
     workdir = os.environ.get("SUITE_WORKDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "samsa-peer-suites"))
@@ -266,7 +266,7 @@ def test_librdkafka_ssl_verify_and_sasl_credentials(tmp_path):
         pytest.skip(f"{SCRIPT} not found")
     if os.environ.get("SAMSA_LIBRDKAFKA_SUITE_ONLY"):
         pytest.skip("SAMSA_LIBRDKAFKA_SUITE_ONLY runs the single-node test only")
-    runner = test_runner(tmp_path)
+    runner = built_test_runner(tmp_path)
     for sub in ("certs", "tls", "sasl"):
         os.makedirs(tmp_path / sub)
     certs = Certs(str(tmp_path / "certs"))

@@ -185,9 +185,15 @@ def test_daemon_start_and_kafka_server_stop(workdir):
         r = subprocess.run([start, "-daemon", node.config], capture_output=True, text=True, env=env, timeout=20)
         assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
         out = os.path.join(logs, "kafkaServer.out")
+        # the script returns before its background child has exec'd the broker: the process may
+        # take a moment to appear; once it has, it must not exit before its port opens
         deadline = time.time() + 30
+        seen = False
         while not port_open(node.port):
-            assert broker_pids(node.config) and time.time() < deadline, open(out).read()
+            running = bool(broker_pids(node.config))
+            assert running or not seen, "the node exited:\n" + open(out).read()
+            seen = seen or running
+            assert time.time() < deadline, "the node did not open its port:\n" + open(out).read()
             time.sleep(0.05)
         assert len(broker_pids(node.config)) == 1
         # asking for help stops nothing (Kafka's script would stop every node)
