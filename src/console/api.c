@@ -599,6 +599,16 @@ static kgroup **sorted_groups(broker *b, int *n) {
     return v;
 }
 
+/* What the groups list and one group's page both start with. */
+static json_t *group_summary(const kgroup *g) {
+    json_t *o = json_object();
+    json_object_set_new(o, "group_id", json_string(g->id));
+    json_object_set_new(o, "state", json_string(group_state_name(g->state)));
+    json_object_set_new(o, "protocol_type", json_string(g->protocol_type ? g->protocol_type : ""));
+    json_object_set_new(o, "protocol", json_string(g->protocol_name ? g->protocol_name : ""));
+    return o;
+}
+
 static int api_groups(broker *b, mbuf *out, const char **ctype) {
     int n;
     kgroup **gs = sorted_groups(b, &n);
@@ -607,11 +617,7 @@ static int api_groups(broker *b, mbuf *out, const char **ctype) {
     for (int i = 0; i < n; i++) {
         const kgroup *g = gs[i];
         if (g->state == GROUP_DEAD) continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "group_id", json_string(g->id));
-        json_object_set_new(o, "state", json_string(group_state_name(g->state)));
-        json_object_set_new(o, "protocol_type", json_string(g->protocol_type ? g->protocol_type : ""));
-        json_object_set_new(o, "protocol", json_string(g->protocol_name ? g->protocol_name : ""));
+        json_t *o = group_summary(g);
         json_object_set_new(o, "members", json_integer(g->nmembers));
         json_object_set_new(o, "committed_offsets", json_integer(g->noffsets));
         int64_t lag = 0;
@@ -657,11 +663,7 @@ static int api_group(broker *b, const http_request *r, mbuf *out, const char **c
     }
     karena a;
     karena_init(&a, 16u << 20);
-    json_t *j = json_object();
-    json_object_set_new(j, "group_id", json_string(g->id));
-    json_object_set_new(j, "state", json_string(group_state_name(g->state)));
-    json_object_set_new(j, "protocol_type", json_string(g->protocol_type ? g->protocol_type : ""));
-    json_object_set_new(j, "protocol", json_string(g->protocol_name ? g->protocol_name : ""));
+    json_t *j = group_summary(g);
     json_object_set_new(j, "generation", json_integer(g->generation));
     json_object_set_new(j, "leader", str_or_null(g->leader_id));
     json_object_set_new(j, "coordinator", json_integer(broker_node_id(b)));
