@@ -31,9 +31,11 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BROKER := $(BUILD)/samsa-broker
 TOOLS := $(BUILD)/samsa-tools
+# Standalone bench program (no libsamsa): the produce write paths side by side (bench/README.md).
+WRITE_PATHS := $(BUILD)/bin/samsa-write-paths
 
 .PHONY: all clean check-unit test test-fast codegen install bench
-all: $(BROKER) $(if $(TOOL_SRCS),$(TOOLS)) $(UNIT_BINS)
+all: $(BROKER) $(if $(TOOL_SRCS),$(TOOLS)) $(UNIT_BINS) $(WRITE_PATHS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -56,6 +58,10 @@ $(BROKER): $(BUILD)/obj/src/broker/main.o $(BUILD)/libsamsa.a
 
 $(TOOLS): $(TOOL_OBJS) $(BUILD)/libsamsa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(TOOL_LIBS) $(LIBS)
+
+$(WRITE_PATHS): bench/write_paths.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsamsa.a
 	@mkdir -p $(dir $@)
