@@ -21,7 +21,12 @@
  *   raw256k        256 KiB aligned pwrites: the machine's page-cache write rate
  *
  *   samsa-write-paths [--dir DIR] [--mib N] [--chunk BYTES] [--rounds N] [--wait SECONDS]
- *                     [--paths a,b,...] [--queue N] [--break PATH]
+ *                     [--paths a,b,...] [--queue N] [--sync] [--break PATH]
+ *
+ * --sync ends every path with fdatasync (timed): the cost of getting the data to
+ * the disk, which the page-cache paths otherwise leave to the kernel's
+ * writeback threads, whose CPU this process does not see (and the file is
+ * deleted before most of it is written back).
  *
  * Exit 0 when every run verified (a path the file system refuses, e.g. O_DIRECT,
  * counts as "not supported"), 1 when a run failed or did not verify, 2 on usage. */
@@ -64,6 +69,7 @@ struct opts {
     double wait_s;
     const char *paths;
     int queue;
+    int sync_all;
     const char *break_path; /* test hook: this path skips its last chunk, so verify must fail */
 };
 
@@ -79,6 +85,7 @@ struct job {
     size_t chunk;
     const struct source *src;
     int queue;
+    int sync_all;  /* --sync */
     int skip_last; /* --break */
 };
 
@@ -150,6 +157,13 @@ static void set_note(struct result *r, const char *what, int err) {
     snprintf(r->note, sizeof r->note, "%s: %s", what, strerror(err));
 }
 
+/* The end of every path: fdatasync with --sync, then close. */
+static int finish(int fd, const struct job *j, int rc) {
+    if (rc == 0 && j->sync_all && fdatasync(fd) != 0) rc = -errno;
+    close(fd);
+    return rc;
+}
+
 /* ---- a, b, f: pwrite into the page cache -------------------------------- */
 
 static int pwrite_chunks(const struct job *j, struct result *r, int reserve) {
@@ -160,8 +174,8 @@ static int pwrite_chunks(const struct job *j, struct result *r, int reserve) {
     int rc = 0;
     for (uint64_t off = 0; off < write_end(j) && rc == 0; off += chunk_at(j, off))
         rc = pwrite_all(fd, src_at(j->src, off), chunk_at(j, off), off);
-    if (rc != 0) set_note(r, "pwrite", -rc);
-    close(fd);
+    rc = finish(fd, j, rc);
+    if (rc != 0) set_note(r, "pwrite/fdatasync", -rc);
     return rc == 0 ? 0 : -1;
 }
 
@@ -240,7 +254,7 @@ static int direct_chunks(const struct job *j, struct result *r, int sync) {
         rc = dio_append(&l, src_at(j->src, off), chunk_at(j, off));
     /* The padding of the last block is not data: a real log keeps its size apart. */
     if (rc == 0 && ftruncate(fd, (off_t)write_end(j)) != 0) rc = -errno;
-    if (rc == 0 && sync && fdatasync(fd) != 0) rc = -errno;
+    if (rc == 0 && (sync || j->sync_all) && fdatasync(fd) != 0) rc = -errno;
     if (rc == -EINVAL && attempts == 1) r->supported = 0; /* the first write refused: open allowed, writes not */
     else if (rc != 0) set_note(r, "O_DIRECT write", -rc);
     free(l.tail);
@@ -285,8 +299,9 @@ static int mmap_chunks(const struct job *j, struct result *r, int ahead) {
         memcpy(map + off, src_at(j->src, off), chunk_at(j, off));
     }
     munmap(map, j->total);
-    close(fd);
-    return 0;
+    int rc = finish(fd, j, 0); /* fdatasync writes the pages the mapping dirtied */
+    if (rc != 0) set_note(r, "fdatasync", -rc);
+    return rc == 0 ? 0 : -1;
 }
 
 static int run_mmap(const struct job *j, struct result *r) { return mmap_chunks(j, r, 0); }
@@ -366,9 +381,13 @@ static int run_iothread(const struct job *j, struct result *r) {
     pthread_mutex_unlock(&q.mu);
     pthread_join(t, NULL);
     r->io_cpu_s = q.cpu_s;
-    close(q.fd);
-    if (q.err) return set_note(r, "pwrite (I/O thread)", q.err), -1;
-    return 0;
+    if (q.err) {
+        close(q.fd);
+        return set_note(r, "pwrite (I/O thread)", q.err), -1;
+    }
+    rc = finish(q.fd, j, 0); /* on the main thread: the broker's flush would be elsewhere too */
+    if (rc != 0) set_note(r, "fdatasync", -rc);
+    return rc == 0 ? 0 : -1;
 }
 
 static const struct path PATHS[] = {
@@ -540,7 +559,7 @@ static const char *probe_direct(const char *dir) {
 
 static void usage(void) {
     fprintf(stderr, "usage: samsa-write-paths [--dir DIR] [--mib N] [--chunk BYTES] [--rounds N] [--wait SECONDS]\n"
-                    "                         [--paths a,b,...] [--queue N] [--break PATH]\n"
+                    "                         [--paths a,b,...] [--queue N] [--sync] [--break PATH]\n"
                     "paths:");
     for (int i = 0; i < NPATHS; i++) fprintf(stderr, " %s", PATHS[i].name);
     fprintf(stderr, "\n");
@@ -557,7 +576,8 @@ static long num_arg(const char *s, long lo, long hi) {
 static void parse_opts(int argc, char **argv, struct opts *o) {
     static const struct option lo[] = {{"dir", 1, 0, 'd'},   {"mib", 1, 0, 'm'},   {"chunk", 1, 0, 'c'},
                                        {"rounds", 1, 0, 'r'}, {"wait", 1, 0, 'w'},  {"paths", 1, 0, 'p'},
-                                       {"queue", 1, 0, 'q'},  {"break", 1, 0, 'b'}, {0, 0, 0, 0}};
+                                       {"queue", 1, 0, 'q'},  {"break", 1, 0, 'b'}, {"sync", 0, 0, 's'},
+                                       {0, 0, 0, 0}};
     *o = (struct opts){.mib = 1024, .chunk = 1040000, .rounds = 3, .wait_s = 3, .queue = 4};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -570,6 +590,7 @@ static void parse_opts(int argc, char **argv, struct opts *o) {
         case 'p': o->paths = optarg; break;
         case 'q': o->queue = (int)num_arg(optarg, 1, MAX_QUEUE); break;
         case 'b': o->break_path = optarg; break;
+        case 's': o->sync_all = 1; break;
         default: usage();
         }
     }
@@ -643,10 +664,10 @@ int main(int argc, char **argv) {
     snprintf(file, sizeof file, "%s/write-path.dat", dir);
     double load[3] = {0};
     getloadavg(load, 3);
-    printf("dir=%s fs=%s o_direct=%s mib=%ld chunk=%zu rounds=%d wait_s=%.0f queue=%d cpus=%ld load=%.2f,%.2f,%.2f\n",
-           dir, fs_name(dir), probe_direct(dir), o.mib, o.chunk, o.rounds, o.wait_s, o.queue,
+    printf("dir=%s fs=%s o_direct=%s mib=%ld chunk=%zu rounds=%d wait_s=%.0f queue=%d sync=%d cpus=%ld load=%.2f,%.2f,%.2f\n",
+           dir, fs_name(dir), probe_direct(dir), o.mib, o.chunk, o.rounds, o.wait_s, o.queue, o.sync_all,
            sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2]);
-    struct job j = {.file = file, .total = total, .chunk = o.chunk, .src = &src, .queue = o.queue};
+    struct job j = {.file = file, .total = total, .chunk = o.chunk, .src = &src, .queue = o.queue, .sync_all = o.sync_all};
     static struct result res[NPATHS][MAX_ROUNDS];
     run_rounds(&o, sel, &j, res);
     printf("\n| path | MB/s | CPU-ms/MB (process) | main thread CPU-ms/MB | I/O thread CPU-ms/MB | wall s | load avg (1 min) |\n"

@@ -52,6 +52,12 @@ def test_small_appends(tmp_path):
     check_all_paths(run(tmp_path, "--chunk", "16384"))
 
 
+def test_every_path_with_fdatasync(tmp_path):
+    r = run(tmp_path, "--sync")
+    check_all_paths(r)
+    assert " sync=1 " in r.stdout.splitlines()[0]
+
+
 def test_a_broken_path_does_not_verify(tmp_path):
     for name in ("direct", "mmap", "iothread"):
         r = run(tmp_path, "--paths", name, "--break", name)
