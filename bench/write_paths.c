@@ -12,6 +12,7 @@
  *
  *   pwrite         pwrite into the page cache, file grown by the writes (the broker today)
  *   fallocate      the same into a file reserved with fallocate KEEP_SIZE (log.preallocate=true)
+ *   fallocate-16m  the same, reserved 16 MiB at a time ahead of the appends
  *   direct         O_DIRECT appends from 4 KiB-aligned buffers; the partial last block is kept
  *                  in a staging block and rewritten with the next append
  *   direct-sync    the same, then fdatasync
@@ -58,6 +59,7 @@
 #define PERIOD (64u << 20)
 #define VERIFY_PIECE (1u << 20)
 #define RAW_CHUNK (256u << 10)
+#define RESERVE_STEP (16u << 20)
 #define MAX_ROUNDS 50
 #define MAX_QUEUE 64
 
@@ -166,14 +168,26 @@ static int finish(int fd, const struct job *j, int rc) {
 
 /* ---- a, b, f: pwrite into the page cache -------------------------------- */
 
-static int pwrite_chunks(const struct job *j, struct result *r, int reserve) {
+/* Reserves [*reserved, end + step) when an append would pass *reserved; as
+ * log.preallocate does, a failed reservation is noted and the writes go on. */
+static void reserve_ahead(int fd, uint64_t end, uint64_t step, uint64_t total, uint64_t *reserved, struct result *r) {
+    if (step == 0 || end <= *reserved) return;
+    uint64_t to = end + step < total ? end + step : total;
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)*reserved, (off_t)(to - *reserved)) != 0 && !r->note[0])
+        set_note(r, "fallocate (went on without)", errno);
+    *reserved = to;
+}
+
+/* step 0: no reservation; step >= total: the whole file at the first append. */
+static int pwrite_chunks(const struct job *j, struct result *r, uint64_t step) {
     int fd = open(j->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return set_note(r, "open", errno), -1;
-    /* As log.preallocate does: a failed reservation is noted, the writes go on. */
-    if (reserve && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)j->total) != 0) set_note(r, "fallocate (went on without)", errno);
     int rc = 0;
-    for (uint64_t off = 0; off < write_end(j) && rc == 0; off += chunk_at(j, off))
+    uint64_t reserved = 0;
+    for (uint64_t off = 0; off < write_end(j) && rc == 0; off += chunk_at(j, off)) {
+        reserve_ahead(fd, off + chunk_at(j, off), step, j->total, &reserved, r);
         rc = pwrite_all(fd, src_at(j->src, off), chunk_at(j, off), off);
+    }
     rc = finish(fd, j, rc);
     if (rc != 0) set_note(r, "pwrite/fdatasync", -rc);
     return rc == 0 ? 0 : -1;
@@ -181,7 +195,9 @@ static int pwrite_chunks(const struct job *j, struct result *r, int reserve) {
 
 static int run_pwrite(const struct job *j, struct result *r) { return pwrite_chunks(j, r, 0); }
 
-static int run_fallocate(const struct job *j, struct result *r) { return pwrite_chunks(j, r, 1); }
+static int run_fallocate(const struct job *j, struct result *r) { return pwrite_chunks(j, r, j->total); }
+
+static int run_fallocate_step(const struct job *j, struct result *r) { return pwrite_chunks(j, r, RESERVE_STEP); }
 
 static int run_raw256k(const struct job *j, struct result *r) {
     struct job raw = *j;
@@ -393,6 +409,7 @@ static int run_iothread(const struct job *j, struct result *r) {
 static const struct path PATHS[] = {
     {"pwrite", "a. pwrite into the page cache, file grown by the writes (the broker today)", run_pwrite},
     {"fallocate", "b. pwrite into a file reserved with fallocate KEEP_SIZE (log.preallocate=true)", run_fallocate},
+    {"fallocate-16m", "b. the same, reserved 16 MiB at a time ahead of the appends", run_fallocate_step},
     {"direct", "c. O_DIRECT appends from aligned buffers, tail block rewritten, no fdatasync", run_direct},
     {"direct-sync", "c. the same, then fdatasync", run_direct_sync},
     {"mmap", "d. memcpy into a mapped file sized by fallocate", run_mmap},

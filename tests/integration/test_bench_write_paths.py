@@ -8,7 +8,7 @@ import subprocess
 from conftest import BUILD, ROOT
 
 BIN = os.path.join(ROOT, BUILD, "bin", "samsa-write-paths")
-PATHS = ("pwrite", "fallocate", "direct", "direct-sync", "mmap", "mmap-populate", "iothread", "raw256k")
+PATHS = ("pwrite", "fallocate", "fallocate-16m", "direct", "direct-sync", "mmap", "mmap-populate", "iothread", "raw256k")
 
 
 def run(tmp_path, *args):
