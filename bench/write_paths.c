@@ -207,6 +207,9 @@ static int run_raw256k(const struct job *j, struct result *r) {
 
 /* ---- c: O_DIRECT appends ------------------------------------------------- */
 
+/* How a file system says it does not do O_DIRECT (EINVAL on most, EOPNOTSUPP on some). */
+static int direct_refused(int err) { return err == EINVAL || err == EOPNOTSUPP; }
+
 /* An O_DIRECT log writes whole aligned blocks, so the partial block at its end
  * lives in memory (`tail`) and is written again, completed, by the next
  * append. Full blocks in the middle of an append go straight from the
@@ -262,7 +265,7 @@ static int dio_append(struct dio_log *l, const unsigned char *data, size_t n) {
 
 static int direct_chunks(const struct job *j, struct result *r, int sync) {
     int fd = open(j->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
-    if (fd < 0 && errno == EINVAL) return r->supported = 0, 0;
+    if (fd < 0 && direct_refused(errno)) return r->supported = 0, 0;
     if (fd < 0) return set_note(r, "open O_DIRECT", errno), -1;
     struct dio_log l = {.fd = fd, .tail = aligned_alloc(BLOCK, BLOCK), .spare = aligned_alloc(BLOCK, BLOCK)};
     int rc = l.tail && l.spare ? 0 : -ENOMEM, attempts = 0;
@@ -271,7 +274,7 @@ static int direct_chunks(const struct job *j, struct result *r, int sync) {
     /* The padding of the last block is not data: a real log keeps its size apart. */
     if (rc == 0 && ftruncate(fd, (off_t)write_end(j)) != 0) rc = -errno;
     if (rc == 0 && (sync || j->sync_all) && fdatasync(fd) != 0) rc = -errno;
-    if (rc == -EINVAL && attempts == 1) r->supported = 0; /* the first write refused: open allowed, writes not */
+    if (direct_refused(-rc) && attempts == 1) r->supported = 0; /* the first write refused: open allowed, writes not */
     else if (rc != 0) set_note(r, "O_DIRECT write", -rc);
     free(l.tail);
     free(l.spare);
@@ -562,13 +565,13 @@ static const char *probe_direct(const char *dir) {
     char file[4200];
     snprintf(file, sizeof file, "%s/probe-direct.dat", dir);
     int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
-    if (fd < 0) return errno == EINVAL ? "not supported (open: EINVAL)" : "open failed";
+    if (fd < 0) return direct_refused(errno) ? "not supported (open refused)" : "open failed";
     void *b = aligned_alloc(BLOCK, BLOCK);
     const char *verdict = "supported";
     if (!b) verdict = "unknown (no memory)";
     else {
         memset(b, 0, BLOCK);
-        if (pwrite(fd, b, BLOCK, 0) != (ssize_t)BLOCK) verdict = errno == EINVAL ? "not supported (write: EINVAL)" : "write failed";
+        if (pwrite(fd, b, BLOCK, 0) != (ssize_t)BLOCK) verdict = direct_refused(errno) ? "not supported (write refused)" : "write failed";
     }
     free(b);
     close(fd);
