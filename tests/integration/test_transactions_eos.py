@@ -11,6 +11,7 @@ where the transaction coordinator is on another node than the partition leaders.
 Also: a transaction left open past transaction.timeout.ms is aborted by the coordinator, and
 records after it become visible to read_committed consumers.
 """
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -82,6 +83,19 @@ def committed_total(bootstrap, group, topic):
         c.close()
 
 
+@contextlib.contextmanager
+def eos_workdir():
+    """The transform's progress file and stderr live here; SAMSA_KEEP_DIRS keeps them (as it keeps the
+    brokers' data dirs) for reading a failure afterwards."""
+    if os.environ.get("SAMSA_KEEP_DIRS"):
+        d = tempfile.mkdtemp(prefix="samsa-eos-")
+        print(f"kept {d}")
+        yield d
+    else:
+        with tempfile.TemporaryDirectory(prefix="samsa-eos-") as d:
+            yield d
+
+
 class Loop:
     """The transform child and its progress file."""
 
@@ -130,6 +144,14 @@ class Loop:
         self.proc.kill()
         self.proc.wait()
 
+    def hold(self, point):
+        """The loop stops at point ("produced" or "commit") the next time it gets there."""
+        with open(self.progress + ".hold", "w") as f:
+            f.write(point)
+
+    def release(self):
+        os.remove(self.progress + ".hold")
+
     def finish(self, committed_fn, timeout=240):
         """Waits until the group's committed offsets cover the whole input, then stops the loop."""
         deadline = time.time() + timeout
@@ -158,10 +180,11 @@ def check_output(bootstrap, loop):
     committed = read_all(bootstrap, "eos-out", "read_committed", TOTAL)
     dup = [v for v, n in Counter(committed).items() if n > 1]
     missing = set(expected) - set(committed)
-    rewinds = [" ".join(line) for line in loop.lines() if line[0] in "AR"]
+    rewinds = [" ".join(line) for line in loop.lines() if line[0] in "ARS"]
     assert not dup and not missing, (f"read_committed: {len(committed)} values, {len(dup)} duplicated "
                                      f"(e.g. {dup[:3]}), {len(missing)} missing (e.g. {sorted(missing)[:3]}); "
-                                     f"aborts and the offsets read back after them:\n" + "\n".join(rewinds))
+                                     "aborts, the offsets read back after them, and stale records dropped:\n"
+                                     + "\n".join(rewinds))
     assert sorted(committed) == expected
     uncommitted = read_all(bootstrap, "eos-out", "read_uncommitted", TOTAL)
     # aborted transactions' records are there for read_uncommitted, control records never are
@@ -179,14 +202,22 @@ def run_eos(bootstrap, kill_broker, restart_broker, workdir):
     loop = Loop(bootstrap, workdir)
     loop.start()
     try:
-        # 1. the loop is killed -9 while a transaction is open (records produced, not committed)
-        loop.wait_for(lambda ls: sum(1 for x in ls if x[0] == "K") >= 5 and ls[-1][0] == "B", "mid-transaction")
+        # 1. the loop is killed -9 while a transaction is open (records produced, not committed).
+        # Held there: a commit takes about a millisecond, too short to catch by looking.
+        loop.wait_for(lambda ls: sum(1 for x in ls if x[0] == "K") >= 5, "five commits")
+        loop.hold("produced")
+        loop.wait_for(lambda ls: ls[-1][:2] == ["H", "produced"], "a transaction held open")
         loop.kill9()
+        loop.release()
         loop.start()
-        # 2. the broker is killed -9 while a commit is under way, then restarted
+        # 2. the broker is killed -9 as a commit starts (the loop is released into
+        # commit_transaction, the kill follows at once), then restarted
         seen = len(loop.lines())
-        loop.wait_for(lambda ls: len(ls) > seen and sum(1 for x in ls[seen:] if x[0] == "K") >= 5
-                      and ls[-1][0] == "C", "mid-commit", timeout=180)
+        loop.wait_for(lambda ls: len(ls) > seen and sum(1 for x in ls[seen:] if x[0] == "K") >= 5, "five commits",
+                      timeout=180)
+        loop.hold("commit")
+        loop.wait_for(lambda ls: ls[-1][:2] == ["H", "commit"], "a commit held")
+        loop.release()
         kill_broker()
         restart_broker()
         loop.finish(lambda: committed_total(bootstrap, "eos-group", "eos-in"))
@@ -204,23 +235,11 @@ TXN_BROKER = {"group_initial_rebalance_delay_ms": "0", "transaction_state_log_re
               "offsets_topic_num_partitions": "5"}
 
 
-# Known bug (issue 14 stays open): in 1 of 3 full CI runs of session 7 this test saw 400 duplicates
-# under read_committed. The progress lines showed why: right after the broker's kill -9 and restart,
-# the committed offsets of an input partition read back as "none" with no error
-# (R 0:-1001:None), so the loop began that partition again, and half a second later they read back
-# as 400. So a transactional offset commit whose markers were not yet written was invisible after
-# the restart instead of answering UNSTABLE_OFFSET_COMMIT (which require_stable asks for), or it
-# was lost while its output committed. Not strict: the test still runs, and a pass shows as XPASS.
-EOS_RESTART_BUG = pytest.mark.xfail(strict=False, reason="issue 14: after a restart, pending transactional "
-                                    "offsets can read back as none (duplicates under read_committed)")
-
-
-@EOS_RESTART_BUG
 @pytest.mark.timeout(600)
 def test_exactly_once_one_node(broker_factory):
     b = broker_factory(**TXN_BROKER)
     create_topics(b.bootstrap, 1, "eos-in", "eos-out")
-    with tempfile.TemporaryDirectory(prefix="samsa-eos-") as d:
+    with eos_workdir() as d:
         run_eos(b.bootstrap, b.kill9, b.start, d)
 
 
@@ -270,7 +289,6 @@ def txn_coordinator(bootstrap, tid):
     return err, node
 
 
-@EOS_RESTART_BUG
 @pytest.mark.timeout(900)
 def test_exactly_once_cluster_coordinator_killed_mid_commit(samsa_cluster_factory):
     """RF 3: the coordinator of the loop's transactional id is not the leader of every partition it
@@ -302,7 +320,7 @@ def test_exactly_once_cluster_coordinator_killed_mid_commit(samsa_cluster_factor
         coord["killed"] = node
         c.kill9(node)
 
-    with tempfile.TemporaryDirectory(prefix="samsa-eos-") as d:
+    with eos_workdir() as d:
         run_eos(c.bootstrap, kill, lambda: c.start_node(coord["killed"]), d)
 
 
