@@ -256,6 +256,10 @@ void seg_set_prealloc(segment *s, int64_t chunk, int64_t limit) {
 static void reserve_ahead(segment *s, size_t len) {
     int64_t need = s->size + (int64_t)len;
     if (s->prealloc_chunk <= 0 || need <= s->alloc_end) return;
+    /* In steps smaller than the segment, only a segment already holding a
+     * step's worth reserves: a quiet partition never holds disk it does not
+     * use, a busy one at most a step more than its data. */
+    if (s->prealloc_chunk < s->prealloc_limit && s->size < s->prealloc_chunk) return;
     int64_t from = s->alloc_end > s->size ? s->alloc_end : s->size;
     int64_t end = from + s->prealloc_chunk;
     if (end > s->prealloc_limit) end = s->prealloc_limit;

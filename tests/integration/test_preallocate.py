@@ -6,6 +6,7 @@ disk still answers KAFKA_STORAGE_ERROR and recovers. Seconds each."""
 import glob
 import os
 import struct
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
@@ -70,3 +71,60 @@ def test_preallocate_reserves_ahead_and_files_keep_their_size(broker_factory):
 
 def test_disk_full_with_preallocate(broker_factory, small_tmpfs):  # noqa: F811
     disk_full_check(lambda **kw: broker_factory(log_preallocate="true", **kw), small_tmpfs)
+
+
+STEP = 16 << 20  # the broker's reservation step without preallocate (src/broker/topics.c)
+
+
+def test_default_reserves_in_steps_only_for_a_busy_segment(broker_factory):
+    """Without preallocate, a segment of the default size reserves nothing until it holds a step
+    (16 MiB), then keeps at most a step ahead of its appends; a quiet partition never holds disk it
+    does not use; a clean stop gives the reservation back; the files stay exactly their data."""
+    b = broker_factory()
+    create_topic(b, "busy", 2)
+    run_py(f"""
+        from confluent_kafka import Producer
+        p = Producer({{"bootstrap.servers": "{b.bootstrap}", "acks": "all", "linger.ms": 5}})
+        value = b"x" * 1000
+        for i in range(20000):  # about 20 MiB into partition 0
+            while True:
+                try:
+                    p.produce("busy", value=value, partition=0)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        p.produce("busy", value=b"quiet", partition=1)
+        assert p.flush(60) == 0
+        print("{{}}")
+    """)
+    busy = glob.glob(os.path.join(b.log_dir, "busy-0", "*.log"))
+    quiet = glob.glob(os.path.join(b.log_dir, "busy-1", "*.log"))
+    assert len(busy) == 1 and len(quiet) == 1
+    size = os.path.getsize(busy[0])
+    assert size > STEP
+    assert allocated(busy[0]) <= rounded(size) + STEP + SLACK, "more than a step reserved"
+    assert allocated(quiet[0]) <= rounded(os.path.getsize(quiet[0])) + SLACK, "a quiet segment reserved disk"
+    if can_reserve(b.workdir):
+        assert allocated(busy[0]) > rounded(size) + SLACK, "a busy segment reserved nothing ahead"
+    # a crash with the reservation in place: recovery finds exactly the data
+    b.kill9()
+    b.start()
+    assert os.path.getsize(busy[0]) == size
+    r = b.run_tool("kafka-get-offsets", "--bootstrap-server", b.bootstrap, "--topic", "busy")
+    assert r.returncode == 0 and "busy:0:20000" in r.stdout and "busy:1:1" in r.stdout, r.stdout + r.stderr
+    assert b.stop() == 0
+    assert allocated(busy[0]) <= rounded(size) + SLACK, "reserved space kept after a clean stop"
+
+
+def can_reserve(directory):
+    """Whether this file system takes fallocate KEEP_SIZE (util-linux's fallocate -n)."""
+    probe = os.path.join(directory, ".reserve-probe")
+    try:
+        open(probe, "w").close()  # -n (keep the size) does not create the file
+        r = subprocess.run(["fallocate", "-n", "-l", "65536", probe], capture_output=True)
+        return r.returncode == 0 and allocated(probe) >= 65536
+    except OSError:
+        return False
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
