@@ -1207,6 +1207,7 @@ int broker_config_load(broker_config *c, const props *p, char *err, size_t errle
     c->socket_send_buffer_bytes = (int32_t)get_i64(r, "socket.send.buffer.bytes");
     c->socket_receive_buffer_bytes = (int32_t)get_i64(r, "socket.receive.buffer.bytes");
     c->queued_max_requests = (int32_t)get_i64(r, "queued.max.requests");
+    c->num_network_threads = (int32_t)get_i64(r, "num.network.threads");
     c->connections_max_idle_ms = get_i64(r, "connections.max.idle.ms");
     c->max_connections = (int32_t)get_i64(r, "max.connections");
     c->max_connections_per_ip = (int32_t)get_i64(r, "max.connections.per.ip");

@@ -47,6 +47,7 @@ typedef struct broker_config {
     int32_t socket_send_buffer_bytes;   /* 102400 */
     int32_t socket_receive_buffer_bytes;
     int32_t queued_max_requests;        /* 500 */
+    int32_t num_network_threads;        /* 3: threads that own the sockets (net/server.c) */
     int64_t connections_max_idle_ms;    /* 600000 */
     int32_t max_connections;            /* INT32_MAX */
     int32_t max_connections_per_ip;     /* INT32_MAX */

@@ -470,6 +470,7 @@ int server_main(int argc, char **argv) {
         .max_connections_per_ip = b->cfg.max_connections_per_ip,
         .send_buffer_bytes = b->cfg.socket_send_buffer_bytes,
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
+        .network_threads = b->cfg.num_network_threads,
     };
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
     if (b->server) net_server_set_accept_throttle(b->server, quota_accept_throttle);

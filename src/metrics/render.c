@@ -396,27 +396,33 @@ static void mb_nano(mbuf *o, uint64_t v) {
 }
 
 static void render_network(mbuf *o, broker *b) {
-    /* one thread is Kafka's network processors and request handlers at once */
+    /* the network threads are Kafka's network processors; the broker's loop
+     * is its request handler pool */
     uint64_t idle = b->loop ? (uint64_t)loop_idle_ns(b->loop) : 0;
     uint64_t age = b->loop ? (uint64_t)loop_age_ns(b->loop) : 1;
-    uint64_t share = age ? (uint64_t)((double)idle / (double)age * 1e9) : 0;
+    uint64_t shares[2] = {b->server ? (uint64_t)(net_server_network_idle_share(b->server) * 1e9) : 0,
+                          age ? (uint64_t)((double)idle / (double)age * 1e9) : 0};
     static const char *const idle_names[2] = {"kafka_network_socketserver_networkprocessoravgidle_percent",
                                               "kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent"};
+    static const char *const idle_helps[2] = {
+        "Average share of time the network threads waited for work since start, 0-1 "
+        "(NetworkProcessorAvgIdlePercent MeanRate)",
+        "Share of time the request loop waited for work since start, 0-1 (RequestHandlerAvgIdlePercent MeanRate)"};
     for (int i = 0; i < 2; i++) {
-        family(o, idle_names[i], "gauge", "Share of time the event loop waited for work since start, 0-1 "
-                                         "(NetworkProcessorAvgIdlePercent / RequestHandlerAvgIdlePercent MeanRate)");
+        family(o, idle_names[i], "gauge", idle_helps[i]);
         mb_str(o, idle_names[i]);
         mb_ch(o, ' ');
-        mb_nano(o, share);
+        mb_nano(o, shares[i]);
         mb_ch(o, '\n');
     }
     family(o, "samsa_loop_idle_seconds_total", "counter",
-           "Time the event loop waited for work (rate() gives its recent idle share)");
+           "Time the request loop waited for work (rate() gives its recent idle share)");
     mb_str(o, "samsa_loop_idle_seconds_total ");
     mb_nano(o, idle);
     mb_ch(o, '\n');
 
-    /* Kafka's socket-server-metrics, one sample per listener (one loop: networkProcessor 0) */
+    /* Kafka's socket-server-metrics, one sample per listener (counted where connections are accepted:
+     * networkProcessor 0) */
     static const struct {
         const char *name, *type, *help;
     } conn_families[3] = {

@@ -32,7 +32,7 @@ struct kloop {
     bool stop;
     bool paused; /* loop_run_for's time is up */
     int64_t created_ns;
-    int64_t idle_ns;   /* time spent waiting in epoll_wait (metrics: the loop's idle share) */
+    int64_t idle_ns;   /* time spent waiting in epoll_wait (metrics, read from other threads: atomic) */
 };
 
 static int64_t monotonic_ns(void) {
@@ -204,7 +204,7 @@ int loop_run(kloop *l) {
         }
         int64_t wait_from = timeout ? monotonic_ns() : 0;
         int n = epoll_wait(l->epfd, evs, 256, timeout);
-        if (timeout) l->idle_ns += monotonic_ns() - wait_from;
+        if (timeout) __atomic_fetch_add(&l->idle_ns, monotonic_ns() - wait_from, __ATOMIC_RELAXED);
         if (n < 0 && errno != EINTR) return -1;
         /* Deadlines that passed while we waited (or were busy) take effect
          * before the requests that arrived meanwhile: a session that expired
@@ -238,5 +238,5 @@ int loop_run_for(kloop *l, int64_t ms) {
     return rc;
 }
 
-int64_t loop_idle_ns(const kloop *l) { return l->idle_ns; }
+int64_t loop_idle_ns(const kloop *l) { return __atomic_load_n(&l->idle_ns, __ATOMIC_RELAXED); }
 int64_t loop_age_ns(const kloop *l) { return monotonic_ns() - l->created_ns; }

@@ -38,7 +38,8 @@ int64_t wall_clock_ms(void);
 int64_t monotonic_ms(void);
 
 /* Time the loop has spent waiting for events (idle) and its age, in ns
- * (metrics: the event loop's idle share, Kafka's *AvgIdlePercent). */
+ * (metrics: the event loop's idle share, Kafka's *AvgIdlePercent). Either
+ * may be asked from another thread than the loop's. */
 int64_t loop_idle_ns(const kloop *l);
 int64_t loop_age_ns(const kloop *l);
 

@@ -1,4 +1,22 @@
-/* server.c - listeners, framing and response queues (see server.h). */
+/* server.c - listeners, framing and response queues (see server.h).
+ *
+ * Two sides, two kinds of thread:
+ * - the server's loop (the broker's): listeners, accepting, connection
+ *   counts and quotas, and a kconn per connection, the handle the request
+ *   layer holds;
+ * - network threads (num.network.threads, Kafka's Processors), each with a
+ *   loop of its own: every accepted socket goes to one of them (round robin,
+ *   as Kafka's acceptor does) and lives there as an nconn: TLS, reading
+ *   frames, writing responses and file ranges.
+ * They share nothing but two kinds of mailbox (a mutex-guarded list and an
+ * eventfd): frames, handshake results and closes go to the server; responses,
+ * "request done", frame limits and closes go to the network thread. Each
+ * mailbox is first-in first-out, so a connection's messages keep their order.
+ *
+ * An nconn is freed only after the server has seen it closed (M_CLOSED, then
+ * M_FREE back), so a message to a connection that has just closed finds a
+ * closed nconn, never freed memory.
+ */
 #include "net/server.h"
 
 #include <arpa/inet.h>
@@ -7,9 +25,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,12 +41,111 @@
 #include "util/log.h"
 
 #define MAX_LISTENERS 8
+#define MAX_NETWORK_THREADS 64
 #define READ_CHUNK 65536
 /* Stop taking requests from a connection whose peer is not reading. */
 #define OUTPUT_HIGH_WATER (4u << 20)
 /* File ranges on a TLS connection without kTLS: read and encrypted in
  * pieces of one TLS record. */
 #define TLS_STAGE 16384
+/* How often a stopping network thread looks whether its output is out. */
+#define STOP_POLL_MS 2
+
+typedef struct nconn nconn;
+typedef struct net_worker net_worker;
+
+/* ---- mailboxes ---- */
+
+enum {
+    /* to a network thread */
+    M_ADOPT,   /* n: a new connection */
+    M_SEND,    /* n, ptr: a kwriter to queue */
+    M_DONE,    /* n: its request is answered */
+    M_LIMIT,   /* n, i32 (max frame), flag (small frames) */
+    M_CLOSE,   /* n, ptr: why (or NULL) */
+    M_FREE,    /* n: the server has forgotten it */
+    M_STOP,    /* i64: flush output until this monotonic ms, then close all */
+    /* to the server */
+    M_REQUEST, /* c, ptr, len: a frame */
+    M_READY,   /* c, ptr: the principal after a TLS handshake */
+    M_CLOSED,  /* c, n: closed on the network thread (or after M_CLOSE) */
+};
+
+typedef struct msg {
+    struct msg *next;
+    int type;
+    kconn *c;
+    nconn *n;
+    void *ptr;
+    size_t len;
+    int64_t i64;
+    int32_t i32;
+    bool flag;
+} msg;
+
+typedef struct mailbox {
+    pthread_mutex_t lock;
+    msg *head, *tail;
+    int efd;
+} mailbox;
+
+static int mailbox_init(mailbox *mb) {
+    mb->head = mb->tail = NULL;
+    mb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (mb->efd < 0) return -1;
+    pthread_mutex_init(&mb->lock, NULL);
+    return 0;
+}
+
+/* Takes m. The eventfd is written only when the box was empty: one wake-up
+ * for a burst of messages. */
+static void mailbox_post(mailbox *mb, msg *m) {
+    m->next = NULL;
+    pthread_mutex_lock(&mb->lock);
+    bool was_empty = mb->head == NULL;
+    if (mb->tail) mb->tail->next = m;
+    else mb->head = m;
+    mb->tail = m;
+    pthread_mutex_unlock(&mb->lock);
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t r;
+        do r = write(mb->efd, &one, sizeof one);
+        while (r < 0 && errno == EINTR);
+    }
+}
+
+/* Everything posted so far, oldest first; the caller frees each message. */
+static msg *mailbox_take(mailbox *mb) {
+    uint64_t v;
+    ssize_t r;
+    do r = read(mb->efd, &v, sizeof v);
+    while (r < 0 && errno == EINTR);
+    pthread_mutex_lock(&mb->lock);
+    msg *m = mb->head;
+    mb->head = mb->tail = NULL;
+    pthread_mutex_unlock(&mb->lock);
+    return m;
+}
+
+static void mailbox_destroy(mailbox *mb) {
+    if (mb->efd >= 0) close(mb->efd);
+    pthread_mutex_destroy(&mb->lock);
+}
+
+static msg *msg_new(int type) {
+    msg *m = calloc(1, sizeof *m);
+    if (!m) log_error("kafka.network.SocketServer", "out of memory for a network message");
+    else m->type = type;
+    return m;
+}
+
+static void writer_free(kwriter *w) {
+    kw_free(w);
+    free(w);
+}
+
+/* ---- the two sides of a connection ---- */
 
 typedef struct listener_slot {
     int fd;
@@ -40,32 +160,51 @@ typedef struct out_frame {
     int64_t sent; /* logical bytes of w already sent (buffer + file bytes) */
 } out_frame;
 
+/* The request layer's handle: the server's loop only. */
 struct kconn {
     net_server *srv;
     kconn *prev, *next;         /* all connections */
-    int fd;
+    net_worker *worker;
+    nconn *n;                   /* the network side: only named in messages */
     char peer[64];
     uint32_t peer_ip_hash;
+    int listener;               /* index into srv->listeners */
+    bool tls;
+    bool closing;               /* on_close has been called */
+    void *udata;
+    char principal[256];
+};
+
+/* The socket's side: its network thread only. */
+struct nconn {
+    net_worker *w;
+    kconn *handle;              /* named in messages to the server, never touched here */
+    nconn *prev, *next;         /* the thread's connections */
+    int fd;
+    char peer[64];
+    char listener_name[32];
     /* input */
     uint8_t *rbuf;              /* bytes read but not yet part of a frame */
     size_t rlen, rcap;
     uint8_t *frame;             /* frame being filled (size known) */
     size_t frame_len, frame_got;
+    uint8_t *ready;             /* a whole frame waiting behind the one in flight */
+    size_t ready_len;
     bool in_flight;             /* a request is with the request layer */
-    bool processing;            /* inside conn_process: answers must not recurse */
-    void *udata;
     /* output */
     out_frame *out_head, *out_tail;
     size_t out_bytes;
     /* life cycle */
-    bool closing;
+    bool closing;               /* closed: M_CLOSED sent, waiting for M_FREE */
+    bool released;              /* socket and buffers gone */
+    bool linked;                /* in w's list */
     int busy;                   /* >0 while inside a callback that may close it */
     int events;                 /* current epoll mask */
     int64_t last_active_ms;
     /* transport */
-    int listener;               /* index into srv->listeners */
     int32_t max_frame;          /* 0: cfg.max_request_bytes (kconn_set_frame_limit) */
     bool allow_small_frames;
+    tls_ctx *tls;               /* the listener's context when accepted (kept until the server goes) */
     SSL *ssl;                   /* NULL on a PLAINTEXT listener */
     bool tls_ready;             /* handshake done */
     int hs_want;                /* LOOP_READ/LOOP_WRITE the handshake waits for */
@@ -73,7 +212,28 @@ struct kconn {
     bool ktls;                  /* the kernel encrypts: SSL_sendfile */
     uint8_t *stage;             /* TLS_STAGE bytes of a file range being written */
     size_t stage_len, stage_off;
-    char principal[256];
+};
+
+/* Counters a network thread alone writes and the server's loop reads. */
+typedef struct worker_stats {
+    uint64_t handshakes_done, handshakes_failed, ktls_connections, ktls_bytes, copied_bytes;
+} worker_stats;
+
+#define STAT_ADD(field, n) __atomic_fetch_add(&(field), (uint64_t)(n), __ATOMIC_RELAXED)
+#define STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct net_worker {
+    net_server *srv;
+    int index;
+    pthread_t thread;
+    bool started;
+    kloop *loop;
+    mailbox inbox;              /* from the server */
+    nconn *conns;
+    loop_timer_id idle_timer;
+    bool stopping;
+    int64_t stop_deadline_ms;
+    worker_stats stats;
 };
 
 typedef struct ip_count {
@@ -90,7 +250,7 @@ struct net_server {
     net_accept_throttle_fn accept_throttle; /* connection_creation_rate; NULL = none */
     listener_slot listeners[MAX_LISTENERS];
     int nlisten;
-    net_tls_stats tls_stats;
+    net_tls_stats tls_stats;    /* handshakes_started here; the rest summed from the threads when asked */
     struct {
         char name[32];
         int32_t max_bytes;
@@ -100,14 +260,594 @@ struct net_server {
     int nconns;
     ip_count *ips;
     int nips, capips;
-    loop_timer_id idle_timer;
     loop_timer_id accept_retry;     /* accepting paused after EMFILE/ENFILE */
+    mailbox inbox;              /* from the network threads */
+    net_worker *workers;
+    int nworkers, next_worker;
+    bool workers_gone;          /* joined: the server frees nconns itself */
+    tls_ctx **retired;          /* replaced TLS contexts: open connections may still map principals with them */
+    int nretired;
 };
 
-static void conn_event(kloop *l, int fd, int events, void *arg);
-static void conn_maybe_free(kconn *c);
-static void conn_process(kconn *c);
-static void conn_read_tls_pending(kconn *c);
+static void post_to_worker(net_worker *w, int type, nconn *n, void *ptr, int32_t i32, bool flag) {
+    msg *m = msg_new(type);
+    if (!m) {
+        if (type == M_SEND) writer_free(ptr);
+        else if (type == M_CLOSE) free(ptr);
+        return;
+    }
+    m->n = n;
+    m->ptr = ptr;
+    m->i32 = i32;
+    m->flag = flag;
+    mailbox_post(&w->inbox, m);
+}
+
+static void post_to_server(net_server *s, int type, kconn *c, nconn *n, void *ptr, size_t len) {
+    msg *m = msg_new(type);
+    if (!m) { /* nothing sensible is left to do; the frame is lost with the message */
+        free(ptr);
+        return;
+    }
+    m->c = c;
+    m->n = n;
+    m->ptr = ptr;
+    m->len = len;
+    mailbox_post(&s->inbox, m);
+}
+/* ==== the network thread's side ==== */
+
+/* ---- transport: the socket, or TLS on it ----
+ * Each returns bytes moved (>0), 0 at end of stream (recv), or -1 with
+ * errno: EAGAIN when the socket (or the TLS record layer) must wait. */
+
+static ssize_t tls_fail(nconn *c, int rc, const char *op) {
+    char err[256];
+    int r = tls_result(c->ssl, rc, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        if (strcmp(op, "read") == 0) c->read_wants_write = r == TLS_WANT_WRITE;
+        else c->write_wants_read = r == TLS_WANT_READ;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (r == TLS_CLOSED) return 0;
+    log_info("kafka.network.Processor", "TLS %s failed on the connection from %s: %s", op, c->peer, err);
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t n_recv(nconn *c, void *buf, size_t len) {
+    if (!c->ssl) return recv(c->fd, buf, len, 0);
+    ERR_clear_error();
+    c->read_wants_write = false;
+    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) return n;
+    ssize_t r = tls_fail(c, n, "read");
+    return r;
+}
+
+static ssize_t n_send_buf(nconn *c, const uint8_t *buf, size_t len, int flags) {
+    if (!c->ssl) return send(c->fd, buf, len, flags);
+    ERR_clear_error();
+    c->write_wants_read = false;
+    int n = SSL_write(c->ssl, buf, len > TLS_STAGE * 4 ? TLS_STAGE * 4 : (int)len);
+    if (n > 0) return n;
+    ssize_t r = tls_fail(c, n, "write");
+    if (r == 0) errno = EPIPE, r = -1;
+    return r;
+}
+
+/* Bytes of a file range: sendfile on plain sockets and with kTLS; else
+ * pread into the stage and SSL_write from it (a write that must be
+ * repeated is repeated from the same stage, as OpenSSL requires). */
+static ssize_t n_send_file(nconn *c, int fd, off_t off, size_t len) {
+    if (!c->ssl) return sendfile(c->fd, fd, &off, len);
+#ifdef BIO_get_ktls_send
+    if (c->ktls) {
+        ERR_clear_error();
+        ossl_ssize_t n = SSL_sendfile(c->ssl, fd, off, len, 0);
+        if (n > 0) {
+            STAT_ADD(c->w->stats.ktls_bytes, n);
+            return (ssize_t)n;
+        }
+        int e = SSL_get_error(c->ssl, (int)n);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            errno = EAGAIN;
+            return -1;
+        }
+        errno = EIO;
+        return -1;
+    }
+#endif
+    if (c->stage_off >= c->stage_len) {
+        if (!c->stage && !(c->stage = malloc(TLS_STAGE))) {
+            errno = ENOMEM;
+            return -1;
+        }
+        size_t want = len < TLS_STAGE ? len : TLS_STAGE;
+        ssize_t r;
+        do r = pread(fd, c->stage, want, off);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0) return r; /* 0: the file is shorter than promised */
+        c->stage_len = (size_t)r;
+        c->stage_off = 0;
+    }
+    ERR_clear_error();
+    c->write_wants_read = false;
+    int n = SSL_write(c->ssl, c->stage + c->stage_off, (int)(c->stage_len - c->stage_off));
+    if (n > 0) {
+        c->stage_off += (size_t)n;
+        STAT_ADD(c->w->stats.copied_bytes, n);
+        return n;
+    }
+    ssize_t r = tls_fail(c, n, "write");
+    if (r == 0) errno = EPIPE, r = -1;
+    return r;
+}
+
+/* Send as much queued output as the socket takes. Returns -1 on a fatal error. */
+static int n_flush(nconn *c) {
+    while (c->out_head) {
+        out_frame *f = c->out_head;
+        kwriter *w = f->w;
+        /* Find which piece of the logical stream f->sent falls into. */
+        int64_t pos = f->sent; /* logical position */
+        int64_t buf_pos = pos; /* position in w->buf */
+        int ref = 0;
+        for (; ref < w->nrefs; ref++) {
+            int64_t at = (int64_t)w->refs[ref].at;
+            if (buf_pos < at) break; /* inside buffer before this ref */
+            int64_t in_ref = buf_pos - at;
+            if (in_ref < w->refs[ref].len) {
+                /* inside file range ref */
+                off_t off = (off_t)(w->refs[ref].offset + in_ref);
+                size_t want = (size_t)(w->refs[ref].len - in_ref);
+                ssize_t n = n_send_file(c, w->refs[ref].fd, off, want);
+                if (n < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+                    if (errno == EINTR) goto next;
+                    return -1;
+                }
+                if (n == 0) {
+                    /* the file is shorter than promised (truncated): cannot continue the frame */
+                    return -1;
+                }
+                f->sent += n;
+                c->out_bytes -= (size_t)n;
+                goto next;
+            }
+            buf_pos -= w->refs[ref].len;
+        }
+        {
+            size_t end = ref < w->nrefs ? w->refs[ref].at : w->len;
+            size_t start = (size_t)buf_pos;
+            if (start < end) {
+                int flags = MSG_NOSIGNAL | ((ref < w->nrefs || f->next) ? MSG_MORE : 0);
+                ssize_t n = n_send_buf(c, w->buf + start, end - start, flags);
+                if (n < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+                    if (errno == EINTR) goto next;
+                    return -1;
+                }
+                f->sent += n;
+                c->out_bytes -= (size_t)n;
+            }
+        }
+    next:
+        if (f->sent >= kw_size(w)) {
+            c->out_head = f->next;
+            if (!c->out_head) c->out_tail = NULL;
+            writer_free(w);
+            free(f);
+        }
+    }
+    return 0;
+}
+
+static void n_event(kloop *l, int fd, int events, void *arg);
+static void n_process(nconn *c);
+static void n_read_tls_pending(nconn *c);
+
+/* Reading ahead: while a request is in flight one more whole frame may be
+ * read into memory (never handed on before the answer), so the copy from the
+ * socket overlaps the request layer's work on the previous frame. Not while
+ * a frame limit is in force (SASL not done yet): that limit may still change
+ * with the answer in flight. */
+static bool n_may_read_ahead(const nconn *c) { return c->max_frame == 0 && !c->allow_small_frames; }
+
+/* Whether bytes may be taken off the socket now. */
+static bool n_wants_input(const nconn *c) {
+    if (c->closing || c->ready || c->out_bytes >= OUTPUT_HIGH_WATER || c->w->stopping) return false;
+    return !c->in_flight || n_may_read_ahead(c);
+}
+
+static void n_update_events(nconn *c) {
+    if (c->closing) return;
+    int want = 0;
+    if (c->ssl && !c->tls_ready) {
+        want = c->hs_want;
+    } else {
+        if (n_wants_input(c)) want |= LOOP_READ;
+        if (c->out_head) want |= LOOP_WRITE;
+        if (c->read_wants_write) want |= LOOP_WRITE;
+        if (c->write_wants_read && c->out_head) want |= LOOP_READ;
+    }
+    if (want != c->events) {
+        loop_watch(c->w->loop, c->fd, want, n_event, c);
+        c->events = want;
+    }
+}
+
+/* The socket and buffers go; the struct stays until M_FREE. */
+static void n_release(nconn *c) {
+    if (c->released) return;
+    c->released = true;
+    if (c->linked) {
+        net_worker *w = c->w;
+        if (c->prev) c->prev->next = c->next;
+        else w->conns = c->next;
+        if (c->next) c->next->prev = c->prev;
+        c->linked = false;
+        loop_unwatch(w->loop, c->fd);
+    }
+    if (c->ssl) {
+        if (c->tls_ready) SSL_shutdown(c->ssl); /* close_notify, without waiting for the peer's */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    out_frame *f = c->out_head;
+    while (f) {
+        out_frame *next = f->next;
+        writer_free(f->w);
+        free(f);
+        f = next;
+    }
+    c->out_head = c->out_tail = NULL;
+    free(c->stage);
+    free(c->rbuf);
+    free(c->frame);
+    free(c->ready);
+    c->stage = c->rbuf = c->frame = c->ready = NULL;
+}
+
+static void n_maybe_release(nconn *c) {
+    if (c->closing && c->busy == 0) n_release(c);
+}
+
+/* Close on the network thread; the server hears of it once (M_CLOSED). */
+static void n_close(nconn *c, const char *why) {
+    if (c->closing) return;
+    c->closing = true;
+    if (why) log_info("kafka.network.Processor", "Closing connection from %s: %s", c->peer, why);
+    post_to_server(c->w->srv, M_CLOSED, c->handle, c, NULL, 0);
+    n_maybe_release(c);
+}
+
+static void n_send(nconn *c, kwriter *w) {
+    if (c->closing) {
+        writer_free(w);
+        return;
+    }
+    out_frame *f = calloc(1, sizeof *f);
+    if (!f) {
+        writer_free(w);
+        n_close(c, "out of memory");
+        return;
+    }
+    f->w = w;
+    if (c->out_tail) c->out_tail->next = f;
+    else c->out_head = f;
+    c->out_tail = f;
+    c->out_bytes += (size_t)kw_size(w);
+    c->busy++;
+    if (n_flush(c) < 0) n_close(c, NULL);
+    c->busy--;
+    if (!c->closing) n_update_events(c);
+    n_maybe_release(c);
+}
+
+static void n_request_done(nconn *c) {
+    c->in_flight = false;
+    if (c->closing) return;
+    c->busy++;
+    /* A frame read ahead goes now; the socket is read on the next event. */
+    n_process(c);
+    n_read_tls_pending(c);
+    c->busy--;
+    if (!c->closing) n_update_events(c);
+    n_maybe_release(c);
+}
+
+/* ---- input ---- */
+
+static void n_dispatch_ready(nconn *c) {
+    uint8_t *frame = c->ready;
+    size_t len = c->ready_len;
+    c->ready = NULL;
+    c->in_flight = true;
+    post_to_server(c->w->srv, M_REQUEST, c->handle, c, frame, len);
+}
+
+/* Cut frames out of the bytes read: the next one is handed on when no
+ * request is in flight, else it waits (one at most). */
+static void n_process(nconn *c) {
+    for (;;) {
+        if (c->closing) return;
+        if (c->ready && !c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER && !c->w->stopping)
+            n_dispatch_ready(c);
+        if (!n_wants_input(c)) return;
+        if (!c->frame) {
+            if (c->rlen < 4) return;
+            int32_t size = (int32_t)(((uint32_t)c->rbuf[0] << 24) | ((uint32_t)c->rbuf[1] << 16) |
+                                     ((uint32_t)c->rbuf[2] << 8) | c->rbuf[3]);
+            int32_t max = c->max_frame > 0 ? c->max_frame : c->w->srv->cfg.max_request_bytes;
+            if (size < 0 || size > max) {
+                char why[160];
+                snprintf(why, sizeof why, "Invalid receive (size = %d larger than %d)", size, max);
+                if (size < 0) snprintf(why, sizeof why, "Invalid receive (size = %d)", size);
+                n_close(c, why);
+                return;
+            }
+            if (size < 8 && !c->allow_small_frames) { /* cannot even hold api key, version and correlation id */
+                n_close(c, "request frame too small");
+                return;
+            }
+            c->frame = malloc(size > 0 ? (size_t)size : 1);
+            if (!c->frame) {
+                n_close(c, "out of memory for request");
+                return;
+            }
+            c->frame_len = (size_t)size;
+            c->frame_got = 0;
+            memmove(c->rbuf, c->rbuf + 4, c->rlen - 4);
+            c->rlen -= 4;
+        }
+        size_t take = c->frame_len - c->frame_got;
+        if (take > c->rlen) take = c->rlen;
+        memcpy(c->frame + c->frame_got, c->rbuf, take);
+        c->frame_got += take;
+        memmove(c->rbuf, c->rbuf + take, c->rlen - take);
+        c->rlen -= take;
+        if (c->frame_got < c->frame_len) return;
+        c->ready = c->frame;
+        c->ready_len = c->frame_len;
+        c->frame = NULL;
+    }
+}
+
+static void n_read(nconn *c) {
+    /* TLS returns one record (16 KiB at most) per read: more rounds for the
+     * same bytes, and plaintext OpenSSL already holds is read on (no event
+     * would come for it). */
+    int max_rounds = c->ssl ? 64 : 16;
+    for (int rounds = 0; (rounds < max_rounds || (c->ssl && SSL_has_pending(c->ssl))) && !c->closing; rounds++) {
+        uint8_t *dst;
+        size_t room;
+        if (c->frame && c->rlen == 0) {
+            /* read the frame body straight into place */
+            dst = c->frame + c->frame_got;
+            room = c->frame_len - c->frame_got;
+        } else {
+            if (c->rcap - c->rlen < READ_CHUNK / 4) {
+                size_t n = c->rcap ? c->rcap * 2 : READ_CHUNK;
+                if (n > 4 * READ_CHUNK && c->rlen + READ_CHUNK / 4 <= c->rcap) break;
+                uint8_t *nb = realloc(c->rbuf, n);
+                if (!nb) {
+                    n_close(c, "out of memory");
+                    return;
+                }
+                c->rbuf = nb;
+                c->rcap = n;
+            }
+            dst = c->rbuf + c->rlen;
+            room = c->rcap - c->rlen;
+        }
+        if (room == 0) break;
+        ssize_t n = n_recv(c, dst, room);
+        if (n == 0) {
+            n_close(c, NULL);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            n_close(c, NULL);
+            return;
+        }
+        if (dst == c->rbuf + c->rlen) c->rlen += (size_t)n;
+        else c->frame_got += (size_t)n;
+        n_process(c);
+        if (!n_wants_input(c)) break;
+        /* a short read drained the socket; on TLS it only ends a record: read until EAGAIN */
+        if ((size_t)n < room && !c->ssl) break;
+    }
+}
+
+/* Frames of plaintext already decrypted by OpenSSL wait for no event. */
+static void n_read_tls_pending(nconn *c) {
+    if (c->ssl && c->tls_ready && n_wants_input(c) && SSL_has_pending(c->ssl)) n_read(c);
+}
+
+/* One handshake step. Done: the peer's principal goes to the server (before
+ * any frame of the connection can) and requests flow. */
+static void n_handshake(nconn *c) {
+    char err[320];
+    int r = tls_handshake(c->ssl, err, sizeof err);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        c->hs_want = r == TLS_WANT_READ ? LOOP_READ : LOOP_WRITE;
+        return;
+    }
+    net_worker *w = c->w;
+    if (r != TLS_DONE) {
+        STAT_ADD(w->stats.handshakes_failed, 1);
+        log_info("org.apache.kafka.common.network.Selector",
+                 "[SocketServer listenerType=BROKER] Failed authentication with /%s (channelId=%s) (SSL handshake "
+                 "failed: %s)",
+                 c->peer, c->listener_name, err);
+        n_close(c, NULL);
+        return;
+    }
+    char principal[256] = "User:ANONYMOUS";
+    if (c->tls && tls_peer_principal(c->tls, c->ssl, principal, sizeof principal) < 0) {
+        STAT_ADD(w->stats.handshakes_failed, 1);
+        log_info("org.apache.kafka.common.network.Selector",
+                 "[SocketServer listenerType=BROKER] Failed authentication with /%s (%s)", c->peer, principal);
+        n_close(c, NULL);
+        return;
+    }
+    c->tls_ready = true;
+    c->ktls = tls_ktls_send(c->ssl);
+    static int ktls_said = -1; /* once per process: how file ranges go out on TLS */
+    if (__atomic_exchange_n(&ktls_said, (int)c->ktls, __ATOMIC_RELAXED) != (int)c->ktls) {
+        log_info("kafka.network.Processor",
+                 c->ktls ? "kTLS on: fetched file ranges go out with SSL_sendfile (the kernel encrypts)"
+                         : "kTLS not available on this connection: fetched file ranges are read and encrypted in "
+                           "user space (pread + SSL_write)");
+    }
+    if (strcmp(principal, "User:ANONYMOUS") != 0) /* a client certificate: say who it is */
+        log_info("org.apache.kafka.common.network.Selector",
+                 "[SocketServer listenerType=BROKER] Authenticated /%s on listener %s with %s: principal=%s", c->peer,
+                 c->listener_name, SSL_get_version(c->ssl), principal);
+    STAT_ADD(w->stats.handshakes_done, 1);
+    if (c->ktls) STAT_ADD(w->stats.ktls_connections, 1);
+    char *p = strdup(principal);
+    if (p) post_to_server(w->srv, M_READY, c->handle, c, p, 0);
+}
+
+static void n_event(kloop *l, int fd, int events, void *arg) {
+    (void)fd;
+    nconn *c = arg;
+    c->busy++;
+    c->last_active_ms = loop_now_ms(l);
+    if (c->ssl && !c->tls_ready && !c->closing) {
+        n_handshake(c);
+        if (!c->tls_ready) goto done;
+        events |= LOOP_READ; /* the client's first request may have come with the handshake */
+    }
+    if (c->read_wants_write && (events & LOOP_WRITE)) events |= LOOP_READ;
+    if (c->write_wants_read && (events & LOOP_READ)) events |= LOOP_WRITE;
+    if ((events & LOOP_WRITE) && !c->closing) {
+        if (n_flush(c) < 0) n_close(c, NULL);
+        else n_process(c); /* output drained: maybe take the next request */
+    }
+    if ((events & LOOP_READ) && !c->closing) {
+        if (n_wants_input(c)) n_read(c);
+        else {
+            /* Not reading now; just notice a hang-up. */
+            char b;
+            ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n == 0) n_close(c, NULL);
+        }
+    }
+    n_read_tls_pending(c);
+done:
+    c->busy--;
+    if (!c->closing) n_update_events(c);
+    n_maybe_release(c);
+}
+
+static void idle_sweep(kloop *l, void *arg) {
+    net_worker *w = arg;
+    int64_t max_idle = w->srv->cfg.max_idle_ms;
+    int64_t now = loop_now_ms(l);
+    nconn *c = w->conns;
+    while (c) {
+        nconn *next = c->next;
+        if (!c->in_flight && !c->ready && !c->out_head && now - c->last_active_ms > max_idle)
+            n_close(c, "idle for longer than connections.max.idle.ms");
+        c = next;
+    }
+    w->idle_timer = loop_timer_add(l, max_idle < 10000 ? max_idle : 10000, idle_sweep, w);
+}
+
+/* Shutting down: output goes out until the deadline, then every connection
+ * closes and the thread's loop ends. */
+static void stop_poll(kloop *l, void *arg) {
+    net_worker *w = arg;
+    bool pending = false;
+    for (nconn *c = w->conns; c; c = c->next)
+        if (c->out_head && !c->closing) pending = true;
+    if (pending && monotonic_ms() < w->stop_deadline_ms) {
+        loop_timer_add(l, STOP_POLL_MS, stop_poll, w);
+        return;
+    }
+    while (w->conns) {
+        nconn *c = w->conns;
+        n_close(c, NULL);
+        c->busy = 0;
+        n_release(c); /* unlinks it */
+    }
+    loop_stop(l);
+}
+
+static void worker_mail(kloop *l, int fd, int events, void *arg) {
+    (void)fd;
+    (void)events;
+    net_worker *w = arg;
+    msg *m = mailbox_take(&w->inbox);
+    while (m) {
+        msg *next = m->next;
+        nconn *c = m->n;
+        switch (m->type) {
+        case M_ADOPT:
+            c->next = w->conns;
+            c->prev = NULL;
+            if (w->conns) w->conns->prev = c;
+            w->conns = c;
+            c->linked = true;
+            c->last_active_ms = loop_now_ms(l);
+            c->events = LOOP_READ;
+            if (loop_watch(l, c->fd, LOOP_READ, n_event, c) < 0) n_close(c, "cannot watch the socket");
+            break;
+        case M_SEND:
+            n_send(c, m->ptr);
+            break;
+        case M_DONE:
+            n_request_done(c);
+            break;
+        case M_LIMIT:
+            c->max_frame = m->i32;
+            c->allow_small_frames = m->flag;
+            if (!c->closing) n_update_events(c);
+            break;
+        case M_CLOSE:
+            n_close(c, m->ptr);
+            free(m->ptr);
+            break;
+        case M_FREE:
+            c->busy = 0;
+            n_release(c);
+            free(c);
+            break;
+        case M_STOP:
+            w->stopping = true;
+            w->stop_deadline_ms = m->i64;
+            if (w->idle_timer) loop_timer_cancel(l, w->idle_timer);
+            w->idle_timer = 0;
+            stop_poll(l, w);
+            break;
+        default:
+            break;
+        }
+        free(m);
+        m = next;
+    }
+}
+
+static void *worker_main(void *arg) {
+    net_worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "network-%d", w->index);
+    pthread_setname_np(pthread_self(), name);
+    loop_run(w->loop);
+    return NULL;
+}
+
+/* ==== the server's side ==== */
+
+static void server_mail(kloop *l, int fd, int events, void *arg);
 
 /* ---- per-IP connection counts ---- */
 
@@ -138,7 +878,7 @@ static void ip_release(net_server *s, uint32_t hash) {
 
 /* ---- set-up ---- */
 
-static void idle_sweep(kloop *l, void *arg);
+static void workers_stop(net_server *s, int64_t deadline_ms);
 
 net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on_request,
                            net_close_fn on_close, void *ctx) {
@@ -149,17 +889,57 @@ net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on
     s->on_request = on_request;
     s->on_close = on_close;
     s->ctx = ctx;
-    if (s->cfg.max_idle_ms > 0)
-        s->idle_timer = loop_timer_add(loop, s->cfg.max_idle_ms < 10000 ? s->cfg.max_idle_ms : 10000,
-                                       idle_sweep, s);
+    s->inbox.efd = -1;
+    int nw = cfg->network_threads < 1 ? 1 : cfg->network_threads;
+    if (nw > MAX_NETWORK_THREADS) nw = MAX_NETWORK_THREADS;
+    s->workers = calloc((size_t)nw, sizeof *s->workers);
+    if (!s->workers || mailbox_init(&s->inbox) < 0) goto fail;
+    if (loop_watch(loop, s->inbox.efd, LOOP_READ, server_mail, s) < 0) goto fail;
+    for (int i = 0; i < nw; i++) {
+        net_worker *w = &s->workers[i];
+        w->srv = s;
+        w->index = i;
+        w->inbox.efd = -1;
+        if (!(w->loop = loop_new()) || mailbox_init(&w->inbox) < 0) goto fail;
+        s->nworkers++;
+        if (loop_watch(w->loop, w->inbox.efd, LOOP_READ, worker_mail, w) < 0) goto fail;
+        if (cfg->max_idle_ms > 0)
+            w->idle_timer = loop_timer_add(w->loop, cfg->max_idle_ms < 10000 ? cfg->max_idle_ms : 10000,
+                                           idle_sweep, w);
+        /* Signals stay with the main thread (the broker reads them from a signalfd). */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0) goto fail;
+        w->started = true;
+    }
     return s;
+fail:
+    log_error("kafka.network.SocketServer", "cannot start the network threads: %s", strerror(errno));
+    net_server_free(s, 0);
+    return NULL;
+}
+
+int net_server_network_threads(const net_server *s) { return s->nworkers; }
+
+double net_server_network_idle_share(const net_server *s) {
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < s->nworkers; i++) {
+        if (!s->workers[i].loop) continue;
+        int64_t age = loop_age_ns(s->workers[i].loop);
+        sum += age > 0 ? (double)loop_idle_ns(s->workers[i].loop) / (double)age : 0;
+        n++;
+    }
+    return n ? sum / n : 0;
 }
 
 static void set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
-
 static void accept_event(kloop *l, int lfd, int events, void *arg);
 
 int net_server_listen(net_server *s, const char *host, int port, char *err, size_t errlen) {
@@ -253,15 +1033,33 @@ const net_listener_stats *net_server_listener_stats(const net_server *s, int i, 
 int net_server_set_tls(net_server *s, const char *name, tls_ctx *tls) {
     for (int i = 0; i < s->nlisten; i++) {
         if (strcmp(s->listeners[i].name, name) != 0 || !s->listeners[i].tls) continue;
-        /* open sessions hold their own reference to the old SSL_CTX */
-        tls_ctx_free(s->listeners[i].tls);
+        /* Open sessions hold their own reference to the old SSL_CTX, and
+         * their network threads may still map a certificate's principal with
+         * the old context's rules: it is freed with the server. */
+        tls_ctx **r = realloc(s->retired, sizeof(*r) * (size_t)(s->nretired + 1));
+        if (!r) return -1;
+        s->retired = r;
+        s->retired[s->nretired++] = s->listeners[i].tls;
         s->listeners[i].tls = tls;
         return 0;
     }
     return -1;
 }
 
-const net_tls_stats *net_server_tls_stats(const net_server *s) { return &s->tls_stats; }
+const net_tls_stats *net_server_tls_stats(const net_server *s) {
+    net_server *m = (net_server *)s; /* the sums are a cache of the threads' counters */
+    m->tls_stats.handshakes_done = m->tls_stats.handshakes_failed = 0;
+    m->tls_stats.ktls_connections = m->tls_stats.ktls_bytes = m->tls_stats.copied_bytes = 0;
+    for (int i = 0; i < s->nworkers; i++) {
+        worker_stats *st = &s->workers[i].stats;
+        m->tls_stats.handshakes_done += STAT_GET(st->handshakes_done);
+        m->tls_stats.handshakes_failed += STAT_GET(st->handshakes_failed);
+        m->tls_stats.ktls_connections += STAT_GET(st->ktls_connections);
+        m->tls_stats.ktls_bytes += STAT_GET(st->ktls_bytes);
+        m->tls_stats.copied_bytes += STAT_GET(st->copied_bytes);
+    }
+    return &s->tls_stats;
+}
 
 const tls_ctx *net_server_tls(const net_server *s, const char *name) {
     for (int i = 0; i < s->nlisten; i++)
@@ -337,9 +1135,10 @@ static bool accept_throttled(net_server *s, const struct sockaddr_storage *ss, i
 }
 
 static void accept_event(kloop *l, int lfd, int events, void *arg) {
+    (void)l;
     (void)events;
     net_server *s = arg;
-    for (int n = 0; n < 64; n++) {
+    for (int round = 0; round < 64; round++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -363,101 +1162,159 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
         if (accept_throttled(s, &ss, fd)) continue;
         int li = 0;
         while (li < s->nlisten && s->listeners[li].fd != lfd) li++;
+        if (li >= s->nlisten) li = 0;
         kconn *c = calloc(1, sizeof *c);
-        if (!c) {
+        nconn *n = calloc(1, sizeof *n);
+        if (!c || !n) {
+            free(c);
+            free(n);
             close(fd);
             continue;
         }
-        c->listener = li < s->nlisten ? li : 0;
-        for (int u = 0; u < s->nunauth && li < s->nlisten; u++)
-            if (strcmp(s->unauth[u].name, s->listeners[li].name) == 0) c->max_frame = s->unauth[u].max_bytes;
-        snprintf(c->principal, sizeof c->principal, "User:ANONYMOUS");
-        tls_ctx *tls = li < s->nlisten ? s->listeners[li].tls : NULL;
-        if (tls) {
-            c->ssl = tls_session_server(tls, fd);
-            if (!c->ssl) {
+        for (int u = 0; u < s->nunauth; u++)
+            if (strcmp(s->unauth[u].name, s->listeners[li].name) == 0) n->max_frame = s->unauth[u].max_bytes;
+        n->tls = s->listeners[li].tls;
+        if (n->tls) {
+            n->ssl = tls_session_server(n->tls, fd);
+            if (!n->ssl) {
                 free(c);
+                free(n);
                 close(fd);
                 continue;
             }
-            c->hs_want = LOOP_READ;
+            n->hs_want = LOOP_READ;
         }
         (*cnt)++;
-        c->srv = s;
-        c->fd = fd;
-        c->peer_ip_hash = hash;
-        snprintf(c->peer, sizeof c->peer, "%s", peer);
-        c->last_active_ms = loop_now_ms(l);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (s->cfg.send_buffer_bytes > 0)
             setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->cfg.send_buffer_bytes, sizeof(int));
         if (s->cfg.receive_buffer_bytes > 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->cfg.receive_buffer_bytes, sizeof(int));
+        net_worker *w = &s->workers[s->next_worker];
+        s->next_worker = (s->next_worker + 1) % s->nworkers;
+        c->srv = s;
+        c->worker = w;
+        c->n = n;
+        c->listener = li;
+        c->tls = n->ssl != NULL;
+        c->peer_ip_hash = hash;
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+        snprintf(c->principal, sizeof c->principal, "User:ANONYMOUS");
         c->next = s->conns;
         if (s->conns) s->conns->prev = c;
         s->conns = c;
         s->nconns++;
-        if (c->listener < s->nlisten) { /* slots stay until the server is freed */
-            s->listeners[c->listener].stats.connections++;
-            s->listeners[c->listener].stats.created++;
-        }
-        c->events = LOOP_READ;
-        loop_watch(l, fd, LOOP_READ, conn_event, c);
-        if (c->ssl) s->tls_stats.handshakes_started++;
+        s->listeners[li].stats.connections++; /* slots stay until the server is freed */
+        s->listeners[li].stats.created++;
+        n->w = w;
+        n->handle = c;
+        n->fd = fd;
+        snprintf(n->peer, sizeof n->peer, "%s", peer);
+        snprintf(n->listener_name, sizeof n->listener_name, "%s", s->listeners[li].name);
+        if (n->ssl) s->tls_stats.handshakes_started++;
+        post_to_worker(w, M_ADOPT, n, NULL, 0, false);
     }
 }
 
-/* ---- close ---- */
 
-static void conn_free_now(kconn *c) {
-    net_server *s = c->srv;
-    loop_unwatch(s->loop, c->fd);
-    if (c->ssl) {
-        if (c->tls_ready) SSL_shutdown(c->ssl); /* close_notify, without waiting for the peer's */
-        SSL_free(c->ssl);
+/* ---- the request layer's handle ---- */
+
+/* The network side has closed: forget the connection. */
+static void server_forget(net_server *s, kconn *c, nconn *n) {
+    if (!c->closing) {
+        c->closing = true;
+        if (s->on_close) s->on_close(s->ctx, c);
+        c->udata = NULL;
     }
-    free(c->stage);
-    close(c->fd);
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
-    if (c->listener < s->nlisten) {
-        s->listeners[c->listener].stats.connections--;
-        s->listeners[c->listener].stats.closed++;
-    }
+    s->listeners[c->listener].stats.connections--;
+    s->listeners[c->listener].stats.closed++;
     ip_release(s, c->peer_ip_hash);
-    out_frame *f = c->out_head;
-    while (f) {
-        out_frame *n = f->next;
-        kw_free(f->w);
-        free(f->w);
-        free(f);
-        f = n;
+    if (s->workers_gone) {
+        n->busy = 0;
+        n_release(n);
+        free(n);
+    } else {
+        post_to_worker(c->worker, M_FREE, n, NULL, 0, false);
     }
-    free(c->rbuf);
-    free(c->frame);
     free(c);
+}
+
+static void server_handle(net_server *s, msg *m) {
+    kconn *c = m->c;
+    switch (m->type) {
+    case M_REQUEST:
+        if (c->closing) free(m->ptr);
+        else s->on_request(s->ctx, c, m->ptr, m->len); /* takes the frame */
+        break;
+    case M_READY:
+        snprintf(c->principal, sizeof c->principal, "%s", (const char *)m->ptr);
+        free(m->ptr);
+        break;
+    case M_CLOSED:
+        server_forget(s, c, m->n);
+        break;
+    default:
+        break;
+    }
+}
+
+static void server_mail(kloop *l, int fd, int events, void *arg) {
+    (void)l;
+    (void)fd;
+    (void)events;
+    net_server *s = arg;
+    msg *m = mailbox_take(&s->inbox);
+    while (m) {
+        msg *next = m->next;
+        server_handle(s, m);
+        free(m);
+        m = next;
+    }
 }
 
 void kconn_close(kconn *c, const char *why) {
     if (c->closing) return;
     c->closing = true;
-    if (why) log_info("kafka.network.Processor", "Closing connection from %s: %s", c->peer, why);
     /* Tell the request layer first, so an in-flight request is orphaned. */
     if (c->srv->on_close) c->srv->on_close(c->srv->ctx, c);
     c->udata = NULL;
-    conn_maybe_free(c);
+    /* The handle lives on until the network thread says it has closed. */
+    post_to_worker(c->worker, M_CLOSE, c->n, why ? strdup(why) : NULL, 0, false);
 }
 
-static void conn_maybe_free(kconn *c) {
-    if (c->closing && c->busy == 0) conn_free_now(c);
+void kconn_send(kconn *c, kwriter *w) {
+    if (c->closing) {
+        writer_free(w);
+        return;
+    }
+    post_to_worker(c->worker, M_SEND, c->n, w, 0, false);
+}
+
+void kconn_request_done(kconn *c) {
+    if (!c->closing) post_to_worker(c->worker, M_DONE, c->n, NULL, 0, false);
+}
+
+void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {
+    /* Applies from the next frame on: the answer to the request that set
+     * it goes out after this message (one mailbox, in order), and no frame
+     * is read ahead while a limit is in force. */
+    if (!c->closing) post_to_worker(c->worker, M_LIMIT, c->n, NULL, max_bytes, allow_small);
 }
 
 const char *kconn_peer(const kconn *c) { return c->peer; }
 const char *kconn_listener(const kconn *c) { return c->srv->listeners[c->listener].name; }
 const char *kconn_principal(const kconn *c) { return c->principal; }
+void kconn_set_principal(kconn *c, const char *principal) {
+    snprintf(c->principal, sizeof c->principal, "%s", principal);
+}
+bool kconn_is_tls(const kconn *c) { return c->tls; }
+void *kconn_udata(const kconn *c) { return c->udata; }
+void kconn_set_udata(kconn *c, void *udata) { c->udata = udata; }
 
 int net_server_limit_unauthenticated(net_server *s, const char *listener, int32_t max_bytes) {
     if (s->nunauth >= MAX_LISTENERS) return -1;
@@ -466,450 +1323,84 @@ int net_server_limit_unauthenticated(net_server *s, const char *listener, int32_
     return 0;
 }
 
-void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {
-    c->max_frame = max_bytes;
-    c->allow_small_frames = allow_small;
-}
-void kconn_set_principal(kconn *c, const char *principal) {
-    snprintf(c->principal, sizeof c->principal, "%s", principal);
-}
-bool kconn_is_tls(const kconn *c) { return c->ssl != NULL; }
-void *kconn_udata(const kconn *c) { return c->udata; }
-void kconn_set_udata(kconn *c, void *udata) { c->udata = udata; }
+/* ---- shutdown ---- */
 
-/* ---- output ---- */
-
-static void update_events(kconn *c) {
-    if (c->closing) return;
-    int want = 0;
-    if (c->ssl && !c->tls_ready) {
-        want = c->hs_want;
-    } else {
-        /* read when no request is in flight and the peer keeps up with output */
-        if (!c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) want |= LOOP_READ;
-        if (c->out_head) want |= LOOP_WRITE;
-        if (c->read_wants_write) want |= LOOP_WRITE;
-        if (c->write_wants_read && c->out_head) want |= LOOP_READ;
-    }
-    if (want != c->events) {
-        loop_watch(c->srv->loop, c->fd, want, conn_event, c);
-        c->events = want;
-    }
-}
-
-/* ---- transport: the socket, or TLS on it ----
- * Each returns bytes moved (>0), 0 at end of stream (recv), or -1 with
- * errno: EAGAIN when the socket (or the TLS record layer) must wait. */
-
-static ssize_t tls_fail(kconn *c, int rc, const char *op) {
-    char err[256];
-    int r = tls_result(c->ssl, rc, err, sizeof err);
-    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
-        if (strcmp(op, "read") == 0) c->read_wants_write = r == TLS_WANT_WRITE;
-        else c->write_wants_read = r == TLS_WANT_READ;
-        errno = EAGAIN;
-        return -1;
-    }
-    if (r == TLS_CLOSED) return 0;
-    log_info("kafka.network.Processor", "TLS %s failed on the connection from %s: %s", op, c->peer, err);
-    errno = EPROTO;
-    return -1;
-}
-
-static ssize_t conn_recv(kconn *c, void *buf, size_t len) {
-    if (!c->ssl) return recv(c->fd, buf, len, 0);
-    ERR_clear_error();
-    c->read_wants_write = false;
-    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (n > 0) return n;
-    ssize_t r = tls_fail(c, n, "read");
-    return r;
-}
-
-static ssize_t conn_send_buf(kconn *c, const uint8_t *buf, size_t len, int flags) {
-    if (!c->ssl) return send(c->fd, buf, len, flags);
-    ERR_clear_error();
-    c->write_wants_read = false;
-    int n = SSL_write(c->ssl, buf, len > TLS_STAGE * 4 ? TLS_STAGE * 4 : (int)len);
-    if (n > 0) return n;
-    ssize_t r = tls_fail(c, n, "write");
-    if (r == 0) errno = EPIPE, r = -1;
-    return r;
-}
-
-/* Bytes of a file range: sendfile on plain sockets and with kTLS; else
- * pread into the stage and SSL_write from it (a write that must be
- * repeated is repeated from the same stage, as OpenSSL requires). */
-static ssize_t conn_send_file(kconn *c, int fd, off_t off, size_t len) {
-    if (!c->ssl) return sendfile(c->fd, fd, &off, len);
-#ifdef BIO_get_ktls_send
-    if (c->ktls) {
-        ERR_clear_error();
-        ossl_ssize_t n = SSL_sendfile(c->ssl, fd, off, len, 0);
-        if (n > 0) {
-            c->srv->tls_stats.ktls_bytes += (uint64_t)n;
-            return (ssize_t)n;
-        }
-        int e = SSL_get_error(c->ssl, (int)n);
-        if (e == SSL_ERROR_WANT_WRITE) {
-            errno = EAGAIN;
-            return -1;
-        }
-        errno = EIO;
-        return -1;
-    }
-#endif
-    if (c->stage_off >= c->stage_len) {
-        if (!c->stage && !(c->stage = malloc(TLS_STAGE))) {
-            errno = ENOMEM;
-            return -1;
-        }
-        size_t want = len < TLS_STAGE ? len : TLS_STAGE;
-        ssize_t r;
-        do r = pread(fd, c->stage, want, off);
-        while (r < 0 && errno == EINTR);
-        if (r <= 0) return r; /* 0: the file is shorter than promised */
-        c->stage_len = (size_t)r;
-        c->stage_off = 0;
-    }
-    ERR_clear_error();
-    c->write_wants_read = false;
-    int n = SSL_write(c->ssl, c->stage + c->stage_off, (int)(c->stage_len - c->stage_off));
-    if (n > 0) {
-        c->stage_off += (size_t)n;
-        c->srv->tls_stats.copied_bytes += (uint64_t)n;
-        return n;
-    }
-    ssize_t r = tls_fail(c, n, "write");
-    if (r == 0) errno = EPIPE, r = -1;
-    return r;
-}
-
-/* Send as much queued output as the socket takes. Returns -1 on a fatal error. */
-static int conn_flush(kconn *c) {
-    while (c->out_head) {
-        out_frame *f = c->out_head;
-        kwriter *w = f->w;
-        /* Find which piece of the logical stream f->sent falls into. */
-        int64_t pos = f->sent; /* logical position */
-        int64_t buf_pos = pos; /* position in w->buf */
-        int ref = 0;
-        for (; ref < w->nrefs; ref++) {
-            int64_t at = (int64_t)w->refs[ref].at;
-            if (buf_pos < at) break; /* inside buffer before this ref */
-            int64_t in_ref = buf_pos - at;
-            if (in_ref < w->refs[ref].len) {
-                /* inside file range ref */
-                off_t off = (off_t)(w->refs[ref].offset + in_ref);
-                size_t want = (size_t)(w->refs[ref].len - in_ref);
-                ssize_t n = conn_send_file(c, w->refs[ref].fd, off, want);
-                if (n < 0) {
-                    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-                    if (errno == EINTR) goto next;
-                    return -1;
-                }
-                if (n == 0) {
-                    /* the file is shorter than promised (truncated): cannot continue the frame */
-                    return -1;
-                }
-                f->sent += n;
-                c->out_bytes -= (size_t)n;
-                goto next;
-            }
-            buf_pos -= w->refs[ref].len;
-        }
-        {
-            size_t end = ref < w->nrefs ? w->refs[ref].at : w->len;
-            size_t start = (size_t)buf_pos;
-            if (start < end) {
-                int flags = MSG_NOSIGNAL | ((ref < w->nrefs || f->next) ? MSG_MORE : 0);
-                ssize_t n = conn_send_buf(c, w->buf + start, end - start, flags);
-                if (n < 0) {
-                    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-                    if (errno == EINTR) goto next;
-                    return -1;
-                }
-                f->sent += n;
-                c->out_bytes -= (size_t)n;
-            }
-        }
-    next:
-        if (f->sent >= kw_size(w)) {
-            c->out_head = f->next;
-            if (!c->out_head) c->out_tail = NULL;
-            kw_free(w);
-            free(w);
-            free(f);
-        }
-    }
-    return 0;
-}
-
-void kconn_send(kconn *c, kwriter *w) {
-    if (c->closing) {
-        kw_free(w);
-        free(w);
-        return;
-    }
-    out_frame *f = calloc(1, sizeof *f);
-    if (!f) {
-        kw_free(w);
-        free(w);
-        kconn_close(c, "out of memory");
-        return;
-    }
-    f->w = w;
-    if (c->out_tail) c->out_tail->next = f;
-    else c->out_head = f;
-    c->out_tail = f;
-    c->out_bytes += (size_t)kw_size(w);
-    c->busy++;
-    if (conn_flush(c) < 0) kconn_close(c, NULL);
-    c->busy--;
-    /* Inside conn_process the caller sets the events once at the end: two
-     * epoll_ctl calls per request otherwise (read off, then on again). */
-    if (!c->closing && !c->processing) update_events(c);
-    conn_maybe_free(c);
-}
-
-void kconn_request_done(kconn *c) {
-    c->in_flight = false;
-    /* Answered synchronously from inside conn_process: its loop goes on. */
-    if (c->closing || c->processing) return;
-    c->busy++;
-    /* Frames already buffered are handled now; the socket is read on the next event. */
-    conn_process(c);
-    conn_read_tls_pending(c);
-    c->busy--;
-    if (!c->closing) update_events(c);
-    conn_maybe_free(c);
-}
-
-/* ---- input ---- */
-
-static void conn_process_frames(kconn *c);
-
-/* Hand complete frames to the request layer, one at a time. */
-static void conn_process(kconn *c) {
-    if (c->processing) return;
-    c->processing = true;
-    conn_process_frames(c);
-    c->processing = false;
-}
-
-static void conn_process_frames(kconn *c) {
-    while (!c->closing && !c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) {
-        if (!c->frame) {
-            if (c->rlen < 4) return;
-            int32_t size = (int32_t)(((uint32_t)c->rbuf[0] << 24) | ((uint32_t)c->rbuf[1] << 16) |
-                                     ((uint32_t)c->rbuf[2] << 8) | c->rbuf[3]);
-            int32_t max = c->max_frame > 0 ? c->max_frame : c->srv->cfg.max_request_bytes;
-            if (size < 0 || size > max) {
-                char why[160];
-                snprintf(why, sizeof why, "Invalid receive (size = %d larger than %d)", size, max);
-                if (size < 0) snprintf(why, sizeof why, "Invalid receive (size = %d)", size);
-                kconn_close(c, why);
-                return;
-            }
-            if (size < 8 && !c->allow_small_frames) { /* cannot even hold api key, version and correlation id */
-                kconn_close(c, "request frame too small");
-                return;
-            }
-            c->frame = malloc(size > 0 ? (size_t)size : 1);
-            if (!c->frame) {
-                kconn_close(c, "out of memory for request");
-                return;
-            }
-            c->frame_len = (size_t)size;
-            c->frame_got = 0;
-            memmove(c->rbuf, c->rbuf + 4, c->rlen - 4);
-            c->rlen -= 4;
-        }
-        size_t take = c->frame_len - c->frame_got;
-        if (take > c->rlen) take = c->rlen;
-        memcpy(c->frame + c->frame_got, c->rbuf, take);
-        c->frame_got += take;
-        memmove(c->rbuf, c->rbuf + take, c->rlen - take);
-        c->rlen -= take;
-        if (c->frame_got < c->frame_len) return;
-        uint8_t *frame = c->frame;
-        size_t len = c->frame_len;
-        c->frame = NULL;
-        c->in_flight = true;
-        c->srv->on_request(c->srv->ctx, c, frame, len);
-    }
-}
-
-static void conn_read(kconn *c) {
-    /* TLS returns one record (16 KiB at most) per read: more rounds for the
-     * same bytes, and plaintext OpenSSL already holds is read on (no event
-     * would come for it). */
-    int max_rounds = c->ssl ? 64 : 16;
-    for (int rounds = 0; (rounds < max_rounds || (c->ssl && SSL_has_pending(c->ssl))) && !c->closing; rounds++) {
-        uint8_t *dst;
-        size_t room;
-        if (c->frame && c->rlen == 0) {
-            /* read the frame body straight into place */
-            dst = c->frame + c->frame_got;
-            room = c->frame_len - c->frame_got;
+static void workers_stop(net_server *s, int64_t deadline_ms) {
+    for (int i = 0; i < s->nworkers; i++) {
+        net_worker *w = &s->workers[i];
+        if (!w->started) continue;
+        msg *m = msg_new(M_STOP);
+        if (m) {
+            m->i64 = deadline_ms;
+            mailbox_post(&w->inbox, m);
         } else {
-            if (c->rcap - c->rlen < READ_CHUNK / 4) {
-                size_t n = c->rcap ? c->rcap * 2 : READ_CHUNK;
-                if (n > 4 * READ_CHUNK && c->rlen + READ_CHUNK / 4 <= c->rcap) break;
-                uint8_t *nb = realloc(c->rbuf, n);
-                if (!nb) {
-                    kconn_close(c, "out of memory");
-                    return;
-                }
-                c->rbuf = nb;
-                c->rcap = n;
-            }
-            dst = c->rbuf + c->rlen;
-            room = c->rcap - c->rlen;
-        }
-        if (room == 0) break;
-        ssize_t n = conn_recv(c, dst, room);
-        if (n == 0) {
-            kconn_close(c, NULL);
-            return;
-        }
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            if (errno == EINTR) continue;
-            kconn_close(c, NULL);
-            return;
-        }
-        if (dst == c->rbuf + c->rlen) c->rlen += (size_t)n;
-        else c->frame_got += (size_t)n;
-        conn_process(c);
-        if (c->in_flight || c->closing) break;
-        /* a short read drained the socket; on TLS it only ends a record: read until EAGAIN */
-        if ((size_t)n < room && !c->ssl) break;
-    }
-}
-
-/* Frames of plaintext already decrypted by OpenSSL wait for no event. */
-static void conn_read_tls_pending(kconn *c) {
-    if (c->ssl && c->tls_ready && !c->closing && !c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER &&
-        SSL_has_pending(c->ssl))
-        conn_read(c);
-}
-
-/* One handshake step. Done: the peer's principal is set and requests flow. */
-static void conn_handshake(kconn *c) {
-    char err[320];
-    int r = tls_handshake(c->ssl, err, sizeof err);
-    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
-        c->hs_want = r == TLS_WANT_READ ? LOOP_READ : LOOP_WRITE;
-        return;
-    }
-    net_server *s = c->srv;
-    if (r != TLS_DONE) {
-        s->tls_stats.handshakes_failed++;
-        log_info("org.apache.kafka.common.network.Selector",
-                 "[SocketServer listenerType=BROKER] Failed authentication with /%s (channelId=%s) (SSL handshake "
-                 "failed: %s)",
-                 c->peer, s->listeners[c->listener].name, err);
-        kconn_close(c, NULL);
-        return;
-    }
-    tls_ctx *tls = s->listeners[c->listener].tls;
-    if (tls && tls_peer_principal(tls, c->ssl, c->principal, sizeof c->principal) < 0) {
-        s->tls_stats.handshakes_failed++;
-        log_info("org.apache.kafka.common.network.Selector",
-                 "[SocketServer listenerType=BROKER] Failed authentication with /%s (%s)", c->peer, c->principal);
-        kconn_close(c, NULL);
-        return;
-    }
-    c->tls_ready = true;
-    c->ktls = tls_ktls_send(c->ssl);
-    static int ktls_said = -1; /* once per process: how file ranges go out on TLS */
-    if (ktls_said != (int)c->ktls) {
-        ktls_said = c->ktls;
-        log_info("kafka.network.Processor",
-                 c->ktls ? "kTLS on: fetched file ranges go out with SSL_sendfile (the kernel encrypts)"
-                         : "kTLS not available on this connection: fetched file ranges are read and encrypted in "
-                           "user space (pread + SSL_write)");
-    }
-    if (strcmp(c->principal, "User:ANONYMOUS") != 0) /* a client certificate: say who it is */
-        log_info("org.apache.kafka.common.network.Selector",
-                 "[SocketServer listenerType=BROKER] Authenticated /%s on listener %s with %s: principal=%s", c->peer,
-                 s->listeners[c->listener].name, SSL_get_version(c->ssl), c->principal);
-    s->tls_stats.handshakes_done++;
-    if (c->ktls) s->tls_stats.ktls_connections++;
-}
-
-static void conn_event(kloop *l, int fd, int events, void *arg) {
-    (void)fd;
-    kconn *c = arg;
-    c->busy++;
-    c->last_active_ms = loop_now_ms(l);
-    if (c->ssl && !c->tls_ready && !c->closing) {
-        conn_handshake(c);
-        if (!c->tls_ready) goto done;
-        events |= LOOP_READ; /* the client's first request may have come with the handshake */
-    }
-    if (c->read_wants_write && (events & LOOP_WRITE)) events |= LOOP_READ;
-    if (c->write_wants_read && (events & LOOP_READ)) events |= LOOP_WRITE;
-    if ((events & LOOP_WRITE) && !c->closing) {
-        if (conn_flush(c) < 0) kconn_close(c, NULL);
-        else conn_process(c); /* output drained: maybe take the next request */
-    }
-    if ((events & LOOP_READ) && !c->closing) {
-        if (!c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER) conn_read(c);
-        else {
-            /* Not reading now; just notice a hang-up. */
-            char b;
-            ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n == 0) kconn_close(c, NULL);
+            /* no message: stop the loop without flushing (its timer-less loop
+             * wakes for the eventfd anyway when the server posts next) */
+            loop_stop(w->loop);
         }
     }
-    conn_read_tls_pending(c);
-done:
-    c->busy--;
-    if (!c->closing) update_events(c);
-    conn_maybe_free(c);
-}
-
-static void idle_sweep(kloop *l, void *arg) {
-    net_server *s = arg;
-    int64_t now = loop_now_ms(l);
-    kconn *c = s->conns;
-    while (c) {
-        kconn *n = c->next;
-        if (!c->in_flight && !c->out_head && now - c->last_active_ms > s->cfg.max_idle_ms)
-            kconn_close(c, "idle for longer than connections.max.idle.ms");
-        c = n;
+    for (int i = 0; i < s->nworkers; i++) {
+        net_worker *w = &s->workers[i];
+        if (w->started) pthread_join(w->thread, NULL);
+        w->started = false;
     }
-    s->idle_timer = loop_timer_add(l, s->cfg.max_idle_ms < 10000 ? s->cfg.max_idle_ms : 10000,
-                                   idle_sweep, s);
+    s->workers_gone = true;
 }
 
 void net_server_free(net_server *s, int64_t timeout_ms) {
     if (!s) return;
     net_server_stop_listening(s);
-    loop_timer_cancel(s->loop, s->idle_timer);
-    /* Best effort: push out queued responses before closing. */
-    int64_t deadline = monotonic_ms() + timeout_ms;
-    for (;;) {
-        bool pending = false;
-        for (kconn *c = s->conns; c; c = c->next) {
-            if (c->out_head && !c->closing) {
-                if (conn_flush(c) < 0) c->closing = true;
-                else if (c->out_head) pending = true;
-            }
+    /* Best effort: queued responses go out before the connections close. */
+    workers_stop(s, monotonic_ms() + timeout_ms);
+    /* What the threads said last: their closes (frames that came meanwhile are dropped). */
+    if (s->inbox.efd >= 0) {
+        msg *m = mailbox_take(&s->inbox);
+        while (m) {
+            msg *next = m->next;
+            if (m->type == M_CLOSED) server_handle(s, m);
+            else free(m->ptr);
+            free(m);
+            m = next;
         }
-        if (!pending || monotonic_ms() >= deadline) break;
-        usleep(1000);
+        loop_unwatch(s->loop, s->inbox.efd);
     }
+    /* What the threads did not read: its nconns were all closed and released at their stop. */
+    for (int i = 0; i < s->nworkers; i++) {
+        net_worker *w = &s->workers[i];
+        if (w->inbox.efd >= 0) {
+            msg *m = mailbox_take(&w->inbox);
+            while (m) {
+                msg *next = m->next;
+                if (m->type == M_SEND) writer_free(m->ptr);
+                else if (m->type == M_CLOSE) free(m->ptr);
+                else if (m->type == M_ADOPT) { /* accepted just before the stop */
+                    m->n->busy = 0;
+                    n_release(m->n);
+                    free(m->n);
+                } else if (m->type == M_FREE) {
+                    n_release(m->n);
+                    free(m->n);
+                }
+                free(m);
+                m = next;
+            }
+            mailbox_destroy(&w->inbox);
+        }
+        if (w->loop) loop_free(w->loop);
+    }
+    /* Handles the threads never closed (an ADOPT left unread, out of memory): */
     while (s->conns) {
         kconn *c = s->conns;
         if (!c->closing && s->on_close) s->on_close(s->ctx, c);
-        c->closing = true;
-        c->busy = 0;
-        conn_free_now(c);
+        s->conns = c->next;
+        ip_release(s, c->peer_ip_hash);
+        free(c);
     }
+    if (s->inbox.efd >= 0) mailbox_destroy(&s->inbox);
     for (int i = 0; i < s->nlisten; i++) tls_ctx_free(s->listeners[i].tls);
+    for (int i = 0; i < s->nretired; i++) tls_ctx_free(s->retired[i]);
+    free(s->retired);
+    free(s->workers);
     free(s->ips);
     free(s);
 }

@@ -256,7 +256,7 @@ def test_counters_and_gauges_match_the_tools(metrics_broker):
     assert s2.get("kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT",
                   networkProcessor="0") >= 0
     idle = s2.get("kafka_network_socketserver_networkprocessoravgidle_percent")
-    assert 0 < idle <= 1 and s2.get("kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent") == idle
+    assert 0 < idle <= 1 and 0 < s2.get("kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent") <= 1
     assert s2.get("samsa_loop_idle_seconds_total") > 0
     # process
     assert s2.get("process_resident_memory_bytes") > 1 << 20
