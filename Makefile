@@ -84,9 +84,9 @@ test:
 
 # ThreadSanitizer over the threaded parts: the unit tests that start threads (the fsync
 # thread, kafka_client's DNS lookups, the cleaner's live swap), the compaction suite,
-# whose broker runs the log cleaner's worker threads, and the client and TLS suites,
-# whose connections live on the network threads (num.network.threads) and hand their
-# frames and answers to the request loop. Only the broker is built with TSan
+# whose broker runs the log cleaner's worker threads, and the client, TLS and network-thread
+# suites, whose connections live on two network threads (forced: the CI machine has fewer
+# CPUs than network.threads.min.cpus) and hand their frames and answers to the request loop. Only the broker is built with TSan
 # (the tools keep the ASan build: librdkafka is not instrumented). setarch -R: gcc 12's
 # TSan cannot map its shadow memory under a kernel's largest ASLR ranges.
 TSAN_UNIT := test_storage test_kafka_client test_cleaner
@@ -97,8 +97,9 @@ check-tsan:
 	$(MAKE) -j$(NPROC) SANITIZE=thread build-tsan/samsa-broker $(TSAN_UNIT:%=build-tsan/tests/%)
 	ln -sfn ../build-asan/samsa-tools build-tsan/samsa-tools
 	@for t in $(TSAN_UNIT); do $(TSAN_RUN) build-tsan/tests/$$t || exit 1; done
-	SAMSA_BUILD=build-tsan $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider tests/integration/test_compaction.py \
-		tests/integration/test_clients.py tests/integration/test_tls.py
+	SAMSA_BUILD=build-tsan SAMSA_TEST_NETWORK_THREADS=2 $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider \
+		tests/integration/test_compaction.py tests/integration/test_clients.py tests/integration/test_tls.py \
+		tests/integration/test_network_threads.py
 
 # Quicker loop while developing: optimized build, no sanitizers.
 test-fast: all check-unit

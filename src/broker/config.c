@@ -1057,8 +1057,9 @@ static bool is_listener_prefixed(const char *key) { return strncmp(key, "listene
  * Prometheus endpoint (docs/metrics.md), the web console on it
  * (docs/console.md). Not Kafka's, so not in the table DescribeConfigs
  * reports. */
-static const char *const samsa_keys[] = {"metadata.store", "etcd.endpoints", "etcd.prefix", "metrics.listener",
-                                         "console.read.only"};
+static const char *const samsa_keys[] = {"metadata.store",    "etcd.endpoints", "etcd.prefix",
+                                         "metrics.listener",  "console.read.only",
+                                         "network.threads.min.cpus"};
 
 /* Kafka's internal settings (defineInternal: accepted, never described) that are read here. */
 static const char *const kafka_internal_keys[] = {"metadata.log.segment.min.bytes"};
@@ -1084,6 +1085,14 @@ static int check_samsa_keys(const props *p, char *err, size_t errlen) {
         snprintf(err, errlen,
                  "Invalid value %s for configuration console.read.only: Expected value to be either true or false",
                  ro);
+        return -1;
+    }
+    const char *mc = props_get(p, "network.threads.min.cpus");
+    char *end = NULL;
+    long mc_value = mc ? strtol(mc, &end, 10) : 1;
+    if (mc && (!*mc || *end || mc_value < 1 || mc_value > 4096)) {
+        snprintf(err, errlen, "Invalid value %s for configuration network.threads.min.cpus: Value must be at least 1",
+                 mc);
         return -1;
     }
     const char *store = props_get(p, "metadata.store");
@@ -1208,6 +1217,8 @@ int broker_config_load(broker_config *c, const props *p, char *err, size_t errle
     c->socket_receive_buffer_bytes = (int32_t)get_i64(r, "socket.receive.buffer.bytes");
     c->queued_max_requests = (int32_t)get_i64(r, "queued.max.requests");
     c->num_network_threads = (int32_t)get_i64(r, "num.network.threads");
+    const char *min_cpus = props_get(&c->raw, "network.threads.min.cpus");
+    c->network_threads_min_cpus = min_cpus ? (int32_t)strtol(min_cpus, NULL, 10) : 4;
     c->connections_max_idle_ms = get_i64(r, "connections.max.idle.ms");
     c->max_connections = (int32_t)get_i64(r, "max.connections");
     c->max_connections_per_ip = (int32_t)get_i64(r, "max.connections.per.ip");

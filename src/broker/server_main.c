@@ -374,6 +374,22 @@ static mstore *open_metadata_store(broker *b, char *err, size_t errlen) {
     }
     return s;
 }
+/* num.network.threads, on a machine with cores to spare: below
+ * network.threads.min.cpus online CPUs the sockets stay on the request loop
+ * (on 2 cores the hand-off between threads cost more CPU and latency than it
+ * brought: bench/README.md, "Network threads"). */
+static int network_threads_for(const broker_config *cfg) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cpus >= cfg->network_threads_min_cpus ? cfg->num_network_threads : 0;
+    if (n > 0)
+        log_info("kafka.network.SocketServer", "%d network threads (num.network.threads) on %ld CPUs", n, cpus);
+    else
+        log_info("kafka.network.SocketServer",
+                 "Connections are served on the request loop: %ld CPUs, fewer than network.threads.min.cpus=%d",
+                 cpus, cfg->network_threads_min_cpus);
+    return n;
+}
+
 
 int server_main(int argc, char **argv) {
     /* Request frames and replica fetch responses of several MiB are
@@ -470,7 +486,7 @@ int server_main(int argc, char **argv) {
         .max_connections_per_ip = b->cfg.max_connections_per_ip,
         .send_buffer_bytes = b->cfg.socket_send_buffer_bytes,
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
-        .network_threads = b->cfg.num_network_threads,
+        .network_threads = network_threads_for(&b->cfg),
     };
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
     if (b->server) net_server_set_accept_throttle(b->server, quota_accept_throttle);

@@ -59,7 +59,7 @@ typedef struct net_worker net_worker;
 enum {
     /* to a network thread */
     M_ADOPT,   /* n: a new connection */
-    M_SEND,    /* n, ptr: a kwriter to queue */
+    M_SEND,    /* n, ptr: a kwriter to queue; flag: and the request is done */
     M_DONE,    /* n: its request is answered */
     M_LIMIT,   /* n, i32 (max frame), flag (small frames) */
     M_CLOSE,   /* n, ptr: why (or NULL) */
@@ -226,7 +226,8 @@ struct net_worker {
     net_server *srv;
     int index;
     pthread_t thread;
-    bool started;
+    bool started;               /* its thread runs */
+    bool on_server_loop;        /* no thread: the connections run on the server's loop */
     kloop *loop;
     mailbox inbox;              /* from the server */
     nconn *conns;
@@ -452,8 +453,12 @@ static void n_read_tls_pending(nconn *c);
  * read into memory (never handed on before the answer), so the copy from the
  * socket overlaps the request layer's work on the previous frame. Not while
  * a frame limit is in force (SASL not done yet): that limit may still change
- * with the answer in flight. */
-static bool n_may_read_ahead(const nconn *c) { return c->max_frame == 0 && !c->allow_small_frames; }
+ * with the answer in flight. Not on the server's own loop either: there is
+ * nothing to overlap, and the frame read early only pushes the one being
+ * appended out of the cache. */
+static bool n_may_read_ahead(const nconn *c) {
+    return c->max_frame == 0 && !c->allow_small_frames && !c->w->on_server_loop;
+}
 
 /* Whether bytes may be taken off the socket now. */
 static bool n_wants_input(const nconn *c) {
@@ -803,6 +808,7 @@ static void worker_mail(kloop *l, int fd, int events, void *arg) {
             break;
         case M_SEND:
             n_send(c, m->ptr);
+            if (m->flag) n_request_done(c); /* kconn_request_done came with it */
             break;
         case M_DONE:
             n_request_done(c);
@@ -890,7 +896,10 @@ net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on
     s->on_close = on_close;
     s->ctx = ctx;
     s->inbox.efd = -1;
-    int nw = cfg->network_threads < 1 ? 1 : cfg->network_threads;
+    /* 0 network threads: one "worker" without a thread of its own, whose
+     * messages go through the same mailboxes on the server's loop. */
+    bool on_loop = cfg->network_threads < 1;
+    int nw = on_loop ? 1 : cfg->network_threads;
     if (nw > MAX_NETWORK_THREADS) nw = MAX_NETWORK_THREADS;
     s->workers = calloc((size_t)nw, sizeof *s->workers);
     if (!s->workers || mailbox_init(&s->inbox) < 0) goto fail;
@@ -900,12 +909,14 @@ net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on
         w->srv = s;
         w->index = i;
         w->inbox.efd = -1;
-        if (!(w->loop = loop_new()) || mailbox_init(&w->inbox) < 0) goto fail;
+        w->on_server_loop = on_loop;
+        if (!(w->loop = on_loop ? loop : loop_new()) || mailbox_init(&w->inbox) < 0) goto fail;
         s->nworkers++;
         if (loop_watch(w->loop, w->inbox.efd, LOOP_READ, worker_mail, w) < 0) goto fail;
         if (cfg->max_idle_ms > 0)
             w->idle_timer = loop_timer_add(w->loop, cfg->max_idle_ms < 10000 ? cfg->max_idle_ms : 10000,
                                            idle_sweep, w);
+        if (on_loop) break;
         /* Signals stay with the main thread (the broker reads them from a signalfd). */
         sigset_t all, old;
         sigfillset(&all);
@@ -922,7 +933,9 @@ fail:
     return NULL;
 }
 
-int net_server_network_threads(const net_server *s) { return s->nworkers; }
+int net_server_network_threads(const net_server *s) {
+    return s->nworkers == 1 && s->workers[0].on_server_loop ? 0 : s->nworkers;
+}
 
 double net_server_network_idle_share(const net_server *s) {
     double sum = 0;
@@ -1296,7 +1309,17 @@ void kconn_send(kconn *c, kwriter *w) {
 }
 
 void kconn_request_done(kconn *c) {
-    if (!c->closing) post_to_worker(c->worker, M_DONE, c->n, NULL, 0, false);
+    if (c->closing) return;
+    /* Most answers are sent and done in one go: when the answer is still the
+     * last message waiting for the thread, it carries "done" too (one wake-up
+     * of the network thread instead of two). */
+    mailbox *mb = &c->worker->inbox;
+    pthread_mutex_lock(&mb->lock);
+    msg *last = mb->tail;
+    bool merged = last && last->type == M_SEND && last->n == c->n && !last->flag;
+    if (merged) last->flag = true;
+    pthread_mutex_unlock(&mb->lock);
+    if (!merged) post_to_worker(c->worker, M_DONE, c->n, NULL, 0, false);
 }
 
 void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {
@@ -1325,9 +1348,35 @@ int net_server_limit_unauthenticated(net_server *s, const char *listener, int32_
 
 /* ---- shutdown ---- */
 
+/* No thread to stop: the server's loop has ended, so the connections'
+ * output is pushed out here, the way the thread's stop_poll would. */
+static void worker_stop_here(net_worker *w, int64_t deadline_ms) {
+    worker_mail(w->loop, w->inbox.efd, LOOP_READ, w); /* answers posted since the loop's last turn */
+    w->stopping = true;
+    if (w->idle_timer) loop_timer_cancel(w->loop, w->idle_timer);
+    w->idle_timer = 0;
+    for (;;) {
+        bool pending = false;
+        for (nconn *c = w->conns; c; c = c->next) {
+            if (!c->out_head || c->closing) continue;
+            if (n_flush(c) < 0) n_close(c, NULL);
+            else if (c->out_head) pending = true;
+        }
+        if (!pending || monotonic_ms() >= deadline_ms) break;
+        usleep(1000);
+    }
+    while (w->conns) {
+        nconn *c = w->conns;
+        n_close(c, NULL);
+        c->busy = 0;
+        n_release(c);
+    }
+}
+
 static void workers_stop(net_server *s, int64_t deadline_ms) {
     for (int i = 0; i < s->nworkers; i++) {
         net_worker *w = &s->workers[i];
+        if (w->on_server_loop && w->inbox.efd >= 0) worker_stop_here(w, deadline_ms);
         if (!w->started) continue;
         msg *m = msg_new(M_STOP);
         if (m) {
@@ -1384,9 +1433,10 @@ void net_server_free(net_server *s, int64_t timeout_ms) {
                 free(m);
                 m = next;
             }
+            if (w->on_server_loop) loop_unwatch(w->loop, w->inbox.efd);
             mailbox_destroy(&w->inbox);
         }
-        if (w->loop) loop_free(w->loop);
+        if (w->loop && !w->on_server_loop) loop_free(w->loop);
     }
     /* Handles the threads never closed (an ADOPT left unread, out of memory): */
     while (s->conns) {

@@ -101,6 +101,9 @@ class Broker:
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "log.dirs": self.log_dir,
         }
+        threads = os.environ.get("SAMSA_TEST_NETWORK_THREADS")
+        if threads:  # sockets on network threads even on a small machine (make check-tsan)
+            self.overrides.update({"network.threads.min.cpus": "1", "num.network.threads": threads})
         self.overrides.update(overrides or {})
         with open(SERVER_PROPERTIES) as f:
             text = f.read()

@@ -1,9 +1,12 @@
-"""Network threads (num.network.threads, issue 18): the broker runs as many as configured,
-connections on all of them are served at once, and each connection's pipelined requests are
-answered in order, a long-polling fetch included (the frame read ahead behind it waits)."""
+"""Network threads (num.network.threads, issue 18): the broker runs as many as configured on a
+machine with at least network.threads.min.cpus CPUs (none below: the sockets stay on the
+request loop), connections on all of them are served at once, and each connection's pipelined
+requests are answered in order, a long-polling fetch included (the frame read ahead behind it
+waits). Every test runs both ways where it matters."""
 import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -43,12 +46,35 @@ def _recv(sock, n):
     return buf
 
 
+THREADS = {"network_threads_min_cpus": 1}  # network threads whatever the machine
+
+
 def test_broker_runs_the_configured_network_threads(broker_factory):
-    b = broker_factory(num_network_threads=4)
+    b = broker_factory(num_network_threads=4, **THREADS)
     names = _thread_names(b.proc.pid)
     assert sorted(n for n in names if n.startswith("network-")) == [f"network-{i}" for i in range(4)], names
-    b1 = broker_factory(num_network_threads=1)
+    assert "4 network threads (num.network.threads)" in b.log_text()
+    b1 = broker_factory(num_network_threads=1, **THREADS)
     assert [n for n in _thread_names(b1.proc.pid) if n.startswith("network-")] == ["network-0"]
+
+
+def test_below_the_cpu_threshold_connections_stay_on_the_request_loop(broker_factory):
+    b = broker_factory(num_network_threads=3, network_threads_min_cpus=4096)
+    assert not [n for n in _thread_names(b.proc.pid) if n.startswith("network-")]
+    assert "fewer than network.threads.min.cpus=4096" in b.log_text()
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--list")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_bad_cpu_threshold_is_refused(tmp_path):
+    from conftest import Broker
+    b = Broker(str(tmp_path))
+    with open(b.config, "a") as f:
+        f.write("network.threads.min.cpus=0\n")
+    from conftest import BROKER_BIN
+    r = subprocess.run([BROKER_BIN, b.config], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "Invalid value 0 for configuration network.threads.min.cpus" in r.stdout + r.stderr
 
 
 def _fetch_body(topic, wait_ms):
@@ -58,8 +84,10 @@ def _fetch_body(topic, wait_ms):
                                                         "LogStartOffset": -1, "PartitionMaxBytes": 1 << 20}]}]}
 
 
-def test_pipelined_requests_are_answered_in_order_on_every_thread(broker_factory):
-    b = broker_factory(num_network_threads=3)
+@pytest.mark.parametrize("settings", [dict(num_network_threads=3, **THREADS),
+                                      dict(network_threads_min_cpus=4096)], ids=["threads", "on-the-loop"])
+def test_pipelined_requests_are_answered_in_order(broker_factory, settings):
+    b = broker_factory(**settings)
     topic = _new_topic(b)
     host, port = b.bootstrap.rsplit(":", 1)
     # Per connection: a long-polling fetch on the empty topic first, then quick requests sent
@@ -102,9 +130,11 @@ def test_pipelined_requests_are_answered_in_order_on_every_thread(broker_factory
     assert not errors, errors
 
 
-def test_producers_on_many_connections_lose_nothing(broker_factory):
+@pytest.mark.parametrize("settings", [dict(num_network_threads=3, **THREADS),
+                                      dict(network_threads_min_cpus=4096)], ids=["threads", "on-the-loop"])
+def test_producers_on_many_connections_lose_nothing(broker_factory, settings):
     ck = pytest.importorskip("confluent_kafka")
-    b = broker_factory(num_network_threads=3)
+    b = broker_factory(**settings)
     topic = _new_topic(b, partitions=6)
     per_producer, producers = 3000, 6
     errors = []
