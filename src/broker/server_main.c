@@ -374,6 +374,7 @@ static mstore *open_metadata_store(broker *b, char *err, size_t errlen) {
     }
     return s;
 }
+
 /* num.network.threads, on a machine with cores to spare: below
  * network.threads.min.cpus online CPUs the sockets stay on the request loop
  * (on 2 cores the hand-off between threads cost more CPU and latency than it
@@ -389,7 +390,6 @@ static int network_threads_for(const broker_config *cfg) {
                  cpus, cfg->network_threads_min_cpus);
     return n;
 }
-
 
 int server_main(int argc, char **argv) {
     /* Request frames and replica fetch responses of several MiB are

@@ -953,6 +953,7 @@ static void set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
+
 static void accept_event(kloop *l, int lfd, int events, void *arg);
 
 int net_server_listen(net_server *s, const char *host, int port, char *err, size_t errlen) {

@@ -3,13 +3,14 @@
  *
  * The sockets live on network threads (net_config.network_threads, Kafka's
  * num.network.threads): TLS, reading and writing run there, on other cores
- * than the request layer. Everything in this header is called on the
- * server's loop only, and every callback comes on it.
+ * than the request layer; with 0 threads, on the server's loop. Everything
+ * in this header is called on the server's loop only, and every callback
+ * comes on it.
  *
  * A connection hands the request layer one frame at a time and hands on the
- * next only after kconn_request_done() (Kafka's per-connection ordering). It
- * may read one whole frame ahead meanwhile, never before a SASL
- * authentication has lifted the frame limit. A frame size beyond
+ * next only after kconn_request_done() (Kafka's per-connection ordering). On
+ * a network thread it may read one whole frame ahead meanwhile, never before
+ * a SASL authentication has lifted the frame limit. A frame size beyond
  * max_request_bytes closes the connection before anything is allocated.
  */
 #ifndef SAMSA_SERVER_H
@@ -33,7 +34,7 @@ typedef struct net_config {
     int32_t max_connections_per_ip; /* max.connections.per.ip */
     int32_t send_buffer_bytes;      /* socket.send.buffer.bytes (-1 = OS default) */
     int32_t receive_buffer_bytes;
-    int network_threads;            /* num.network.threads (at least 1) */
+    int network_threads;            /* num.network.threads; 0: the sockets stay on the server's loop */
 } net_config;
 
 /* A complete request frame (without the 4-byte size). The callee owns frame
@@ -44,7 +45,7 @@ typedef void (*net_close_fn)(void *ctx, kconn *c);
 
 net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on_request,
                            net_close_fn on_close, void *ctx);
-/* How many network threads serve the connections. */
+/* How many network threads serve the connections (0: the server's loop does). */
 int net_server_network_threads(const net_server *s);
 /* Their average share of time spent waiting for work since start, 0-1
  * (Kafka's NetworkProcessorAvgIdlePercent). */
