@@ -338,9 +338,18 @@ def open_idle(b, n):
 
 
 def wait_for(cond, timeout):
+    """Polls cond until it holds or timeout seconds pass. A refused or reset connection counts as
+    not yet: a broker at its connection limit learns of closed connections a moment after their
+    clients closed them, and a connection it accepts before that is refused, as a client retries."""
+    def check():
+        try:
+            return cond()
+        except (ConnectionError, socket.timeout):
+            return False
+
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if cond():
+        if check():
             return True
         time.sleep(0.05)
     return cond()
