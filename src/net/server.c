@@ -844,9 +844,6 @@ static void worker_mail(kloop *l, int fd, int events, void *arg) {
 
 static void *worker_main(void *arg) {
     net_worker *w = arg;
-    char name[16];
-    snprintf(name, sizeof name, "network-%d", w->index);
-    pthread_setname_np(pthread_self(), name);
     loop_run(w->loop);
     return NULL;
 }
@@ -925,6 +922,11 @@ net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0) goto fail;
         w->started = true;
+        /* Named here, so it has its name before the first connection comes. */
+        char name[24];
+        snprintf(name, sizeof name, "network-%d", i);
+        name[15] = 0; /* a thread's name has 15 characters at most */
+        pthread_setname_np(w->thread, name);
     }
     return s;
 fail:
