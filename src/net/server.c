@@ -881,8 +881,6 @@ static void ip_release(net_server *s, uint32_t hash) {
 
 /* ---- set-up ---- */
 
-static void workers_stop(net_server *s, int64_t deadline_ms);
-
 net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on_request,
                            net_close_fn on_close, void *ctx) {
     net_server *s = calloc(1, sizeof *s);
