@@ -16,6 +16,16 @@
  * An nconn is freed only after the server has seen it closed (M_CLOSED, then
  * M_FREE back), so a message to a connection that has just closed finds a
  * closed nconn, never freed memory.
+ *
+ * With no network threads (fewer CPUs than network.threads.min.cpus) one
+ * worker runs on the server's own loop, and the two sides call each other
+ * directly for requests, answers, "done", frame limits, principals and
+ * closes asked by the server: a mailbox turn there cost two more epoll
+ * rounds per request and took the p99 at 10k records/s from 0.4-0.7 ms to
+ * 1.3-4 ms. A frame is then handled synchronously, as before the threads,
+ * and `processing` keeps an answer given from inside it from recursing.
+ * Adoption, M_CLOSED and M_FREE still go through the mailbox: the handle and
+ * the nconn are freed there, outside any callback that may hold them.
  */
 #include "net/server.h"
 
@@ -191,6 +201,7 @@ struct nconn {
     uint8_t *ready;             /* a whole frame waiting behind the one in flight */
     size_t ready_len;
     bool in_flight;             /* a request is with the request layer */
+    bool processing;            /* inside n_process (on the server's loop: answers must not recurse) */
     /* output */
     out_frame *out_head, *out_tail;
     size_t out_bytes;
@@ -549,13 +560,16 @@ static void n_send(nconn *c, kwriter *w) {
     c->busy++;
     if (n_flush(c) < 0) n_close(c, NULL);
     c->busy--;
-    if (!c->closing) n_update_events(c);
+    /* Answered from inside n_process: it sets the events once at the end
+     * (two epoll_ctl calls per request otherwise, read off then on again). */
+    if (!c->closing && !c->processing) n_update_events(c);
     n_maybe_release(c);
 }
 
 static void n_request_done(nconn *c) {
     c->in_flight = false;
-    if (c->closing) return;
+    /* Answered synchronously from inside n_process: its loop goes on. */
+    if (c->closing || c->processing) return;
     c->busy++;
     /* A frame read ahead goes now; the socket is read on the next event. */
     n_process(c);
@@ -567,17 +581,29 @@ static void n_request_done(nconn *c) {
 
 /* ---- input ---- */
 
+static void server_take_request(net_server *s, kconn *c, uint8_t *frame, size_t len);
+
 static void n_dispatch_ready(nconn *c) {
     uint8_t *frame = c->ready;
     size_t len = c->ready_len;
     c->ready = NULL;
     c->in_flight = true;
-    post_to_server(c->w->srv, M_REQUEST, c->handle, c, frame, len);
+    if (c->w->on_server_loop) server_take_request(c->w->srv, c->handle, frame, len);
+    else post_to_server(c->w->srv, M_REQUEST, c->handle, c, frame, len);
 }
+
+static void n_process_frames(nconn *c);
 
 /* Cut frames out of the bytes read: the next one is handed on when no
  * request is in flight, else it waits (one at most). */
 static void n_process(nconn *c) {
+    if (c->processing) return;
+    c->processing = true;
+    n_process_frames(c);
+    c->processing = false;
+}
+
+static void n_process_frames(nconn *c) {
     for (;;) {
         if (c->closing) return;
         if (c->ready && !c->in_flight && c->out_bytes < OUTPUT_HIGH_WATER && !c->w->stopping)
@@ -717,6 +743,10 @@ static void n_handshake(nconn *c) {
                  c->listener_name, SSL_get_version(c->ssl), principal);
     STAT_ADD(w->stats.handshakes_done, 1);
     if (c->ktls) STAT_ADD(w->stats.ktls_connections, 1);
+    if (w->on_server_loop) { /* before any request of it, which may now come at once */
+        snprintf(c->handle->principal, sizeof c->handle->principal, "%s", principal);
+        return;
+    }
     char *p = strdup(principal);
     if (p) post_to_server(w->srv, M_READY, c->handle, c, p, 0);
 }
@@ -787,6 +817,18 @@ static void stop_poll(kloop *l, void *arg) {
     loop_stop(l);
 }
 
+/* A new connection joins the worker and is read from now on. */
+static void n_adopt(net_worker *w, nconn *c) {
+    c->next = w->conns;
+    c->prev = NULL;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    c->linked = true;
+    c->last_active_ms = loop_now_ms(w->loop);
+    c->events = LOOP_READ;
+    if (loop_watch(w->loop, c->fd, LOOP_READ, n_event, c) < 0) n_close(c, "cannot watch the socket");
+}
+
 static void worker_mail(kloop *l, int fd, int events, void *arg) {
     (void)fd;
     (void)events;
@@ -797,14 +839,7 @@ static void worker_mail(kloop *l, int fd, int events, void *arg) {
         nconn *c = m->n;
         switch (m->type) {
         case M_ADOPT:
-            c->next = w->conns;
-            c->prev = NULL;
-            if (w->conns) w->conns->prev = c;
-            w->conns = c;
-            c->linked = true;
-            c->last_active_ms = loop_now_ms(l);
-            c->events = LOOP_READ;
-            if (loop_watch(l, c->fd, LOOP_READ, n_event, c) < 0) n_close(c, "cannot watch the socket");
+            n_adopt(w, c);
             break;
         case M_SEND:
             n_send(c, m->ptr);
@@ -1227,7 +1262,8 @@ static void accept_event(kloop *l, int lfd, int events, void *arg) {
         snprintf(n->peer, sizeof n->peer, "%s", peer);
         snprintf(n->listener_name, sizeof n->listener_name, "%s", s->listeners[li].name);
         if (n->ssl) s->tls_stats.handshakes_started++;
-        post_to_worker(w, M_ADOPT, n, NULL, 0, false);
+        if (w->on_server_loop) n_adopt(w, n);
+        else post_to_worker(w, M_ADOPT, n, NULL, 0, false);
     }
 }
 
@@ -1258,12 +1294,16 @@ static void server_forget(net_server *s, kconn *c, nconn *n) {
     free(c);
 }
 
+static void server_take_request(net_server *s, kconn *c, uint8_t *frame, size_t len) {
+    if (c->closing) free(frame);
+    else s->on_request(s->ctx, c, frame, len); /* takes the frame */
+}
+
 static void server_handle(net_server *s, msg *m) {
     kconn *c = m->c;
     switch (m->type) {
     case M_REQUEST:
-        if (c->closing) free(m->ptr);
-        else s->on_request(s->ctx, c, m->ptr, m->len); /* takes the frame */
+        server_take_request(s, c, m->ptr, m->len);
         break;
     case M_READY:
         snprintf(c->principal, sizeof c->principal, "%s", (const char *)m->ptr);
@@ -1297,8 +1337,9 @@ void kconn_close(kconn *c, const char *why) {
     /* Tell the request layer first, so an in-flight request is orphaned. */
     if (c->srv->on_close) c->srv->on_close(c->srv->ctx, c);
     c->udata = NULL;
-    /* The handle lives on until the network thread says it has closed. */
-    post_to_worker(c->worker, M_CLOSE, c->n, why ? strdup(why) : NULL, 0, false);
+    /* The handle lives on until the network side says it has closed. */
+    if (c->worker->on_server_loop) n_close(c->n, why);
+    else post_to_worker(c->worker, M_CLOSE, c->n, why ? strdup(why) : NULL, 0, false);
 }
 
 void kconn_send(kconn *c, kwriter *w) {
@@ -1306,11 +1347,16 @@ void kconn_send(kconn *c, kwriter *w) {
         writer_free(w);
         return;
     }
-    post_to_worker(c->worker, M_SEND, c->n, w, 0, false);
+    if (c->worker->on_server_loop) n_send(c->n, w);
+    else post_to_worker(c->worker, M_SEND, c->n, w, 0, false);
 }
 
 void kconn_request_done(kconn *c) {
     if (c->closing) return;
+    if (c->worker->on_server_loop) {
+        n_request_done(c->n);
+        return;
+    }
     /* Most answers are sent and done in one go: when the answer is still the
      * last message waiting for the thread, it carries "done" too (one wake-up
      * of the network thread instead of two). */
@@ -1327,7 +1373,15 @@ void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {
     /* Applies from the next frame on: the answer to the request that set
      * it goes out after this message (one mailbox, in order), and no frame
      * is read ahead while a limit is in force. */
-    if (!c->closing) post_to_worker(c->worker, M_LIMIT, c->n, NULL, max_bytes, allow_small);
+    if (c->closing) return;
+    if (c->worker->on_server_loop) {
+        nconn *n = c->n;
+        n->max_frame = max_bytes;
+        n->allow_small_frames = allow_small;
+        if (!n->closing && !n->processing) n_update_events(n);
+        return;
+    }
+    post_to_worker(c->worker, M_LIMIT, c->n, NULL, max_bytes, allow_small);
 }
 
 const char *kconn_peer(const kconn *c) { return c->peer; }

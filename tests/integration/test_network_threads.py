@@ -182,3 +182,61 @@ def test_producers_on_many_connections_lose_nothing(broker_factory, settings):
     for k in range(producers):
         assert seen[k] == list(range(per_producer)), (k, len(seen[k]))
         assert offsets[k] == list(range(per_producer)), k
+
+
+BOTH_WAYS = pytest.mark.parametrize("settings", [dict(num_network_threads=3, **THREADS),
+                                                 dict(network_threads_min_cpus=4096)],
+                                    ids=["threads", "on-the-loop"])
+
+
+@BOTH_WAYS
+def test_a_long_burst_of_pipelined_requests_is_answered_whole_and_in_order(broker_factory, settings):
+    """On the request loop a frame is handled synchronously and its answer may come from inside the
+    handler: 20,000 requests sent in one go must be answered one by one, in order (no recursion per
+    request, nothing dropped)."""
+    b = broker_factory(**settings)
+    host, port = b.bootstrap.rsplit(":", 1)
+    count = 20000
+    frame = [kproto.encode_request("ApiVersions", 3, {"ClientSoftwareName": "burst", "ClientSoftwareVersion": "1"},
+                                   corr) for corr in range(count)]
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        sender = threading.Thread(target=s.sendall, args=(b"".join(frame),))
+        sender.start()
+        for corr in range(count):
+            size = struct.unpack(">i", _recv(s, 4))[0]
+            got, body = kproto.decode_response("ApiVersions", 3, _recv(s, size))
+            assert (got, body["ErrorCode"]) == (corr, 0)
+        sender.join(30)
+        assert not sender.is_alive()
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--list")
+    assert r.returncode == 0, r.stderr
+
+
+@BOTH_WAYS
+def test_a_fetch_woken_by_a_produce_answers_the_requests_queued_behind_it(broker_factory, settings):
+    """A long-polling fetch answered because another connection produced: its answer, then the
+    requests pipelined behind it on the same connection, in order, without waiting out MaxWaitMs."""
+    ck = pytest.importorskip("confluent_kafka")
+    b = broker_factory(**settings)
+    topic = _new_topic(b)
+    host, port = b.bootstrap.rsplit(":", 1)
+    calls = [("Fetch", 12, _fetch_body(topic, 20000))]
+    calls += [("ApiVersions", 3, {"ClientSoftwareName": "nt", "ClientSoftwareVersion": "1"})] * 50
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"".join(kproto.encode_request(api, v, body, corr) for corr, (api, v, body) in enumerate(calls)))
+        time.sleep(0.5)  # the fetch is parked
+        p = ck.Producer({"bootstrap.servers": b.bootstrap, "acks": "all"})
+        failed = []
+        p.produce(topic, value=b"wake-up", partition=0, on_delivery=lambda err, msg: err and failed.append(err))
+        assert p.flush(20) == 0 and not failed, failed
+        produced = time.monotonic()
+        for corr, (api, v, _) in enumerate(calls):
+            size = struct.unpack(">i", _recv(s, 4))[0]
+            got, body = kproto.decode_response(api, v, _recv(s, size))
+            assert got == corr
+            assert body["ErrorCode"] == 0, (api, body["ErrorCode"])
+            if api == "Fetch":
+                part = body["Responses"][0]["Partitions"][0]
+                assert part["ErrorCode"] == 0 and part["HighWatermark"] == 1, part
+                assert b"wake-up" in part["Records"]
+        assert time.monotonic() - produced < 10, "the answers waited for the fetch's MaxWaitMs"
