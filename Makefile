@@ -15,7 +15,9 @@ OPT = -O2
 endif
 CFLAGS = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Isrc -D_GNU_SOURCE $(EXTRA_CFLAGS)
 LDFLAGS = $(OPT) $(EXTRA_LDFLAGS)
-LIBS = -lz -llz4 -lzstd -lsnappy -ljansson -lssl -lcrypto -lm -lpthread
+# snappy is loaded at run time (dlopen, src/protocol/compress.c); --as-needed leaves out
+# libraries nothing references (libm, once the broker calls none of it): an idle broker's RSS.
+LIBS = -Wl,--as-needed -lz -llz4 -lzstd -ljansson -lssl -lcrypto -lm -lpthread -ldl
 TOOL_LIBS = -lrdkafka
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/tools/*' -not -name 'main.c' | sort)

@@ -254,7 +254,9 @@ static const char *validate_entry(kreq *req, const AlterClientQuotasRequest_Entr
             snprintf(msg, sizeof msg, "Proposed value for %s is too large for a LONG.", mquota_key_name(key));
             return karena_strndup(&req->arena, msg, strlen(msg));
         }
-        if (integral && fabs(fmod(op->value, 1.0)) > 1e-6) {
+        /* From 2^52 on every double is whole; below, the cast keeps the integral part. */
+        double frac = fabs(op->value) < 4503599627370496.0 ? op->value - (double)(int64_t)op->value : 0;
+        if (integral && fabs(frac) > 1e-6) {
             snprintf(msg, sizeof msg, "%s cannot be a fractional value.", mquota_key_name(key));
             return karena_strndup(&req->arena, msg, strlen(msg));
         }

@@ -66,16 +66,21 @@ double qrate_measure(qrate *r, int64_t now) {
 
 int64_t quota_throttle_ms(double value, double bound, int64_t window_ms) {
     if (!(value > bound) || bound <= 0) return 0;
-    return (int64_t)llround((value - bound) / bound * (double)window_ms);
+    double ms = (value - bound) / bound * (double)window_ms; /* > 0: rounded half up, as llround */
+    return ms >= 9.2e18 ? INT64_MAX : (int64_t)(ms + 0.5);
 }
 
 /* ---- TokenBucket ---- */
+
+/* Plain C for the two libm calls this file had: the broker links no libm
+ * (an idle broker's RSS, issue 18). */
+static double min_of(double a, double b) { return a < b ? a : b; }
 
 static double bucket_burst(double quota) { return QUOTA_SAMPLES * (QUOTA_WINDOW_MS / 1000.0) * quota; }
 
 static void bucket_refill(qbucket *t, double quota, int64_t now) {
     double burst = bucket_burst(quota);
-    t->tokens = fmin(burst, t->tokens + quota * (double)(now - t->last_ms) / 1000.0);
+    t->tokens = min_of(burst, t->tokens + quota * (double)(now - t->last_ms) / 1000.0);
     t->last_ms = now;
 }
 
@@ -86,13 +91,13 @@ double qbucket_measure(qbucket *t, double quota, int64_t now) {
 
 void qbucket_record(qbucket *t, double quota, double v, int64_t now) {
     bucket_refill(t, quota, now);
-    t->tokens = fmin(bucket_burst(quota), t->tokens - v);
+    t->tokens = min_of(bucket_burst(quota), t->tokens - v);
 }
 
 int32_t qbucket_throttle_ms(double tokens, double quota) {
     if (tokens >= 0 || quota <= 0) return 0;
-    double ms = round(-tokens / quota * 1000.0);
-    return ms >= (double)INT32_MAX ? INT32_MAX : (int32_t)ms;
+    double ms = -tokens / quota * 1000.0; /* > 0: rounded half up, as round */
+    return ms + 0.5 >= (double)INT32_MAX ? INT32_MAX : (int32_t)(ms + 0.5);
 }
 
 /* ---- sensors ---- */

@@ -42,7 +42,7 @@ def test_control_and_contents(deb):
     assert field["Architecture"] == subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
                                                    text=True).stdout.strip()
     assert re.match(r"^3\.6\.1\+samsa", field["Version"])
-    for dep in ("adduser", "libc6", "librdkafka1", "libzstd1", "libjansson4"):
+    for dep in ("adduser", "libc6", "librdkafka1", "libzstd1", "libjansson4", "libsnappy1v5"):
         assert dep in field["Depends"], field["Depends"]
     assert "postinst" in info and "conffiles" in info
 
