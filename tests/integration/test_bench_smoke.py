@@ -26,3 +26,17 @@ def test_bench_smoke_prints_table():
     line = next(l for l in out.splitlines() if "Records present after recovery" in l and l.startswith("|"))
     present, _, written = line.split("|")[3].strip().partition(" of ")
     assert present == written, line
+
+
+def test_scaling_bench_smoke_prints_every_variant():
+    """bench/scaling_bench.py at a tiny scale: a row per variant for produce and fetch (a produce
+    error or a client that fails makes it exit non-zero)."""
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = "build/release"  # built by the smoke run above, or by the script itself
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "scaling_bench.py"), "--smoke"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for what in ("produce", "fetch"):
+        rows = [l for l in r.stdout.splitlines() if l.startswith(f"| Scaling: {what} |")]
+        assert any("sockets on the request loop" in l and "1.00x the loop" in l for l in rows), r.stdout
+        assert any("1 network thread" in l for l in rows) and any("2 network threads" in l for l in rows), r.stdout
