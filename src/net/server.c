@@ -744,7 +744,7 @@ static void n_handshake(nconn *c) {
     STAT_ADD(w->stats.handshakes_done, 1);
     if (c->ktls) STAT_ADD(w->stats.ktls_connections, 1);
     if (w->on_server_loop) { /* before any request of it, which may now come at once */
-        snprintf(c->handle->principal, sizeof c->handle->principal, "%s", principal);
+        kconn_set_principal(c->handle, principal);
         return;
     }
     char *p = strdup(principal);
@@ -817,6 +817,13 @@ static void stop_poll(kloop *l, void *arg) {
     loop_stop(l);
 }
 
+/* A frame limit (kconn_set_frame_limit), from the next frame on. */
+static void n_set_frame_limit(nconn *c, int32_t max_bytes, bool allow_small) {
+    c->max_frame = max_bytes;
+    c->allow_small_frames = allow_small;
+    if (!c->closing && !c->processing) n_update_events(c);
+}
+
 /* A new connection joins the worker and is read from now on. */
 static void n_adopt(net_worker *w, nconn *c) {
     c->next = w->conns;
@@ -849,9 +856,7 @@ static void worker_mail(kloop *l, int fd, int events, void *arg) {
             n_request_done(c);
             break;
         case M_LIMIT:
-            c->max_frame = m->i32;
-            c->allow_small_frames = m->flag;
-            if (!c->closing) n_update_events(c);
+            n_set_frame_limit(c, m->i32, m->flag);
             break;
         case M_CLOSE:
             n_close(c, m->ptr);
@@ -1306,7 +1311,7 @@ static void server_handle(net_server *s, msg *m) {
         server_take_request(s, c, m->ptr, m->len);
         break;
     case M_READY:
-        snprintf(c->principal, sizeof c->principal, "%s", (const char *)m->ptr);
+        kconn_set_principal(c, m->ptr);
         free(m->ptr);
         break;
     case M_CLOSED:
@@ -1374,14 +1379,8 @@ void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {
      * it goes out after this message (one mailbox, in order), and no frame
      * is read ahead while a limit is in force. */
     if (c->closing) return;
-    if (c->worker->on_server_loop) {
-        nconn *n = c->n;
-        n->max_frame = max_bytes;
-        n->allow_small_frames = allow_small;
-        if (!n->closing && !n->processing) n_update_events(n);
-        return;
-    }
-    post_to_worker(c->worker, M_LIMIT, c->n, NULL, max_bytes, allow_small);
+    if (c->worker->on_server_loop) n_set_frame_limit(c->n, max_bytes, allow_small);
+    else post_to_worker(c->worker, M_LIMIT, c->n, NULL, max_bytes, allow_small);
 }
 
 const char *kconn_peer(const kconn *c) { return c->peer; }
