@@ -490,21 +490,18 @@ int server_main(int argc, char **argv) {
     };
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
     if (b->server) net_server_set_accept_throttle(b->server, quota_accept_throttle);
+    /* The cleaner's threads exist (and carry their names) before a client can connect. */
+    if (log_cleaner_start(b) != 0) log_warn(COMPONENT, "The log cleaner is not running");
     if (broker_authz_start(b, err, sizeof err) != 0 || broker_sasl_start(b, err, sizeof err) != 0 ||
-        broker_listeners_start(b, err, sizeof err) != 0) {
+        broker_listeners_start(b, err, sizeof err) != 0 || metrics_exporter_start(b, err, sizeof err) != 0) {
         log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
         fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    if (metrics_exporter_start(b, err, sizeof err) != 0) {
-        log_error(COMPONENT, "Exiting Kafka due to fatal exception: %s", err);
-        fprintf(stderr, "%s\n", err);
+        log_cleaner_stop();
         return 1;
     }
     if (sfd >= 0) loop_watch(b->loop, sfd, LOOP_READ, signal_event, b);
     loop_timer_add(b->loop, 1000, maintenance_tick, b);
     loop_timer_add(b->loop, b->cfg.log_flush_offset_checkpoint_interval_ms, checkpoint_tick, b);
-    if (log_cleaner_start(b) != 0) log_warn(COMPONENT, "The log cleaner is not running");
     b->started_ms = monotonic_ms();
     log_info(COMPONENT, "[KafkaRaftServer nodeId=%d] Kafka Server started (in %lld ms)", b->cfg.node_id,
              (long long)(b->started_ms - t0));

@@ -232,9 +232,6 @@ static void run_job(lc_worker *w, lc_job *j) {
 static void *worker_main(void *arg) {
     lc_worker *w = arg;
     lc *c = g_lc;
-    char name[16]; /* as Kafka's kafka-log-cleaner-thread-N, within 15 characters (top -H, ps -L) */
-    snprintf(name, sizeof name, "log-cleaner-%d", w->id);
-    pthread_setname_np(pthread_self(), name);
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->stopping && w->state != W_BUSY && !(w->retire && w->state == W_IDLE))
@@ -390,6 +387,11 @@ static int start_worker(lc *c, int i) {
     w->id = i;
     w->state = W_IDLE;
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+    /* As Kafka's kafka-log-cleaner-thread-N, within 15 characters (top -H, ps -L). Named by the
+     * creator, not the thread, so the name shows as soon as this returns. */
+    char name[16];
+    snprintf(name, sizeof name, "log-cleaner-%d", i % 100); /* i < MAX_THREADS */
+    pthread_setname_np(w->thread, name);
     w->started = true;
     if (i >= c->nworkers) c->nworkers = i + 1;
     return 0;
