@@ -477,12 +477,10 @@ static bool expired(const psnap_entry *e, int64_t now_ms, int64_t expiration_ms)
     return expiration_ms > 0 && e->current_txn_first_offset < 0 && wrap_sub(now_ms, e->timestamp) >= expiration_ms;
 }
 
-int64_t pstate_snapshot_load(pstate *s, const char *dir, int64_t log_start, int64_t max_offset, int64_t now_ms,
-                             int64_t expiration_ms) {
+/* pstate_snapshot_load on snapshots already listed (offs ascending, n of them; taken over). */
+static int64_t load_listed_snapshot(pstate *s, const char *dir, int64_t *offs, int n, int64_t log_start,
+                                    int64_t max_offset, int64_t now_ms, int64_t expiration_ms) {
     pstate_truncate_fully(s, log_start);
-    int64_t *offs;
-    int n;
-    if (psnap_list(dir, &offs, &n) != 0) return -2;
     int64_t loaded = -1;
     for (int i = n - 1; i >= 0 && loaded < 0; i--) {
         if (offs[i] > max_offset || offs[i] <= log_start) { /* truncateAndReload: out of range */
@@ -516,31 +514,44 @@ int64_t pstate_snapshot_load(pstate *s, const char *dir, int64_t log_start, int6
     return loaded;
 }
 
+int64_t pstate_snapshot_load(pstate *s, const char *dir, int64_t log_start, int64_t max_offset, int64_t now_ms,
+                             int64_t expiration_ms) {
+    int64_t *offs;
+    int n;
+    if (psnap_list(dir, &offs, &n) != 0) return -2;
+    return load_listed_snapshot(s, dir, offs, n, log_start, max_offset, now_ms, expiration_ms);
+}
+
 int pstate_snapshots_delete_below(const char *dir, int64_t log_start) {
     return psnap_delete_below(dir, log_start) < 0 ? -1 : 0;
 }
 
 /* Kafka's removeStraySnapshots: a snapshot not at a segment base goes,
  * except the latest such one when it is above every base (written at clean
- * shutdown). */
-static int remove_stray_snapshots(plog *l) {
-    int64_t *offs;
-    int n;
-    if (psnap_list(plog_dir(l), &offs, &n) != 0) return -1;
+ * shutdown). offs (ascending) loses the deleted ones. */
+static void remove_stray_snapshots(plog *l, int64_t *offs, int *n) {
     int nsegs = plog_segment_count(l);
     int64_t max_base = nsegs ? plog_segment_base(l, nsegs - 1) : -1;
-    int64_t stray = -1;
-    int si = 0; /* segments and snapshots are both ascending */
-    for (int i = 0; i < n; i++) {
+    int stray = -1; /* index of the latest snapshot not at a base */
+    int si = 0;     /* segments and snapshots are both ascending */
+    for (int i = 0; i < *n; i++) {
         while (si < nsegs && plog_segment_base(l, si) < offs[i]) si++;
         bool at_base = si < nsegs && plog_segment_base(l, si) == offs[i];
         if (at_base) continue;
-        if (stray >= 0) psnap_delete(plog_dir(l), stray);
-        stray = offs[i];
+        if (stray >= 0) {
+            psnap_delete(plog_dir(l), offs[stray]);
+            offs[stray] = -1; /* offsets are never negative */
+        }
+        stray = i;
     }
-    if (stray >= 0 && nsegs && stray < max_base) psnap_delete(plog_dir(l), stray);
-    free(offs);
-    return 0;
+    if (stray >= 0 && nsegs && offs[stray] < max_base) {
+        psnap_delete(plog_dir(l), offs[stray]);
+        offs[stray] = -1;
+    }
+    int kept = 0;
+    for (int i = 0; i < *n; i++)
+        if (offs[i] >= 0) offs[kept++] = offs[i];
+    *n = kept;
 }
 
 typedef struct replay_ctx {
@@ -578,8 +589,12 @@ int pstate_load(pstate *s, plog *l, int64_t now_ms, int64_t expiration_ms, pstat
                 void *ctx) {
     const char *dir = plog_dir(l);
     int64_t log_start = plog_start_offset(l), leo = plog_end_offset(l);
-    if (remove_stray_snapshots(l) != 0) return -1;
-    int64_t snap = pstate_snapshot_load(s, dir, log_start, leo, now_ms, expiration_ms);
+    int64_t *offs;
+    int n;
+    /* one listing for both: plog_open's when loading right after the open */
+    if (plog_take_open_snapshots(l, &offs, &n) != 0 && psnap_list(dir, &offs, &n) != 0) return -1;
+    remove_stray_snapshots(l, offs, &n);
+    int64_t snap = load_listed_snapshot(s, dir, offs, n, log_start, leo, now_ms, expiration_ms);
     if (snap == -2) return -1;
     int64_t from = snap;
     if (from < 0) {

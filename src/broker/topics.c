@@ -192,6 +192,7 @@ static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
 /* Which log dir holds (or should hold) a partition: the one where its
  * directory exists, else the dir with the fewest partitions. */
 static const char *pick_log_dir(broker *b, const char *topic, int32_t index) {
+    if (b->cfg.nlog_dirs == 1) return b->cfg.log_dirs[0]; /* no stat per partition at start-up */
     char path[2048];
     for (int i = 0; i < b->cfg.nlog_dirs; i++) {
         snprintf(path, sizeof path, "%s/%s-%d", b->cfg.log_dirs[i], topic, index);
@@ -222,21 +223,21 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
      * is recreated empty; at start-up that means lost records: say so. Not
      * for one this node never held (in a cluster it may have been placed
      * here while the node was away): its checkpoints do not name it. */
-    struct stat st;
-    bool held_here = start >= 0 || recovery > 0 || !mstore_is_cluster(b->store);
-    if (b->started_ms == 0 && held_here && stat(path, &st) != 0 && errno == ENOENT)
-        log_warn(COMPONENT, "The log directory of partition %s-%d is missing (%s): creating an empty log; "
-                 "its earlier records are lost", t->name, p->index, path);
     if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, &p->log, err,
                   sizeof err) != 0) {
         log_error(COMPONENT, "Failed to open the log of %s-%d: %s", t->name, p->index, err);
         free(p);
         return NULL;
     }
+    bool held_here = start >= 0 || recovery > 0 || !mstore_is_cluster(b->store);
+    if (b->started_ms == 0 && held_here && plog_dir_was_created(p->log))
+        log_warn(COMPONENT, "The log directory of partition %s-%d is missing (%s): creating an empty log; "
+                 "its earlier records are lost", t->name, p->index, path);
     plog_created(p->log); /* a new directory is synced in the background */
     /* Producer state: the clean shutdown's snapshot and the log after it, or
      * the batches of the last two segments (partition_txn.h). */
     part_txn_load(p);
+    plog_forget_open_snapshots(p->log); /* taken by the load above, unless it had no producer state */
     rm_partition_opened(b, p, checkpoint_hw(b, dir, t->name, p->index));
     return p;
 }

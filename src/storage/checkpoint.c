@@ -155,6 +155,18 @@ void ckpt_offsets_free(ckpt_offsets *c) {
     c->n = 0;
 }
 
+/* By topic, then partition. */
+static int cmp_topic_partition(const char *topic, int32_t partition, const ckpt_offset_entry *e) {
+    int c = strcmp(topic, e->topic);
+    if (c) return c;
+    return (partition > e->partition) - (partition < e->partition);
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    const ckpt_offset_entry *x = a;
+    return cmp_topic_partition(x->topic, x->partition, b);
+}
+
 int ckpt_offsets_read(const char *path, ckpt_offsets *out, char *err, size_t errlen) {
     out->v = NULL;
     out->n = 0;
@@ -210,6 +222,8 @@ int ckpt_offsets_read(const char *path, ckpt_offsets *out, char *err, size_t err
         }
     }
     free(buf);
+    /* Sorted for ckpt_offsets_find: a start-up looks up every partition. */
+    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_entry);
     return 0;
 malformed:
     ckpt_offsets_free(out);
@@ -277,8 +291,14 @@ int ckpt_offsets_write(const char *path, const ckpt_offset_entry *v, size_t n) {
 }
 
 int64_t ckpt_offsets_find(const ckpt_offsets *c, const char *topic, int32_t partition) {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].partition == partition && strcmp(c->v[i].topic, topic) == 0) return c->v[i].offset;
+    size_t lo = 0, hi = c->n; /* sorted by ckpt_offsets_read */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = cmp_topic_partition(topic, partition, &c->v[mid]);
+        if (cmp == 0) return c->v[mid].offset;
+        if (cmp < 0) hi = mid;
+        else lo = mid + 1;
+    }
     return -1;
 }
 
@@ -288,13 +308,6 @@ static int hw_path(char *buf, size_t cap, const char *log_dir) {
         return -1;
     }
     return 0;
-}
-
-static int cmp_entry_ptr(const void *a, const void *b) {
-    const ckpt_offset_entry *x = *(const ckpt_offset_entry *const *)a, *y = *(const ckpt_offset_entry *const *)b;
-    int c = strcmp(x->topic, y->topic);
-    if (c) return c;
-    return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
 int ckpt_hw_write(const char *log_dir, const ckpt_offset_entry *v, size_t n) {
@@ -327,23 +340,12 @@ int ckpt_hw_read(const char *log_dir, ckpt_offsets *out, char *err, size_t errle
         set_err(err, errlen, "%s: negative high watermark for %s-%" PRId32, path, bad->topic, bad->partition);
         goto malformed;
     }
-    /* A partition named twice: sorted pointers, neighbours compared. */
-    if (out->n > 1) {
-        const ckpt_offset_entry **p = malloc(out->n * sizeof *p);
-        if (!p) {
-            ckpt_offsets_free(out);
-            errno = ENOMEM;
-            return -1;
-        }
-        for (size_t i = 0; i < out->n; i++) p[i] = &out->v[i];
-        qsort(p, out->n, sizeof *p, cmp_entry_ptr);
-        for (size_t i = 1; i < out->n && !bad; i++)
-            if (cmp_entry_ptr(&p[i - 1], &p[i]) == 0) bad = p[i];
-        free(p);
-        if (bad) {
-            set_err(err, errlen, "%s: %s-%" PRId32 " appears twice", path, bad->topic, bad->partition);
-            goto malformed;
-        }
+    /* A partition named twice: neighbours once sorted (ckpt_offsets_read sorts). */
+    for (size_t i = 1; i < out->n && !bad; i++)
+        if (cmp_entry(&out->v[i - 1], &out->v[i]) == 0) bad = &out->v[i];
+    if (bad) {
+        set_err(err, errlen, "%s: %s-%" PRId32 " appears twice", path, bad->topic, bad->partition);
+        goto malformed;
     }
     return 0;
 malformed:

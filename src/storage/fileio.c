@@ -1,8 +1,10 @@
 /* fileio.c - the storage engine's system call table (see fileio.h). */
 #include "storage/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@ static const storage_fileio real_fileio = {
     .fsync = fsync,
     .fdatasync = fdatasync,
     .ftruncate = ftruncate,
+    .truncate = truncate,
     .fallocate = fallocate,
     .fstat = fstat,
     .rename = rename,
@@ -35,6 +38,7 @@ storage_fileio storage_fio = {
     .fsync = fsync,
     .fdatasync = fdatasync,
     .ftruncate = ftruncate,
+    .truncate = truncate,
     .fallocate = fallocate,
     .fstat = fstat,
     .rename = rename,
@@ -115,4 +119,32 @@ int64_t fio_file_size(int fd) {
     struct stat st;
     if (storage_fio.fstat(fd, &st) != 0) return -1;
     return (int64_t)st.st_size;
+}
+
+int fio_dir_open(fio_dir *d, const char *dir) {
+    d->pos = d->len = 0;
+    d->fd = storage_fio.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    return d->fd < 0 ? -1 : 0;
+}
+
+const char *fio_dir_next(fio_dir *d) {
+    if (d->pos >= d->len) {
+        ssize_t n;
+        do n = getdents64(d->fd, d->buf, sizeof d->buf);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            if (n == 0) errno = 0;
+            return NULL;
+        }
+        d->len = (int)n;
+        d->pos = 0;
+    }
+    struct dirent64 *e = (struct dirent64 *)(d->buf + d->pos);
+    d->pos += e->d_reclen;
+    return e->d_name;
+}
+
+void fio_dir_close(fio_dir *d) {
+    if (d->fd >= 0) storage_fio.close(d->fd);
+    d->fd = -1;
 }

@@ -28,6 +28,7 @@ typedef struct storage_fileio {
     int (*fsync)(int fd);
     int (*fdatasync)(int fd);
     int (*ftruncate)(int fd, off_t len);
+    int (*truncate)(const char *path, off_t len);
     int (*fallocate)(int fd, int mode, off_t off, off_t len);
     int (*fstat)(int fd, struct stat *st);
     int (*rename)(const char *from, const char *to);
@@ -53,5 +54,19 @@ int fio_write_full(int fd, const void *buf, size_t n);
 int fio_fsync_dir(const char *dir);
 /* Size of an open file, or -1. */
 int64_t fio_file_size(int fd);
+
+/* A directory read without opendir's heap buffer (a 32 KB malloc per listing
+ * that start-up paid once per partition): open, getdents64 into buf, close. */
+typedef struct fio_dir {
+    int fd;
+    int pos, len;
+    _Alignas(8) char buf[8192]; /* holds struct dirent64 records */
+} fio_dir;
+/* Opens dir for reading. 0, or -1 with errno. */
+int fio_dir_open(fio_dir *d, const char *dir);
+/* The next entry's name ("." and ".." included), or NULL at the end (errno
+ * 0) or on an error (errno set). Valid until the next call. */
+const char *fio_dir_next(fio_dir *d);
+void fio_dir_close(fio_dir *d);
 
 #endif

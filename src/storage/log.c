@@ -19,6 +19,7 @@
 #include "storage/cleaner.h"
 #include "storage/epoch_cache.h"
 #include "storage/fileio.h"
+#include "storage/producer_snapshot.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
 #include "storage/txn_index.h"
@@ -51,6 +52,12 @@ struct plog {
     /* Created by this process and not yet known durable: its directory and
      * small files were written without fsync (see syncer.h). */
     bool unsynced;
+    bool dir_created;       /* plog_open made the directory */
+    /* The producer snapshots plog_open's listing found, ascending, until
+     * plog_take_open_snapshots hands them over (or plog_forget_open_snapshots). */
+    int64_t *open_snaps;
+    int nopen_snaps;
+    bool open_snaps_valid;
     uint64_t sync_ticket;   /* 0: not handed to the syncer yet */
     plog_roll_fn roll_hook; /* producer-state hook: told of every roll */
     void *roll_ctx;
@@ -120,7 +127,7 @@ static int floor_segment(const plog *l, int64_t offset) {
 
 static int push_segment(plog *l, const segment *s) {
     if (l->nsegs == l->capsegs) {
-        int ncap = l->capsegs ? l->capsegs * 2 : 8;
+        int ncap = l->capsegs ? l->capsegs * 2 : 2; /* most logs have one or two segments */
         segment *n = realloc(l->segs, (size_t)ncap * sizeof *n);
         if (!n) {
             errno = ENOMEM;
@@ -302,42 +309,74 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 /* Lists segment bases, removing leftovers of interrupted operations
- * (*.deleted, *.cleaned, *.swap, *.tmp) and index files without a log. */
-static int list_segments(const char *dir, int64_t **bases_out, int *n_out) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int64_t *bases = NULL;
-    int n = 0, cap = 0;
+ * (*.deleted, *.cleaned, *.swap, *.tmp) and index files without a log.
+ * With stop_at_clean, a file of an interrupted clean or deletion (*.deleted,
+ * *.cleaned, *.swap) stops the listing before anything is removed and
+ * returns 1: cleaner_recover_dir must see those first. */
+typedef struct dir_listing {
+    int64_t *bases;       /* segment bases (.log files), ascending */
+    int n;
+    int64_t max_txi_base; /* largest base of a .txnindex file, -1 if none */
+    int64_t *snaps;       /* producer snapshot offsets, ascending */
+    int nsnaps;
+} dir_listing;
+
+static void listing_free(dir_listing *ls) {
+    free(ls->bases);
+    free(ls->snaps);
+    memset(ls, 0, sizeof *ls);
+}
+
+static int push_i64(int64_t **v, int *n, int *cap, int64_t x) {
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        int64_t *nv = realloc(*v, (size_t)nc * sizeof *nv);
+        if (!nv) return -1;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+static int list_segments(const char *dir, bool stop_at_clean, dir_listing *ls) {
+    memset(ls, 0, sizeof *ls);
+    ls->max_txi_base = -1;
+    fio_dir d;
+    if (fio_dir_open(&d, dir) != 0) return -1;
+    int cap = 0, capsnaps = 0;
     char **orphans = NULL;
     int norphans = 0, caporphans = 0;
-    struct dirent *e;
+    const char *name;
     int rc = 0;
-    while ((e = readdir(d))) {
-        const char *name = e->d_name;
+    while ((name = fio_dir_next(&d))) {
         size_t len = strlen(name);
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) continue;
 #define ENDS_WITH(s) (len >= sizeof(s) - 1 && strcmp(name + len - (sizeof(s) - 1), s) == 0)
-        if (ENDS_WITH(".deleted") || ENDS_WITH(".cleaned") || ENDS_WITH(".swap") ||
-            (ENDS_WITH(".tmp") && name[0] != '.')) {
+        if (ENDS_WITH(".deleted") || ENDS_WITH(".cleaned") || ENDS_WITH(".swap")) {
+            if (stop_at_clean) {
+                rc = 1;
+                break;
+            }
+            storage_fio.unlink(path);
+            continue;
+        }
+        if (ENDS_WITH(".tmp") && name[0] != '.') {
             storage_fio.unlink(path);
             continue;
         }
 #undef ENDS_WITH
         int64_t base;
         const char *suffix;
-        if (parse_segment_name(name, &base, &suffix) != 0) continue;
-        if (strcmp(suffix, SEG_LOG_SUFFIX) == 0) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                int64_t *nb = realloc(bases, (size_t)cap * sizeof *nb);
-                if (!nb) {
-                    rc = -1;
-                    break;
-                }
-                bases = nb;
-            }
-            bases[n++] = base;
+        if (psnap_parse_name(name, &base) == 0) {
+            if (push_i64(&ls->snaps, &ls->nsnaps, &capsnaps, base) != 0) rc = -1;
+        } else if (parse_segment_name(name, &base, &suffix) != 0) {
+            continue;
+        } else if (strcmp(suffix, TXN_INDEX_SUFFIX) == 0) {
+            if (base > ls->max_txi_base) ls->max_txi_base = base;
+        } else if (strcmp(suffix, SEG_LOG_SUFFIX) == 0) {
+            if (push_i64(&ls->bases, &ls->n, &cap, base) != 0) rc = -1;
         } else if (strcmp(suffix, SEG_INDEX_SUFFIX) == 0 || strcmp(suffix, SEG_TIMEINDEX_SUFFIX) == 0) {
             if (norphans == caporphans) {
                 caporphans = caporphans ? caporphans * 2 : 16;
@@ -348,15 +387,16 @@ static int list_segments(const char *dir, int64_t **bases_out, int *n_out) {
                 }
                 orphans = no;
             }
-            if (!(orphans[norphans] = strdup(path))) {
-                rc = -1;
-                break;
-            }
-            norphans++;
+            if (!(orphans[norphans] = strdup(path))) rc = -1;
+            else norphans++;
         }
+        if (rc) break;
     }
-    closedir(d);
-    if (rc == 0 && n > 0) qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
+    if (rc == 0 && errno != 0) rc = -2; /* the listing itself failed */
+    int saved = errno;
+    fio_dir_close(&d);
+    if (rc == 0 && ls->n > 1) qsort(ls->bases, (size_t)ls->n, sizeof *ls->bases, cmp_i64);
+    if (rc == 0 && ls->nsnaps > 1) qsort(ls->snaps, (size_t)ls->nsnaps, sizeof *ls->snaps, cmp_i64);
     /* An index whose log is gone belongs to nothing. */
     for (int i = 0; i < norphans; i++) {
         if (rc == 0) {
@@ -364,18 +404,19 @@ static int list_segments(const char *dir, int64_t **bases_out, int *n_out) {
             int64_t base;
             const char *suffix;
             parse_segment_name(name, &base, &suffix);
-            if (n == 0 || !bsearch(&base, bases, (size_t)n, sizeof *bases, cmp_i64)) storage_fio.unlink(orphans[i]);
+            if (ls->n == 0 || !bsearch(&base, ls->bases, (size_t)ls->n, sizeof *ls->bases, cmp_i64))
+                storage_fio.unlink(orphans[i]);
         }
         free(orphans[i]);
     }
     free(orphans);
     if (rc != 0) {
-        free(bases);
-        errno = ENOMEM;
+        listing_free(ls);
+        ls->max_txi_base = -1;
+        if (rc == 1) return 1;
+        errno = rc == -2 ? saved : ENOMEM;
         return -1;
     }
-    *bases_out = bases;
-    *n_out = n;
     return 0;
 }
 
@@ -388,6 +429,7 @@ static int recover_epoch(const batch_header *h, void *ctx) {
 }
 
 static void free_log(plog *l) {
+    free(l->open_snaps);
     txi_forget(l);
     for (int i = 0; i < l->nsegs; i++) seg_close(&l->segs[i]);
     for (int i = 0; i < l->ntrash; i++) trash_purge(&l->trash[i]);
@@ -425,29 +467,32 @@ static int check_partition_metadata(plog *l, const uint8_t topic_id[16], bool sy
     return 0;
 }
 
-static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errlen) {
-    int64_t *bases;
-    int n;
-    /* A clean interrupted by a crash: its committed *.swap must be completed
-     * before the listing below removes leftovers (cleaner.h). */
-    if (cleaner_recover_dir(l->dir) != 0) {
-        set_err(err, errlen, "%s: recovering an interrupted clean: %s", l->dir, strerror(errno));
-        return -1;
+/* Opens the segments; ls keeps what else the listing found. */
+static int load_segments(plog *l, int64_t recovery_point, dir_listing *ls, char *err, size_t errlen) {
+    /* One listing when nothing was interrupted. A clean interrupted by a
+     * crash: its committed *.swap must be completed before the listing
+     * removes leftovers (cleaner.h), then the directory is listed again. */
+    int listed = list_segments(l->dir, true, ls);
+    if (listed == 1) {
+        if (cleaner_recover_dir(l->dir) != 0) {
+            set_err(err, errlen, "%s: recovering an interrupted clean: %s", l->dir, strerror(errno));
+            return -1;
+        }
+        listed = list_segments(l->dir, false, ls);
     }
-    if (list_segments(l->dir, &bases, &n) != 0) {
+    if (listed != 0) {
         set_err(err, errlen, "%s: listing: %s", l->dir, strerror(errno));
         return -1;
     }
     int64_t now = wall_ms();
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < ls->n; i++) {
         segment s;
-        if (seg_open(&s, l->dir, bases[i], l->cfg.segment_index_bytes, false, now) != 0 || push_segment(l, &s) != 0) {
-            set_err(err, errlen, "%s: opening segment %" PRId64 ": %s", l->dir, bases[i], strerror(errno));
-            free(bases);
+        if (seg_open(&s, l->dir, ls->bases[i], l->cfg.segment_index_bytes, false, now) != 0 ||
+            push_segment(l, &s) != 0) {
+            set_err(err, errlen, "%s: opening segment %" PRId64 ": %s", l->dir, ls->bases[i], strerror(errno));
             return -1;
         }
     }
-    free(bases);
     if (l->nsegs == 0) {
         segment s;
         int64_t base = l->log_start > 0 ? l->log_start : 0;
@@ -466,6 +511,7 @@ static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errl
     int first_unflushed = floor_segment(l, recovery_point);
     for (int i = 0; i < first_unflushed; i++) {
         segment *s = &l->segs[i];
+        if (s->opened_empty) continue; /* empty log, empty indexes */
         int rc = seg_load_indexes(s, l->segs[i + 1].base);
         if (rc == 1) {
             fprintf(stderr, "storage: %s: rebuilding indexes of segment %020" PRId64 "\n", l->dir, s->base);
@@ -483,6 +529,10 @@ static int load_segments(plog *l, int64_t recovery_point, char *err, size_t errl
     int64_t next_offset = l->segs[first_unflushed].base;
     for (int i = first_unflushed; i < l->nsegs; i++) {
         segment *s = &l->segs[i];
+        if (s->opened_empty) { /* nothing to scan, indexes already empty */
+            next_offset = s->base;
+            continue;
+        }
         seg_scan_result res;
         if (seg_rebuild(s, l->cfg.index_interval_bytes, true, recover_epoch, &l->epochs, &res) != 0) {
             set_err(err, errlen, "%s: recovering segment %" PRId64 ": %s", l->dir, s->base, strerror(errno));
@@ -538,6 +588,7 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     /* A new directory is written without fsync: plog_created hands it to
      * the background syncer, and the first flush syncs it if still needed. */
     l->unsynced = created;
+    l->dir_created = created;
     if (topic_id && check_partition_metadata(l, topic_id, !created, err, errlen) != 0) goto fail;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_LEADER_EPOCH_FILE);
@@ -546,7 +597,16 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
         goto fail;
     }
     l->epochs.lazy = created;
-    if (load_segments(l, recovery_point, err, errlen) != 0) goto fail;
+    dir_listing ls = {0};
+    int loaded = load_segments(l, recovery_point, &ls, err, errlen);
+    int64_t max_txi_base = ls.max_txi_base;
+    /* the producer snapshots listed wait for plog_take_open_snapshots */
+    l->open_snaps = ls.snaps;
+    l->nopen_snaps = ls.nsnaps;
+    l->open_snaps_valid = loaded == 0;
+    ls.snaps = NULL;
+    listing_free(&ls);
+    if (loaded != 0) goto fail;
 
     int64_t first_base = l->segs[0].base;
     if (l->log_start < first_base) l->log_start = first_base;
@@ -564,11 +624,14 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     }
     /* Aborted transactions whose marker recovery cut away go too; the
      * producer state's replay writes back any the crash lost (Kafka resets
-     * and rebuilds the indexes of the segments it recovers). */
-    txn_index *x = txi_for(l, active(l)->base);
-    if (!x || txi_truncate_to(x, l->leo) != 0) {
-        set_err(err, errlen, "%s: transaction index: %s", dir, strerror(errno));
-        goto fail;
+     * and rebuilds the indexes of the segments it recovers). Most active
+     * segments have no such file: the listing said so, no probe. */
+    if (max_txi_base >= active(l)->base) {
+        txn_index *x = txi_for(l, active(l)->base);
+        if (!x || txi_truncate_to(x, l->leo) != 0) {
+            set_err(err, errlen, "%s: transaction index: %s", dir, strerror(errno));
+            goto fail;
+        }
     }
     *out = l;
     return 0;
@@ -601,6 +664,25 @@ static int make_durable(plog *l) {
     }
     l->unsynced = false;
     return 0;
+}
+
+bool plog_dir_was_created(const plog *l) { return l->dir_created; }
+
+int plog_take_open_snapshots(plog *l, int64_t **offsets, int *n) {
+    if (!l->open_snaps_valid) return -1;
+    *offsets = l->open_snaps;
+    *n = l->nopen_snaps;
+    l->open_snaps = NULL;
+    l->nopen_snaps = 0;
+    l->open_snaps_valid = false;
+    return 0;
+}
+
+void plog_forget_open_snapshots(plog *l) {
+    free(l->open_snaps);
+    l->open_snaps = NULL;
+    l->nopen_snaps = 0;
+    l->open_snaps_valid = false;
 }
 
 void plog_created(plog *l) {

@@ -186,6 +186,15 @@ int plog_assign_epoch(plog *l, int32_t epoch);
  * its directory and small files are made durable by the background syncer
  * (syncer.h). Without this call the first flush (or close) syncs them. */
 void plog_created(plog *l);
+/* Whether plog_open had to make the log's directory. */
+bool plog_dir_was_created(const plog *l);
+/* The producer snapshot offsets plog_open's one listing of the directory
+ * found (ascending, *offsets malloc'd, NULL when none), handed over once
+ * so that loading the producer state right after the open lists nothing
+ * again. -1 when already taken or forgotten: list the directory. */
+int plog_take_open_snapshots(plog *l, int64_t **offsets, int *n);
+/* Drops that listing: what happens to the log from now on may change it. */
+void plog_forget_open_snapshots(plog *l);
 int plog_flush(plog *l);                       /* fsync everything up to the LEO */
 /* Periodic work at wall-clock now_ms: unlink *.deleted files older than
  * file_delete_delay_ms, flush per flush_ms, roll a non-empty active segment

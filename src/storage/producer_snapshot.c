@@ -177,6 +177,8 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+int psnap_parse_name(const char *name, int64_t *offset) { return parse_name(skip_zeros(name), offset); }
+
 int psnap_list(const char *dir, int64_t **offsets, int *n_out) {
     *offsets = NULL;
     *n_out = 0;
@@ -196,7 +198,7 @@ int psnap_list(const char *dir, int64_t **offsets, int *n_out) {
             continue;
         }
         int64_t off;
-        if (parse_name(skip_zeros(name), &off) != 0) continue;
+        if (psnap_parse_name(name, &off) != 0) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             int64_t *nv = realloc(v, (size_t)cap * sizeof *nv);

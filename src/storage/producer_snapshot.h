@@ -74,6 +74,9 @@ int psnap_read(const char *dir, int64_t offset, psnap_entry **out, int *n, char 
  * Kafka's listSnapshotFiles. Leftover "*.snapshot.tmp" files of an
  * interrupted write are removed on the way. Returns 0 or -1 with errno. */
 int psnap_list(const char *dir, int64_t **offsets, int *n);
+/* The offset a file name stands for when it is a snapshot's (as psnap_list
+ * reads names): 0, or -1 when it is not one. */
+int psnap_parse_name(const char *name, int64_t *offset);
 /* Removes <offset>.snapshot (absent is fine). 0 or -1 with errno. */
 int psnap_delete(const char *dir, int64_t offset);
 /* Removes every snapshot with offset < below (Kafka's deleteSnapshotsBefore).

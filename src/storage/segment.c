@@ -43,6 +43,17 @@ static int open_index(const char *dir, int64_t base, const char *suffix, bool *c
     return 0;
 }
 
+/* An index of an empty log indexes nothing: emptied (or made) by path, so a
+ * start-up opening thousands of empty partitions takes no descriptors. */
+static int empty_index(const char *dir, int64_t base, const char *suffix) {
+    char path[PATH_MAX];
+    if (seg_path(path, sizeof path, dir, base, suffix) != 0) return -1;
+    if (storage_fio.truncate(path, 0) == 0) return 0;
+    if (errno != ENOENT) return -1;
+    bool created;
+    return open_index(dir, base, suffix, &created);
+}
+
 int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes, bool create, int64_t now_ms) {
     memset(s, 0, sizeof *s);
     s->base = base;
@@ -58,8 +69,13 @@ int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes,
     if (s->log_fd < 0) return -1;
     bool created = false;
     int64_t size = fio_file_size(s->log_fd);
-    if (size < 0 || open_index(dir, base, SEG_INDEX_SUFFIX, &created) != 0 ||
-        open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) != 0) {
+    s->opened_empty = size == 0 && !create;
+    int rc = size < 0 ? -1
+             : s->opened_empty
+                 ? (empty_index(dir, base, SEG_INDEX_SUFFIX) != 0 || empty_index(dir, base, SEG_TIMEINDEX_SUFFIX) != 0)
+                 : (open_index(dir, base, SEG_INDEX_SUFFIX, &created) != 0 ||
+                    open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) != 0);
+    if (rc != 0) {
         int saved = errno;
         seg_close(s);
         errno = saved;

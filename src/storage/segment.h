@@ -40,6 +40,9 @@ typedef struct segment {
     int64_t prealloc_limit;    /* never reserve past this (segment.bytes) */
     int64_t alloc_end;         /* reserved up to here (0 = unknown/none) */
     bool prealloc_off;         /* a reservation failed: none more for this segment */
+    /* seg_open found the log empty and emptied both index files by path (no
+     * descriptors taken): nothing to load or rebuild. Read by the log's load. */
+    bool opened_empty;
 } segment;
 
 /* State to roll an append back to. */
