@@ -531,6 +531,7 @@ int server_main(int argc, char **argv) {
     syncer_stop(); /* new partitions' directories are durable before the logs close */
     mstore_close(b->store); /* leaves the cluster: etcd forgets this node */
     topics_close_all(b);
+    topics_mark_clean_shutdown(b);
     mimage_free(b->image);
     loop_free(b->loop);
     if (sfd >= 0) close(sfd);

@@ -26,6 +26,7 @@
 #include "protocol/gen/kmsg.h"
 #include "replica/replica_manager.h"
 #include "storage/checkpoint.h"
+#include "storage/fileio.h"
 #include "util/log.h"
 
 /* QuorumController.MAX_RECORDS_PER_USER_OP: the most records one CreateTopics
@@ -205,6 +206,9 @@ static const char *pick_log_dir(broker *b, const char *topic, int32_t index) {
 }
 
 static int64_t checkpoint_hw(broker *b, const char *dir, const char *topic, int32_t index);
+static void take_clean_shutdown_markers(broker *b);
+static bool startup_clean_shutdown(broker *b, const char *dir);
+static int startup_open_failures, close_failures; /* no clean-shutdown marker after either */
 
 static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
     partition *p = calloc(1, sizeof *p);
@@ -223,9 +227,10 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
      * is recreated empty; at start-up that means lost records: say so. Not
      * for one this node never held (in a cluster it may have been placed
      * here while the node was away): its checkpoints do not name it. */
-    if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, &p->log, err,
-                  sizeof err) != 0) {
+    if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, startup_clean_shutdown(b, dir),
+                  &p->log, err, sizeof err) != 0) {
         log_error(COMPONENT, "Failed to open the log of %s-%d: %s", t->name, p->index, err);
+        if (b->started_ms == 0) startup_open_failures++;
         free(p);
         return NULL;
     }
@@ -261,7 +266,7 @@ static void close_partition(broker *b, partition *p, bool delete_data) {
                  strerror(errno));
     if (delete_data) log_cleaner_forget(plog_dir(p->log), p->topic->name, p->index);
     if (delete_data) plog_delete(p->log);
-    else plog_close(p->log);
+    else if (plog_close(p->log) != 0) close_failures++;
     pstate_free(p->producers);
     free(p);
 }
@@ -367,6 +372,7 @@ int topics_init(broker *b) {
     b->topics = calloc(1, sizeof *b->topics);
     if (!b->topics) return -1;
     rm_init(b);
+    take_clean_shutdown_markers(b);
     topics_sync(b);
     free_startup_checkpoints(b);
     return 0;
@@ -390,6 +396,57 @@ void topics_close_all(broker *b) {
  * after: partitions created later start fresh (recovery point 0). */
 static ckpt_offsets *recovery_ckpts, *start_ckpts, *hw_ckpts;
 static bool ckpts_done;
+/* Per log dir: it held the clean-shutdown marker at start-up (NULL before
+ * the first look, freed with the checkpoints). */
+static bool *clean_dirs;
+
+#define CLEAN_SHUTDOWN_FILE ".kafka_cleanshutdown" /* Kafka's LogLoader.CleanShutdownFile */
+
+/* Kafka's LogManager.loadLogs: a log dir whose marker is there was closed
+ * cleanly, and its logs are loaded without recovery. The marker goes at once
+ * (and durably), so that a crash from here on leaves a dir that is
+ * recovered at the next start. Only for the logs opened at start-up. */
+static void take_clean_shutdown_markers(broker *b) {
+    clean_dirs = calloc((size_t)b->cfg.nlog_dirs, sizeof *clean_dirs);
+    for (int i = 0; i < b->cfg.nlog_dirs; i++) {
+        const char *d = b->cfg.log_dirs[i];
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", d, CLEAN_SHUTDOWN_FILE);
+        /* removed even when it cannot be used (no memory): never left behind */
+        bool found = unlink(path) == 0;
+        if (!found && errno != ENOENT) log_warn(COMPONENT, "Cannot remove %s: %s", path, strerror(errno));
+        if (found && fio_fsync_dir(d) != 0) found = false;
+        if (found && clean_dirs) {
+            clean_dirs[i] = true;
+            log_info(COMPONENT, "Skipping recovery of the logs in %s since clean shutdown file was found", d);
+        } else {
+            log_info(COMPONENT, "Recovering the logs in %s since no clean shutdown file was found", d);
+        }
+    }
+}
+
+static bool startup_clean_shutdown(broker *b, const char *dir) {
+    if (ckpts_done || b->started_ms != 0) return false;
+    for (int i = 0; clean_dirs && i < b->cfg.nlog_dirs; i++)
+        if (strcmp(b->cfg.log_dirs[i], dir) == 0) return clean_dirs[i];
+    return false;
+}
+
+void topics_mark_clean_shutdown(broker *b) {
+    if (startup_open_failures || close_failures) {
+        log_warn(COMPONENT, "Not writing the clean shutdown file: %d log(s) failed to open at start-up, %d to "
+                 "close; the next start recovers them", startup_open_failures, close_failures);
+        return;
+    }
+    for (int i = 0; i < b->cfg.nlog_dirs; i++) {
+        const char *d = b->cfg.log_dirs[i];
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", d, CLEAN_SHUTDOWN_FILE);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || fsync(fd) != 0 || close(fd) != 0 || fio_fsync_dir(d) != 0)
+            log_warn(COMPONENT, "Cannot write %s: %s (the next start recovers its logs)", path, strerror(errno));
+    }
+}
 
 static void free_startup_checkpoints(broker *b) {
     for (int i = 0; recovery_ckpts && i < b->cfg.nlog_dirs; i++) ckpt_offsets_free(&recovery_ckpts[i]);
@@ -398,6 +455,8 @@ static void free_startup_checkpoints(broker *b) {
     free(recovery_ckpts);
     free(start_ckpts);
     free(hw_ckpts);
+    free(clean_dirs);
+    clean_dirs = NULL;
     recovery_ckpts = start_ckpts = hw_ckpts = NULL;
     ckpts_done = true;
 }

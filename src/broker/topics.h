@@ -8,6 +8,10 @@ int topics_init(broker *b);
 /* Bring the runtime (open logs, configs) in line with the metadata image. */
 void topics_sync(broker *b);
 void topics_close_all(broker *b);
+/* After topics_close_all: Kafka's .kafka_cleanshutdown in every log dir,
+ * unless a log failed to open at start-up or to close (then the next start
+ * recovers). */
+void topics_mark_clean_shutdown(broker *b);
 /* recovery-point-offset-checkpoint and log-start-offset-checkpoint, per log dir. */
 void topics_write_checkpoints(broker *b);
 void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int32_t index,

@@ -425,7 +425,7 @@ int mlog_open_with(const char *dir, mimage *img, const mlog_options *opts, mlog 
     /* Kafka's fixed id of the metadata topic: Uuid(0, 1). */
     uint8_t topic_id[16] = {0};
     topic_id[15] = 1;
-    if (plog_open(m->dir, "__cluster_metadata", 0, topic_id, &cfg, 0, -1, &m->log, err, errlen) != 0) {
+    if (plog_open(m->dir, "__cluster_metadata", 0, topic_id, &cfg, 0, -1, false, &m->log, err, errlen) != 0) {
         free(m);
         return -1;
     }

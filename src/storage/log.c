@@ -467,8 +467,12 @@ static int check_partition_metadata(plog *l, const uint8_t topic_id[16], bool sy
     return 0;
 }
 
-/* Opens the segments; ls keeps what else the listing found. */
-static int load_segments(plog *l, int64_t recovery_point, dir_listing *ls, char *err, size_t errlen) {
+/* Opens the segments; ls keeps what else the listing found. clean: the log
+ * was closed cleanly (see plog_open); *trusted tells whether it was loaded
+ * without recovering anything. */
+static int load_segments(plog *l, int64_t recovery_point, bool clean, bool *trusted, dir_listing *ls, char *err,
+                         size_t errlen) {
+    *trusted = false;
     /* One listing when nothing was interrupted. A clean interrupted by a
      * crash: its committed *.swap must be completed before the listing
      * removes leftovers (cleaner.h), then the directory is listed again. */
@@ -507,8 +511,9 @@ static int load_segments(plog *l, int64_t recovery_point, dir_listing *ls, char 
     }
 
     /* Segments wholly below the recovery point were fsynced: trust them,
-     * unless their indexes are unusable. */
-    int first_unflushed = floor_segment(l, recovery_point);
+     * unless their indexes are unusable. After a clean shutdown every segment
+     * was flushed, the active one too (Kafka skips recovery). */
+    int first_unflushed = clean ? l->nsegs - 1 : floor_segment(l, recovery_point);
     for (int i = 0; i < first_unflushed; i++) {
         segment *s = &l->segs[i];
         if (s->opened_empty) continue; /* empty log, empty indexes */
@@ -525,6 +530,23 @@ static int load_segments(plog *l, int64_t recovery_point, dir_listing *ls, char 
             set_err(err, errlen, "%s: loading indexes of %" PRId64 ": %s", l->dir, s->base, strerror(errno));
             return -1;
         }
+    }
+    if (clean) {
+        segment *a = active(l);
+        int64_t next = a->base;
+        char why[160] = "";
+        int rc = a->opened_empty ? 0 : seg_load_tail(a, &next, why, sizeof why);
+        if (rc < 0) {
+            set_err(err, errlen, "%s: loading segment %" PRId64 ": %s", l->dir, a->base, strerror(errno));
+            return -1;
+        }
+        if (rc == 0) {
+            l->leo = next;
+            *trusted = true;
+            return 0;
+        }
+        fprintf(stderr, "storage: %s: closed cleanly, but segment %020" PRId64 " does not end as indexed (%s): "
+                "recovering it\n", l->dir, a->base, why);
     }
     int64_t next_offset = l->segs[first_unflushed].base;
     for (int i = first_unflushed; i < l->nsegs; i++) {
@@ -561,8 +583,8 @@ static int load_segments(plog *l, int64_t recovery_point, dir_listing *ls, char 
 }
 
 int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
-              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
-              size_t errlen) {
+              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, bool clean_shutdown,
+              plog **out, char *err, size_t errlen) {
     *out = NULL;
     plog *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir)) || !(l->topic = strdup(topic ? topic : ""))) {
@@ -598,7 +620,8 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     }
     l->epochs.lazy = created;
     dir_listing ls = {0};
-    int loaded = load_segments(l, recovery_point, &ls, err, errlen);
+    bool trusted;
+    int loaded = load_segments(l, recovery_point, clean_shutdown, &trusted, &ls, err, errlen);
     int64_t max_txi_base = ls.max_txi_base;
     /* the producer snapshots listed wait for plog_take_open_snapshots */
     l->open_snaps = ls.snaps;
@@ -612,7 +635,7 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     if (l->log_start < first_base) l->log_start = first_base;
     if (l->log_start > l->leo) l->log_start = l->leo;
     l->recovery_point = recovery_point < first_base ? first_base : recovery_point;
-    if (l->recovery_point > l->leo) l->recovery_point = l->leo;
+    if (l->recovery_point > l->leo || trusted) l->recovery_point = l->leo; /* flushed at the clean close */
     /* Entries past the LEO are gone with their records. One starting exactly
      * at the LEO (an epoch with no records yet) stays: dropping it, as Kafka
      * does, only makes the leader write it back, two fsyncs per partition at
@@ -716,12 +739,18 @@ int plog_flush(plog *l) {
     return 0;
 }
 
-void plog_close(plog *l) {
-    if (!l) return;
+int plog_close(plog *l) {
+    if (!l) return 0;
     segment *a = active(l);
-    if (seg_seal(a) != 0 || plog_flush(l) != 0 || seg_flush(a) != 0)
+    bool failed_before = l->failed;
+    int rc = 0;
+    if (seg_seal(a) != 0 || plog_flush(l) != 0 || seg_flush(a) != 0) {
         fprintf(stderr, "storage: %s: flush on close failed: %s\n", l->dir, strerror(errno));
+        rc = -1;
+    }
+    if (failed_before) rc = -1; /* an I/O error earlier: not a clean close */
     free_log(l);
+    return rc;
 }
 
 int plog_delete(plog *l) {

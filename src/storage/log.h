@@ -54,15 +54,22 @@ typedef void (*plog_roll_fn)(void *ctx, int64_t new_base);
  * sizes, CRC-32C, increasing offsets); the first bad batch and everything
  * after it is truncated (one line on stderr says what was cut) and those
  * segments' indexes are rebuilt. Unusable or missing index files of other
- * segments are rebuilt too. log_start_offset (-1 if unknown) is clamped to
+ * segments are rebuilt too. clean_shutdown (the log's directory holds
+ * Kafka's .kafka_cleanshutdown marker: every log was flushed and sealed at
+ * the last stop) skips that recovery, as Kafka's LogLoader does: only the
+ * active segment's batches after its last index entry are read and checked;
+ * if they do not add up with its indexes it is recovered after all. The
+ * recovery point is then the LEO. log_start_offset (-1 if unknown) is clamped to
  * the first segment. topic_id (16 bytes, NULL to skip) is written to
  * partition.metadata if absent and must match if present. On failure
  * returns -1 with a message in err. A directory it creates is written
  * without fsync; see plog_created. */
 int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
-              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, plog **out, char *err,
-              size_t errlen);
-void plog_close(plog *l);              /* seals, flushes, frees */
+              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, bool clean_shutdown,
+              plog **out, char *err, size_t errlen);
+/* Seals, flushes, frees. -1 when the log could not be flushed (or had failed
+ * before): then its directory must not be marked as cleanly closed. */
+int plog_close(plog *l);
 int plog_delete(plog *l);              /* closes and removes the dir; l is freed even on error */
 void plog_set_config(plog *l, const log_config *cfg);
 

@@ -131,6 +131,56 @@ int seg_reset_indexes(segment *s) {
     return tidx_reset(&s->tidx);
 }
 
+/* Checks the batch at pos of a segment file of size bytes: framing, magic,
+ * offsets after prev_last (and within the segment), and with validate its
+ * CRC. 0 with *h filled, 1 when it is not a good batch (why says what is
+ * wrong), -1 on an I/O error. */
+static int check_batch(scan_window *w, const segment *s, int64_t pos, int64_t prev_last, bool validate,
+                       batch_header *h, char *why, size_t whylen) {
+    int64_t left = s->size - pos;
+    if (left < BATCH_HEADER_SIZE) {
+        snprintf(why, whylen, "partial batch header (%" PRId64 " bytes)", left);
+        return 1;
+    }
+    const uint8_t *p = win_get(w, pos, BATCH_HEADER_SIZE, s->size);
+    if (!p) return -1;
+    batch_header_parse(p, h);
+    int64_t total = (int64_t)h->batch_length + BATCH_LOG_OVERHEAD;
+    if (h->batch_length < MIN_BATCH_LENGTH) {
+        snprintf(why, whylen, "batch length %" PRId32 " too small", h->batch_length);
+        return 1;
+    }
+    if (total > left) {
+        snprintf(why, whylen, "batch of %" PRId64 " bytes runs past the end (torn write)", total);
+        return 1;
+    }
+    if (h->magic != 2) {
+        snprintf(why, whylen, "magic %d is not 2", h->magic);
+        return 1;
+    }
+    int64_t last = batch_last_offset(h);
+    if (h->last_offset_delta < 0 || h->base_offset <= prev_last || last - s->base > INT32_MAX) {
+        snprintf(why, whylen, "offsets %" PRId64 "..%" PRId64 " out of order after %" PRId64, h->base_offset, last,
+                 prev_last);
+        return 1;
+    }
+    if (!validate) return 0;
+    uint32_t crc = 0;
+    int64_t at = pos + BATCH_OFF_ATTRIBUTES, end = pos + total;
+    while (at < end) {
+        size_t n = end - at < (int64_t)w->cap ? (size_t)(end - at) : w->cap;
+        const uint8_t *q = win_get(w, at, n, s->size);
+        if (!q) return -1;
+        crc = crc32c(crc, q, n);
+        at += (int64_t)n;
+    }
+    if (crc != h->crc) {
+        snprintf(why, whylen, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")", h->crc, crc);
+        return 1;
+    }
+    return 0;
+}
+
 int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn fn, void *ctx,
                 seg_scan_result *res) {
     memset(res, 0, sizeof *res);
@@ -145,57 +195,11 @@ int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn 
     int64_t pos = 0, last_index_pos = 0, prev_last = s->base - 1;
     int rc = 0;
     while (pos < s->size) {
-        int64_t left = s->size - pos;
-        if (left < BATCH_HEADER_SIZE) {
-            snprintf(res->why, sizeof res->why, "partial batch header (%" PRId64 " bytes)", left);
-            break;
-        }
-        const uint8_t *p = win_get(&w, pos, BATCH_HEADER_SIZE, s->size);
-        if (!p) {
-            rc = -1;
-            break;
-        }
         batch_header h;
-        batch_header_parse(p, &h);
-        int64_t total = (int64_t)h.batch_length + BATCH_LOG_OVERHEAD;
-        if (h.batch_length < MIN_BATCH_LENGTH) {
-            snprintf(res->why, sizeof res->why, "batch length %" PRId32 " too small", h.batch_length);
-            break;
-        }
-        if (total > left) {
-            snprintf(res->why, sizeof res->why, "batch of %" PRId64 " bytes runs past the end (torn write)", total);
-            break;
-        }
-        if (h.magic != 2) {
-            snprintf(res->why, sizeof res->why, "magic %d is not 2", h.magic);
-            break;
-        }
+        int bad = check_batch(&w, s, pos, prev_last, validate, &h, res->why, sizeof res->why);
+        if (bad < 0) rc = -1;
+        if (bad) break;
         int64_t last = batch_last_offset(&h);
-        if (h.last_offset_delta < 0 || h.base_offset <= prev_last || last - s->base > INT32_MAX) {
-            snprintf(res->why, sizeof res->why, "offsets %" PRId64 "..%" PRId64 " out of order after %" PRId64,
-                     h.base_offset, last, prev_last);
-            break;
-        }
-        if (validate) {
-            uint32_t crc = 0;
-            int64_t at = pos + BATCH_OFF_ATTRIBUTES, end = pos + total;
-            while (at < end) {
-                size_t n = end - at < (int64_t)w.cap ? (size_t)(end - at) : w.cap;
-                const uint8_t *q = win_get(&w, at, n, s->size);
-                if (!q) {
-                    rc = -1;
-                    break;
-                }
-                crc = crc32c(crc, q, n);
-                at += (int64_t)n;
-            }
-            if (rc) break;
-            if (crc != h.crc) {
-                snprintf(res->why, sizeof res->why, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
-                         h.crc, crc);
-                break;
-            }
-        }
         if (s->rolling_ts < 0 && pos == 0) s->rolling_ts = h.max_timestamp;
         if (h.max_timestamp > s->max_ts) {
             s->max_ts = h.max_timestamp;
@@ -214,7 +218,7 @@ int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn 
             break;
         }
         prev_last = last;
-        pos += total;
+        pos += (int64_t)h.batch_length + BATCH_LOG_OVERHEAD;
     }
     free(w.buf);
     if (rc) return -1;
@@ -229,6 +233,62 @@ int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn 
     s->bytes_since_index = pos - last_index_pos;
     /* A closed segment always ends with its largest timestamp indexed. */
     return tidx_maybe_append(&s->tidx, s->max_ts, s->max_ts_offset, true);
+}
+
+int seg_load_tail(segment *s, int64_t *next_offset, char *why, size_t whylen) {
+    why[0] = 0;
+    int rc = seg_load_indexes(s, s->base); /* the end is not known yet: any offset in range */
+    if (rc != 0) {
+        if (rc == 1) snprintf(why, whylen, "its indexes are unusable");
+        return rc;
+    }
+    *next_offset = s->base;
+    if (s->size == 0) return s->oidx.entries ? (snprintf(why, whylen, "an index of an empty log"), 1) : 0;
+    scan_window w = {s->log_fd, malloc(SCAN_WINDOW), SCAN_WINDOW, 0, 0};
+    if (!w.buf) {
+        errno = ENOMEM;
+        return -1;
+    }
+    batch_header h;
+    rc = 0;
+    /* The first batch's timestamp decides time-based rolls (segment.ms). */
+    if (s->oidx.entries > 0) {
+        rc = check_batch(&w, s, 0, s->base - 1, false, &h, why, whylen);
+        if (rc == 0) s->rolling_ts = h.max_timestamp;
+    }
+    /* The last indexed batch maps its last offset to its position. */
+    int64_t pos = s->oidx.entries ? s->oidx.last_pos : 0;
+    int64_t expect_last = s->oidx.entries ? s->base + s->oidx.last_rel : -1;
+    int64_t prev_last = s->base - 1;
+    while (rc == 0 && pos < s->size) {
+        rc = check_batch(&w, s, pos, prev_last, true, &h, why, whylen);
+        if (rc != 0) break;
+        int64_t last = batch_last_offset(&h);
+        if (expect_last >= 0) {
+            if (last != expect_last) {
+                snprintf(why, whylen, "its last index entry names offset %" PRId64 ", the batch there ends at %" PRId64,
+                         expect_last, last);
+                rc = 1;
+                break;
+            }
+            expect_last = -1;
+        }
+        if (pos == 0) s->rolling_ts = h.max_timestamp;
+        if (h.max_timestamp > s->max_ts) {
+            s->max_ts = h.max_timestamp;
+            s->max_ts_offset = last;
+        }
+        prev_last = last;
+        pos += (int64_t)h.batch_length + BATCH_LOG_OVERHEAD;
+    }
+    free(w.buf);
+    if (rc != 0) return rc;
+    if (s->tidx.entries > 0 && s->tidx.last_offset > prev_last) {
+        snprintf(why, whylen, "its time index names offset %" PRId64 ", past the last batch", s->tidx.last_offset);
+        return 1;
+    }
+    *next_offset = prev_last + 1;
+    return 0;
 }
 
 void seg_mark_save(const segment *s, seg_mark *m) {

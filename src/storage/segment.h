@@ -79,6 +79,14 @@ int seg_load_indexes(segment *s, int64_t next_offset);
  * increasing offsets) and truncates the file at the first bad one. */
 int seg_rebuild(segment *s, int32_t index_interval, bool validate, seg_batch_fn fn, void *ctx,
                 seg_scan_result *res);
+/* The active segment of a log closed cleanly (Kafka's clean-shutdown marker):
+ * its indexes are loaded as a sealed segment's, and only the batches from the
+ * last indexed one on are read and checked (CRC included), for the next
+ * offset, the largest timestamp and the first batch's (Kafka's
+ * readNextOffset and loadLargestTimestamp). 0 with *next_offset; 1 when the
+ * indexes or the tail do not add up (why says what; call seg_rebuild), -1
+ * on an I/O error. */
+int seg_load_tail(segment *s, int64_t *next_offset, char *why, size_t whylen);
 
 /* Truncates both index files to empty. */
 int seg_reset_indexes(segment *s);

@@ -10,7 +10,8 @@
  * flags: bit 0 repairs each v2 batch's CRC so mutations get past it; bit 1
  * opens with a recovery point at the end of the file instead of 0, so the
  * segment is trusted and only its indexes are checked; bit 2 appends a
- * fresh batch after recovery.
+ * fresh batch after recovery; bit 3 opens it as after a clean shutdown (the
+ * indexes loaded, only the batches from the last indexed one on checked).
  * The files go into a private temp dir, plog_open recovers them, and every
  * byte below the log end offset is read back with plog_read: what recovery
  * kept must be whole v2 batches with good checksums and rising offsets.
@@ -207,16 +208,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     plog *l = NULL;
     char err[512];
     int64_t recovery_point = (flags & 2) ? INT64_MAX / 2 : 0;
-    if (plog_open(part_dir, "fuzz", 0, NULL, &cfg, recovery_point, -1, &l, err, sizeof err) != 0) return 0;
+    bool clean = flags & 8;
+    bool trusted = (flags & 2) || clean; /* a trusted segment may hold anything */
+    if (plog_open(part_dir, "fuzz", 0, NULL, &cfg, recovery_point, -1, clean, &l, err, sizeof err) != 0) return 0;
     int64_t leo = plog_end_offset(l);
     if (leo < plog_start_offset(l)) __builtin_trap();
-    if (!(flags & 2)) read_all(l); /* a trusted segment may hold anything */
+    if (!trusted) read_all(l);
     if (flags & 4) {
         uint8_t b[128];
         size_t n = make_batch(b, 1700000000000LL);
         int64_t first, last;
         if (plog_append(l, b, n, 0, &first, &last) == 0 && first != leo) __builtin_trap();
-        if (!(flags & 2)) read_all(l);
+        if (!trusted) read_all(l);
     }
     int32_t epoch_out;
     int64_t end_off, ts_off, ts;

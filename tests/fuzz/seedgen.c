@@ -237,7 +237,7 @@ static void segment_seeds(void) {
     log_config_defaults(&cfg);
     cfg.index_interval_bytes = 1; /* an index entry per batch */
     plog *l;
-    if (plog_open(dir, "fuzz", 0, NULL, &cfg, 0, -1, &l, err, sizeof err) != 0) {
+    if (plog_open(dir, "fuzz", 0, NULL, &cfg, 0, -1, false, &l, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         exit(1);
     }

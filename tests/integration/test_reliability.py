@@ -77,6 +77,12 @@ def loaded(b, topic, n, partitions=1):
     return acked
 
 
+def as_after_a_crash(b):
+    """The damage tests model what a crash leaves: no clean-shutdown marker
+    (with it, start-up trusts the logs and skips recovery, as Kafka does)."""
+    os.unlink(os.path.join(b.log_dir, ".kafka_cleanshutdown"))
+
+
 def start_refused(b):
     """Start must fail; returns the broker's output."""
     with pytest.raises(RuntimeError) as e:
@@ -98,6 +104,7 @@ def batch_positions(path):
 def test_truncated_log_tail_is_cut_at_the_last_whole_batch(broker_factory):
     b = broker_factory(**SMALL_SEGMENTS)
     acked = loaded(b, "torn", 3000)[0]
+    as_after_a_crash(b)
     last = segments(b, "torn")[-1]
     batches = batch_positions(last)
     os.truncate(last, os.path.getsize(last) - 7)  # a torn write of the final batch
@@ -115,6 +122,7 @@ def test_truncated_log_tail_is_cut_at_the_last_whole_batch(broker_factory):
 def test_bit_flip_in_a_batch_truncates_from_that_batch(broker_factory):
     b = broker_factory(**SMALL_SEGMENTS)
     acked = loaded(b, "flip", 3000)[0]
+    as_after_a_crash(b)
     last = segments(b, "flip")[-1]
     batches = batch_positions(last)
     assert len(batches) >= 4
@@ -137,6 +145,7 @@ def test_lost_recovery_checkpoint_rescans_every_segment(broker_factory):
     recovery scans from the first segment and finds a flip in an old one."""
     b = broker_factory(**SMALL_SEGMENTS)
     acked = loaded(b, "rescan", 3000)[0]
+    as_after_a_crash(b)
     segs = segments(b, "rescan")
     assert len(segs) >= 3
     first = segs[0]
@@ -155,6 +164,37 @@ def test_lost_recovery_checkpoint_rescans_every_segment(broker_factory):
     assert got == [a for a in acked if a[0] < base]
     assert len(segments(b, "rescan")) == 1  # later segments went with the cut
     check_partition_dir(os.path.join(b.log_dir, "rescan-0"))
+
+
+def test_clean_shutdown_marker_skips_recovery(broker_factory):
+    """Kafka's .kafka_cleanshutdown: written at a clean stop, taken at start-up,
+    where the logs are then loaded without recovery (the active segment's
+    index is not rebuilt); after kill -9 there is none and they are recovered."""
+    b = broker_factory(**SMALL_SEGMENTS)
+    marker = os.path.join(b.log_dir, ".kafka_cleanshutdown")
+    acked = loaded(b, "mark", 3000)[0]
+    assert os.path.exists(marker)
+    index = segments(b, "mark", suffix=".index")[-1]
+    before = os.stat(index).st_mtime_ns
+    time.sleep(0.05)
+    seen = len(b.log_text())
+    b.start()
+    assert not os.path.exists(marker)  # a crash from now on is recovered at the next start
+    assert f"Skipping recovery of the logs in {b.log_dir} since clean shutdown file was found" in b.log_text()[seen:]
+    assert os.stat(index).st_mtime_ns == before  # loaded, not rebuilt
+    assert read_all(b, "mark")[0] == acked
+    more = produce(b, "mark", 500, prefix="after")
+    assert more[0][0] == len(acked)  # the LEO found from the index and the tail
+    r = b.run_tool("kafka-get-offsets", "--bootstrap-server", b.bootstrap, "--topic", "mark", "--time", "-1")
+    assert r.stdout.strip() == f"mark:0:{len(acked) + 500}", r.stdout + r.stderr
+    b.kill9()
+    assert not os.path.exists(marker)
+    seen = len(b.log_text())
+    b.start()
+    text = b.log_text()[seen:]
+    assert f"Recovering the logs in {b.log_dir} since no clean shutdown file was found" in text, text[-2000:]
+    assert "Skipping recovery" not in text
+    assert read_all(b, "mark")[0] == acked + more
 
 
 def test_corrupt_checkpoints_keep_all_data(broker_factory):

@@ -471,7 +471,7 @@ static void test_latest_per_key(void) {
         char err[256] = "";
         /* pass 0 trusts the segments (only indexes checked), pass 1 scans them all */
         int64_t rp = pass == 0 ? p.next : 0;
-        CHECK(plog_open(p.dir, "t", 0, NULL, &lc, rp, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+        CHECK(plog_open(p.dir, "t", 0, NULL, &lc, rp, 0, false, &l, err, sizeof err) == 0, "plog_open: %s", err);
         if (!l) break;
         CHECK(plog_end_offset(l) == p.next, "LEO %" PRId64, plog_end_offset(l));
         struct stat ist;
@@ -1110,7 +1110,7 @@ static plog *begin_live_clean(plog_builder *p, const log_config *lc, offset_map 
     build_live_dir(p);
     plog *l = NULL;
     char err[256] = "";
-    CHECK(plog_open(p->dir, "t", 0, NULL, lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+    CHECK(plog_open(p->dir, "t", 0, NULL, lc, 0, 0, false, &l, err, sizeof err) == 0, "plog_open: %s", err);
     if (!l) return NULL;
     omap_init(m, 1 << 16, 0.9);
     *c = (live_ctx){l, p->seg_base, 0};
@@ -1135,7 +1135,7 @@ static void test_live_swap(void) {
     log_config_defaults(&lc);
     plog *l = NULL;
     char err[256] = "";
-    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "plog_open: %s", err);
+    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, false, &l, err, sizeof err) == 0, "plog_open: %s", err);
     if (!l) return;
     int before = plog_segment_count(l);
     plog_slice old_slice;
@@ -1177,7 +1177,7 @@ static void test_live_swap(void) {
     /* appends go on */
     plog_close(l);
     l = NULL;
-    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, &l, err, sizeof err) == 0, "reopen: %s", err);
+    CHECK(plog_open(p.dir, "t", 0, NULL, &lc, 0, 0, false, &l, err, sizeof err) == 0, "reopen: %s", err);
     if (l) {
         CHECK(plog_segment_count(l) == 2 && plog_end_offset(l) == p.next, "reopened as swapped");
         plog_close(l);

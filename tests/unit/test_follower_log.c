@@ -101,7 +101,7 @@ static plog *open_log(const char *dir, int64_t rp, int64_t lso) {
     log_config c = small_config();
     plog *l = NULL;
     char err[256] = "";
-    if (plog_open(dir, "t", 0, TOPIC_ID, &c, rp, lso, &l, err, sizeof err) != 0) {
+    if (plog_open(dir, "t", 0, TOPIC_ID, &c, rp, lso, false, &l, err, sizeof err) != 0) {
         fprintf(stderr, "open %s: %s\n", dir, err);
         return NULL;
     }

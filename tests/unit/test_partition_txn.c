@@ -75,7 +75,7 @@ static int open_partition(fixture *f, const char *name, int64_t segment_bytes) {
     log_config_defaults(&cfg);
     cfg.segment_bytes = segment_bytes;
     char err[256];
-    if (plog_open(f->dir, name, 0, NULL, &cfg, 0, -1, &f->p.log, err, sizeof err) != 0) return -1;
+    if (plog_open(f->dir, name, 0, NULL, &cfg, 0, -1, false, &f->p.log, err, sizeof err) != 0) return -1;
     part_txn_load(&f->p);
     return f->p.producers ? 0 : -1;
 }

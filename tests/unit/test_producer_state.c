@@ -378,7 +378,7 @@ static void test_log_reload(void) {
     cfg.segment_bytes = 4096;
     plog *l = NULL;
     char err[256];
-    CHECK(plog_open(dir, "t", 0, NULL, &cfg, 0, -1, &l, err, sizeof err) == 0);
+    CHECK(plog_open(dir, "t", 0, NULL, &cfg, 0, -1, false, &l, err, sizeof err) == 0);
     if (!l) return;
     pstate *s = pstate_new();
     pstate_roll_ctx rc = {s, plog_dir(l)};
@@ -408,7 +408,7 @@ static void test_log_reload(void) {
 
     /* reopen: producer 100, silent for many segments, is still known */
     l = NULL;
-    CHECK(plog_open(dir, "t", 0, NULL, &cfg, leo, -1, &l, err, sizeof err) == 0);
+    CHECK(plog_open(dir, "t", 0, NULL, &cfg, leo, -1, false, &l, err, sizeof err) == 0);
     if (!l) return;
     s = pstate_new();
     CHECK(pstate_load(s, l, 0, 0, NULL, NULL) == 0);

@@ -206,7 +206,7 @@ static log_config small_config(void) {
 static plog *open_log(const char *dir, const log_config *c, int64_t rp, int64_t lso) {
     plog *l = NULL;
     char err[256] = "";
-    if (plog_open(dir, "t", 0, TOPIC_ID, c, rp, lso, &l, err, sizeof err) != 0) {
+    if (plog_open(dir, "t", 0, TOPIC_ID, c, rp, lso, false, &l, err, sizeof err) != 0) {
         fprintf(stderr, "open %s: %s\n", dir, err);
         return NULL;
     }
@@ -420,6 +420,97 @@ static void test_reopen(void) {
     batch_header h;
     CHECK(plog_read(l, 7, 100, true, INT64_MAX, &s) == 0 && slice_header(&s, &h) == 0 && h.base_offset == 6);
     plog_close(l);
+}
+
+/* Reopened after a clean shutdown (Kafka's .kafka_cleanshutdown): nothing
+ * is recovered, the active segment's indexes are not rebuilt (its files stay
+ * as they are), and the log answers as before; a tail that does not add up
+ * with the index is recovered after all. */
+static plog *open_clean(const char *dir, const log_config *c, int64_t rp) {
+    plog *l = NULL;
+    char err[256] = "";
+    if (plog_open(dir, "t", 0, TOPIC_ID, c, rp, -1, true, &l, err, sizeof err) != 0) {
+        fprintf(stderr, "open %s: %s\n", dir, err);
+        return NULL;
+    }
+    return l;
+}
+
+static void test_clean_shutdown_reopen(void) {
+    g_test = "clean_shutdown_reopen";
+    char dir[256], idx[512], logp[512];
+    part_dir(dir, sizeof dir, "clean-0");
+    log_config c = small_config();
+    c.segment_bytes = 20000; /* two segments, ~50 batches in the active one */
+    plog *l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    fill(l, 100, 1000, 2);
+    append_batch(l, 4, 10, 90000, 100, 2); /* the max timestamp, 90300, in the last batch */
+    int64_t leo = plog_end_offset(l), off, ts;
+    int segs = plog_segment_count(l);
+    int64_t active_base = plog_segment_base(l, segs - 1);
+    CHECK(segs == 2 && active_base > 0);
+    plog_close(l);
+    seg_file(idx, sizeof idx, dir, active_base, ".index");
+    seg_file(logp, sizeof logp, dir, active_base, ".log");
+    struct stat st0, st1;
+    CHECK(stat(idx, &st0) == 0 && st0.st_size > 8 * 10);
+    int64_t log_size = file_size(logp);
+
+    /* recovery point 0: without the marker everything would be scanned */
+    l = open_clean(dir, &c, 0);
+    CHECK(l != NULL);
+    if (!l) return;
+    CHECK(plog_end_offset(l) == leo && plog_segment_count(l) == segs);
+    CHECK(plog_recovery_point(l) == leo);
+    CHECK(stat(idx, &st1) == 0 && st1.st_mtim.tv_sec == st0.st_mtim.tv_sec &&
+          st1.st_mtim.tv_nsec == st0.st_mtim.tv_nsec); /* the active index was not rewritten */
+    CHECK(plog_max_timestamp(l, scan_uncompressed, NULL, &off, &ts) == 0 && off == leo - 1 && ts == 90300);
+    CHECK(plog_offset_for_timestamp(l, 1000 + 80 * 30, scan_uncompressed, NULL, &off, &ts) == 0 && off == 240);
+    plog_slice sl;
+    batch_header h;
+    CHECK(plog_read(l, leo - 60, 100, true, INT64_MAX, &sl) == 0 && slice_header(&sl, &h) == 0 &&
+          h.base_offset == leo - 61);
+    CHECK(append_batch(l, 2, 10, 95000, 1, 2) == leo); /* appends go on densely */
+    leo += 2;
+    plog_close(l);
+    check_indexes(dir, active_base);
+
+    /* bytes after the last batch (as a torn append would leave, though a
+     * clean close never does): the tail check sees them and recovers */
+    log_size = file_size(logp);
+    FILE *f = fopen(logp, "ab");
+    fwrite("garbage after the last batch", 1, 28, f);
+    fclose(f);
+    l = open_clean(dir, &c, 0);
+    CHECK(l != NULL);
+    if (!l) return;
+    CHECK(plog_end_offset(l) == leo && file_size(logp) == log_size);
+    plog_close(l);
+
+    /* a flipped byte in the last batch (after the last index entry): recovered from there */
+    int64_t last_pos = -1, pos = 0;
+    size_t n;
+    uint8_t *data = read_file(logp, &n);
+    while (data && pos + 12 <= (int64_t)n) {
+        last_pos = pos;
+        pos += 12 + (int64_t)((uint32_t)data[pos + 8] << 24 | (uint32_t)data[pos + 9] << 16 |
+                              (uint32_t)data[pos + 10] << 8 | data[pos + 11]);
+    }
+    free(data);
+    CHECK(last_pos > 0);
+    f = fopen(logp, "r+b");
+    fseek(f, (long)log_size - 3, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, (long)log_size - 3, SEEK_SET);
+    fputc(ch ^ 0x40, f);
+    fclose(f);
+    l = open_clean(dir, &c, 0);
+    CHECK(l != NULL);
+    if (!l) return;
+    CHECK(plog_end_offset(l) == leo - 2 && file_size(logp) == last_pos);
+    plog_close(l);
+    check_indexes(dir, active_base);
 }
 
 /* Builds a log, closes it, returns its LEO and segment count. */
@@ -1006,7 +1097,7 @@ static void test_checkpoints(void) {
     log_config cfg;
     log_config_defaults(&cfg);
     plog *l = NULL;
-    CHECK(plog_open(dir, "t", 0, other, &cfg, 0, -1, &l, err, sizeof err) == -1 && l == NULL);
+    CHECK(plog_open(dir, "t", 0, other, &cfg, 0, -1, false, &l, err, sizeof err) == -1 && l == NULL);
     CHECK(strstr(err, "does not match") != NULL);
 }
 
@@ -1320,6 +1411,7 @@ int main(void) {
     test_append_read_roll();
     test_max_bytes_min_one_hw();
     test_reopen();
+    test_clean_shutdown_reopen();
     test_recovery_torn_tail();
     test_recovery_bit_flip();
     test_recovery_zero_tail();
