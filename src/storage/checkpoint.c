@@ -65,6 +65,26 @@ int ckpt_write_atomic(const char *path, const void *data, size_t len) { return w
 static int read_small_file(const char *path, char **out, size_t *outlen) {
     int fd = storage_fio.open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) return -1;
+    /* Most of these files are a few lines (two per partition are read at
+     * start-up): one read that comes back short of the buffer is the whole
+     * file (a regular file reads short only at its end); no fstat. */
+    char first[4096];
+    ssize_t got;
+    do got = storage_fio.pread(fd, first, sizeof first, 0);
+    while (got < 0 && errno == EINTR);
+    if (got >= 0 && (size_t)got < sizeof first) {
+        storage_fio.close(fd);
+        char *buf = malloc((size_t)got + 1);
+        if (!buf) {
+            errno = ENOMEM;
+            return -1;
+        }
+        memcpy(buf, first, (size_t)got);
+        buf[got] = '\0';
+        *out = buf;
+        *outlen = (size_t)got;
+        return 0;
+    }
     int64_t size = fio_file_size(fd);
     if (size < 0 || size > (int64_t)CKPT_MAX_FILE_BYTES) {
         if (size >= 0) errno = EFBIG;
