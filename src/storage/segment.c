@@ -48,6 +48,9 @@ static int open_index(const char *dir, int64_t base, const char *suffix, bool *c
 static int empty_index(const char *dir, int64_t base, const char *suffix) {
     char path[PATH_MAX];
     if (seg_path(path, sizeof path, dir, base, suffix) != 0) return -1;
+    /* a descriptor pooled for an earlier file at this path (a cleaned
+     * segment replacing one at the same base) must not be used for this one */
+    fdc_forget(dir, base, suffix);
     if (storage_fio.truncate(path, 0) == 0) return 0;
     if (errno != ENOENT) return -1;
     bool created;
@@ -70,11 +73,12 @@ int seg_open(segment *s, const char *dir, int64_t base, int32_t index_max_bytes,
     bool created = false;
     int64_t size = fio_file_size(s->log_fd);
     s->opened_empty = size == 0 && !create;
-    int rc = size < 0 ? -1
-             : s->opened_empty
-                 ? (empty_index(dir, base, SEG_INDEX_SUFFIX) != 0 || empty_index(dir, base, SEG_TIMEINDEX_SUFFIX) != 0)
-                 : (open_index(dir, base, SEG_INDEX_SUFFIX, &created) != 0 ||
-                    open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) != 0);
+    int rc = -1;
+    if (size >= 0 && s->opened_empty)
+        rc = empty_index(dir, base, SEG_INDEX_SUFFIX) != 0 || empty_index(dir, base, SEG_TIMEINDEX_SUFFIX) != 0;
+    else if (size >= 0)
+        rc = open_index(dir, base, SEG_INDEX_SUFFIX, &created) != 0 ||
+             open_index(dir, base, SEG_TIMEINDEX_SUFFIX, &created) != 0;
     if (rc != 0) {
         int saved = errno;
         seg_close(s);
