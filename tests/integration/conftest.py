@@ -83,6 +83,19 @@ def wait_until(cond, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def log_segment_bytes(partition_dir):
+    """The bytes of a partition directory's .log files. The broker's cleaner and retention delete
+    segments while this runs, so a file listed and then gone counts as 0 bytes, not an error."""
+    total = 0
+    for name in os.listdir(partition_dir):
+        if name.endswith(".log"):
+            try:
+                total += os.path.getsize(os.path.join(partition_dir, name))
+            except FileNotFoundError:
+                pass
+    return total
+
+
 class Broker:
     """One broker process with its own data dir and port."""
 

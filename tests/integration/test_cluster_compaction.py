@@ -3,13 +3,13 @@
 after the leader is killed the new leader serves the latest value per key at
 its original offset; a node restarted with an empty data dir copies the
 cleaned leader's log (offset gaps) and serves the same records."""
-import glob
 import os
 import time
 
 import confluent_kafka
 import pytest
 
+from conftest import log_segment_bytes
 from cluster import (HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory)  # noqa: F401 (fixtures)
 from test_cluster import leaders, metadata, wait_all_registered, wait_until
 from test_compaction import check_latest
@@ -22,8 +22,7 @@ OVERRIDES = {"group.initial.rebalance.delay.ms": "0", "replica.lag.time.max.ms":
 
 
 def node_log_bytes(c, node_id, topic):
-    d = os.path.join(c.node(node_id).log_dir, f"{topic}-0")
-    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(d, "*.log")))
+    return log_segment_bytes(os.path.join(c.node(node_id).log_dir, f"{topic}-0"))
 
 
 def read_all(bootstrap, topic, timeout=60):

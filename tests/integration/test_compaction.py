@@ -12,6 +12,8 @@ import time
 import confluent_kafka
 import pytest
 
+from conftest import log_segment_bytes
+
 KEYS = 1000
 
 CLEANER = {"log_cleaner_backoff_ms": 200}
@@ -80,7 +82,7 @@ def read_all(b, topic, timeout=60):
 
 
 def log_bytes(b, topic):
-    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(b.log_dir, f"{topic}-0", "*.log")))
+    return log_segment_bytes(os.path.join(b.log_dir, f"{topic}-0"))
 
 
 def wait_cleaned(b, topic, below, timeout=60):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from conftest import log_segment_bytes  # noqa: E402
 from test_bad_input import call, connect  # noqa: E402
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
@@ -609,7 +610,7 @@ def test_state_survives_compaction_of_its_log(broker_factory):
     d = os.path.join(b.log_dir, "__transaction_state-0")
 
     def log_bytes():
-        return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".log"))
+        return log_segment_bytes(d)
     written = log_bytes()
     assert written > 3 * 40 * 40, written
     # the cleaner keeps one record per id (the active segment aside)
