@@ -477,7 +477,9 @@ static bool expired(const psnap_entry *e, int64_t now_ms, int64_t expiration_ms)
     return expiration_ms > 0 && e->current_txn_first_offset < 0 && wrap_sub(now_ms, e->timestamp) >= expiration_ms;
 }
 
-/* pstate_snapshot_load on snapshots already listed (offs ascending, n of them; taken over). */
+/* pstate_snapshot_load on snapshots already listed (offs ascending, n of
+ * them; taken over): the offset of the snapshot loaded, or -1 for none (an
+ * unreadable one is skipped with a warning, a corrupt one deleted). */
 static int64_t load_listed_snapshot(pstate *s, const char *dir, int64_t *offs, int n, int64_t log_start,
                                     int64_t max_offset, int64_t now_ms, int64_t expiration_ms) {
     pstate_truncate_fully(s, log_start);
@@ -594,9 +596,7 @@ int pstate_load(pstate *s, plog *l, int64_t now_ms, int64_t expiration_ms, pstat
     /* one listing for both: plog_open's when loading right after the open */
     if (plog_take_open_snapshots(l, &offs, &n) != 0 && psnap_list(dir, &offs, &n) != 0) return -1;
     remove_stray_snapshots(l, offs, &n);
-    int64_t snap = load_listed_snapshot(s, dir, offs, n, log_start, leo, now_ms, expiration_ms);
-    if (snap == -2) return -1;
-    int64_t from = snap;
+    int64_t from = load_listed_snapshot(s, dir, offs, n, log_start, leo, now_ms, expiration_ms);
     if (from < 0) {
         /* no snapshot: the last two segments, as before snapshots existed */
         int nsegs = plog_segment_count(l);

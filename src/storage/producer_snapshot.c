@@ -2,7 +2,6 @@
  * producer_snapshot.h). */
 #include "storage/producer_snapshot.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -182,13 +181,12 @@ int psnap_parse_name(const char *name, int64_t *offset) { return parse_name(skip
 int psnap_list(const char *dir, int64_t **offsets, int *n_out) {
     *offsets = NULL;
     *n_out = 0;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
+    fio_dir d;
+    if (fio_dir_open(&d, dir) != 0) return -1;
     int64_t *v = NULL;
     int n = 0, cap = 0, rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *name = e->d_name;
+    const char *name;
+    while ((name = fio_dir_next(&d))) {
         size_t len = strlen(name);
         const char *tmp_suffix = PSNAP_SUFFIX PSNAP_TMP_SUFFIX;
         size_t tlen = strlen(tmp_suffix);
@@ -210,8 +208,9 @@ int psnap_list(const char *dir, int64_t **offsets, int *n_out) {
         }
         v[n++] = off;
     }
+    if (!name && errno != 0) rc = -1; /* a failed read of the directory, not its end */
     int saved = errno;
-    closedir(d);
+    fio_dir_close(&d);
     if (rc != 0) {
         free(v);
         errno = saved;
