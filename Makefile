@@ -101,7 +101,7 @@ check-tsan:
 	@for t in $(TSAN_UNIT); do $(TSAN_RUN) build-tsan/tests/$$t || exit 1; done
 	SAMSA_BUILD=build-tsan SAMSA_TEST_NETWORK_THREADS=2 $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider \
 		tests/integration/test_compaction.py tests/integration/test_clients.py tests/integration/test_tls.py \
-		tests/integration/test_network_threads.py
+		tests/integration/test_network_threads.py tests/integration/test_parallel_appends.py
 
 # Quicker loop while developing: optimized build, no sanitizers.
 test-fast: all check-unit

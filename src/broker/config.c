@@ -1217,6 +1217,7 @@ int broker_config_load(broker_config *c, const props *p, char *err, size_t errle
     c->socket_receive_buffer_bytes = (int32_t)get_i64(r, "socket.receive.buffer.bytes");
     c->queued_max_requests = (int32_t)get_i64(r, "queued.max.requests");
     c->num_network_threads = (int32_t)get_i64(r, "num.network.threads");
+    c->num_io_threads = (int32_t)get_i64(r, "num.io.threads");
     const char *min_cpus = props_get(&c->raw, "network.threads.min.cpus");
     c->network_threads_min_cpus = min_cpus ? (int32_t)strtol(min_cpus, NULL, 10) : 4;
     c->connections_max_idle_ms = get_i64(r, "connections.max.idle.ms");

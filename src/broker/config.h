@@ -48,6 +48,7 @@ typedef struct broker_config {
     int32_t socket_receive_buffer_bytes;
     int32_t queued_max_requests;        /* 500 */
     int32_t num_network_threads;        /* 3: threads that own the sockets (net/server.c) */
+    int32_t num_io_threads;             /* 8: threads that write a request's partitions at once (write_pool.h) */
     int32_t network_threads_min_cpus;   /* Samsa's: fewer online CPUs, no network threads (4) */
     int64_t connections_max_idle_ms;    /* 600000 */
     int32_t max_connections;            /* INT32_MAX */

@@ -24,6 +24,7 @@
 #include "protocol/gen/kmsg.h"
 #include "protocol/records.h"
 #include "replica/replica_manager.h"
+#include "storage/write_pool.h"
 #include "util/log.h"
 
 #define COMPONENT "kafka.server.ReplicaManager"
@@ -32,19 +33,89 @@ static bool is_internal_topic(const char *name) {
     return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
 }
 
+/* The answer to a failed leader append (errno set by the log). */
+static int16_t append_error(const partition *p) {
+    /* Kafka's RecordBatchTooLargeException: a batch can never fit a segment */
+    if (errno == EMSGSIZE) return KERR_RECORD_LIST_TOO_LARGE;
+    log_error(COMPONENT, "Error appending to %s-%d: %s", p->topic->name, p->index, strerror(errno));
+    return KERR_KAFKA_STORAGE_ERROR;
+}
+
+/* After a leader append: the HW and waiting fetches. */
+static void leader_appended(broker *b, partition *p) {
+    rm_leader_appended(b, p);
+    broker_partition_appended(b, p); /* followers' fetches wait for the LEO */
+}
+
 /* The leader's append of validated, checked batches: log, producer state
  * and .txnindex (partition_txn.h), then the HW and waiting fetches. */
 static int16_t leader_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *first_offset) {
     int64_t last;
-    if (part_txn_append(p, batch, len, first_offset, &last) != 0) {
-        /* Kafka's RecordBatchTooLargeException: a batch can never fit a segment */
-        if (errno == EMSGSIZE) return KERR_RECORD_LIST_TOO_LARGE;
-        log_error(COMPONENT, "Error appending to %s-%d: %s", p->topic->name, p->index, strerror(errno));
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-    rm_leader_appended(b, p);
-    broker_partition_appended(b, p); /* followers' fetches wait for the LEO */
+    if (part_txn_append(p, batch, len, first_offset, &last) != 0) return append_error(p);
+    leader_appended(b, p);
     return KERR_NONE;
+}
+
+/* A request's appends whose data writes run together, on the write pool's
+ * threads (storage/write_pool.h), once every partition of the request is
+ * validated and begun: the copies of several partitions' batches into the
+ * page cache then use more than one core. Nothing else runs between a
+ * partition's begin and its end (the loop waits for the writes), so the
+ * rest of the broker sees each append whole, as before. A partition named
+ * twice in a request ends the group first. Lives in the request's arena. */
+typedef struct pending_append {
+    topic_rt *t;
+    partition *p;
+    batch_header h;
+    int16_t acks;
+    int64_t now;
+    ProduceResponse_PartitionProduceResponse *out;
+    int64_t *wait_for;
+    plog_write w;
+    int64_t first;  /* once ended: the first offset assigned, or */
+    int16_t error;  /* the append's error */
+} pending_append;
+
+typedef struct append_group {
+    pending_append *v;
+    plog_write **writes; /* room for cap pointers: the writes handed to the pool */
+    int n, cap, ended;   /* v[0..ended) are answered */
+} append_group;
+
+/* Writes below this many bytes in all stay on the loop: a helper's wake-up
+ * costs more than it saves (bench/README.md, "Appends written in parallel"). */
+#define PARALLEL_WRITE_MIN_BYTES (256 << 10)
+
+static void append_done(broker *b, topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks,
+                        int64_t now, int64_t first, ProduceResponse_PartitionProduceResponse *out,
+                        int64_t *wait_for);
+
+/* Writes the group's begun appends and ends them, in request order. */
+static void append_group_end(broker *b, append_group *g) {
+    if (!g || g->ended == g->n) return;
+    int n = g->n - g->ended;
+    for (int i = 0; i < n; i++) g->writes[i] = &g->v[g->ended + i].w;
+    wpool_run(b->appends, g->writes, n, PARALLEL_WRITE_MIN_BYTES);
+    /* Every append ends before any is answered: answering may complete
+     * other requests, and a connection's next request then runs at once
+     * (net/server.c), which must find these logs whole. */
+    for (int i = g->ended; i < g->n; i++) {
+        pending_append *a = &g->v[i];
+        int64_t last;
+        a->error = part_txn_append_end(a->p, &a->w, &a->first, &last) == 0 ? KERR_NONE : append_error(a->p);
+    }
+    int start = g->ended, end = g->n;
+    g->ended = end;
+    for (int i = start; i < end; i++) {
+        pending_append *a = &g->v[i];
+        if (a->error != KERR_NONE) {
+            a->out->error_code = a->error;
+            continue;
+        }
+        append_done(b, a->t, a->p, &a->h, a->w.len, a->acks, a->now, a->first, a->out, a->wait_for);
+    }
+    for (int i = start; i < end; i++)
+        if (g->v[i].error == KERR_NONE) leader_appended(b, g->v[i].p);
 }
 
 /* Kafka's AppendOrigin.Coordinator: no sequence checks (the coordinator
@@ -180,7 +251,7 @@ typedef struct partition_verify {
 
 static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf, size_t len, batch_header *hp,
                              int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
-                             int64_t *wait_for);
+                             int64_t *wait_for, append_group *g);
 
 /* Validate and append one partition's records; fills the response entry.
  * With acks=all, *wait_for gets the offset the HW must reach (else -1).
@@ -188,7 +259,8 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
  * is filled (needed) and the caller asks the coordinator. */
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
                               int16_t acks, kstr transactional_id, ProduceResponse_PartitionProduceResponse *out,
-                              int64_t now, partition **wait_p, int64_t *wait_for, partition_verify *verify) {
+                              int64_t now, partition **wait_p, int64_t *wait_for, partition_verify *verify,
+                              append_group *g) {
     *wait_for = -1;
     out->index = pd->index;
     int16_t perr;
@@ -197,6 +269,8 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         out->error_code = perr;
         return;
     }
+    /* named again in this request: its producer state must see the first batch */
+    if (plog_append_in_flight(p->log)) append_group_end(b, g);
     *wait_p = p;
     if (req->api_version >= 3 && pd->records.len >= 0) {
         const char *why = NULL;
@@ -306,14 +380,14 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         verify->needed = true;
         return;
     }
-    append_partition(b, t, p, buf, len, &h, acks, now, out, wait_for);
+    append_partition(b, t, p, buf, len, &h, acks, now, out, wait_for, g);
 }
 
 /* The append once the batch is valid (and verified): producer checks,
  * the log, the answer. */
 static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf, size_t len, batch_header *hp,
                              int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
-                             int64_t *wait_for) {
+                             int64_t *wait_for, append_group *g) {
     batch_header h = *hp;
     /* Idempotent producers: a retried batch is answered, not written again. */
     bool duplicate = false;
@@ -335,6 +409,22 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
         if (acks == -1) *wait_for = first + h.last_offset_delta + 1;
         return;
     }
+    if (g && g->n < g->cap) {
+        pending_append *a = &g->v[g->n];
+        if (part_txn_append_begin(p, buf, len, &a->w) != 0) {
+            out->error_code = append_error(p);
+            return;
+        }
+        a->t = t;
+        a->p = p;
+        a->h = h;
+        a->acks = acks;
+        a->now = now;
+        a->out = out;
+        a->wait_for = wait_for;
+        g->n++;
+        return; /* answered by append_group_end */
+    }
     int16_t aec = leader_append(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
         /* RecordBatchTooLargeException and KafkaStorageException: the error
@@ -346,7 +436,15 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
                       t->name, p->index, len, t->name, p->index, (long long)t->cfg.segment_bytes);
         return;
     }
-    metrics_produced(&t->metrics, (uint64_t)h.last_offset_delta + 1, len);
+    append_done(b, t, p, &h, len, acks, now, first, out, wait_for);
+}
+
+/* The answer to an appended batch. */
+static void append_done(broker *b, topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks,
+                        int64_t now, int64_t first, ProduceResponse_PartitionProduceResponse *out,
+                        int64_t *wait_for) {
+    (void)b;
+    metrics_produced(&t->metrics, (uint64_t)h->last_offset_delta + 1, len);
     out->base_offset = first;
     out->log_append_time_ms = t->cfg.log_append_time ? now : -1;
     out->log_start_offset = plog_start_offset(p->log);
@@ -387,7 +485,7 @@ static void partition_verified(broker *b, void *arg, int16_t error) {
         out->error_code = KERR_INVALID_TXN_STATE;
         out->error_message = KSTR_LIT("Record was not part of an ongoing transaction");
     } else {
-        append_partition(b, t, p, pv->buf, pv->len, &h, pv->acks, pv->now, out, &wait_for);
+        append_partition(b, t, p, pv->buf, pv->len, &h, pv->acks, pv->now, out, &wait_for, NULL);
     }
     if (out->error_code != KERR_NONE) pv->w->any_error = true;
     if (wait_for >= 0 && out->error_code == KERR_NONE) {
@@ -413,14 +511,13 @@ void h_produce(broker *b, kreq *req) {
     w->holds = 1;
     ProduceResponse *resp = &w->resp;
     ProduceResponse_init(resp);
-    partition_wait *waits = NULL;
+    partition_wait *candidates = NULL; /* appended partitions that may wait for their HW */
     partition_verify *verifies = NULL;
     int64_t now = wall_clock_ms();
     bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
     /* KafkaApis: a transactional producer needs WRITE on its transactional id */
     bool txn_denied = r.transactional_id.len >= 0 &&
                       !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id);
-    bool any_error = false;
     resp->responses = karena_calloc(&req->arena, (size_t)(r.topic_data_count > 0 ? r.topic_data_count : 1),
                                    sizeof *resp->responses);
     if (!resp->responses) {
@@ -428,6 +525,17 @@ void h_produce(broker *b, kreq *req) {
         return;
     }
     resp->responses_count = r.topic_data_count > 0 ? r.topic_data_count : 0;
+    /* with a write pool, every partition of the request may join the group once */
+    append_group group = {0}, *g = NULL;
+    int total_partitions = 0;
+    for (int i = 0; i < resp->responses_count; i++)
+        if (r.topic_data[i].partition_data_count > 0) total_partitions += r.topic_data[i].partition_data_count;
+    if (b->appends && total_partitions > 1) {
+        group.v = karena_calloc(&req->arena, (size_t)total_partitions, sizeof *group.v);
+        group.writes = karena_calloc(&req->arena, (size_t)total_partitions, sizeof *group.writes);
+        group.cap = group.v && group.writes ? total_partitions : 0;
+        g = &group;
+    }
     for (int i = 0; i < resp->responses_count; i++) {
         const ProduceRequest_TopicProduceData *td = &r.topic_data[i];
         ProduceResponse_TopicProduceResponse *to = &resp->responses[i];
@@ -436,6 +544,7 @@ void h_produce(broker *b, kreq *req) {
         int32_t np = td->partition_data_count > 0 ? td->partition_data_count : 0;
         to->partition_responses = karena_calloc(&req->arena, (size_t)(np ? np : 1), sizeof *to->partition_responses);
         if (!to->partition_responses) {
+            append_group_end(b, g);
             kreq_fail(req, "out of memory");
             return;
         }
@@ -456,31 +565,44 @@ void h_produce(broker *b, kreq *req) {
             else if (!t) po->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (is_internal_topic(t->name)) po->error_code = KERR_INVALID_TOPIC_EXCEPTION;
             else {
-                partition *wp = NULL;
-                int64_t wait_for = -1;
+                /* the offset the HW must reach is known once the append ends (append_group) */
+                partition_wait *pw = karena_calloc(&req->arena, 1, sizeof *pw);
                 partition_verify v = {0};
-                produce_partition(b, req, t, &td->partition_data[j], r.acks, r.transactional_id, po, now, &wp,
-                                  &wait_for, &v);
+                if (!pw) {
+                    append_group_end(b, g);
+                    kreq_fail(req, "out of memory");
+                    return;
+                }
+                *pw = (partition_wait){w, po, NULL, -1, candidates};
+                produce_partition(b, req, t, &td->partition_data[j], r.acks, r.transactional_id, po, now, &pw->p,
+                                  &pw->required, &v, g);
                 if (v.needed) {
                     partition_verify *pv = karena_calloc(&req->arena, 1, sizeof *pv);
                     if (!pv) {
+                        append_group_end(b, g);
                         kreq_fail(req, "out of memory");
                         return;
                     }
                     *pv = (partition_verify){true, w, po, td->name, po->index, v.buf, v.len, v.generation, r.acks,
                                              r.timeout_ms, now, verifies};
                     verifies = pv;
-                } else if (wait_for >= 0 && po->error_code == KERR_NONE) {
-                    partition_wait *pw = karena_calloc(&req->arena, 1, sizeof *pw);
-                    if (!pw) {
-                        kreq_fail(req, "out of memory");
-                        return;
-                    }
-                    *pw = (partition_wait){w, po, wp, wait_for, waits};
-                    waits = pw;
+                } else {
+                    candidates = pw;
                 }
             }
-            if (po->error_code) any_error = true;
+        }
+    }
+    append_group_end(b, g);
+    bool any_error = false;
+    for (int i = 0; i < resp->responses_count; i++)
+        for (int j = 0; j < resp->responses[i].partition_responses_count; j++)
+            if (resp->responses[i].partition_responses[j].error_code) any_error = true;
+    partition_wait *waits = NULL;
+    for (partition_wait *pw = candidates, *next; pw; pw = next) {
+        next = pw->next;
+        if (pw->required >= 0 && pw->out->error_code == KERR_NONE) {
+            pw->next = waits;
+            waits = pw;
         }
     }
     w->no_response = r.acks == 0;

@@ -69,11 +69,22 @@ void part_txn_load(partition *p) {
     if (p->producers) pstate_on_high_watermark(p->producers, p->high_watermark);
 }
 
-int part_txn_append(partition *p, uint8_t *batches, size_t len, int64_t *first_offset, int64_t *last_offset) {
-    if (plog_append(p->log, batches, len, p->leader_epoch, first_offset, last_offset) != 0) return -1;
+int part_txn_append_begin(partition *p, uint8_t *batches, size_t len, plog_write *w) {
+    return plog_append_begin(p->log, batches, len, p->leader_epoch, w);
+}
+
+int part_txn_append_end(partition *p, const plog_write *w, int64_t *first_offset, int64_t *last_offset) {
+    if (plog_append_end(p->log, w, first_offset, last_offset) != 0) return -1;
     size_t pos = 0;
-    apply_batches(p, batches, len, &pos, INT64_MAX);
+    apply_batches(p, w->data, w->len, &pos, INT64_MAX);
     return 0;
+}
+
+int part_txn_append(partition *p, uint8_t *batches, size_t len, int64_t *first_offset, int64_t *last_offset) {
+    plog_write w;
+    if (part_txn_append_begin(p, batches, len, &w) != 0) return -1;
+    plog_write_run(&w);
+    return part_txn_append_end(p, &w, first_offset, last_offset);
 }
 
 int part_txn_append_as_follower(partition *p, const uint8_t *batches, size_t len, int64_t *last_offset_out,

@@ -28,6 +28,10 @@ void part_txn_load(partition *p);
 /* Leader append (plog_append) of already validated batches; the producer
  * state follows. Returns 0 or -1 with errno (as plog_append). */
 int part_txn_append(partition *p, uint8_t *batches, size_t len, int64_t *first_offset, int64_t *last_offset);
+/* The same in plog_append_begin's three steps (log.h): begin, the write
+ * (plog_write_run, on any thread), end (the producer state follows). */
+int part_txn_append_begin(partition *p, uint8_t *batches, size_t len, plog_write *w);
+int part_txn_append_end(partition *p, const plog_write *w, int64_t *first_offset, int64_t *last_offset);
 
 /* Follower append (plog_append_as_follower, same contract); the producer
  * state follows every batch appended, and snapshots taken at rolls inside

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleaner/log_cleaner.h"
+#include "storage/write_pool.h"
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/fetch_wait.h"
@@ -391,6 +392,23 @@ static int network_threads_for(const broker_config *cfg) {
     return n;
 }
 
+/* The write pool: num.io.threads threads write a produce request's
+ * partitions at once, the loop being one of them; capped at the online CPUs,
+ * since more writers than cores only take turns. None with one CPU or
+ * num.io.threads=1: the loop writes alone, as before. */
+static struct wpool *append_pool_for(const broker_config *cfg) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long writers = cfg->num_io_threads < cpus ? cfg->num_io_threads : cpus;
+    if (writers < 2) {
+        log_info("kafka.server.KafkaRequestHandlerPool", "Appends are written on the request loop alone "
+                 "(num.io.threads=%d, %ld CPUs)", cfg->num_io_threads, cpus);
+        return NULL;
+    }
+    log_info("kafka.server.KafkaRequestHandlerPool", "A produce request's partitions are written by up to %ld "
+             "threads at once (num.io.threads=%d, %ld CPUs)", writers, cfg->num_io_threads, cpus);
+    return wpool_new((int)writers - 1);
+}
+
 int server_main(int argc, char **argv) {
     /* Request frames and replica fetch responses of several MiB are
      * malloc'd and freed per request: above glibc's default thresholds each
@@ -488,6 +506,7 @@ int server_main(int argc, char **argv) {
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
         .network_threads = network_threads_for(&b->cfg),
     };
+    b->appends = append_pool_for(&b->cfg);
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
     if (b->server) net_server_set_accept_throttle(b->server, quota_accept_throttle);
     /* The cleaner's threads exist (and carry their names) before a client can connect. */
@@ -523,6 +542,7 @@ int server_main(int argc, char **argv) {
     txn_manager_shutdown(b->txns);
     txn_verify_shutdown(); /* produce requests waiting for a verification are answered */
     net_server_free(b->server, 2000);
+    wpool_free(b->appends); /* no request runs any more */
     broker_sasl_stop(b); /* after the connections: closing them drops their sessions */
     broker_authz_stop(b);
     broker_listeners_free(b);

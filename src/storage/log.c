@@ -75,6 +75,11 @@ struct plog {
     int64_t cleaning_end;
     bool cleaning_aborted;
     int64_t truncated_to;
+    /* Between plog_append_begin and plog_append_end: the append in flight */
+    bool append_open;
+    seg_mark append_mark;
+    int64_t append_first, append_last;
+    int32_t append_epoch;
 };
 
 static int64_t wall_ms(void) {
@@ -789,10 +794,13 @@ static bool should_roll(plog *l, size_t len, int64_t max_ts, int64_t last_offset
            tidx_full(&s->tidx) || last_offset - s->base > INT32_MAX;
 }
 
-int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t *first_offset,
-                int64_t *last_offset) {
+int plog_append_begin(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, plog_write *w) {
     if (l->failed) {
         errno = EIO;
+        return -1;
+    }
+    if (l->append_open) { /* one append at a time: the caller ends the last first */
+        errno = EBUSY;
         return -1;
     }
     /* Framing check: the caller validated contents, but never trust sizes. */
@@ -827,16 +835,50 @@ int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int
     }
     segment *s = active(l);
     seg_set_prealloc(s, l->cfg.prealloc_chunk_bytes, l->cfg.segment_bytes);
-    seg_mark mark;
-    seg_mark_save(s, &mark);
-    if (seg_append(s, batches, len, l->cfg.index_interval_bytes) != 0) {
-        if (fio_file_size(s->log_fd) != mark.size) l->failed = true; /* could not undo */
+    seg_append_prepare(s, len, &l->append_mark);
+    l->append_open = true;
+    l->append_first = first;
+    l->append_last = last;
+    l->append_epoch = leader_epoch;
+    *w = (plog_write){s->log_fd, batches, len, l->append_mark.size, 0};
+    return 0;
+invalid:
+    errno = EINVAL;
+    return -1;
+}
+
+void plog_write_run(plog_write *w) {
+    w->err = fio_pwrite_full(w->fd, w->data, w->len, w->pos) == 0 ? 0 : (errno ? errno : EIO);
+}
+
+int plog_append_end(plog *l, const plog_write *w, int64_t *first_offset, int64_t *last_offset) {
+    if (!l->append_open) {
+        errno = EINVAL;
         return -1;
     }
+    l->append_open = false;
+    segment *s = active(l);
+    const seg_mark *mark = &l->append_mark;
+    int rc = 0;
+    if (w->err) {
+        seg_mark_restore(s, mark);
+        errno = w->err;
+        rc = -1;
+    } else {
+        rc = seg_append_commit(s, w->data, w->len, l->cfg.index_interval_bytes, mark);
+    }
+    if (rc != 0) {
+        int saved = errno;
+        if (fio_file_size(s->log_fd) != mark->size) l->failed = true; /* could not undo */
+        errno = saved;
+        return -1;
+    }
+    int64_t first = l->append_first, last = l->append_last;
+    int32_t leader_epoch = l->append_epoch;
     if (leader_epoch >= 0 && leader_epoch > ec_latest_epoch(&l->epochs) &&
         ec_assign(&l->epochs, leader_epoch, first) != 0) {
         int saved = errno;
-        if (seg_mark_restore(s, &mark) != 0) l->failed = true;
+        if (seg_mark_restore(s, mark) != 0) l->failed = true;
         errno = saved;
         return -1;
     }
@@ -845,9 +887,16 @@ int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int
     if (last_offset) *last_offset = last;
     if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) return -1;
     return 0;
-invalid:
-    errno = EINVAL;
-    return -1;
+}
+
+bool plog_append_in_flight(const plog *l) { return l->append_open; }
+
+int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t *first_offset,
+                int64_t *last_offset) {
+    plog_write w;
+    if (plog_append_begin(l, batches, len, leader_epoch, &w) != 0) return -1;
+    plog_write_run(&w);
+    return plog_append_end(l, &w, first_offset, last_offset);
 }
 
 /* ---- accessors ---- */

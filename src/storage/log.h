@@ -85,6 +85,28 @@ void plog_set_config(plog *l, const log_config *cfg);
 int plog_append(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t *first_offset,
                 int64_t *last_offset);
 
+/* plog_append in three steps, so that the data writes of several logs can
+ * run at once on other threads (write_pool.h): begin does everything before
+ * the write (checks, roll, offsets, disk reserved ahead) and fills *w; the
+ * write (plog_write_run) touches nothing but w, its file and its bytes, so
+ * it may run on any thread; end, on the log's own thread again, commits
+ * (index entries, epoch, LEO, flush.messages) or, when the write failed,
+ * undoes the append as plog_append does and returns -1 with its errno. The
+ * log must not be used between begin and end (another begin: EBUSY), and
+ * the batches stay untouched until the write is done. */
+typedef struct plog_write {
+    int fd;
+    const uint8_t *data;
+    size_t len;
+    int64_t pos;
+    int err; /* 0, or the errno of the failed write */
+} plog_write;
+int plog_append_begin(plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, plog_write *w);
+void plog_write_run(plog_write *w);
+int plog_append_end(plog *l, const plog_write *w, int64_t *first_offset, int64_t *last_offset);
+/* Between plog_append_begin and plog_append_end. */
+bool plog_append_in_flight(const plog *l);
+
 int64_t plog_start_offset(const plog *l);
 int64_t plog_end_offset(const plog *l);       /* next offset to assign (LEO) */
 int64_t plog_size(const plog *l);             /* bytes in all segments */

@@ -372,17 +372,17 @@ int seg_release_prealloc(segment *s) {
     return storage_fio.ftruncate(s->log_fd, s->size);
 }
 
-int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interval) {
-    if (len == 0) return 0;
-    seg_mark m;
-    seg_mark_save(s, &m);
-    reserve_ahead(s, len);
-    if (fio_pwrite_full(s->log_fd, data, len, s->size) != 0) goto fail;
+void seg_append_prepare(segment *s, size_t len, seg_mark *m) {
+    seg_mark_save(s, m);
+    if (len) reserve_ahead(s, len);
+}
+
+int seg_append_commit(segment *s, const uint8_t *data, size_t len, int32_t index_interval, const seg_mark *m) {
     int64_t append_max_ts = -1;
     for (size_t off = 0; off < len;) {
         batch_header h;
         batch_header_parse(data + off, &h);
-        int64_t pos = m.size + (int64_t)off;
+        int64_t pos = m->size + (int64_t)off;
         int64_t last = batch_last_offset(&h);
         if (h.max_timestamp > append_max_ts) append_max_ts = h.max_timestamp;
         if (h.max_timestamp > s->max_ts) {
@@ -398,14 +398,27 @@ int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interv
         s->bytes_since_index += (int64_t)batch_total_size(&h);
         off += batch_total_size(&h);
     }
-    if (m.size == 0) s->rolling_ts = append_max_ts;
-    s->size = m.size + (int64_t)len;
+    if (len && m->size == 0) s->rolling_ts = append_max_ts;
+    s->size = m->size + (int64_t)len;
     return 0;
 fail:;
     int saved = errno;
-    seg_mark_restore(s, &m);
+    seg_mark_restore(s, m);
     errno = saved;
     return -1;
+}
+
+int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interval) {
+    if (len == 0) return 0;
+    seg_mark m;
+    seg_append_prepare(s, len, &m);
+    if (fio_pwrite_full(s->log_fd, data, len, s->size) != 0) {
+        int saved = errno;
+        seg_mark_restore(s, &m);
+        errno = saved;
+        return -1;
+    }
+    return seg_append_commit(s, data, len, index_interval, &m);
 }
 
 int seg_read_header(const segment *s, int64_t pos, batch_header *h) {

@@ -99,6 +99,13 @@ int seg_mark_restore(segment *s, const seg_mark *m);
  * index entries per index_interval. On failure the segment is rolled back
  * and -1 returned with errno. */
 int seg_append(segment *s, const uint8_t *data, size_t len, int32_t index_interval);
+/* seg_append in the three steps an append whose data write runs elsewhere
+ * takes (plog_append_begin): prepare saves the mark in m and reserves disk
+ * ahead; then the caller writes the len bytes at m->size into log_fd (or
+ * fails and calls seg_mark_restore); commit adds the index entries and the
+ * size (on failure the segment is rolled back to m, -1 with errno). */
+void seg_append_prepare(segment *s, size_t len, seg_mark *m);
+int seg_append_commit(segment *s, const uint8_t *data, size_t len, int32_t index_interval, const seg_mark *m);
 
 /* Reads a batch header at pos. Returns 0, 1 when no whole, sane batch
  * starts there (end of data), -1 on I/O error. */

@@ -24,6 +24,7 @@
 #include "storage/fileio.h"
 #include "storage/log.h"
 #include "storage/syncer.h"
+#include "storage/write_pool.h"
 #include "util/crc32c.h"
 
 static int g_pass, g_fail;
@@ -1406,6 +1407,105 @@ static void test_lazy_creation_sync(void) {
     plog_close(l);
 }
 
+/* plog_append in three steps, several logs' writes run by the write pool on
+ * other threads at once, then each ended: the logs hold exactly the bytes,
+ * offsets and indexes of plain appends; a log is refused a second begin; a
+ * failed write undoes its own append only. */
+static void test_append_steps_on_pool(void) {
+    g_test = "append_steps_on_pool";
+    enum { NLOGS = 4 };
+    log_config c = small_config();
+    c.segment_bytes = 1 << 20;
+    plog *logs[NLOGS];
+    char dirs[NLOGS][256];
+    for (int i = 0; i < NLOGS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "steps-%d", i);
+        part_dir(dirs[i], sizeof dirs[i], name);
+        logs[i] = open_log(dirs[i], &c, 0, -1);
+        if (!logs[i]) return;
+        CHECK(append_batch(logs[i], 2, 10, 1000, 1, 0) == 0);
+    }
+    wpool *pool = wpool_new(2);
+    CHECK(pool && wpool_threads(pool) == 0); /* none until a run needs them */
+    uint8_t *b[NLOGS];
+    size_t len[NLOGS];
+    plog_write w[NLOGS], *wp[NLOGS];
+    for (int i = 0; i < NLOGS; i++) {
+        b[i] = make_batch(40 + i, 1000, 2000, 1, &len[i]);
+        CHECK(plog_append_begin(logs[i], b[i], len[i], 3, &w[i]) == 0 && plog_append_in_flight(logs[i]));
+        wp[i] = &w[i];
+    }
+    uint8_t *extra;
+    size_t extra_len;
+    plog_write wx;
+    extra = make_batch(1, 10, 3000, 1, &extra_len);
+    errno = 0;
+    CHECK(plog_append_begin(logs[0], extra, extra_len, 3, &wx) == -1 && errno == EBUSY);
+    CHECK(plog_end_offset(logs[0]) == 2); /* nothing visible before the end */
+    wpool_run(pool, wp, NLOGS, 0);
+    CHECK(wpool_threads(pool) == 2);
+    for (int i = 0; i < NLOGS; i++) {
+        int64_t first = -1, last = -1;
+        CHECK(w[i].err == 0);
+        CHECK(plog_append_end(logs[i], &w[i], &first, &last) == 0 && first == 2 && last == 2 + 40 + i - 1);
+        CHECK(!plog_append_in_flight(logs[i]) && plog_end_offset(logs[i]) == 2 + 40 + i);
+        /* the batch is in the file as written, offsets patched */
+        plog_slice sl;
+        CHECK(plog_read(logs[i], 2, 1 << 20, true, INT64_MAX, &sl) == 0 && sl.len == (int64_t)len[i]);
+        uint8_t *back = malloc(len[i]);
+        CHECK(back && pread(sl.fd, back, len[i], sl.file_pos) == (ssize_t)len[i] && memcmp(back, b[i], len[i]) == 0);
+        batch_header h;
+        CHECK(slice_header(&sl, &h) == 0 && h.base_offset == 2 && h.partition_leader_epoch == 3);
+        free(back);
+        free(b[i]);
+    }
+    /* a second run reuses the helpers */
+    for (int i = 0; i < NLOGS; i++) {
+        b[i] = make_batch(5, 1000, 4000, 1, &len[i]);
+        CHECK(plog_append_begin(logs[i], b[i], len[i], 3, &w[i]) == 0);
+    }
+    wpool_run(pool, wp, NLOGS, 0);
+    for (int i = 0; i < NLOGS; i++) {
+        int64_t first = -1, last = -1;
+        CHECK(plog_append_end(logs[i], &w[i], &first, &last) == 0 && first == 2 + 40 + i && last == first + 4);
+        free(b[i]);
+    }
+    CHECK(wpool_threads(pool) == 2);
+    /* one write fails (on the caller: min_parallel above the bytes), the other lands */
+    char p0[512];
+    seg_file(p0, sizeof p0, dirs[0], 0, ".log");
+    int64_t size0 = file_size(p0), leo0 = plog_end_offset(logs[0]), leo1 = plog_end_offset(logs[1]);
+    for (int i = 0; i < 2; i++) {
+        b[i] = make_batch(3, 100, 5000, 1, &len[i]);
+        CHECK(plog_append_begin(logs[i], b[i], len[i], 3, &w[i]) == 0);
+    }
+    storage_fio.pwrite = faulty_pwrite;
+    g_fail_after = 0;
+    g_fail_errno = ENOSPC;
+    plog_write_run(&w[0]);
+    storage_fio_reset();
+    wpool_run(pool, &wp[1], 1, 0);
+    int64_t first = -1, last = -1;
+    errno = 0;
+    CHECK(w[0].err == ENOSPC && plog_append_end(logs[0], &w[0], &first, &last) == -1 && errno == ENOSPC);
+    CHECK(plog_end_offset(logs[0]) == leo0 && file_size(p0) == size0 && !plog_append_in_flight(logs[0]));
+    CHECK(plog_append_end(logs[1], &w[1], &first, &last) == 0 && first == leo1);
+    CHECK(append_batch(logs[0], 1, 10, 6000, 1, 3) == leo0); /* the log goes on */
+    free(b[0]);
+    free(b[1]);
+    free(extra);
+    wpool_free(pool);
+    /* reopened, each log recovers to what was appended */
+    for (int i = 0; i < NLOGS; i++) {
+        int64_t leo = plog_end_offset(logs[i]);
+        plog_close(logs[i]);
+        plog *l = open_log(dirs[i], &c, 0, -1);
+        CHECK(l && plog_end_offset(l) == leo);
+        if (l) plog_close(l);
+    }
+}
+
 int main(void) {
     make_root();
     test_append_read_roll();
@@ -1433,6 +1533,7 @@ int main(void) {
     test_index_fd_pool();
     test_lazy_creation_sync();
     test_new_epoch_synced_in_background();
+    test_append_steps_on_pool();
     remove_tree(g_root);
     printf("storage: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

@@ -1,0 +1,41 @@
+/* write_pool.h - the data writes of several logs' appends, at once.
+ *
+ * On a produce request that carries several partitions, the copy of each
+ * batch into the page cache (the pwrite, most of the broker's produce CPU)
+ * is independent of the others: each goes to its own file. The pool runs a
+ * request's writes on the calling thread and on up to `helpers` threads
+ * beside it, and returns when all are done, so the caller's single-threaded
+ * view of the logs is unchanged (plog_append_begin / plog_append_end around
+ * it, log.h). Kafka spreads the same work over num.io.threads request
+ * handler threads.
+ *
+ * The helper threads ("append-writer-N") start at the first run that uses
+ * them: an idle broker holds none. Owned by one thread (the event loop);
+ * wpool_run is not reentrant.
+ */
+#ifndef SAMSA_STORAGE_WRITE_POOL_H
+#define SAMSA_STORAGE_WRITE_POOL_H
+
+#include <stddef.h>
+
+#include "storage/log.h"
+
+typedef struct wpool wpool;
+
+/* A pool with up to `helpers` threads beside the caller (>= 1), or NULL
+ * (out of memory). */
+wpool *wpool_new(int helpers);
+/* Stops and joins the helpers. NULL is fine. */
+void wpool_free(wpool *p);
+
+/* Runs every write of w[0..n) (plog_write_run: each one's err tells how it
+ * went) and returns when all are done. Writes of fewer than min_parallel
+ * bytes in all, or a single write, run on the caller alone: waking a helper
+ * costs more than it saves on small writes. A helper that cannot be started
+ * leaves its share to the caller. */
+void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel);
+
+/* Helper threads started so far (tests, metrics). */
+int wpool_threads(const wpool *p);
+
+#endif

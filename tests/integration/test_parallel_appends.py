@@ -1,0 +1,167 @@
+"""Appends written at once (num.io.threads, issue 18): the partitions of one Produce request are
+copied into their logs by up to num.io.threads threads (capped at the online CPUs; the request
+loop is one of them), and the request is answered once every write is done. What a client sees
+must not change: offsets, order, the answer per partition, the records after a kill -9. A
+request that names a partition twice appends both batches in order. With num.io.threads=1 the
+loop writes alone and no writer thread exists."""
+import os
+import struct
+import uuid
+
+import confluent_kafka
+import pytest
+
+from test_bad_input import API_PRODUCE, call, connect, kstring, record_batch
+from test_network_threads import _thread_names
+
+PARTITIONS = 8
+RECORDS = 64       # per partition per request
+VALUE_BYTES = 1024  # 8 x 64 KiB per request: above the 256 KiB that goes to the writers
+
+
+def produce_request(topic, parts, acks=-1):
+    """Produce v8 of one topic; parts: [(partition, batch bytes)] in request order."""
+    body = kstring(None) + struct.pack(">hi", acks, 30000)
+    body += struct.pack(">i", 1) + kstring(topic) + struct.pack(">i", len(parts))
+    for p, recs in parts:
+        body += struct.pack(">ii", p, len(recs)) + recs
+    return body
+
+
+def parse_produce(payload):
+    """-> [(partition, error_code, base_offset)] of a Produce v8 answer, in its order."""
+    pos = 4
+    (ntopics,) = struct.unpack_from(">i", payload, pos)
+    pos += 4
+    out = []
+    for _ in range(ntopics):
+        (nlen,) = struct.unpack_from(">h", payload, pos)
+        pos += 2 + nlen
+        (nparts,) = struct.unpack_from(">i", payload, pos)
+        pos += 4
+        for _ in range(nparts):
+            index, err, base, _append_time, _start = struct.unpack_from(">ihqqq", payload, pos)
+            pos += 4 + 2 + 8 + 8 + 8
+            (nerrors,) = struct.unpack_from(">i", payload, pos)
+            pos += 4
+            for _ in range(max(nerrors, 0)):
+                pos += 4
+                (mlen,) = struct.unpack_from(">h", payload, pos)
+                pos += 2 + max(mlen, 0)
+            (mlen,) = struct.unpack_from(">h", payload, pos)
+            pos += 2 + max(mlen, 0)
+            out.append((index, err, base))
+    return out
+
+
+def values(tag, partition, n=RECORDS):
+    return [f"{tag}/{partition}/{i}/".encode().ljust(VALUE_BYTES, b"x") for i in range(n)]
+
+
+def new_topic(b, partitions=PARTITIONS):
+    name = "pa-" + uuid.uuid4().hex[:8]
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", name,
+                   "--partitions", str(partitions))
+    assert r.returncode == 0, r.stderr
+    return name
+
+
+def read_partition(b, topic, partition, count, timeout=30):
+    """The first count values of a partition, with their offsets."""
+    c = confluent_kafka.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "pa-" + uuid.uuid4().hex[:6],
+                                  "enable.auto.commit": False})
+    try:
+        c.assign([confluent_kafka.TopicPartition(topic, partition, 0)])
+        out = []
+        for _ in range(count * 4):
+            if len(out) >= count:
+                break
+            for m in c.consume(count - len(out), timeout=timeout / 10):
+                assert m.error() is None, m.error()
+                out.append((m.offset(), m.value()))
+        assert len(out) == count, f"{topic}-{partition}: read {len(out)} of {count}"
+        return out
+    finally:
+        c.close()
+
+
+def produce_rounds(b, topic, rounds, first=0):
+    """Requests of every partition, rounds first.. first+rounds-1 (each RECORDS records on every
+    partition, the topic empty before round 0); asserts each answer; -> {partition: [values]}"""
+    s = connect(b)
+    want = {p: [] for p in range(PARTITIONS)}
+    try:
+        for r in range(first, first + rounds):
+            parts = [(p, record_batch(values(r, p))) for p in range(PARTITIONS)]
+            answer = parse_produce(call(s, API_PRODUCE, 8, 100 + r, produce_request(topic, parts)))
+            assert answer == [(p, 0, r * RECORDS) for p in range(PARTITIONS)]
+            for p in range(PARTITIONS):
+                want[p] += values(r, p)
+    finally:
+        s.close()
+    return want
+
+
+def check_logs(b, topic, want):
+    for p, vals in want.items():
+        got = read_partition(b, topic, p, len(vals))
+        assert [o for o, _ in got] == list(range(len(vals)))
+        assert [v for _, v in got] == vals, f"partition {p}"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+def test_a_requests_partitions_are_written_at_once_and_survive_kill9(broker):
+    topic = new_topic(broker)
+    assert "partitions are written by up to" in broker.log_text()
+    want = produce_rounds(broker, topic, 5)
+    assert "append-writer-0" in _thread_names(broker.proc.pid)
+    check_logs(broker, topic, want)
+    # every answered record is in the log after a kill -9 (page cache kept, recovery on start)
+    broker.kill9()
+    broker.start()
+    check_logs(broker, topic, want)
+    more = produce_rounds(broker, topic, 2, first=5)
+    for p in range(PARTITIONS):
+        want[p] += more[p]
+    check_logs(broker, topic, want)
+
+
+def test_a_partition_named_twice_in_a_request_gets_both_batches_in_order(broker):
+    topic = new_topic(broker, 3)
+    s = connect(broker)
+    try:
+        parts = [(0, record_batch(values("a", 0))), (1, record_batch(values("a", 1))),
+                 (0, record_batch(values("b", 0))), (2, record_batch(values("a", 2))),
+                 (0, record_batch(values("c", 0)))]
+        answer = parse_produce(call(s, API_PRODUCE, 8, 7, produce_request(topic, parts)))
+    finally:
+        s.close()
+    assert answer == [(0, 0, 0), (1, 0, 0), (0, 0, RECORDS), (2, 0, 0), (0, 0, 2 * RECORDS)]
+    got = read_partition(broker, topic, 0, 3 * RECORDS)
+    assert [v for _, v in got] == values("a", 0) + values("b", 0) + values("c", 0)
+    assert [v for _, v in read_partition(broker, topic, 2, RECORDS)] == values("a", 2)
+
+
+def test_partitions_in_error_do_not_hold_back_the_others(broker):
+    """A refused batch (bad CRC) and an unknown partition next to good ones: each answered on its own."""
+    topic = new_topic(broker, 2)
+    bad = bytearray(record_batch(values("bad", 1)))
+    bad[-1] ^= 0xFF  # the CRC covers the records
+    s = connect(broker)
+    try:
+        parts = [(0, record_batch(values("ok", 0))), (1, bytes(bad)), (7, record_batch(values("x", 7))),
+                 (1, record_batch(values("ok", 1)))]
+        answer = parse_produce(call(s, API_PRODUCE, 8, 9, produce_request(topic, parts)))
+    finally:
+        s.close()
+    assert answer == [(0, 0, 0), (1, 2, -1), (7, 3, -1), (1, 0, 0)]  # CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION
+    assert [v for _, v in read_partition(broker, topic, 1, RECORDS)] == values("ok", 1)
+
+
+def test_one_io_thread_writes_on_the_loop_alone(broker_factory):
+    b = broker_factory(num_io_threads=1)
+    assert "Appends are written on the request loop alone (num.io.threads=1" in b.log_text()
+    topic = new_topic(b)
+    want = produce_rounds(b, topic, 2)
+    assert not [n for n in _thread_names(b.proc.pid) if n.startswith("append-writer")]
+    check_logs(b, topic, want)
