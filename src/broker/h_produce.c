@@ -86,9 +86,10 @@ typedef struct append_group {
  * costs more than it saves (bench/README.md, "Appends written in parallel"). */
 #define PARALLEL_WRITE_MIN_BYTES (256 << 10)
 
-static void append_done(broker *b, topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks,
-                        int64_t now, int64_t first, ProduceResponse_PartitionProduceResponse *out,
-                        int64_t *wait_for);
+static void append_done(topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks, int64_t now,
+                        int64_t first, ProduceResponse_PartitionProduceResponse *out, int64_t *wait_for);
+static void append_refused(const topic_rt *t, const partition *p, size_t len, int16_t error,
+                           ProduceResponse_PartitionProduceResponse *out);
 
 /* Writes the group's begun appends and ends them, in request order. */
 static void append_group_end(broker *b, append_group *g) {
@@ -109,10 +110,10 @@ static void append_group_end(broker *b, append_group *g) {
     for (int i = start; i < end; i++) {
         pending_append *a = &g->v[i];
         if (a->error != KERR_NONE) {
-            a->out->error_code = a->error;
+            append_refused(a->t, a->p, a->w.len, a->error, a->out);
             continue;
         }
-        append_done(b, a->t, a->p, &a->h, a->w.len, a->acks, a->now, a->first, a->out, a->wait_for);
+        append_done(a->t, a->p, &a->h, a->w.len, a->acks, a->now, a->first, a->out, a->wait_for);
     }
     for (int i = start; i < end; i++)
         if (g->v[i].error == KERR_NONE) leader_appended(b, g->v[i].p);
@@ -412,7 +413,7 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
     if (g && g->n < g->cap) {
         pending_append *a = &g->v[g->n];
         if (part_txn_append_begin(p, buf, len, &a->w) != 0) {
-            out->error_code = append_error(p);
+            append_refused(t, p, len, append_error(p), out);
             return;
         }
         a->t = t;
@@ -427,23 +428,26 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
     }
     int16_t aec = leader_append(b, p, buf, len, &first);
     if (aec != KERR_NONE) {
-        /* RecordBatchTooLargeException and KafkaStorageException: the error
-         * alone (the message stays in the log) */
-        out->error_code = aec;
-        if (aec == KERR_RECORD_LIST_TOO_LARGE)
-            log_error(COMPONENT, "Error processing append operation on partition %s-%d: Message batch size is %zu "
-                      "bytes in append to partition %s-%d which exceeds the maximum configured segment size of %lld.",
-                      t->name, p->index, len, t->name, p->index, (long long)t->cfg.segment_bytes);
+        append_refused(t, p, len, aec, out);
         return;
     }
-    append_done(b, t, p, &h, len, acks, now, first, out, wait_for);
+    append_done(t, p, &h, len, acks, now, first, out, wait_for);
+}
+
+/* RecordBatchTooLargeException and KafkaStorageException: the error alone
+ * in the answer (the message stays in the log). */
+static void append_refused(const topic_rt *t, const partition *p, size_t len, int16_t error,
+                           ProduceResponse_PartitionProduceResponse *out) {
+    out->error_code = error;
+    if (error == KERR_RECORD_LIST_TOO_LARGE)
+        log_error(COMPONENT, "Error processing append operation on partition %s-%d: Message batch size is %zu "
+                  "bytes in append to partition %s-%d which exceeds the maximum configured segment size of %lld.",
+                  t->name, p->index, len, t->name, p->index, (long long)t->cfg.segment_bytes);
 }
 
 /* The answer to an appended batch. */
-static void append_done(broker *b, topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks,
-                        int64_t now, int64_t first, ProduceResponse_PartitionProduceResponse *out,
-                        int64_t *wait_for) {
-    (void)b;
+static void append_done(topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks, int64_t now,
+                        int64_t first, ProduceResponse_PartitionProduceResponse *out, int64_t *wait_for) {
     metrics_produced(&t->metrics, (uint64_t)h->last_offset_delta + 1, len);
     out->base_offset = first;
     out->log_append_time_ms = t->cfg.log_append_time ? now : -1;

@@ -165,3 +165,21 @@ def test_one_io_thread_writes_on_the_loop_alone(broker_factory):
     want = produce_rounds(b, topic, 2)
     assert not [n for n in _thread_names(b.proc.pid) if n.startswith("append-writer")]
     check_logs(b, topic, want)
+
+
+def test_a_batch_larger_than_a_segment_is_refused_beside_written_ones(broker):
+    """Kafka's RecordBatchTooLargeException for one partition, its neighbours written."""
+    topic = "pa-small-" + uuid.uuid4().hex[:6]
+    r = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--create", "--topic", topic,
+                        "--partitions", "3", "--config", "segment.bytes=50000")
+    assert r.returncode == 0, r.stderr
+    s = connect(broker)
+    try:
+        small = [f"s{i}".encode() for i in range(10)]
+        parts = [(0, record_batch(small)), (1, record_batch(values("big", 1))), (2, record_batch(small))]
+        answer = parse_produce(call(s, API_PRODUCE, 8, 11, produce_request(topic, parts)))
+    finally:
+        s.close()
+    assert answer == [(0, 0, 0), (1, 18, -1), (2, 0, 0)]  # RECORD_LIST_TOO_LARGE
+    assert "exceeds the maximum configured segment size of 50000" in broker.log_text()
+    assert [v for _, v in read_partition(broker, topic, 2, 10)] == small
