@@ -66,6 +66,7 @@ typedef struct broker {
     struct broker_topics *topics; /* name/id -> topic_rt */
     struct net_server *server;
     struct wpool *appends;     /* a produce request's partitions written at once (storage/write_pool.h); NULL = on the loop */
+    int64_t appends_io_threads; /* the num.io.threads it was made for */
     int64_t started_ms;
     int64_t next_retention_check_ms; /* monotonic; 0 = not scheduled yet */
     bool shutting_down;

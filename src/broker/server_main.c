@@ -89,8 +89,11 @@ int32_t broker_advertised_port(const broker *b) {
 #define RETENTION_INITIAL_DELAY_MS 30000
 #define PRODUCER_EXPIRATION_CHECK_INTERVAL_MS 600000 /* Kafka's producer.id.expiration.check.interval.ms */
 
+static void appends_follow_config(broker *b);
+
 static void maintenance_tick(kloop *l, void *arg) {
     broker *b = arg;
+    appends_follow_config(b);
     int64_t now = wall_clock_ms();
     int64_t mono = monotonic_ms();
     if (b->next_retention_check_ms == 0) {
@@ -396,17 +399,30 @@ static int network_threads_for(const broker_config *cfg) {
  * partitions at once, the loop being one of them; capped at the online CPUs,
  * since more writers than cores only take turns. None with one CPU or
  * num.io.threads=1: the loop writes alone, as before. */
-static struct wpool *append_pool_for(const broker_config *cfg) {
+static struct wpool *append_pool_for(int64_t io_threads) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    long writers = cfg->num_io_threads < cpus ? cfg->num_io_threads : cpus;
+    long writers = io_threads < cpus ? (long)io_threads : cpus;
     if (writers < 2) {
         log_info("kafka.server.KafkaRequestHandlerPool", "Appends are written on the request loop alone "
-                 "(num.io.threads=%d, %ld CPUs)", cfg->num_io_threads, cpus);
+                 "(num.io.threads=%lld, %ld CPUs)", (long long)io_threads, cpus);
         return NULL;
     }
     log_info("kafka.server.KafkaRequestHandlerPool", "A produce request's partitions are written by up to %ld "
-             "threads at once (num.io.threads=%d, %ld CPUs)", writers, cfg->num_io_threads, cpus);
+             "threads at once (num.io.threads=%lld, %ld CPUs)", writers, (long long)io_threads, cpus);
     return wpool_new((int)writers - 1);
+}
+
+/* num.io.threads changed live (kafka-configs --entity-type brokers), as
+ * Kafka resizes its request handler pool: the pool is replaced between
+ * requests (its helpers are joined; none is writing then). */
+static void appends_follow_config(broker *b) {
+    int64_t want = broker_config_i64(b, "num.io.threads", b->cfg.num_io_threads);
+    if (want == b->appends_io_threads) return;
+    log_info("kafka.server.KafkaRequestHandlerPool", "Reconfiguring the append writers: num.io.threads %lld -> %lld",
+             (long long)b->appends_io_threads, (long long)want);
+    wpool_free(b->appends);
+    b->appends = append_pool_for(want);
+    b->appends_io_threads = want;
 }
 
 int server_main(int argc, char **argv) {
@@ -506,7 +522,8 @@ int server_main(int argc, char **argv) {
         .receive_buffer_bytes = b->cfg.socket_receive_buffer_bytes,
         .network_threads = network_threads_for(&b->cfg),
     };
-    b->appends = append_pool_for(&b->cfg);
+    b->appends_io_threads = b->cfg.num_io_threads;
+    b->appends = append_pool_for(b->appends_io_threads);
     b->server = net_server_new(b->loop, &nc, dispatch_request, dispatch_connection_closed, b);
     if (b->server) net_server_set_accept_throttle(b->server, quota_accept_throttle);
     /* The cleaner's threads exist (and carry their names) before a client can connect. */

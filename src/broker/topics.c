@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/config_internal.h"
 #include "cleaner/log_cleaner.h"
 #include "broker/partition_txn.h"
 #include "broker/producer_state.h"
@@ -148,6 +149,27 @@ void broker_config_layers(broker *b, config_layers *l, karena *a) {
             l->ndyn_default = n;
         }
     }
+}
+
+const char *broker_config_value(broker *b, const char *name, karena *a) {
+    config_layers l;
+    broker_config_layers(b, &l, a);
+    const char *v = config_layer_get(&l, name, NULL);
+    if (!v) {
+        const config_def *d = broker_config_def(name);
+        v = d ? config_def_default(d) : NULL;
+    }
+    return v;
+}
+
+int64_t broker_config_i64(broker *b, const char *name, int64_t dflt) {
+    karena a;
+    karena_init(&a, 0);
+    const char *v = broker_config_value(b, name, &a);
+    int64_t x;
+    if (!v || !config_parse_integer(v, INT64_MIN, INT64_MAX, &x)) x = dflt;
+    karena_free(&a);
+    return x;
 }
 
 static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {

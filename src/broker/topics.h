@@ -20,6 +20,11 @@ void topics_checkpoint_lookup(broker *b, const char *dir, const char *topic, int
 /* The configuration layers (static file, dynamic per-broker and default)
  * for config resolution and DescribeConfigs; arrays in a. */
 void broker_config_layers(broker *b, config_layers *l, karena *a);
+/* A broker config's value as it applies now: dynamic (this broker, then the
+ * cluster default), static, else the default; NULL if unknown. In a. */
+const char *broker_config_value(broker *b, const char *name, karena *a);
+/* The same as an integer; dflt when unset or not one. */
+int64_t broker_config_i64(broker *b, const char *name, int64_t dflt);
 
 /* The checks of broker_create_topic before the partition layout (name,
  * existence, configs), in Kafka's order; KERR_NONE or the error and message. */

@@ -108,31 +108,10 @@ static int64_t mono_ns(void) {
 
 /* ---- broker configs (re-read every pass: dynamic ones apply live) ---- */
 
-static const char *broker_value(broker *b, const char *name, karena *a) {
-    config_layers l;
-    broker_config_layers(b, &l, a);
-    const char *v = config_layer_get(&l, name, NULL);
-    if (!v) {
-        const config_def *d = broker_config_def(name);
-        v = d ? config_def_default(d) : NULL;
-    }
-    return v;
-}
-
-static int64_t broker_i64(broker *b, const char *name, int64_t dflt) {
-    karena a;
-    karena_init(&a, 0);
-    const char *v = broker_value(b, name, &a);
-    int64_t x;
-    if (!v || !config_parse_integer(v, INT64_MIN, INT64_MAX, &x)) x = dflt;
-    karena_free(&a);
-    return x;
-}
-
 static double broker_double(broker *b, const char *name, double dflt) {
     karena a;
     karena_init(&a, 0);
-    const char *v = broker_value(b, name, &a);
+    const char *v = broker_config_value(b, name, &a);
     double x;
     if (!v || !config_parse_double(v, &x)) x = dflt;
     karena_free(&a);
@@ -142,7 +121,7 @@ static double broker_double(broker *b, const char *name, double dflt) {
 static bool broker_bool(broker *b, const char *name, bool dflt) {
     karena a;
     karena_init(&a, 0);
-    const char *v = broker_value(b, name, &a);
+    const char *v = broker_config_value(b, name, &a);
     bool x;
     if (!v || !config_parse_bool(v, &x)) x = dflt;
     karena_free(&a);
@@ -371,7 +350,7 @@ static void on_wake(kloop *l, int fd, int events, void *arg) {
 /* ---- the number of threads (Kafka's LogCleaner.reconfigure) ---- */
 
 static int wanted_threads(broker *b) {
-    int64_t n = broker_i64(b, "log.cleaner.threads", 1);
+    int64_t n = broker_config_i64(b, "log.cleaner.threads", 1);
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
@@ -530,7 +509,7 @@ static lc_job *make_job(lc *c, topic_rt *t, partition *p, const cleaner_decision
         j->producers[k++] = (cleaner_producer){info.producer_id, info.last_data_offset, info.epoch};
     }
     int threads = c->threads;
-    int64_t dedupe = broker_i64(b, "log.cleaner.dedupe.buffer.size", 134217728);
+    int64_t dedupe = broker_config_i64(b, "log.cleaner.dedupe.buffer.size", 134217728);
     j->map_bytes = dedupe / threads;
     if (j->map_bytes > INT32_MAX) j->map_bytes = INT32_MAX;
     j->load_factor = broker_double(b, "log.cleaner.io.buffer.load.factor", OMAP_DEFAULT_LOAD_FACTOR);
@@ -670,7 +649,7 @@ static void on_timer(kloop *l, void *arg) {
 /* delay_ms < 0: log.cleaner.backoff.ms. */
 static void schedule_pass(lc *c, int64_t delay_ms) {
     if (delay_ms < 0) {
-        delay_ms = broker_i64(c->b, "log.cleaner.backoff.ms", 15000);
+        delay_ms = broker_config_i64(c->b, "log.cleaner.backoff.ms", 15000);
         if (delay_ms < MIN_BACKOFF_MS) delay_ms = MIN_BACKOFF_MS;
     }
     if (c->timer_set) loop_timer_cancel(c->b->loop, c->timer);

@@ -6,6 +6,7 @@ request that names a partition twice appends both batches in order. With num.io.
 loop writes alone and no writer thread exists."""
 import os
 import struct
+import time
 import uuid
 
 import confluent_kafka
@@ -183,3 +184,37 @@ def test_a_batch_larger_than_a_segment_is_refused_beside_written_ones(broker):
     assert answer == [(0, 0, 0), (1, 18, -1), (2, 0, 0)]  # RECORD_LIST_TOO_LARGE
     assert "exceeds the maximum configured segment size of 50000" in broker.log_text()
     assert [v for _, v in read_partition(broker, topic, 2, 10)] == small
+
+
+def writer_threads(b):
+    return sorted(n for n in _thread_names(b.proc.pid) if n.startswith("append-writer"))
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+def test_num_io_threads_changes_live(broker):
+    """num.io.threads altered for this broker (kafka-configs --entity-type brokers --entity-name 1)
+    applies without a restart, as Kafka resizes its request handler pool: down to 1, the writer
+    thread goes and the loop writes alone; back up, the next request that needs one starts it."""
+    topic = new_topic(broker)
+    want = produce_rounds(broker, topic, 1)
+    assert writer_threads(broker) == ["append-writer-0"]
+
+    def alter(n, line):
+        r = broker.run_tool("kafka-configs", "--bootstrap-server", broker.bootstrap, "--alter", "--entity-type",
+                            "brokers", "--entity-name", "1", "--add-config", f"num.io.threads={n}")
+        assert r.returncode == 0, r.stderr
+        deadline = time.time() + 15
+        while time.time() < deadline and line not in broker.log_text():
+            time.sleep(0.1)
+        assert line in broker.log_text(), broker.log_text()[-2000:]
+
+    alter(1, "Reconfiguring the append writers: num.io.threads 8 -> 1")
+    assert writer_threads(broker) == []
+    more = produce_rounds(broker, topic, 1, first=1)
+    assert writer_threads(broker) == []
+    alter(2, "Reconfiguring the append writers: num.io.threads 1 -> 2")
+    more2 = produce_rounds(broker, topic, 1, first=2)
+    assert writer_threads(broker) == ["append-writer-0"]
+    for p in range(PARTITIONS):
+        want[p] += more[p] + more2[p]
+    check_logs(broker, topic, want)
