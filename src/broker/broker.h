@@ -67,6 +67,8 @@ typedef struct broker {
     struct net_server *server;
     struct wpool *appends;     /* a produce request's partitions written at once (storage/write_pool.h); NULL = on the loop */
     int64_t appends_io_threads; /* the num.io.threads it was made for */
+    kreq *produce_turn, *produce_turn_tail; /* Produce requests of this turn, appended together (h_produce.c) */
+    loop_timer_id produce_turn_timer;       /* handles them at the end of the turn; 0 = none queued */
     int64_t started_ms;
     int64_t next_retention_check_ms; /* monotonic; 0 = not scheduled yet */
     bool shutting_down;

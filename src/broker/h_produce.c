@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/authz.h"
@@ -18,6 +19,7 @@
 #include "broker/txn_verify.h"
 #include "broker/producer_state.h"
 #include "broker/topics.h"
+#include "net/server.h"
 #include "protocol/batch_header.h"
 #include "protocol/compress.h"
 #include "protocol/errors.h"
@@ -503,45 +505,65 @@ static void partition_verified(broker *b, void *arg, int16_t error) {
     produce_wait_release(b, pv->w);
 }
 
-void h_produce(broker *b, kreq *req) {
+/* One Produce request from its decoding to its answer. Lives in the
+ * request's arena. */
+typedef struct produce_req {
+    kreq *req;
     ProduceRequest r;
-    if (KREQ_DECODE(req, ProduceRequest, &r) < 0) return;
+    produce_wait *w;
+    partition_wait *candidates; /* appended partitions that may wait for their HW */
+    partition_verify *verifies;
+    int partitions;             /* named in the request */
+    void *quota;                /* request_percentage sensor (quota_request_begin), or NULL */
+    int64_t handler_ns;         /* its share of the loop's time, for that quota */
+} produce_req;
+
+/* Decodes the request; NULL when it was refused (and freed). */
+static produce_req *produce_decode(kreq *req) {
+    produce_req *pr = karena_calloc(&req->arena, 1, sizeof *pr);
+    if (!pr) {
+        kreq_fail(req, "out of memory");
+        return NULL;
+    }
+    if (KREQ_DECODE(req, ProduceRequest, &pr->r) < 0) return NULL;
+    pr->req = req;
+    for (int i = 0; i < pr->r.topic_data_count; i++)
+        if (pr->r.topic_data[i].partition_data_count > 0) pr->partitions += pr->r.topic_data[i].partition_data_count;
+    return pr;
+}
+
+/* Validates every partition and appends it, or begins its append in g
+ * (answered once g ends). false when the request failed (g ended, the
+ * request freed). */
+static bool produce_begin(broker *b, produce_req *pr, append_group *g) {
+    kreq *req = pr->req;
+    const ProduceRequest *rq = &pr->r;
     produce_wait *w = karena_calloc(&req->arena, 1, sizeof *w);
     if (!w) {
+        append_group_end(b, g);
         kreq_fail(req, "out of memory");
-        return;
+        return false;
     }
+    pr->w = w;
     w->req = req;
     w->holds = 1;
     ProduceResponse *resp = &w->resp;
     ProduceResponse_init(resp);
-    partition_wait *candidates = NULL; /* appended partitions that may wait for their HW */
-    partition_verify *verifies = NULL;
     int64_t now = wall_clock_ms();
-    bool bad_acks = r.acks != 0 && r.acks != 1 && r.acks != -1;
+    bool bad_acks = rq->acks != 0 && rq->acks != 1 && rq->acks != -1;
     /* KafkaApis: a transactional producer needs WRITE on its transactional id */
-    bool txn_denied = r.transactional_id.len >= 0 &&
-                      !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, r.transactional_id);
-    resp->responses = karena_calloc(&req->arena, (size_t)(r.topic_data_count > 0 ? r.topic_data_count : 1),
+    bool txn_denied = rq->transactional_id.len >= 0 &&
+                      !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, rq->transactional_id);
+    resp->responses = karena_calloc(&req->arena, (size_t)(rq->topic_data_count > 0 ? rq->topic_data_count : 1),
                                    sizeof *resp->responses);
     if (!resp->responses) {
+        append_group_end(b, g);
         kreq_fail(req, "out of memory");
-        return;
+        return false;
     }
-    resp->responses_count = r.topic_data_count > 0 ? r.topic_data_count : 0;
-    /* with a write pool, every partition of the request may join the group once */
-    append_group group = {0}, *g = NULL;
-    int total_partitions = 0;
-    for (int i = 0; i < resp->responses_count; i++)
-        if (r.topic_data[i].partition_data_count > 0) total_partitions += r.topic_data[i].partition_data_count;
-    if (b->appends && total_partitions > 1) {
-        group.v = karena_calloc(&req->arena, (size_t)total_partitions, sizeof *group.v);
-        group.writes = karena_calloc(&req->arena, (size_t)total_partitions, sizeof *group.writes);
-        group.cap = group.v && group.writes ? total_partitions : 0;
-        g = &group;
-    }
+    resp->responses_count = rq->topic_data_count > 0 ? rq->topic_data_count : 0;
     for (int i = 0; i < resp->responses_count; i++) {
-        const ProduceRequest_TopicProduceData *td = &r.topic_data[i];
+        const ProduceRequest_TopicProduceData *td = &rq->topic_data[i];
         ProduceResponse_TopicProduceResponse *to = &resp->responses[i];
         ProduceResponse_TopicProduceResponse_init(to);
         to->name = td->name;
@@ -550,7 +572,7 @@ void h_produce(broker *b, kreq *req) {
         if (!to->partition_responses) {
             append_group_end(b, g);
             kreq_fail(req, "out of memory");
-            return;
+            return false;
         }
         to->partition_responses_count = np;
         topic_rt *t = broker_topic(b, td->name);
@@ -575,43 +597,52 @@ void h_produce(broker *b, kreq *req) {
                 if (!pw) {
                     append_group_end(b, g);
                     kreq_fail(req, "out of memory");
-                    return;
+                    return false;
                 }
-                *pw = (partition_wait){w, po, NULL, -1, candidates};
-                produce_partition(b, req, t, &td->partition_data[j], r.acks, r.transactional_id, po, now, &pw->p,
+                *pw = (partition_wait){w, po, NULL, -1, pr->candidates};
+                produce_partition(b, req, t, &td->partition_data[j], rq->acks, rq->transactional_id, po, now, &pw->p,
                                   &pw->required, &v, g);
                 if (v.needed) {
                     partition_verify *pv = karena_calloc(&req->arena, 1, sizeof *pv);
                     if (!pv) {
                         append_group_end(b, g);
                         kreq_fail(req, "out of memory");
-                        return;
+                        return false;
                     }
-                    *pv = (partition_verify){true, w, po, td->name, po->index, v.buf, v.len, v.generation, r.acks,
-                                             r.timeout_ms, now, verifies};
-                    verifies = pv;
+                    *pv = (partition_verify){true, w, po, td->name, po->index, v.buf, v.len, v.generation, rq->acks,
+                                             rq->timeout_ms, now, pr->verifies};
+                    pr->verifies = pv;
                 } else {
-                    candidates = pw;
+                    pr->candidates = pw;
                 }
             }
         }
     }
-    append_group_end(b, g);
+    return true;
+}
+
+/* Once every append of the request has ended: the answer now, or the
+ * waits for verifications and the high watermark. The request may be gone
+ * on return. */
+static void produce_finish(broker *b, produce_req *pr) {
+    kreq *req = pr->req;
+    produce_wait *w = pr->w;
+    ProduceResponse *resp = &w->resp;
     bool any_error = false;
     for (int i = 0; i < resp->responses_count; i++)
         for (int j = 0; j < resp->responses[i].partition_responses_count; j++)
             if (resp->responses[i].partition_responses[j].error_code) any_error = true;
     partition_wait *waits = NULL;
-    for (partition_wait *pw = candidates, *next; pw; pw = next) {
+    for (partition_wait *pw = pr->candidates, *next; pw; pw = next) {
         next = pw->next;
         if (pw->required >= 0 && pw->out->error_code == KERR_NONE) {
             pw->next = waits;
             waits = pw;
         }
     }
-    w->no_response = r.acks == 0;
+    w->no_response = pr->r.acks == 0;
     w->any_error = any_error;
-    if (r.acks == 0 && !verifies) {
+    if (pr->r.acks == 0 && !pr->verifies) {
         /* No answer is expected; on an error Kafka closes the connection so
          * the producer notices and refreshes its metadata. */
         metrics_produce_answered(b, resp);
@@ -621,19 +652,146 @@ void h_produce(broker *b, kreq *req) {
     }
     /* batches waiting for their transaction's verification: the request
      * (frame, arena) stays until each is appended or refused */
-    for (partition_verify *pv = verifies; pv; pv = pv->next) w->holds++;
-    for (partition_verify *pv = verifies, *next; pv; pv = next) {
+    for (partition_verify *pv = pr->verifies; pv; pv = pv->next) w->holds++;
+    for (partition_verify *pv = pr->verifies, *next; pv; pv = next) {
         next = pv->next;
         batch_header h;
         batch_header_parse(pv->buf, &h);
-        txn_verify_partition(b, r.transactional_id, h.producer_id, h.producer_epoch, pv->topic, pv->index,
+        txn_verify_partition(b, pr->r.transactional_id, h.producer_id, h.producer_epoch, pv->topic, pv->index,
                              partition_verified, pv);
     }
     /* acks=all: the answer waits for every appended partition's HW. The
      * request holds the partitions it appended to; a partition cannot be
      * freed while it has waiters (they are answered first). */
+    int32_t timeout_ms = pr->r.timeout_ms;
     for (partition_wait *pw = waits; pw; pw = pw->next) w->holds++;
     for (partition_wait *pw = waits; pw; pw = pw->next)
-        broker_await_replication(b, pw->p, pw->required, r.timeout_ms, partition_replicated, pw);
+        broker_await_replication(b, pw->p, pw->required, timeout_ms, partition_replicated, pw);
     produce_wait_release(b, w);
+}
+
+/* ---- the requests of one turn of the loop, appended together ----
+ *
+ * With a write pool, a Produce request is not handled when it arrives but
+ * at the end of the loop's turn (a timer due at once), with every other
+ * Produce request that arrived in the same turn: their partitions' data
+ * writes then run at once on the pool's threads, so several producers'
+ * copies into the page cache use several cores, not only the partitions
+ * of one request. A connection has one request at a time, so its order
+ * is kept; requests of other connections were concurrent anyway. */
+
+static int64_t elapsed_ns(int64_t since) { return (int64_t)monotonic_ns() - since; }
+
+static void produce_turn_run(kloop *l, void *arg);
+static void produce_turn_requests(broker *b);
+
+static void produce_turn_add(broker *b, kreq *req) {
+    req->next_waiting = NULL;
+    if (b->produce_turn_tail) b->produce_turn_tail->next_waiting = req;
+    else b->produce_turn = req;
+    b->produce_turn_tail = req;
+    if (!b->produce_turn_timer) b->produce_turn_timer = loop_timer_add(b->loop, 0, produce_turn_run, b);
+}
+
+/* Handles the requests queued so far: decoded and begun in arrival order,
+ * their writes run together, then each is answered. Answering may queue a
+ * connection's next request: it waits for the next turn. */
+static void produce_turn_handle(broker *b) {
+    /* Answers given meanwhile (ours, and those of requests waiting for the
+     * partitions we append to) start no connection's next request until
+     * every request of the turn is answered: none of them may find a
+     * partition it holds deleted, or a log with a write in flight. */
+    net_server_hold(b->server);
+    produce_turn_requests(b);
+    net_server_release(b->server);
+}
+
+static void produce_turn_requests(broker *b) {
+    kreq *list = b->produce_turn;
+    b->produce_turn = b->produce_turn_tail = NULL;
+    int n = 0;
+    for (kreq *q = list; q; q = q->next_waiting) n++;
+    produce_req **prs = calloc((size_t)(n ? n : 1), sizeof *prs);
+    int live = 0, partitions = 0;
+    for (kreq *q = list, *next; q; q = next) {
+        next = q->next_waiting;
+        q->next_waiting = NULL;
+        if (!prs) {
+            kreq_fail(q, "out of memory");
+            continue;
+        }
+        if (!q->conn) {
+            /* closed before its turn: nothing was acknowledged, and the
+             * authorizer has no principal to ask about */
+            kreq_no_response(q);
+            continue;
+        }
+        int64_t t0 = monotonic_ns();
+        void *quota = quota_request_begin(b, q);
+        produce_req *pr = produce_decode(q);
+        if (!pr) continue;
+        pr->quota = quota;
+        pr->handler_ns = elapsed_ns(t0);
+        prs[live++] = pr;
+        partitions += pr->partitions;
+    }
+    if (!prs) return;
+    append_group g = {0};
+    g.v = calloc((size_t)(partitions ? partitions : 1), sizeof *g.v);
+    g.writes = calloc((size_t)(partitions ? partitions : 1), sizeof *g.writes);
+    g.cap = g.v && g.writes ? partitions : 0; /* 0: appended one by one */
+    int begun = 0;
+    for (int i = 0; i < live; i++) {
+        int64_t t0 = monotonic_ns();
+        if (!produce_begin(b, prs[i], &g)) {
+            prs[i] = NULL; /* answered and freed */
+            continue;
+        }
+        prs[i]->handler_ns += elapsed_ns(t0);
+        begun++;
+    }
+    int64_t t0 = monotonic_ns();
+    append_group_end(b, &g);
+    int64_t write_share = begun ? elapsed_ns(t0) / begun : 0;
+    free(g.v);
+    free(g.writes);
+    for (int i = 0; i < live; i++) {
+        if (!prs[i]) continue;
+        void *quota = prs[i]->quota;
+        int64_t spent = prs[i]->handler_ns + write_share;
+        int64_t t1 = monotonic_ns();
+        produce_finish(b, prs[i]); /* the request may be gone */
+        if (quota) quota_request_end(b, quota, spent + elapsed_ns(t1));
+    }
+    free(prs);
+}
+
+static void produce_turn_run(kloop *l, void *arg) {
+    (void)l;
+    broker *b = arg;
+    b->produce_turn_timer = 0;
+    produce_turn_handle(b);
+}
+
+void produce_turn_shutdown(broker *b) {
+    loop_timer_cancel(b->loop, b->produce_turn_timer);
+    b->produce_turn_timer = 0;
+    /* what was received is appended and answered; answers may queue more */
+    for (int rounds = 0; b->produce_turn && rounds < 1000; rounds++) produce_turn_handle(b);
+    while (b->produce_turn) {
+        kreq *q = b->produce_turn;
+        b->produce_turn = q->next_waiting;
+        kreq_fail(q, "the broker is shutting down");
+    }
+    b->produce_turn_tail = NULL;
+}
+
+void h_produce(broker *b, kreq *req) {
+    if (b->appends) {
+        produce_turn_add(b, req); /* handled at the end of this turn */
+        return;
+    }
+    produce_req *pr = produce_decode(req);
+    if (!pr || !produce_begin(b, pr, NULL)) return;
+    produce_finish(b, pr);
 }

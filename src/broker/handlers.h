@@ -31,6 +31,9 @@ void req_changes_done(broker *b, req_changes *rc);
 
 /* core: h_produce.c, h_fetch.c, h_metadata.c, h_offsets.c, h_topics.c, h_admin.c */
 HANDLER(h_produce);
+/* Produce requests queued for the end of the loop's turn are appended and
+ * answered now (shutdown, after the loop stopped). */
+void produce_turn_shutdown(broker *b);
 HANDLER(h_fetch);
 HANDLER(h_list_offsets);
 HANDLER(h_metadata);

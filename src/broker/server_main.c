@@ -27,6 +27,7 @@
 #include "broker/broker.h"
 #include "broker/dispatch.h"
 #include "broker/fetch_wait.h"
+#include "broker/handlers.h"
 #include "broker/quota.h"
 #include "broker/partition_txn.h"
 #include "broker/storage_cmd.h"
@@ -549,6 +550,7 @@ int server_main(int argc, char **argv) {
     loop_run(b->loop);
 
     log_info("kafka.server.BrokerServer", "[BrokerServer id=%d] shutting down", b->cfg.node_id);
+    produce_turn_shutdown(b); /* requests of the last turn: appended and answered */
     mstore_etcd_leave(b->store); /* deregistered first: nothing is elected onto this node any more */
     net_server_stop_listening(b->server);
     metrics_exporter_stop();

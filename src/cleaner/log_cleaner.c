@@ -100,12 +100,6 @@ typedef struct lc {
 
 static lc *g_lc;
 
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- broker configs (re-read every pass: dynamic ones apply live) ---- */
 
 static double broker_double(broker *b, const char *name, double dflt) {
@@ -147,7 +141,7 @@ static int on_progress(void *ctx, int64_t bytes) {
     if (stop || atomic_load(&w->job->abort)) return 1;
     double rate = atomic_load(&c->max_bytes_per_sec); /* a change applies mid-clean */
     if (rate <= 0 || rate >= 1e300) return 0;
-    int64_t now = mono_ns();
+    int64_t now = monotonic_ns();
     w->window_bytes += bytes;
     double elapsed_s = (double)(now - w->window_start_ns) / 1e9;
     double needed_s = (double)w->window_bytes / rate;
@@ -158,7 +152,7 @@ static int on_progress(void *ctx, int64_t bytes) {
         nanosleep(&ts, NULL);
     }
     if (elapsed_s > 1.0) { /* a new window every second */
-        w->window_start_ns = mono_ns();
+        w->window_start_ns = monotonic_ns();
         w->window_bytes = 0;
     }
     return 0;
@@ -198,7 +192,7 @@ static void run_job(lc_worker *w, lc_job *j) {
             return;
         }
     }
-    w->window_start_ns = mono_ns();
+    w->window_start_ns = monotonic_ns();
     w->window_bytes = 0;
     j->in.progress = on_progress;
     j->in.progress_ctx = w;

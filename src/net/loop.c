@@ -35,7 +35,7 @@ struct kloop {
     int64_t idle_ns;   /* time spent waiting in epoll_wait (metrics, read from other threads: atomic) */
 };
 
-static int64_t monotonic_ns(void) {
+int64_t monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;

@@ -36,6 +36,7 @@ int64_t loop_now_ms(kloop *l);
 /* Wall-clock milliseconds since the epoch (for record timestamps). */
 int64_t wall_clock_ms(void);
 int64_t monotonic_ms(void);
+int64_t monotonic_ns(void);
 
 /* Time the loop has spent waiting for events (idle) and its age, in ns
  * (metrics: the event loop's idle share, Kafka's *AvgIdlePercent). Either

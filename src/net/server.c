@@ -202,6 +202,7 @@ struct nconn {
     size_t ready_len;
     bool in_flight;             /* a request is with the request layer */
     bool processing;            /* inside n_process (on the server's loop: answers must not recurse) */
+    bool held;                  /* answered while the server holds requests (net_server_hold) */
     /* output */
     out_frame *out_head, *out_tail;
     size_t out_bytes;
@@ -279,6 +280,9 @@ struct net_server {
     bool workers_gone;          /* joined: the server frees nconns itself */
     tls_ctx **retired;          /* replaced TLS contexts: open connections may still map principals with them */
     int nretired;
+    int hold;                   /* net_server_hold depth: answered connections wait in held */
+    nconn **held;
+    int nheld, capheld;
 };
 
 static void post_to_worker(net_worker *w, int type, nconn *n, void *ptr, int32_t i32, bool flag) {
@@ -566,10 +570,30 @@ static void n_send(nconn *c, kwriter *w) {
     n_maybe_release(c);
 }
 
+/* Answered while the server holds new requests: its next frame waits for
+ * net_server_release (busy keeps its buffers). false when out of memory. */
+static bool n_hold(nconn *c) {
+    net_server *s = c->w->srv;
+    if (c->held) return true;
+    if (s->nheld == s->capheld) {
+        int cap = s->capheld ? s->capheld * 2 : 16;
+        nconn **v = realloc(s->held, (size_t)cap * sizeof *v);
+        if (!v) return false;
+        s->held = v;
+        s->capheld = cap;
+    }
+    s->held[s->nheld++] = c;
+    c->held = true;
+    c->busy++;
+    return true;
+}
+
 static void n_request_done(nconn *c) {
     c->in_flight = false;
     /* Answered synchronously from inside n_process: its loop goes on. */
     if (c->closing || c->processing) return;
+    /* (a network thread's connections never run a request from inside another) */
+    if (c->w->on_server_loop && c->w->srv->hold > 0 && n_hold(c)) return;
     c->busy++;
     /* A frame read ahead goes now; the socket is read on the next event. */
     n_process(c);
@@ -1356,6 +1380,29 @@ void kconn_send(kconn *c, kwriter *w) {
     else post_to_worker(c->worker, M_SEND, c->n, w, 0, false);
 }
 
+void net_server_hold(net_server *s) {
+    if (s) s->hold++;
+}
+
+void net_server_release(net_server *s) {
+    if (!s || --s->hold > 0) return;
+    /* Taken one at a time: a request run here may hold and release again. */
+    while (s->nheld > 0 && s->hold == 0) {
+        nconn *c = s->held[0];
+        memmove(s->held, s->held + 1, (size_t)--s->nheld * sizeof *s->held);
+        c->held = false;
+        c->busy--;
+        if (!c->closing && !c->in_flight && !c->processing) {
+            c->busy++;
+            n_process(c);
+            n_read_tls_pending(c);
+            c->busy--;
+            if (!c->closing) n_update_events(c);
+        }
+        n_maybe_release(c);
+    }
+}
+
 void kconn_request_done(kconn *c) {
     if (c->closing) return;
     if (c->worker->on_server_loop) {
@@ -1504,6 +1551,7 @@ void net_server_free(net_server *s, int64_t timeout_ms) {
     for (int i = 0; i < s->nlisten; i++) tls_ctx_free(s->listeners[i].tls);
     for (int i = 0; i < s->nretired; i++) tls_ctx_free(s->retired[i]);
     free(s->retired);
+    free(s->held);
     free(s->workers);
     free(s->ips);
     free(s);

@@ -105,6 +105,12 @@ const net_listener_stats *net_server_listener_stats(const net_server *s, int i, 
 void kconn_send(kconn *c, kwriter *w);
 /* The current request is answered (or dropped): go on with the next frame. */
 void kconn_request_done(kconn *c);
+/* Between hold and release no connection's next request starts, even where
+ * answering would start it at once (sockets on the loop): a handler that
+ * answers requests in the middle of its work (the produce turn) finishes
+ * before any request it did not expect runs. Nests. */
+void net_server_hold(net_server *s);
+void net_server_release(net_server *s);
 /* Close (after the current callback returns). */
 void kconn_close(kconn *c, const char *why);
 const char *kconn_peer(const kconn *c);

@@ -3,16 +3,19 @@ copied into their logs by up to num.io.threads threads (capped at the online CPU
 loop is one of them), and the request is answered once every write is done. What a client sees
 must not change: offsets, order, the answer per partition, the records after a kill -9. A
 request that names a partition twice appends both batches in order. With num.io.threads=1 the
-loop writes alone and no writer thread exists."""
+loop writes alone and no writer thread exists. The Produce requests of several connections that
+arrive in the same turn of the loop are written together the same way, each connection's
+requests still served in order."""
 import os
 import struct
+import threading
 import time
 import uuid
 
 import confluent_kafka
 import pytest
 
-from test_bad_input import API_PRODUCE, call, connect, kstring, record_batch
+from test_bad_input import API_PRODUCE, call, connect, kstring, record_batch, recv_frame, request
 from test_network_threads import _thread_names
 
 PARTITIONS = 8
@@ -218,3 +221,74 @@ def test_num_io_threads_changes_live(broker):
     for p in range(PARTITIONS):
         want[p] += more[p] + more2[p]
     check_logs(broker, topic, want)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+def test_several_connections_requests_are_written_together(broker_factory):
+    """Four producers, one partition each, one partition per request (the common case): requests
+    that arrive in the same turn of the loop have their writes run at once, so a writer thread
+    starts though no request names two partitions. Every answer, offset and record is right, and
+    each connection's own requests keep their order."""
+    b = broker_factory(socket_receive_buffer_bytes=-1)  # whole requests per read: more of them per turn
+    conns, rounds_max, per_request = 4, 40, 320  # 320 KiB requests: two of them pass the 256 KiB floor
+    topic = new_topic(b, conns)
+    errors, answers = [], {p: [] for p in range(conns)}
+    stop = threading.Event()
+
+    def producer(p):
+        try:
+            s = connect(b)
+            try:
+                for r in range(rounds_max):
+                    if stop.is_set():
+                        break
+                    body = produce_request(topic, [(p, record_batch(values(r, p, per_request)))])
+                    answers[p].append(parse_produce(call(s, API_PRODUCE, 8, r, body)))
+            finally:
+                s.close()
+        except Exception as e:  # a failure in a thread fails the test
+            errors.append(f"producer {p}: {e!r}")
+
+    threads = [threading.Thread(target=producer, args=(p,)) for p in range(conns)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and any(t.is_alive() for t in threads) and not writer_threads(b):
+        time.sleep(0.01)
+    grouped = bool(writer_threads(b))
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert grouped, "no two connections' requests were written together in 4 x 40 requests"
+    for p in range(conns):
+        n = len(answers[p])
+        assert answers[p] == [[(p, 0, r * per_request)] for r in range(n)]
+        got = read_partition(b, topic, p, n * per_request)
+        assert [o for o, _ in got] == list(range(n * per_request))
+        assert [v for _, v in got] == [v for r in range(n) for v in values(r, p, per_request)]
+
+
+def test_a_connections_next_request_sees_its_produce(broker):
+    """A Produce is handled at the end of the loop's turn; the request the same connection sent
+    right behind it (here in the same write) must still run after it: ListOffsets then gives the
+    end offset with the records in, and the answers come back in order."""
+    topic = new_topic(broker, 1)
+    s = connect(broker)
+    try:
+        for r in range(5):
+            produce = request(API_PRODUCE, 8, 2 * r, produce_request(topic, [(0, record_batch(values(r, 0)))], acks=1))
+            offsets = struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + kstring(topic)
+            offsets += struct.pack(">i", 1) + struct.pack(">iq", 0, -1)  # latest
+            s.sendall(produce + request(2, 2, 2 * r + 1, offsets))  # ListOffsets v2
+            first, second = recv_frame(s), recv_frame(s)
+            assert struct.unpack_from(">i", first)[0] == 2 * r
+            assert parse_produce(first) == [(0, 0, r * RECORDS)]
+            assert struct.unpack_from(">i", second)[0] == 2 * r + 1
+            pos = 4 + 4 + 4
+            (nl,) = struct.unpack_from(">h", second, pos)
+            pos += 2 + nl + 4
+            _index, err, _ts, end = struct.unpack_from(">ihqq", second, pos)
+            assert (err, end) == (0, (r + 1) * RECORDS)
+    finally:
+        s.close()
