@@ -40,3 +40,17 @@ def test_scaling_bench_smoke_prints_every_variant():
         rows = [l for l in r.stdout.splitlines() if l.startswith(f"| Scaling: {what} |")]
         assert any("sockets on the request loop" in l and "1.00x the loop" in l for l in rows), r.stdout
         assert any("1 network thread" in l for l in rows) and any("2 network threads" in l for l in rows), r.stdout
+
+
+def test_turn_bench_smoke_prints_every_variant():
+    """bench/turn_bench.py at a tiny scale: a row per variant (a producer that fails or gets an
+    error answer makes it exit non-zero)."""
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = "build/release"
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "turn_bench.py"), "--smoke"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| Producers on one partition each |")]
+    assert len(rows) == 4, r.stdout
+    assert any("num.io.threads=1 (the loop writes alone)" in l and "1.00x" in l for l in rows), r.stdout
+    assert any("num.io.threads=8, socket.receive.buffer.bytes=-1" in l for l in rows), r.stdout
