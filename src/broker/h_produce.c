@@ -791,7 +791,11 @@ void h_produce(broker *b, kreq *req) {
         produce_turn_add(b, req); /* handled at the end of this turn */
         return;
     }
+    /* appended one partition after another; an answer given meanwhile to a
+     * request waiting on one of them starts nothing before this one ends */
     produce_req *pr = produce_decode(req);
-    if (!pr || !produce_begin(b, pr, NULL)) return;
-    produce_finish(b, pr);
+    if (!pr) return;
+    net_server_hold(b->server);
+    if (produce_begin(b, pr, NULL)) produce_finish(b, pr);
+    net_server_release(b->server);
 }
