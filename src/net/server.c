@@ -588,18 +588,23 @@ static bool n_hold(nconn *c) {
     return true;
 }
 
+/* Its request answered: a frame read ahead goes now; the socket is read on
+ * the next event. */
+static void n_next_request(nconn *c) {
+    c->busy++;
+    n_process(c);
+    n_read_tls_pending(c);
+    c->busy--;
+    if (!c->closing) n_update_events(c);
+}
+
 static void n_request_done(nconn *c) {
     c->in_flight = false;
     /* Answered synchronously from inside n_process: its loop goes on. */
     if (c->closing || c->processing) return;
     /* (a network thread's connections never run a request from inside another) */
     if (c->w->on_server_loop && c->w->srv->hold > 0 && n_hold(c)) return;
-    c->busy++;
-    /* A frame read ahead goes now; the socket is read on the next event. */
-    n_process(c);
-    n_read_tls_pending(c);
-    c->busy--;
-    if (!c->closing) n_update_events(c);
+    n_next_request(c);
     n_maybe_release(c);
 }
 
@@ -1392,13 +1397,7 @@ void net_server_release(net_server *s) {
         memmove(s->held, s->held + 1, (size_t)--s->nheld * sizeof *s->held);
         c->held = false;
         c->busy--;
-        if (!c->closing && !c->in_flight && !c->processing) {
-            c->busy++;
-            n_process(c);
-            n_read_tls_pending(c);
-            c->busy--;
-            if (!c->closing) n_update_events(c);
-        }
+        if (!c->closing && !c->in_flight && !c->processing) n_next_request(c);
         n_maybe_release(c);
     }
 }
