@@ -107,15 +107,15 @@ static int mailbox_init(mailbox *mb) {
     return 0;
 }
 
-/* Takes m. The eventfd is written only when the box was empty: one wake-up
- * for a burst of messages. */
-static void mailbox_post(mailbox *mb, msg *m) {
-    m->next = NULL;
+/* Takes the chain first..last (linked by next). The eventfd is written only
+ * when the box was empty: one wake-up for a burst of messages. */
+static void mailbox_post_chain(mailbox *mb, msg *first, msg *last) {
+    last->next = NULL;
     pthread_mutex_lock(&mb->lock);
     bool was_empty = mb->head == NULL;
-    if (mb->tail) mb->tail->next = m;
-    else mb->head = m;
-    mb->tail = m;
+    if (mb->tail) mb->tail->next = first;
+    else mb->head = first;
+    mb->tail = last;
     pthread_mutex_unlock(&mb->lock);
     if (was_empty) {
         uint64_t one = 1;
@@ -123,6 +123,10 @@ static void mailbox_post(mailbox *mb, msg *m) {
         do r = write(mb->efd, &one, sizeof one);
         while (r < 0 && errno == EINTR);
     }
+}
+
+static void mailbox_post(mailbox *mb, msg *m) {
+    mailbox_post_chain(mb, m, m);
 }
 
 /* Everything posted so far, oldest first; the caller frees each message. */
@@ -242,6 +246,8 @@ struct net_worker {
     bool on_server_loop;        /* no thread: the connections run on the server's loop */
     kloop *loop;
     mailbox inbox;              /* from the server */
+    msg *out_head, *out_tail;   /* to the server, posted together at the end of the loop's pass */
+    loop_timer_id out_timer;
     nconn *conns;
     loop_timer_id idle_timer;
     bool stopping;
@@ -299,7 +305,20 @@ static void post_to_worker(net_worker *w, int type, nconn *n, void *ptr, int32_t
     mailbox_post(&w->inbox, m);
 }
 
-static void post_to_server(net_server *s, int type, kconn *c, nconn *n, void *ptr, size_t len) {
+/* What a network thread has for the server goes in one post per pass of its
+ * loop, as Kafka's Processor hands over a poll's completed receives: one lock
+ * and at most one wake-up for them, and the frames read together reach the
+ * server's loop in the same turn (where Produce requests are written together). */
+static void worker_flush(kloop *l, void *arg) {
+    (void)l;
+    net_worker *w = arg;
+    w->out_timer = 0;
+    if (!w->out_head) return;
+    mailbox_post_chain(&w->srv->inbox, w->out_head, w->out_tail);
+    w->out_head = w->out_tail = NULL;
+}
+
+static void post_to_server(net_worker *w, int type, kconn *c, nconn *n, void *ptr, size_t len) {
     msg *m = msg_new(type);
     if (!m) { /* nothing sensible is left to do; the frame is lost with the message */
         free(ptr);
@@ -309,7 +328,16 @@ static void post_to_server(net_server *s, int type, kconn *c, nconn *n, void *pt
     m->n = n;
     m->ptr = ptr;
     m->len = len;
-    mailbox_post(&s->inbox, m);
+    if (w->on_server_loop) { /* the server's own loop reads the box after this pass's events */
+        mailbox_post(&w->srv->inbox, m);
+        return;
+    }
+    m->next = NULL;
+    if (w->out_tail) w->out_tail->next = m;
+    else w->out_head = m;
+    w->out_tail = m;
+    if (!w->out_timer) w->out_timer = loop_timer_add(w->loop, 0, worker_flush, w);
+    if (!w->out_timer) worker_flush(w->loop, w); /* no timer: post at once */
 }
 /* ==== the network thread's side ==== */
 
@@ -541,7 +569,7 @@ static void n_close(nconn *c, const char *why) {
     if (c->closing) return;
     c->closing = true;
     if (why) log_info("kafka.network.Processor", "Closing connection from %s: %s", c->peer, why);
-    post_to_server(c->w->srv, M_CLOSED, c->handle, c, NULL, 0);
+    post_to_server(c->w, M_CLOSED, c->handle, c, NULL, 0);
     n_maybe_release(c);
 }
 
@@ -618,7 +646,7 @@ static void n_dispatch_ready(nconn *c) {
     c->ready = NULL;
     c->in_flight = true;
     if (c->w->on_server_loop) server_take_request(c->w->srv, c->handle, frame, len);
-    else post_to_server(c->w->srv, M_REQUEST, c->handle, c, frame, len);
+    else post_to_server(c->w, M_REQUEST, c->handle, c, frame, len);
 }
 
 static void n_process_frames(nconn *c);
@@ -777,7 +805,7 @@ static void n_handshake(nconn *c) {
         return;
     }
     char *p = strdup(principal);
-    if (p) post_to_server(w->srv, M_READY, c->handle, c, p, 0);
+    if (p) post_to_server(w, M_READY, c->handle, c, p, 0);
 }
 
 static void n_event(kloop *l, int fd, int events, void *arg) {
@@ -914,6 +942,9 @@ static void worker_mail(kloop *l, int fd, int events, void *arg) {
 static void *worker_main(void *arg) {
     net_worker *w = arg;
     loop_run(w->loop);
+    /* the closes of its stop */
+    if (w->out_timer) loop_timer_cancel(w->loop, w->out_timer);
+    worker_flush(w->loop, w);
     return NULL;
 }
 

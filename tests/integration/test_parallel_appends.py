@@ -7,6 +7,7 @@ loop writes alone and no writer thread exists. The Produce requests of several c
 arrive in the same turn of the loop are written together the same way, each connection's
 requests still served in order."""
 import os
+import signal
 import struct
 import threading
 import time
@@ -227,46 +228,56 @@ def test_num_io_threads_changes_live(broker):
 def test_several_connections_requests_are_written_together(broker_factory):
     """Four producers, one partition each, one partition per request (the common case): requests
     that arrive in the same turn of the loop have their writes run at once, so a writer thread
-    starts though no request names two partitions. Every answer, offset and record is right, and
-    each connection's own requests keep their order."""
-    b = broker_factory(socket_receive_buffer_bytes=-1)  # whole requests per read: more of them per turn
-    conns, rounds_max, per_request = 4, 40, 320  # 320 KiB requests: two of them pass the 256 KiB floor
+    starts though no request names two partitions. Every answer, offset and record is right.
+
+    To have the requests arrive together whatever the machine's speed, the broker is stopped
+    (SIGSTOP) while each connection sends one whole request into its socket buffer, then resumed:
+    it finds them all readable at once. With network threads the frames reach the loop through
+    a mailbox and could still be split over turns, so a few rounds are allowed."""
+    b = broker_factory(socket_receive_buffer_bytes=1 << 20)  # room for a whole request while stopped
+    conns, rounds_max, per_request = 4, 6, 160  # 160 KiB requests: any two pass the 256 KiB floor
     topic = new_topic(b, conns)
-    errors, answers = [], {p: [] for p in range(conns)}
-    stop = threading.Event()
-
-    def producer(p):
-        try:
-            s = connect(b)
-            try:
-                for r in range(rounds_max):
-                    if stop.is_set():
-                        break
+    socks = [connect(b) for _ in range(conns)]
+    errors, done = [], 0
+    try:
+        for r in range(rounds_max):
+            def send(p):
+                try:
                     body = produce_request(topic, [(p, record_batch(values(r, p, per_request)))])
-                    answers[p].append(parse_produce(call(s, API_PRODUCE, 8, r, body)))
-            finally:
-                s.close()
-        except Exception as e:  # a failure in a thread fails the test
-            errors.append(f"producer {p}: {e!r}")
+                    socks[p].sendall(request(API_PRODUCE, 8, r, body))
+                except Exception as e:  # a failure in a thread fails the test
+                    errors.append(f"producer {p} round {r}: {e!r}")
 
-    threads = [threading.Thread(target=producer, args=(p,)) for p in range(conns)]
-    for t in threads:
-        t.start()
-    deadline = time.time() + 60
-    while time.time() < deadline and any(t.is_alive() for t in threads) and not writer_threads(b):
-        time.sleep(0.01)
-    grouped = bool(writer_threads(b))
-    stop.set()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-    assert grouped, "no two connections' requests were written together in 4 x 40 requests"
+            senders = [threading.Thread(target=send, args=(p,)) for p in range(conns)]
+            # Round 0 runs as usual: the first bytes of a connection open its receive window only
+            # so far, and a request a stopped broker cannot take whole would be read in parts.
+            os.kill(b.proc.pid, signal.SIGSTOP if r > 0 else signal.SIGCONT)
+            try:
+                for t in senders:
+                    t.start()
+                for t in senders:
+                    t.join(10)  # a request the buffers cannot hold is sent once the broker resumes
+            finally:
+                os.kill(b.proc.pid, signal.SIGCONT)
+            for t in senders:
+                t.join(30)
+            assert not errors, errors
+            for p in range(conns):
+                payload = recv_frame(socks[p])
+                assert payload is not None, f"broker closed connection {p}"
+                assert struct.unpack_from(">i", payload)[0] == r
+                assert parse_produce(payload) == [(p, 0, r * per_request)]
+            done = r + 1
+            if writer_threads(b):
+                break
+    finally:
+        for s in socks:
+            s.close()
+    assert writer_threads(b), f"no two connections' requests were written together in {done} rounds"
     for p in range(conns):
-        n = len(answers[p])
-        assert answers[p] == [[(p, 0, r * per_request)] for r in range(n)]
-        got = read_partition(b, topic, p, n * per_request)
-        assert [o for o, _ in got] == list(range(n * per_request))
-        assert [v for _, v in got] == [v for r in range(n) for v in values(r, p, per_request)]
+        got = read_partition(b, topic, p, done * per_request)
+        assert [o for o, _ in got] == list(range(done * per_request))
+        assert [v for _, v in got] == [v for r in range(done) for v in values(r, p, per_request)]
 
 
 def test_a_connections_next_request_sees_its_produce(broker):
