@@ -69,6 +69,7 @@ typedef struct broker {
     int64_t appends_io_threads; /* the num.io.threads it was made for */
     kreq *produce_turn, *produce_turn_tail; /* Produce requests of this turn, appended together (h_produce.c) */
     loop_timer_id produce_turn_timer;       /* handles them at the end of the turn; 0 = none queued */
+    struct produce_scratch *produce_scratch; /* the turn's arrays, kept for the next turn (h_produce.c) */
     int64_t started_ms;
     int64_t next_retention_check_ms; /* monotonic; 0 = not scheduled yet */
     bool shutting_down;

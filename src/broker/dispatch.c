@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/broker.h"
 #include "broker/dispatch.h"
@@ -298,13 +297,9 @@ void dispatch_request(void *ctx, kconn *c, uint8_t *frame, size_t len) {
     b->request_listener = kconn_listener(c); /* endpoints in answers: this listener's */
     metrics_request_start(req);
     void *quota = quota_request_begin(b, req); /* request_percentage (broker/quota.h) */
-    struct timespec q0, q1;
-    if (quota) clock_gettime(CLOCK_MONOTONIC, &q0);
+    int64_t q0 = quota ? monotonic_ns() : 0;
     api->handler(b, req);
-    if (quota) {
-        clock_gettime(CLOCK_MONOTONIC, &q1);
-        quota_request_end(b, quota, (q1.tv_sec - q0.tv_sec) * 1000000000LL + (q1.tv_nsec - q0.tv_nsec));
-    }
+    if (quota) quota_request_end(b, quota, monotonic_ns() - q0);
     b->request_listener = NULL;
     metrics_request_returned(); /* req may be gone */
 }

@@ -27,6 +27,7 @@
 #include "protocol/records.h"
 #include "replica/replica_manager.h"
 #include "storage/write_pool.h"
+#include "util/array.h"
 #include "util/log.h"
 
 #define COMPONENT "kafka.server.ReplicaManager"
@@ -84,10 +85,6 @@ typedef struct append_group {
     int n, cap, ended;   /* v[0..ended) are answered */
 } append_group;
 
-/* Writes below this many bytes in all stay on the loop: a helper's wake-up
- * costs more than it saves (bench/README.md, "Appends written in parallel"). */
-#define PARALLEL_WRITE_MIN_BYTES (256 << 10)
-
 static void append_done(topic_rt *t, partition *p, const batch_header *h, size_t len, int16_t acks, int64_t now,
                         int64_t first, ProduceResponse_PartitionProduceResponse *out, int64_t *wait_for);
 static void append_refused(const topic_rt *t, const partition *p, size_t len, int16_t error,
@@ -98,7 +95,7 @@ static void append_group_end(broker *b, append_group *g) {
     if (!g || g->ended == g->n) return;
     int n = g->n - g->ended;
     for (int i = 0; i < n; i++) g->writes[i] = &g->v[g->ended + i].w;
-    wpool_run(b->appends, g->writes, n, PARALLEL_WRITE_MIN_BYTES);
+    wpool_run(b->appends, g->writes, n, WPOOL_PARALLEL_MIN_BYTES);
     /* Every append ends before any is answered: answering may complete
      * other requests, and a connection's next request then runs at once
      * (net/server.c), which must find these logs whole. */
@@ -706,12 +703,27 @@ static void produce_turn_handle(broker *b) {
     net_server_release(b->server);
 }
 
+/* The arrays of a turn, owned by the broker and grown to the largest turn
+ * so far: a turn allocates nothing of its own. */
+typedef struct produce_scratch {
+    produce_req **reqs;
+    pending_append *appends;
+    plog_write **writes;
+    int reqs_cap, appends_cap, writes_cap;
+} produce_scratch;
+
+static produce_scratch *scratch_of(broker *b) {
+    if (!b->produce_scratch) b->produce_scratch = calloc(1, sizeof *b->produce_scratch);
+    return b->produce_scratch;
+}
+
 static void produce_turn_requests(broker *b) {
     kreq *list = b->produce_turn;
     b->produce_turn = b->produce_turn_tail = NULL;
     int n = 0;
     for (kreq *q = list; q; q = q->next_waiting) n++;
-    produce_req **prs = calloc((size_t)(n ? n : 1), sizeof *prs);
+    produce_scratch *sc = scratch_of(b);
+    produce_req **prs = sc && array_reserve((void **)&sc->reqs, &sc->reqs_cap, n, sizeof *sc->reqs) == 0 ? sc->reqs : NULL;
     int live = 0, partitions = 0;
     for (kreq *q = list, *next; q; q = next) {
         next = q->next_waiting;
@@ -737,9 +749,13 @@ static void produce_turn_requests(broker *b) {
     }
     if (!prs) return;
     append_group g = {0};
-    g.v = calloc((size_t)(partitions ? partitions : 1), sizeof *g.v);
-    g.writes = calloc((size_t)(partitions ? partitions : 1), sizeof *g.writes);
-    g.cap = g.v && g.writes ? partitions : 0; /* 0: appended one by one */
+    if (array_reserve((void **)&sc->appends, &sc->appends_cap, partitions, sizeof *sc->appends) == 0 &&
+        array_reserve((void **)&sc->writes, &sc->writes_cap, partitions, sizeof *sc->writes) == 0) {
+        g.v = sc->appends;
+        g.writes = sc->writes;
+        g.cap = partitions;
+        memset(g.v, 0, (size_t)partitions * sizeof *g.v);
+    } /* else g.cap 0: appended one by one */
     int begun = 0;
     for (int i = 0; i < live; i++) {
         int64_t t0 = monotonic_ns();
@@ -753,8 +769,6 @@ static void produce_turn_requests(broker *b) {
     int64_t t0 = monotonic_ns();
     append_group_end(b, &g);
     int64_t write_share = begun ? elapsed_ns(t0) / begun : 0;
-    free(g.v);
-    free(g.writes);
     for (int i = 0; i < live; i++) {
         if (!prs[i]) continue;
         void *quota = prs[i]->quota;
@@ -763,7 +777,6 @@ static void produce_turn_requests(broker *b) {
         produce_finish(b, prs[i]); /* the request may be gone */
         if (quota) quota_request_end(b, quota, spent + elapsed_ns(t1));
     }
-    free(prs);
 }
 
 static void produce_turn_run(kloop *l, void *arg) {
@@ -784,6 +797,13 @@ void produce_turn_shutdown(broker *b) {
         kreq_fail(q, "the broker is shutting down");
     }
     b->produce_turn_tail = NULL;
+    if (b->produce_scratch) {
+        free(b->produce_scratch->reqs);
+        free(b->produce_scratch->appends);
+        free(b->produce_scratch->writes);
+        free(b->produce_scratch);
+        b->produce_scratch = NULL;
+    }
 }
 
 void h_produce(broker *b, kreq *req) {

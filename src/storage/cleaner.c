@@ -21,6 +21,7 @@
 #include "storage/index.h"
 #include "storage/segment.h"
 #include "util/arena.h"
+#include "util/array.h"
 #include "util/crc32c.h"
 
 #define NAME_DIGITS 20
@@ -280,22 +281,11 @@ static void tm_free(txn_meta *t) {
     memset(t, 0, sizeof *t);
 }
 
-static int grow(void **p, int *cap, int need, size_t elem) {
-    if (need <= *cap) return 0;
-    int nc = *cap ? *cap * 2 : 16;
-    while (nc < need) nc *= 2;
-    void *np = realloc(*p, (size_t)nc * elem);
-    if (!np) return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 /* log.collectAbortedTransactions(start, upper): last >= start, first < upper. */
 static int tm_add_range(txn_meta *t, const aborted_txn *v, int n, int64_t start, int64_t upper) {
     for (int i = 0; i < n; i++) {
         if (v[i].last_offset < start || v[i].first_offset >= upper) continue;
-        if (grow((void **)&t->pending, &t->cappending, t->npending + 1, sizeof *t->pending) != 0) return -1;
+        if (array_reserve((void **)&t->pending, &t->cappending, t->npending + 1, sizeof *t->pending) != 0) return -1;
         t->pending[t->npending++] = v[i];
     }
     return 0;
@@ -318,7 +308,7 @@ static int tm_consume_up_to(txn_meta *t, int64_t offset) {
         aborted_txn a = t->pending[best];
         t->pending[best] = t->pending[--t->npending];
         if (!tm_find_abort(t, a.producer_id)) { /* getOrElseUpdate */
-            if (grow((void **)&t->aborts, &t->capaborts, t->naborts + 1, sizeof *t->aborts) != 0) return -1;
+            if (array_reserve((void **)&t->aborts, &t->capaborts, t->naborts + 1, sizeof *t->aborts) != 0) return -1;
             t->aborts[t->naborts++] = (ongoing_abort){a, -1};
         }
     }
@@ -340,7 +330,7 @@ static int tm_on_batch(txn_meta *t, const batch_header *h, bool *aborted) {
         a->last_batch_offset = batch_last_offset(h);
         *aborted = true;
     } else if (committed_index(t, h->producer_id) < 0) {
-        if (grow((void **)&t->committed, &t->capcommitted, t->ncommitted + 1, sizeof *t->committed) != 0) return -1;
+        if (array_reserve((void **)&t->committed, &t->capcommitted, t->ncommitted + 1, sizeof *t->committed) != 0) return -1;
         t->committed[t->ncommitted++] = h->producer_id;
     }
     return 0;
@@ -1023,7 +1013,7 @@ static int list_entries(const char *dir, dir_entry **out, int *nout) {
         if (*extra && strcmp(extra, CLEANER_CLEANED_SUFFIX) != 0 && strcmp(extra, CLEANER_SWAP_SUFFIX) != 0 &&
             strcmp(extra, SEG_DELETED_SUFFIX) != 0)
             continue;
-        if (grow((void **)&v, &cap, n + 1, sizeof *v) != 0) {
+        if (array_reserve((void **)&v, &cap, n + 1, sizeof *v) != 0) {
             rc = -1;
             break;
         }

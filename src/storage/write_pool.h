@@ -22,6 +22,11 @@
 
 typedef struct wpool wpool;
 
+/* Writes below this many bytes in all are best left to the caller alone: a
+ * helper's wake-up costs more than it saves (bench/README.md, "Appends
+ * written in parallel"). The min_parallel the broker passes to wpool_run. */
+#define WPOOL_PARALLEL_MIN_BYTES (256 << 10)
+
 /* A pool with up to `helpers` threads beside the caller (>= 1), or NULL
  * (out of memory). */
 wpool *wpool_new(int helpers);
