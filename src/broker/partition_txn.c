@@ -102,6 +102,23 @@ int part_txn_append_as_follower(partition *p, const uint8_t *batches, size_t len
     return rc;
 }
 
+int part_txn_append_as_follower_begin(partition *p, const uint8_t *batches, size_t len, plog_write *w, char *err,
+                                      size_t errlen) {
+    /* a roll taken here comes before every batch: the snapshot it takes has
+     * exactly the batches already applied */
+    return plog_append_as_follower_begin(p->log, batches, len, w, err, errlen);
+}
+
+int part_txn_append_as_follower_end(partition *p, const plog_write *w, int64_t *last_offset_out, size_t *used_out,
+                                    char *err, size_t errlen) {
+    int rc = plog_append_as_follower_end(p->log, w, last_offset_out, used_out, err, errlen);
+    int saved = errno;
+    size_t pos = 0;
+    if (*used_out > 0) apply_batches(p, w->data, *used_out, &pos, INT64_MAX);
+    errno = saved;
+    return rc;
+}
+
 int64_t part_txn_lso(const partition *p) {
     if (!p->producers) return p->high_watermark;
     return pstate_last_stable_offset(p->producers, p->high_watermark, plog_start_offset(p->log));

@@ -38,6 +38,12 @@ int part_txn_append_end(partition *p, const plog_write *w, int64_t *first_offset
  * the append describe exactly the batches below the new segment. */
 int part_txn_append_as_follower(partition *p, const uint8_t *batches, size_t len, int64_t *last_offset_out,
                                 size_t *used_out, char *err, size_t errlen);
+/* The same in plog_append_as_follower_begin's three steps (log.h): begin,
+ * the write (plog_write_run, on any thread) when w->len > 0, end. */
+int part_txn_append_as_follower_begin(partition *p, const uint8_t *batches, size_t len, plog_write *w, char *err,
+                                      size_t errlen);
+int part_txn_append_as_follower_end(partition *p, const plog_write *w, int64_t *last_offset_out, size_t *used_out,
+                                    char *err, size_t errlen);
 
 /* Kafka's UnifiedLog.lastStableOffset. */
 int64_t part_txn_lso(const partition *p);

@@ -14,9 +14,12 @@
 #include "broker/topics.h"
 #include "mstore/mstore.h"
 #include "net/kafka_client.h"
+#include "net/server.h"
 #include "protocol/batch_header.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "storage/write_pool.h"
+#include "util/array.h"
 #include "util/log.h"
 #include "util/props.h"
 
@@ -478,24 +481,33 @@ static void truncate_diverging(broker *b, partition *p, int32_t leader_epoch, in
     truncate_log(b, p, target, why);
 }
 
-/* ReplicaFetcherThread.processPartitionData */
-static void follower_append(broker *b, partition *p, const FetchResponse_PartitionData *pd) {
-    if (pd->records.len > 0 && pd->records.p) {
+/* What an append of a fetch answer's records came to: the quota, an error
+ * logged with a retry later, the LEO the replication state knows. */
+static void follower_appended(broker *b, partition *p, int rc, size_t used, const char *err) {
+    int saved = errno;
+    if (used > 0 && follower_throttled(b, p)) quota_record(&rm.follower_quota, (int64_t)used);
+    if (rc == PLOG_UNEXPECTED_APPEND_OFFSET) {
+        /* an answer to an older fetch offset: the next fetch asks again */
+    } else if (rc != 0) {
+        log_error(FETCHER_COMPONENT, "[ReplicaFetcher replicaId=%d, leaderId=%d] Error appending to %s-%d: %s",
+                  b->cfg.node_id, p->fetch_from, p->topic->name, p->index, rc < 0 ? strerror(saved) : err);
+        p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
+    }
+    pr_set_local_log(&p->repl, plog_end_offset(p->log));
+}
+
+/* ReplicaFetcherThread.processPartitionData. appended: the records were
+ * appended with the others of the answer (follower_appends_run); else they
+ * are appended here. */
+static void follower_append(broker *b, partition *p, const FetchResponse_PartitionData *pd, bool appended) {
+    if (!appended && pd->records.len > 0 && pd->records.p) {
         size_t used = 0;
         int64_t last = -1;
         char err[256] = "";
         /* the producer state follows every batch appended (partition_txn.h) */
         int rc = part_txn_append_as_follower(p, pd->records.p, (size_t)pd->records.len, &last, &used, err,
                                              sizeof err);
-        if (used > 0 && follower_throttled(b, p)) quota_record(&rm.follower_quota, (int64_t)used);
-        if (rc == PLOG_UNEXPECTED_APPEND_OFFSET) {
-            /* an answer to an older fetch offset: the next fetch asks again */
-        } else if (rc != 0) {
-            log_error(FETCHER_COMPONENT, "[ReplicaFetcher replicaId=%d, leaderId=%d] Error appending to %s-%d: %s",
-                      b->cfg.node_id, p->fetch_from, p->topic->name, p->index, rc < 0 ? strerror(errno) : err);
-            p->fetch_retry_ms = monotonic_ms() + rm.fetch_backoff_ms;
-        }
-        pr_set_local_log(&p->repl, plog_end_offset(p->log));
+        follower_appended(b, p, rc, used, err);
     }
     pr_follower_update_hw(&p->repl, pd->high_watermark);
     /* UnifiedLog.maybeIncrementLogStartOffset: follow the leader's log start */
@@ -503,6 +515,85 @@ static void follower_append(broker *b, partition *p, const FetchResponse_Partiti
         plog_delete_records(p->log, pd->log_start_offset) == 0)
         part_txn_log_start_moved(p);
     publish_hw(b, p);
+}
+
+/* ---- the appends of one fetch answer, written at once ----
+ *
+ * As a produce request's partitions (broker/h_produce.c), the partitions
+ * of a fetch answer are appended in three steps when the broker has a
+ * write pool: each begun on the loop (checks, roll), their data writes run
+ * together on the pool, then each ended on the loop. Nothing else runs on
+ * the loop in between; the rest of each partition's handling (high
+ * watermark, log start, waiting requests) comes after, in answer order. */
+
+typedef struct follower_write {
+    partition *p;
+    plog_write w;
+} follower_write;
+
+static struct {
+    follower_write *v;
+    plog_write **writes;
+    bool *appended; /* per partition of the answer, in answer order */
+    int v_cap, writes_cap, appended_cap;
+} fa; /* arrays kept for the next answer */
+
+/* Would handle_partition append this partition's records? */
+static bool follower_appends_here(rm_fetcher *f, const partition *p, const FetchResponse_PartitionData *pd) {
+    return p && !p->is_leader && p->fetch_from == f->leader_id && !p->fetch_busy && pd->error_code == KERR_NONE &&
+           pd->diverging_epoch.epoch < 0 && pd->diverging_epoch.end_offset < 0 && pd->records.len > 0 &&
+           pd->records.p;
+}
+
+static partition *answer_partition(broker *b, const FetchResponse_FetchableTopicResponse *tr,
+                                   const FetchResponse_PartitionData *pd, int16_t version) {
+    topic_rt *t = version >= 13 ? broker_topic_by_id(b, &tr->topic_id) : broker_topic(b, tr->topic);
+    if (!t || pd->partition_index < 0 || pd->partition_index >= t->nparts) return NULL;
+    return t->parts[pd->partition_index];
+}
+
+/* Appends the records of every partition of the answer that can take them
+ * in one write, and marks those in fa.appended (n entries). False when
+ * there is no pool or no room: all is left to follower_append. */
+static bool follower_appends_run(broker *b, rm_fetcher *f, const FetchResponse *r, int16_t version, int n) {
+    if (!b->appends || n < 2) return false;
+    if (array_reserve((void **)&fa.appended, &fa.appended_cap, n, sizeof *fa.appended) != 0 ||
+        array_reserve((void **)&fa.v, &fa.v_cap, n, sizeof *fa.v) != 0 ||
+        array_reserve((void **)&fa.writes, &fa.writes_cap, n, sizeof *fa.writes) != 0)
+        return false;
+    int k = 0, begun = 0;
+    for (int i = 0; i < r->responses_count; i++) {
+        const FetchResponse_FetchableTopicResponse *tr = &r->responses[i];
+        for (int j = 0; j < tr->partitions_count; j++, k++) {
+            const FetchResponse_PartitionData *pd = &tr->partitions[j];
+            partition *p = answer_partition(b, tr, pd, version);
+            fa.appended[k] = false;
+            if (!follower_appends_here(f, p, pd) || plog_append_in_flight(p->log)) continue;
+            follower_write *fw = &fa.v[begun];
+            char err[256] = "";
+            int rc = part_txn_append_as_follower_begin(p, pd->records.p, (size_t)pd->records.len, &fw->w, err,
+                                                       sizeof err);
+            if (rc == 0 && fw->w.len == 0) continue; /* not one write: follower_append appends it */
+            fa.appended[k] = true;
+            if (rc != 0) { /* refused, nothing written */
+                follower_appended(b, p, rc, 0, err);
+                continue;
+            }
+            fw->p = p;
+            fa.writes[begun++] = &fw->w;
+        }
+    }
+    wpool_run(b->appends, fa.writes, begun, WPOOL_PARALLEL_MIN_BYTES);
+    /* every append ends before any partition's waiting requests are answered */
+    for (int i = 0; i < begun; i++) {
+        follower_write *fw = &fa.v[i];
+        size_t used = 0;
+        int64_t last = -1;
+        char err[256] = "";
+        int rc = part_txn_append_as_follower_end(fw->p, &fw->w, &last, &used, err, sizeof err);
+        follower_appended(b, fw->p, rc, used, err);
+    }
+    return true;
 }
 
 /* ---- out of range: ask the leader where its log is (ListOffsets) ---- */
@@ -727,7 +818,8 @@ static void fetcher_schedule(rm_fetcher *f, int64_t delay_ms) {
     f->retry = loop_timer_add(rm.b->loop, delay_ms > 0 ? delay_ms : 0, fetcher_timer, f);
 }
 
-static void handle_partition(broker *b, rm_fetcher *f, partition *p, const FetchResponse_PartitionData *pd) {
+static void handle_partition(broker *b, rm_fetcher *f, partition *p, const FetchResponse_PartitionData *pd,
+                             bool appended) {
     if (pd->error_code == KERR_NONE) p->fetch_errors = 0;
     switch (pd->error_code) {
     case KERR_NONE:
@@ -735,7 +827,7 @@ static void handle_partition(broker *b, rm_fetcher *f, partition *p, const Fetch
             truncate_diverging(b, p, pd->diverging_epoch.epoch, pd->diverging_epoch.end_offset);
             return;
         }
-        follower_append(b, p, pd);
+        follower_append(b, p, pd, appended);
         return;
     case KERR_OFFSET_OUT_OF_RANGE:
         oor_send(f, p, -1);
@@ -772,20 +864,26 @@ static void fetch_answered(kc_status st, kc_resp *resp, void *arg) {
         return;
     }
     f->failing = false;
+    int n = 0;
+    for (int i = 0; i < r.responses_count; i++) n += r.responses[i].partitions_count > 0 ? r.responses[i].partitions_count : 0;
+    /* Requests answered meanwhile (fetches waiting for a high watermark)
+     * start no connection's next request before the whole answer is handled:
+     * none may delete a partition still to come here. */
+    net_server_hold(b->server);
+    bool grouped = follower_appends_run(b, f, &r, resp->api_version, n);
+    int k = 0;
     for (int i = 0; i < r.responses_count; i++) {
         const FetchResponse_FetchableTopicResponse *tr = &r.responses[i];
-        topic_rt *t = resp->api_version >= 13 ? broker_topic_by_id(b, &tr->topic_id) : broker_topic(b, tr->topic);
-        if (!t) continue;
-        for (int j = 0; j < tr->partitions_count; j++) {
+        for (int j = 0; j < tr->partitions_count; j++, k++) {
             const FetchResponse_PartitionData *pd = &tr->partitions[j];
-            if (pd->partition_index < 0 || pd->partition_index >= t->nparts) continue;
-            partition *p = t->parts[pd->partition_index];
+            partition *p = answer_partition(b, tr, pd, resp->api_version);
             /* only for the role and leader this fetch was sent in */
             if (!p || p->is_leader || p->fetch_from != f->leader_id || p->fetch_busy) continue;
-            handle_partition(b, f, p, pd);
+            handle_partition(b, f, p, pd, grouped && fa.appended[k]);
         }
     }
     fetcher_schedule(f, 0);
+    net_server_release(b->server); /* last: a request run here may stop this fetcher */
 }
 
 /* ---- roles ---- */
@@ -946,4 +1044,8 @@ void rm_shutdown(broker *b) {
     free(rm.fetchers);
     rm.fetchers = NULL;
     rm.nfetchers = 0;
+    free(fa.v);
+    free(fa.writes);
+    free(fa.appended);
+    memset(&fa, 0, sizeof fa);
 }

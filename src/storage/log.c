@@ -1391,16 +1391,19 @@ int64_t plog_high_watermark(const plog *l) { return effective_hw(l); }
 /* ---- follower append ---- */
 
 /* Could a batch of len bytes, last offset last and max timestamp max_ts go
- * into segment s after pending bytes already bound for it (whose first
- * batch had max timestamp first_ts when s is empty)? The follower's form of
- * should_roll, applied batch by batch. */
-static bool follower_fits(const plog *l, const segment *s, int64_t pending, int64_t first_ts, size_t len,
+ * into a segment of size bytes and base offset base after pending bytes
+ * already bound for it? rolling_ts is the segment's rolling timestamp, or
+ * when it is empty the max timestamp of the first batch bound for it. The
+ * follower's form of should_roll, applied batch by batch. */
+static bool follower_fits(const plog *l, int64_t size, int64_t base, int64_t rolling_ts, int64_t pending, size_t len,
                           int64_t max_ts, int64_t last) {
-    int64_t rolling_ts = s->size > 0 ? s->rolling_ts : first_ts;
-    if (s->size + pending > l->cfg.segment_bytes - (int64_t)len) return false;
+    if (size + pending > l->cfg.segment_bytes - (int64_t)len) return false;
     if (rolling_ts >= 0 && max_ts - rolling_ts > l->cfg.segment_ms) return false;
-    return last - s->base <= INT32_MAX;
+    return last - base <= INT32_MAX;
 }
+
+/* The rolling timestamp follower_fits takes for segment s. */
+static int64_t follower_rolling_ts(const segment *s, int64_t first_ts) { return s->size > 0 ? s->rolling_ts : first_ts; }
 
 /* Assigns the epochs of the batches in data[0..len) (Kafka's
  * maybeAssignEpochStartOffset per batch). */
@@ -1415,20 +1418,18 @@ static int follower_assign_epochs(plog *l, const uint8_t *data, size_t len) {
     return 0;
 }
 
-int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t *last_offset_out,
-                            size_t *used_out, char *err, size_t errlen) {
-    if (last_offset_out) *last_offset_out = -1;
-    if (used_out) *used_out = 0;
-    if (l->failed) {
-        set_err(err, errlen, "%s: log failed after an I/O error", l->dir);
-        errno = EIO;
-        return -1;
-    }
-    /* Validate every whole batch before writing anything. */
+/* Checks every whole batch of a follower append before anything is written
+ * (plog_append_as_follower's contract): 0 with the whole batches' bytes in
+ * *used (a trailing partial batch left out), or a PLOG_* refusal.
+ * *drop_recordless: an older epoch supersedes the newest ones, whose
+ * entries must go before the batches are assigned. */
+static int follower_check(const plog *l, const uint8_t *batches, size_t len, size_t *used_out, bool *drop_recordless,
+                          char *err, size_t errlen) {
     size_t used = 0;
     int64_t expect = l->leo;
     int32_t epoch = ec_latest_epoch(&l->epochs); /* highest epoch so far */
-    bool drop_recordless = false;
+    *used_out = 0;
+    *drop_recordless = false;
     for (;;) {
         size_t left = len - used;
         if (left < BATCH_LOG_OVERHEAD) break; /* partial (or no) batch */
@@ -1494,14 +1495,30 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
                         h.base_offset, h.partition_leader_epoch, epoch);
                 return PLOG_EPOCH_REGRESSION;
             }
-            drop_recordless = true;
+            *drop_recordless = true;
             epoch = h.partition_leader_epoch;
         }
         if (h.partition_leader_epoch > epoch) epoch = h.partition_leader_epoch;
         expect = batch_last_offset(&h) + 1;
         used += total;
     }
-    if (used == 0) return 0;
+    *used_out = used;
+    return 0;
+}
+
+int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t *last_offset_out,
+                            size_t *used_out, char *err, size_t errlen) {
+    if (last_offset_out) *last_offset_out = -1;
+    if (used_out) *used_out = 0;
+    if (l->failed) {
+        set_err(err, errlen, "%s: log failed after an I/O error", l->dir);
+        errno = EIO;
+        return -1;
+    }
+    size_t used;
+    bool drop_recordless;
+    int rc = follower_check(l, batches, len, &used, &drop_recordless, err, errlen);
+    if (rc != 0 || used == 0) return rc;
     /* Epochs without records go first, or assigning an older epoch after
      * them would also drop that epoch's own earlier start. */
     if (drop_recordless && ec_truncate_from_end(&l->epochs, l->leo) != 0) goto io_error;
@@ -1515,12 +1532,15 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
         if (should_roll(l, total, h.max_timestamp, batch_last_offset(&h)) && roll(l, h.base_offset) != 0) goto io_error;
         segment *s = active(l);
         size_t n = total;
-        int64_t last = batch_last_offset(&h), first_ts = h.max_timestamp;
+        int64_t last = batch_last_offset(&h);
+        int64_t rolling_ts = follower_rolling_ts(s, h.max_timestamp);
         while (done + n < used) {
             batch_header nh;
             batch_header_parse(batches + done + n, &nh);
             size_t nt = batch_total_size(&nh);
-            if (!follower_fits(l, s, (int64_t)n, first_ts, nt, nh.max_timestamp, batch_last_offset(&nh))) break;
+            if (!follower_fits(l, s->size, s->base, rolling_ts, (int64_t)n, nt, nh.max_timestamp,
+                               batch_last_offset(&nh)))
+                break;
             n += nt;
             last = batch_last_offset(&nh);
         }
@@ -1543,6 +1563,100 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
         if (used_out) *used_out = done;
         if (last_offset_out) *last_offset_out = last;
     }
+    if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) goto io_error;
+    return 0;
+io_error:
+    set_err(err, errlen, "%s: appending at offset %" PRId64 ": %s", l->dir, l->leo, strerror(errno));
+    return -1;
+}
+
+int plog_append_as_follower_begin(plog *l, const uint8_t *batches, size_t len, plog_write *w, char *err,
+                                  size_t errlen) {
+    *w = (plog_write){-1, batches, 0, 0, 0};
+    if (l->failed) {
+        set_err(err, errlen, "%s: log failed after an I/O error", l->dir);
+        errno = EIO;
+        return -1;
+    }
+    if (l->append_open) { /* one append at a time: the caller ends the last first */
+        set_err(err, errlen, "%s: an append is in flight", l->dir);
+        errno = EBUSY;
+        return -1;
+    }
+    size_t used;
+    bool drop_recordless;
+    int rc = follower_check(l, batches, len, &used, &drop_recordless, err, errlen);
+    if (rc != 0 || used == 0 || drop_recordless) return rc; /* drop_recordless: appended by plog_append_as_follower */
+    /* One write only when every batch goes into one segment: the active one,
+     * or the one a roll due before the first batch starts. */
+    batch_header h;
+    batch_header_parse(batches, &h);
+    size_t n = batch_total_size(&h);
+    int64_t last = batch_last_offset(&h);
+    bool rolls = should_roll(l, n, h.max_timestamp, last);
+    const segment *s = active(l);
+    int64_t size = rolls ? 0 : s->size, base = rolls ? h.base_offset : s->base;
+    int64_t rolling_ts = rolls ? h.max_timestamp : follower_rolling_ts(s, h.max_timestamp);
+    while (n < used) {
+        batch_header nh;
+        batch_header_parse(batches + n, &nh);
+        size_t nt = batch_total_size(&nh);
+        if (!follower_fits(l, size, base, rolling_ts, (int64_t)n, nt, nh.max_timestamp, batch_last_offset(&nh)))
+            return 0; /* a roll inside: appended by plog_append_as_follower */
+        n += nt;
+        last = batch_last_offset(&nh);
+    }
+    if (rolls && roll(l, h.base_offset) != 0) {
+        set_err(err, errlen, "%s: appending at offset %" PRId64 ": %s", l->dir, l->leo, strerror(errno));
+        return -1;
+    }
+    segment *as = active(l);
+    seg_set_prealloc(as, l->cfg.prealloc_chunk_bytes, l->cfg.segment_bytes);
+    seg_append_prepare(as, used, &l->append_mark);
+    l->append_open = true;
+    l->append_first = h.base_offset;
+    l->append_last = last;
+    l->append_epoch = -1; /* each batch keeps its own (follower_assign_epochs) */
+    *w = (plog_write){as->log_fd, batches, used, l->append_mark.size, 0};
+    return 0;
+}
+
+int plog_append_as_follower_end(plog *l, const plog_write *w, int64_t *last_offset_out, size_t *used_out, char *err,
+                                size_t errlen) {
+    *last_offset_out = -1;
+    *used_out = 0;
+    if (!l->append_open) {
+        set_err(err, errlen, "%s: no append in flight", l->dir);
+        errno = EINVAL;
+        return -1;
+    }
+    l->append_open = false;
+    segment *s = active(l);
+    const seg_mark *mark = &l->append_mark;
+    int rc;
+    if (w->err) {
+        seg_mark_restore(s, mark);
+        errno = w->err;
+        rc = -1;
+    } else {
+        rc = seg_append_commit(s, w->data, w->len, l->cfg.index_interval_bytes, mark);
+    }
+    if (rc != 0) {
+        int saved = errno;
+        if (fio_file_size(s->log_fd) != mark->size) l->failed = true; /* could not undo */
+        errno = saved;
+        goto io_error;
+    }
+    if (follower_assign_epochs(l, w->data, w->len) != 0) {
+        int saved = errno;
+        if (seg_mark_restore(s, mark) != 0 || ec_truncate_from_end(&l->epochs, l->append_first) != 0)
+            l->failed = true;
+        errno = saved;
+        goto io_error;
+    }
+    l->leo = l->append_last + 1;
+    *used_out = w->len;
+    *last_offset_out = l->append_last;
     if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) goto io_error;
     return 0;
 io_error:

@@ -291,6 +291,19 @@ int plog_truncate_fully_and_start_at(plog *l, int64_t offset);
  * which case a prefix of whole batches may be in (*used_out, the LEO). */
 int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t *last_offset_out,
                             size_t *used_out, char *err, size_t errlen);
+/* The same in plog_append_begin's three steps, so that the data writes of
+ * several partitions can run at once (storage/write_pool.h). Begin checks
+ * the batches as above (a refusal or -1: nothing appended, nothing open).
+ * When every whole batch goes into one segment (the active one, or the one
+ * a roll due before the first batch starts), it takes that roll and fills
+ * *w (w->len > 0): plog_write_run, then plog_append_as_follower_end, which
+ * gives what plog_append_as_follower would. Otherwise *w has len 0 and
+ * nothing was done: no whole batch, or a roll inside the input, or epochs
+ * to drop first; the caller appends with plog_append_as_follower. */
+int plog_append_as_follower_begin(plog *l, const uint8_t *batches, size_t len, plog_write *w, char *err,
+                                  size_t errlen);
+int plog_append_as_follower_end(plog *l, const plog_write *w, int64_t *last_offset_out, size_t *used_out, char *err,
+                                size_t errlen);
 
 /* ---- the log cleaner (storage/log_cleaner.h) ----
  * Segment i's summary for cleaner_decide: base, .log size, largest

@@ -5,7 +5,8 @@ must not change: offsets, order, the answer per partition, the records after a k
 request that names a partition twice appends both batches in order. With num.io.threads=1 the
 loop writes alone and no writer thread exists. The Produce requests of several connections that
 arrive in the same turn of the loop are written together the same way, each connection's
-requests still served in order."""
+requests still served in order. A follower writes the partitions of one fetch answer together
+too, and its logs stay byte for byte the leader's."""
 import os
 import signal
 import struct
@@ -16,8 +17,11 @@ import uuid
 import confluent_kafka
 import pytest
 
+from cluster import HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
 from test_bad_input import API_PRODUCE, call, connect, kstring, record_batch, recv_frame, request
+from test_cluster import leaders, metadata, wait_until
 from test_network_threads import _thread_names
+from test_replication import log_bytes, replicas_identical
 
 PARTITIONS = 8
 RECORDS = 64       # per partition per request
@@ -303,3 +307,44 @@ def test_a_connections_next_request_sees_its_produce(broker):
             assert (err, end) == (0, (r + 1) * RECORDS)
     finally:
         s.close()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+@pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
+def test_follower_writes_a_fetch_answers_partitions_together(samsa_cluster_factory):
+    """A follower appends the partitions of one fetch answer as the leader appends those of a
+    Produce request: their data writes run at once on the write pool. Node 1 leads all eight
+    partitions and node 2 follows them all, so a writer thread on node 2 can only come from its
+    follower appends. Its logs must end byte for byte the leader's, and after a kill -9 of the
+    leader node 2 serves every acknowledged record."""
+    c = samsa_cluster_factory(2, overrides={"replica.lag.time.max.ms": "10000", "min.insync.replicas": "2"})
+    wait_until(lambda: len(metadata(c.node(1).bootstrap)["brokers"]) == 2, 10, "node 1 sees 2 brokers")
+    topic = "fpa-" + uuid.uuid4().hex[:6]
+    r = c.run_tool("kafka-topics", "--bootstrap-server", c.node(1).bootstrap, "--create", "--topic", topic,
+                   "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
+    assert r.returncode == 0, r.stdout + r.stderr
+    leader = c.node(1)
+    wait_until(lambda: set(leaders(metadata(leader.bootstrap, [topic]), topic).values()) == {1}, 15,
+               "node 1 leads every partition")
+    s = connect(leader)
+    rounds_max, done = 8, 0
+    try:
+        for r in range(rounds_max):
+            parts = [(p, record_batch(values(r, p))) for p in range(PARTITIONS)]  # 8 x 64 KiB, acks=all
+            answer = parse_produce(call(s, API_PRODUCE, 8, r, produce_request(topic, parts)))
+            assert answer == [(p, 0, r * RECORDS) for p in range(PARTITIONS)]
+            done = r + 1
+            if writer_threads(c.node(2)) and done >= 3:
+                break
+    finally:
+        s.close()
+    assert writer_threads(c.node(2)), f"node 2 wrote no fetch answer's partitions together in {done} rounds"
+    wait_until(lambda: replicas_identical(c, topic, PARTITIONS, nodes=(1, 2)), 20, "identical replicas")
+    assert all(len(log_bytes(c, 2, topic, p)) > done * RECORDS * VALUE_BYTES for p in range(PARTITIONS))
+    c.kill9(1)
+    wait_until(lambda: set(leaders(metadata(c.node(2).bootstrap, [topic]), topic).values()) == {2}, 20,
+               "node 2 leads every partition")
+    for p in range(PARTITIONS):
+        got = read_partition(c.node(2), topic, p, done * RECORDS)
+        assert [o for o, _ in got] == list(range(done * RECORDS))
+        assert [v for _, v in got] == [v for r in range(done) for v in values(r, p)]

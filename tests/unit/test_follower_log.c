@@ -41,6 +41,40 @@ static char g_root[128];
 
 /* An uncompressed v2 batch of n records of value_size bytes (values vary
  * with seed), timestamps ts0, ts0+1, ...; baseOffset 0, epoch 0. */
+/* The follower appends of every test go through here: plog_append_as_follower,
+ * or with g_split its three steps (begin, the write, end) as the replica
+ * manager takes them when it writes a fetch answer's partitions at once,
+ * falling back to plog_append_as_follower when begin leaves it (w.len 0).
+ * The whole suite runs both ways and must see the same logs. */
+static bool g_split;
+static int g_splits, g_fallbacks;
+
+static int follower_append(plog *l, const uint8_t *batches, size_t len, int64_t *last, size_t *used, char *err,
+                           size_t errlen) {
+    if (!g_split) return plog_append_as_follower(l, batches, len, last, used, err, errlen);
+    plog_write w;
+    *last = -1;
+    *used = 0;
+    int rc = plog_append_as_follower_begin(l, batches, len, &w, err, errlen);
+    if (rc != 0) {
+        CHECK(!plog_append_in_flight(l), "a refused begin leaves nothing open");
+        return rc;
+    }
+    if (w.len == 0) {
+        g_fallbacks++;
+        return plog_append_as_follower(l, batches, len, last, used, err, errlen);
+    }
+    g_splits++;
+    CHECK(plog_append_in_flight(l), "begun");
+    plog_write wx;
+    char ex[64];
+    errno = 0;
+    CHECK(plog_append_as_follower_begin(l, batches, len, &wx, ex, sizeof ex) == -1 && errno == EBUSY,
+          "one append at a time");
+    plog_write_run(&w);
+    return plog_append_as_follower_end(l, &w, last, used, err, errlen);
+}
+
 static uint8_t *make_batch(int n, int value_size, int64_t ts0, int seed, size_t *len) {
     kwriter recs;
     kw_init(&recs);
@@ -207,7 +241,7 @@ static int replicate(plog *a, plog *b, int64_t until, int32_t max, size_t extra)
         int64_t last;
         size_t used;
         char err[256] = "";
-        int rc = plog_append_as_follower(b, buf, len, &last, &used, err, sizeof err);
+        int rc = follower_append(b, buf, len, &last, &used, err, sizeof err);
         free(buf);
         if (rc != 0) {
             fprintf(stderr, "replicate: rc %d: %s\n", rc, err);
@@ -364,14 +398,14 @@ static void test_refusals(void) {
     size_t used, len;
     /* 10 offsets in. */
     uint8_t *x = leader_batch(0, 2, 10, 30, 0, &len);
-    CHECK(plog_append_as_follower(b, x, len, &last, &used, err, sizeof err) == 0 && last == 9 && used == len,
+    CHECK(follower_append(b, x, len, &last, &used, err, sizeof err) == 0 && last == 9 && used == len,
           "first append");
     free(x);
     int64_t size = plog_size(b);
     /* Base offset below and above the LEO. */
     x = leader_batch(7, 2, 3, 30, 1, &len);
     err[0] = 0;
-    CHECK(plog_append_as_follower(b, x, len, &last, &used, err, sizeof err) == PLOG_UNEXPECTED_APPEND_OFFSET &&
+    CHECK(follower_append(b, x, len, &last, &used, err, sizeof err) == PLOG_UNEXPECTED_APPEND_OFFSET &&
               used == 0 && last == -1 && strstr(err, "log end offset 10"),
           "base 7 refused: %s", err);
     free(x);
@@ -410,26 +444,26 @@ static void test_refusals(void) {
         else if (cases[i].width == 4) bh_put_u32(p, (uint32_t)cases[i].v);
         else bh_put_u64(p, cases[i].v);
         err[0] = 0;
-        int rc = plog_append_as_follower(b, work, all, &last, &used, err, sizeof err);
+        int rc = follower_append(b, work, all, &last, &used, err, sizeof err);
         CHECK(rc == cases[i].rc && used == 0 && err[0], "%s: rc %d (%s)", cases[i].what, rc, err);
         CHECK(plog_end_offset(b) == 10 && plog_size(b) == size, "%s: nothing appended", cases[i].what);
     }
     /* Too large for a segment (2048 bytes). */
     x = leader_batch(10, 2, 30, 100, 5, &len);
-    CHECK(plog_append_as_follower(b, x, len, &last, &used, err, sizeof err) == PLOG_BATCH_TOO_LARGE,
+    CHECK(follower_append(b, x, len, &last, &used, err, sizeof err) == PLOG_BATCH_TOO_LARGE,
           "bigger than segment.bytes: %s", err);
     free(x);
     /* A mere header fragment and a first batch cut short: nothing used. */
-    CHECK(plog_append_as_follower(b, buf, 11, &last, &used, err, sizeof err) == 0 && used == 0 && last == -1,
+    CHECK(follower_append(b, buf, 11, &last, &used, err, sizeof err) == 0 && used == 0 && last == -1,
           "11 bytes");
-    CHECK(plog_append_as_follower(b, buf, l1 - 1, &last, &used, err, sizeof err) == 0 && used == 0, "cut first");
-    CHECK(plog_append_as_follower(b, buf, 0, &last, &used, err, sizeof err) == 0 && used == 0, "empty");
+    CHECK(follower_append(b, buf, l1 - 1, &last, &used, err, sizeof err) == 0 && used == 0, "cut first");
+    CHECK(follower_append(b, buf, 0, &last, &used, err, sizeof err) == 0 && used == 0, "empty");
     CHECK(plog_end_offset(b) == 10 && plog_size(b) == size, "still nothing");
     /* Two whole batches and half the third: the two go in. */
-    CHECK(plog_append_as_follower(b, buf, l1 + l2 + l3 / 2, &last, &used, err, sizeof err) == 0 &&
+    CHECK(follower_append(b, buf, l1 + l2 + l3 / 2, &last, &used, err, sizeof err) == 0 &&
               used == l1 + l2 && last == 13 && plog_end_offset(b) == 14,
           "partial trailing batch left out");
-    CHECK(plog_append_as_follower(b, buf + l1 + l2, l3, &last, &used, err, sizeof err) == 0 && used == l3 &&
+    CHECK(follower_append(b, buf + l1 + l2, l3, &last, &used, err, sizeof err) == 0 && used == l3 &&
               last == 15,
           "the rest");
     free(buf);
@@ -448,7 +482,7 @@ static int append_one(plog *b, int64_t base, int32_t epoch, int n, char *err) {
     size_t len, used;
     int64_t last;
     uint8_t *x = leader_batch(base, epoch, n, 25, (int)base, &len);
-    int rc = plog_append_as_follower(b, x, len, &last, &used, err, 256);
+    int rc = follower_append(b, x, len, &last, &used, err, 256);
     free(x);
     return rc;
 }
@@ -465,17 +499,17 @@ static void test_offset_gaps(void) {
     int64_t last;
     size_t used, len, l2, l3;
     uint8_t *x = leader_batch(0, 2, 10, 30, 0, &len);
-    CHECK(plog_append_as_follower(b, x, len, &last, &used, err, sizeof err) == 0 && last == 9, "first");
+    CHECK(follower_append(b, x, len, &last, &used, err, sizeof err) == 0 && last == 9, "first");
     free(x);
     x = leader_batch(15, 2, 3, 30, 1, &len);
-    CHECK(plog_append_as_follower(b, x, len, &last, &used, err, sizeof err) == 0 && last == 17 &&
+    CHECK(follower_append(b, x, len, &last, &used, err, sizeof err) == 0 && last == 17 &&
               plog_end_offset(b) == 18, "a batch past the LEO: %s", err);
     free(x);
     uint8_t *b2 = leader_batch(20, 2, 2, 30, 2, &l2), *b3 = leader_batch(40, 2, 2, 30, 3, &l3);
     uint8_t *buf = malloc(l2 + l3);
     memcpy(buf, b2, l2);
     memcpy(buf + l2, b3, l3);
-    CHECK(plog_append_as_follower(b, buf, l2 + l3, &last, &used, err, sizeof err) == 0 && last == 41 &&
+    CHECK(follower_append(b, buf, l2 + l3, &last, &used, err, sizeof err) == 0 && last == 41 &&
               used == l2 + l3 && plog_end_offset(b) == 42, "gaps inside one response: %s", err);
     plog_slice s;
     uint8_t hdr[BATCH_HEADER_SIZE];
@@ -514,12 +548,12 @@ static void test_epochs(void) {
     uint8_t *both = malloc(l1 + l2);
     memcpy(both, x1, l1);
     memcpy(both + l1, x2, l2);
-    CHECK(plog_append_as_follower(b, both, l1 + l2, &last, &used, err, sizeof err) == PLOG_EPOCH_REGRESSION &&
+    CHECK(follower_append(b, both, l1 + l2, &last, &used, err, sizeof err) == PLOG_EPOCH_REGRESSION &&
               plog_end_offset(b) == 10 && plog_latest_epoch(b) == 5,
           "7 then 6 refused, nothing assigned");
     /* Newer epochs inside one input each start where their batch does. */
     bh_put_u32(both + l1 + BATCH_OFF_LEADER_EPOCH, 8); /* not under the CRC */
-    CHECK(plog_append_as_follower(b, both, l1 + l2, &last, &used, err, sizeof err) == 0 && last == 11, "7, 8");
+    CHECK(follower_append(b, both, l1 + l2, &last, &used, err, sizeof err) == 0 && last == 11, "7, 8");
     ck = epoch_file(db);
     CHECK(ck && !strcmp(ck, "0\n4\n2 0\n5 6\n7 10\n8 11\n"), "checkpoint %s", ck);
     free(ck);
@@ -930,7 +964,7 @@ static void test_io_errors(void) {
     storage_fio.pwrite = faulty_pwrite;
     g_fail_after = 0;
     g_fail_errno = ENOSPC;
-    CHECK(buf && plog_append_as_follower(b, buf, len, &last, &used, err, sizeof err) == -1 && errno == ENOSPC &&
+    CHECK(buf && follower_append(b, buf, len, &last, &used, err, sizeof err) == -1 && errno == ENOSPC &&
               used == 0 && plog_end_offset(b) == leo && plog_size(b) == size,
           "ENOSPC on the segment: %s", err);
     storage_fio_reset();
@@ -960,14 +994,14 @@ static void test_io_errors(void) {
     leo = 40;
     size = plog_size(b);
     storage_fio.write = faulty_write;
-    int rc = buf ? plog_append_as_follower(b, buf, len, &last, &used, err, sizeof err) : 99;
+    int rc = buf ? follower_append(b, buf, len, &last, &used, err, sizeof err) : 99;
     CHECK(rc == -1, "rc %d: %s", rc, err);
     CHECK(plog_end_offset(b) < 50 && plog_latest_epoch(b) == 1 && plog_size(b) == size + (int64_t)used &&
               (used == 0 ? last == -1 : last == plog_end_offset(b) - 1),
           "epoch write failed: LEO %" PRId64 ", used %zu, last %" PRId64 ", epoch %d, size %" PRId64 " vs %" PRId64, plog_end_offset(b), used, last, plog_latest_epoch(b), plog_size(b), size);
     storage_fio_reset();
     size_t before = used;
-    CHECK(plog_append_as_follower(b, buf + before, len - before, &last, &used, err, sizeof err) == 0 &&
+    CHECK(follower_append(b, buf + before, len - before, &last, &used, err, sizeof err) == 0 &&
               before + used == whole,
           "retried from where it stopped");
     free(buf);
@@ -1050,15 +1084,28 @@ int main(void) {
         perror("mkdtemp");
         return 2;
     }
-    test_replicate_identical();
-    test_refusals();
-    test_offset_gaps();
-    test_epochs();
-    test_truncate_and_reappend();
-    test_truncate_fully();
-    test_io_errors();
-    test_kill_points();
-    test_hw_checkpoint();
+    for (int pass = 0; pass < 2; pass++) {
+        g_split = pass == 1;
+        if (g_split) { /* the same again in a fresh directory, in three steps */
+            remove_tree(g_root);
+            snprintf(g_root, sizeof g_root, "/tmp/samsa-follower-XXXXXX");
+            if (!mkdtemp(g_root)) {
+                perror("mkdtemp");
+                return 2;
+            }
+        }
+        test_replicate_identical();
+        test_refusals();
+        test_offset_gaps();
+        test_epochs();
+        test_truncate_and_reappend();
+        test_truncate_fully();
+        test_io_errors();
+        test_kill_points();
+        test_hw_checkpoint();
+    }
+    /* both ways of the split were taken: one write, and a roll inside */
+    CHECK(g_splits > 20 && g_fallbacks > 0, "split appends %d, fallbacks %d", g_splits, g_fallbacks);
     remove_tree(g_root);
     printf("test_follower_log: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -270,12 +270,74 @@ static void test_follower_append_rolls(void) {
     close_partition(&f);
 }
 
+/* The same bytes appended one fetch answer per batch, in the three steps
+ * the replica manager takes when it writes an answer's partitions at once
+ * (begin, the write, end): a roll due before a batch is taken at its begin,
+ * and the snapshot there still describes exactly the batches below it. */
+static void test_follower_append_in_steps(void) {
+    kwriter w;
+    kw_init(&w);
+    int64_t off = 0;
+    data_batch(&w, 1, 0, 0, true, 1, off++);
+    for (int i = 0; i < 12; i++) data_batch(&w, 2, 0, i, false, 1, off++);
+    uint8_t m[TXN_MARKER_BATCH_SIZE];
+    txn_marker_build(m, 1, 0, false, 0, 1700000000000LL);
+    bh_put_u64(m, (uint64_t)off);
+    kw_raw(&w, m, sizeof m);
+    fixture f;
+    CHECK(open_partition(&f, "steps", 600) == 0);
+    if (!f.p.log) {
+        kw_free(&w);
+        return;
+    }
+    int steps = 0;
+    for (size_t pos = 0; pos < w.len;) {
+        batch_header h;
+        batch_header_parse(w.buf + pos, &h);
+        size_t size = batch_total_size(&h);
+        plog_write pw;
+        char err[128];
+        int64_t last = -1;
+        size_t used = 0;
+        CHECK(part_txn_append_as_follower_begin(&f.p, w.buf + pos, size, &pw, err, sizeof err) == 0);
+        if (pw.len > 0) {
+            plog_write_run(&pw);
+            CHECK(part_txn_append_as_follower_end(&f.p, &pw, &last, &used, err, sizeof err) == 0);
+            steps++;
+        } else {
+            CHECK(part_txn_append_as_follower(&f.p, w.buf + pos, size, &last, &used, err, sizeof err) == 0);
+        }
+        CHECK(used == size && last == batch_last_offset(&h));
+        pos += size;
+    }
+    CHECK(steps == 14); /* one batch always fits one segment */
+    kw_free(&w);
+    int nsegs = plog_segment_count(f.p.log);
+    CHECK(nsegs >= 3);
+    int64_t *offs = NULL;
+    int n = count_snapshots(f.dir, &offs);
+    CHECK(n == nsegs - 1);
+    for (int i = 0; i < n && i + 1 < nsegs; i++) CHECK(offs[i] == plog_segment_base(f.p.log, i + 1));
+    free(offs);
+    int64_t active = plog_segment_base(f.p.log, nsegs - 1);
+    aborted_txn *e;
+    CHECK(index_entries(f.dir, active, &e) == 1 && e[0].producer_id == 1 && e[0].first_offset == 0 &&
+          e[0].last_offset == 13);
+    free(e);
+    set_hw(&f, 13);
+    CHECK(part_txn_lso(&f.p) == 0); /* the transaction is open below the marker */
+    set_hw(&f, 14);
+    CHECK(part_txn_lso(&f.p) == 14);
+    close_partition(&f);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/test_partition_txn.XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
     test_marker_bytes();
     test_leader_appends();
     test_follower_append_rolls();
+    test_follower_append_in_steps();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
