@@ -723,7 +723,8 @@ static void produce_turn_requests(broker *b) {
     int n = 0;
     for (kreq *q = list; q; q = q->next_waiting) n++;
     produce_scratch *sc = scratch_of(b);
-    produce_req **prs = sc && array_reserve((void **)&sc->reqs, &sc->reqs_cap, n, sizeof *sc->reqs) == 0 ? sc->reqs : NULL;
+    produce_req **prs = NULL;
+    if (sc && array_reserve((void **)&sc->reqs, &sc->reqs_cap, n, sizeof *sc->reqs) == 0) prs = sc->reqs;
     int live = 0, partitions = 0;
     for (kreq *q = list, *next; q; q = next) {
         next = q->next_waiting;

@@ -865,7 +865,8 @@ static void fetch_answered(kc_status st, kc_resp *resp, void *arg) {
     }
     f->failing = false;
     int n = 0;
-    for (int i = 0; i < r.responses_count; i++) n += r.responses[i].partitions_count > 0 ? r.responses[i].partitions_count : 0;
+    for (int i = 0; i < r.responses_count; i++)
+        if (r.responses[i].partitions_count > 0) n += r.responses[i].partitions_count;
     /* Requests answered meanwhile (fetches waiting for a high watermark)
      * start no connection's next request before the whole answer is handled:
      * none may delete a partition still to come here. */

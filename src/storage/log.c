@@ -1403,7 +1403,9 @@ static bool follower_fits(const plog *l, int64_t size, int64_t base, int64_t rol
 }
 
 /* The rolling timestamp follower_fits takes for segment s. */
-static int64_t follower_rolling_ts(const segment *s, int64_t first_ts) { return s->size > 0 ? s->rolling_ts : first_ts; }
+static int64_t follower_rolling_ts(const segment *s, int64_t first_ts) {
+    return s->size > 0 ? s->rolling_ts : first_ts;
+}
 
 /* Assigns the epochs of the batches in data[0..len) (Kafka's
  * maybeAssignEpochStartOffset per batch). */

@@ -4,6 +4,10 @@ benchmarks never fail CI on speed."""
 import os
 import subprocess
 
+import pytest
+
+from cluster import HAVE_ETCD
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -54,3 +58,19 @@ def test_turn_bench_smoke_prints_every_variant():
     assert len(rows) == 4, r.stdout
     assert any("num.io.threads=1 (the loop writes alone)" in l and "1.00x" in l for l in rows), r.stdout
     assert any("num.io.threads=8, socket.receive.buffer.bytes=-1" in l for l in rows), r.stdout
+
+
+@pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
+def test_follower_bench_smoke_prints_both_variants():
+    """bench/follower_bench.py at a tiny scale: a row per follower variant (a node that does not
+    start, a producer that fails or a follower that does not rejoin every ISR makes it exit
+    non-zero)."""
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = "build/release"
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "follower_bench.py"), "--smoke"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| A returning follower's catch-up |")]
+    assert len(rows) == 2, r.stdout
+    assert any("num.io.threads=1" in l and "1.00x" in l for l in rows), r.stdout
+    assert any("follower default" in l and "MB/s" in l for l in rows), r.stdout
