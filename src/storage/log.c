@@ -851,15 +851,14 @@ void plog_write_run(plog_write *w) {
     w->err = fio_pwrite_full(w->fd, w->data, w->len, w->pos) == 0 ? 0 : (errno ? errno : EIO);
 }
 
-int plog_append_end(plog *l, const plog_write *w, int64_t *first_offset, int64_t *last_offset) {
-    if (!l->append_open) {
-        errno = EINVAL;
-        return -1;
-    }
+/* Closes the open append: its write's bytes committed to the active segment
+ * (index entries, sizes) or, when the write failed, undone. 0, or -1 with
+ * errno; a log whose undo did not take is failed. */
+static int append_close(plog *l, const plog_write *w) {
     l->append_open = false;
     segment *s = active(l);
     const seg_mark *mark = &l->append_mark;
-    int rc = 0;
+    int rc;
     if (w->err) {
         seg_mark_restore(s, mark);
         errno = w->err;
@@ -871,8 +870,18 @@ int plog_append_end(plog *l, const plog_write *w, int64_t *first_offset, int64_t
         int saved = errno;
         if (fio_file_size(s->log_fd) != mark->size) l->failed = true; /* could not undo */
         errno = saved;
+    }
+    return rc;
+}
+
+int plog_append_end(plog *l, const plog_write *w, int64_t *first_offset, int64_t *last_offset) {
+    if (!l->append_open) {
+        errno = EINVAL;
         return -1;
     }
+    if (append_close(l, w) != 0) return -1;
+    segment *s = active(l);
+    const seg_mark *mark = &l->append_mark;
     int64_t first = l->append_first, last = l->append_last;
     int32_t leader_epoch = l->append_epoch;
     if (leader_epoch >= 0 && leader_epoch > ec_latest_epoch(&l->epochs) &&
@@ -1632,23 +1641,9 @@ int plog_append_as_follower_end(plog *l, const plog_write *w, int64_t *last_offs
         errno = EINVAL;
         return -1;
     }
-    l->append_open = false;
+    if (append_close(l, w) != 0) goto io_error;
     segment *s = active(l);
     const seg_mark *mark = &l->append_mark;
-    int rc;
-    if (w->err) {
-        seg_mark_restore(s, mark);
-        errno = w->err;
-        rc = -1;
-    } else {
-        rc = seg_append_commit(s, w->data, w->len, l->cfg.index_interval_bytes, mark);
-    }
-    if (rc != 0) {
-        int saved = errno;
-        if (fio_file_size(s->log_fd) != mark->size) l->failed = true; /* could not undo */
-        errno = saved;
-        goto io_error;
-    }
     if (follower_assign_epochs(l, w->data, w->len) != 0) {
         int saved = errno;
         if (seg_mark_restore(s, mark) != 0 || ec_truncate_from_end(&l->epochs, l->append_first) != 0)

@@ -214,18 +214,42 @@ static int count_snapshots(const char *dir, int64_t **offs) {
     return n;
 }
 
-static void test_follower_append_rolls(void) {
-    /* the leader's bytes: a transaction, many plain batches crossing
-     * several 600-byte segments, the abort */
-    kwriter w;
-    kw_init(&w);
+/* The leader's bytes of the follower tests: a transaction, many plain
+ * batches crossing several 600-byte segments, the abort (offsets 0-13). */
+static void leader_bytes(kwriter *w) {
+    kw_init(w);
     int64_t off = 0;
-    data_batch(&w, 1, 0, 0, true, 1, off++);
-    for (int i = 0; i < 12; i++) data_batch(&w, 2, 0, i, false, 1, off++);
+    data_batch(w, 1, 0, 0, true, 1, off++);
+    for (int i = 0; i < 12; i++) data_batch(w, 2, 0, i, false, 1, off++);
     uint8_t m[TXN_MARKER_BATCH_SIZE];
     txn_marker_build(m, 1, 0, false, 0, 1700000000000LL);
     bh_put_u64(m, (uint64_t)off);
-    kw_raw(&w, m, sizeof m);
+    kw_raw(w, m, sizeof m);
+}
+
+/* After leader_bytes were appended as follower: one snapshot at each new
+ * segment's base, describing exactly the batches below it (the roll hook
+ * applied them first), and the marker in the last segment with the aborted
+ * transaction. Returns the active segment's base. */
+static int64_t check_follower_segments(fixture *f) {
+    int nsegs = plog_segment_count(f->p.log);
+    CHECK(nsegs >= 3);
+    int64_t *offs = NULL;
+    int n = count_snapshots(f->dir, &offs);
+    CHECK(n == nsegs - 1);
+    for (int i = 0; i < n && i + 1 < nsegs; i++) CHECK(offs[i] == plog_segment_base(f->p.log, i + 1));
+    free(offs);
+    int64_t active = plog_segment_base(f->p.log, nsegs - 1);
+    aborted_txn *e;
+    CHECK(index_entries(f->dir, active, &e) == 1 && e[0].producer_id == 1 && e[0].first_offset == 0 &&
+          e[0].last_offset == 13);
+    free(e);
+    return active;
+}
+
+static void test_follower_append_rolls(void) {
+    kwriter w;
+    leader_bytes(&w);
     fixture f;
     CHECK(open_partition(&f, "follow", 600) == 0);
     if (!f.p.log) {
@@ -238,21 +262,7 @@ static void test_follower_append_rolls(void) {
     CHECK(part_txn_append_as_follower(&f.p, w.buf, w.len, &last, &used, err, sizeof err) == 0);
     CHECK(used == w.len && last == 13);
     kw_free(&w);
-    int nsegs = plog_segment_count(f.p.log);
-    CHECK(nsegs >= 3);
-    /* one snapshot at each new segment's base, describing exactly the
-     * batches below it (the roll hook applied them first) */
-    int64_t *offs = NULL;
-    int n = count_snapshots(f.dir, &offs);
-    CHECK(n == nsegs - 1);
-    for (int i = 0; i < n && i + 1 < nsegs; i++) CHECK(offs[i] == plog_segment_base(f.p.log, i + 1));
-    free(offs);
-    /* the marker is in the last segment, with the aborted transaction */
-    int64_t active = plog_segment_base(f.p.log, nsegs - 1);
-    aborted_txn *e;
-    CHECK(index_entries(f.dir, active, &e) == 1 && e[0].producer_id == 1 && e[0].first_offset == 0 &&
-          e[0].last_offset == 13);
-    free(e);
+    int64_t active = check_follower_segments(&f);
     set_hw(&f, 14);
     CHECK(part_txn_lso(&f.p) == 14);
     /* a fetch at 0 finds it in a later segment's index */
@@ -263,7 +273,8 @@ static void test_follower_append_rolls(void) {
      * segments; the index moves to .deleted with its segment */
     CHECK(plog_delete_records(f.p.log, active) == 0);
     part_txn_log_start_moved(&f.p);
-    n = count_snapshots(f.dir, &offs);
+    int64_t *offs = NULL;
+    int n = count_snapshots(f.dir, &offs);
     CHECK(n >= 0);
     for (int i = 0; i < n; i++) CHECK(offs[i] >= active);
     free(offs);
@@ -276,14 +287,7 @@ static void test_follower_append_rolls(void) {
  * and the snapshot there still describes exactly the batches below it. */
 static void test_follower_append_in_steps(void) {
     kwriter w;
-    kw_init(&w);
-    int64_t off = 0;
-    data_batch(&w, 1, 0, 0, true, 1, off++);
-    for (int i = 0; i < 12; i++) data_batch(&w, 2, 0, i, false, 1, off++);
-    uint8_t m[TXN_MARKER_BATCH_SIZE];
-    txn_marker_build(m, 1, 0, false, 0, 1700000000000LL);
-    bh_put_u64(m, (uint64_t)off);
-    kw_raw(&w, m, sizeof m);
+    leader_bytes(&w);
     fixture f;
     CHECK(open_partition(&f, "steps", 600) == 0);
     if (!f.p.log) {
@@ -312,18 +316,7 @@ static void test_follower_append_in_steps(void) {
     }
     CHECK(steps == 14); /* one batch always fits one segment */
     kw_free(&w);
-    int nsegs = plog_segment_count(f.p.log);
-    CHECK(nsegs >= 3);
-    int64_t *offs = NULL;
-    int n = count_snapshots(f.dir, &offs);
-    CHECK(n == nsegs - 1);
-    for (int i = 0; i < n && i + 1 < nsegs; i++) CHECK(offs[i] == plog_segment_base(f.p.log, i + 1));
-    free(offs);
-    int64_t active = plog_segment_base(f.p.log, nsegs - 1);
-    aborted_txn *e;
-    CHECK(index_entries(f.dir, active, &e) == 1 && e[0].producer_id == 1 && e[0].first_offset == 0 &&
-          e[0].last_offset == 13);
-    free(e);
+    check_follower_segments(&f);
     set_hw(&f, 13);
     CHECK(part_txn_lso(&f.p) == 0); /* the transaction is open below the marker */
     set_hw(&f, 14);
