@@ -48,6 +48,7 @@
 #include <openssl/err.h>
 
 #include "net/tls.h"
+#include "util/array.h"
 #include "util/log.h"
 
 #define MAX_LISTENERS 8
@@ -603,13 +604,7 @@ static void n_send(nconn *c, kwriter *w) {
 static bool n_hold(nconn *c) {
     net_server *s = c->w->srv;
     if (c->held) return true;
-    if (s->nheld == s->capheld) {
-        int cap = s->capheld ? s->capheld * 2 : 16;
-        nconn **v = realloc(s->held, (size_t)cap * sizeof *v);
-        if (!v) return false;
-        s->held = v;
-        s->capheld = cap;
-    }
+    if (array_reserve((void **)&s->held, &s->capheld, s->nheld + 1, sizeof *s->held) < 0) return false;
     s->held[s->nheld++] = c;
     c->held = true;
     c->busy++;
