@@ -496,17 +496,17 @@ static void follower_appended(broker *b, partition *p, int rc, size_t used, cons
     pr_set_local_log(&p->repl, plog_end_offset(p->log));
 }
 
-/* ReplicaFetcherThread.processPartitionData. appended: the records were
- * appended with the others of the answer (follower_appends_run); else they
- * are appended here. */
-static void follower_append(broker *b, partition *p, const FetchResponse_PartitionData *pd, bool appended) {
-    if (!appended && pd->records.len > 0 && pd->records.p) {
+/* ReplicaFetcherThread.processPartitionData. done: the bytes of the records
+ * already appended, or given up on, with the others of the answer
+ * (follower_appends_run); the rest are appended here. */
+static void follower_append(broker *b, partition *p, const FetchResponse_PartitionData *pd, size_t done) {
+    size_t len = pd->records.p && pd->records.len > 0 ? (size_t)pd->records.len : 0;
+    if (done < len) {
         size_t used = 0;
         int64_t last = -1;
         char err[256] = "";
         /* the producer state follows every batch appended (partition_txn.h) */
-        int rc = part_txn_append_as_follower(p, pd->records.p, (size_t)pd->records.len, &last, &used, err,
-                                             sizeof err);
+        int rc = part_txn_append_as_follower(p, pd->records.p + done, len - done, &last, &used, err, sizeof err);
         follower_appended(b, p, rc, used, err);
     }
     pr_follower_update_hw(&p->repl, pd->high_watermark);
@@ -528,14 +528,16 @@ static void follower_append(broker *b, partition *p, const FetchResponse_Partiti
 
 typedef struct follower_write {
     partition *p;
+    int k;          /* its place in the answer */
+    size_t records; /* the bytes of its records in the answer */
     plog_write w;
 } follower_write;
 
 static struct {
     follower_write *v;
     plog_write **writes;
-    bool *appended; /* per partition of the answer, in answer order */
-    int v_cap, writes_cap, appended_cap;
+    size_t *done; /* per partition of the answer, in answer order: the bytes follower_append skips */
+    int v_cap, writes_cap, done_cap;
 } fa; /* arrays kept for the next answer */
 
 /* Would handle_partition append this partition's records? */
@@ -552,12 +554,13 @@ static partition *answer_partition(broker *b, const FetchResponse_FetchableTopic
     return t->parts[pd->partition_index];
 }
 
-/* Appends the records of every partition of the answer that can take them
- * in one write, and marks those in fa.appended (n entries). False when
- * there is no pool or no room: all is left to follower_append. */
+/* Appends the records of every partition of the answer, each up to its
+ * first roll inside them, and sets fa.done (n entries): what
+ * follower_append then skips. False when there is no pool or no room: all
+ * is left to follower_append. */
 static bool follower_appends_run(broker *b, rm_fetcher *f, const FetchResponse *r, int16_t version, int n) {
     if (!b->appends || n < 2) return false;
-    if (array_reserve((void **)&fa.appended, &fa.appended_cap, n, sizeof *fa.appended) != 0 ||
+    if (array_reserve((void **)&fa.done, &fa.done_cap, n, sizeof *fa.done) != 0 ||
         array_reserve((void **)&fa.v, &fa.v_cap, n, sizeof *fa.v) != 0 ||
         array_reserve((void **)&fa.writes, &fa.writes_cap, n, sizeof *fa.writes) != 0)
         return false;
@@ -567,19 +570,21 @@ static bool follower_appends_run(broker *b, rm_fetcher *f, const FetchResponse *
         for (int j = 0; j < tr->partitions_count; j++, k++) {
             const FetchResponse_PartitionData *pd = &tr->partitions[j];
             partition *p = answer_partition(b, tr, pd, version);
-            fa.appended[k] = false;
+            fa.done[k] = 0;
             if (!follower_appends_here(f, p, pd) || plog_append_in_flight(p->log)) continue;
             follower_write *fw = &fa.v[begun];
             char err[256] = "";
             int rc = part_txn_append_as_follower_begin(p, pd->records.p, (size_t)pd->records.len, &fw->w, err,
                                                        sizeof err);
-            if (rc == 0 && fw->w.len == 0) continue; /* not one write: follower_append appends it */
-            fa.appended[k] = true;
+            if (rc == 0 && fw->w.len == 0) continue; /* not begun: follower_append appends it all */
             if (rc != 0) { /* refused, nothing written */
+                fa.done[k] = (size_t)pd->records.len;
                 follower_appended(b, p, rc, 0, err);
                 continue;
             }
             fw->p = p;
+            fw->k = k;
+            fw->records = (size_t)pd->records.len;
             fa.writes[begun++] = &fw->w;
         }
     }
@@ -592,6 +597,8 @@ static bool follower_appends_run(broker *b, rm_fetcher *f, const FetchResponse *
         char err[256] = "";
         int rc = part_txn_append_as_follower_end(fw->p, &fw->w, &last, &used, err, sizeof err);
         follower_appended(b, fw->p, rc, used, err);
+        /* the rest after a roll inside, unless this failed: the next fetch asks again */
+        fa.done[fw->k] = rc == 0 ? fw->w.len : fw->records;
     }
     return true;
 }
@@ -819,7 +826,7 @@ static void fetcher_schedule(rm_fetcher *f, int64_t delay_ms) {
 }
 
 static void handle_partition(broker *b, rm_fetcher *f, partition *p, const FetchResponse_PartitionData *pd,
-                             bool appended) {
+                             size_t appended) {
     if (pd->error_code == KERR_NONE) p->fetch_errors = 0;
     switch (pd->error_code) {
     case KERR_NONE:
@@ -880,7 +887,7 @@ static void fetch_answered(kc_status st, kc_resp *resp, void *arg) {
             partition *p = answer_partition(b, tr, pd, resp->api_version);
             /* only for the role and leader this fetch was sent in */
             if (!p || p->is_leader || p->fetch_from != f->leader_id || p->fetch_busy) continue;
-            handle_partition(b, f, p, pd, grouped && fa.appended[k]);
+            handle_partition(b, f, p, pd, grouped ? fa.done[k] : 0);
         }
     }
     fetcher_schedule(f, 0);
@@ -1047,6 +1054,6 @@ void rm_shutdown(broker *b) {
     rm.nfetchers = 0;
     free(fa.v);
     free(fa.writes);
-    free(fa.appended);
+    free(fa.done);
     memset(&fa, 0, sizeof fa);
 }

@@ -1416,6 +1416,28 @@ static int64_t follower_rolling_ts(const segment *s, int64_t first_ts) {
     return s->size > 0 ? s->rolling_ts : first_ts;
 }
 
+/* The bytes of the whole batches at the start of data[0..len) that go into
+ * one segment of size bytes and base offset base (rolling_ts as
+ * follower_fits takes it): the first batch always, then each next one that
+ * fits. *last: the last offset of the last batch taken. */
+static size_t follower_segment_bytes(const plog *l, const uint8_t *data, size_t len, int64_t size, int64_t base,
+                                     int64_t rolling_ts, int64_t *last) {
+    batch_header h;
+    batch_header_parse(data, &h);
+    size_t n = batch_total_size(&h);
+    *last = batch_last_offset(&h);
+    while (n < len) {
+        batch_header nh;
+        batch_header_parse(data + n, &nh);
+        size_t nt = batch_total_size(&nh);
+        if (!follower_fits(l, size, base, rolling_ts, (int64_t)n, nt, nh.max_timestamp, batch_last_offset(&nh)))
+            break;
+        n += nt;
+        *last = batch_last_offset(&nh);
+    }
+    return n;
+}
+
 /* Assigns the epochs of the batches in data[0..len) (Kafka's
  * maybeAssignEpochStartOffset per batch). */
 static int follower_assign_epochs(plog *l, const uint8_t *data, size_t len) {
@@ -1542,19 +1564,9 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
         size_t total = batch_total_size(&h);
         if (should_roll(l, total, h.max_timestamp, batch_last_offset(&h)) && roll(l, h.base_offset) != 0) goto io_error;
         segment *s = active(l);
-        size_t n = total;
-        int64_t last = batch_last_offset(&h);
-        int64_t rolling_ts = follower_rolling_ts(s, h.max_timestamp);
-        while (done + n < used) {
-            batch_header nh;
-            batch_header_parse(batches + done + n, &nh);
-            size_t nt = batch_total_size(&nh);
-            if (!follower_fits(l, s->size, s->base, rolling_ts, (int64_t)n, nt, nh.max_timestamp,
-                               batch_last_offset(&nh)))
-                break;
-            n += nt;
-            last = batch_last_offset(&nh);
-        }
+        int64_t last;
+        size_t n = follower_segment_bytes(l, batches + done, used - done, s->size, s->base,
+                                          follower_rolling_ts(s, h.max_timestamp), &last);
         seg_set_prealloc(s, l->cfg.prealloc_chunk_bytes, l->cfg.segment_bytes);
         seg_mark mark;
         seg_mark_save(s, &mark);
@@ -1598,37 +1610,30 @@ int plog_append_as_follower_begin(plog *l, const uint8_t *batches, size_t len, p
     bool drop_recordless;
     int rc = follower_check(l, batches, len, &used, &drop_recordless, err, errlen);
     if (rc != 0 || used == 0 || drop_recordless) return rc; /* drop_recordless: appended by plog_append_as_follower */
-    /* One write only when every batch goes into one segment: the active one,
-     * or the one a roll due before the first batch starts. */
+    /* One write into one segment: the active one, or the one a roll due
+     * before the first batch starts. */
     batch_header h;
     batch_header_parse(batches, &h);
-    size_t n = batch_total_size(&h);
-    int64_t last = batch_last_offset(&h);
-    bool rolls = should_roll(l, n, h.max_timestamp, last);
+    bool rolls = should_roll(l, batch_total_size(&h), h.max_timestamp, batch_last_offset(&h));
     const segment *s = active(l);
     int64_t size = rolls ? 0 : s->size, base = rolls ? h.base_offset : s->base;
     int64_t rolling_ts = rolls ? h.max_timestamp : follower_rolling_ts(s, h.max_timestamp);
-    while (n < used) {
-        batch_header nh;
-        batch_header_parse(batches + n, &nh);
-        size_t nt = batch_total_size(&nh);
-        if (!follower_fits(l, size, base, rolling_ts, (int64_t)n, nt, nh.max_timestamp, batch_last_offset(&nh)))
-            return 0; /* a roll inside: appended by plog_append_as_follower */
-        n += nt;
-        last = batch_last_offset(&nh);
-    }
+    /* the batches that go into that segment; a roll inside leaves the rest
+     * to the caller */
+    int64_t last;
+    size_t n = follower_segment_bytes(l, batches, used, size, base, rolling_ts, &last);
     if (rolls && roll(l, h.base_offset) != 0) {
         set_err(err, errlen, "%s: appending at offset %" PRId64 ": %s", l->dir, l->leo, strerror(errno));
         return -1;
     }
     segment *as = active(l);
     seg_set_prealloc(as, l->cfg.prealloc_chunk_bytes, l->cfg.segment_bytes);
-    seg_append_prepare(as, used, &l->append_mark);
+    seg_append_prepare(as, n, &l->append_mark);
     l->append_open = true;
     l->append_first = h.base_offset;
     l->append_last = last;
     l->append_epoch = -1; /* each batch keeps its own (follower_assign_epochs) */
-    *w = (plog_write){as->log_fd, batches, used, l->append_mark.size, 0};
+    *w = (plog_write){as->log_fd, batches, n, l->append_mark.size, 0};
     return 0;
 }
 

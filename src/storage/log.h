@@ -293,13 +293,15 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
                             size_t *used_out, char *err, size_t errlen);
 /* The same in plog_append_begin's three steps, so that the data writes of
  * several partitions can run at once (storage/write_pool.h). Begin checks
- * the batches as above (a refusal or -1: nothing appended, nothing open).
- * When every whole batch goes into one segment (the active one, or the one
- * a roll due before the first batch starts), it takes that roll and fills
- * *w (w->len > 0): plog_write_run, then plog_append_as_follower_end, which
- * gives what plog_append_as_follower would. Otherwise *w has len 0 and
- * nothing was done: no whole batch, or a roll inside the input, or epochs
- * to drop first; the caller appends with plog_append_as_follower. */
+ * every batch as above (a refusal or -1: nothing appended, nothing open),
+ * takes a roll due before the first batch, and fills *w with the whole
+ * batches from the first that go into that one segment (w->len > 0):
+ * plog_write_run, then plog_append_as_follower_end, which gives what
+ * plog_append_as_follower would for those bytes. When w->len is short of
+ * the whole batches (a roll inside the input), the caller appends the rest,
+ * batches + w->len, with plog_append_as_follower after the end. *w has len
+ * 0 and nothing was done when there is no whole batch, or epochs must be
+ * dropped first: the caller appends with plog_append_as_follower. */
 int plog_append_as_follower_begin(plog *l, const uint8_t *batches, size_t len, plog_write *w, char *err,
                                   size_t errlen);
 int plog_append_as_follower_end(plog *l, const plog_write *w, int64_t *last_offset_out, size_t *used_out, char *err,

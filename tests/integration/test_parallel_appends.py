@@ -348,3 +348,61 @@ def test_follower_writes_a_fetch_answers_partitions_together(samsa_cluster_facto
         got = read_partition(c.node(2), topic, p, done * RECORDS)
         assert [o for o, _ in got] == list(range(done * RECORDS))
         assert [v for _, v in got] == [v for r in range(done) for v in values(r, p)]
+
+
+def segment_bases(c, node_id, topic, partition):
+    d = os.path.join(c.node(node_id).log_dir, f"{topic}-{partition}")
+    return sorted(int(f[:-4]) for f in os.listdir(d) if f.endswith(".log"))
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+def test_a_follower_rolling_inside_a_fetch_answer_still_writes_it_at_once(samsa_cluster_factory):
+    """A follower whose segments are smaller than its leader's rolls inside a fetch answer. Begin
+    takes the batches that go into its active segment, written on the pool with the other
+    partitions'; the rest is appended after, on the loop. Node 2 (log.segment.bytes 100000: one
+    64 KiB batch a segment) is stopped while node 1 takes two requests with acks=1: one record a
+    partition, which answers the fetch node 2 had in flight (too small for the pool), then 4
+    batches of 64 KiB for each of the 8 partitions, so node 2's next fetch answer carries 4 batches
+    a partition, each with rolls inside. Before the split such an answer was appended on the loop
+    alone, and no writer thread appeared."""
+    rounds = 4
+    c = samsa_cluster_factory(2, overrides={"replica.lag.time.max.ms": "30000"},
+                              node_overrides={2: {"log.segment.bytes": "100000"}})
+    wait_until(lambda: len(metadata(c.node(1).bootstrap)["brokers"]) == 2, 10, "node 1 sees 2 brokers")
+    topic = "fra-" + uuid.uuid4().hex[:6]
+    r = c.run_tool("kafka-topics", "--bootstrap-server", c.node(1).bootstrap, "--create", "--topic", topic,
+                   "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
+    assert r.returncode == 0, r.stdout + r.stderr
+    leader = c.node(1)
+    wait_until(lambda: set(leaders(metadata(leader.bootstrap, [topic]), topic).values()) == {1}, 15,
+               "node 1 leads every partition")
+    wait_until(lambda: all(os.path.isdir(os.path.join(c.node(2).log_dir, f"{topic}-{p}"))
+                           for p in range(PARTITIONS)), 15, "node 2 holds every partition")
+    assert not writer_threads(c.node(2))
+    c.node(2).sigstop()
+    try:
+        s = connect(leader)
+        try:
+            small = [(p, record_batch(values("s", p, 1))) for p in range(PARTITIONS)]
+            answer = parse_produce(call(s, API_PRODUCE, 8, 1, produce_request(topic, small, acks=1)))
+            assert answer == [(p, 0, 0) for p in range(PARTITIONS)]
+            parts = [(p, record_batch(values(r, p))) for r in range(rounds) for p in range(PARTITIONS)]
+            answer = parse_produce(call(s, API_PRODUCE, 8, 2, produce_request(topic, parts, acks=1)))
+            assert answer == [(p, 0, 1 + r * RECORDS) for r in range(rounds) for p in range(PARTITIONS)]
+        finally:
+            s.close()
+    finally:
+        c.node(2).sigcont()
+    wait_until(lambda: replicas_identical(c, topic, PARTITIONS, nodes=(1, 2)), 30, "identical replicas")
+    assert writer_threads(c.node(2)), "node 2 wrote no fetch answer's partitions together"
+    for p in range(PARTITIONS):
+        assert segment_bases(c, 1, topic, p) == [0]
+        # the one record and the first batch share segment 0; each next batch rolls
+        assert segment_bases(c, 2, topic, p) == [0] + [1 + r * RECORDS for r in range(1, rounds)]
+    c.kill9(1)
+    wait_until(lambda: set(leaders(metadata(c.node(2).bootstrap, [topic]), topic).values()) == {2}, 30,
+               "node 2 leads every partition")
+    for p in range(PARTITIONS):
+        got = read_partition(c.node(2), topic, p, 1 + rounds * RECORDS)
+        assert [o for o, _ in got] == list(range(1 + rounds * RECORDS))
+        assert [v for _, v in got] == values("s", p, 1) + [v for r in range(rounds) for v in values(r, p)]

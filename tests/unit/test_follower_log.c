@@ -44,10 +44,11 @@ static char g_root[128];
 /* The follower appends of every test go through here: plog_append_as_follower,
  * or with g_split its three steps (begin, the write, end) as the replica
  * manager takes them when it writes a fetch answer's partitions at once,
- * falling back to plog_append_as_follower when begin leaves it (w.len 0).
+ * falling back to plog_append_as_follower when begin leaves it (w.len 0)
+ * and for the rest after a roll inside the input.
  * The whole suite runs both ways and must see the same logs. */
 static bool g_split;
-static int g_splits, g_fallbacks;
+static int g_splits, g_fallbacks, g_rests;
 
 static int follower_append(plog *l, const uint8_t *batches, size_t len, int64_t *last, size_t *used, char *err,
                            size_t errlen) {
@@ -72,7 +73,19 @@ static int follower_append(plog *l, const uint8_t *batches, size_t len, int64_t 
     CHECK(plog_append_as_follower_begin(l, batches, len, &wx, ex, sizeof ex) == -1 && errno == EBUSY,
           "one append at a time");
     plog_write_run(&w);
-    return plog_append_as_follower_end(l, &w, last, used, err, errlen);
+    rc = plog_append_as_follower_end(l, &w, last, used, err, errlen);
+    if (rc != 0 || w.len == len) return rc;
+    /* a roll inside: the rest after the end, as the replica manager does */
+    CHECK(*used == w.len, "the end took what begin wrote");
+    int64_t rest_last = -1;
+    size_t rest_used = 0;
+    rc = plog_append_as_follower(l, batches + w.len, len - w.len, &rest_last, &rest_used, err, errlen);
+    if (rest_used > 0) {
+        g_rests++;
+        *last = rest_last;
+        *used += rest_used;
+    }
+    return rc;
 }
 
 static uint8_t *make_batch(int n, int value_size, int64_t ts0, int seed, size_t *len) {
@@ -348,6 +361,8 @@ static char *epoch_file(const char *dir) {
     return (char *)read_whole(p, &n);
 }
 
+static uint8_t *log_bytes(plog *l, size_t *len);
+
 /* ---- tests ---- */
 
 static void test_replicate_identical(void) {
@@ -386,6 +401,30 @@ static void test_replicate_identical(void) {
     plog_close(a);
     plog_close(c);
     CHECK(same_files(da, dc), "identical after whole-segment appends");
+
+    /* The whole leader log in one append: the follower rolls inside it
+     * where the leader did (with g_split: begin takes the first segment's
+     * batches, the rest goes in after the end). */
+    char dd[256];
+    path_of(dd, sizeof dd, "id-d");
+    a = open_log(da, INT64_MAX, -1);
+    plog *d = open_log(dd, 0, -1);
+    if (!a || !d) return;
+    size_t all;
+    uint8_t *everything = log_bytes(a, &all);
+    int64_t last = -1;
+    size_t used = 0;
+    char err[256] = "";
+    int rests = g_rests;
+    CHECK(follower_append(d, everything, all, &last, &used, err, sizeof err) == 0 && used == all &&
+              last == plog_end_offset(a) - 1,
+          "one append of %zu bytes: used %zu, last %" PRId64 " (%s)", all, used, last, err);
+    CHECK(!g_split || g_rests == rests + 1, "the rest after the first segment appended after the end");
+    free(everything);
+    same_answers(a, d);
+    plog_close(a);
+    plog_close(d);
+    CHECK(same_files(da, dd), "identical after one append of the whole log");
 }
 
 static void test_refusals(void) {
@@ -1104,8 +1143,11 @@ int main(void) {
         test_kill_points();
         test_hw_checkpoint();
     }
-    /* both ways of the split were taken: one write, and a roll inside */
-    CHECK(g_splits > 20 && g_fallbacks > 0, "split appends %d, fallbacks %d", g_splits, g_fallbacks);
+    /* every way of the split was taken: one write, a roll inside (the rest
+     * appended after), and begin leaving it all */
+    CHECK(g_splits > 20 && g_rests > 0 && g_fallbacks > 0, "split appends %d, rests %d, fallbacks %d", g_splits,
+          g_rests, g_fallbacks);
+    printf("split appends %d, rests after a roll inside %d, fallbacks %d\n", g_splits, g_rests, g_fallbacks);
     remove_tree(g_root);
     printf("test_follower_log: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
