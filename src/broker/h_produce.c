@@ -257,10 +257,35 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
  * With acks=all, *wait_for gets the offset the HW must reach (else -1).
  * A transactional batch that needs verification is not appended: *verify
  * is filled (needed) and the caller asks the coordinator. */
+/* The checks records_validate makes for partition `index` of t (Kafka's
+ * LogValidator settings). */
+static void validate_opts(const topic_rt *t, int32_t index, int64_t now, karena *a, rec_validate_opts *opts) {
+    rec_validate_opts_default(opts);
+    opts->max_message_bytes = t->cfg.max_message_bytes;
+    opts->log_append_time = t->cfg.log_append_time;
+    opts->now_ms = now;
+    opts->timestamp_difference_max_ms = t->cfg.message_timestamp_difference_max_ms;
+    opts->compacted = strstr(t->cfg.cleanup_policy, "compact") != NULL;
+    opts->topic_partition = karena_sprintf(a, "%s-%d", t->name, index);
+}
+
+/* A partition's batch validated ahead on the write pool (validate_ahead):
+ * what records_validate gave, to be taken where it would have run. */
+typedef struct prevalidated {
+    bool done;          /* validated ahead: the fields below hold */
+    int ec;
+    rec_batch_info info;
+    const char *errmsg; /* static or in arena */
+    karena arena;       /* the job's own: several jobs of one request run at once */
+    uint8_t *buf;       /* the job: the batch in the frame, validated in place */
+    size_t len;
+    rec_validate_opts opts;
+} prevalidated;
+
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
                               int16_t acks, kstr transactional_id, ProduceResponse_PartitionProduceResponse *out,
                               int64_t now, partition **wait_p, int64_t *wait_for, partition_verify *verify,
-                              append_group *g) {
+                              append_group *g, prevalidated *pre) {
     *wait_for = -1;
     out->index = pd->index;
     int16_t perr;
@@ -303,21 +328,23 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         return;
     }
     rec_validate_opts opts;
-    rec_validate_opts_default(&opts);
-    opts.max_message_bytes = t->cfg.max_message_bytes;
-    opts.log_append_time = t->cfg.log_append_time;
-    opts.now_ms = now;
-    opts.timestamp_difference_max_ms = t->cfg.message_timestamp_difference_max_ms;
-    opts.compacted = strstr(t->cfg.cleanup_policy, "compact") != NULL;
-    opts.topic_partition = karena_sprintf(&req->arena, "%s-%d", t->name, p->index);
+    validate_opts(t, p->index, now, &req->arena, &opts);
     rec_batch_info info;
     uint8_t *converted = NULL;
     size_t converted_len = 0;
     const char *errmsg = NULL;
     /* The frame is ours: validation may rewrite timestamps and CRC in place. */
     uint8_t *buf = (uint8_t *)pd->records.p;
-    int ec = records_validate(buf, (size_t)pd->records.len, &opts, &req->arena, &info, &converted,
-                              &converted_len, &errmsg);
+    int ec;
+    if (pre && pre->done) { /* the same checks, made on the pool */
+        ec = pre->ec;
+        info = pre->info;
+        /* the answer may outlive the job's arena */
+        if (pre->errmsg) errmsg = karena_sprintf(&req->arena, "%s", pre->errmsg);
+    } else {
+        ec = records_validate(buf, (size_t)pd->records.len, &opts, &req->arena, &info, &converted, &converted_len,
+                              &errmsg);
+    }
     if (ec != KERR_NONE) {
         out->error_code = (int16_t)ec;
         /* Only Kafka's RecordValidationException (INVALID_RECORD,
@@ -511,6 +538,8 @@ typedef struct produce_req {
     partition_wait *candidates; /* appended partitions that may wait for their HW */
     partition_verify *verifies;
     int partitions;             /* named in the request */
+    prevalidated *pre;          /* per partition named, in request order, or NULL (validate_ahead) */
+    int64_t now;                /* the wall clock its validation used; 0 = not yet read */
     void *quota;                /* request_percentage sensor (quota_request_begin), or NULL */
     int64_t handler_ns;         /* its share of the loop's time, for that quota */
 } produce_req;
@@ -546,8 +575,9 @@ static bool produce_begin(broker *b, produce_req *pr, append_group *g) {
     w->holds = 1;
     ProduceResponse *resp = &w->resp;
     ProduceResponse_init(resp);
-    int64_t now = wall_clock_ms();
+    int64_t now = pr->now ? pr->now : wall_clock_ms();
     bool bad_acks = rq->acks != 0 && rq->acks != 1 && rq->acks != -1;
+    int k = 0; /* the partition's place in the request */
     /* KafkaApis: a transactional producer needs WRITE on its transactional id */
     bool txn_denied = rq->transactional_id.len >= 0 &&
                       !authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TRANSACTIONAL_ID, rq->transactional_id);
@@ -574,7 +604,7 @@ static bool produce_begin(broker *b, produce_req *pr, append_group *g) {
         to->partition_responses_count = np;
         topic_rt *t = broker_topic(b, td->name);
         bool topic_ok = txn_denied || authz_allowed_k(req, AZ_OP_WRITE, AZ_RES_TOPIC, td->name);
-        for (int j = 0; j < np; j++) {
+        for (int j = 0; j < np; j++, k++) {
             ProduceResponse_PartitionProduceResponse *po = &to->partition_responses[j];
             ProduceResponse_PartitionProduceResponse_init(po);
             po->index = td->partition_data[j].index;
@@ -598,7 +628,7 @@ static bool produce_begin(broker *b, produce_req *pr, append_group *g) {
                 }
                 *pw = (partition_wait){w, po, NULL, -1, pr->candidates};
                 produce_partition(b, req, t, &td->partition_data[j], rq->acks, rq->transactional_id, po, now, &pw->p,
-                                  &pw->required, &v, g);
+                                  &pw->required, &v, g, pr->pre ? &pr->pre[k] : NULL);
                 if (v.needed) {
                     partition_verify *pv = karena_calloc(&req->arena, 1, sizeof *pv);
                     if (!pv) {
@@ -709,12 +739,100 @@ typedef struct produce_scratch {
     produce_req **reqs;
     pending_append *appends;
     plog_write **writes;
-    int reqs_cap, appends_cap, writes_cap;
+    prevalidated *pre;     /* validate_ahead: one per partition of the turn */
+    prevalidated **jobs;
+    int reqs_cap, appends_cap, writes_cap, pre_cap, jobs_cap;
+    int pre_used;          /* entries whose arenas are to be freed */
 } produce_scratch;
 
 static produce_scratch *scratch_of(broker *b) {
     if (!b->produce_scratch) b->produce_scratch = calloc(1, sizeof *b->produce_scratch);
     return b->produce_scratch;
+}
+
+/* ---- validation ahead ----
+ *
+ * records_validate (the CRC, decompression, every record's framing) is the
+ * produce path's CPU besides the copies; Kafka runs it on its request
+ * handler threads. When a turn carries at least WPOOL_PARALLEL_MIN_BYTES
+ * of v2 batches in two or more partitions, they are all validated at once
+ * on the write pool before the requests are begun; produce_partition then
+ * takes each result where it would have validated, so the answers and
+ * their order are those of validation on the loop. A batch of a partition
+ * that is then refused for another reason was validated for nothing, as
+ * its bytes were received for nothing. */
+
+static void validate_one(void *ctx, int i) {
+    prevalidated *v = ((prevalidated **)ctx)[i];
+    uint8_t *converted = NULL;
+    size_t converted_len = 0;
+    v->ec = records_validate(v->buf, v->len, &v->opts, &v->arena, &v->info, &converted, &converted_len, &v->errmsg);
+    if (v->ec == KERR_NONE && converted) v->done = false; /* (a v2 batch is never converted) validated again */
+}
+
+/* A partition's records that validate_ahead takes: one or more v2 batches
+ * of a v3+ request (older requests and magics are converted on the loop). */
+static bool validated_ahead(const produce_req *pr, const ProduceRequest_PartitionProduceData *pd) {
+    return pr->req->api_version >= 3 && pd->records.p && pd->records.len > BATCH_OFF_ATTRIBUTES + 1 &&
+           pd->records.p[BATCH_OFF_MAGIC] == 2;
+}
+
+/* The validation work of those records, in bytes: a compressed batch is
+ * decompressed and its records read, about four times its size. */
+static size_t validation_bytes(const ProduceRequest_PartitionProduceData *pd) {
+    bool compressed = bh_get_u16(pd->records.p + BATCH_OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK;
+    return (size_t)pd->records.len * (compressed ? 4 : 1);
+}
+
+static void validate_ahead(broker *b, produce_scratch *sc, produce_req **prs, int live, int partitions) {
+    sc->pre_used = 0;
+    if (!b->appends || partitions < 2) return;
+    size_t total = 0;
+    int n = 0;
+    for (int r = 0; r < live; r++)
+        for (int i = 0; i < prs[r]->r.topic_data_count; i++) {
+            const ProduceRequest_TopicProduceData *td = &prs[r]->r.topic_data[i];
+            for (int j = 0; j < td->partition_data_count; j++)
+                if (validated_ahead(prs[r], &td->partition_data[j])) {
+                    total += validation_bytes(&td->partition_data[j]);
+                    n++;
+                }
+        }
+    if (n < 2 || total < WPOOL_PARALLEL_MIN_BYTES) return;
+    if (array_reserve((void **)&sc->pre, &sc->pre_cap, partitions, sizeof *sc->pre) != 0 ||
+        array_reserve((void **)&sc->jobs, &sc->jobs_cap, n, sizeof *sc->jobs) != 0)
+        return; /* validated on the loop */
+    int64_t now = wall_clock_ms();
+    int used = 0, jobs = 0;
+    for (int r = 0; r < live; r++) {
+        produce_req *pr = prs[r];
+        pr->now = now;
+        pr->pre = &sc->pre[used];
+        for (int i = 0; i < pr->r.topic_data_count; i++) {
+            const ProduceRequest_TopicProduceData *td = &pr->r.topic_data[i];
+            topic_rt *t = broker_topic(b, td->name);
+            for (int j = 0; j < td->partition_data_count; j++) {
+                const ProduceRequest_PartitionProduceData *pd = &td->partition_data[j];
+                prevalidated *v = &sc->pre[used++];
+                memset(v, 0, sizeof *v);
+                karena_init(&v->arena, 0);
+                if (!t || !validated_ahead(pr, pd)) continue;
+                v->done = true;
+                v->buf = (uint8_t *)pd->records.p;
+                v->len = (size_t)pd->records.len;
+                validate_opts(t, pd->index, now, &pr->req->arena, &v->opts);
+                sc->jobs[jobs++] = v;
+            }
+        }
+    }
+    sc->pre_used = used;
+    wpool_run_each(b->appends, validate_one, sc->jobs, jobs);
+}
+
+/* The job arenas, once every request of the turn is begun. */
+static void validate_ahead_done(produce_scratch *sc) {
+    for (int i = 0; i < sc->pre_used; i++) karena_free(&sc->pre[i].arena);
+    sc->pre_used = 0;
 }
 
 static void produce_turn_requests(broker *b) {
@@ -749,6 +867,9 @@ static void produce_turn_requests(broker *b) {
         partitions += pr->partitions;
     }
     if (!prs) return;
+    int64_t tv = monotonic_ns();
+    validate_ahead(b, sc, prs, live, partitions);
+    int64_t validate_share = live ? elapsed_ns(tv) / live : 0;
     append_group g = {0};
     if (array_reserve((void **)&sc->appends, &sc->appends_cap, partitions, sizeof *sc->appends) == 0 &&
         array_reserve((void **)&sc->writes, &sc->writes_cap, partitions, sizeof *sc->writes) == 0) {
@@ -764,9 +885,10 @@ static void produce_turn_requests(broker *b) {
             prs[i] = NULL; /* answered and freed */
             continue;
         }
-        prs[i]->handler_ns += elapsed_ns(t0);
+        prs[i]->handler_ns += elapsed_ns(t0) + validate_share;
         begun++;
     }
+    validate_ahead_done(sc);
     int64_t t0 = monotonic_ns();
     append_group_end(b, &g);
     int64_t write_share = begun ? elapsed_ns(t0) / begun : 0;
@@ -802,6 +924,8 @@ void produce_turn_shutdown(broker *b) {
         free(b->produce_scratch->reqs);
         free(b->produce_scratch->appends);
         free(b->produce_scratch->writes);
+        free(b->produce_scratch->pre);
+        free(b->produce_scratch->jobs);
         free(b->produce_scratch);
         b->produce_scratch = NULL;
     }

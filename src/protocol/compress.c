@@ -38,15 +38,11 @@ const char *kcodec_name(int codec) {
 
 /* ---- output space helpers ---- */
 
-/* Make room for up to `want` bytes at the end of w without committing them;
- * returns the write pointer or NULL on allocation failure. The caller
- * commits what it used with commit_space(). */
-static uint8_t *reserve_space(kwriter *w, size_t want) {
-    size_t at = kw_reserve(w, want);
-    if (w->err) return NULL;
-    w->len = at; /* not committed yet */
-    return w->buf + at;
-}
+/* Make room for up to `want` bytes at the end of w without committing them
+ * (nor clearing them: the codec writes them); returns the write pointer or
+ * NULL on allocation failure. The caller commits what it used with
+ * commit_space(). */
+static uint8_t *reserve_space(kwriter *w, size_t want) { return kw_room(w, want); }
 
 static void commit_space(kwriter *w, size_t used) { w->len += used; }
 

@@ -358,6 +358,12 @@ size_t kw_reserve(kwriter *w, size_t n) {
     return at;
 }
 
+uint8_t *kw_room(kwriter *w, size_t n) {
+    uint8_t *p = grow(w, n);
+    if (p) w->len -= n;
+    return p;
+}
+
 void kw_patch_i32(kwriter *w, size_t at, int32_t v) {
     if (w->err || at + 4 > w->len) return;
     uint32_t u = (uint32_t)v;

@@ -157,6 +157,10 @@ void kw_array_len(kwriter *w, bool compact, int32_t n); /* n == -1: null */
 static inline void kw_no_tagged_fields(kwriter *w) { kw_uvarint(w, 0); }
 /* Reserve n bytes and return their position, to patch later. */
 size_t kw_reserve(kwriter *w, size_t n);
+/* Room for n more bytes at the end, neither committed nor cleared (a codec
+ * writes its output there): the write pointer, or NULL with w->err set.
+ * The caller commits what it wrote by adding it to w->len. */
+uint8_t *kw_room(kwriter *w, size_t n);
 void kw_patch_i32(kwriter *w, size_t at, int32_t v);
 /* Size of an unsigned varint. */
 int kw_uvarint_size(uint32_t v);

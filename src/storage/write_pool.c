@@ -1,6 +1,7 @@
 /* write_pool.c - a request's appends written on several threads at once
- * (write_pool.h). One mutex guards the run: a run has a handful of writes
- * of up to a MB each, so claiming them is nothing next to the copies. */
+ * (write_pool.h). One mutex guards the run: a run has a handful of jobs
+ * (writes, validations) of up to a MB each, so claiming them is nothing
+ * next to the work. */
 #include "storage/write_pool.h"
 
 #include <pthread.h>
@@ -16,20 +17,21 @@ struct wpool {
     int helpers;         /* at most this many threads */
     int started;
     pthread_t threads[MAX_HELPERS];
-    /* the current run, under mu */
-    plog_write *const *jobs;
+    /* the current run, under mu: fn(ctx, i) for i in [0, n) */
+    void (*fn)(void *ctx, int i);
+    void *ctx;
     int n, next, finished;
     unsigned run_id;
     bool stop;
 };
 
-/* Claims and runs writes of the current run until none is left; called
+/* Claims and runs jobs of the current run until none is left; called
  * with mu held, returns with it held. */
 static void drain(wpool *p) {
     while (p->next < p->n) {
-        plog_write *w = p->jobs[p->next++];
+        int i = p->next++;
         pthread_mutex_unlock(&p->mu);
-        plog_write_run(w);
+        p->fn(p->ctx, i);
         pthread_mutex_lock(&p->mu);
         if (++p->finished == p->n) pthread_cond_signal(&p->done);
     }
@@ -86,16 +88,15 @@ static void start_helpers(wpool *p, int want) {
     }
 }
 
-void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel) {
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += w[i]->len;
-    if (!p || n < 2 || total < min_parallel) {
-        for (int i = 0; i < n; i++) plog_write_run(w[i]);
+void wpool_run_each(wpool *p, void (*fn)(void *ctx, int i), void *ctx, int n) {
+    if (!p || n < 2) {
+        for (int i = 0; i < n; i++) fn(ctx, i);
         return;
     }
     start_helpers(p, n - 1);
     pthread_mutex_lock(&p->mu);
-    p->jobs = w;
+    p->fn = fn;
+    p->ctx = ctx;
     p->n = n;
     p->next = 0;
     p->finished = 0;
@@ -103,9 +104,22 @@ void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel) {
     pthread_cond_broadcast(&p->work);
     drain(p);
     while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
-    p->jobs = NULL;
+    p->fn = NULL;
+    p->ctx = NULL;
     p->n = p->next = p->finished = 0;
     pthread_mutex_unlock(&p->mu);
+}
+
+static void run_write(void *ctx, int i) { plog_write_run(((plog_write *const *)ctx)[i]); }
+
+void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += w[i]->len;
+    if (!p || n < 2 || total < min_parallel) {
+        for (int i = 0; i < n; i++) plog_write_run(w[i]);
+        return;
+    }
+    wpool_run_each(p, run_write, (void *)w, n);
 }
 
 int wpool_threads(const wpool *p) { return p ? p->started : 0; }

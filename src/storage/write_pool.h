@@ -7,7 +7,8 @@
  * beside it, and returns when all are done, so the caller's single-threaded
  * view of the logs is unchanged (plog_append_begin / plog_append_end around
  * it, log.h). Kafka spreads the same work over num.io.threads request
- * handler threads.
+ * handler threads. The same threads run other independent jobs of the
+ * loop's (wpool_run_each): the produce turn's batch validation.
  *
  * The helper threads ("append-writer-N") start at the first run that uses
  * them: an idle broker holds none. Owned by one thread (the event loop);
@@ -39,6 +40,13 @@ void wpool_free(wpool *p);
  * costs more than it saves on small writes. A helper that cannot be started
  * leaves its share to the caller. */
 void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel);
+
+/* Runs fn(ctx, i) for every i in [0, n) on the caller and the helpers at
+ * once, and returns when all are done; n < 2 runs on the caller alone.
+ * Each call may touch only what is its own (the broker validates a turn's
+ * batches this way, broker/h_produce.c). The caller decides whether the
+ * work is worth the wake-ups. */
+void wpool_run_each(wpool *p, void (*fn)(void *ctx, int i), void *ctx, int n);
 
 /* Helper threads started so far (tests, metrics). */
 int wpool_threads(const wpool *p);

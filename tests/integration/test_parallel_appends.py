@@ -406,3 +406,93 @@ def test_a_follower_rolling_inside_a_fetch_answer_still_writes_it_at_once(samsa_
         got = read_partition(c.node(2), topic, p, 1 + rounds * RECORDS)
         assert [o for o, _ in got] == list(range(1 + rounds * RECORDS))
         assert [v for _, v in got] == values("s", p, 1) + [v for r in range(rounds) for v in values(r, p)]
+
+
+def gzip_batch(vals, garbage=False):
+    """A v2 batch of the values, gzip-compressed (or with bytes no codec reads, CRC still right)."""
+    import gzip
+    import segment_writer as sw
+    recs = b"".join(sw.record(i, 0, None, v) for i, v in enumerate(vals))
+    data = b"\x1f\x8b not gzip at all" * 40 if garbage else gzip.compress(recs)
+    ts = int(time.time() * 1000)
+    n = len(vals)
+    after_crc = struct.pack(">hiqqqhii", 1, n - 1, ts, ts, -1, -1, -1, n) + data
+    body = struct.pack(">ibI", -1, 2, sw.crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+def produce_topics_request(topics, acks=-1):
+    """Produce v8 of several topics; topics: [(name, [(partition, batch bytes)])]."""
+    body = kstring(None) + struct.pack(">hi", acks, 30000) + struct.pack(">i", len(topics))
+    for name, parts in topics:
+        body += kstring(name) + struct.pack(">i", len(parts))
+        for p, recs in parts:
+            body += struct.pack(">ii", p, len(recs)) + recs
+    return body
+
+
+def new_compacted_topic(b, name):
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", name,
+                   "--partitions", "1", "--config", "cleanup.policy=compact")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop validates alone")
+def test_a_turns_batches_are_validated_on_the_pool_with_the_loops_answers(broker_factory):
+    """The batches of a turn with 256 KiB or more are validated at once on the write pool before
+    the requests are begun. The answer, byte for byte, must be the one of a broker that validates
+    on the loop (num.io.threads=1), for good batches (plain, gzip, a partition named twice) and
+    refused ones (a bad CRC, undecodable gzip, a wrong record count, a v1 message set, keyless
+    records in a compacted topic); and the good ones must be stored. A request whose batches are
+    all corrupt writes nothing, so only the validation can have started node's writer thread."""
+    pooled, on_loop = broker_factory(), broker_factory(num_io_threads=1)
+    topic, compacted = "va-" + uuid.uuid4().hex[:6], "vc-" + uuid.uuid4().hex[:6]
+    for b in (pooled, on_loop):
+        r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", topic,
+                       "--partitions", str(PARTITIONS))
+        assert r.returncode == 0, r.stderr
+        new_compacted_topic(b, compacted)
+    good = {0: [gzip_batch(values("g", 0))], 1: [record_batch(values("p", 1))], 5: [record_batch(values("p", 5))],
+            6: [record_batch(values("a", 6)), record_batch(values("b", 6))]}
+    parts = [(0, good[0][0]), (1, good[1][0]),
+             (2, record_batch(values("crc", 2), crc=12345)),
+             (3, gzip_batch(values("x", 3), garbage=True)),
+             (4, record_batch(values("lod", 4), last_offset_delta=3)),
+             (5, good[5][0]), (6, good[6][0]),
+             (7, record_batch(values("m1", 7), magic=1)),
+             (6, good[6][1])]
+    request_body = produce_topics_request([(topic, parts), (compacted, [(0, record_batch(values("k", 0, 4)))])])
+    assert sum(len(b) for _, b in parts) >= 256 << 10
+    answers = {}
+    for b in (pooled, on_loop):
+        s = connect(b)
+        try:
+            answers[b] = call(s, API_PRODUCE, 8, 5, request_body)
+        finally:
+            s.close()
+    assert answers[pooled] == answers[on_loop]
+    got = parse_produce(answers[pooled])
+    errors = {p: e for p, e, _ in got}
+    assert [e for _, e, _ in got] == [0, 0, 2, 2, 87, 0, 0, errors[7], 0, 87], got
+    assert errors[7] != 0
+    assert b"Compacted topic cannot accept message without key" in answers[pooled]
+    assert writer_threads(pooled)
+    for p, batches in good.items():
+        want = [v for tag in (("a", "b") if p == 6 else ("g",) if p == 0 else ("p",)) for v in values(tag, p)]
+        assert [v for _, v in read_partition(pooled, topic, p, len(want))] == want
+
+    # only corrupt batches: nothing is written, yet the validation took the pool
+    b = broker_factory()
+    r = b.run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", topic,
+                   "--partitions", str(PARTITIONS))
+    assert r.returncode == 0, r.stderr
+    s = connect(b)
+    try:
+        bad = [(p, record_batch(values("c", p), crc=p + 1)) for p in range(PARTITIONS)]
+        assert parse_produce(call(s, API_PRODUCE, 8, 6, produce_request(topic, bad))) == \
+            [(p, 2, -1) for p in range(PARTITIONS)]
+    finally:
+        s.close()
+    assert writer_threads(b), "the corrupt batches were not validated on the pool"
+    assert not [n for n in os.listdir(os.path.join(b.log_dir, f"{topic}-0")) if n.endswith(".log")
+                and os.path.getsize(os.path.join(b.log_dir, f"{topic}-0", n)) > 0]
