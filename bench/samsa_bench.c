@@ -20,11 +20,12 @@
  *            producer and consumer in one process; each record carries its
  *            send time (CLOCK_MONOTONIC), the consumer subtracts it from its
  *            receive time. Paced at RATE records/s. Prints p50/p99/p99.9/max.
- *   rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS
+ *   rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS [CODEC]
  *            the broker's own produce limit, without a client library in
- *            the way: one pre-built v2 batch per partition (about 256 KiB,
- *            uncompressed) sent in Produce v7 requests over one connection,
- *            8 in flight, for SECONDS. ACKS is 1 or -1. Prints records/s.
+ *            the way: one pre-built v2 batch per partition (about 256 KiB
+ *            of records; uncompressed, or in CODEC with random letters)
+ *            sent in Produce v7 requests over one connection, 8 in flight,
+ *            for SECONDS. ACKS is 1 or -1. Prints records/s.
  *   rawfetch HOST PORT TOPIC PARTITIONS SECONDS [MAX_BYTES]
  *            the broker's own consume limit: Fetch v11 over one connection,
  *            one request per partition always in flight (MAX_BYTES per
@@ -82,6 +83,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "protocol/batch_header.h"
+#include "protocol/compress.h"
 #include "protocol/gen/fetch_request.h"
 #include "protocol/gen/fetch_response.h"
 #include "protocol/wire.h"
@@ -664,14 +666,23 @@ static int cmd_metadata(int argc, char **argv) {
 
 /* ---- rawproduce --------------------------------------------------------- */
 
-/* One uncompressed v2 batch of n records with size-byte values, no keys. */
-static void build_batch(kwriter *w, int n, size_t size, int64_t now_ms) {
+/* One v2 batch of n records with size-byte values, no keys: uncompressed
+ * with values of 'x', or in codec with values of random capital letters,
+ * different in every record (so the codec, and the broker's validation,
+ * have work to do). */
+static void build_batch(kwriter *w, int n, size_t size, int64_t now_ms, int codec) {
     uint8_t *value = malloc(size);
     if (!value) die("malloc", "value");
     memset(value, 'x', size);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
     kwriter recs;
     kw_init(&recs);
     for (int i = 0; i < n; i++) {
+        if (codec != KCODEC_NONE)
+            for (size_t j = 0; j < size; j++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17; /* xorshift64 */
+                value[j] = (uint8_t)('A' + rng % 26);
+            }
         kwriter one;
         kw_init(&one);
         kw_i8(&one, 0);        /* attributes */
@@ -686,13 +697,20 @@ static void build_batch(kwriter *w, int n, size_t size, int64_t now_ms) {
         kw_free(&one);
     }
     free(value);
+    if (codec != KCODEC_NONE) {
+        kwriter packed;
+        kw_init(&packed);
+        if (kcompress(codec, recs.buf, recs.len, &packed, 0) != 0) die("kcompress", "failed");
+        kw_free(&recs);
+        recs = packed;
+    }
     size_t start = w->len;
     kw_i64(w, 0);                                        /* base offset */
     kw_i32(w, (int32_t)(BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD + recs.len));
     kw_i32(w, -1);                                       /* leader epoch */
     kw_i8(w, 2);                                         /* magic */
     kw_u32(w, 0);                                        /* crc, below */
-    kw_i16(w, 0);                                        /* attributes */
+    kw_i16(w, (int16_t)codec);                           /* attributes: the codec */
     kw_i32(w, n - 1);                                    /* last offset delta */
     kw_i64(w, now_ms);
     kw_i64(w, now_ms);
@@ -738,7 +756,12 @@ static int produce_v7_error(const uint8_t *body, size_t len) {
 }
 
 static int cmd_rawproduce(int argc, char **argv) {
-    if (argc != 7) die("usage", "rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS");
+    if (argc != 7 && argc != 8) die("usage", "rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS [CODEC]");
+    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    int codec = -1;
+    for (int c = 0; c < 5; c++)
+        if (!strcmp(argc == 8 ? argv[7] : "none", codecs[c])) codec = c;
+    if (codec < 0) die("usage", "CODEC: none, gzip, snappy, lz4 or zstd");
     struct sockaddr_in sa = parse_addr(argv[0], argv[1]);
     const char *topic = argv[2];
     int partitions = (int)parse_long(argv[3], "PARTITIONS", 1, 64);
@@ -752,7 +775,7 @@ static int cmd_rawproduce(int argc, char **argv) {
     clock_gettime(CLOCK_REALTIME, &wall);
     kwriter batch;
     kw_init(&batch);
-    build_batch(&batch, per_batch, size, (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+    build_batch(&batch, per_batch, size, (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000, codec);
 
     /* One request, re-sent as is; only the correlation id changes. */
     kwriter req;

@@ -74,3 +74,18 @@ def test_follower_bench_smoke_prints_both_variants():
     assert len(rows) == 2, r.stdout
     assert any("num.io.threads=1" in l and "1.00x" in l for l in rows), r.stdout
     assert any("follower default" in l and "MB/s" in l for l in rows), r.stdout
+
+
+def test_validate_bench_smoke_prints_every_variant():
+    """bench/validate_bench.py at a tiny scale: a row per codec and variant (a raw producer that
+    fails or gets an error answer makes it exit non-zero)."""
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = "build/release"
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "validate_bench.py"), "--smoke"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| Produce, 8 partitions a request |")]
+    assert len(rows) == 6, r.stdout
+    for codec in ("none", "lz4", "zstd"):
+        assert any(f", {codec}, " in l and "num.io.threads=1" in l and "1.00x" in l for l in rows), r.stdout
+        assert any(f", {codec}, " in l and "default" in l and "MB/s" in l for l in rows), r.stdout

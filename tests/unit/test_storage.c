@@ -1411,6 +1411,9 @@ static void test_lazy_creation_sync(void) {
  * other threads at once, then each ended: the logs hold exactly the bytes,
  * offsets and indexes of plain appends; a log is refused a second begin; a
  * failed write undoes its own append only. */
+/* A wpool_run_each job: counts its index. */
+static void count_job(void *ctx, int i) { ((int *)ctx)[i]++; }
+
 static void test_append_steps_on_pool(void) {
     g_test = "append_steps_on_pool";
     enum { NLOGS = 4 };
@@ -1495,6 +1498,14 @@ static void test_append_steps_on_pool(void) {
     free(b[0]);
     free(b[1]);
     free(extra);
+    /* any jobs: each index once, on the caller and the helpers (TSan sees the slots) */
+    int slots[64] = {0};
+    wpool_run_each(pool, count_job, slots, 64);
+    bool once = true;
+    for (int i = 0; i < 64; i++) once &= slots[i] == 1;
+    CHECK(once);
+    wpool_run_each(pool, count_job, slots, 1); /* one job: on the caller */
+    CHECK(slots[0] == 2 && slots[1] == 1);
     wpool_free(pool);
     /* reopened, each log recovers to what was appended */
     for (int i = 0; i < NLOGS; i++) {
