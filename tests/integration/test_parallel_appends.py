@@ -309,6 +309,20 @@ def test_a_connections_next_request_sees_its_produce(broker):
         s.close()
 
 
+def topic_led_by_node_1(c, prefix):
+    """A topic of PARTITIONS partitions on a 2-node cluster, each led by node 1 and followed by
+    node 2; -> (name, node 1)."""
+    wait_until(lambda: len(metadata(c.node(1).bootstrap)["brokers"]) == 2, 10, "node 1 sees 2 brokers")
+    topic = prefix + uuid.uuid4().hex[:6]
+    r = c.run_tool("kafka-topics", "--bootstrap-server", c.node(1).bootstrap, "--create", "--topic", topic,
+                   "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
+    assert r.returncode == 0, r.stdout + r.stderr
+    leader = c.node(1)
+    wait_until(lambda: set(leaders(metadata(leader.bootstrap, [topic]), topic).values()) == {1}, 15,
+               "node 1 leads every partition")
+    return topic, leader
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
 @pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
 def test_follower_writes_a_fetch_answers_partitions_together(samsa_cluster_factory):
@@ -318,14 +332,7 @@ def test_follower_writes_a_fetch_answers_partitions_together(samsa_cluster_facto
     follower appends. Its logs must end byte for byte the leader's, and after a kill -9 of the
     leader node 2 serves every acknowledged record."""
     c = samsa_cluster_factory(2, overrides={"replica.lag.time.max.ms": "10000", "min.insync.replicas": "2"})
-    wait_until(lambda: len(metadata(c.node(1).bootstrap)["brokers"]) == 2, 10, "node 1 sees 2 brokers")
-    topic = "fpa-" + uuid.uuid4().hex[:6]
-    r = c.run_tool("kafka-topics", "--bootstrap-server", c.node(1).bootstrap, "--create", "--topic", topic,
-                   "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
-    assert r.returncode == 0, r.stdout + r.stderr
-    leader = c.node(1)
-    wait_until(lambda: set(leaders(metadata(leader.bootstrap, [topic]), topic).values()) == {1}, 15,
-               "node 1 leads every partition")
+    topic, leader = topic_led_by_node_1(c, "fpa-")
     s = connect(leader)
     rounds_max, done = 8, 0
     try:
@@ -356,6 +363,7 @@ def segment_bases(c, node_id, topic, partition):
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+@pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed (scripts/install-deps.sh)")
 def test_a_follower_rolling_inside_a_fetch_answer_still_writes_it_at_once(samsa_cluster_factory):
     """A follower whose segments are smaller than its leader's rolls inside a fetch answer. Begin
     takes the batches that go into its active segment, written on the pool with the other
@@ -368,14 +376,7 @@ def test_a_follower_rolling_inside_a_fetch_answer_still_writes_it_at_once(samsa_
     rounds = 4
     c = samsa_cluster_factory(2, overrides={"replica.lag.time.max.ms": "30000"},
                               node_overrides={2: {"log.segment.bytes": "100000"}})
-    wait_until(lambda: len(metadata(c.node(1).bootstrap)["brokers"]) == 2, 10, "node 1 sees 2 brokers")
-    topic = "fra-" + uuid.uuid4().hex[:6]
-    r = c.run_tool("kafka-topics", "--bootstrap-server", c.node(1).bootstrap, "--create", "--topic", topic,
-                   "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
-    assert r.returncode == 0, r.stdout + r.stderr
-    leader = c.node(1)
-    wait_until(lambda: set(leaders(metadata(leader.bootstrap, [topic]), topic).values()) == {1}, 15,
-               "node 1 leads every partition")
+    topic, leader = topic_led_by_node_1(c, "fra-")
     wait_until(lambda: all(os.path.isdir(os.path.join(c.node(2).log_dir, f"{topic}-{p}"))
                            for p in range(PARTITIONS)), 15, "node 2 holds every partition")
     assert not writer_threads(c.node(2))
