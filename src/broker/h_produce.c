@@ -253,10 +253,6 @@ static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf,
                              int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
                              int64_t *wait_for, append_group *g);
 
-/* Validate and append one partition's records; fills the response entry.
- * With acks=all, *wait_for gets the offset the HW must reach (else -1).
- * A transactional batch that needs verification is not appended: *verify
- * is filled (needed) and the caller asks the coordinator. */
 /* The checks records_validate makes for partition `index` of t (Kafka's
  * LogValidator settings). */
 static void validate_opts(const topic_rt *t, int32_t index, int64_t now, karena *a, rec_validate_opts *opts) {
@@ -282,6 +278,11 @@ typedef struct prevalidated {
     rec_validate_opts opts;
 } prevalidated;
 
+/* Validate and append one partition's records; fills the response entry.
+ * With acks=all, *wait_for gets the offset the HW must reach (else -1).
+ * A transactional batch that needs verification is not appended: *verify
+ * is filled (needed) and the caller asks the coordinator. pre: its batch
+ * validated ahead, or NULL. */
 static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRequest_PartitionProduceData *pd,
                               int16_t acks, kstr transactional_id, ProduceResponse_PartitionProduceResponse *out,
                               int64_t now, partition **wait_p, int64_t *wait_for, partition_verify *verify,
