@@ -50,10 +50,17 @@ def in_every_isr(node, topic, replica):
 def one_round(cl, rnd, io_threads, S):
     leader, follower = cl.node(1), cl.node(2)
     topic = f"follow-{rnd}-{io_threads or 'default'}"
-    r = cl.run_tool("kafka-topics", "--bootstrap-server", leader.bootstrap, "--create", "--topic", topic,
-                    "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
-    if r.returncode != 0:
+
+    def create():
+        r = cl.run_tool("kafka-topics", "--bootstrap-server", leader.bootstrap, "--create", "--topic", topic,
+                        "--replica-assignment", ",".join(["1:2"] * PARTITIONS))
+        if r.returncode == 0:
+            return True
+        if "no such broker is registered" in r.stdout + r.stderr:
+            return False  # node 2 listens before node 1's image has its registration: again
         raise RuntimeError(f"create {topic}: {r.stdout}{r.stderr}")
+    if wait_for(create, 30, step=0.2) is None:
+        raise RuntimeError(f"create {topic}: node 2 not registered 30 s after its start")
     if wait_for(lambda: in_every_isr(leader, topic, 2), 30) is None:
         raise RuntimeError(f"{topic}: node 2 not in every ISR 30 s after the creation")
     cl.stop_node(2)
