@@ -137,8 +137,9 @@ class OverBudget(Exception):
 class Broker:
     """One release-build broker on free loopback ports, with its own data dir."""
 
-    def __init__(self, workdir, overrides=None):
+    def __init__(self, workdir, overrides=None, binary=None):
         ALL_BROKERS.append(self)
+        self.binary = binary or BROKER_BIN  # another build's broker, for before/after in one run
         os.makedirs(workdir, exist_ok=True)
         self.workdir = workdir
         self.port = free_port()
@@ -158,14 +159,14 @@ class Broker:
             f.write(text + "\n# bench overrides\n")
             for k, v in settings.items():
                 f.write(f"{k}={v}\n")
-        cid = run([BROKER_BIN, "storage", "random-uuid"], 30).stdout.strip()
-        run([BROKER_BIN, "storage", "format", "-t", cid, "-c", self.config], 30)
+        cid = run([self.binary, "storage", "random-uuid"], 30).stdout.strip()
+        run([self.binary, "storage", "format", "-t", cid, "-c", self.config], 30)
 
     def start(self, timeout=60):
         """Starts the broker; returns seconds from spawn to the first accepted connection."""
         out = open(self.log_path, "a")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([BROKER_BIN, self.config], stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([self.binary, self.config], stdout=out, stderr=subprocess.STDOUT)
         out.close()
         deadline = t0 + timeout
         while time.perf_counter() < deadline:
@@ -459,8 +460,8 @@ def measure_produce_peers(rep, S, work, variants=(("Samsa", {}),)):
     Ratios are taken within each round (same minute, same machine load) and given as ranges."""
     section("produce against the page cache and librdkafka's mock cluster")
     brokers = []
-    for i, (label, overrides) in enumerate(variants):
-        b = Broker(os.path.join(work, f"peers-{i}"), overrides)
+    for i, (label, overrides, *binary) in enumerate(variants):
+        b = Broker(os.path.join(work, f"peers-{i}"), overrides, *binary)
         b.start()
         brokers.append((label, b))
     data_dir = os.path.join(brokers[0][1].workdir, "data")

@@ -4,9 +4,10 @@ The step `make bench` runs (bench.py's measure_produce_peers) on its own, with o
 variants run in the same alternating rounds, for before/after comparisons of produce-path settings:
 
   SAMSA_BUILD=build/release /usr/bin/python3 bench/peer_bench.py [--smoke] [--out F.md] \\
-      [--rounds N] [--variant 'LABEL:key=value,key=value' ...]
+      [--rounds N] [--variant 'LABEL[@BUILD_DIR]:key=value,key=value' ...]
 
-Without --variant one default broker ("Samsa") runs. Every round writes the page-cache file, then
+Without --variant one default broker ("Samsa") runs. A variant with @BUILD_DIR runs that build's
+broker (another commit's, built with `make -f bench/Makefile REL=DIR`) in the same rounds. Every round writes the page-cache file, then
 at 1 and 8 partitions runs each variant and the mock in turn.
 """
 import argparse
@@ -24,9 +25,14 @@ import bench  # noqa: E402
 
 
 def parse_variant(text):
+    """'LABEL[@BUILD_DIR]:key=value,...' -> (label, overrides, broker binary or None)."""
     label, _, settings = text.partition(":")
+    label, _, build = label.partition("@")
     overrides = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
-    return label, overrides
+    binary = os.path.join(os.path.abspath(build), "samsa-broker") if build else None
+    if binary and not os.access(binary, os.X_OK):
+        raise SystemExit(f"{binary}: no broker there")
+    return label, overrides, binary
 
 
 def main():
@@ -43,7 +49,7 @@ def main():
         S["peer_rounds"] = args.rounds
     if args.records:
         S["peer_records"] = args.records
-    variants = [parse_variant(v) for v in args.variant] or [("Samsa", {})]
+    variants = [parse_variant(v) for v in args.variant] or [("Samsa", {}, None)]
     if not os.access(bench.BENCH_BIN, os.X_OK):
         raise SystemExit(f"{bench.BENCH_BIN} missing: make -f bench/Makefile REL={build}")
     started, load_before = time.time(), os.getloadavg()[0]
@@ -59,8 +65,9 @@ def main():
         for b in list(bench.ALL_BROKERS):
             b.kill9()
         shutil.rmtree(work, ignore_errors=True)
-    for label, overrides in variants:
-        rep.note(f"{label}: " + (", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"))
+    for label, overrides, binary in variants:
+        rep.note(f"{label}: " + (", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults")
+                 + (f"; broker {binary}" if binary else ""))
     now = datetime.datetime.now()
     header = (f"# Produce against its peers: {now:%Y-%m-%d %H:%M} on {socket.gethostname()}\n\n"
               f"Mode: {'smoke (figures meaningless)' if args.smoke else 'full'}; {os.cpu_count()} CPUs; build "

@@ -9,6 +9,7 @@ requests still served in order. A follower writes the partitions of one fetch an
 too, and its logs stay byte for byte the leader's."""
 import os
 import signal
+import socket
 import struct
 import threading
 import time
@@ -497,3 +498,133 @@ def test_a_turns_batches_are_validated_on_the_pool_with_the_loops_answers(broker
     assert writer_threads(b), "the corrupt batches were not validated on the pool"
     assert not [n for n in os.listdir(os.path.join(b.log_dir, f"{topic}-0")) if n.endswith(".log")
                 and os.path.getsize(os.path.join(b.log_dir, f"{topic}-0", n)) > 0]
+
+
+def send_stopped(b, sock, data):
+    """Sends data while the broker is stopped (SIGSTOP), so that all of it waits in the socket when
+    the broker resumes; a part the buffers cannot hold is sent once it runs again."""
+    errors = []
+
+    def send():
+        try:
+            sock.sendall(data)
+        except Exception as e:  # a failure in the thread fails the test
+            errors.append(repr(e))
+
+    sender = threading.Thread(target=send)
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        sender.start()
+        sender.join(10)
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    sender.join(30)
+    assert not sender.is_alive() and not errors, errors
+
+
+# Sockets on the request loop, as on this 2-core machine, even in the ThreadSanitizer step (which
+# forces network threads: they read ahead on their own). 300 KiB batches: above the 256 KiB floor.
+LOOP_SOCKETS = {"network_threads_min_cpus": 1024, "socket_receive_buffer_bytes": 1 << 20}
+BIG = 300
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+def test_one_partitions_next_request_is_read_while_its_write_runs(broker_factory):
+    """One producer, one partition: with the next request already waiting in the socket, the
+    write of the current one runs on a writer thread while the loop reads that next request into
+    memory (without handing it on). Without a waiting request the loop writes alone, as before.
+    The answers come in request order (a ListOffsets sent right behind sees both produces), the
+    offsets are dense, and every record is there after a kill -9."""
+    b = broker_factory(**LOOP_SOCKETS)
+    topic = new_topic(b, 1)
+    s = connect(b)
+    want = []
+    try:
+        # one request at a time: nothing waits behind it, no writer thread
+        answer = parse_produce(call(s, API_PRODUCE, 8, 0, produce_request(topic, [(0, record_batch(values(0, 0, BIG)))])))
+        assert answer == [(0, 0, 0)]
+        want += values(0, 0, BIG)
+        assert writer_threads(b) == []
+        for r in range(1, 4):
+            first = 2 * r - 1  # rounds 1..3: two produces (offsets 300r-300.. and 300r..) and a ListOffsets
+            a = request(API_PRODUCE, 8, 10 * r, produce_request(topic, [(0, record_batch(values(first, 0, BIG)))]))
+            c = request(API_PRODUCE, 8, 10 * r + 1, produce_request(topic, [(0, record_batch(values(first + 1, 0, BIG)))]))
+            offsets = struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + kstring(topic)
+            offsets += struct.pack(">i", 1) + struct.pack(">iq", 0, -1)  # latest
+            send_stopped(b, s, a + c + request(2, 2, 10 * r + 2, offsets))
+            base = len(want)
+            got_a, got_c, got_o = recv_frame(s), recv_frame(s), recv_frame(s)
+            assert struct.unpack_from(">i", got_a)[0] == 10 * r
+            assert parse_produce(got_a) == [(0, 0, base)]
+            assert struct.unpack_from(">i", got_c)[0] == 10 * r + 1
+            assert parse_produce(got_c) == [(0, 0, base + BIG)]
+            assert struct.unpack_from(">i", got_o)[0] == 10 * r + 2
+            pos = 4 + 4 + 4
+            (nl,) = struct.unpack_from(">h", got_o, pos)
+            pos += 2 + nl + 4
+            _index, err, _ts, end = struct.unpack_from(">ihqq", got_o, pos)
+            assert (err, end) == (0, base + 2 * BIG)
+            want += values(first, 0, BIG) + values(first + 1, 0, BIG)
+    finally:
+        s.close()
+    # only a write run beside the loop's read-ahead starts a writer for one partition
+    assert writer_threads(b) == ["append-writer-0"]
+    check_logs(b, topic, {0: want})
+    b.kill9()
+    b.start()
+    check_logs(b, topic, {0: want})
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: the loop writes alone")
+def test_a_connection_closing_in_the_middle_of_its_read_ahead_request(broker_factory):
+    """The producer sends a request, half of the next one and closes: the broker finds the end of
+    the stream while it reads ahead during the first write. The connection closes (the first
+    request's answer goes nowhere), the first request's records are in the log as one batch, the
+    half request is dropped, and the broker goes on serving others."""
+    b = broker_factory(**LOOP_SOCKETS)
+    topic = new_topic(b, 1)
+    s = connect(b)
+    a = request(API_PRODUCE, 8, 1, produce_request(topic, [(0, record_batch(values(0, 0, BIG)))]))
+    c = request(API_PRODUCE, 8, 2, produce_request(topic, [(0, record_batch(values(1, 0, BIG)))]))
+    errors = []
+
+    def send_and_close():
+        try:
+            s.sendall(a + c[: len(c) // 2])
+            s.shutdown(socket.SHUT_WR)
+        except Exception as e:  # a failure in the thread fails the test
+            errors.append(repr(e))
+
+    sender = threading.Thread(target=send_and_close)
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        sender.start()
+        sender.join(10)
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    sender.join(30)
+    assert not errors, errors
+    try:
+        s.settimeout(30)
+        rest = b""
+        while True:  # the answer to the first request may come or not; then the broker closes
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        if rest:  # then exactly the first request's answer
+            (size,) = struct.unpack_from(">i", rest)
+            assert len(rest) == 4 + size and struct.unpack_from(">i", rest, 4)[0] == 1
+            assert parse_produce(rest[4:]) == [(0, 0, 0)]
+    finally:
+        s.close()
+    assert writer_threads(b) == ["append-writer-0"], "the write did not run beside a read-ahead"
+    check_logs(b, topic, {0: values(0, 0, BIG)})
+    # the broker goes on: another producer's records follow at offset BIG
+    s2 = connect(b)
+    try:
+        answer = parse_produce(call(s2, API_PRODUCE, 8, 3, produce_request(topic, [(0, record_batch(values(2, 0, 4)))])))
+        assert answer == [(0, 0, BIG)]
+    finally:
+        s2.close()
+    check_logs(b, topic, {0: values(0, 0, BIG) + values(2, 0, 4)})
