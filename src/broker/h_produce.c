@@ -67,7 +67,6 @@ static int16_t leader_append(broker *b, partition *p, uint8_t *batch, size_t len
  * rest of the broker sees each append whole, as before. A partition named
  * twice in a request ends the group first. Lives in the request's arena. */
 typedef struct pending_append {
-    kreq *req;
     topic_rt *t;
     partition *p;
     batch_header h;
@@ -91,37 +90,12 @@ static void append_done(topic_rt *t, partition *p, const batch_header *h, size_t
 static void append_refused(const topic_rt *t, const partition *p, size_t len, int16_t error,
                            ProduceResponse_PartitionProduceResponse *out);
 
-/* fn on each connection of the group's requests, once (a request's appends
- * are side by side); true when any call returned true. */
-static bool each_connection(append_group *g, bool (*fn)(kconn *c)) {
-    bool any = false;
-    for (int i = g->ended; i < g->n; i++) {
-        kconn *c = g->v[i].req->conn;
-        if (c && (i == g->ended || g->v[i].req != g->v[i - 1].req) && fn(c)) any = true;
-    }
-    return any;
-}
-
-/* While the pool writes: the next requests of the group's connections are
- * read into memory (net/server.h), so the receive copy of a producer's next
- * request overlaps the page-cache copy of this one, on another core, even
- * for one partition. Nothing is handed on before the answers. */
-static bool read_ahead(void *ctx) { return each_connection(ctx, kconn_read_ahead); }
-
 /* Writes the group's begun appends and ends them, in request order. */
 static void append_group_end(broker *b, append_group *g) {
     if (!g || g->ended == g->n) return;
     int n = g->n - g->ended;
-    size_t bytes = 0;
-    for (int i = 0; i < n; i++) {
-        g->writes[i] = &g->v[g->ended + i].w;
-        bytes += g->writes[i]->len;
-    }
-    /* a helper's wake-up is paid only when a next request is already waiting */
-    if (b->appends && bytes >= WPOOL_PARALLEL_MIN_BYTES && each_connection(g, kconn_input_waiting))
-        wpool_run_beside(b->appends, g->writes, n, read_ahead, g);
-    else
-        wpool_run(b->appends, g->writes, n, WPOOL_PARALLEL_MIN_BYTES);
+    for (int i = 0; i < n; i++) g->writes[i] = &g->v[g->ended + i].w;
+    wpool_run(b->appends, g->writes, n, WPOOL_PARALLEL_MIN_BYTES);
     /* Every append ends before any is answered: answering may complete
      * other requests, and a connection's next request then runs at once
      * (net/server.c), which must find these logs whole. */
@@ -275,8 +249,8 @@ typedef struct partition_verify {
     struct partition_verify *next;
 } partition_verify;
 
-static void append_partition(broker *b, kreq *req, topic_rt *t, partition *p, uint8_t *buf, size_t len,
-                             batch_header *hp, int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
+static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf, size_t len, batch_header *hp,
+                             int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
                              int64_t *wait_for, append_group *g);
 
 /* The checks records_validate makes for partition `index` of t (Kafka's
@@ -434,13 +408,13 @@ static void produce_partition(broker *b, kreq *req, topic_rt *t, const ProduceRe
         verify->needed = true;
         return;
     }
-    append_partition(b, req, t, p, buf, len, &h, acks, now, out, wait_for, g);
+    append_partition(b, t, p, buf, len, &h, acks, now, out, wait_for, g);
 }
 
 /* The append once the batch is valid (and verified): producer checks,
  * the log, the answer. */
-static void append_partition(broker *b, kreq *req, topic_rt *t, partition *p, uint8_t *buf, size_t len,
-                             batch_header *hp, int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
+static void append_partition(broker *b, topic_rt *t, partition *p, uint8_t *buf, size_t len, batch_header *hp,
+                             int16_t acks, int64_t now, ProduceResponse_PartitionProduceResponse *out,
                              int64_t *wait_for, append_group *g) {
     batch_header h = *hp;
     /* Idempotent producers: a retried batch is answered, not written again. */
@@ -469,7 +443,6 @@ static void append_partition(broker *b, kreq *req, topic_rt *t, partition *p, ui
             append_refused(t, p, len, append_error(p), out);
             return;
         }
-        a->req = req;
         a->t = t;
         a->p = p;
         a->h = h;
@@ -543,7 +516,7 @@ static void partition_verified(broker *b, void *arg, int16_t error) {
         out->error_code = KERR_INVALID_TXN_STATE;
         out->error_message = KSTR_LIT("Record was not part of an ongoing transaction");
     } else {
-        append_partition(b, NULL, t, p, pv->buf, pv->len, &h, pv->acks, pv->now, out, &wait_for, NULL);
+        append_partition(b, t, p, pv->buf, pv->len, &h, pv->acks, pv->now, out, &wait_for, NULL);
     }
     if (out->error_code != KERR_NONE) pv->w->any_error = true;
     if (wait_for >= 0 && out->error_code == KERR_NONE) {

@@ -41,7 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -209,7 +208,6 @@ struct nconn {
     bool in_flight;             /* a request is with the request layer */
     bool processing;            /* inside n_process (on the server's loop: answers must not recurse) */
     bool held;                  /* answered while the server holds requests (net_server_hold) */
-    uint64_t received;          /* bytes taken off the socket (kconn_read_ahead's progress) */
     /* output */
     out_frame *out_head, *out_tail;
     size_t out_bytes;
@@ -292,7 +290,6 @@ struct net_server {
     int hold;                   /* net_server_hold depth: answered connections wait in held */
     nconn **held;
     int nheld, capheld;
-    bool reading_ahead;         /* inside kconn_read_ahead: the loop has time to read ahead */
 };
 
 static void post_to_worker(net_worker *w, int type, nconn *n, void *ptr, int32_t i32, bool flag) {
@@ -500,12 +497,11 @@ static void n_read_tls_pending(nconn *c);
  * read into memory (never handed on before the answer), so the copy from the
  * socket overlaps the request layer's work on the previous frame. Not while
  * a frame limit is in force (SASL not done yet): that limit may still change
- * with the answer in flight. On the server's own loop only inside
- * kconn_read_ahead, while the loop waits for other threads: otherwise there
- * is nothing to overlap, and the frame read early only pushes the one being
+ * with the answer in flight. Not on the server's own loop either: there is
+ * nothing to overlap, and the frame read early only pushes the one being
  * appended out of the cache. */
 static bool n_may_read_ahead(const nconn *c) {
-    return c->max_frame == 0 && !c->allow_small_frames && (!c->w->on_server_loop || c->w->srv->reading_ahead);
+    return c->max_frame == 0 && !c->allow_small_frames && !c->w->on_server_loop;
 }
 
 /* Whether bytes may be taken off the socket now. */
@@ -743,7 +739,6 @@ static void n_read(nconn *c) {
             n_close(c, NULL);
             return;
         }
-        c->received += (uint64_t)n;
         if (dst == c->rbuf + c->rlen) c->rlen += (size_t)n;
         else c->frame_got += (size_t)n;
         n_process(c);
@@ -1449,41 +1444,6 @@ void kconn_request_done(kconn *c) {
     if (merged) last->flag = true;
     pthread_mutex_unlock(&mb->lock);
     if (!merged) post_to_worker(c->worker, M_DONE, c->n, NULL, 0, false);
-}
-
-/* Only for a socket on the server's loop whose request is in flight and
- * that may read ahead: the frame is cut and kept in ready, and handed on
- * when the answer is done (n_request_done), as a network thread does. */
-static bool n_can_read_ahead(const nconn *c) {
-    return c->w->on_server_loop && c->in_flight && !c->processing && !c->closing && !c->ready &&
-           c->max_frame == 0 && !c->allow_small_frames && (!c->ssl || c->tls_ready);
-}
-
-bool kconn_input_waiting(kconn *k) {
-    if (k->closing || !n_can_read_ahead(k->n)) return false;
-    nconn *c = k->n;
-    if (c->ssl && SSL_has_pending(c->ssl)) return true;
-    int bytes = 0;
-    return ioctl(c->fd, FIONREAD, &bytes) == 0 && bytes > 0;
-}
-
-bool kconn_read_ahead(kconn *k) {
-    if (k->closing || !n_can_read_ahead(k->n)) return false;
-    nconn *c = k->n;
-    net_server *s = k->srv;
-    uint64_t before = c->received;
-    bool was = s->reading_ahead;
-    s->reading_ahead = true;
-    c->busy++; /* a close inside keeps the buffers until we are out */
-    if (n_wants_input(c)) n_read(c);
-    c->busy--;
-    s->reading_ahead = was;
-    bool more = c->received > before && !c->closing && !c->ready;
-    /* Events are left as they are: the socket is watched again when the
-     * answer is done, and the frame read early goes then. A close came
-     * from the mailbox after this pass, as always on the loop. */
-    n_maybe_release(c);
-    return more;
 }
 
 void kconn_set_frame_limit(kconn *c, int32_t max_bytes, bool allow_small) {

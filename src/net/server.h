@@ -111,15 +111,6 @@ void kconn_request_done(kconn *c);
  * before any request it did not expect runs. Nests. */
 void net_server_hold(net_server *s);
 void net_server_release(net_server *s);
-/* While the loop waits for other threads (the write pool), the next request
- * of a connection whose request is in flight may be read into memory: one
- * whole frame at most, handed on only when the current one is done, as a
- * network thread reads ahead. Only for sockets on the server's loop, with
- * no frame limit in force. kconn_input_waiting: whether the socket holds
- * bytes for it now. kconn_read_ahead: reads what is there; true when it
- * took bytes and the frame is not whole yet (more may come). */
-bool kconn_input_waiting(kconn *c);
-bool kconn_read_ahead(kconn *c);
 /* Close (after the current callback returns). */
 void kconn_close(kconn *c, const char *why);
 const char *kconn_peer(const kconn *c);

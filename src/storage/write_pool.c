@@ -88,13 +88,12 @@ static void start_helpers(wpool *p, int want) {
     }
 }
 
-/* Posts fn(ctx, i) for i in [0, n) to the helpers (up to `helpers` of
- * them), runs side(side_ctx) on the caller until it returns false or every
- * job is done, then takes the jobs no helper has claimed, and returns when
- * all are done. */
-static void run_jobs(wpool *p, void (*fn)(void *ctx, int i), void *ctx, int n, int helpers,
-                     bool (*side)(void *side_ctx), void *side_ctx) {
-    start_helpers(p, helpers);
+void wpool_run_each(wpool *p, void (*fn)(void *ctx, int i), void *ctx, int n) {
+    if (!p || n < 2) {
+        for (int i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
+    start_helpers(p, n - 1);
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
@@ -103,27 +102,12 @@ static void run_jobs(wpool *p, void (*fn)(void *ctx, int i), void *ctx, int n, i
     p->finished = 0;
     p->run_id++;
     pthread_cond_broadcast(&p->work);
-    /* the side work runs while there are writes to wait for, not longer */
-    while (side && p->finished < p->n) {
-        pthread_mutex_unlock(&p->mu);
-        bool more = side(side_ctx);
-        pthread_mutex_lock(&p->mu);
-        if (!more) break;
-    }
     drain(p);
     while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
     p->fn = NULL;
     p->ctx = NULL;
     p->n = p->next = p->finished = 0;
     pthread_mutex_unlock(&p->mu);
-}
-
-void wpool_run_each(wpool *p, void (*fn)(void *ctx, int i), void *ctx, int n) {
-    if (!p || n < 2) {
-        for (int i = 0; i < n; i++) fn(ctx, i);
-        return;
-    }
-    run_jobs(p, fn, ctx, n, n - 1, NULL, NULL);
 }
 
 static void run_write(void *ctx, int i) { plog_write_run(((plog_write *const *)ctx)[i]); }
@@ -136,14 +120,6 @@ void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel) {
         return;
     }
     wpool_run_each(p, run_write, (void *)w, n);
-}
-
-void wpool_run_beside(wpool *p, plog_write *const *w, int n, bool (*side)(void *side_ctx), void *side_ctx) {
-    if (!p || n < 1) {
-        for (int i = 0; i < n; i++) plog_write_run(w[i]);
-        return;
-    }
-    run_jobs(p, run_write, (void *)w, n, n, side, side_ctx);
 }
 
 int wpool_threads(const wpool *p) { return p ? p->started : 0; }

@@ -17,7 +17,6 @@
 #ifndef SAMSA_STORAGE_WRITE_POOL_H
 #define SAMSA_STORAGE_WRITE_POOL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "storage/log.h"
@@ -41,15 +40,6 @@ void wpool_free(wpool *p);
  * costs more than it saves on small writes. A helper that cannot be started
  * leaves its share to the caller. */
 void wpool_run(wpool *p, plog_write *const *w, int n, size_t min_parallel);
-
-/* Runs every write of w[0..n) on the helpers, a single one included, while
- * the caller runs side(side_ctx) until it returns false or the writes are
- * done (it is called at least once); the caller then
- * writes what no helper has taken yet, and returns when all are done. For
- * a caller that has other work meanwhile: the produce turn reads its
- * connections' next requests (net/server.h, kconn_read_ahead). side may
- * touch nothing the writes touch. */
-void wpool_run_beside(wpool *p, plog_write *const *w, int n, bool (*side)(void *side_ctx), void *side_ctx);
 
 /* Runs fn(ctx, i) for every i in [0, n) on the caller and the helpers at
  * once, and returns when all are done; n < 2 runs on the caller alone.

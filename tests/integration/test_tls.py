@@ -750,34 +750,3 @@ def test_tools_with_jks_client_stores(tls_factory, certs):
                    "--topic", topic, input="z\n")
     assert r.returncode != 0
     assert "Keystore was tampered with, or password was incorrect" in r.stderr, r.stdout + r.stderr
-
-
-def test_a_tls_producers_next_request_is_read_ahead_during_its_write(tls_factory, certs):
-    """Over SSL, with the sockets on the request loop: while the write of one partition's large
-    request runs on a writer thread, the loop decrypts the next request that is already waiting
-    (test_parallel_appends.py has the PLAINTEXT case). The answers come in order, the records are
-    all there and the connection stays usable."""
-    from test_bad_input import API_PRODUCE, record_batch, request
-    from test_parallel_appends import BIG, LOOP_SOCKETS, check_logs, parse_produce, produce_request, send_stopped
-    from test_parallel_appends import values, writer_threads
-    b = tls_factory({k.replace("_", "."): str(v) for k, v in LOOP_SOCKETS.items()})
-    topic = "tls-ahead"
-    create_topic(b, topic)
-    s = tls_connect(b.ssl_port, certs)
-    want = []
-    try:
-        for r in range(3):
-            a = request(API_PRODUCE, 8, 2 * r, produce_request(topic, [(0, record_batch(values(2 * r, 0, BIG)))]))
-            c = request(API_PRODUCE, 8, 2 * r + 1, produce_request(topic, [(0, record_batch(values(2 * r + 1, 0, BIG)))]))
-            send_stopped(b, s, a + c)
-            for k in range(2):
-                size = int.from_bytes(recv_exact(s, 4), "big")
-                payload = recv_exact(s, size)
-                assert int.from_bytes(payload[:4], "big") == 2 * r + k
-                assert parse_produce(payload) == [(0, 0, len(want))]
-                want += values(2 * r + k, 0, BIG)
-        assert api_versions_roundtrip(s) == 0
-    finally:
-        s.close()
-    assert writer_threads(b) == ["append-writer-0"]
-    check_logs(b, topic, {0: want})

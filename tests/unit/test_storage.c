@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1415,21 +1414,6 @@ static void test_lazy_creation_sync(void) {
 /* A wpool_run_each job: counts its index. */
 static void count_job(void *ctx, int i) { ((int *)ctx)[i]++; }
 
-/* wpool_run_beside: the thread that made the pwrite, and a side job that
- * waits (up to 5 s) until a helper has made it, counting its calls. */
-static pthread_t g_writer;
-static int g_written;
-static ssize_t recording_pwrite(int fd, const void *buf, size_t n, off_t off) {
-    g_writer = pthread_self();
-    __atomic_store_n(&g_written, 1, __ATOMIC_RELEASE);
-    return pwrite(fd, buf, n, off);
-}
-static bool side_until_written(void *ctx) {
-    int *calls = ctx;
-    for (int i = 0; i < 5000 && !__atomic_load_n(&g_written, __ATOMIC_ACQUIRE); i++) usleep(1000);
-    return ++*calls < 3; /* "more to read" twice at most, then done */
-}
-
 static void test_append_steps_on_pool(void) {
     g_test = "append_steps_on_pool";
     enum { NLOGS = 4 };
@@ -1522,24 +1506,6 @@ static void test_append_steps_on_pool(void) {
     CHECK(once);
     wpool_run_each(pool, count_job, slots, 1); /* one job: on the caller */
     CHECK(slots[0] == 2 && slots[1] == 1);
-    /* a single write beside the caller's own work: a helper makes it while
-     * the side job runs until it says it is done */
-    {
-        size_t blen;
-        uint8_t *one = make_batch(7, 1000, 7000, 1, &blen);
-        int64_t leo = plog_end_offset(logs[2]);
-        plog_write w1, *w1p = &w1;
-        CHECK(plog_append_begin(logs[2], one, blen, 3, &w1) == 0);
-        int calls = 0;
-        g_written = 0;
-        storage_fio.pwrite = recording_pwrite;
-        wpool_run_beside(pool, &w1p, 1, side_until_written, &calls);
-        storage_fio_reset();
-        CHECK(calls >= 1 && calls <= 3 && g_written == 1 && !pthread_equal(g_writer, pthread_self()));
-        int64_t f1 = -1, l1 = -1;
-        CHECK(w1.err == 0 && plog_append_end(logs[2], &w1, &f1, &l1) == 0 && f1 == leo && l1 == leo + 6);
-        free(one);
-    }
     wpool_free(pool);
     /* reopened, each log recovers to what was appended */
     for (int i = 0; i < NLOGS; i++) {
