@@ -495,14 +495,20 @@ def measure_produce_peers(rep, S, work, variants=(("Samsa", {}),)):
                 f"{span([m for m, _, _ in mock])} MB/s; mock CPU {span([c for _, c, _ in mock], '{:.2f}')} cores "
                 f"({span([e for _, _, e in mock], '{:.2f}')} CPU-ms/MB)",
                 f"{span([100 * m / p for (m, _, _), p in zip(mock, pagecache)])}% of page cache")
+        first = brokers[0][0]
         for label, _ in brokers:
             ours = runs[(label, parts)]
             to_pc = [100 * m / p for (m, _, _), p in zip(ours, pagecache)]
             to_mock = [100 * m / k for (m, _, _), (k, _, _) in zip(ours, mock)]
+            # a variant against the first one, round by round: MB/s and CPU per MB
+            to_first = "" if label == first else (
+                f"; {span([m / f if f else 0 for (m, _, _), (f, _, _) in zip(ours, runs[(first, parts)])], '{:.2f}')}x {first}'s "
+                f"MB/s at {span([e / f if f else 0 for (_, _, e), (_, _, f) in zip(ours, runs[(first, parts)])], '{:.2f}')}x "
+                f"its CPU per MB")
             rep.add("Produce vs peers", f"{label}, 1 KiB, acks=all, {parts} partition(s)",
                     f"{span([m for m, _, _ in ours])} MB/s; broker CPU {span([c for _, c, _ in ours], '{:.2f}')} cores "
                     f"({span([e for _, _, e in ours], '{:.2f}')} CPU-ms/MB)",
-                    f"{span(to_pc)}% of page cache; {span(to_mock)}% of the mock",
+                    f"{span(to_pc)}% of page cache; {span(to_mock)}% of the mock{to_first}",
                     "≥ 90% of page cache (median round)", verdict(sorted(to_pc)[len(to_pc) // 2] >= 90))
     return pagecache, runs
 

@@ -14,7 +14,7 @@
 #                          idempotent against transactional produce, commit
 #                          latency, read_committed against read_uncommitted
 #                          reads on one node (bench/txn_bench.py, ~1.5 minutes)
-#   bench/run.sh --peers [--out F] [--smoke] [--rounds N] [--variant 'LABEL:k=v,...']
+#   bench/run.sh --peers [--out F] [--smoke] [--rounds N] [--variant 'LABEL[@BUILD_DIR]:k=v,...']
 #                          1 KiB acks=all produce against the page-cache write
 #                          rate and librdkafka's mock cluster, alternating rounds
 #                          (bench/peer_bench.py, about 1-2 minutes)
