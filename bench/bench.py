@@ -455,7 +455,8 @@ def span(xs, fmt="{:,.0f}"):
 def measure_produce_peers(rep, S, work, variants=(("Samsa", {}),)):
     """1 KiB acks=all produce against its peers, in alternating rounds of the same run: the page-cache
     write rate of the data dir's file system (1 GiB of 256 KiB writes, no fsync, into the first broker's
-    data dir), each Samsa variant (a broker with those config overrides) and librdkafka's in-memory
+    data dir), each Samsa variant (a broker with those config overrides, of another build where a
+    third element names its binary) and librdkafka's in-memory
     mock cluster, all driven by the same client with the same settings, at 1 and 8 partitions.
     Ratios are taken within each round (same minute, same machine load) and given as ranges."""
     section("produce against the page cache and librdkafka's mock cluster")
@@ -501,10 +502,12 @@ def measure_produce_peers(rep, S, work, variants=(("Samsa", {}),)):
             to_pc = [100 * m / p for (m, _, _), p in zip(ours, pagecache)]
             to_mock = [100 * m / k for (m, _, _), (k, _, _) in zip(ours, mock)]
             # a variant against the first one, round by round: MB/s and CPU per MB
-            to_first = "" if label == first else (
-                f"; {span([m / f if f else 0 for (m, _, _), (f, _, _) in zip(ours, runs[(first, parts)])], '{:.2f}')}x {first}'s "
-                f"MB/s at {span([e / f if f else 0 for (_, _, e), (_, _, f) in zip(ours, runs[(first, parts)])], '{:.2f}')}x "
-                f"its CPU per MB")
+            to_first = ""
+            if label != first:
+                pairs = list(zip(ours, runs[(first, parts)]))
+                speed = [a[0] / b[0] if b[0] else 0 for a, b in pairs]
+                cost = [a[2] / b[2] if b[2] else 0 for a, b in pairs]
+                to_first = f"; {span(speed, '{:.2f}')}x {first}'s MB/s at {span(cost, '{:.2f}')}x its CPU per MB"
             rep.add("Produce vs peers", f"{label}, 1 KiB, acks=all, {parts} partition(s)",
                     f"{span([m for m, _, _ in ours])} MB/s; broker CPU {span([c for _, c, _ in ours], '{:.2f}')} cores "
                     f"({span([e for _, _, e in ours], '{:.2f}')} CPU-ms/MB)",

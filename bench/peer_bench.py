@@ -6,9 +6,10 @@ variants run in the same alternating rounds, for before/after comparisons of pro
   SAMSA_BUILD=build/release /usr/bin/python3 bench/peer_bench.py [--smoke] [--out F.md] \\
       [--rounds N] [--variant 'LABEL[@BUILD_DIR]:key=value,key=value' ...]
 
-Without --variant one default broker ("Samsa") runs. A variant with @BUILD_DIR runs that build's
-broker (another commit's, built with `make -f bench/Makefile REL=DIR`) in the same rounds. Every round writes the page-cache file, then
-at 1 and 8 partitions runs each variant and the mock in turn.
+Without --variant one default broker ("Samsa") runs. A variant with @BUILD_DIR runs the broker of
+that build dir (another commit's, built in its own checkout with `make -f bench/Makefile`) in the
+same rounds. Every round writes the page-cache file, then at 1 and 8 partitions runs each variant
+and the mock in turn.
 """
 import argparse
 import datetime
