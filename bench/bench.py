@@ -456,8 +456,8 @@ def measure_produce_peers(rep, S, work, variants=(("Samsa", {}),)):
     """1 KiB acks=all produce against its peers, in alternating rounds of the same run: the page-cache
     write rate of the data dir's file system (1 GiB of 256 KiB writes, no fsync, into the first broker's
     data dir), each Samsa variant (a broker with those config overrides, of another build where a
-    third element names its binary) and librdkafka's in-memory
-    mock cluster, all driven by the same client with the same settings, at 1 and 8 partitions.
+    third element names its binary) and librdkafka's in-memory mock cluster, all driven by the same
+    client with the same settings, at 1 and 8 partitions.
     Ratios are taken within each round (same minute, same machine load) and given as ranges."""
     section("produce against the page cache and librdkafka's mock cluster")
     brokers = []
