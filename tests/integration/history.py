@@ -8,6 +8,7 @@ The history is what the clients saw, nothing from the broker's insides:
     h.ack("ck-0-17", partition=3, offset=41)     # the broker's answer: written there
     h.fail("ck-0-18", "timed out")               # outcome unknown: may or may not be in the log
     r = h.read([(3, 40, "js-0-9"), (3, 41, "ck-0-17")])   # one read of everything from the beginning
+    h.copy("js-3-9", partition=1, offset=57)     # the client wrote the value again, acknowledged there
     report = check(h)                            # or Checker(h) incrementally, read by read
     report.assert_ok()                           # AssertionError naming the first few violations
 
@@ -29,6 +30,12 @@ What must hold (a violation of each kind is reported with its details):
 
 Values whose outcome is unknown (failed, or never answered) may be absent; if present they are held
 to every rule above except lost-acked and ack-offset-mismatch.
+
+A client's own second write of a value (copy(): the client sent it again as a new record, with a new
+sequence number, and the broker acknowledged that copy too) is part of the history, not a broker
+duplicate: the value must then be read at each acknowledged position (lost-acked), at no other
+(ack-offset-mismatch, duplicate-read, value-moved), and a copy is left out of the order rule (it was
+written after values sent later). Any other second position is still a violation.
 """
 import time
 
@@ -61,6 +68,7 @@ class History:
         self.acks = {}           # value -> (partition, offset, time)
         self.ack_order = []      # values in the order their acknowledgements arrived
         self.extra_acks = []     # (value, partition, offset): a second acknowledgement of one value
+        self.copies = {}         # value -> [(partition, offset)]: the client's own further writes of it
         self.failed = {}         # value -> error text (outcome unknown)
         self.reads = []
 
@@ -79,6 +87,19 @@ class History:
             return
         self.acks[value] = (partition, offset, time.time() if t is None else t)
         self.ack_order.append(value)
+
+    def copy(self, value, partition, offset):
+        """The client wrote value once more, as a new record, and the broker acknowledged that copy at
+        partition/offset (kafkajs does after a leader change: see js/torture_producer.js). Record
+        it before the value's ack() so no read is checked knowing one and not the other."""
+        if value not in self.sent:
+            raise ValueError(f"copy of {value!r}, which was never sent")
+        self.copies.setdefault(value, []).append((partition, offset))
+
+    def positions(self, value):
+        """Every (partition, offset) the broker acknowledged value at: its ack, then its copies."""
+        a = self.acks.get(value)
+        return ([a[:2]] if a else []) + self.copies.get(value, [])
 
     def fail(self, value, error):
         self.failed[value] = error
@@ -167,6 +188,8 @@ class Checker:
         if value in self.h.acks:
             p, o, _t = self.h.acks[value]
             state = f"acknowledged at {p}/{o}"
+            if value in self.h.copies:
+                state += ", client's copies acknowledged at " + ", ".join(f"{q}/{qo}" for q, qo in self.h.copies[value])
         elif value in self.h.failed:
             state = f"failed ({self.h.failed[value]})"
         else:
@@ -178,11 +201,11 @@ class Checker:
         acknowledged twice at different places. Incremental over the acknowledgements."""
         new = []
         for value in self.h.ack_order[self._acks_checked:]:
-            p, o, _t = self.h.acks[value]
-            other = self._ack_at.setdefault((p, o), value)
-            if other != value:
-                new.append(self._add("ack-conflict", f"offset {p}/{o} acknowledged for {self._describe(other)} "
-                                                     f"and for {self._describe(value)}"))
+            for p, o in self.h.positions(value):
+                other = self._ack_at.setdefault((p, o), value)
+                if other != value:
+                    new.append(self._add("ack-conflict", f"offset {p}/{o} acknowledged for {self._describe(other)} "
+                                                         f"and for {self._describe(value)}"))
         self._acks_checked = len(self.h.ack_order)
         for value, p, o in self.h.extra_acks:
             first = self.h.acks[value]
@@ -196,7 +219,7 @@ class Checker:
         """Checks one Read against the history and every earlier read; returns its violations."""
         start = len(self.violations)
         h, ri = self.h, read.index
-        seen = {}           # value -> (partition, offset) in this read
+        seen = {}           # value -> [(partition, offset), ...] in this read
         last_off = {}       # partition -> last offset in this read
         last_send = {}      # (partition, producer) -> (send index, value) of the last acknowledged value
         here = set()        # (partition, offset) in this read
@@ -208,11 +231,13 @@ class Checker:
                 self._add("unknown-value", f"{v!r} read at {p}/{o} was never sent", ri)
             elif s[2] is not None and s[2] != p:
                 self._add("wrong-partition", f"{self._describe(v)} read at {p}/{o}", ri)
+            acked_at = h.positions(v) if v in h.acks else []
+            copy = len(acked_at) > 1 and (p, o) in acked_at  # one of the client's own acknowledged writes
             if v in seen:
-                q, qo = seen[v]
-                self._add("duplicate-read", f"{self._describe(v)} read at {q}/{qo} and again at {p}/{o}", ri)
-            else:
-                seen[v] = (p, o)
+                q, qo = seen[v][0]
+                if not (copy and all(x in acked_at for x in seen[v])):
+                    self._add("duplicate-read", f"{self._describe(v)} read at {q}/{qo} and again at {p}/{o}", ri)
+            seen.setdefault(v, []).append((p, o))
             prev = last_off.get(p)
             if prev is not None and o <= prev:
                 self._add("offset-order", f"partition {p}: offset {o} ({v!r}) read after offset {prev}", ri)
@@ -226,13 +251,15 @@ class Checker:
             first = self.where.get(v)
             if first is None:
                 self.where[v] = (p, o, ri)
-            elif first[:2] != (p, o):
+            elif first[:2] != (p, o) and not (copy and first[:2] in acked_at):
                 self._add("value-moved", f"{self._describe(v)} read at {first[0]}/{first[1]} in read "
                                          f"#{first[2]}, now at {p}/{o}", ri)
             a = h.acks.get(v)
             if a is not None:
-                if a[:2] != (p, o):
-                    self._add("ack-offset-mismatch", f"{v!r} acknowledged at {a[0]}/{a[1]}, read at {p}/{o}", ri)
+                if (p, o) not in acked_at:
+                    self._add("ack-offset-mismatch", f"{self._describe(v)} read at {p}/{o}", ri)
+                if (p, o) != a[:2]:
+                    continue  # a copy came after values sent later: only the first write is in send order
                 prod, idx, _part = s
                 lp = last_send.get((p, prod))
                 if lp is not None and idx < lp[0]:
@@ -247,6 +274,11 @@ class Checker:
                 reached = last_off.get(p, -1)
                 self._add("lost-acked", f"{self._describe(v)} not read (read reached offset {reached} of "
                                         f"partition {p}{'; ' + read.note if read.note else ''})", ri)
+                continue
+            for p, o in h.copies.get(v, []):
+                if (p, o) not in seen[v]:
+                    self._add("lost-acked", f"{self._describe(v)}: the copy at {p}/{o} not read (read reached "
+                                            f"offset {last_off.get(p, -1)} of partition {p})", ri)
         # Records earlier reads established, below where this read reached.
         if self.reads_checked:
             for (p, o), v in self.at.items():

@@ -178,3 +178,49 @@ def test_values_must_be_unique():
         h.send("b", "v", 0)
     with pytest.raises(ValueError):
         h.ack("never", 0, 0)
+
+
+def kafkajs_resend():
+    """The history of the CI failure at seed 1285469847, in small: kafkajs sent x to partition 1
+    (written at 1/4), a leader change made it send x again as a new batch after b's later value y
+    (written at 1/6), and it reported both answers: x's ack and the client's copy."""
+    h = base()
+    h.send("b", "x", partition=1)
+    h.send("b", "y", partition=1)
+    h.copy("x", 1, 6)
+    h.ack("x", 1, 4)
+    h.ack("y", 1, 5)
+    return h, full_read(h) + [(1, 6, "x")]
+
+
+def test_a_clients_acknowledged_copy_passes():
+    h, recs = kafkajs_resend()
+    h.read(recs)
+    h.read(recs)
+    r = check(h)
+    assert r.ok, r.summary()
+    assert h.positions("x") == [(1, 4), (1, 6)]
+
+
+def test_a_clients_copy_is_held_to_its_positions():
+    # The copy missing from a read is an acknowledged write lost.
+    h, recs = kafkajs_resend()
+    h.read([rec for rec in recs if rec != (1, 6, "x")])
+    r = check(h)
+    assert r.counts() == {"lost-acked": 1}, r.summary()
+    assert "the copy at 1/6 not read" in r.summary()
+    # A third position, acknowledged nowhere, is still a duplicate.
+    h, recs = kafkajs_resend()
+    h.send("a", "z", partition=1)
+    h.read(recs + [(1, 7, "z"), (1, 8, "x")])
+    assert {"duplicate-read", "ack-offset-mismatch"} <= kinds(check(h)), check(h).summary()
+    # Without the copy in the history, the same read is a broker duplicate, as before.
+    h, recs = kafkajs_resend()
+    h.copies.clear()
+    h.read(recs)
+    assert {"duplicate-read", "ack-offset-mismatch"} <= kinds(check(h)), check(h).summary()
+    # A copy's position acknowledged to another value too is an ack-conflict.
+    h, recs = kafkajs_resend()
+    h.send("a", "w", partition=1)
+    h.ack("w", 1, 6)
+    assert "ack-conflict" in kinds(check(h)), check(h).summary()

@@ -187,6 +187,8 @@ class Journal:
                 h.send(f[3], f[1], int(f[2]))
             elif f[0] == "A":
                 h.ack(f[1], int(f[2]), int(f[3]), float(f[4]))
+            elif f[0] == "C":
+                h.copy(f[1], int(f[2]), int(f[3]))
             elif f[0] == "F":
                 h.fail(f[1], " ".join(f[2:]))
             elif f[0] == "X":
@@ -447,8 +449,8 @@ class Torture:
         started = time.time()
         target = {p: 0 for p in range(self.partitions)}
         for v in self.h.ack_order:
-            p, o, _t = self.h.acks[v]
-            target[p] = max(target[p], o + 1)
+            for p, o in self.h.positions(v):
+                target[p] = max(target[p], o + 1)
         for (p, o) in self.checker.at:
             target[p] = max(target[p], o + 1)
         cons = Consumer({"bootstrap.servers": self.c.bootstrap, "group.id": f"torture-read-{self.seed}",
