@@ -290,7 +290,7 @@ class Checker:
 
     def report(self):
         stats = {"values sent": len(self.h.sent), "acknowledged": len(self.h.acks), "failed": len(self.h.failed),
-                 "reads": self.reads_checked, "records checked": self.records_checked,
+                 "client's copies": sum(len(c) for c in self.h.copies.values()), "reads": self.reads_checked, "records checked": self.records_checked,
                  "distinct positions": len(self.at)}
         return Report(list(self.violations), stats)
 
