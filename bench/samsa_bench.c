@@ -258,6 +258,52 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Where the records over 1 ms were sent, as bursts: slow records sent within 20 ms of the
+ * previous slow one belong to its burst. Written as "START_s:SPAN_ms:COUNT:MAX_ms" joined by
+ * commas, the 12 bursts with the most records in time order ("-" for none), so a periodic stall
+ * (a timer, a flush) shows as bursts at a fixed interval and a scheduling hiccup as a lone one.
+ * samples and sent_at are in arrival order, which is send order for one partition. */
+static void describe_slow_bursts(const int64_t *samples, const int64_t *sent_at, long n, char *out, size_t cap) {
+    enum { KEEP = 12 };
+    struct burst { int64_t start, end, max; long count; } top[KEEP], cur = {0};
+    int kept = 0;
+    for (long i = 0; i <= n; i++) {
+        int slow = i < n && samples[i] > 1000000;
+        if (slow && cur.count && sent_at[i] - cur.end <= 20000000) {
+            cur.end = sent_at[i];
+            if (samples[i] > cur.max) cur.max = samples[i];
+            cur.count++;
+            continue;
+        }
+        if (cur.count && (i == n || slow)) {
+            /* close the current burst: keep it if it is among the KEEP largest */
+            int at = kept < KEEP ? kept++ : -1;
+            if (at < 0) {
+                int small = 0;
+                for (int k = 1; k < KEEP; k++)
+                    if (top[k].count < top[small].count) small = k;
+                if (top[small].count < cur.count) at = small;
+            }
+            if (at >= 0) top[at] = cur;
+            cur.count = 0;
+        }
+        if (slow) cur = (struct burst){sent_at[i], sent_at[i], samples[i], 1};
+    }
+    /* time order */
+    for (int a = 1; a < kept; a++)
+        for (int b = a; b > 0 && top[b].start < top[b - 1].start; b--) {
+            struct burst t = top[b];
+            top[b] = top[b - 1];
+            top[b - 1] = t;
+        }
+    size_t len = 0;
+    out[0] = 0;
+    for (int k = 0; k < kept && len + 64 < cap; k++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%.3f:%.1f:%ld:%.1f", k ? "," : "", top[k].start / 1e9,
+                                (top[k].end - top[k].start) / 1e6, top[k].count, top[k].max / 1e6);
+    if (!kept) snprintf(out, cap, "-");
+}
+
 static rd_kafka_t *new_latency_consumer(const char *bootstrap, const char *topic) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     conf_set(conf, "bootstrap.servers", bootstrap);
@@ -356,12 +402,14 @@ static int cmd_latency(int argc, char **argv) {
         if (first_slow < 0) first_slow = st.sent_at[i];
         last_slow = st.sent_at[i];
     }
+    char bursts[1024];
+    describe_slow_bursts(st.samples, st.sent_at, n, bursts, sizeof bursts);
     qsort(st.samples, (size_t)n, sizeof(int64_t), cmp_i64);
 #define PCT(p) (st.samples[(long)((double)(n - 1) * (p))] / 1000.0)
     printf("sent=%ld received=%ld achieved_rate=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f "
-           "over_1ms=%ld first_slow_s=%.3f last_slow_s=%.3f\n",
+           "over_1ms=%ld first_slow_s=%.3f last_slow_s=%.3f slow_bursts=%s\n",
            sent, n, sent / send_secs, PCT(0.50), PCT(0.99), PCT(0.999), st.samples[n - 1] / 1000.0, over_1ms,
-           first_slow / 1e9, last_slow / 1e9);
+           first_slow / 1e9, last_slow / 1e9, bursts);
 #undef PCT
     rd_kafka_consumer_close(st.consumer);
     rd_kafka_destroy(st.consumer);

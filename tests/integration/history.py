@@ -7,8 +7,8 @@ The history is what the clients saw, nothing from the broker's insides:
     h.send("ck-0", "ck-0-17", partition=3)       # before the client is asked to send
     h.ack("ck-0-17", partition=3, offset=41)     # the broker's answer: written there
     h.fail("ck-0-18", "timed out")               # outcome unknown: may or may not be in the log
-    r = h.read([(3, 40, "js-0-9"), (3, 41, "ck-0-17")])   # one read of everything from the beginning
     h.copy("js-3-9", partition=1, offset=57)     # the client wrote the value again, acknowledged there
+    r = h.read([(3, 40, "js-0-9"), (3, 41, "ck-0-17")])   # one read of everything from the beginning
     report = check(h)                            # or Checker(h) incrementally, read by read
     report.assert_ok()                           # AssertionError naming the first few violations
 
@@ -290,7 +290,8 @@ class Checker:
 
     def report(self):
         stats = {"values sent": len(self.h.sent), "acknowledged": len(self.h.acks), "failed": len(self.h.failed),
-                 "client's copies": sum(len(c) for c in self.h.copies.values()), "reads": self.reads_checked, "records checked": self.records_checked,
+                 "client's copies": sum(len(c) for c in self.h.copies.values()), "reads": self.reads_checked,
+                 "records checked": self.records_checked,
                  "distinct positions": len(self.at)}
         return Report(list(self.violations), stats)
 
