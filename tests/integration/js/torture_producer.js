@@ -6,7 +6,7 @@
 // before the next one starts (synchronous writes, so the journal is the truth of what happened):
 //   S <value> <partition> <producer>     before send() is called
 //   A <value> <partition> <offset> <t>   the broker acknowledged it there (t: seconds since epoch)
-//   C <value> <partition> <offset>       kafkajs wrote it once more, acknowledged there (see below)
+//   C <value> <partition> <offset>       kafkajs wrote it once more, acknowledged there (send_answers.js)
 //   F <value> <error>                    send() threw: outcome unknown
 // After a failed send, or one that left a partition unanswered, the producer is replaced by a fresh
 // one (a new producer id): the old one's sequence numbers would otherwise be reused for new values,
@@ -15,6 +15,7 @@
 
 const fs = require('fs');
 const { Kafka, logLevel } = require('kafkajs');
+const { journalAnswers } = require('./send_answers');
 
 const [bootstrap, topic, partsArg, tag, journalPath, stopFile, pauseArg] = process.argv.slice(2);
 const partitions = parseInt(partsArg, 10);
@@ -80,31 +81,7 @@ async function main() {
     try {
       // The deadline is longer than kafkajs' own retries can take: it only guards against a hang.
       const res = await withDeadline(producer.send({ topic, acks: -1, timeout: 15000, messages }), 120000, 'send');
-      const t = Date.now() / 1000;
-      for (const m of messages) {
-        const answers = res.filter((x) => x.topicName === topic && x.partition === m.partition);
-        const ok = answers.filter((x) => x.errorCode === 0).map((x) => Number(x.baseOffset)).sort((a, b) => a - b);
-        if (ok.length === 0) {
-          // kafkajs 2.x can resolve a send without some partitions' answers when their leader
-          // moved during its retries. It does not advance those partitions' sequence numbers, so
-          // its next batch there would reuse the sequence of a batch the old leader may have
-          // written (and replicated): the broker rightly answers it as that batch's duplicate,
-          // acknowledging a value that is not in the log. Seen in a CI run (seed 1592165578).
-          log(`F ${m.value} no-answer-for-partition`);
-          replace = true;
-          continue;
-        }
-        if (ok.length !== answers.length) replace = true;
-        // kafkajs 2.x (producer/sendMessages.js) keeps the answers of brokers that succeeded and
-        // retries the rest, but builds the retry from fresh metadata: when a failed broker's
-        // partitions move to a broker that had none of this send, that broker is sent every
-        // partition it now leads, the already written ones included, as new batches with the
-        // next sequence numbers. The broker must append those (Kafka does), and the send
-        // resolves with both answers. Seen in a CI run (seed 1285469847): journalled as the
-        // client's copies, before the acknowledgement of the first write.
-        for (const off of ok.slice(1)) log(`C ${m.value} ${m.partition} ${off}`);
-        log(`A ${m.value} ${m.partition} ${ok[0]} ${t.toFixed(3)}`);
-      }
+      replace = journalAnswers(messages.map((m) => ({ topic, ...m })), res, log, Date.now() / 1000);
     } catch (e) {
       const why = String((e && (e.type || e.name)) || e).replace(/\s+/g, '_');
       for (const m of messages) log(`F ${m.value} ${why}`);
