@@ -627,7 +627,8 @@ def measure_produce(rep, S, b, limits):
 
 def slow_bursts(r):
     """samsa-bench latency's slow_bursts (the largest bursts of records over 1 ms, in time order) as
-    report text: a stall at a fixed interval is the broker's, a lone one more likely the machine's."""
+    report text: bursts at a fixed interval point at a timer (the broker's or a client's), lone ones
+    at the machine's scheduling."""
     b = r.get("slow_bursts")
     if not b or b == "-":
         return ""
