@@ -88,7 +88,8 @@ test:
 # thread, kafka_client's DNS lookups, the cleaner's live swap), the compaction suite,
 # whose broker runs the log cleaner's worker threads, and the client, TLS and network-thread
 # suites, whose connections live on two network threads (forced: the CI machine has fewer
-# CPUs than network.threads.min.cpus) and hand their frames and answers to the request loop. Only the broker is built with TSan
+# CPUs than network.threads.min.cpus) and hand their frames and answers to the request loop,
+# and the page-cache window's, whose broker hands log ranges to its trimming thread. Only the broker is built with TSan
 # (the tools keep the ASan build: librdkafka is not instrumented). setarch -R: gcc 12's
 # TSan cannot map its shadow memory under a kernel's largest ASLR ranges.
 TSAN_UNIT := test_storage test_kafka_client test_cleaner
@@ -101,7 +102,8 @@ check-tsan:
 	@for t in $(TSAN_UNIT); do $(TSAN_RUN) build-tsan/tests/$$t || exit 1; done
 	SAMSA_BUILD=build-tsan SAMSA_TEST_NETWORK_THREADS=2 $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider \
 		tests/integration/test_compaction.py tests/integration/test_clients.py tests/integration/test_tls.py \
-		tests/integration/test_network_threads.py tests/integration/test_parallel_appends.py
+		tests/integration/test_network_threads.py tests/integration/test_parallel_appends.py \
+		tests/integration/test_page_cache_window.py
 
 # Quicker loop while developing: optimized build, no sanitizers.
 test-fast: all check-unit

@@ -1059,7 +1059,7 @@ static bool is_listener_prefixed(const char *key) { return strncmp(key, "listene
  * reports. */
 static const char *const samsa_keys[] = {"metadata.store",    "etcd.endpoints", "etcd.prefix",
                                          "metrics.listener",  "console.read.only",
-                                         "network.threads.min.cpus"};
+                                         "network.threads.min.cpus", "log.page.cache.window.bytes"};
 
 /* Kafka's internal settings (defineInternal: accepted, never described) that are read here. */
 static const char *const kafka_internal_keys[] = {"metadata.log.segment.min.bytes"};
@@ -1093,6 +1093,14 @@ static int check_samsa_keys(const props *p, char *err, size_t errlen) {
     if (mc && (!*mc || *end || mc_value < 1 || mc_value > 4096)) {
         snprintf(err, errlen, "Invalid value %s for configuration network.threads.min.cpus: Value must be at least 1",
                  mc);
+        return -1;
+    }
+    const char *pcw = props_get(p, "log.page.cache.window.bytes");
+    end = NULL;
+    long long pcw_value = pcw ? strtoll(pcw, &end, 10) : 0;
+    if (pcw && (!*pcw || *end || pcw_value < 0)) {
+        snprintf(err, errlen,
+                 "Invalid value %s for configuration log.page.cache.window.bytes: Value must be at least 0", pcw);
         return -1;
     }
     const char *store = props_get(p, "metadata.store");
@@ -1220,6 +1228,8 @@ int broker_config_load(broker_config *c, const props *p, char *err, size_t errle
     c->num_io_threads = (int32_t)get_i64(r, "num.io.threads");
     const char *min_cpus = props_get(&c->raw, "network.threads.min.cpus");
     c->network_threads_min_cpus = min_cpus ? (int32_t)strtol(min_cpus, NULL, 10) : 4;
+    const char *window = props_get(&c->raw, "log.page.cache.window.bytes");
+    c->log_page_cache_window_bytes = window ? strtoll(window, NULL, 10) : LOG_PAGE_CACHE_WINDOW_DEFAULT;
     c->connections_max_idle_ms = get_i64(r, "connections.max.idle.ms");
     c->max_connections = (int32_t)get_i64(r, "max.connections");
     c->max_connections_per_ip = (int32_t)get_i64(r, "max.connections.per.ip");

@@ -20,6 +20,8 @@
 
 #define MAX_LISTENERS 8
 #define MAX_LOG_DIRS 8
+/* log.page.cache.window.bytes unless set (bench/README.md, "The page cache kept to a window") */
+#define LOG_PAGE_CACHE_WINDOW_DEFAULT 0
 
 typedef struct listener {
     char name[32];      /* PLAINTEXT, CONTROLLER, ... */
@@ -50,6 +52,9 @@ typedef struct broker_config {
     int32_t num_network_threads;        /* 3: threads that own the sockets (net/server.c) */
     int32_t num_io_threads;             /* 8: threads that write a request's partitions at once (write_pool.h) */
     int32_t network_threads_min_cpus;   /* Samsa's: fewer online CPUs, no network threads (4) */
+    /* Samsa's log.page.cache.window.bytes: each log's page cache kept to this
+     * much behind its end (storage/page_trim.h); 0 = all kept, as Kafka does */
+    int64_t log_page_cache_window_bytes;
     int64_t connections_max_idle_ms;    /* 600000 */
     int32_t max_connections;            /* INT32_MAX */
     int32_t max_connections_per_ip;     /* INT32_MAX */

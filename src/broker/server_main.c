@@ -41,6 +41,7 @@
 #include "net/server.h"
 #include "protocol/gen/kmsg.h"
 #include "storage/fdcache.h"
+#include "storage/page_trim.h"
 #include "storage/syncer.h"
 #include "txn/txn_manager.h"
 #include "util/log.h"
@@ -482,6 +483,8 @@ int server_main(int argc, char **argv) {
     /* After the mask: the worker must not take the signals signalfd reads. */
     if (syncer_start() != 0)
         log_warn(COMPONENT, "Could not start the background fsync thread; new partitions are synced inline");
+    if (b->cfg.log_page_cache_window_bytes > 0 && ptrim_start() != 0)
+        log_warn(COMPONENT, "Could not start the page-cache trimming thread; log ranges are trimmed inline");
 
     b->loop = loop_new();
     b->image = mimage_new(b->cfg.node_id);
@@ -568,6 +571,7 @@ int server_main(int argc, char **argv) {
     group_coord_free(b->groups);
     txn_manager_free(b->txns);
     syncer_stop(); /* new partitions' directories are durable before the logs close */
+    ptrim_stop();
     mstore_close(b->store); /* leaves the cluster: etcd forgets this node */
     topics_close_all(b);
     topics_mark_clean_shutdown(b);

@@ -208,6 +208,7 @@ static void resolve_topic_config(broker *b, topic_rt *t, const mtopic *mt) {
     if (t->cfg.preallocate) t->log_cfg.prealloc_chunk_bytes = t->cfg.segment_bytes;
     else if (t->cfg.segment_bytes >= 4 * PREALLOC_STEP_BYTES) t->log_cfg.prealloc_chunk_bytes = PREALLOC_STEP_BYTES;
     else t->log_cfg.prealloc_chunk_bytes = 0;
+    t->log_cfg.page_cache_window_bytes = b->cfg.log_page_cache_window_bytes;
 }
 
 /* ---- opening partition logs ---- */

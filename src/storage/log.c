@@ -19,6 +19,7 @@
 #include "storage/cleaner.h"
 #include "storage/epoch_cache.h"
 #include "storage/fileio.h"
+#include "storage/page_trim.h"
 #include "storage/producer_snapshot.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
@@ -80,6 +81,17 @@ struct plog {
     seg_mark append_mark;
     int64_t append_first, append_last;
     int32_t append_epoch;
+    /* The page cache kept to a window (log_config.page_cache_window_bytes):
+     * ranges of appended bytes, oldest first, each handed to page_trim.h
+     * once the log has grown a window past its end. pc_total counts the
+     * bytes appended since open; pc_base/pc_seen/pc_cursor follow the
+     * segment being appended to: its size last seen, and how far it has
+     * been cut into ranges. */
+    struct pc_range {
+        int64_t base, pos, len, end_total;
+    } *pc_ranges;
+    int pc_head, pc_count, pc_cap;
+    int64_t pc_total, pc_base, pc_seen, pc_cursor;
 };
 
 static int64_t wall_ms(void) {
@@ -109,6 +121,7 @@ void log_config_defaults(log_config *c) {
     c->file_delete_delay_ms = 60000;
     c->retention_delete = true;
     c->prealloc_chunk_bytes = 0;
+    c->page_cache_window_bytes = 0;
 }
 
 static segment *active(plog *l) { return &l->segs[l->nsegs - 1]; }
@@ -440,6 +453,7 @@ static void free_log(plog *l) {
     for (int i = 0; i < l->ntrash; i++) trash_purge(&l->trash[i]);
     ec_close(&l->epochs);
     free(l->trash);
+    free(l->pc_ranges);
     free(l->segs);
     free(l->dir);
     free(l->topic);
@@ -602,6 +616,7 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->partition = partition;
     l->cfg = *cfg;
     l->hw = -1;
+    l->pc_base = -1;
     l->txi_base = -1;
     l->cleaning_end = -1;
     l->truncated_to = INT64_MAX;
@@ -782,6 +797,73 @@ int plog_delete(plog *l) {
     return rc;
 }
 
+/* ---- the page cache kept to a window (page_trim.h) ---- */
+
+/* Ranges are cut at this many bytes: an eighth of the window, 64 KiB to 8 MiB. */
+static int64_t pc_step(int64_t window) {
+    int64_t step = window / 8;
+    return step < (64 << 10) ? 64 << 10 : step > (8 << 20) ? 8 << 20 : step;
+}
+
+static int segment_with_base(const plog *l, int64_t base) {
+    int i = floor_segment(l, base);
+    return i < l->nsegs && l->segs[i].base == base ? i : -1;
+}
+
+static void pc_push(plog *l, int64_t base, int64_t pos, int64_t len, int64_t end_total) {
+    if (len <= 0) return;
+    if (l->pc_count == l->pc_cap) {
+        int cap = l->pc_cap ? l->pc_cap * 2 : 16;
+        struct pc_range *r = malloc((size_t)cap * sizeof *r);
+        if (!r) return; /* the range just stays cached */
+        for (int i = 0; i < l->pc_count; i++) r[i] = l->pc_ranges[(l->pc_head + i) % l->pc_cap];
+        free(l->pc_ranges);
+        l->pc_ranges = r;
+        l->pc_cap = cap;
+        l->pc_head = 0;
+    }
+    l->pc_ranges[(l->pc_head + l->pc_count) % l->pc_cap] = (struct pc_range){base, pos, len, end_total};
+    l->pc_count++;
+}
+
+/* After appends: cuts what was appended since the last call into ranges,
+ * and trims the ranges now a window behind the end. Segments gone since
+ * (retention, truncation, cleaning) are skipped. */
+static void pc_note_appends(plog *l) {
+    int64_t window = l->cfg.page_cache_window_bytes;
+    if (window <= 0) return;
+    int64_t step = pc_step(window);
+    segment *s = active(l);
+    if (s->base != l->pc_base) { /* rolled: the rest of the segment appended to before */
+        int i = l->pc_base >= 0 ? segment_with_base(l, l->pc_base) : -1;
+        if (i >= 0 && i != l->nsegs - 1) {
+            const segment *old = &l->segs[i];
+            if (old->size > l->pc_seen) l->pc_total += old->size - l->pc_seen;
+            pc_push(l, old->base, l->pc_cursor, old->size - l->pc_cursor, l->pc_total);
+        }
+        l->pc_base = s->base;
+        l->pc_seen = l->pc_cursor = 0;
+    }
+    if (s->size < l->pc_seen) { /* truncated since */
+        l->pc_seen = s->size;
+        if (l->pc_cursor > s->size) l->pc_cursor = s->size;
+    }
+    l->pc_total += s->size - l->pc_seen;
+    l->pc_seen = s->size;
+    while (s->size - l->pc_cursor >= step) {
+        pc_push(l, s->base, l->pc_cursor, step, l->pc_total - (s->size - l->pc_cursor - step));
+        l->pc_cursor += step;
+    }
+    while (l->pc_count > 0) {
+        const struct pc_range *r = &l->pc_ranges[l->pc_head];
+        if (l->pc_total - r->end_total < window) break;
+        int i = segment_with_base(l, r->base);
+        if (i >= 0) ptrim_submit(l->segs[i].log_fd, r->pos, r->len);
+        l->pc_head = (l->pc_head + 1) % l->pc_cap;
+        l->pc_count--;
+    }
+}
+
 /* ---- append ---- */
 
 /* Should the active segment roll before an append of len bytes whose last
@@ -892,6 +974,7 @@ int plog_append_end(plog *l, const plog_write *w, int64_t *first_offset, int64_t
         return -1;
     }
     l->leo = last + 1;
+    pc_note_appends(l);
     if (first_offset) *first_offset = first;
     if (last_offset) *last_offset = last;
     if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) return -1;
@@ -1582,6 +1665,7 @@ int plog_append_as_follower(plog *l, const uint8_t *batches, size_t len, int64_t
             goto io_error;
         }
         l->leo = last + 1;
+        pc_note_appends(l);
         done += n;
         if (used_out) *used_out = done;
         if (last_offset_out) *last_offset_out = last;
@@ -1657,6 +1741,7 @@ int plog_append_as_follower_end(plog *l, const plog_write *w, int64_t *last_offs
         goto io_error;
     }
     l->leo = l->append_last + 1;
+    pc_note_appends(l);
     *used_out = w->len;
     *last_offset_out = l->append_last;
     if (l->leo - l->recovery_point >= l->cfg.flush_messages && plog_flush(l) != 0) goto io_error;

@@ -39,6 +39,10 @@ typedef struct log_config {
      * released at roll and close). preallocate=true (Kafka's whole segment)
      * is segment_bytes; 0 = none. */
     int64_t prealloc_chunk_bytes;
+    /* The page cache of the log kept to this many bytes behind its end:
+     * older appended ranges are written back and dropped (page_trim.h);
+     * 0 = all kept, as Kafka leaves it to the kernel. */
+    int64_t page_cache_window_bytes;
 } log_config;
 void log_config_defaults(log_config *c);
 
