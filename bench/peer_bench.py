@@ -6,7 +6,8 @@ variants run in the same alternating rounds, for before/after comparisons of pro
   SAMSA_BUILD=build/release /usr/bin/python3 bench/peer_bench.py [--smoke] [--out F.md] \\
       [--rounds N] [--variant 'LABEL[@BUILD_DIR]:key=value,key=value' ...]
 
-Without --variant one default broker ("Samsa") runs. A variant with @BUILD_DIR runs the broker of
+Without --variant the step's own two brokers run (bench.PEER_VARIANTS: the defaults, and the page
+cache kept to a window). A variant with @BUILD_DIR runs the broker of
 that build dir (another commit's, built in its own checkout with `make -f bench/Makefile`) in the
 same rounds. Every round writes the page-cache file, then at 1 and 8 partitions runs each variant
 and the mock in turn.
@@ -50,7 +51,7 @@ def main():
         S["peer_rounds"] = args.rounds
     if args.records:
         S["peer_records"] = args.records
-    variants = [parse_variant(v) for v in args.variant] or [("Samsa", {}, None)]
+    variants = [parse_variant(v) for v in args.variant] or [(label, o, None) for label, o in bench.PEER_VARIANTS]
     if not os.access(bench.BENCH_BIN, os.X_OK):
         raise SystemExit(f"{bench.BENCH_BIN} missing: make -f bench/Makefile REL={build}")
     started, load_before = time.time(), os.getloadavg()[0]

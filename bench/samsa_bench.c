@@ -39,7 +39,7 @@
  *            times REPEAT raw Metadata v1 requests for TOPIC (- for all
  *            topics) on one connection, from request written to response
  *            fully read; prints the partition count the answer carried.
- *   diskwrite FILE MIB SYNC [WRITE_KIB]
+ *   diskwrite FILE MIB SYNC [WRITE_KIB [WINDOW_MIB]]
  *            sequential writes of WRITE_KIB (default 1024); SYNC=1 ends with
  *            fdatasync (counted). Prints MB/s and its own CPU-ms per MB.
  *   diskstream FILE MAX_MIB SECONDS
@@ -1042,10 +1042,19 @@ static double cpu_seconds(void) {
 }
 
 static int cmd_diskwrite(int argc, char **argv) {
-    if (argc != 3 && argc != 4) die("usage", "diskwrite FILE MIB SYNC [WRITE_KIB]");
+    if (argc < 3 || argc > 5) die("usage", "diskwrite FILE MIB SYNC [WRITE_KIB [WINDOW_MIB]]");
     long mib = parse_long(argv[1], "MIB", 1, 65536);
     int sync = (int)parse_long(argv[2], "SYNC", 0, 1);
-    size_t chunk = argc == 4 ? (size_t)parse_long(argv[3], "WRITE_KIB", 4, 1024) << 10 : 1 << 20;
+    size_t chunk = argc >= 4 ? (size_t)parse_long(argv[3], "WRITE_KIB", 4, 1024) << 10 : 1 << 20;
+    /* WINDOW_MIB: as the broker's log.page.cache.window.bytes does, the
+     * pages a window behind the end are dropped, 8 MiB at a time, so the
+     * writes reuse memory just freed. On this one thread without waiting for
+     * the disk (the broker waits on its trimming thread): writeback starts
+     * half a window behind, and a drop skips what is not written back yet
+     * (the next drop, which starts at 0 too, takes it). */
+    int64_t window = argc == 5 ? (int64_t)parse_long(argv[4], "WINDOW_MIB", 0, 65536) << 20 : 0;
+    const int64_t step = 8 << 20;
+    int64_t started = 0, trimmed = 0;
     if ((1u << 20) % chunk) die("WRITE_KIB", "must divide 1024");
     char *buf = malloc(chunk);
     if (!buf) die("malloc", "buffer");
@@ -1054,8 +1063,19 @@ static int cmd_diskwrite(int argc, char **argv) {
     if (fd < 0) die(argv[0], strerror(errno));
     int64_t t0 = now_ns();
     double c0 = cpu_seconds();
-    for (long i = 0; i < mib * (long)((1u << 20) / chunk); i++)
+    for (long i = 0; i < mib * (long)((1u << 20) / chunk); i++) {
         if (write(fd, buf, chunk) != (ssize_t)chunk) die("write", strerror(errno));
+        int64_t written = (int64_t)(i + 1) * (int64_t)chunk;
+        while (window && written - (started + step) >= window / 2) {
+            if (sync_file_range(fd, started, step, SYNC_FILE_RANGE_WRITE) != 0)
+                die("sync_file_range", strerror(errno));
+            started += step;
+        }
+        while (window && written - (trimmed + step) >= window) {
+            trimmed += step;
+            posix_fadvise(fd, 0, trimmed, POSIX_FADV_DONTNEED);
+        }
+    }
     if (sync && fdatasync(fd) != 0) die("fdatasync", strerror(errno));
     double secs = (double)(now_ns() - t0) / 1e9;
     double mb = (double)mib * (double)(1 << 20) / 1e6;

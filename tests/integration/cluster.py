@@ -366,6 +366,9 @@ class ClusterNode(Broker):
             "controller.quorum.voters": f"{node_id}@{self.host}:{self.controller_port}",
             "log.dirs": self.log_dir,
         }
+        window = os.environ.get("SAMSA_TEST_PAGE_CACHE_WINDOW")
+        if window:  # every log trims its page cache behind this window (make check-page-window)
+            self.overrides["log.page.cache.window.bytes"] = window
         self.overrides.update(overrides)
         self.write_config()
 

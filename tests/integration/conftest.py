@@ -5,6 +5,7 @@ listeners, log.dirs and any overrides changed) per test; `broker_factory`
 starts nodes with extra settings. Tools run through bin/*.sh exactly as a user
 runs them. SAMSA_BUILD picks the build dir (build-asan in CI).
 """
+import glob
 import os
 import shutil
 import signal
@@ -117,6 +118,9 @@ class Broker:
         threads = os.environ.get("SAMSA_TEST_NETWORK_THREADS")
         if threads:  # sockets on network threads even on a small machine (make check-tsan)
             self.overrides.update({"network.threads.min.cpus": "1", "num.network.threads": threads})
+        window = os.environ.get("SAMSA_TEST_PAGE_CACHE_WINDOW")
+        if window:  # every log trims its page cache behind this window (make check-page-window)
+            self.overrides["log.page.cache.window.bytes"] = window
         self.overrides.update(overrides or {})
         with open(SERVER_PROPERTIES) as f:
             text = f.read()
@@ -166,6 +170,17 @@ class Broker:
     def restart(self):
         self.stop()
         return self.start()
+
+    def thread_names(self):
+        """The running broker's thread names (as top -H shows them)."""
+        names = []
+        for comm in glob.glob(f"/proc/{self.proc.pid}/task/*/comm"):
+            try:
+                with open(comm) as f:
+                    names.append(f.read().strip())
+            except OSError:  # the thread ended meanwhile
+                pass
+        return names
 
     def log_text(self):
         try:

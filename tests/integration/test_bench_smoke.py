@@ -89,3 +89,18 @@ def test_validate_bench_smoke_prints_every_variant():
     for codec in ("none", "lz4", "zstd"):
         assert any(f", {codec}, " in l and "num.io.threads=1" in l and "1.00x" in l for l in rows), r.stdout
         assert any(f", {codec}, " in l and "default" in l and "MB/s" in l for l in rows), r.stdout
+
+
+def test_page_window_bench_smoke_prints_every_variant():
+    """bench/page_window_bench.py at a tiny scale: produce rows per variant at 1 and 8 partitions and
+    the catch-up consume rows (a producer or consumer that fails makes it exit non-zero)."""
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = "build/release"
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "page_window_bench.py"), "--smoke"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| Produce, 1 KiB, acks=all |")]
+    assert len(rows) == 4, r.stdout
+    assert any("kept to 64 MiB, 8 partition(s)" in l and "x the default's MB/s" in l for l in rows), r.stdout
+    reads = [l for l in r.stdout.splitlines() if l.startswith("| Consume from the start (catch-up) |")]
+    assert len(reads) == 2 and all("MB/s" in l for l in reads), r.stdout

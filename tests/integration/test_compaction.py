@@ -486,15 +486,8 @@ def test_compact_delete_retention_runs_with_the_cleaner(broker_factory):
 
 
 def cleaner_threads(b):
-    """The broker's log cleaner threads, by their names (as top -H shows them)."""
-    names = []
-    for comm in glob.glob(f"/proc/{b.proc.pid}/task/*/comm"):
-        try:
-            with open(comm) as f:
-                names.append(f.read().strip())
-        except OSError:
-            pass
-    return sorted(n for n in names if n.startswith("log-cleaner-"))
+    """The broker's log cleaner threads, by their names."""
+    return sorted(n for n in b.thread_names() if n.startswith("log-cleaner-"))
 
 
 def test_cleaner_threads_change_live(broker_factory):

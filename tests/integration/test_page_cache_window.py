@@ -4,9 +4,7 @@ is written back and dropped by a background thread. What a user must be able to 
 cache a busy log holds stays near the window (the point of the setting), every record still reads back
 once and in order (older ones from the disk), nothing acknowledged is lost by kill -9, and a bad value
 stops start-up with Kafka's kind of message. Seconds each."""
-import ctypes
 import glob
-import mmap
 import os
 import subprocess
 import sys
@@ -15,36 +13,15 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 
 from conftest import BROKER_BIN, Broker, tool_env  # noqa: E402
+from bench import page_cache_bytes as resident  # noqa: E402  (mincore)
 from rlib import CrashRun, create_topic, run_py  # noqa: E402
 
 WINDOW = 2 << 20
 SEGMENT = 4 << 20
 PAGE = os.sysconf("SC_PAGESIZE")
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-
-
-def resident(path):
-    """Bytes of the file in the page cache (mincore over a shared read-only mapping of it)."""
-    size = os.path.getsize(path)
-    if size == 0:
-        return 0
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-    finally:
-        os.close(fd)
-    assert addr not in (None, ctypes.c_void_p(-1).value), f"mmap: errno {ctypes.get_errno()}"
-    try:
-        vec = (ctypes.c_ubyte * ((size + PAGE - 1) // PAGE))()
-        assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) == 0, \
-            f"mincore: errno {ctypes.get_errno()}"
-        return sum(PAGE for v in vec if v & 1)
-    finally:
-        libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
 
 
 def on_tmpfs(path):
@@ -122,23 +99,12 @@ def test_without_the_setting_the_page_cache_is_left_alone(broker_factory):
     logs = sorted(glob.glob(os.path.join(b.log_dir, "keep-0", "*.log")))
     total = sum(os.path.getsize(p) for p in logs)
     assert sum(resident(p) for p in logs) >= total - (1 << 20)  # nothing dropped (but by memory pressure)
-    assert "page-trim" not in thread_names(b)
-
-
-def thread_names(b):
-    names = []
-    for t in glob.glob(f"/proc/{b.proc.pid}/task/*/comm"):
-        try:
-            with open(t) as f:
-                names.append(f.read().strip())
-        except OSError:
-            pass
-    return names
+    assert "page-trim" not in b.thread_names()
 
 
 def test_kill9_cycles_with_a_page_cache_window(broker_factory):
     b = broker_factory(log_segment_bytes=1 << 20, log_page_cache_window_bytes=256 << 10)
-    assert "page-trim" in thread_names(b)
+    assert "page-trim" in b.thread_names()
     run = CrashRun(b, partitions=4, producers=3, seed=23)
     acked = sum(run.cycle() for _ in range(3))
     assert acked > 1000, "the producers barely ran"
