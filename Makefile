@@ -82,7 +82,16 @@ test:
 	$(MAKE) -j$(NPROC) SANITIZE=1 all
 	$(MAKE) -j$(NPROC) SANITIZE=1 check-unit
 	$(MAKE) check-tsan
+	$(MAKE) check-page-window
 	SAMSA_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 $(PYTEST) -q -p no:cacheprovider tests/integration
+
+# log.page.cache.window.bytes (off by default) on every broker, with a window of 128 KiB so that
+# nearly every append hands ranges to the trimming thread: replication (follower appends, kill -9,
+# truncation, catch-up) and retention (segments deleted while their ranges may still be queued).
+.PHONY: check-page-window
+check-page-window:
+	SAMSA_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 SAMSA_TEST_PAGE_CACHE_WINDOW=131072 $(PYTEST) -q \
+		-p no:cacheprovider tests/integration/test_replication.py tests/integration/test_retention.py
 
 # ThreadSanitizer over the threaded parts: the unit tests that start threads (the fsync
 # thread, kafka_client's DNS lookups, the cleaner's live swap), the compaction suite,
