@@ -27,6 +27,7 @@
 #include "net/server.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
+#include "storage/page_trim.h"
 
 static topic_rt **scratch;
 static int scratch_cap;
@@ -419,6 +420,11 @@ static void render_network(mbuf *o, broker *b) {
            "Time the request loop waited for work (rate() gives its recent idle share)");
     mb_str(o, "samsa_loop_idle_seconds_total ");
     mb_nano(o, idle);
+    mb_ch(o, '\n');
+    family(o, "samsa_log_page_cache_trimmed_bytes_total", "counter",
+           "Log bytes written back and dropped from the page cache behind log.page.cache.window.bytes");
+    mb_str(o, "samsa_log_page_cache_trimmed_bytes_total ");
+    mb_u64(o, ptrim_bytes_trimmed());
     mb_ch(o, '\n');
 
     /* Kafka's socket-server-metrics, one sample per listener (counted where connections are accepted:

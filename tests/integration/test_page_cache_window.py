@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 
-from conftest import BROKER_BIN, Broker, tool_env  # noqa: E402
+from conftest import BROKER_BIN, Broker, free_port, tool_env  # noqa: E402
 from bench import page_cache_bytes as resident  # noqa: E402  (mincore)
 from rlib import CrashRun, create_topic, run_py  # noqa: E402
 
@@ -69,8 +70,18 @@ def consume_all(b, topic, count):
     """, timeout=180)["read"]
 
 
+def trimmed_bytes(b):
+    """samsa_log_page_cache_trimmed_bytes_total from the node's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return int(next(line.split()[1] for line in text.splitlines()
+                    if line.startswith("samsa_log_page_cache_trimmed_bytes_total ")))
+
+
 def test_a_busy_log_keeps_only_its_window_cached_and_reads_back_whole(broker_factory):
-    b = broker_factory(log_page_cache_window_bytes=WINDOW)
+    port = free_port()
+    b = broker_factory(log_page_cache_window_bytes=WINDOW, metrics_listener=f"http://127.0.0.1:{port}")
+    b.metrics_port = port
     create_topic(b, "win", 1, f"segment.bytes={SEGMENT}")
     count = 20000  # about 20 MB: five segments, ten windows
     assert produce(b, "win", count)["acked"] == count
@@ -89,6 +100,8 @@ def test_a_busy_log_keeps_only_its_window_cached_and_reads_back_whole(broker_fac
     assert cached <= WINDOW + (1 << 20), f"{cached} of {total} bytes cached with a {WINDOW}-byte window"
     assert resident(logs[-1]) == (os.path.getsize(logs[-1]) + PAGE - 1) // PAGE * PAGE, "the newest data was dropped"
     assert resident(logs[0]) <= 2 * PAGE, "the oldest segment is still cached"
+    # what was dropped, as the node counts it: all but the window and the range being filled
+    assert total - WINDOW - (1 << 20) <= trimmed_bytes(b) <= total - WINDOW
     assert consume_all(b, "win", count) == count
 
 
