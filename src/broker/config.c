@@ -1055,8 +1055,9 @@ static bool is_listener_prefixed(const char *key) { return strncmp(key, "listene
 
 /* Samsa's own keys (docs/cluster.md): the metadata store of a cluster, the
  * Prometheus endpoint (docs/metrics.md), the web console on it
- * (docs/console.md). Not Kafka's, so not in the table DescribeConfigs
- * reports. */
+ * (docs/console.md), the CPUs below which the sockets stay on the loop, and
+ * each log's page-cache window (storage/page_trim.h). Not Kafka's, so not in
+ * the table DescribeConfigs reports. */
 static const char *const samsa_keys[] = {"metadata.store",    "etcd.endpoints", "etcd.prefix",
                                          "metrics.listener",  "console.read.only",
                                          "network.threads.min.cpus", "log.page.cache.window.bytes"};

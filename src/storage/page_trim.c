@@ -1,9 +1,9 @@
 /* page_trim.c - write back and drop log ranges off the event loop (see page_trim.h).
  *
- * A bounded ring of {duplicated fd, range} under one mutex; the worker takes
- * one range at a time. The ring holds 256 ranges: at the log's step of 8 MiB
- * that is 2 GiB of appends ahead of the disk; past that, ranges are skipped
- * (their pages stay cached, as without the window). */
+ * A bounded ring of {duplicated fd, range} under one mutex, shared by every
+ * log; the worker takes one range at a time. The ring holds 256 ranges (at
+ * most 8 MiB each: 2 GiB of appends ahead of the disk); past that, ranges
+ * are skipped and their pages stay cached, as without the window. */
 #include "storage/page_trim.h"
 
 #include <fcntl.h>
