@@ -372,7 +372,7 @@ int pstate_apply(pstate *s, const batch_header *h, const uint8_t *batch, size_t 
             else if (prc < 0) rc = -1;
         }
     }
-    int64_t next = batch_last_offset(h) + 1;
+    int64_t next = batch_next_offset(h);
     if (next > s->map_end) s->map_end = next;
     return rc;
 }

@@ -168,7 +168,7 @@ static int replay(mlog *m, int64_t from, char *err, size_t errlen) {
             batch_header_parse(buf + pos, &h);
             size_t total = batch_total_size(&h);
             if (total > (size_t)s.len - pos) break;
-            offset = batch_last_offset(&h) + 1;
+            offset = batch_next_offset(&h);
             m->bytes_since_snapshot += (int64_t)total;
             if (h.max_timestamp > m->last_append_ts) m->last_append_ts = h.max_timestamp;
             if (!(h.attributes & BATCH_ATTR_CONTROL)) {

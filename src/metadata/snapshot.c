@@ -484,7 +484,7 @@ int msnap_read_buf(const uint8_t *buf, size_t len, mimage *img, int64_t *last_co
                      h.last_offset_delta + 1);
             rc = -1;
         }
-        expect_offset = batch_last_offset(&h) + 1;
+        expect_offset = batch_next_offset(&h);
         pos += total;
     }
     karena_free(&a);

@@ -89,8 +89,13 @@ static inline void batch_header_parse(const uint8_t *p, batch_header *h) {
     h->record_count = (int32_t)bh_get_u32(p + BATCH_OFF_RECORD_COUNT);
 }
 
+/* Wraps like Kafka's long arithmetic instead of overflowing: callers parse
+ * headers straight off the disk or the wire before validating them. */
 static inline int64_t batch_last_offset(const batch_header *h) {
-    return h->base_offset + h->last_offset_delta;
+    return (int64_t)((uint64_t)h->base_offset + (uint64_t)(int64_t)h->last_offset_delta);
+}
+static inline int64_t batch_next_offset(const batch_header *h) {
+    return (int64_t)((uint64_t)batch_last_offset(h) + 1u);
 }
 static inline size_t batch_total_size(const batch_header *h) {
     return (size_t)h->batch_length + BATCH_LOG_OVERHEAD;

@@ -1063,7 +1063,7 @@ static int64_t log_next_offset(const char *path, int64_t base) {
         if (h.batch_length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD || pos + (int64_t)batch_total_size(&h) > size ||
             h.last_offset_delta < 0 || h.base_offset > INT64_MAX - h.last_offset_delta - 1)
             break;
-        next = batch_last_offset(&h) + 1;
+        next = batch_next_offset(&h);
         pos += (int64_t)batch_total_size(&h);
     }
     storage_fio.close(fd);

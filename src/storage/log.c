@@ -1615,7 +1615,7 @@ static int follower_check(const plog *l, const uint8_t *batches, size_t len, siz
             epoch = h.partition_leader_epoch;
         }
         if (h.partition_leader_epoch > epoch) epoch = h.partition_leader_epoch;
-        expect = batch_last_offset(&h) + 1;
+        expect = batch_next_offset(&h);
         used += total;
     }
     *used_out = used;

@@ -162,8 +162,11 @@ static int check_batch(scan_window *w, const segment *s, int64_t pos, int64_t pr
         snprintf(why, whylen, "magic %d is not 2", h->magic);
         return 1;
     }
+    /* prev_last >= s->base - 1, so once base_offset passes it the
+     * subtraction below cannot overflow. */
     int64_t last = batch_last_offset(h);
-    if (h->last_offset_delta < 0 || h->base_offset <= prev_last || last - s->base > INT32_MAX) {
+    if (h->last_offset_delta < 0 || h->base_offset <= prev_last ||
+        h->base_offset - s->base > (int64_t)INT32_MAX - h->last_offset_delta) {
         snprintf(why, whylen, "offsets %" PRId64 "..%" PRId64 " out of order after %" PRId64, h->base_offset, last,
                  prev_last);
         return 1;
