@@ -104,3 +104,19 @@ def test_page_window_bench_smoke_prints_every_variant():
     assert any("kept to 64 MiB, 8 partition(s)" in l and "x the default's MB/s" in l for l in rows), r.stdout
     reads = [l for l in r.stdout.splitlines() if l.startswith("| Consume from the start (catch-up) |")]
     assert len(reads) == 2 and all("MB/s" in l for l in reads), r.stdout
+
+
+def test_cold_read_bench_smoke_prints_every_row():
+    """bench/cold_read_bench.py at a tiny scale: the producer's latency alone, beside a reader on cached
+    data and beside a reader on data dropped from the page cache (a client that fails makes it exit
+    non-zero)."""
+    env = dict(os.environ)
+    env["SAMSA_BUILD"] = "build/release"
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "cold_read_bench.py"), "--smoke"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| Produce at 10,000/s, 1 KiB acks=1, send to ack |")]
+    assert len(rows) == 3, r.stdout
+    assert any("no other client" in l and "p99 " in l for l in rows), r.stdout
+    assert any("on cached data" in l and "MB/s" in l for l in rows), r.stdout
+    assert any("on cold data" in l and "MB/s" in l and "MiB of the old log cached" in l for l in rows), r.stdout
