@@ -52,8 +52,8 @@ def one_run(work, binary, S, k, reader, cold=True):
         b.create_topic("old", 1)
         b.create_topic("lat", 1)
         B.bench("produce", b.bootstrap, "old", 1, 1024, S["records"], 120, "1", timeout=300)
-        # a first group read creates __consumer_offsets (50 partitions made on the loop, with their
-        # fsyncs), which is not what is measured here
+        # a first group read creates __consumer_offsets (50 partitions made on the loop, 20-30 ms
+        # here), which is not what is measured
         B.consumer_perf_mbps(b, "old", 1000)
         logs = glob.glob(os.path.join(b.workdir, "data", "old-0", "*.log"))
         if cold:
@@ -77,6 +77,13 @@ def one_run(work, binary, S, k, reader, cold=True):
         B.ALL_BROKERS.remove(b)
 
 
+def percentiles(runs):
+    """The producer's send-to-ack percentiles over runs, as a row's figure."""
+    return (f"p50 {B.span([x['p50'] for x in runs], '{:.2f}')} / p99 {B.span([x['p99'] for x in runs], '{:.2f}')}"
+            f" / p99.9 {B.span([x['p999'] for x in runs], '{:.2f}')} / max {B.span([x['max'] for x in runs], '{:.1f}')}"
+            " ms")
+
+
 def steps(rep, S, work, before):
     builds = [("this build", None)] + ([(f"before ({before})", os.path.join(before, "samsa-broker"))] if before else [])
     got = {}
@@ -88,17 +95,14 @@ def steps(rep, S, work, before):
             k += 1
     B.section("this build, no reader")
     alone = one_run(work, None, S, k, reader=False)
-    rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", "this build, no other client",
-            f"p50 {alone['p50']:.2f} / p99 {alone['p99']:.2f} / p99.9 {alone['p999']:.2f} / max {alone['max']:.1f} ms")
+    rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", "this build, no other client", percentiles([alone]))
     warm = []
     for rnd in range(S["rounds"]):
         B.section(f"round {rnd + 1}: this build, a catch-up reader on data in the page cache")
         k += 1
         warm.append(one_run(work, None, S, k, reader=True, cold=False))
     rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", "this build, with a reader catching up on cached data",
-            f"p50 {B.span([x['p50'] for x in warm], '{:.2f}')} / p99 {B.span([x['p99'] for x in warm], '{:.2f}')}"
-            f" / p99.9 {B.span([x['p999'] for x in warm], '{:.2f}')} / max {B.span([x['max'] for x in warm], '{:.1f}')}"
-            f" ms; reader {B.span([x['read'] for x in warm])} MB/s")
+            f"{percentiles(warm)}; reader {B.span([x['read'] for x in warm])} MB/s")
     for label, _ in builds:
         runs = got[label]
         ratio = ""
@@ -107,9 +111,8 @@ def steps(rep, S, work, before):
             ratio = (f"this build's p99 {B.span([a['p99'] / b['p99'] for a, b in pairs], '{:.2f}')}x, "
                      f"reader {B.span([a['read'] / b['read'] for a, b in pairs], '{:.2f}')}x")
         rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", f"{label}, with a reader catching up on cold data",
-                f"p50 {B.span([x['p50'] for x in runs], '{:.2f}')} / p99 {B.span([x['p99'] for x in runs], '{:.2f}')}"
-                f" / p99.9 {B.span([x['p999'] for x in runs], '{:.2f}')} / max {B.span([x['max'] for x in runs], '{:.1f}')}"
-                f" ms; reader {B.span([x['read'] for x in runs])} MB/s; {B.span([x['cached'] for x in runs])} MiB of "
+                f"{percentiles(runs)}; reader {B.span([x['read'] for x in runs])} MB/s; "
+                f"{B.span([x['cached'] for x in runs])} MiB of "
                 f"the old log cached when it started", ratio)
 
 
