@@ -112,7 +112,7 @@ check-tsan:
 	SAMSA_BUILD=build-tsan SAMSA_TEST_NETWORK_THREADS=2 $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider \
 		tests/integration/test_compaction.py tests/integration/test_clients.py tests/integration/test_tls.py \
 		tests/integration/test_network_threads.py tests/integration/test_parallel_appends.py \
-		tests/integration/test_page_cache_window.py
+		tests/integration/test_page_cache_window.py tests/integration/test_partitions_made.py
 
 # Quicker loop while developing: optimized build, no sanitizers.
 test-fast: all check-unit

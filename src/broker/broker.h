@@ -45,8 +45,10 @@ typedef struct partition {
 typedef struct topic_rt {
     char *name;
     kuuid id;
-    partition **parts;         /* NULL where this node holds no replica */
+    partition **parts;         /* NULL where this node holds no replica (or its log is still being made) */
     int32_t nparts;
+    uint8_t *making;           /* per partition: its directory is being made off the loop (topics.c); may be NULL */
+    int32_t nmaking;           /* how many are */
     topic_config cfg;          /* resolved: topic overrides > broker > defaults */
     const mtopic *meta;        /* the image's topic; refreshed by every topics_sync */
     log_config log_cfg;        /* derived from cfg for the storage layer */
@@ -87,6 +89,8 @@ partition *broker_partition(broker *b, kstr topic, int32_t index);
 partition *broker_partition_led(broker *b, topic_rt *t, int32_t index, int16_t *err);
 /* The image's view of a partition (leader, replicas, ISR); NULL if unknown. */
 const mpartition *broker_mpartition(broker *b, const topic_rt *t, int32_t index);
+/* Is partition index of t being made off the loop (open soon; topics.h)? */
+bool broker_partition_making(const topic_rt *t, int32_t index);
 /* Iterate all topics (order unspecified). Returns the count; fills up to max. */
 int broker_topics_list(broker *b, topic_rt **out, int max);
 int broker_topic_count(broker *b);

@@ -32,6 +32,16 @@ void req_changes_done(broker *b, req_changes *rc) {
     if (--rc->pending == 0) rc->reply(b, rc->req, rc->ctx);
 }
 
+static void partitions_made(broker *b, void *arg) { req_changes_done(b, arg); }
+
+/* The answer also waits until the topic's new partitions are open on this
+ * node (made off the loop, topics.h), so a client's first produce finds them. */
+static void wait_until_made(broker *b, req_changes *rc, const topic_rt *t) {
+    if (!t) return;
+    req_changes_add(rc);
+    topics_when_made(b, t, partitions_made, rc);
+}
+
 /* Is name listed more than once in the request? */
 static bool duplicated(const CreateTopicsRequest *r, kstr name) {
     int count = 0;
@@ -210,6 +220,7 @@ static void topic_created(broker *b, void *arg, int16_t error) {
         if (mp) o->replication_factor = (int16_t)mp->nreplicas;
         if (req->api_version >= 5) describe_new_topic(b, o, it->keys, it->vals, it->nc, &req->arena);
     }
+    wait_until_made(b, it->rc, rt);
     req_changes_done(b, it->rc);
 }
 
@@ -486,6 +497,7 @@ void h_delete_topics(broker *b, kreq *req) {
 typedef struct grow_item {
     req_changes *rc;
     CreatePartitionsResponse_CreatePartitionsTopicResult *o;
+    kuuid topic_id;
 } grow_item;
 
 REQ_CHANGES_REPLY(reply_create_partitions, CreatePartitionsResponse)
@@ -493,6 +505,7 @@ REQ_CHANGES_REPLY(reply_create_partitions, CreatePartitionsResponse)
 static void partitions_added(broker *b, void *arg, int16_t error) {
     grow_item *it = arg;
     it->o->error_code = error;
+    if (error == KERR_NONE) wait_until_made(b, it->rc, broker_topic_by_id(b, &it->topic_id));
     req_changes_done(b, it->rc);
 }
 
@@ -592,7 +605,7 @@ void h_create_partitions(broker *b, kreq *req) {
             if (msg) o->error_message = kstr_from(msg);
             continue;
         }
-        *it = (grow_item){rc, o};
+        *it = (grow_item){rc, o, rt->id};
         req_changes_add(rc); /* until partitions_added */
         o->error_code = broker_add_partitions(b, rt, t->count, assignment, r.validate_only, &msg, a, partitions_added,
                                               it);

@@ -18,16 +18,19 @@
 #include <unistd.h>
 
 #include "broker/config_internal.h"
+#include "broker/log_maker.h"
 #include "cleaner/log_cleaner.h"
 #include "broker/partition_txn.h"
 #include "broker/producer_state.h"
 #include "controller/placement.h"
+#include "group/group.h"
 #include "mstore/mstore.h"
 #include "protocol/errors.h"
 #include "protocol/gen/kmsg.h"
 #include "replica/replica_manager.h"
 #include "storage/checkpoint.h"
 #include "storage/fileio.h"
+#include "txn/txn_manager.h"
 #include "util/log.h"
 
 /* QuorumController.MAX_RECORDS_PER_USER_OP: the most records one CreateTopics
@@ -38,11 +41,23 @@
 
 #define COMPONENT "kafka.log.LogManager"
 
+/* Someone to tell when a topic's partitions are all made (topics_when_made). */
+typedef struct made_waiter {
+    kuuid topic_id;
+    void (*fn)(broker *b, void *arg);
+    void *arg;
+} made_waiter;
+
 struct broker_topics {
     topic_rt **v;
     int n, cap;
     int *slots;   /* open-addressing hash of name -> index in v (-1 empty) */
     int nslots;
+    log_maker *maker;      /* makes new partitions' directories (log_maker.h); NULL until the first */
+    bool maker_failed;     /* it could not start: directories are made on the loop */
+    bool settling;         /* topics_sync or shutdown drains the maker: no coordinator calls from it */
+    made_waiter *waiters;
+    int nwaiters, capwaiters;
 };
 
 static uint32_t hash_name(const char *p, size_t n) {
@@ -233,11 +248,12 @@ static void take_clean_shutdown_markers(broker *b);
 static bool startup_clean_shutdown(broker *b, const char *dir);
 static int startup_open_failures, close_failures; /* no clean-shutdown marker after either */
 
-static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
+/* made_new: log_maker made the directory just now (plog_mark_new). */
+static partition *open_partition(broker *b, topic_rt *t, int32_t index, bool made_new) {
     partition *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->topic = t;
-    p->index = mp->partition_id;
+    p->index = index;
     p->leader_epoch = -1; /* rm_partition_follow sets it (and starts the epoch when leading) */
     p->leader = -1;
     p->fetch_from = -1;
@@ -257,6 +273,7 @@ static partition *open_partition(broker *b, topic_rt *t, const mpartition *mp) {
         free(p);
         return NULL;
     }
+    if (made_new) plog_mark_new(p->log);
     bool held_here = start >= 0 || recovery > 0 || !mstore_is_cluster(b->store);
     if (b->started_ms == 0 && held_here && plog_dir_was_created(p->log))
         log_warn(COMPONENT, "The log directory of partition %s-%d is missing (%s): creating an empty log; "
@@ -294,6 +311,28 @@ static void close_partition(broker *b, partition *p, bool delete_data) {
     free(p);
 }
 
+static void partition_made(void *ctx, const log_made *m);
+
+/* Partitions created while the broker runs are made by log_maker, off the
+ * loop (log_maker.h); at start-up, or if its thread cannot start, on the
+ * loop. True when partition i of t was queued. */
+static bool make_later(broker *b, topic_rt *t, int32_t i) {
+    struct broker_topics *reg = b->topics;
+    if (b->started_ms == 0 || reg->maker_failed || !b->loop) return false;
+    if (!reg->maker && !(reg->maker = log_maker_new(b->loop, partition_made, b))) {
+        log_warn(COMPONENT, "Cannot start the thread that makes new partitions (%s): they are made on the "
+                 "request loop", strerror(errno));
+        reg->maker_failed = true;
+        return false;
+    }
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s-%d", pick_log_dir(b, t->name, i), t->name, i);
+    if (log_maker_submit(reg->maker, path, &t->id, i) != 0) return false;
+    t->making[i] = 1;
+    t->nmaking++;
+    return true;
+}
+
 /* Open the partitions this node holds a replica of; the others stay NULL.
  * A reassignment (controller/reassign.h) can add this node to an existing
  * partition: it opens (empty, or what an earlier stay left) and follows
@@ -305,18 +344,24 @@ static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
         partition **np = realloc(t->parts, sizeof(*np) * (size_t)mt->nparts);
         if (!np) return -1;
         t->parts = np;
+        uint8_t *nm = realloc(t->making, (size_t)mt->nparts);
+        if (!nm) return -1;
+        memset(nm + t->nparts, 0, (size_t)(mt->nparts - t->nparts));
+        t->making = nm;
         for (int i = t->nparts; i < mt->nparts; i++) {
-            partition *p = is_replica(&mt->parts[i], b->cfg.node_id) ? open_partition(b, t, &mt->parts[i]) : NULL;
-            t->parts[i] = p;
+            bool replica = is_replica(&mt->parts[i], b->cfg.node_id);
+            t->parts[i] = NULL;
             t->nparts = i + 1;
-            if (!p && is_replica(&mt->parts[i], b->cfg.node_id)) return -1;
+            if (!replica || make_later(b, t, i)) continue;
+            if (!(t->parts[i] = open_partition(b, t, i, false))) return -1;
         }
     }
     for (int i = 0; i < t->nparts && i < mt->nparts; i++) {
         bool replica = is_replica(&mt->parts[i], b->cfg.node_id);
+        if (t->making[i]) continue; /* partition_made opens it as the image says then */
         if (!t->parts[i] && replica) {
             log_info(COMPONENT, "Opening %s-%d: this node was added to its replicas", t->name, i);
-            t->parts[i] = open_partition(b, t, &mt->parts[i]);
+            t->parts[i] = open_partition(b, t, i, false);
         } else if (t->parts[i] && !replica) {
             log_info(COMPONENT, "Deleting the log of %s-%d: this node left its replicas", t->name, i);
             close_partition(b, t->parts[i], true);
@@ -353,17 +398,107 @@ static void close_topic(broker *b, topic_rt *t, bool delete_data) {
     for (int i = 0; i < t->nparts; i++)
         if (t->parts[i]) close_partition(b, t->parts[i], delete_data);
     free(t->parts);
+    free(t->making);
     free(t->name);
     free(t);
+}
+
+/* ---- partitions made off the loop ---- */
+
+static void run_waiters(broker *b, const kuuid *topic_id) {
+    struct broker_topics *reg = b->topics;
+    for (int i = 0; i < reg->nwaiters;) {
+        if (memcmp(reg->waiters[i].topic_id.b, topic_id->b, 16) != 0) {
+            i++;
+            continue;
+        }
+        made_waiter w = reg->waiters[i];
+        reg->waiters[i] = reg->waiters[--reg->nwaiters]; /* order among one topic's waiters does not matter */
+        w.fn(b, w.arg);
+    }
+}
+
+/* log_maker delivers a made directory: open the log if this node still holds
+ * a replica (the image may have changed meanwhile), else delete it. */
+static void partition_made(void *ctx, const log_made *m) {
+    broker *b = ctx;
+    struct broker_topics *reg = b->topics;
+    topic_rt *t = broker_topic_by_id(b, &m->topic_id);
+    int32_t i = m->partition;
+    if (!t || i < 0 || i >= t->nparts || !t->making[i]) return; /* topics_sync drains before a topic goes */
+    t->making[i] = 0;
+    t->nmaking--;
+    if (m->result < 0)
+        log_warn(COMPONENT, "Could not make the log directory of %s-%d (%s): trying on the request loop", t->name,
+                 i, strerror(m->err));
+    const mtopic *mt = mimage_topic_by_id(b->image, &t->id);
+    bool replica = mt && i < mt->nparts && is_replica(&mt->parts[i], b->cfg.node_id);
+    if (!t->parts[i]) {
+        partition *p = open_partition(b, t, i, m->result == 0);
+        if (p && replica) {
+            t->parts[i] = p;
+            follow_leadership(b, p, &mt->parts[i]);
+        } else if (p) {
+            close_partition(b, p, true); /* deleted, or moved off this node, while it was made */
+        }
+    }
+    if (t->nmaking > 0) return;
+    if (!reg->settling) {
+        /* as broker_metadata_applied does after topics_sync: a coordinator's partition may be new */
+        if (b->groups) group_coord_leadership_changed(b->groups);
+        if (b->txns) txn_manager_leadership_changed(b->txns);
+    }
+    run_waiters(b, &t->id);
+}
+
+/* Every queued partition made and opened now (topic deletion, shutdown). */
+static void settle_made(broker *b) {
+    struct broker_topics *reg = b->topics;
+    if (!reg->maker) return;
+    reg->settling = true;
+    log_maker_drain(reg->maker);
+    reg->settling = false;
+}
+
+void topics_when_made(broker *b, const topic_rt *t, void (*fn)(broker *b, void *arg), void *arg) {
+    struct broker_topics *reg = b->topics;
+    if (t->nmaking == 0) {
+        fn(b, arg);
+        return;
+    }
+    if (reg->nwaiters == reg->capwaiters) {
+        int nc = reg->capwaiters ? reg->capwaiters * 2 : 8;
+        made_waiter *nv = realloc(reg->waiters, sizeof(*nv) * (size_t)nc);
+        if (!nv) {
+            fn(b, arg); /* answered now; the partitions open a moment later */
+            return;
+        }
+        reg->waiters = nv;
+        reg->capwaiters = nc;
+    }
+    reg->waiters[reg->nwaiters++] = (made_waiter){t->id, fn, arg};
+}
+
+bool broker_partition_making(const topic_rt *t, int32_t index) {
+    return t && t->making && index >= 0 && index < t->nparts && t->making[index];
+}
+
+void topics_settle(broker *b) {
+    if (b->topics) settle_made(b);
 }
 
 /* Bring the runtime in line with the image. */
 void topics_sync(broker *b) {
     struct broker_topics *reg = b->topics;
     mimage *img = b->image;
+    /* First every topic's image entry as it is now (NULL: removed): the old
+     * one may be freed, and partitions made below (settle_made) look at it. */
+    for (int i = 0; i < reg->n; i++) reg->v[i]->meta = mimage_topic_by_id(img, &reg->v[i]->id);
     /* removed topics */
     for (int i = 0; i < reg->n;) {
-        if (!mimage_topic_by_id(img, &reg->v[i]->id)) {
+        if (!reg->v[i]->meta) {
+            /* its partitions still being made are opened first, then deleted with the rest */
+            if (reg->v[i]->nmaking > 0) settle_made(b);
             log_info(COMPONENT, "Deleting the logs of topic %s", reg->v[i]->name);
             close_topic(b, reg->v[i], true);
             reg->v[i] = reg->v[--reg->n];
@@ -404,6 +539,13 @@ int topics_init(broker *b) {
 void topics_close_all(broker *b) {
     struct broker_topics *reg = b->topics;
     if (!reg) return;
+    /* topics_settle, before the connections and the metadata store closed, opened what was
+     * being made then and answered the requests waiting for it. Anything queued since is
+     * made and left for the next start to open; a request still waiting went with its
+     * connection. */
+    log_maker_free(reg->maker);
+    reg->maker = NULL;
+    free(reg->waiters);
     topics_write_checkpoints(b);
     rm_shutdown(b);
     for (int i = 0; i < reg->n; i++) close_topic(b, reg->v[i], false);

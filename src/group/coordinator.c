@@ -197,7 +197,10 @@ bool gc_coordinator_node(group_coord *gc, const char *group_id, broker_node *out
     if (*err) return false;
     topic_rt *t = broker_topic(gc->b, KSTR_LIT(OFFSETS_TOPIC));
     const mpartition *mp = t ? broker_mpartition(gc->b, t, group_partition_for(group_id, t->nparts)) : NULL;
-    if (!mp || mp->leader < 0 || !broker_node_lookup(gc->b, mp->leader, out)) {
+    /* a partition of this node still being made (topics.h) leads nothing yet, as Kafka answers
+     * while its new __consumer_offsets is created */
+    if (!mp || mp->leader < 0 || !broker_node_lookup(gc->b, mp->leader, out) ||
+        (mp->leader == broker_node_id(gc->b) && broker_partition_making(t, mp->partition_id))) {
         *err = KERR_COORDINATOR_NOT_AVAILABLE;
         return false;
     }

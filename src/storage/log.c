@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "protocol/batch_header.h"
@@ -622,8 +623,12 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->truncated_to = INT64_MAX;
     l->log_start = log_start_offset;
     l->last_flush_ms = wall_ms();
-    bool created = storage_fio.mkdir(dir, 0755) == 0;
-    if (!created && errno != EEXIST) {
+    /* mkdir of an existing directory takes its parent's lock, for which it waits while another
+     * thread (log_maker.h) creates a partition there: look first. */
+    struct stat st;
+    bool exists = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    bool created = !exists && storage_fio.mkdir(dir, 0755) == 0;
+    if (!exists && !created && errno != EEXIST) {
         set_err(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
         goto fail;
     }
@@ -710,6 +715,29 @@ static int make_durable(plog *l) {
 }
 
 bool plog_dir_was_created(const plog *l) { return l->dir_created; }
+
+int plog_make_dir(const char *dir, const uint8_t topic_id[16]) {
+    if (storage_fio.mkdir(dir, 0755) != 0) return errno == EEXIST ? 1 : -1;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, CKPT_PARTITION_METADATA_FILE) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (ckpt_partition_metadata_write(path, topic_id, false) != 0) return -1;
+    static const char *const suffixes[] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        if (seg_path(path, sizeof path, dir, 0, suffixes[i]) != 0) return -1;
+        int fd = storage_fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return -1;
+        storage_fio.close(fd);
+    }
+    return 0;
+}
+
+void plog_mark_new(plog *l) {
+    l->unsynced = true;
+    l->dir_created = true;
+}
 
 int plog_take_open_snapshots(plog *l, int64_t **offsets, int *n) {
     if (!l->open_snaps_valid) return -1;

@@ -215,6 +215,20 @@ int32_t plog_epoch_for_offset(const plog *l, int64_t offset);
 /* Becoming leader: start `epoch` at the LEO (no-op if not newer). */
 int plog_assign_epoch(plog *l, int32_t epoch);
 
+/* Makes what plog_open would create for a new, empty log at dir: the
+ * directory, its partition.metadata naming topic_id, and the empty files of
+ * the segment at offset 0, none of them synced. Safe on any thread (it
+ * touches no log, only the file system), so a broker can make new partitions
+ * off its event loop: creating files costs 0.3-0.5 ms a partition on ext4,
+ * a stall of tens of milliseconds for a topic of 50 partitions. Returns 0
+ * when it made the directory, 1 when the directory was there already (then
+ * nothing is touched), -1 with errno. The caller then opens the log with
+ * plog_open and, for 0, calls plog_mark_new before plog_created. */
+int plog_make_dir(const char *dir, const uint8_t topic_id[16]);
+/* The log was just opened from a directory plog_make_dir made: treated as
+ * one plog_open created (its files are synced by plog_created's syncer, or
+ * at the first flush). */
+void plog_mark_new(plog *l);
 /* A log that plog_open created is set up (its first leader epoch written):
  * its directory and small files are made durable by the background syncer
  * (syncer.h). Without this call the first flush (or close) syncs them. */

@@ -206,7 +206,9 @@ int16_t txn_manager_coordinator(broker *b, const char *tid, size_t tid_len, brok
     topic_rt *t = state_topic(tm);
     const mpartition *mp = t && t->nparts > 0 ? broker_mpartition(b, t, txn_partition_for(tid, tid_len, t->nparts))
                                               : NULL;
-    if (!mp || mp->leader < 0 || !broker_node_lookup(b, mp->leader, out)) return KERR_COORDINATOR_NOT_AVAILABLE;
+    if (!mp || mp->leader < 0 || !broker_node_lookup(b, mp->leader, out) ||
+        (mp->leader == broker_node_id(b) && broker_partition_making(t, mp->partition_id)))
+        return KERR_COORDINATOR_NOT_AVAILABLE; /* this node's partition is still being made (topics.h) */
     /* InitProducerId follows: have its producer id ready */
     if (out->id == broker_node_id(b)) broker_prefetch_producer_ids(b);
     return KERR_NONE;

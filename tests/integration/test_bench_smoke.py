@@ -107,3 +107,14 @@ def test_cold_read_bench_smoke_prints_every_row():
     assert any("no other client" in l and "p99 " in l for l in rows), out
     assert any("on cached data" in l and "MB/s" in l for l in rows), out
     assert any("on cold data" in l and "MB/s" in l and "MiB of the old log cached" in l for l in rows), out
+
+
+def test_create_bench_smoke_prints_every_row():
+    """bench/create_bench.py at a tiny scale: the producer's latency alone and while a topic of 50
+    partitions is created (the bench checks that every partition directory was made; a client that
+    fails makes it exit non-zero)."""
+    out = smoke_run("create_bench.py")
+    rows = [l for l in out.splitlines() if l.startswith("| Produce at 10,000/s, 1 KiB acks=1, send to ack |")]
+    assert len(rows) == 2, out
+    assert any("no topic created" in l and "p99 " in l for l in rows), out
+    assert any("50 partitions created" in l and "kafka-topics.sh" in l for l in rows), out

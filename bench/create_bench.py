@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""A topic created next to a producer at 10k records/s on the same node (issue 18: p99 at 10k
+records/s). Creating a partition makes a directory and four files; on the request loop that held
+every other client for the whole topic (0.3-0.5 ms a partition here). What does a CreateTopics of 50
+and of 200 partitions cost the producer?
+
+    SAMSA_BUILD=build/release /usr/bin/python3 bench/create_bench.py [--smoke] [--out F.md] [--before BUILD_DIR]
+
+Each run: a fresh broker; `samsa-bench acklatency` produces 1 KiB acks=1 at 10,000 records/s to a
+topic of 1 partition; 2 s in, kafka-topics.sh creates a topic of N partitions. Printed: the
+producer's send-to-ack percentiles over the whole run, the records that waited over 2 ms, and how
+long kafka-topics.sh took. For reference the same run with no topic created. With --before, the same
+runs on that build's broker (alternating rounds), as a ratio.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench as B  # noqa: E402
+
+B.use_build()
+
+SCALES = {
+    "rounds": (3, 1),
+    "seconds": (5, 3),
+    "sizes": ([50, 200], [50]),
+}
+RATE = 10_000
+
+
+def one_run(work, binary, S, k, partitions):
+    b = B.Broker(os.path.join(work, f"r{k}"), {}, binary=binary)
+    try:
+        b.start()
+        b.create_topic("lat", 1)
+        lat = subprocess.Popen([B.BENCH_BIN, "acklatency", b.bootstrap, "lat", str(RATE), str(S["seconds"]), "1024",
+                                "1", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        created = {}
+
+        def create():
+            time.sleep(2)  # the producer's connection and first seconds first
+            created["s"] = b.create_topic("many", partitions)
+
+        th = threading.Thread(target=create) if partitions else None
+        if th:
+            th.start()
+        out, err = lat.communicate(timeout=S["seconds"] + 120)
+        if th:
+            th.join()
+        line = [x for x in out.splitlines() if "p99_us=" in x]
+        if not line:
+            raise RuntimeError("acklatency printed no result:\n" + out + err)
+        if th and "s" not in created:
+            raise RuntimeError("kafka-topics.sh did not finish")
+        if partitions:
+            made = sum(1 for d in os.listdir(os.path.join(b.workdir, "data")) if d.startswith("many-"))
+            if made != partitions:
+                raise RuntimeError(f"{made} of {partitions} partition directories made")
+        r = B.kv(line[-1])
+        return {"p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000, "p999": r["p999_us"] / 1000,
+                "max": r["max_us"] / 1000, "over": r["over_2ms"], "create": created.get("s", 0) * 1000}
+    finally:
+        b.stop()
+        B.ALL_BROKERS.remove(b)
+
+
+def figure(runs):
+    return (f"p50 {B.span([x['p50'] for x in runs], '{:.2f}')} / p99 {B.span([x['p99'] for x in runs], '{:.2f}')}"
+            f" / p99.9 {B.span([x['p999'] for x in runs], '{:.2f}')} / max {B.span([x['max'] for x in runs], '{:.1f}')}"
+            f" ms; {B.span([x['over'] for x in runs])} records over 2 ms")
+
+
+def steps(rep, S, work, before):
+    builds = [("this build", None)] + ([(f"before ({before})", os.path.join(before, "samsa-broker"))] if before else [])
+    got = {}
+    k = 0
+    for rnd in range(S["rounds"]):
+        for n in S["sizes"]:
+            for label, binary in builds:
+                B.section(f"round {rnd + 1}: {label}, a topic of {n} partitions created")
+                got.setdefault((n, label), []).append(one_run(work, binary, S, k, n))
+                k += 1
+    B.section("this build, no topic created")
+    alone = one_run(work, None, S, k, 0)
+    sec = "Produce at 10,000/s, 1 KiB acks=1, send to ack"
+    rep.add(sec, "this build, no topic created", figure([alone]))
+    for n in S["sizes"]:
+        for label, _ in builds:
+            runs = got[(n, label)]
+            ratio = ""
+            if before and label != builds[0][0]:
+                pairs = list(zip(got[(n, builds[0][0])], runs))
+                ratio = (f"this build's max {B.span([a['max'] / b['max'] for a, b in pairs], '{:.2f}')}x, "
+                         f"p99 {B.span([a['p99'] / b['p99'] for a, b in pairs], '{:.2f}')}x")
+            rep.add(sec, f"{label}, a topic of {n} partitions created",
+                    f"{figure(runs)}; kafka-topics.sh {B.span([x['create'] for x in runs])} ms", ratio)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--before")
+    known, rest = ap.parse_known_args()
+    sys.argv = [sys.argv[0]] + rest
+    before = os.path.abspath(known.before) if known.before else None
+    B.standalone("create", "A topic created beside a producer", SCALES,
+                 lambda rep, S, work: steps(rep, S, work, before), 900)

@@ -1,0 +1,118 @@
+"""Partitions created while the broker runs are made off the request loop (src/broker/log_maker.h).
+What a user must be able to rely on: when CreateTopics or CreatePartitions answers, every new
+partition takes a produce at once; each has Kafka's files; a topic deleted while its partitions are
+still being made leaves no directory behind, and its name can be used again at once; the first
+consumer group on a fresh broker (which creates __consumer_offsets' 50 partitions) commits and reads
+back its offsets. Seconds each."""
+import os
+import sys
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import kproto  # noqa: E402
+from conftest import wait_until  # noqa: E402
+from segment_writer import batch  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not kproto.have_specs(), reason="Kafka's message definitions not found")
+
+FILES = {"00000000000000000000.log", "00000000000000000000.index", "00000000000000000000.timeindex",
+         "partition.metadata"}
+
+
+def _conn(b):
+    return kproto.Conn(b.host, b.port)
+
+
+def _create(c, name, partitions):
+    r = c.call("CreateTopics", 7, {"Topics": [{"Name": name, "NumPartitions": partitions, "ReplicationFactor": 1,
+                                                "Assignments": [], "Configs": []}], "timeoutMs": 30000})
+    return r["Topics"][0]["ErrorCode"]
+
+
+def _produce_all(c, name, first, last):
+    """One acks=1 Produce to partitions first..last-1, one record each; the error code of each."""
+    parts = [{"Index": i, "Records": batch(0, [(b"k", b"v%d" % i, ())])} for i in range(first, last)]
+    r = c.call("Produce", 9, {"TransactionalId": None, "Acks": 1, "TimeoutMs": 10000,
+                              "TopicData": [{"Name": name, "PartitionData": parts}]})
+    return {p["Index"]: p["ErrorCode"] for t in r["Responses"] for p in t["PartitionResponses"]}
+
+
+def _dirs(b, name):
+    return sorted(d for d in os.listdir(b.log_dir) if d.rsplit("-", 1)[0] == name)
+
+
+def test_new_partitions_take_a_produce_as_soon_as_the_answer_comes(broker):
+    c = _conn(broker)
+    try:
+        assert _create(c, "wide", 200) == 0
+        errors = _produce_all(c, "wide", 0, 200)
+        assert errors == {i: 0 for i in range(200)}, "a new partition refused the first produce"
+        r = c.call("CreatePartitions", 3, {"Topics": [{"Name": "wide", "Count": 260, "Assignments": None}],
+                                           "TimeoutMs": 30000, "ValidateOnly": False})
+        assert r["Results"][0]["ErrorCode"] == 0, r
+        errors = _produce_all(c, "wide", 200, 260)
+        assert errors == {i: 0 for i in range(200, 260)}, "an added partition refused the first produce"
+    finally:
+        c.close()
+    dirs = _dirs(broker, "wide")
+    assert len(dirs) == 260
+    for d in dirs:
+        assert FILES <= set(os.listdir(os.path.join(broker.log_dir, d))), d
+    # a restart opens them all, with the records acknowledged above
+    broker.restart()
+    out = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", "wide").stdout
+    ends = dict(line.rsplit(":", 2)[1:] for line in out.split())
+    assert len(ends) == 260 and set(ends.values()) == {"1"}, out
+
+
+def test_a_topic_deleted_while_its_partitions_are_made_leaves_nothing(broker):
+    """Deleted by another connection while the creation's answer still waits (200 partitions take tens
+    of milliseconds to make): the directories all go, and the name is free again."""
+    created = {}
+
+    def create():
+        c = _conn(broker)
+        try:
+            created["rc"] = _create(c, "brief", 200)
+        finally:
+            c.close()
+
+    d = _conn(broker)
+    try:
+        th = threading.Thread(target=create)
+        th.start()
+        deleted = None
+        for _ in range(2000):  # until the topic exists, at most a few seconds
+            r = d.call("DeleteTopics", 6, {"Topics": [{"Name": "brief", "TopicId": b"\0" * 16}], "TimeoutMs": 30000})
+            deleted = r["Responses"][0]["ErrorCode"]
+            if deleted != 3:  # UNKNOWN_TOPIC_OR_PARTITION: not created yet
+                break
+        th.join(30)
+        assert not th.is_alive()
+        assert created["rc"] == 0 and deleted == 0, (created, deleted)
+        wait_until(lambda: not _dirs(broker, "brief"), 30, "the deleted topic's directories to go")
+        assert _create(d, "brief", 3) == 0
+        assert _produce_all(d, "brief", 0, 3) == {0: 0, 1: 0, 2: 0}
+    finally:
+        d.close()
+    assert "Failed to open" not in broker.log_text()
+
+
+def test_first_group_on_a_fresh_broker_commits_and_reads_its_offsets(broker):
+    out = broker.run_tool("kafka-topics", "--bootstrap-server", broker.bootstrap, "--create", "--topic", "g",
+                          "--partitions", "2").stdout
+    assert "Created topic g." in out
+    broker.run_tool("kafka-console-producer", "--bootstrap-server", broker.bootstrap, "--topic", "g",
+                    input="a\nb\nc\n")
+    out = broker.run_tool("kafka-console-consumer", "--bootstrap-server", broker.bootstrap, "--topic", "g",
+                          "--group", "first", "--from-beginning", "--max-messages", "3",
+                          "--timeout-ms", "20000").stdout
+    assert sorted(out.split()) == ["a", "b", "c"], out
+    assert len(_dirs(broker, "__consumer_offsets")) == 50
+    out = broker.run_tool("kafka-consumer-groups", "--bootstrap-server", broker.bootstrap, "--describe",
+                          "--group", "first").stdout
+    lags = [line.split() for line in out.splitlines() if line.startswith("first ")]
+    assert len(lags) == 2 and sum(int(x[4]) for x in lags) == 3 and all(x[5] == "0" for x in lags), out
