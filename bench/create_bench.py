@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""A topic created next to a producer at 10k records/s on the same node (issue 18: p99 at 10k
-records/s). Creating a partition makes a directory and four files; on the request loop that held
-every other client for the whole topic (0.3-0.5 ms a partition here). What does a CreateTopics of 50
-and of 200 partitions cost the producer?
+"""A topic created, and one deleted, next to a producer at 10k records/s on the same node (issue 18:
+p99 at 10k records/s). Creating a partition makes a directory and four files, deleting one removes
+its files; on the request loop either held every other client for the whole topic. What does a
+CreateTopics of 50 and of 200 partitions cost the producer, and a DeleteTopics of 200 partitions
+holding 500 MB?
 
     SAMSA_BUILD=build/release /usr/bin/python3 bench/create_bench.py [--smoke] [--out F.md] [--before BUILD_DIR]
 
 Each run: a fresh broker; `samsa-bench acklatency` produces 1 KiB acks=1 at 10,000 records/s to a
-topic of 1 partition; 2 s in, kafka-topics.sh creates a topic of N partitions. Printed: the
+topic of 1 partition; 2 s in, kafka-topics.sh creates a topic of N partitions (or deletes the topic
+of 200 partitions `samsa-bench produce` filled before the producer started). Printed: the
 producer's send-to-ack percentiles over the whole run, the records that waited over 2 ms, and how
 long kafka-topics.sh took. For reference the same run with no topic created. With --before, the same
 runs on that build's broker (alternating rounds), as a ratio.
@@ -29,22 +31,36 @@ SCALES = {
     "rounds": (3, 1),
     "seconds": (5, 3),
     "sizes": ([50, 200], [50]),
+    "delete_records": (500_000, 20_000),  # 1 KiB each, over the 200 partitions deleted
 }
+DELETED_PARTITIONS = 200
 RATE = 10_000
 
 
-def one_run(work, binary, S, k, partitions):
+def one_run(work, binary, S, k, partitions, delete=False):
+    """partitions > 0: a topic of that many created during the run; delete: the filled topic of
+    DELETED_PARTITIONS deleted instead."""
     b = B.Broker(os.path.join(work, f"r{k}"), {}, binary=binary)
     try:
         b.start()
         b.create_topic("lat", 1)
+        if delete:
+            b.create_topic("full", DELETED_PARTITIONS)
+            B.bench("produce", b.bootstrap, "full", DELETED_PARTITIONS, 1024, S["delete_records"], 120, "1",
+                    timeout=300)
+            partitions = DELETED_PARTITIONS
         lat = subprocess.Popen([B.BENCH_BIN, "acklatency", b.bootstrap, "lat", str(RATE), str(S["seconds"]), "1024",
                                 "1", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         created = {}
 
         def create():
             time.sleep(2)  # the producer's connection and first seconds first
-            created["s"] = b.create_topic("many", partitions)
+            if delete:
+                t0 = time.perf_counter()
+                b.delete_topic("full")
+                created["s"] = time.perf_counter() - t0
+            else:
+                created["s"] = b.create_topic("many", partitions)
 
         th = threading.Thread(target=create) if partitions else None
         if th:
@@ -57,10 +73,16 @@ def one_run(work, binary, S, k, partitions):
             raise RuntimeError("acklatency printed no result:\n" + out + err)
         if th and "s" not in created:
             raise RuntimeError("kafka-topics.sh did not finish")
-        if partitions:
+        if partitions and not delete:
             made = sum(1 for d in os.listdir(os.path.join(b.workdir, "data")) if d.startswith("many-"))
             if made != partitions:
                 raise RuntimeError(f"{made} of {partitions} partition directories made")
+        if delete:
+            deadline = time.time() + 60
+            while any(d.startswith("full-") for d in os.listdir(os.path.join(b.workdir, "data"))):
+                if time.time() > deadline:
+                    raise RuntimeError("the deleted topic's directories are still there after 60 s")
+                time.sleep(0.1)
         r = B.kv(line[-1])
         return {"p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000, "p999": r["p999_us"] / 1000,
                 "max": r["max_us"] / 1000, "over": r["over_2ms"], "create": created.get("s", 0) * 1000}
@@ -80,16 +102,18 @@ def steps(rep, S, work, before):
     got = {}
     k = 0
     for rnd in range(S["rounds"]):
-        for n in S["sizes"]:
+        for n in S["sizes"] + ["delete"]:
             for label, binary in builds:
-                B.section(f"round {rnd + 1}: {label}, a topic of {n} partitions created")
-                got.setdefault((n, label), []).append(one_run(work, binary, S, k, n))
+                what = f"a topic of {n} partitions created" if n != "delete" else "a full topic deleted"
+                B.section(f"round {rnd + 1}: {label}, {what}")
+                got.setdefault((n, label), []).append(one_run(work, binary, S, k, 0 if n == "delete" else n,
+                                                              delete=n == "delete"))
                 k += 1
     B.section("this build, no topic created")
     alone = one_run(work, None, S, k, 0)
     sec = "Produce at 10,000/s, 1 KiB acks=1, send to ack"
     rep.add(sec, "this build, no topic created", figure([alone]))
-    for n in S["sizes"]:
+    for n in S["sizes"] + ["delete"]:
         for label, _ in builds:
             runs = got[(n, label)]
             ratio = ""
@@ -97,7 +121,9 @@ def steps(rep, S, work, before):
                 pairs = list(zip(got[(n, builds[0][0])], runs))
                 ratio = (f"this build's max {B.span([a['max'] / b['max'] for a, b in pairs], '{:.2f}')}x, "
                          f"p99 {B.span([a['p99'] / b['p99'] for a, b in pairs], '{:.2f}')}x")
-            rep.add(sec, f"{label}, a topic of {n} partitions created",
+            what = (f"a topic of {n} partitions created" if n != "delete" else
+                    f"a topic of {DELETED_PARTITIONS} partitions holding {S['delete_records'] // 1000:,} MB deleted")
+            rep.add(sec, f"{label}, {what}",
                     f"{figure(runs)}; kafka-topics.sh {B.span([x['create'] for x in runs])} ms", ratio)
 
 

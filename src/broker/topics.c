@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include <unistd.h>
 
 #include "broker/config_internal.h"
-#include "broker/log_maker.h"
+#include "broker/partition_dirs.h"
 #include "cleaner/log_cleaner.h"
 #include "broker/partition_txn.h"
 #include "broker/producer_state.h"
@@ -53,9 +54,10 @@ struct broker_topics {
     int n, cap;
     int *slots;   /* open-addressing hash of name -> index in v (-1 empty) */
     int nslots;
-    log_maker *maker;      /* makes new partitions' directories (log_maker.h); NULL until the first */
-    bool maker_failed;     /* it could not start: directories are made on the loop */
-    bool settling;         /* topics_sync or shutdown drains the maker: no coordinator calls from it */
+    pdirs *dirs;           /* makes and removes partition directories (partition_dirs.h); NULL until needed */
+    bool dirs_failed;      /* its thread could not start: directories are made and removed on the loop */
+    bool settling;         /* topics_sync or shutdown drains it: no coordinator calls from partition_made */
+    int64_t made_count;    /* partitions partition_made has taken (topics_settle: did it open any?) */
     made_waiter *waiters;
     int nwaiters, capwaiters;
 };
@@ -248,7 +250,7 @@ static void take_clean_shutdown_markers(broker *b);
 static bool startup_clean_shutdown(broker *b, const char *dir);
 static int startup_open_failures, close_failures; /* no clean-shutdown marker after either */
 
-/* made_new: log_maker made the directory just now (plog_mark_new). */
+/* made_new: the partition-dirs thread made the directory just now (plog_mark_new). */
 static partition *open_partition(broker *b, topic_rt *t, int32_t index, bool made_new) {
     partition *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -296,6 +298,59 @@ static bool is_replica(const mpartition *mp, int32_t node) {
 /* Leadership as the image says (leader or follower: replica_manager.c). */
 static void follow_leadership(broker *b, partition *p, const mpartition *mp) { rm_partition_follow(b, p, mp); }
 
+static void partition_made(void *ctx, const pdir_made *m);
+
+/* The thread that makes and removes partition directories, started on first
+ * use; NULL (said once) if it cannot start. */
+static pdirs *dirs_worker(broker *b) {
+    struct broker_topics *reg = b->topics;
+    if (reg->dirs || reg->dirs_failed || !b->loop) return reg->dirs;
+    if (!(reg->dirs = pdirs_new(b->loop, partition_made, b))) {
+        log_warn(COMPONENT, "Cannot start the thread that makes and removes partition directories (%s): "
+                 "the request loop does it", strerror(errno));
+        reg->dirs_failed = true;
+    }
+    return reg->dirs;
+}
+
+/* A deleted partition's directory: renamed at once, its files removed on
+ * the partition-dirs thread (Kafka renames it and deletes it later too). */
+static void remove_log(broker *b, plog *log) {
+    char dir[PATH_MAX], gone[PATH_MAX];
+    pdirs *w = dirs_worker(b);
+    if (!w) {
+        plog_delete(log);
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s", plog_dir(log));
+    if (plog_retire(log, gone, sizeof gone) != 0) {
+        log_warn(COMPONENT, "Could not rename the deleted log %s (%s): removing it in place", dir, strerror(errno));
+        plog_remove_dir(dir);
+        return;
+    }
+    if (pdirs_remove(w, gone) != 0) plog_remove_dir(gone);
+}
+
+/* Kafka's LogManager finds the directories of logs deleted before a crash
+ * (named *-delete) at start-up and removes them; here on the thread. */
+static void remove_leftover_deleted_logs(broker *b) {
+    for (int i = 0; i < b->cfg.nlog_dirs; i++) {
+        fio_dir d;
+        if (fio_dir_open(&d, b->cfg.log_dirs[i]) != 0) continue;
+        const char *name;
+        size_t suffix = strlen(PLOG_DELETE_DIR_SUFFIX);
+        while ((name = fio_dir_next(&d))) {
+            size_t n = strlen(name);
+            if (n <= suffix || strcmp(name + n - suffix, PLOG_DELETE_DIR_SUFFIX) != 0 || !strchr(name, '.')) continue;
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", b->cfg.log_dirs[i], name);
+            pdirs *w = dirs_worker(b);
+            if (!w || pdirs_remove(w, path) != 0) plog_remove_dir(path);
+        }
+        fio_dir_close(&d);
+    }
+}
+
 /* Close a partition's log; delete_data removes its directory too. */
 static void close_partition(broker *b, partition *p, bool delete_data) {
     rm_partition_close(b, p);
@@ -305,29 +360,21 @@ static void close_partition(broker *b, partition *p, bool delete_data) {
         log_warn(COMPONENT, "Could not write the producer state snapshot of %s-%d: %s", p->topic->name, p->index,
                  strerror(errno));
     if (delete_data) log_cleaner_forget(plog_dir(p->log), p->topic->name, p->index);
-    if (delete_data) plog_delete(p->log);
+    if (delete_data) remove_log(b, p->log);
     else if (plog_close(p->log) != 0) close_failures++;
     pstate_free(p->producers);
     free(p);
 }
 
-static void partition_made(void *ctx, const log_made *m);
-
-/* Partitions created while the broker runs are made by log_maker, off the
- * loop (log_maker.h); at start-up, or if its thread cannot start, on the
- * loop. True when partition i of t was queued. */
+/* Partitions created while the broker runs are made on the partition-dirs
+ * thread (partition_dirs.h); at start-up, or if the thread cannot start, on
+ * the loop. True when partition i of t was queued. */
 static bool make_later(broker *b, topic_rt *t, int32_t i) {
-    struct broker_topics *reg = b->topics;
-    if (b->started_ms == 0 || reg->maker_failed || !b->loop) return false;
-    if (!reg->maker && !(reg->maker = log_maker_new(b->loop, partition_made, b))) {
-        log_warn(COMPONENT, "Cannot start the thread that makes new partitions (%s): they are made on the "
-                 "request loop", strerror(errno));
-        reg->maker_failed = true;
-        return false;
-    }
+    pdirs *w = b->started_ms != 0 ? dirs_worker(b) : NULL;
+    if (!w) return false;
     char path[2048];
     snprintf(path, sizeof path, "%s/%s-%d", pick_log_dir(b, t->name, i), t->name, i);
-    if (log_maker_submit(reg->maker, path, &t->id, i) != 0) return false;
+    if (pdirs_make(w, path, &t->id, i) != 0) return false;
     t->making[i] = 1;
     t->nmaking++;
     return true;
@@ -418,9 +465,9 @@ static void run_waiters(broker *b, const kuuid *topic_id) {
     }
 }
 
-/* log_maker delivers a made directory: open the log if this node still holds
- * a replica (the image may have changed meanwhile), else delete it. */
-static void partition_made(void *ctx, const log_made *m) {
+/* The thread delivers a made directory: open the log if this node still
+ * holds a replica (the image may have changed meanwhile), else delete it. */
+static void partition_made(void *ctx, const pdir_made *m) {
     broker *b = ctx;
     struct broker_topics *reg = b->topics;
     topic_rt *t = broker_topic_by_id(b, &m->topic_id);
@@ -428,6 +475,7 @@ static void partition_made(void *ctx, const log_made *m) {
     if (!t || i < 0 || i >= t->nparts || !t->making[i]) return; /* topics_sync drains before a topic goes */
     t->making[i] = 0;
     t->nmaking--;
+    reg->made_count++;
     if (m->result < 0)
         log_warn(COMPONENT, "Could not make the log directory of %s-%d (%s): trying on the request loop", t->name,
                  i, strerror(m->err));
@@ -454,9 +502,9 @@ static void partition_made(void *ctx, const log_made *m) {
 /* Every queued partition made and opened now (topic deletion, shutdown). */
 static void settle_made(broker *b) {
     struct broker_topics *reg = b->topics;
-    if (!reg->maker) return;
+    if (!reg->dirs) return;
     reg->settling = true;
-    log_maker_drain(reg->maker);
+    pdirs_drain(reg->dirs);
     reg->settling = false;
 }
 
@@ -484,7 +532,13 @@ bool broker_partition_making(const topic_rt *t, int32_t index) {
 }
 
 void topics_settle(broker *b) {
-    if (b->topics) settle_made(b);
+    struct broker_topics *reg = b->topics;
+    if (!reg || !reg->dirs) return;
+    int64_t before = reg->made_count;
+    settle_made(b);
+    if (reg->made_count == before) return;
+    if (b->groups) group_coord_leadership_changed(b->groups); /* as partition_made does outside topics_sync */
+    if (b->txns) txn_manager_leadership_changed(b->txns);
 }
 
 /* Bring the runtime in line with the image. */
@@ -531,6 +585,7 @@ int topics_init(broker *b) {
     if (!b->topics) return -1;
     rm_init(b);
     take_clean_shutdown_markers(b);
+    remove_leftover_deleted_logs(b);
     topics_sync(b);
     free_startup_checkpoints(b);
     return 0;
@@ -543,8 +598,8 @@ void topics_close_all(broker *b) {
      * being made then and answered the requests waiting for it. Anything queued since is
      * made and left for the next start to open; a request still waiting went with its
      * connection. */
-    log_maker_free(reg->maker);
-    reg->maker = NULL;
+    pdirs_free(reg->dirs);
+    reg->dirs = NULL;
     free(reg->waiters);
     topics_write_checkpoints(b);
     rm_shutdown(b);

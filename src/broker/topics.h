@@ -9,12 +9,14 @@ int topics_init(broker *b);
 void topics_sync(broker *b);
 void topics_close_all(broker *b);
 /* Partitions created while the broker runs are made off the loop
- * (log_maker.h) and open a moment after the image names them. fn(b, arg)
+ * (partition_dirs.h) and open a moment after the image names them. fn(b, arg)
  * runs once every partition of t that was being made is open (at once when
  * none is): CreateTopics and CreatePartitions answer then. */
 void topics_when_made(broker *b, const topic_rt *t, void (*fn)(broker *b, void *arg), void *arg);
-/* Waits for every partition being made and opens it (shutdown: before the
- * connections close, so the requests waiting for them are answered). */
+/* Waits for every partition being made and opens it, then tells the
+ * coordinators (shutdown: before the connections close, so the requests
+ * waiting for them are answered; a group request that skipped
+ * FindCoordinator on a single node: its partition opens as it used to). */
 void topics_settle(broker *b);
 /* After topics_close_all: Kafka's .kafka_cleanshutdown in every log dir,
  * unless a log failed to open at start-up or to close (then the next start

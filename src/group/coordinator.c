@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/topics.h"
 #include "group/gcoord.h"
 #include "group/grecords.h"
 #include "group/group.h"
@@ -187,6 +188,10 @@ partition *gc_offsets_partition(group_coord *gc, const char *group_id, int16_t *
         return NULL;
     }
     int32_t p = group_partition_for(group_id, t->nparts);
+    /* A client that skipped FindCoordinator (which waits for it) on a single node, whose groups
+     * work before the topic exists: its partition is opened now, as it was when the topic was
+     * made on the loop. */
+    if (broker_partition_making(t, p) && !mstore_is_cluster(gc->b->store)) topics_settle(gc->b);
     partition *part = broker_partition_led(gc->b, t, p, err);
     if (!part) *err = KERR_NOT_COORDINATOR;
     return part;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker/authz.h"
+#include "broker/topics.h"
 #include "group/gcoord.h"
 #include "group/grecords.h"
 #include "group/group.h"
@@ -61,7 +62,23 @@ static int16_t coordinator_authz(kreq *req, int8_t key_type, kstr key) {
     return authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_GROUP, key) ? KERR_NONE : KERR_GROUP_AUTHORIZATION_FAILED;
 }
 
+static void find_coordinator_again(broker *b, void *arg) { h_find_coordinator(b, arg); }
+
+/* A coordinator not available because this node is still making the
+ * internal topic's partitions (topics.h): the answer waits for them, so a
+ * client's first FindCoordinator finds the coordinator, as when the topic
+ * was made on the loop (Kafka answers COORDINATOR_NOT_AVAILABLE and the
+ * client asks again). True when req was parked. */
+static bool wait_for_internal_topic(broker *b, kreq *req, int8_t key_type, const kreader *body) {
+    topic_rt *t = broker_topic(b, key_type == 1 ? KSTR_LIT("__transaction_state") : KSTR_LIT("__consumer_offsets"));
+    if (!t || t->nmaking == 0) return false;
+    req->body = *body; /* decoded again when it runs again */
+    topics_when_made(b, t, find_coordinator_again, req);
+    return true;
+}
+
 void h_find_coordinator(broker *b, kreq *req) {
+    kreader body = req->body;
     FindCoordinatorRequest r;
     if (KREQ_DECODE(req, FindCoordinatorRequest, &r) != 0) return;
     FindCoordinatorResponse resp;
@@ -70,6 +87,9 @@ void h_find_coordinator(broker *b, kreq *req) {
     if (req->api_version < 4) {
         int16_t e = coordinator_authz(req, req->api_version >= 1 ? r.key_type : 0, r.key);
         if (!e) e = coordinator_for(b, req->api_version >= 1 ? r.key_type : 0, r.key, &node, &req->arena);
+        if (e == KERR_COORDINATOR_NOT_AVAILABLE &&
+            wait_for_internal_topic(b, req, req->api_version >= 1 ? r.key_type : 0, &body))
+            return;
         resp.error_code = e;
         resp.error_message = kstr_from(e ? kerr_message(e) : "NONE");
         resp.node_id = e ? -1 : node.id;
@@ -90,6 +110,7 @@ void h_find_coordinator(broker *b, kreq *req) {
         FindCoordinatorResponse_Coordinator_init(c);
         int16_t e = coordinator_authz(req, r.key_type, r.coordinator_keys[i]);
         if (!e) e = coordinator_for(b, r.key_type, r.coordinator_keys[i], &node, &req->arena);
+        if (e == KERR_COORDINATOR_NOT_AVAILABLE && wait_for_internal_topic(b, req, r.key_type, &body)) return;
         c->key = r.coordinator_keys[i];
         c->error_code = e;
         c->error_message = KSTR_NULL;

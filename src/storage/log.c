@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -624,7 +625,7 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->log_start = log_start_offset;
     l->last_flush_ms = wall_ms();
     /* mkdir of an existing directory takes its parent's lock, for which it waits while another
-     * thread (log_maker.h) creates a partition there: look first. */
+     * thread (broker/partition_dirs.h) creates a partition there: look first. */
     struct stat st;
     bool exists = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     bool created = !exists && storage_fio.mkdir(dir, 0755) == 0;
@@ -808,6 +809,39 @@ int plog_delete(plog *l) {
         errno = ENOMEM;
         return -1;
     }
+    int rc = plog_remove_dir(dir);
+    free(dir);
+    return rc;
+}
+
+int plog_retire(plog *l, char *gone, size_t cap) {
+    /* LocalLog.logDeleteDirName: the topic cut so the name fits 255 bytes */
+    uint8_t id[16];
+    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) {
+        for (size_t i = 0; i < sizeof id; i++) id[i] = (uint8_t)rand();
+    }
+    char hex[33];
+    for (size_t i = 0; i < sizeof id; i++) snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    char suffix[64];
+    int slen = snprintf(suffix, sizeof suffix, "-%d.%s%s", (int)l->partition, hex, PLOG_DELETE_DIR_SUFFIX);
+    int tlen = (int)strlen(l->topic);
+    if (tlen > 255 - slen) tlen = 255 - slen;
+    const char *slash = strrchr(l->dir, '/');
+    int plen = slash ? (int)(slash - l->dir) + 1 : 0;
+    int n = snprintf(gone, cap, "%.*s%.*s%s", plen, l->dir, tlen, l->topic, suffix);
+    char *dir = strdup(l->dir);
+    free_log(l);
+    if (!dir || n < 0 || (size_t)n >= cap) {
+        free(dir);
+        errno = dir ? ENAMETOOLONG : ENOMEM;
+        return -1;
+    }
+    int rc = storage_fio.rename(dir, gone);
+    free(dir);
+    return rc;
+}
+
+int plog_remove_dir(const char *dir) {
     int rc = 0;
     DIR *d = opendir(dir);
     if (d) {
@@ -821,7 +855,6 @@ int plog_delete(plog *l) {
         closedir(d);
     }
     if (storage_fio.rmdir(dir) != 0 && errno != ENOENT) rc = -1;
-    free(dir);
     return rc;
 }
 

@@ -75,6 +75,18 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
  * before): then its directory must not be marked as cleanly closed. */
 int plog_close(plog *l);
 int plog_delete(plog *l);              /* closes and removes the dir; l is freed even on error */
+/* Closes and frees l and renames its directory as Kafka does for a deleted
+ * log, <topic>-<partition>.<32 hex digits>-delete beside it, whose path goes
+ * to gone (cap bytes): the name is free at once, and the files can be
+ * removed later by plog_remove_dir, on another thread (a start-up removes
+ * such directories left by a crash). -1 with errno if the rename failed
+ * (the directory is where it was; l is freed all the same). */
+int plog_retire(plog *l, char *gone, size_t cap);
+/* Removes dir and every file in it. Safe on any thread (no log). 0 or -1
+ * with errno (what could be removed is). */
+int plog_remove_dir(const char *dir);
+/* Kafka's suffix of a deleted log's directory (LocalLog.DeleteDirSuffix). */
+#define PLOG_DELETE_DIR_SUFFIX "-delete"
 void plog_set_config(plog *l, const log_config *cfg);
 
 /* Appends len bytes of consecutive, already validated v2 batches (the buffer

@@ -51,6 +51,11 @@ static int empty_index(const char *dir, int64_t base, const char *suffix) {
     /* a descriptor pooled for an earlier file at this path (a cleaned
      * segment replacing one at the same base) must not be used for this one */
     fdc_forget(dir, base, suffix);
+    /* Already empty (a partition made off the loop, or never indexed): left alone. A truncate to
+     * zero makes ext4 start writeback when the file is next closed (auto_da_alloc), on the loop,
+     * e.g. for every index of a topic being deleted. */
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size == 0) return 0;
     if (storage_fio.truncate(path, 0) == 0) return 0;
     if (errno != ENOENT) return -1;
     bool created;

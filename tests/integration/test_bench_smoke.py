@@ -110,11 +110,13 @@ def test_cold_read_bench_smoke_prints_every_row():
 
 
 def test_create_bench_smoke_prints_every_row():
-    """bench/create_bench.py at a tiny scale: the producer's latency alone and while a topic of 50
-    partitions is created (the bench checks that every partition directory was made; a client that
-    fails makes it exit non-zero)."""
+    """bench/create_bench.py at a tiny scale: the producer's latency alone, while a topic of 50
+    partitions is created and while a filled topic of 200 is deleted (the bench checks that every
+    partition directory was made, and that the deleted ones went; a client that fails makes it exit
+    non-zero)."""
     out = smoke_run("create_bench.py")
     rows = [l for l in out.splitlines() if l.startswith("| Produce at 10,000/s, 1 KiB acks=1, send to ack |")]
-    assert len(rows) == 2, out
+    assert len(rows) == 3, out
     assert any("no topic created" in l and "p99 " in l for l in rows), out
     assert any("50 partitions created" in l and "kafka-topics.sh" in l for l in rows), out
+    assert any("200 partitions holding" in l and "deleted" in l and "kafka-topics.sh" in l for l in rows), out

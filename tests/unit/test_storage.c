@@ -1188,6 +1188,47 @@ static void test_delete(void) {
     CHECK(stat(dir, &st) == -1 && errno == ENOENT);
 }
 
+/* A deleted log's directory renamed as Kafka names it, its files removed later. */
+static void test_retire(void) {
+    g_test = "retire";
+    char dir[256], gone[PATH_MAX];
+    part_dir(dir, sizeof dir, "ret-7");
+    log_config c = small_config();
+    plog *l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    fill(l, 12, 1000, 0);
+    CHECK(plog_retire(l, gone, sizeof gone) == 0);
+    struct stat st;
+    CHECK(stat(dir, &st) == -1 && errno == ENOENT);
+    const char *base = strrchr(gone, '/') + 1;
+    CHECK(strncmp(gone, g_root, strlen(g_root)) == 0 && strncmp(base, "t-0.", 4) == 0);
+    CHECK(strlen(base) == 4 + 32 + strlen(PLOG_DELETE_DIR_SUFFIX) &&
+          strcmp(base + strlen(base) - 7, "-delete") == 0);
+    CHECK(stat(gone, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK(plog_remove_dir(gone) == 0);
+    CHECK(stat(gone, &st) == -1 && errno == ENOENT);
+}
+
+/* A directory made off the loop opens as an empty log, as one plog_open made. */
+static void test_make_dir(void) {
+    g_test = "make_dir";
+    char dir[256];
+    part_dir(dir, sizeof dir, "made-0");
+    CHECK(plog_make_dir(dir, TOPIC_ID) == 0);
+    CHECK(plog_make_dir(dir, TOPIC_ID) == 1); /* there already: untouched */
+    log_config c = small_config();
+    plog *l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    plog_mark_new(l);
+    CHECK(plog_dir_was_created(l) && plog_end_offset(l) == 0);
+    fill(l, 5, 100, 0);
+    CHECK(plog_end_offset(l) == 15); /* 5 batches of 3 */
+    CHECK(plog_close(l) == 0);
+    uint8_t other[16] = {7};
+    char err[256];
+    CHECK(plog_open(dir, "t", 0, other, &c, 0, -1, false, &l, err, sizeof err) == -1); /* its topic id was written */
+}
+
 static void test_bad_append(void) {
     g_test = "bad_append";
     char dir[256];
@@ -1611,6 +1652,8 @@ int main(void) {
     test_enospc();
     test_checkpoints();
     test_delete();
+    test_retire();
+    test_make_dir();
     test_bad_append();
     test_roll_triggers_and_flush();
     test_deleted_fd_and_fsync_failure();

@@ -1,0 +1,205 @@
+/* partition_dirs.c - partition directories made and removed off the event loop (see partition_dirs.h).
+ *
+ * Two mutex-protected FIFOs: jobs to do (taken by the worker one at a time)
+ * and directories made (taken by the loop). The worker writes the eventfd
+ * after each directory it makes, so the loop opens partitions while later
+ * ones are still being made. */
+#include "broker/partition_dirs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "storage/log.h"
+
+/* Opening a made partition holds the loop 50-100 us: one wake opens at most
+ * this many, and the eventfd is written again for the rest. */
+#define DELIVER_PER_WAKE 16
+
+typedef struct dir_job {
+    char *dir;
+    bool remove;   /* else make */
+    pdir_made made;
+    struct dir_job *next;
+} dir_job;
+
+typedef struct job_fifo {
+    dir_job *head, *tail;
+} job_fifo;
+
+struct pdirs {
+    kloop *loop;
+    pdir_made_fn fn;
+    void *ctx;
+    int efd;
+    pthread_t worker;
+    pthread_mutex_t mu;
+    pthread_cond_t work;   /* a job was queued, or stopping */
+    pthread_cond_t made;   /* a directory was made */
+    job_fifo todo, done;   /* under mu */
+    int unmade;            /* make jobs queued and not yet made (in todo or being made); under mu */
+    bool stopping;         /* under mu */
+};
+
+static void fifo_push(job_fifo *f, dir_job *j) {
+    j->next = NULL;
+    if (f->tail) f->tail->next = j;
+    else f->head = j;
+    f->tail = j;
+}
+
+static dir_job *fifo_pop(job_fifo *f) {
+    dir_job *j = f->head;
+    if (j && !(f->head = j->next)) f->tail = NULL;
+    return j;
+}
+
+static void job_free(dir_job *j) {
+    free(j->dir);
+    free(j);
+}
+
+static void *worker_main(void *arg) {
+    pdirs *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        dir_job *j = fifo_pop(&w->todo);
+        if (!j) {
+            if (w->stopping) break;
+            pthread_cond_wait(&w->work, &w->mu);
+            continue;
+        }
+        if (j->remove) {
+            bool skip = w->stopping; /* shutting down: the next start removes it */
+            pthread_mutex_unlock(&w->mu);
+            if (!skip) plog_remove_dir(j->dir); /* failures: the next start tries again */
+            job_free(j);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&w->mu);
+        int rc = plog_make_dir(j->dir, j->made.topic_id.b);
+        j->made.result = rc;
+        j->made.err = rc < 0 ? errno : 0;
+        pthread_mutex_lock(&w->mu);
+        fifo_push(&w->done, j);
+        w->unmade--;
+        pthread_cond_broadcast(&w->made);
+        uint64_t one = 1;
+        ssize_t n = write(w->efd, &one, sizeof one); /* EAGAIN only when the count is huge: still readable */
+        (void)n;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Hands up to max made directories (< 0: all) to fn, oldest first. Loop
+ * thread. Returns whether made ones are left. */
+static bool deliver(pdirs *w, int max) {
+    for (int n = 0; max < 0 || n < max; n++) {
+        pthread_mutex_lock(&w->mu);
+        dir_job *j = fifo_pop(&w->done);
+        pthread_mutex_unlock(&w->mu);
+        if (!j) return false;
+        w->fn(w->ctx, &j->made);
+        job_free(j);
+    }
+    pthread_mutex_lock(&w->mu);
+    bool left = w->done.head != NULL;
+    pthread_mutex_unlock(&w->mu);
+    return left;
+}
+
+static void on_wake(kloop *l, int fd, int events, void *arg) {
+    (void)l;
+    (void)events;
+    uint64_t n;
+    ssize_t r = read(fd, &n, sizeof n);
+    (void)r;
+    if (deliver(arg, DELIVER_PER_WAKE)) {
+        uint64_t one = 1; /* the rest at the next turn, after the other clients' events */
+        ssize_t wr = write(fd, &one, sizeof one);
+        (void)wr;
+    }
+}
+
+pdirs *pdirs_new(kloop *loop, pdir_made_fn fn, void *ctx) {
+    pdirs *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    *w = (pdirs){.loop = loop, .fn = fn, .ctx = ctx, .efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->made, NULL);
+    if (w->efd < 0 || loop_watch(loop, w->efd, LOOP_READ, on_wake, w) != 0) goto fail;
+    int err = pthread_create(&w->worker, NULL, worker_main, w);
+    if (err != 0) {
+        loop_unwatch(loop, w->efd);
+        errno = err;
+        goto fail;
+    }
+    pthread_setname_np(w->worker, "partition-dirs");
+    return w;
+fail:;
+    int saved = errno;
+    if (w->efd >= 0) close(w->efd);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->made);
+    free(w);
+    errno = saved;
+    return NULL;
+}
+
+static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id, int32_t partition) {
+    dir_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->dir = strdup(dir))) {
+        free(j);
+        errno = ENOMEM;
+        return -1;
+    }
+    j->remove = remove;
+    if (topic_id) j->made.topic_id = *topic_id;
+    j->made.partition = partition;
+    pthread_mutex_lock(&w->mu);
+    fifo_push(&w->todo, j);
+    if (!remove) w->unmade++;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+int pdirs_make(pdirs *w, const char *dir, const kuuid *topic_id, int32_t partition) {
+    return submit(w, dir, false, topic_id, partition);
+}
+
+int pdirs_remove(pdirs *w, const char *dir) { return submit(w, dir, true, NULL, -1); }
+
+void pdirs_drain(pdirs *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->unmade > 0) pthread_cond_wait(&w->made, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    deliver(w, -1);
+}
+
+void pdirs_free(pdirs *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true; /* the worker makes what is queued, skips removals, then returns */
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->worker, NULL);
+    for (dir_job *j = w->done.head, *next; j; j = next) {
+        next = j->next;
+        job_free(j);
+    }
+    loop_unwatch(w->loop, w->efd);
+    close(w->efd);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->made);
+    free(w);
+}
