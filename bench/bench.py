@@ -486,6 +486,30 @@ def span(xs, fmt="{:,.0f}"):
     return fmt.format(lo) if len(xs) == 1 else f"{fmt.format(lo)}-{fmt.format(hi)}"
 
 
+def ack_latency(line):
+    """The percentiles (ms) and records over 2 ms of `samsa-bench acklatency`'s result line."""
+    r = kv(line)
+    return {"p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000, "p999": r["p999_us"] / 1000,
+            "max": r["max_us"] / 1000, "over": r["over_2ms"]}
+
+
+def latency_figure(runs):
+    """The send-to-ack percentiles of ack_latency results over runs, as a row's figure."""
+    return (f"p50 {span([x['p50'] for x in runs], '{:.2f}')} / p99 {span([x['p99'] for x in runs], '{:.2f}')}"
+            f" / p99.9 {span([x['p999'] for x in runs], '{:.2f}')} / max {span([x['max'] for x in runs], '{:.1f}')}"
+            " ms")
+
+
+def before_build_arg():
+    """--before BUILD_DIR (another build's broker, compared in alternating rounds) of a standalone
+    bench, taken out of sys.argv before standalone() parses the rest; its absolute path or None."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--before")
+    known, rest = ap.parse_known_args()
+    sys.argv = [sys.argv[0]] + rest
+    return os.path.abspath(known.before) if known.before else None
+
+
 # The peers step's second Samsa row: each log's page cache kept to this window
 # (log.page.cache.window.bytes; off by default), beside a page-cache row that
 # drops its pages behind the same window.

@@ -14,7 +14,6 @@ and the consumer's MB/s; for reference the same latency without the reader, and 
 data left in the page cache (what the reader's CPU alone costs on this machine's cores). With --before, the
 same runs on that build's broker (alternating rounds), as a ratio.
 """
-import argparse
 import glob
 import os
 import subprocess
@@ -52,8 +51,9 @@ def one_run(work, binary, S, k, reader, cold=True):
         b.create_topic("old", 1)
         b.create_topic("lat", 1)
         B.bench("produce", b.bootstrap, "old", 1, 1024, S["records"], 120, "1", timeout=300)
-        # a first group read creates __consumer_offsets (50 partitions made on the loop, 20-30 ms
-        # here), which is not what is measured
+        # a first group read creates __consumer_offsets (50 partitions, made off the loop since
+        # session 20 but still a burst of file-system work: bench/create_bench.py), which is not what
+        # is measured
         B.consumer_perf_mbps(b, "old", 1000)
         logs = glob.glob(os.path.join(b.workdir, "data", "old-0", "*.log"))
         if cold:
@@ -69,19 +69,10 @@ def one_run(work, binary, S, k, reader, cold=True):
         line = [x for x in out.splitlines() if "p99_us=" in x]
         if not line:
             raise RuntimeError("acklatency printed no result:\n" + out + err)
-        r = B.kv(line[-1])
-        return {"p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000, "p999": r["p999_us"] / 1000,
-                "max": r["max_us"] / 1000, "read": read, "cached": cached}
+        return {**B.ack_latency(line[-1]), "read": read, "cached": cached}
     finally:
         b.stop()
         B.ALL_BROKERS.remove(b)
-
-
-def percentiles(runs):
-    """The producer's send-to-ack percentiles over runs, as a row's figure."""
-    return (f"p50 {B.span([x['p50'] for x in runs], '{:.2f}')} / p99 {B.span([x['p99'] for x in runs], '{:.2f}')}"
-            f" / p99.9 {B.span([x['p999'] for x in runs], '{:.2f}')} / max {B.span([x['max'] for x in runs], '{:.1f}')}"
-            " ms")
 
 
 def steps(rep, S, work, before):
@@ -95,14 +86,14 @@ def steps(rep, S, work, before):
             k += 1
     B.section("this build, no reader")
     alone = one_run(work, None, S, k, reader=False)
-    rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", "this build, no other client", percentiles([alone]))
+    rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", "this build, no other client", B.latency_figure([alone]))
     warm = []
     for rnd in range(S["rounds"]):
         B.section(f"round {rnd + 1}: this build, a catch-up reader on data in the page cache")
         k += 1
         warm.append(one_run(work, None, S, k, reader=True, cold=False))
     rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", "this build, with a reader catching up on cached data",
-            f"{percentiles(warm)}; reader {B.span([x['read'] for x in warm])} MB/s")
+            f"{B.latency_figure(warm)}; reader {B.span([x['read'] for x in warm])} MB/s")
     for label, _ in builds:
         runs = got[label]
         ratio = ""
@@ -111,16 +102,12 @@ def steps(rep, S, work, before):
             ratio = (f"this build's p99 {B.span([a['p99'] / b['p99'] for a, b in pairs], '{:.2f}')}x, "
                      f"reader {B.span([a['read'] / b['read'] for a, b in pairs], '{:.2f}')}x")
         rep.add("Produce at 10,000/s, 1 KiB acks=1, send to ack", f"{label}, with a reader catching up on cold data",
-                f"{percentiles(runs)}; reader {B.span([x['read'] for x in runs])} MB/s; "
+                f"{B.latency_figure(runs)}; reader {B.span([x['read'] for x in runs])} MB/s; "
                 f"{B.span([x['cached'] for x in runs])} MiB of "
                 f"the old log cached when it started", ratio)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("--before")
-    known, rest = ap.parse_known_args()
-    sys.argv = [sys.argv[0]] + rest
-    before = os.path.abspath(known.before) if known.before else None
+    before = B.before_build_arg()
     B.standalone("cold-read", "A reader catching up on cold data beside a producer", SCALES,
                  lambda rep, S, work: steps(rep, S, work, before), 900)

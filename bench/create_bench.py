@@ -14,7 +14,6 @@ producer's send-to-ack percentiles over the whole run, the records that waited o
 long kafka-topics.sh took. For reference the same run with no topic created. With --before, the same
 runs on that build's broker (alternating rounds), as a ratio.
 """
-import argparse
 import os
 import subprocess
 import sys
@@ -83,18 +82,14 @@ def one_run(work, binary, S, k, partitions, delete=False):
                 if time.time() > deadline:
                     raise RuntimeError("the deleted topic's directories are still there after 60 s")
                 time.sleep(0.1)
-        r = B.kv(line[-1])
-        return {"p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000, "p999": r["p999_us"] / 1000,
-                "max": r["max_us"] / 1000, "over": r["over_2ms"], "create": created.get("s", 0) * 1000}
+        return {**B.ack_latency(line[-1]), "create": created.get("s", 0) * 1000}
     finally:
         b.stop()
         B.ALL_BROKERS.remove(b)
 
 
 def figure(runs):
-    return (f"p50 {B.span([x['p50'] for x in runs], '{:.2f}')} / p99 {B.span([x['p99'] for x in runs], '{:.2f}')}"
-            f" / p99.9 {B.span([x['p999'] for x in runs], '{:.2f}')} / max {B.span([x['max'] for x in runs], '{:.1f}')}"
-            f" ms; {B.span([x['over'] for x in runs])} records over 2 ms")
+    return f"{B.latency_figure(runs)}; {B.span([x['over'] for x in runs])} records over 2 ms"
 
 
 def steps(rep, S, work, before):
@@ -128,10 +123,6 @@ def steps(rep, S, work, before):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("--before")
-    known, rest = ap.parse_known_args()
-    sys.argv = [sys.argv[0]] + rest
-    before = os.path.abspath(known.before) if known.before else None
+    before = B.before_build_arg()
     B.standalone("create", "A topic created beside a producer", SCALES,
                  lambda rep, S, work: steps(rep, S, work, before), 900)

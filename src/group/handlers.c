@@ -62,7 +62,14 @@ static int16_t coordinator_authz(kreq *req, int8_t key_type, kstr key) {
     return authz_allowed_k(req, AZ_OP_DESCRIBE, AZ_RES_GROUP, key) ? KERR_NONE : KERR_GROUP_AUTHORIZATION_FAILED;
 }
 
-static void find_coordinator_again(broker *b, void *arg) { h_find_coordinator(b, arg); }
+static void find_coordinator_again(broker *b, void *arg) {
+    kreq *req = arg;
+    /* the endpoints of the request's listener, as when it was dispatched (dispatch.c) */
+    const char *during = b->request_listener;
+    b->request_listener = req->conn ? kconn_listener(req->conn) : NULL;
+    h_find_coordinator(b, req);
+    b->request_listener = during;
+}
 
 /* A coordinator not available because this node is still making the
  * internal topic's partitions (topics.h): the answer waits for them, so a

@@ -97,12 +97,17 @@ def test_page_window_bench_smoke_prints_every_variant():
     assert len(reads) == 2 and all("MB/s" in l for l in reads), out
 
 
+def latency_rows(out):
+    """The table rows of the producer's send-to-ack latency at 10,000 records/s."""
+    return [l for l in out.splitlines() if l.startswith("| Produce at 10,000/s, 1 KiB acks=1, send to ack |")]
+
+
 def test_cold_read_bench_smoke_prints_every_row():
     """bench/cold_read_bench.py at a tiny scale: the producer's latency alone, beside a reader on cached
     data and beside a reader on data dropped from the page cache (a client that fails makes it exit
     non-zero)."""
     out = smoke_run("cold_read_bench.py")
-    rows = [l for l in out.splitlines() if l.startswith("| Produce at 10,000/s, 1 KiB acks=1, send to ack |")]
+    rows = latency_rows(out)
     assert len(rows) == 3, out
     assert any("no other client" in l and "p99 " in l for l in rows), out
     assert any("on cached data" in l and "MB/s" in l for l in rows), out
@@ -115,7 +120,7 @@ def test_create_bench_smoke_prints_every_row():
     partition directory was made, and that the deleted ones went; a client that fails makes it exit
     non-zero)."""
     out = smoke_run("create_bench.py")
-    rows = [l for l in out.splitlines() if l.startswith("| Produce at 10,000/s, 1 KiB acks=1, send to ack |")]
+    rows = latency_rows(out)
     assert len(rows) == 3, out
     assert any("no topic created" in l and "p99 " in l for l in rows), out
     assert any("50 partitions created" in l and "kafka-topics.sh" in l for l in rows), out
