@@ -490,12 +490,14 @@ static void partition_made(void *ctx, const pdir_made *m) {
             close_partition(b, p, true); /* deleted, or moved off this node, while it was made */
         }
     }
-    if (t->nmaking > 0) return;
     if (!reg->settling) {
-        /* as broker_metadata_applied does after topics_sync: a coordinator's partition may be new */
+        /* As broker_metadata_applied does after topics_sync: a coordinator's partition may be new.
+         * At each partition: one that is open is answered as this node's by FindCoordinator, and
+         * its coordinator must serve it from then on, before the topic's last partition is made. */
         if (b->groups) group_coord_leadership_changed(b->groups);
         if (b->txns) txn_manager_leadership_changed(b->txns);
     }
+    if (t->nmaking > 0) return;
     run_waiters(b, &t->id);
 }
 
