@@ -888,7 +888,9 @@ def test_bad_starts(cl):
     code, took, out = start_extra_node(cl, "dup", {"node.id": "2"})
     assert code == 1, out
     assert "Another broker is registered with that broker id" in out, out
-    assert took < SESSION_S + 6, took
+    # It gave up after waiting one session for node 2's registration to expire. How long that
+    # took in seconds depends on etcd's fsyncs on a loaded machine: the bound is start_extra_node's.
+    assert f"waiting up to {int(SESSION_S * 1000) + 1000} ms for its session to expire" in out, (took, out)
     # Node 2 is unharmed: still registered with its own port, still leading.
     md = metadata(cl.node(1).bootstrap)
     assert md["brokers"] == before["brokers"]
@@ -900,7 +902,7 @@ def test_bad_starts(cl):
     code, took, out = start_extra_node(cl, "stranger", {"node.id": "7"}, cluster_id=other)
     assert code == 1, out
     assert "cluster.id" in out and cl.cluster_id in out and other in out, out
-    assert took < 10, took
+    assert took < 20, (took, out)
     keys = cl.etcd.etcdctl("get", "/", "--prefix", "--keys-only").stdout.split()
     assert any(cl.cluster_id in k for k in keys) and not [k for k in keys if other in k], keys
     assert 7 not in metadata(cl.node(3).bootstrap)["brokers"]
@@ -910,7 +912,7 @@ def test_bad_starts(cl):
     code, took, out = start_extra_node(cl, "lonely", {"node.id": "8", "etcd.endpoints": dead})
     assert code == 1, out
     assert dead in out, out
-    assert took < 12, took
+    assert took < 20, (took, out)
 
     assert normalized(metadata(cl.node(1).bootstrap)) == normalized(before)
 

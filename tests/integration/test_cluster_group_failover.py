@@ -123,11 +123,16 @@ def acknowledged(members):
 
 
 def committed_by_client(bootstrap, group, timeout=10):
-    """The group's committed offsets as a new client reads them (OffsetFetch)."""
-    from confluent_kafka import Consumer, TopicPartition
+    """The group's committed offsets as a new client reads them (OffsetFetch). A client that gets
+    no answer within timeout raises AssertionError, which wait_until counts as a no: while a
+    coordinator moves (its node killed, the session not yet expired) the client waits for it."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        res = c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=timeout)
+        try:
+            res = c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=timeout)
+        except KafkaException as e:
+            raise AssertionError(f"OffsetFetch of {group} through {bootstrap}: {e}") from e
         return {tp.partition: tp.offset for tp in res if tp.error is None and tp.offset >= 0}
     finally:
         c.close()
