@@ -16,13 +16,16 @@
 
 #include "storage/log.h"
 
-/* Opening a made partition holds the loop 50-100 us: one wake opens at most
- * this many, and the eventfd is written again for the rest. */
-#define DELIVER_PER_WAKE 16
+/* Opening a made partition holds the loop 50-150 us, more when the disk is
+ * busy: one wake opens partitions for at most this long (at least one), and
+ * the eventfd is written again for the rest, so the other clients' requests
+ * wait at most about this long between two wakes. */
+#define DELIVER_BUDGET_NS (500 * 1000)
 
 typedef struct dir_job {
     char *dir;
     bool remove;   /* else make */
+    int32_t first_epoch; /* make: plog_make_dir's */
     pdir_made made;
     struct dir_job *next;
 } dir_job;
@@ -82,7 +85,7 @@ static void *worker_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&w->mu);
-        int rc = plog_make_dir(j->dir, j->made.topic_id.b);
+        int rc = plog_make_dir(j->dir, j->made.topic_id.b, j->first_epoch);
         j->made.result = rc;
         j->made.err = rc < 0 ? errno : 0;
         pthread_mutex_lock(&w->mu);
@@ -97,16 +100,19 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* Hands up to max made directories (< 0: all) to fn, oldest first. Loop
- * thread. Returns whether made ones are left. */
-static bool deliver(pdirs *w, int max) {
-    for (int n = 0; max < 0 || n < max; n++) {
+/* Hands made directories to fn, oldest first, until none is left or, with
+ * budget_ns > 0, that much time has passed. Loop thread. Returns whether
+ * made ones are left. */
+static bool deliver(pdirs *w, int64_t budget_ns) {
+    int64_t until = budget_ns > 0 ? monotonic_ns() + budget_ns : 0;
+    for (;;) {
         pthread_mutex_lock(&w->mu);
         dir_job *j = fifo_pop(&w->done);
         pthread_mutex_unlock(&w->mu);
         if (!j) return false;
         w->fn(w->ctx, &j->made);
         job_free(j);
+        if (until && monotonic_ns() >= until) break;
     }
     pthread_mutex_lock(&w->mu);
     bool left = w->done.head != NULL;
@@ -120,7 +126,7 @@ static void on_wake(kloop *l, int fd, int events, void *arg) {
     uint64_t n;
     ssize_t r = read(fd, &n, sizeof n);
     (void)r;
-    if (deliver(arg, DELIVER_PER_WAKE)) {
+    if (deliver(arg, DELIVER_BUDGET_NS)) {
         uint64_t one = 1; /* the rest at the next turn, after the other clients' events */
         ssize_t wr = write(fd, &one, sizeof one);
         (void)wr;
@@ -154,7 +160,8 @@ fail:;
     return NULL;
 }
 
-static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id, int32_t partition) {
+static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id, int32_t partition,
+                  int32_t first_epoch) {
     dir_job *j = calloc(1, sizeof *j);
     if (!j || !(j->dir = strdup(dir))) {
         free(j);
@@ -162,6 +169,7 @@ static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id,
         return -1;
     }
     j->remove = remove;
+    j->first_epoch = first_epoch;
     if (topic_id) j->made.topic_id = *topic_id;
     j->made.partition = partition;
     pthread_mutex_lock(&w->mu);
@@ -172,17 +180,17 @@ static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id,
     return 0;
 }
 
-int pdirs_make(pdirs *w, const char *dir, const kuuid *topic_id, int32_t partition) {
-    return submit(w, dir, false, topic_id, partition);
+int pdirs_make(pdirs *w, const char *dir, const kuuid *topic_id, int32_t partition, int32_t first_epoch) {
+    return submit(w, dir, false, topic_id, partition, first_epoch);
 }
 
-int pdirs_remove(pdirs *w, const char *dir) { return submit(w, dir, true, NULL, -1); }
+int pdirs_remove(pdirs *w, const char *dir) { return submit(w, dir, true, NULL, -1, -1); }
 
 void pdirs_drain(pdirs *w) {
     pthread_mutex_lock(&w->mu);
     while (w->unmade > 0) pthread_cond_wait(&w->made, &w->mu);
     pthread_mutex_unlock(&w->mu);
-    deliver(w, -1);
+    deliver(w, 0);
 }
 
 void pdirs_free(pdirs *w) {

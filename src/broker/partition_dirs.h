@@ -46,8 +46,10 @@ typedef void (*pdir_made_fn)(void *ctx, const pdir_made *m);
  * directory, in submission order. NULL (errno) if the thread or eventfd
  * cannot be made: the caller then does the work itself. */
 pdirs *pdirs_new(kloop *loop, pdir_made_fn fn, void *ctx);
-/* Queues dir (copied) to be made for the topic's partition. 0, or -1 (ENOMEM). */
-int pdirs_make(pdirs *w, const char *dir, const kuuid *topic_id, int32_t partition);
+/* Queues dir (copied) to be made for the topic's partition, with its
+ * leader-epoch-checkpoint when first_epoch >= 0 (plog_make_dir). 0, or -1
+ * (ENOMEM). */
+int pdirs_make(pdirs *w, const char *dir, const kuuid *topic_id, int32_t partition, int32_t first_epoch);
 /* Queues a retired directory (copied) to be removed with everything in it.
  * Nothing is delivered. 0, or -1 (ENOMEM). */
 int pdirs_remove(pdirs *w, const char *dir);

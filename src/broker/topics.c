@@ -369,12 +369,15 @@ static void close_partition(broker *b, partition *p, bool delete_data) {
 /* Partitions created while the broker runs are made on the partition-dirs
  * thread (partition_dirs.h); at start-up, or if the thread cannot start, on
  * the loop. True when partition i of t was queued. */
-static bool make_later(broker *b, topic_rt *t, int32_t i) {
+static bool make_later(broker *b, topic_rt *t, int32_t i, const mpartition *mp) {
     pdirs *w = b->started_ms != 0 ? dirs_worker(b) : NULL;
     if (!w) return false;
     char path[2048];
     snprintf(path, sizeof path, "%s/%s-%d", pick_log_dir(b, t->name, i), t->name, i);
-    if (pdirs_make(w, path, &t->id, i) != 0) return false;
+    /* Its leader's first epoch, which it would write when it opens: on the
+     * thread the file costs the loop nothing (plog_make_dir). */
+    int32_t first_epoch = mp->leader == b->cfg.node_id ? mp->leader_epoch : -1;
+    if (pdirs_make(w, path, &t->id, i, first_epoch) != 0) return false;
     t->making[i] = 1;
     t->nmaking++;
     return true;
@@ -399,7 +402,7 @@ static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
             bool replica = is_replica(&mt->parts[i], b->cfg.node_id);
             t->parts[i] = NULL;
             t->nparts = i + 1;
-            if (!replica || make_later(b, t, i)) continue;
+            if (!replica || make_later(b, t, i, &mt->parts[i])) continue;
             if (!(t->parts[i] = open_partition(b, t, i, false))) return -1;
         }
     }

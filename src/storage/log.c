@@ -717,7 +717,7 @@ static int make_durable(plog *l) {
 
 bool plog_dir_was_created(const plog *l) { return l->dir_created; }
 
-int plog_make_dir(const char *dir, const uint8_t topic_id[16]) {
+int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epoch) {
     if (storage_fio.mkdir(dir, 0755) != 0) return errno == EEXIST ? 1 : -1;
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/%s", dir, CKPT_PARTITION_METADATA_FILE) >= (int)sizeof path) {
@@ -725,6 +725,14 @@ int plog_make_dir(const char *dir, const uint8_t topic_id[16]) {
         return -1;
     }
     if (ckpt_partition_metadata_write(path, topic_id, false) != 0) return -1;
+    if (first_epoch >= 0) {
+        epoch_entry first = {first_epoch, 0};
+        if (snprintf(path, sizeof path, "%s/%s", dir, CKPT_LEADER_EPOCH_FILE) >= (int)sizeof path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (ckpt_epochs_write(path, &first, 1, false) != 0) return -1;
+    }
     static const char *const suffixes[] = {SEG_LOG_SUFFIX, SEG_INDEX_SUFFIX, SEG_TIMEINDEX_SUFFIX};
     for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
         if (seg_path(path, sizeof path, dir, 0, suffixes[i]) != 0) return -1;

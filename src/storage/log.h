@@ -229,14 +229,18 @@ int plog_assign_epoch(plog *l, int32_t epoch);
 
 /* Makes what plog_open would create for a new, empty log at dir: the
  * directory, its partition.metadata naming topic_id, and the empty files of
- * the segment at offset 0, none of them synced. Safe on any thread (it
+ * the segment at offset 0, none of them synced. first_epoch >= 0 also writes
+ * the leader-epoch-checkpoint its leader writes when it starts that epoch
+ * at offset 0 (plog_assign_epoch then finds it there): creating that file on
+ * the loop was half of the loop's time per new partition, ext4's inode
+ * allocation. -1: none (a follower's starts empty, as Kafka's). Safe on any thread (it
  * touches no log, only the file system), so a broker can make new partitions
  * off its event loop: creating files costs 0.3-0.5 ms a partition on ext4,
  * a stall of tens of milliseconds for a topic of 50 partitions. Returns 0
  * when it made the directory, 1 when the directory was there already (then
  * nothing is touched), -1 with errno. The caller then opens the log with
  * plog_open and, for 0, calls plog_mark_new before plog_created. */
-int plog_make_dir(const char *dir, const uint8_t topic_id[16]);
+int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epoch);
 /* The log was just opened from a directory plog_make_dir made: treated as
  * one plog_open created (its files are synced by plog_created's syncer, or
  * at the first flush). */

@@ -70,6 +70,9 @@ def test_new_partitions_take_a_produce_as_soon_as_the_answer_comes(broker):
     assert len(dirs) == 260
     for d in dirs:
         assert FILES <= set(os.listdir(os.path.join(broker.log_dir, d))), d
+        # as Kafka's leader writes it when it starts epoch 0 at offset 0
+        with open(os.path.join(broker.log_dir, d, "leader-epoch-checkpoint")) as f:
+            assert f.read() == "0\n1\n0 0\n", d
     # a restart opens them all, with the records acknowledged above
     broker.restart()
     out = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", "wide").stdout

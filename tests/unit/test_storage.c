@@ -1214,8 +1214,8 @@ static void test_make_dir(void) {
     g_test = "make_dir";
     char dir[256];
     part_dir(dir, sizeof dir, "made-0");
-    CHECK(plog_make_dir(dir, TOPIC_ID) == 0);
-    CHECK(plog_make_dir(dir, TOPIC_ID) == 1); /* there already: untouched */
+    CHECK(plog_make_dir(dir, TOPIC_ID, -1) == 0);
+    CHECK(plog_make_dir(dir, TOPIC_ID, -1) == 1); /* there already: untouched */
     log_config c = small_config();
     plog *l = open_log(dir, &c, 0, -1);
     if (!l) return;
@@ -1227,6 +1227,27 @@ static void test_make_dir(void) {
     uint8_t other[16] = {7};
     char err[256];
     CHECK(plog_open(dir, "t", 0, other, &c, 0, -1, false, &l, err, sizeof err) == -1); /* its topic id was written */
+
+    /* A leader's partition: its first epoch is written with it, and the leader
+     * starting that epoch finds it there (the file is not written again). */
+    part_dir(dir, sizeof dir, "made-1");
+    CHECK(plog_make_dir(dir, TOPIC_ID, 0) == 0);
+    char ckpt[320];
+    snprintf(ckpt, sizeof ckpt, "%s/leader-epoch-checkpoint", dir);
+    struct stat before, after;
+    CHECK(stat(ckpt, &before) == 0);
+    size_t clen = 0;
+    uint8_t *text = read_file(ckpt, &clen);
+    CHECK(text && strcmp((const char *)text, "0\n1\n0 0\n") == 0); /* Kafka's format, epoch 0 at offset 0 */
+    free(text);
+    l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    plog_mark_new(l);
+    CHECK(plog_latest_epoch(l) == 0);
+    CHECK(plog_assign_epoch(l, 0) == 0);
+    CHECK(stat(ckpt, &after) == 0 && after.st_ino == before.st_ino);
+    CHECK(plog_assign_epoch(l, 1) == 0 && plog_latest_epoch(l) == 1); /* a later epoch replaces it */
+    CHECK(plog_close(l) == 0);
 }
 
 static void test_bad_append(void) {
