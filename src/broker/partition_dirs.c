@@ -7,14 +7,19 @@
 #include "broker/partition_dirs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "storage/log.h"
+#include "util/log.h"
+
+#define COMPONENT "kafka.log.LogManager"
 
 /* Opening a made partition holds the loop 50-150 us, more when the disk is
  * busy: one wake opens partitions for at most this long (at least one), and
@@ -22,9 +27,11 @@
  * wait at most about this long between two wakes. */
 #define DELIVER_BUDGET_NS (500 * 1000)
 
+typedef enum { JOB_MAKE, JOB_REMOVE, JOB_RETIRE } job_kind;
+
 typedef struct dir_job {
     char *dir;
-    bool remove;   /* else make */
+    job_kind kind;
     int32_t first_epoch; /* make: plog_make_dir's */
     pdir_made made;
     struct dir_job *next;
@@ -66,6 +73,26 @@ static void job_free(dir_job *j) {
     free(j);
 }
 
+/* A retired directory is renamed even at shutdown (its name must be free at
+ * the next start); removals then wait for the next start. Failures of the
+ * removal: the next start tries again. */
+static void retire_or_remove(const dir_job *j, bool stopping) {
+    char gone[PATH_MAX];
+    const char *doomed = j->dir;
+    if (j->kind == JOB_RETIRE) {
+        if (plog_retire_dir(j->dir, gone, sizeof gone) == 0) {
+            doomed = gone;
+        } else if (errno == ENOENT) {
+            return;
+        } else {
+            log_warn(COMPONENT, "Could not rename the deleted log %s (%s): removing it in place", j->dir,
+                     strerror(errno));
+            stopping = false; /* its name must not outlive the broker */
+        }
+    }
+    if (!stopping) plog_remove_dir(doomed);
+}
+
 static void *worker_main(void *arg) {
     pdirs *w = arg;
     pthread_mutex_lock(&w->mu);
@@ -76,10 +103,10 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&w->work, &w->mu);
             continue;
         }
-        if (j->remove) {
+        if (j->kind != JOB_MAKE) {
             bool skip = w->stopping; /* shutting down: the next start removes it */
             pthread_mutex_unlock(&w->mu);
-            if (!skip) plog_remove_dir(j->dir); /* failures: the next start tries again */
+            retire_or_remove(j, skip);
             job_free(j);
             pthread_mutex_lock(&w->mu);
             continue;
@@ -160,7 +187,7 @@ fail:;
     return NULL;
 }
 
-static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id, int32_t partition,
+static int submit(pdirs *w, const char *dir, job_kind kind, const kuuid *topic_id, int32_t partition,
                   int32_t first_epoch) {
     dir_job *j = calloc(1, sizeof *j);
     if (!j || !(j->dir = strdup(dir))) {
@@ -168,23 +195,25 @@ static int submit(pdirs *w, const char *dir, bool remove, const kuuid *topic_id,
         errno = ENOMEM;
         return -1;
     }
-    j->remove = remove;
+    j->kind = kind;
     j->first_epoch = first_epoch;
     if (topic_id) j->made.topic_id = *topic_id;
     j->made.partition = partition;
     pthread_mutex_lock(&w->mu);
     fifo_push(&w->todo, j);
-    if (!remove) w->unmade++;
+    if (kind == JOB_MAKE) w->unmade++;
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     return 0;
 }
 
 int pdirs_make(pdirs *w, const char *dir, const kuuid *topic_id, int32_t partition, int32_t first_epoch) {
-    return submit(w, dir, false, topic_id, partition, first_epoch);
+    return submit(w, dir, JOB_MAKE, topic_id, partition, first_epoch);
 }
 
-int pdirs_remove(pdirs *w, const char *dir) { return submit(w, dir, true, NULL, -1, -1); }
+int pdirs_remove(pdirs *w, const char *dir) { return submit(w, dir, JOB_REMOVE, NULL, -1, -1); }
+
+int pdirs_retire(pdirs *w, const char *dir) { return submit(w, dir, JOB_RETIRE, NULL, -1, -1); }
 
 void pdirs_drain(pdirs *w) {
     pthread_mutex_lock(&w->mu);
@@ -196,7 +225,7 @@ void pdirs_drain(pdirs *w) {
 void pdirs_free(pdirs *w) {
     if (!w) return;
     pthread_mutex_lock(&w->mu);
-    w->stopping = true; /* the worker makes what is queued, skips removals, then returns */
+    w->stopping = true; /* the worker makes and retires what is queued, skips removals, then returns */
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->worker, NULL);

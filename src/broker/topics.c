@@ -323,12 +323,14 @@ static void remove_log(broker *b, plog *log) {
         return;
     }
     snprintf(dir, sizeof dir, "%s", plog_dir(log));
-    if (plog_retire(log, gone, sizeof gone) != 0) {
+    plog_discard(log);
+    if (pdirs_retire(w, dir) == 0) return; /* renamed and removed on the thread, in order */
+    if (plog_retire_dir(dir, gone, sizeof gone) != 0) {
         log_warn(COMPONENT, "Could not rename the deleted log %s (%s): removing it in place", dir, strerror(errno));
         plog_remove_dir(dir);
         return;
     }
-    if (pdirs_remove(w, gone) != 0) plog_remove_dir(gone);
+    plog_remove_dir(gone);
 }
 
 /* Kafka's LogManager finds the directories of logs deleted before a crash
@@ -411,6 +413,9 @@ static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
         if (t->making[i]) continue; /* partition_made opens it as the image says then */
         if (!t->parts[i] && replica) {
             log_info(COMPONENT, "Opening %s-%d: this node was added to its replicas", t->name, i);
+            /* on the thread when it runs: after the rename of a directory of this name it may
+             * still have to do (this node left the replicas a moment ago) */
+            if (make_later(b, t, i, &mt->parts[i])) continue;
             t->parts[i] = open_partition(b, t, i, false);
         } else if (t->parts[i] && !replica) {
             log_info(COMPONENT, "Deleting the log of %s-%d: this node left its replicas", t->name, i);
@@ -482,10 +487,13 @@ static void partition_made(void *ctx, const pdir_made *m) {
     if (m->result < 0)
         log_warn(COMPONENT, "Could not make the log directory of %s-%d (%s): trying on the request loop", t->name,
                  i, strerror(m->err));
+    if (m->result == 2)
+        log_warn(COMPONENT, "The directory of %s-%d held a deleted topic's log (a crash came before its rename): "
+                 "removed it and made a new one", t->name, i);
     const mtopic *mt = mimage_topic_by_id(b->image, &t->id);
     bool replica = mt && i < mt->nparts && is_replica(&mt->parts[i], b->cfg.node_id);
     if (!t->parts[i]) {
-        partition *p = open_partition(b, t, i, m->result == 0);
+        partition *p = open_partition(b, t, i, m->result == 0 || m->result == 2);
         if (p && replica) {
             t->parts[i] = p;
             follow_leadership(b, p, &mt->parts[i]);

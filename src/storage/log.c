@@ -718,11 +718,24 @@ static int make_durable(plog *l) {
 bool plog_dir_was_created(const plog *l) { return l->dir_created; }
 
 int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epoch) {
-    if (storage_fio.mkdir(dir, 0755) != 0) return errno == EEXIST ? 1 : -1;
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/%s", dir, CKPT_PARTITION_METADATA_FILE) >= (int)sizeof path) {
         errno = ENAMETOOLONG;
         return -1;
+    }
+    int made = 0;
+    if (storage_fio.mkdir(dir, 0755) != 0) {
+        if (errno != EEXIST) return -1;
+        /* A directory of another topic of the same name: one deleted just
+         * before a crash, whose rename had not happened yet. The new topic
+         * owns the name: the old one goes as a deleted log would. */
+        uint8_t have[16];
+        char gone[PATH_MAX];
+        if (ckpt_partition_metadata_read(path, have) != 0 || memcmp(have, topic_id, 16) == 0) return 1;
+        if (plog_retire_dir(dir, gone, sizeof gone) != 0) return -1;
+        plog_remove_dir(gone); /* what is left, the next start removes */
+        if (storage_fio.mkdir(dir, 0755) != 0) return -1;
+        made = 2;
     }
     if (ckpt_partition_metadata_write(path, topic_id, false) != 0) return -1;
     if (first_epoch >= 0) {
@@ -740,7 +753,7 @@ int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epo
         if (fd < 0) return -1;
         storage_fio.close(fd);
     }
-    return 0;
+    return made;
 }
 
 void plog_mark_new(plog *l) {
@@ -822,8 +835,18 @@ int plog_delete(plog *l) {
     return rc;
 }
 
-int plog_retire(plog *l, char *gone, size_t cap) {
-    /* LocalLog.logDeleteDirName: the topic cut so the name fits 255 bytes */
+int plog_retired_name(const char *dir, char *gone, size_t cap) {
+    /* LocalLog.logDeleteDirName: <topic>-<partition>.<32 hex>-delete, the
+     * topic cut so the name fits 255 bytes */
+    const char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : dir;
+    const char *dash = strrchr(base, '-');
+    char *end;
+    long partition = dash ? strtol(dash + 1, &end, 10) : -1;
+    if (!dash || dash == base || dash[1] == 0 || *end || partition < 0) {
+        errno = EINVAL;
+        return -1;
+    }
     uint8_t id[16];
     if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) {
         for (size_t i = 0; i < sizeof id; i++) id[i] = (uint8_t)rand();
@@ -831,20 +854,34 @@ int plog_retire(plog *l, char *gone, size_t cap) {
     char hex[33];
     for (size_t i = 0; i < sizeof id; i++) snprintf(hex + 2 * i, 3, "%02x", id[i]);
     char suffix[64];
-    int slen = snprintf(suffix, sizeof suffix, "-%d.%s%s", (int)l->partition, hex, PLOG_DELETE_DIR_SUFFIX);
-    int tlen = (int)strlen(l->topic);
+    int slen = snprintf(suffix, sizeof suffix, "-%ld.%s%s", partition, hex, PLOG_DELETE_DIR_SUFFIX);
+    int tlen = (int)(dash - base);
     if (tlen > 255 - slen) tlen = 255 - slen;
-    const char *slash = strrchr(l->dir, '/');
-    int plen = slash ? (int)(slash - l->dir) + 1 : 0;
-    int n = snprintf(gone, cap, "%.*s%.*s%s", plen, l->dir, tlen, l->topic, suffix);
-    char *dir = strdup(l->dir);
-    free_log(l);
-    if (!dir || n < 0 || (size_t)n >= cap) {
-        free(dir);
-        errno = dir ? ENAMETOOLONG : ENOMEM;
+    int n = snprintf(gone, cap, "%.*s%.*s%s", (int)(base - dir), dir, tlen, base, suffix);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
         return -1;
     }
-    int rc = storage_fio.rename(dir, gone);
+    return 0;
+}
+
+int plog_retire_dir(const char *dir, char *gone, size_t cap) {
+    if (plog_retired_name(dir, gone, cap) != 0) return -1;
+    return storage_fio.rename(dir, gone);
+}
+
+void plog_discard(plog *l) {
+    if (l) free_log(l);
+}
+
+int plog_retire(plog *l, char *gone, size_t cap) {
+    char *dir = strdup(l->dir);
+    free_log(l);
+    if (!dir) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = plog_retire_dir(dir, gone, cap);
     free(dir);
     return rc;
 }

@@ -82,6 +82,16 @@ int plog_delete(plog *l);              /* closes and removes the dir; l is freed
  * such directories left by a crash). -1 with errno if the rename failed
  * (the directory is where it was; l is freed all the same). */
 int plog_retire(plog *l, char *gone, size_t cap);
+/* Frees l without flushing or touching its files: a log whose directory is
+ * about to be retired (plog_retire_dir, maybe on another thread). */
+void plog_discard(plog *l);
+/* A deleted log's directory name for the partition directory dir
+ * (<topic>-<partition>.<32 hex digits>-delete beside it) into gone. 0, or -1
+ * with errno (EINVAL: dir does not end in <topic>-<partition>). */
+int plog_retired_name(const char *dir, char *gone, size_t cap);
+/* Renames the partition directory dir (no log open on it) to its retired
+ * name, written to gone. Safe on any thread. 0 or -1 with errno. */
+int plog_retire_dir(const char *dir, char *gone, size_t cap);
 /* Removes dir and every file in it. Safe on any thread (no log). 0 or -1
  * with errno (what could be removed is). */
 int plog_remove_dir(const char *dir);
@@ -238,8 +248,11 @@ int plog_assign_epoch(plog *l, int32_t epoch);
  * off its event loop: creating files costs 0.3-0.5 ms a partition on ext4,
  * a stall of tens of milliseconds for a topic of 50 partitions. Returns 0
  * when it made the directory, 1 when the directory was there already (then
- * nothing is touched), -1 with errno. The caller then opens the log with
- * plog_open and, for 0, calls plog_mark_new before plog_created. */
+ * nothing is touched), 2 when the directory there named another topic id
+ * (a deleted topic's, left by a crash before its rename: it was retired
+ * and removed, and the directory made anew), -1 with errno. The caller then
+ * opens the log with plog_open and, for 0 and 2, calls plog_mark_new before
+ * plog_created. */
 int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epoch);
 /* The log was just opened from a directory plog_make_dir made: treated as
  * one plog_open created (its files are synced by plog_created's syncer, or

@@ -3,13 +3,16 @@ What a user must be able to rely on: when CreateTopics or CreatePartitions answe
 partition takes a produce at once; each has Kafka's files; a deleted topic's directories go (renamed
 as Kafka does, <topic>-<partition>.<id>-delete, then removed), also when it is deleted while its
 partitions are still being made, and its name can be used again at once; such directories left by a
-crash are removed at the next start; the first FindCoordinator (which creates __consumer_offsets or
+crash are removed at the next start, and a deleted topic's directory that a crash left under its
+name goes when a topic of that name is created again; the first FindCoordinator (which creates __consumer_offsets or
 __transaction_state, 50 partitions) names this node at once, and the first consumer group on a
 fresh broker commits and reads back its offsets. Seconds each."""
+import base64
 import os
 import re
 import sys
 import threading
+import uuid
 
 import pytest
 
@@ -105,10 +108,11 @@ def test_a_topic_deleted_while_its_partitions_are_made_leaves_nothing(broker):
         th.join(30)
         assert not th.is_alive()
         assert created["rc"] == 0 and deleted == 0, (created, deleted)
-        assert not _dirs(broker, "brief")  # renamed before the answer
-        wait_until(lambda: not _deleted_dirs(broker), 30, "the deleted topic's directories to be removed")
+        # the name is free at once: the old directories are renamed before the new ones are made
         assert _create(d, "brief", 3) == 0
         assert _produce_all(d, "brief", 0, 3) == {0: 0, 1: 0, 2: 0}
+        wait_until(lambda: not _deleted_dirs(broker), 30, "the deleted topic's directories to be removed")
+        assert _dirs(broker, "brief") == ["brief-0", "brief-1", "brief-2"]
     finally:
         d.close()
     assert "Failed to open" not in broker.log_text()
@@ -141,8 +145,8 @@ def test_a_deleted_topic_s_files_go_and_leftovers_of_a_crash_go_at_start(broker)
             assert set(errors.values()) == {0}, errors
         r = c.call("DeleteTopics", 6, {"Topics": [{"Name": "full", "TopicId": b"\0" * 16}], "TimeoutMs": 30000})
         assert r["Responses"][0]["ErrorCode"] == 0, r
-        assert not _dirs(broker, "full"), "a deleted partition's directory kept its name"
-        wait_until(lambda: not _deleted_dirs(broker), 30, "the deleted topic's directories to be removed")
+        wait_until(lambda: not _dirs(broker, "full") and not _deleted_dirs(broker), 30,
+                   "the deleted topic's directories to be renamed and removed")
         assert _create(c, "full", 2) == 0  # the name is free again
     finally:
         c.close()
@@ -155,6 +159,31 @@ def test_a_deleted_topic_s_files_go_and_leftovers_of_a_crash_go_at_start(broker)
     broker.start()
     wait_until(lambda: not os.path.exists(left), 30, "the leftover deleted log to be removed")
     assert _dirs(broker, "full") == ["full-0", "full-1"]
+
+
+def test_a_deleted_topic_s_directory_left_under_its_name_by_a_crash_goes_when_the_name_is_used_again(broker):
+    """A crash after a DeleteTopics was committed and before its directories were renamed leaves
+    them under their names, naming the old topic id. A topic created again under that name makes
+    its own directories: the old ones go."""
+    broker.stop()
+    old = os.path.join(broker.log_dir, "ghost-0")
+    os.mkdir(old)
+    with open(os.path.join(old, "partition.metadata"), "w") as f:
+        f.write("version: 0\ntopic_id: " + base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+    with open(os.path.join(old, "00000000000000000000.log"), "wb") as f:
+        f.write(batch(0, [(None, b"old", ())] * 5))
+    broker.start()
+    c = _conn(broker)
+    try:
+        assert _create(c, "ghost", 2) == 0
+        assert _produce_all(c, "ghost", 0, 2) == {0: 0, 1: 0}
+    finally:
+        c.close()
+    out = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", "ghost").stdout
+    assert sorted(out.split()) == ["ghost:0:1", "ghost:1:1"], out  # the new records only
+    wait_until(lambda: not _deleted_dirs(broker), 30, "the old directory to be removed")
+    assert "held a deleted topic's log" in broker.log_text()
+    assert "Failed to open" not in broker.log_text()
 
 
 def _produce_all_big(c, name, n):

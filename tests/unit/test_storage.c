@@ -1201,12 +1201,30 @@ static void test_retire(void) {
     struct stat st;
     CHECK(stat(dir, &st) == -1 && errno == ENOENT);
     const char *base = strrchr(gone, '/') + 1;
-    CHECK(strncmp(gone, g_root, strlen(g_root)) == 0 && strncmp(base, "t-0.", 4) == 0);
-    CHECK(strlen(base) == 4 + 32 + strlen(PLOG_DELETE_DIR_SUFFIX) &&
+    CHECK(strncmp(gone, g_root, strlen(g_root)) == 0 && strncmp(base, "ret-7.", 6) == 0);
+    CHECK(strlen(base) == 6 + 32 + strlen(PLOG_DELETE_DIR_SUFFIX) &&
           strcmp(base + strlen(base) - 7, "-delete") == 0);
     CHECK(stat(gone, &st) == 0 && S_ISDIR(st.st_mode));
     CHECK(plog_remove_dir(gone) == 0);
     CHECK(stat(gone, &st) == -1 && errno == ENOENT);
+
+    /* the name alone (what the partition-dirs thread renames to): Kafka's, the topic cut to 255 bytes */
+    CHECK(plog_retired_name("/d/my.topic-12", gone, sizeof gone) == 0);
+    CHECK(strncmp(gone, "/d/my.topic-12.", 15) == 0 && strlen(gone) == 15 + 32 + 7);
+    char longdir[400] = "/d/";
+    memset(longdir + 3, 'x', 249);
+    strcpy(longdir + 3 + 249, "-1234");
+    CHECK(plog_retired_name(longdir, gone, sizeof gone) == 0 && strlen(strrchr(gone, '/') + 1) == 255);
+    CHECK(plog_retired_name("/d/nopartition", gone, sizeof gone) == -1 && errno == EINVAL);
+    CHECK(plog_retired_name("/d/t-", gone, sizeof gone) == -1 && errno == EINVAL);
+    /* a directory renamed by path, as a deleted partition's is on the thread */
+    part_dir(dir, sizeof dir, "ret-8");
+    l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    plog_discard(l);
+    CHECK(plog_retire_dir(dir, gone, sizeof gone) == 0);
+    CHECK(stat(dir, &st) == -1 && errno == ENOENT && stat(gone, &st) == 0);
+    CHECK(plog_remove_dir(gone) == 0);
 }
 
 /* A directory made off the loop opens as an empty log, as one plog_open made. */
