@@ -353,6 +353,50 @@ static void remove_leftover_deleted_logs(broker *b) {
     }
 }
 
+/* Kafka's stray logs (BrokerMetadataPublisher.findStrayPartitions, once at
+ * start-up): a partition directory whose topic id the metadata does not
+ * hold (a topic deleted while this node was away, or just before a crash
+ * that came before the rename), or whose partition no longer lists this
+ * node, is deleted as a deleted partition's is. Before the image's
+ * partitions are opened, so a topic made again under the same name gets a
+ * fresh directory. A directory without a readable partition.metadata is
+ * left alone (Kafka refuses to start with one). */
+static void remove_stray_logs(broker *b) {
+    for (int i = 0; i < b->cfg.nlog_dirs; i++) {
+        fio_dir d;
+        if (fio_dir_open(&d, b->cfg.log_dirs[i]) != 0) continue;
+        const char *name;
+        while ((name = fio_dir_next(&d))) {
+            const char *dash = strrchr(name, '-');
+            if (!dash || dash == name || !dash[1] || strspn(dash + 1, "0123456789") != strlen(dash + 1)) continue;
+            if (strcmp(name, "__cluster_metadata-0") == 0) continue;
+            char path[PATH_MAX], meta[PATH_MAX + 32], gone[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", b->cfg.log_dirs[i], name);
+            snprintf(meta, sizeof meta, "%s/%s", path, CKPT_PARTITION_METADATA_FILE);
+            kuuid id;
+            if (ckpt_partition_metadata_read(meta, id.b) != 0) continue;
+            int32_t index = (int32_t)strtol(dash + 1, NULL, 10);
+            const mtopic *mt = mimage_topic_by_id(b->image, &id);
+            char ids[23];
+            kafka_uuid_to_string(id.b, ids);
+            if (mt && index < mt->nparts && is_replica(&mt->parts[index], b->cfg.node_id)) continue;
+            if (!mt || index >= mt->nparts)
+                log_info(COMPONENT, "Found stray log dir %s: the topicId %s does not exist in the metadata image",
+                         path, ids);
+            else
+                log_info(COMPONENT, "Found stray log dir %s: the current replica assignment of topicId %s does not "
+                         "contain the local brokerId %d.", path, ids, b->cfg.node_id);
+            if (plog_retire_dir(path, gone, sizeof gone) != 0) {
+                log_warn(COMPONENT, "Could not rename the stray log %s: %s", path, strerror(errno));
+                continue;
+            }
+            pdirs *w = dirs_worker(b);
+            if (!w || pdirs_remove(w, gone) != 0) plog_remove_dir(gone);
+        }
+        fio_dir_close(&d);
+    }
+}
+
 /* Close a partition's log; delete_data removes its directory too. */
 static void close_partition(broker *b, partition *p, bool delete_data) {
     rm_partition_close(b, p);
@@ -599,6 +643,7 @@ int topics_init(broker *b) {
     rm_init(b);
     take_clean_shutdown_markers(b);
     remove_leftover_deleted_logs(b);
+    remove_stray_logs(b);
     topics_sync(b);
     free_startup_checkpoints(b);
     return 0;

@@ -3,8 +3,8 @@ What a user must be able to rely on: when CreateTopics or CreatePartitions answe
 partition takes a produce at once; each has Kafka's files; a deleted topic's directories go (renamed
 as Kafka does, <topic>-<partition>.<id>-delete, then removed), also when it is deleted while its
 partitions are still being made, and its name can be used again at once; such directories left by a
-crash are removed at the next start, and a deleted topic's directory that a crash left under its
-name goes when a topic of that name is created again; the first FindCoordinator (which creates __consumer_offsets or
+crash are removed at the next start, and so are Kafka's stray logs (a deleted topic's directory
+that a crash left under its name); the first FindCoordinator (which creates __consumer_offsets or
 __transaction_state, 50 partitions) names this node at once, and the first consumer group on a
 fresh broker commits and reads back its offsets. Seconds each."""
 import base64
@@ -161,18 +161,60 @@ def test_a_deleted_topic_s_files_go_and_leftovers_of_a_crash_go_at_start(broker)
     assert _dirs(broker, "full") == ["full-0", "full-1"]
 
 
-def test_a_deleted_topic_s_directory_left_under_its_name_by_a_crash_goes_when_the_name_is_used_again(broker):
-    """A crash after a DeleteTopics was committed and before its directories were renamed leaves
-    them under their names, naming the old topic id. A topic created again under that name makes
-    its own directories: the old ones go."""
+def _fake_log_dir(path, topic_id_b64, records=5):
+    """A partition directory as another topic's: its partition.metadata and a segment of records."""
+    os.mkdir(path)
+    with open(os.path.join(path, "partition.metadata"), "w") as f:
+        f.write("version: 0\ntopic_id: " + topic_id_b64 + "\n")
+    with open(os.path.join(path, "00000000000000000000.log"), "wb") as f:
+        f.write(batch(0, [(None, b"old", ())] * records))
+
+
+def _random_topic_id():
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def test_stray_logs_go_at_start(broker):
+    """Kafka's stray logs (found once at start-up): a partition directory whose topic id the
+    metadata does not hold (a topic deleted just before a crash, before its rename), or a partition
+    the topic does not have, is deleted before the partitions open, so a topic created again under
+    that name starts empty. A directory without a readable partition.metadata is left alone."""
+    c = _conn(broker)
+    try:
+        assert _create(c, "kept", 2) == 0
+        assert _produce_all(c, "kept", 0, 2) == {0: 0, 1: 0}
+        kept_id = open(os.path.join(broker.log_dir, "kept-0", "partition.metadata")).read().split()[-1]
+    finally:
+        c.close()
     broker.stop()
-    old = os.path.join(broker.log_dir, "ghost-0")
-    os.mkdir(old)
-    with open(os.path.join(old, "partition.metadata"), "w") as f:
-        f.write("version: 0\ntopic_id: " + base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
-    with open(os.path.join(old, "00000000000000000000.log"), "wb") as f:
-        f.write(batch(0, [(None, b"old", ())] * 5))
+    _fake_log_dir(os.path.join(broker.log_dir, "ghost-0"), _random_topic_id())
+    _fake_log_dir(os.path.join(broker.log_dir, "kept-7"), kept_id)  # a partition "kept" does not have
+    unknown = os.path.join(broker.log_dir, "odd-0")
+    os.mkdir(unknown)  # no partition.metadata: not ours to judge
     broker.start()
+    log = broker.log_text()
+    assert "Found stray log dir " + os.path.join(broker.log_dir, "ghost-0") + ": the topicId" in log, log[-3000:]
+    assert "Found stray log dir " + os.path.join(broker.log_dir, "kept-7") in log, log[-3000:]
+    wait_until(lambda: not _deleted_dirs(broker), 30, "the stray logs to be removed")
+    assert sorted(d for d in os.listdir(broker.log_dir) if d.startswith(("ghost", "kept", "odd"))) == \
+        ["kept-0", "kept-1", "odd-0"]
+    c = _conn(broker)
+    try:
+        assert _create(c, "ghost", 1) == 0
+        assert _produce_all(c, "ghost", 0, 1) == {0: 0}
+    finally:
+        c.close()
+    out = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", "ghost").stdout
+    assert out.split() == ["ghost:0:1"], out  # the new record only
+    out = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", "kept").stdout
+    assert sorted(out.split()) == ["kept:0:1", "kept:1:1"], out
+
+
+def test_another_topic_s_directory_where_a_partition_is_made_goes(broker):
+    """A directory naming another topic id where a new partition is made (put there while the
+    broker runs; a crash's leftovers go at start-up already) is retired, and the partition is made
+    anew."""
+    _fake_log_dir(os.path.join(broker.log_dir, "ghost-0"), _random_topic_id())
     c = _conn(broker)
     try:
         assert _create(c, "ghost", 2) == 0
