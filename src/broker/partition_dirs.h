@@ -20,8 +20,8 @@
  * renamed on the thread too (a rename in a directory of thousands of
  * partitions costs the loop 50-60 us: 17 ms for a topic of 300), in order
  * before any later make of the same name; a crash before the rename leaves
- * the old directory under the name, which plog_make_dir retires when a
- * topic of that name is created again.
+ * the old directory under the name, which the next start deletes as one of
+ * Kafka's stray logs (topics.c).
  *
  * The worker calls only plog_make_dir, plog_retire_dir and plog_remove_dir,
  * which touch the file system and no log; everything else stays on the loop.

@@ -532,8 +532,8 @@ static void partition_made(void *ctx, const pdir_made *m) {
         log_warn(COMPONENT, "Could not make the log directory of %s-%d (%s): trying on the request loop", t->name,
                  i, strerror(m->err));
     if (m->result == 2)
-        log_warn(COMPONENT, "The directory of %s-%d held a deleted topic's log (a crash came before its rename): "
-                 "removed it and made a new one", t->name, i);
+        log_warn(COMPONENT, "The directory of %s-%d held the log of another topic id: removed it and made a new one",
+                 t->name, i);
     const mtopic *mt = mimage_topic_by_id(b->image, &t->id);
     bool replica = mt && i < mt->nparts && is_replica(&mt->parts[i], b->cfg.node_id);
     if (!t->parts[i]) {

@@ -726,9 +726,10 @@ int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epo
     int made = 0;
     if (storage_fio.mkdir(dir, 0755) != 0) {
         if (errno != EEXIST) return -1;
-        /* A directory of another topic of the same name: one deleted just
-         * before a crash, whose rename had not happened yet. The new topic
-         * owns the name: the old one goes as a deleted log would. */
+        /* A directory of another topic of the same name (a start deletes
+         * those a crash left as stray logs; this is one found while
+         * running). The new topic owns the name: the old one goes as a
+         * deleted log would. */
         uint8_t have[16];
         char gone[PATH_MAX];
         if (ckpt_partition_metadata_read(path, have) != 0 || memcmp(have, topic_id, 16) == 0) return 1;

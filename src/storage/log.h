@@ -249,8 +249,7 @@ int plog_assign_epoch(plog *l, int32_t epoch);
  * a stall of tens of milliseconds for a topic of 50 partitions. Returns 0
  * when it made the directory, 1 when the directory was there already (then
  * nothing is touched), 2 when the directory there named another topic id
- * (a deleted topic's, left by a crash before its rename: it was retired
- * and removed, and the directory made anew), -1 with errno. The caller then
+ * (it was retired and removed, and the directory made anew), -1 with errno. The caller then
  * opens the log with plog_open and, for 0 and 2, calls plog_mark_new before
  * plog_created. */
 int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epoch);

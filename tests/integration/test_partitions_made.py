@@ -224,7 +224,7 @@ def test_another_topic_s_directory_where_a_partition_is_made_goes(broker):
     out = broker.run_tool("kafka-get-offsets", "--bootstrap-server", broker.bootstrap, "--topic", "ghost").stdout
     assert sorted(out.split()) == ["ghost:0:1", "ghost:1:1"], out  # the new records only
     wait_until(lambda: not _deleted_dirs(broker), 30, "the old directory to be removed")
-    assert "held a deleted topic's log" in broker.log_text()
+    assert "held the log of another topic id" in broker.log_text()
     assert "Failed to open" not in broker.log_text()
 
 
