@@ -11,8 +11,10 @@ Each run: a fresh broker; `samsa-bench acklatency` produces 1 KiB acks=1 at 10,0
 topic of 1 partition; 2 s in, kafka-topics.sh creates a topic of N partitions (or deletes the topic
 of 200 partitions `samsa-bench produce` filled before the producer started). Printed: the
 producer's send-to-ack percentiles over the whole run, the records that waited over 2 ms, and how
-long kafka-topics.sh took. For reference the same run with no topic created. With --before, the same
-runs on that build's broker (alternating rounds), as a ratio.
+long kafka-topics.sh took. For reference the same run with no topic created. Then, with no producer,
+the request loop's own CPU time (its thread's schedstat) while a topic of 300 partitions is created
+and deleted: the figure the other load of a shared VM disturbs least. With --before, the same runs on
+that build's broker (alternating rounds), as a ratio.
 """
 import os
 import subprocess
@@ -33,6 +35,7 @@ SCALES = {
     "delete_records": (500_000, 20_000),  # 1 KiB each, over the 200 partitions deleted
 }
 DELETED_PARTITIONS = 200
+LOOP_PARTITIONS = 300  # loop_cost: a topic this wide created and deleted with no other client
 RATE = 10_000
 
 
@@ -88,6 +91,36 @@ def one_run(work, binary, S, k, partitions, delete=False):
         B.ALL_BROKERS.remove(b)
 
 
+def loop_cpu_ms(b):
+    """CPU time of the broker's request loop (its main thread) so far, in ms (/proc schedstat)."""
+    with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e6
+
+
+def loop_cost(work, binary, S, k):
+    """With no other client: the loop's CPU time while a topic of LOOP_PARTITIONS partitions is
+    created (until kafka-topics.sh returns) and while it is deleted (until its directories are gone).
+    The figure that the other load on a shared VM disturbs least."""
+    b = B.Broker(os.path.join(work, f"c{k}"), {}, binary=binary)
+    try:
+        b.start()
+        data = os.path.join(b.workdir, "data")
+        c0 = loop_cpu_ms(b)
+        b.create_topic("many", LOOP_PARTITIONS)
+        c1 = loop_cpu_ms(b)
+        b.delete_topic("many")
+        deadline = time.time() + 60
+        while any(d.startswith("many-") for d in os.listdir(data)):
+            if time.time() > deadline:
+                raise RuntimeError("the deleted topic's directories are still there after 60 s")
+            time.sleep(0.02)
+        c2 = loop_cpu_ms(b)
+        return {"create": c1 - c0, "delete": c2 - c1}
+    finally:
+        b.stop()
+        B.ALL_BROKERS.remove(b)
+
+
 def figure(runs):
     return f"{B.latency_figure(runs)}; {B.span([x['over'] for x in runs])} records over 2 ms"
 
@@ -104,6 +137,12 @@ def steps(rep, S, work, before):
                 got.setdefault((n, label), []).append(one_run(work, binary, S, k, 0 if n == "delete" else n,
                                                               delete=n == "delete"))
                 k += 1
+    cost = {}
+    for rnd in range(S["rounds"]):
+        for label, binary in builds:
+            B.section(f"round {rnd + 1}: {label}, the loop's CPU for {LOOP_PARTITIONS} partitions created and deleted")
+            cost.setdefault(label, []).append(loop_cost(work, binary, S, k))
+            k += 1
     B.section("this build, no topic created")
     alone = one_run(work, None, S, k, 0)
     sec = "Produce at 10,000/s, 1 KiB acks=1, send to ack"
@@ -120,6 +159,17 @@ def steps(rep, S, work, before):
                     f"a topic of {DELETED_PARTITIONS} partitions holding {S['delete_records'] // 1000:,} MB deleted")
             rep.add(sec, f"{label}, {what}",
                     f"{figure(runs)}; kafka-topics.sh {B.span([x['create'] for x in runs])} ms", ratio)
+    sec = f"The request loop's CPU time, a topic of {LOOP_PARTITIONS} partitions, no other client"
+    for label, _ in builds:
+        runs = cost[label]
+        for what in ("create", "delete"):
+            ratio = ""
+            if before and label != builds[0][0]:
+                pairs = zip(cost[builds[0][0]], runs)
+                ratio = f"this build {B.span([a[what] / b[what] for a, b in pairs], '{:.2f}')}x"
+            rep.add(sec, f"{label}, {what}d",
+                    f"{B.span([x[what] for x in runs], '{:.1f}')} ms; "
+                    f"{B.span([x[what] * 1000 / LOOP_PARTITIONS for x in runs], '{:.0f}')} us a partition", ratio)
 
 
 if __name__ == "__main__":
