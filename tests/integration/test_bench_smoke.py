@@ -2,6 +2,7 @@
 at a tiny scale and prints its results table. Speeds are not checked here;
 benchmarks never fail CI on speed."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -118,10 +119,14 @@ def test_create_bench_smoke_prints_every_row():
     """bench/create_bench.py at a tiny scale: the producer's latency alone, while a topic of 50
     partitions is created and while a filled topic of 200 is deleted (the bench checks that every
     partition directory was made, and that the deleted ones went; a client that fails makes it exit
-    non-zero)."""
+    non-zero), and the loop's CPU time for a topic of 300 created and deleted."""
     out = smoke_run("create_bench.py")
     rows = latency_rows(out)
     assert len(rows) == 3, out
     assert any("no topic created" in l and "p99 " in l for l in rows), out
     assert any("50 partitions created" in l and "kafka-topics.sh" in l for l in rows), out
     assert any("200 partitions holding" in l and "deleted" in l and "kafka-topics.sh" in l for l in rows), out
+    # the loop's own CPU time for 300 partitions created, then deleted (with no producer)
+    cpu = [l for l in out.splitlines() if l.startswith("| The request loop's CPU time, a topic of 300 partitions")]
+    assert len(cpu) == 2 and "created |" in cpu[0] and "deleted |" in cpu[1], out
+    assert all(re.search(r"\| [0-9.]+ ms; [0-9]+ us a partition \|", l) for l in cpu), out
