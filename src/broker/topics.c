@@ -313,24 +313,15 @@ static pdirs *dirs_worker(broker *b) {
     return reg->dirs;
 }
 
-/* A deleted partition's directory: renamed at once, its files removed on
- * the partition-dirs thread (Kafka renames it and deletes it later too). */
+/* A deleted partition's directory: renamed as Kafka does and removed on the
+ * partition-dirs thread, in order with the makes (Kafka renames it and
+ * deletes it later too); without the thread, or memory, removed here. */
 static void remove_log(broker *b, plog *log) {
-    char dir[PATH_MAX], gone[PATH_MAX];
     pdirs *w = dirs_worker(b);
-    if (!w) {
-        plog_delete(log);
-        return;
-    }
+    char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", plog_dir(log));
     plog_discard(log);
-    if (pdirs_retire(w, dir) == 0) return; /* renamed and removed on the thread, in order */
-    if (plog_retire_dir(dir, gone, sizeof gone) != 0) {
-        log_warn(COMPONENT, "Could not rename the deleted log %s (%s): removing it in place", dir, strerror(errno));
-        plog_remove_dir(dir);
-        return;
-    }
-    plog_remove_dir(gone);
+    if (!w || pdirs_retire(w, dir) != 0) plog_remove_dir(dir);
 }
 
 /* Kafka's LogManager finds the directories of logs deleted before a crash

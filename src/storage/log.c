@@ -875,18 +875,6 @@ void plog_discard(plog *l) {
     if (l) free_log(l);
 }
 
-int plog_retire(plog *l, char *gone, size_t cap) {
-    char *dir = strdup(l->dir);
-    free_log(l);
-    if (!dir) {
-        errno = ENOMEM;
-        return -1;
-    }
-    int rc = plog_retire_dir(dir, gone, cap);
-    free(dir);
-    return rc;
-}
-
 int plog_remove_dir(const char *dir) {
     int rc = 0;
     DIR *d = opendir(dir);

@@ -75,13 +75,6 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
  * before): then its directory must not be marked as cleanly closed. */
 int plog_close(plog *l);
 int plog_delete(plog *l);              /* closes and removes the dir; l is freed even on error */
-/* Closes and frees l and renames its directory as Kafka does for a deleted
- * log, <topic>-<partition>.<32 hex digits>-delete beside it, whose path goes
- * to gone (cap bytes): the name is free at once, and the files can be
- * removed later by plog_remove_dir, on another thread (a start-up removes
- * such directories left by a crash). -1 with errno if the rename failed
- * (the directory is where it was; l is freed all the same). */
-int plog_retire(plog *l, char *gone, size_t cap);
 /* Frees l without flushing or touching its files: a log whose directory is
  * about to be retired (plog_retire_dir, maybe on another thread). */
 void plog_discard(plog *l);
@@ -90,7 +83,10 @@ void plog_discard(plog *l);
  * with errno (EINVAL: dir does not end in <topic>-<partition>). */
 int plog_retired_name(const char *dir, char *gone, size_t cap);
 /* Renames the partition directory dir (no log open on it) to its retired
- * name, written to gone. Safe on any thread. 0 or -1 with errno. */
+ * name, as Kafka does for a deleted log, writing the new path to gone: the
+ * name is free at once, and plog_remove_dir removes the files later (a
+ * start-up removes such directories left by a crash). Safe on any thread.
+ * 0 or -1 with errno. */
 int plog_retire_dir(const char *dir, char *gone, size_t cap);
 /* Removes dir and every file in it. Safe on any thread (no log). 0 or -1
  * with errno (what could be removed is). */
