@@ -98,7 +98,8 @@ check-page-window:
 # whose broker runs the log cleaner's worker threads, and the client, TLS and network-thread
 # suites, whose connections live on two network threads (forced: the CI machine has fewer
 # CPUs than network.threads.min.cpus) and hand their frames and answers to the request loop,
-# and the page-cache window's, whose broker hands log ranges to its trimming thread. Only the broker is built with TSan
+# the page-cache window's, whose broker hands log ranges to its trimming thread, and the metadata
+# commits', whose fsync runs on a thread of its own. Only the broker is built with TSan
 # (the tools keep the ASan build: librdkafka is not instrumented). setarch -R: gcc 12's
 # TSan cannot map its shadow memory under a kernel's largest ASLR ranges.
 TSAN_UNIT := test_storage test_kafka_client test_cleaner
@@ -112,7 +113,8 @@ check-tsan:
 	SAMSA_BUILD=build-tsan SAMSA_TEST_NETWORK_THREADS=2 $(TSAN_RUN) $(PYTEST) -q -p no:cacheprovider \
 		tests/integration/test_compaction.py tests/integration/test_clients.py tests/integration/test_tls.py \
 		tests/integration/test_network_threads.py tests/integration/test_parallel_appends.py \
-		tests/integration/test_page_cache_window.py tests/integration/test_partitions_made.py
+		tests/integration/test_page_cache_window.py tests/integration/test_partitions_made.py \
+		tests/integration/test_metadata_commits.py
 
 # Quicker loop while developing: optimized build, no sanitizers.
 test-fast: all check-unit

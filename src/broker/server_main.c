@@ -554,6 +554,7 @@ int server_main(int argc, char **argv) {
 
     log_info("kafka.server.BrokerServer", "[BrokerServer id=%d] shutting down", b->cfg.node_id);
     produce_turn_shutdown(b); /* requests of the last turn: appended and answered */
+    mstore_settle(b->store); /* metadata changes still being fsynced: completed (may make partitions) */
     topics_settle(b); /* partitions being made: opened, and the requests waiting for them answered */
     mstore_etcd_leave(b->store); /* deregistered first: nothing is elected onto this node any more */
     net_server_stop_listening(b->server);

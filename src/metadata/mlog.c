@@ -288,6 +288,9 @@ int mlog_snapshot(mlog *m) {
     if (m->img->last_offset < 0) return 0;
     msnap_id id = {m->img->last_offset + 1, QUORUM_EPOCH};
     if (m->nsnaps > 0 && m->snaps[m->nsnaps - 1].id.end_offset >= id.end_offset) return 0; /* nothing new */
+    /* Kafka snapshots committed offsets only: a snapshot must not outlive, in
+     * a power loss, the log records it covers (mlog_append_unsynced). */
+    if (plog_flush(m->log) != 0) return -1;
     char name[64], err[512];
     msnap_file_name(name, sizeof name, id);
     int64_t size = 0;
@@ -448,7 +451,7 @@ int mlog_open(const char *dir, mimage *img, mlog **out, char *err, size_t errlen
     return mlog_open_with(dir, img, NULL, out, err, errlen);
 }
 
-int mlog_append(mlog *m, const mrecord *recs, int n) {
+static int append_records(mlog *m, const mrecord *recs, int n, bool flush) {
     rec_builder b;
     rec_builder_init(&b, 0, 0, -1, -1, -1, false, false);
     kwriter v;
@@ -476,7 +479,7 @@ int mlog_append(mlog *m, const mrecord *recs, int n) {
         rc = plog_append(m->log, w.buf, w.len, QUORUM_EPOCH, &first, &last);
     else
         rc = -1;
-    if (rc == 0) rc = plog_flush(m->log);
+    if (rc == 0 && flush) rc = plog_flush(m->log);
     size_t appended = w.len;
     kw_free(&w);
     if (rc != 0) {
@@ -495,6 +498,9 @@ int mlog_append(mlog *m, const mrecord *recs, int n) {
     if (monotonic_ms() - m->last_clean_ms >= CLEAN_INTERVAL_MS) maybe_clean(m, now);
     return 0;
 }
+
+int mlog_append(mlog *m, const mrecord *recs, int n) { return append_records(m, recs, n, true); }
+int mlog_append_unsynced(mlog *m, const mrecord *recs, int n) { return append_records(m, recs, n, false); }
 
 int mlog_snapshot_count(const mlog *m) { return m->nsnaps; }
 int64_t mlog_latest_snapshot_offset(const mlog *m) {

@@ -53,9 +53,13 @@ int mlog_snapshot(mlog *m);
 int mlog_snapshot_count(const mlog *m);
 /* End offset of the newest snapshot, -1 when there is none. */
 int64_t mlog_latest_snapshot_offset(const mlog *m);
-/* Append records as one batch, then apply them to the image. Returns 0, or
- * -1 when the write failed (nothing applied). */
+/* Append records as one batch, fsync it, then apply them to the image.
+ * Returns 0, or -1 when the write failed (nothing applied). */
 int mlog_append(mlog *m, const mrecord *recs, int n);
+/* The same without the fsync: the records are applied once written to the
+ * page cache; the caller makes them durable (plog_sync_handle on
+ * mlog_plog, or plog_flush) before it tells anyone they are committed. */
+int mlog_append_unsynced(mlog *m, const mrecord *recs, int n);
 int64_t mlog_end_offset(const mlog *m);
 int32_t mlog_leader_epoch(const mlog *m);
 plog *mlog_plog(mlog *m);

@@ -1037,7 +1037,7 @@ static void etcd_close(mstore *base) {
 
 static int etcd_start(mstore *base, char *err, size_t errlen);
 static const mstore_ops etcd_ops = {"etcd",     etcd_commit, etcd_controller_id, etcd_end_offset,
-                                    etcd_epoch, etcd_start,  etcd_close};
+                                    etcd_epoch, etcd_start,  etcd_close,         NULL};
 
 void mstore_etcd_enter_controlled_shutdown(mstore *base) {
     if (!base || base->ops != &etcd_ops) return;

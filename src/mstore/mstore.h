@@ -7,7 +7,9 @@
  * mimage_apply(), tells the broker (broker_metadata_applied) and then
  * completes the commit. Two backends:
  *   local - __cluster_metadata-0 on this node's disk (one node, no etcd);
- *           a commit completes before mstore_commit() returns.
+ *           a commit is applied to the image before mstore_commit()
+ *           returns and completes once its fsync is done: at once until
+ *           mstore_start, then on a thread of its own (mstore/local_store.c).
  *   etcd  - one etcd transaction per change (see mstore/etcd_store.c); the
  *           commit completes when the change comes back through the watch
  *           and has been applied, so every node applies every change in one
@@ -50,6 +52,9 @@ typedef struct mstore_ops {
      * (etcd: register, then follow the metadata). NULL = nothing to do. */
     int (*start)(mstore *s, char *err, size_t errlen);
     void (*close)(mstore *s);
+    /* Shutting down, before the connections close: completes every commit
+     * still in flight (NULL = nothing to do). */
+    void (*settle)(mstore *s);
 } mstore_ops;
 
 struct mstore {
@@ -68,6 +73,9 @@ static inline int64_t mstore_end_offset(const mstore *s) { return s->ops->end_of
 static inline int32_t mstore_epoch(const mstore *s) { return s->ops->epoch(s); }
 static inline int mstore_start(mstore *s, char *err, size_t errlen) {
     return s->ops->start ? s->ops->start(s, err, errlen) : 0;
+}
+static inline void mstore_settle(mstore *s) {
+    if (s && s->ops->settle) s->ops->settle(s);
 }
 static inline void mstore_close(mstore *s) {
     if (s) s->ops->close(s);

@@ -810,6 +810,19 @@ int plog_flush(plog *l) {
     return 0;
 }
 
+int plog_sync_handle(plog *l, int64_t *upto) {
+    if (l->unsynced || l->txi_dirty || l->recovery_point < active(l)->base) return -1;
+    int fd = fcntl(active(l)->log_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) *upto = l->leo;
+    return fd;
+}
+
+void plog_synced_to(plog *l, int64_t upto) {
+    if (upto > l->leo) upto = l->leo; /* truncated meanwhile */
+    if (l->recovery_point < upto) l->recovery_point = upto;
+    l->last_flush_ms = wall_ms();
+}
+
 int plog_close(plog *l) {
     if (!l) return 0;
     segment *a = active(l);

@@ -267,6 +267,15 @@ int plog_take_open_snapshots(plog *l, int64_t **offsets, int *n);
 /* Drops that listing: what happens to the log from now on may change it. */
 void plog_forget_open_snapshots(plog *l);
 int plog_flush(plog *l);                       /* fsync everything up to the LEO */
+/* A flush done by another thread: when everything before the active segment
+ * is durable (the usual case: a roll flushes what it seals), a duplicate of
+ * the active segment's descriptor (the caller fdatasyncs and closes it) and
+ * *upto the LEO it covers; otherwise -1: call plog_flush instead. The
+ * indexes are not synced: a log opened with recovery from its start (the
+ * metadata log) rebuilds them. */
+int plog_sync_handle(plog *l, int64_t *upto);
+/* That sync succeeded: the log is durable up to upto. */
+void plog_synced_to(plog *l, int64_t upto);
 /* Periodic work at wall-clock now_ms: unlink *.deleted files older than
  * file_delete_delay_ms, flush per flush_ms, roll a non-empty active segment
  * older than segment_ms, and retention (Kafka's: segments whose largest
