@@ -427,6 +427,43 @@ static void test_reopen(void) {
     plog_close(l);
 }
 
+/* A flush by another thread (the metadata log's): the handle covers the
+ * active segment up to the LEO once what lies before it is durable, and
+ * plog_synced_to moves the recovery point; a log whose sealed segments are
+ * not all durable, or whose directory is not, gives none (flush instead). */
+static void test_sync_handle(void) {
+    g_test = "sync handle";
+    char dir[256];
+    part_dir(dir, sizeof dir, "sh-0");
+    log_config c = small_config();
+    plog *l = open_log(dir, &c, 0, -1);
+    if (!l) return;
+    int64_t upto = -1;
+    int fd = plog_sync_handle(l, &upto);
+    if (fd >= 0) close(fd);
+    CHECK(fd < 0); /* a new directory: its first flush makes it durable */
+    CHECK(plog_flush(l) == 0);
+    fill(l, 3, 100, 1);
+    int64_t leo = plog_end_offset(l);
+    CHECK(plog_recovery_point(l) < leo);
+    fd = plog_sync_handle(l, &upto);
+    CHECK(fd >= 0 && upto == leo);
+    if (fd >= 0) {
+        CHECK(fdatasync(fd) == 0);
+        close(fd);
+    }
+    plog_synced_to(l, upto);
+    CHECK(plog_recovery_point(l) == leo);
+    fill(l, 40, 5000, 1); /* rolls: the roll flushes what it seals */
+    CHECK(plog_segment_count(l) > 1);
+    fd = plog_sync_handle(l, &upto);
+    CHECK(fd >= 0 && upto == plog_end_offset(l));
+    if (fd >= 0) close(fd);
+    plog_synced_to(l, upto + 100); /* never past the LEO */
+    CHECK(plog_recovery_point(l) == plog_end_offset(l));
+    plog_close(l);
+}
+
 /* Reopened after a clean shutdown (Kafka's .kafka_cleanshutdown): nothing
  * is recovered, the active segment's indexes are not rebuilt (its files stay
  * as they are), and the log answers as before; a tail that does not add up
@@ -1675,6 +1712,7 @@ int main(void) {
     test_append_read_roll();
     test_max_bytes_min_one_hw();
     test_reopen();
+    test_sync_handle();
     test_clean_shutdown_reopen();
     test_recovery_torn_tail();
     test_recovery_bit_flip();
