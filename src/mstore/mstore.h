@@ -3,9 +3,9 @@
  *
  * A change is a batch of Kafka metadata records (TopicRecord,
  * PartitionRecord, PartitionChangeRecord, ConfigRecord, ...). The store
- * makes it durable and ordered, applies it to the broker's image with
- * mimage_apply(), tells the broker (broker_metadata_applied) and then
- * completes the commit. Two backends:
+ * orders it, applies it to the broker's image with mimage_apply(), tells
+ * the broker (broker_metadata_applied) and completes the commit once the
+ * change is durable. Two backends:
  *   local - __cluster_metadata-0 on this node's disk (one node, no etcd);
  *           a commit is applied to the image before mstore_commit()
  *           returns and completes once its fsync is done: at once until
