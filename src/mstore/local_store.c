@@ -6,12 +6,12 @@
  * against its uncommitted state), and the node follows it
  * (broker_metadata_applied). The commit completes (the caller's done: the
  * answer to CreateTopics, AlterConfigs, ...) only once the batch is
- * durable. Until mstore_start
- * that is before local_commit returns (an fsync on the caller's thread);
- * from then on the fsync runs on a thread of its own ("metadata-sync"): it
- * cost the request loop 0.3-4.5 ms per CreateTopics, DeleteTopics or
- * AlterConfigs, a stall for every client. Commits made while one fsync runs
- * share the next. A failed fsync stops the process, as a fault in Kafka's
+ * durable. Until mstore_start that is before local_commit returns (an
+ * fsync on the caller's thread); from then on the fsync runs on a thread of
+ * its own ("metadata-sync", started by the first commit): on the loop it
+ * held every client 0.3-4.5 ms per CreateTopics, DeleteTopics or
+ * AlterConfigs. Commits made while one fsync runs share the next. A failed
+ * fsync stops the process, as a fault in Kafka's
  * raft IO thread does: the image already holds what the disk may not. */
 #include <errno.h>
 #include <pthread.h>
@@ -46,8 +46,11 @@ typedef enum { SYNC_IDLE, SYNC_QUEUED, SYNC_DONE } sync_state;
 typedef struct local_store {
     mstore base;
     mlog *log;
-    /* The fsync thread, between local_start and local_settle. */
-    bool off_loop;
+    /* The fsync thread: started by the first commit after local_start (an
+     * idle node keeps its memory), stopped by local_settle. */
+    bool serving;      /* between local_start and local_settle */
+    bool worker_tried; /* it was started, or could not be */
+    bool off_loop;     /* it runs: commits complete when their fsync does */
     pthread_t worker;
     pthread_mutex_t mu;
     pthread_cond_t wake;
@@ -157,9 +160,44 @@ static void on_synced(kloop *l, int fd, int events, void *arg) {
     start_sync(ls);
 }
 
+/* Starts the worker. Without it (no thread, no eventfd) commits stay
+ * synchronous: slower, not wrong. */
+static void start_worker(local_store *ls) {
+    kloop *loop = ls->base.b->loop;
+    ls->worker_tried = true;
+    ls->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ls->efd < 0) goto sync_only;
+    if (pthread_mutex_init(&ls->mu, NULL) != 0) goto close_efd;
+    if (pthread_cond_init(&ls->wake, NULL) != 0) goto free_mu;
+    if (loop_watch(loop, ls->efd, LOOP_READ, on_synced, ls) != 0) goto free_cond;
+    if (pthread_create(&ls->worker, NULL, sync_main, ls) != 0) goto unwatch;
+    pthread_setname_np(ls->worker, "metadata-sync");
+    ls->off_loop = true;
+    return;
+unwatch:
+    loop_unwatch(loop, ls->efd);
+free_cond:
+    pthread_cond_destroy(&ls->wake);
+free_mu:
+    pthread_mutex_destroy(&ls->mu);
+close_efd:
+    close(ls->efd);
+sync_only:
+    log_warn("kafka.raft.KafkaRaftManager", "The metadata log is flushed on the request thread: %s", strerror(errno));
+}
+
+/* The node serves: from its next commit on, the fsync runs on the worker. */
+static int local_start(mstore *s, char *err, size_t errlen) {
+    (void)err;
+    (void)errlen;
+    ((local_store *)s)->serving = true;
+    return 0;
+}
+
 static void local_commit(mstore *s, const mrecord *recs, int n, unsigned flags, mstore_done_fn done, void *arg) {
     (void)flags;
     local_store *ls = (local_store *)s;
+    if (ls->serving && !ls->worker_tried) start_worker(ls);
     if (!ls->off_loop) {
         mstore_status st = mlog_append(ls->log, recs, n) == 0 ? MSTORE_OK : MSTORE_IO;
         if (st == MSTORE_OK) broker_metadata_applied(s->b);
@@ -183,38 +221,11 @@ static void local_commit(mstore *s, const mrecord *recs, int n, unsigned flags, 
     start_sync(ls);
 }
 
-/* From here on commits are fsynced by the worker. Without it (no thread, no
- * eventfd) they stay synchronous: slower, not wrong. */
-static int local_start(mstore *s, char *err, size_t errlen) {
-    (void)err;
-    (void)errlen;
-    local_store *ls = (local_store *)s;
-    ls->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ls->efd < 0) goto sync_only;
-    if (pthread_mutex_init(&ls->mu, NULL) != 0) goto close_efd;
-    if (pthread_cond_init(&ls->wake, NULL) != 0) goto free_mu;
-    if (loop_watch(s->b->loop, ls->efd, LOOP_READ, on_synced, ls) != 0) goto free_cond;
-    if (pthread_create(&ls->worker, NULL, sync_main, ls) != 0) goto unwatch;
-    pthread_setname_np(ls->worker, "metadata-sync");
-    ls->off_loop = true;
-    return 0;
-unwatch:
-    loop_unwatch(s->b->loop, ls->efd);
-free_cond:
-    pthread_cond_destroy(&ls->wake);
-free_mu:
-    pthread_mutex_destroy(&ls->mu);
-close_efd:
-    close(ls->efd);
-sync_only:
-    log_warn("kafka.raft.KafkaRaftManager", "The metadata log is flushed on the request thread: %s", strerror(errno));
-    return 0;
-}
-
 /* Stops the worker after its last sync and completes every pending commit;
  * later commits are synchronous again. */
 static void local_settle(mstore *s) {
     local_store *ls = (local_store *)s;
+    ls->serving = false;
     if (!ls->off_loop) return;
     pthread_mutex_lock(&ls->mu);
     ls->stopping = true;
