@@ -110,6 +110,7 @@ class Broker:
         self.stdout_path = os.path.join(workdir, "broker.out")
         self.bin = BIN
         self.proc = None
+        self.env = {}  # set for the broker process only (a test's fault injection)
         self.overrides = {
             "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{free_port()}",
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
@@ -137,7 +138,7 @@ class Broker:
     def start(self, timeout=15):
         out = open(self.stdout_path, "a")
         self.proc = subprocess.Popen([BROKER_BIN, self.config], stdout=out, stderr=subprocess.STDOUT,
-                                     env=tool_env())
+                                     env={**tool_env(), **self.env})
         out.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
