@@ -100,6 +100,8 @@ def log_segment_bytes(partition_dir):
 class Broker:
     """One broker process with its own data dir and port."""
 
+    env = None  # more environment for the broker process only (a test's fault injection)
+
     def __init__(self, workdir, overrides=None):
         self.workdir = workdir
         self.port = free_port()
@@ -110,7 +112,6 @@ class Broker:
         self.stdout_path = os.path.join(workdir, "broker.out")
         self.bin = BIN
         self.proc = None
-        self.env = {}  # set for the broker process only (a test's fault injection)
         self.overrides = {
             "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{free_port()}",
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
@@ -138,7 +139,7 @@ class Broker:
     def start(self, timeout=15):
         out = open(self.stdout_path, "a")
         self.proc = subprocess.Popen([BROKER_BIN, self.config], stdout=out, stderr=subprocess.STDOUT,
-                                     env={**tool_env(), **self.env})
+                                     env={**tool_env(), **(self.env or {})})
         out.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
