@@ -208,6 +208,7 @@ static int submit(pdirs *w, const char *dir, job_kind kind, const kuuid *topic_i
     }
     j->kind = kind;
     j->first_epoch = first_epoch;
+    j->made.first_epoch = first_epoch;
     if (topic_id) j->made.topic_id = *topic_id;
     j->made.partition = partition;
     pthread_mutex_lock(&w->mu);

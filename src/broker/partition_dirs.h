@@ -40,6 +40,7 @@ typedef struct pdirs pdirs;
 typedef struct pdir_made {
     kuuid topic_id;
     int32_t partition;
+    int32_t first_epoch; /* as given to pdirs_make */
     int result; /* plog_make_dir's: 0 made, 1 was there already, 2 made after retiring another topic's, -1 failed (err) */
     int err;
 } pdir_made;

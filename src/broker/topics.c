@@ -250,8 +250,10 @@ static void take_clean_shutdown_markers(broker *b);
 static bool startup_clean_shutdown(broker *b, const char *dir);
 static int startup_open_failures, close_failures; /* no clean-shutdown marker after either */
 
-/* made_new: the partition-dirs thread made the directory just now (plog_mark_new). */
-static partition *open_partition(broker *b, topic_rt *t, int32_t index, bool made_new) {
+/* made: the partition-dirs thread's result when it made the directory
+ * (NULL otherwise); made anew (0 or 2), it holds just what plog_make_dir
+ * wrote, so it is opened without being read back (plog_open_made). */
+static partition *open_partition(broker *b, topic_rt *t, int32_t index, const pdir_made *made) {
     partition *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->topic = t;
@@ -264,18 +266,24 @@ static partition *open_partition(broker *b, topic_rt *t, int32_t index, bool mad
     snprintf(path, sizeof path, "%s/%s-%d", dir, t->name, p->index);
     int64_t recovery = 0, start = -1;
     topics_checkpoint_lookup(b, dir, t->name, p->index, &recovery, &start);
-    /* Like Kafka, a partition the metadata knows but whose directory is gone
-     * is recreated empty; at start-up that means lost records: say so. Not
-     * for one this node never held (in a cluster it may have been placed
-     * here while the node was away): its checkpoints do not name it. */
-    if (plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start, startup_clean_shutdown(b, dir),
-                  &p->log, err, sizeof err) != 0) {
+    bool made_new = made && (made->result == 0 || made->result == 2);
+    /* A checkpoint may still name an earlier log of this name (recovery
+     * point, log start): plog_open applies it, as for any directory. */
+    int rc = made_new && recovery == 0 && start < 0
+                 ? plog_open_made(path, t->name, p->index, &t->log_cfg, made->first_epoch, &p->log, err, sizeof err)
+                 : plog_open(path, t->name, p->index, t->id.b, &t->log_cfg, recovery, start,
+                             startup_clean_shutdown(b, dir), &p->log, err, sizeof err);
+    if (rc != 0) {
         log_error(COMPONENT, "Failed to open the log of %s-%d: %s", t->name, p->index, err);
         if (b->started_ms == 0) startup_open_failures++;
         free(p);
         return NULL;
     }
     if (made_new) plog_mark_new(p->log);
+    /* Like Kafka, a partition the metadata knows but whose directory is gone
+     * is recreated empty; at start-up that means lost records: say so. Not
+     * for one this node never held (in a cluster it may have been placed
+     * here while the node was away): its checkpoints do not name it. */
     bool held_here = start >= 0 || recovery > 0 || !mstore_is_cluster(b->store);
     if (b->started_ms == 0 && held_here && plog_dir_was_created(p->log))
         log_warn(COMPONENT, "The log directory of partition %s-%d is missing (%s): creating an empty log; "
@@ -440,7 +448,7 @@ static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
             t->parts[i] = NULL;
             t->nparts = i + 1;
             if (!replica || make_later(b, t, i, &mt->parts[i])) continue;
-            if (!(t->parts[i] = open_partition(b, t, i, false))) return -1;
+            if (!(t->parts[i] = open_partition(b, t, i, NULL))) return -1;
         }
     }
     for (int i = 0; i < t->nparts && i < mt->nparts; i++) {
@@ -451,7 +459,7 @@ static int add_partitions(broker *b, topic_rt *t, const mtopic *mt) {
             /* on the thread when it runs: after the rename of a directory of this name it may
              * still have to do (this node left the replicas a moment ago) */
             if (make_later(b, t, i, &mt->parts[i])) continue;
-            t->parts[i] = open_partition(b, t, i, false);
+            t->parts[i] = open_partition(b, t, i, NULL);
         } else if (t->parts[i] && !replica) {
             log_info(COMPONENT, "Deleting the log of %s-%d: this node left its replicas", t->name, i);
             close_partition(b, t->parts[i], true);
@@ -528,7 +536,7 @@ static void partition_made(void *ctx, const pdir_made *m) {
     const mtopic *mt = mimage_topic_by_id(b->image, &t->id);
     bool replica = mt && i < mt->nparts && is_replica(&mt->parts[i], b->cfg.node_id);
     if (!t->parts[i]) {
-        partition *p = open_partition(b, t, i, m->result == 0 || m->result == 2);
+        partition *p = open_partition(b, t, i, m);
         if (p && replica) {
             t->parts[i] = p;
             follow_leadership(b, p, &mt->parts[i]);

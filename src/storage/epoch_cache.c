@@ -37,6 +37,19 @@ int ec_open(epoch_cache *c, const char *path) {
     return 0;
 }
 
+int ec_open_known(epoch_cache *c, const char *path, const epoch_entry *v, size_t n) {
+    memset(c, 0, sizeof *c);
+    if (!(c->path = strdup(path)) || (n > 0 && !(c->v = malloc(n * sizeof *v)))) {
+        free(c->path);
+        c->path = NULL;
+        errno = ENOMEM;
+        return -1;
+    }
+    if (n > 0) memcpy(c->v, v, n * sizeof *v);
+    c->n = c->cap = n;
+    return 0;
+}
+
 void ec_close(epoch_cache *c) {
     free(c->v);
     free(c->path);

@@ -26,6 +26,9 @@ typedef struct epoch_cache {
 /* Loads path (absent = empty). Malformed files are treated as empty, as the
  * log recovery refills the cache from batch headers. */
 int ec_open(epoch_cache *c, const char *path);
+/* The cache of a checkpoint file known to hold exactly v[0..n) (one just
+ * written, ascending): as ec_open of it, without reading it back. */
+int ec_open_known(epoch_cache *c, const char *path, const epoch_entry *v, size_t n);
 void ec_close(epoch_cache *c);
 
 /* Records that `epoch` starts at `start_offset`, dropping conflicting later

@@ -603,17 +603,16 @@ static int load_segments(plog *l, int64_t recovery_point, bool clean, bool *trus
     return 0;
 }
 
-int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
-              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, bool clean_shutdown,
-              plog **out, char *err, size_t errlen) {
-    *out = NULL;
+/* A log with nothing loaded yet; NULL (err set) when out of memory. */
+static plog *log_new(const char *dir, const char *topic, int32_t partition, const log_config *cfg,
+                     int64_t log_start_offset, char *err, size_t errlen) {
     plog *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir)) || !(l->topic = strdup(topic ? topic : ""))) {
         if (l) free(l->dir);
         free(l);
         set_err(err, errlen, "out of memory");
         errno = ENOMEM;
-        return -1;
+        return NULL;
     }
     l->partition = partition;
     l->cfg = *cfg;
@@ -624,6 +623,15 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     l->truncated_to = INT64_MAX;
     l->log_start = log_start_offset;
     l->last_flush_ms = wall_ms();
+    return l;
+}
+
+int plog_open(const char *dir, const char *topic, int32_t partition, const uint8_t topic_id[16],
+              const log_config *cfg, int64_t recovery_point, int64_t log_start_offset, bool clean_shutdown,
+              plog **out, char *err, size_t errlen) {
+    *out = NULL;
+    plog *l = log_new(dir, topic, partition, cfg, log_start_offset, err, errlen);
+    if (!l) return -1;
     /* mkdir of an existing directory takes its parent's lock, for which it waits while another
      * thread (broker/partition_dirs.h) creates a partition there: look first. */
     struct stat st;
@@ -755,6 +763,37 @@ int plog_make_dir(const char *dir, const uint8_t topic_id[16], int32_t first_epo
         storage_fio.close(fd);
     }
     return made;
+}
+
+int plog_open_made(const char *dir, const char *topic, int32_t partition, const log_config *cfg, int32_t first_epoch,
+                   plog **out, char *err, size_t errlen) {
+    *out = NULL;
+    plog *l = log_new(dir, topic, partition, cfg, 0, err, errlen);
+    if (!l) return -1;
+    l->unsynced = true; /* as plog_mark_new */
+    l->dir_created = true;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, CKPT_LEADER_EPOCH_FILE);
+    epoch_entry first = {first_epoch, 0};
+    if (ec_open_known(&l->epochs, path, &first, first_epoch >= 0 ? 1 : 0) != 0) {
+        set_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    l->epochs.lazy = true;
+    segment s; /* its indexes keep the directory's name: l->dir, not the caller's */
+    if (seg_open(&s, l->dir, 0, cfg->segment_index_bytes, false, wall_ms()) != 0 || push_segment(l, &s) != 0) {
+        set_err(err, errlen, "%s: opening segment 0: %s", dir, strerror(errno));
+        goto fail;
+    }
+    /* What plog_open's listing would have found: no producer snapshot. */
+    l->open_snaps_valid = true;
+    *out = l;
+    return 0;
+fail:;
+    int saved = errno;
+    free_log(l);
+    errno = saved ? saved : EIO;
+    return -1;
 }
 
 void plog_mark_new(plog *l) {

@@ -1306,6 +1306,56 @@ static void test_make_dir(void) {
     CHECK(plog_close(l) == 0);
 }
 
+/* plog_open_made gives the log plog_open loads from a directory just made
+ * (without reading it back), for a leader's partition and a follower's, and
+ * what it then writes opens again the same way after a restart. */
+static void test_open_made(void) {
+    g_test = "open_made";
+    log_config c = small_config();
+    char err[256];
+    for (int32_t first_epoch = -1; first_epoch <= 3; first_epoch += 4) {
+        char dir[256], ref_dir[256];
+        part_dir(dir, sizeof dir, first_epoch < 0 ? "om-f" : "om-l");
+        part_dir(ref_dir, sizeof ref_dir, first_epoch < 0 ? "omr-f" : "omr-l");
+        CHECK(plog_make_dir(dir, TOPIC_ID, first_epoch) == 0);
+        CHECK(plog_make_dir(ref_dir, TOPIC_ID, first_epoch) == 0);
+        plog *l = NULL, *ref = open_log(ref_dir, &c, 0, -1);
+        char arg[256]; /* the caller's buffer: the log must not keep it */
+        snprintf(arg, sizeof arg, "%s", dir);
+        CHECK(plog_open_made(arg, "t", 0, &c, first_epoch, &l, err, sizeof err) == 0);
+        memset(arg, 'x', sizeof arg - 1);
+        if (!l || !ref) return;
+        plog_mark_new(ref);
+        CHECK(plog_dir_was_created(l) && plog_end_offset(l) == plog_end_offset(ref));
+        CHECK(plog_start_offset(l) == plog_start_offset(ref));
+        CHECK(plog_latest_epoch(l) == plog_latest_epoch(ref) && plog_latest_epoch(l) == first_epoch);
+        CHECK(plog_recovery_point(l) == plog_recovery_point(ref));
+        int64_t *snaps = NULL;
+        int nsnaps = -1;
+        CHECK(plog_take_open_snapshots(l, &snaps, &nsnaps) == 0 && nsnaps == 0);
+        free(snaps);
+        plog_created(l);
+        plog_created(ref);
+        CHECK(plog_assign_epoch(l, 5) == 0 && plog_assign_epoch(ref, 5) == 0);
+        fill(l, 4, 100, 0);
+        fill(ref, 4, 100, 0);
+        CHECK(plog_end_offset(l) == 12 && plog_end_offset(ref) == 12);
+        CHECK(plog_close(l) == 0 && plog_close(ref) == 0);
+        /* The same files: the same log when opened again. */
+        l = open_log(dir, &c, 0, -1);
+        ref = open_log(ref_dir, &c, 0, -1);
+        if (!l || !ref) return;
+        CHECK(plog_end_offset(l) == 12 && plog_end_offset(ref) == 12);
+        int32_t e1, e2;
+        int64_t o1, o2;
+        plog_end_offset_for_epoch(l, first_epoch, &e1, &o1);
+        plog_end_offset_for_epoch(ref, first_epoch, &e2, &o2);
+        CHECK(e1 == e2 && o1 == o2);
+        CHECK(plog_latest_epoch(l) == 5 && plog_latest_epoch(ref) == 5);
+        CHECK(plog_close(l) == 0 && plog_close(ref) == 0);
+    }
+}
+
 static void test_bad_append(void) {
     g_test = "bad_append";
     char dir[256];
@@ -1732,6 +1782,7 @@ int main(void) {
     test_delete();
     test_retire();
     test_make_dir();
+    test_open_made();
     test_bad_append();
     test_roll_triggers_and_flush();
     test_deleted_fd_and_fsync_failure();
