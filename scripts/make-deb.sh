@@ -137,8 +137,9 @@ EOF
 chmod 644 "$pkg/usr/share/lintian/overrides/samsa"
 
 # Depends: the packages that ship the libraries the programs link, and those the broker loads
-# when it first needs them (dlopen: libsnappy, src/protocol/compress.c).
-dlopened=$(ldconfig -p | awk '$1 == "libsnappy.so.1" {print $NF; exit}')
+# when it first needs them (dlopen: libsnappy, src/protocol/compress.c; libssl and libcrypto on
+# x86-64, src/security/openssl_lazy.c).
+dlopened=$(ldconfig -p | awk '$1 == "libsnappy.so.1" || $1 == "libssl.so.3" || $1 == "libcrypto.so.3" {print $NF}' | sort -u)
 deps=$({ ldd "$build/samsa-broker" "$build/samsa-tools" | awk '/=>/ {print $3}'; echo "$dlopened"; } | grep . | sort -u | while read -r lib; do
     dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
 done | cut -d: -f1 | sort -u | grep -v '^$' | paste -sd, - | sed 's/,/, /g')

@@ -227,6 +227,29 @@ def test_plaintext_and_ssl_listeners_at_once(tls_factory, certs):
     assert "ListenerName(SSL)" in log and "ListenerName(PLAINTEXT)" in log
 
 
+def _maps_libssl(b):
+    with open(f"/proc/{b.proc.pid}/maps") as f:
+        return "libssl.so" in f.read()
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the broker links OpenSSL elsewhere")
+def test_openssl_is_loaded_by_the_first_use_only(broker_factory, tls_factory, certs):
+    # A PLAINTEXT broker serving produce and consume never maps libssl (its 1.7 MB of RSS) ...
+    plain = broker_factory()
+    topic = "t-" + uuid.uuid4().hex[:8]
+    create_topic(plain, topic)
+    r = ck_produce_consume(plain.bootstrap, {}, topic)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ",".join(f"v{i}" for i in range(20))
+    assert not _maps_libssl(plain)
+    # ... and one with an SSL listener loads it when it builds its context, and serves TLS.
+    b = tls_factory()
+    assert _maps_libssl(b)
+    r = ck_produce_consume(b.ssl_bootstrap, client_ssl_conf(certs), topic)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ",".join(f"v{i}" for i in range(20)), r.stdout + r.stderr
+
+
 def test_metadata_answers_with_the_listener_of_the_request(tls_factory, certs):
     from confluent_kafka.admin import AdminClient
     b = tls_factory()
