@@ -603,6 +603,14 @@ static int load_segments(plog *l, int64_t recovery_point, bool clean, bool *trus
     return 0;
 }
 
+/* Frees a log whose opening failed; -1, errno kept (EIO if none). */
+static int open_failed(plog *l) {
+    int saved = errno;
+    free_log(l);
+    errno = saved ? saved : EIO;
+    return -1;
+}
+
 /* A log with nothing loaded yet; NULL (err set) when out of memory. */
 static plog *log_new(const char *dir, const char *topic, int32_t partition, const log_config *cfg,
                      int64_t log_start_offset, char *err, size_t errlen) {
@@ -692,11 +700,8 @@ int plog_open(const char *dir, const char *topic, int32_t partition, const uint8
     }
     *out = l;
     return 0;
-fail:;
-    int saved = errno;
-    free_log(l);
-    errno = saved ? saved : EIO;
-    return -1;
+fail:
+    return open_failed(l);
 }
 
 void plog_set_config(plog *l, const log_config *cfg) {
@@ -789,11 +794,8 @@ int plog_open_made(const char *dir, const char *topic, int32_t partition, const 
     l->open_snaps_valid = true;
     *out = l;
     return 0;
-fail:;
-    int saved = errno;
-    free_log(l);
-    errno = saved ? saved : EIO;
-    return -1;
+fail:
+    return open_failed(l);
 }
 
 void plog_mark_new(plog *l) {
