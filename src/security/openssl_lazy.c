@@ -31,20 +31,24 @@ static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
 /* Fills the whole table at once: a call that reaches a stub after this
  * finds every entry set. Without libssl no OpenSSL call can be made, and
  * the caller cannot be given an answer: the broker stops, saying why. */
+__attribute__((noreturn)) static void stop(const char *what) {
+    log_error("kafka.server.KafkaServer", "%s: %s", what, dlerror());
+    log_files_close();
+    _exit(1);
+}
+
 static void ossl_load(void) {
+    char what[256];
     void *h = dlopen(samsa_ossl_soname, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        log_error("kafka.server.KafkaServer", "Cannot load %s (install libssl3): %s", samsa_ossl_soname, dlerror());
-        log_files_close();
-        _exit(1);
+        snprintf(what, sizeof what, "Cannot load %s (install libssl3)", samsa_ossl_soname);
+        stop(what);
     }
     for (size_t i = 0; i < samsa_ossl_count; i++) {
         void *f = dlsym(h, samsa_ossl_names[i]); /* libssl's, or libcrypto's through its dependency */
         if (!f) {
-            log_error("kafka.server.KafkaServer", "%s has no %s: %s", samsa_ossl_soname, samsa_ossl_names[i],
-                      dlerror());
-            log_files_close();
-            _exit(1);
+            snprintf(what, sizeof what, "%s has no %s", samsa_ossl_soname, samsa_ossl_names[i]);
+            stop(what);
         }
         /* read by the trampolines without a lock: whole pointers, released */
         __atomic_store_n(&samsa_ossl_table[i], f, __ATOMIC_RELEASE);

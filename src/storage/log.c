@@ -775,8 +775,7 @@ int plog_open_made(const char *dir, const char *topic, int32_t partition, const 
     *out = NULL;
     plog *l = log_new(dir, topic, partition, cfg, 0, err, errlen);
     if (!l) return -1;
-    l->unsynced = true; /* as plog_mark_new */
-    l->dir_created = true;
+    plog_mark_new(l);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_LEADER_EPOCH_FILE);
     epoch_entry first = {first_epoch, 0};
