@@ -20,12 +20,14 @@
  *            producer and consumer in one process; each record carries its
  *            send time (CLOCK_MONOTONIC), the consumer subtracts it from its
  *            receive time. Paced at RATE records/s. Prints p50/p99/p99.9/max.
- *   rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS [CODEC]
+ *   rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS [CODEC [BATCH_BYTES]]
  *            the broker's own produce limit, without a client library in
- *            the way: one pre-built v2 batch per partition (about 256 KiB
- *            of records; uncompressed, or in CODEC with random letters)
- *            sent in Produce v7 requests over one connection, 8 in flight,
- *            for SECONDS. ACKS is 1 or -1. Prints records/s.
+ *            the way: one pre-built v2 batch per partition (about
+ *            BATCH_BYTES of records, default 256 KiB; uncompressed, or in
+ *            CODEC with random letters) sent in Produce v7 requests over one
+ *            connection, 8 in flight, for SECONDS. ACKS is 1 or -1. Prints
+ *            records/s and requests/s (small batches measure the broker's
+ *            cost per request rather than per byte).
  *   rawfetch HOST PORT TOPIC PARTITIONS SECONDS [MAX_BYTES]
  *            the broker's own consume limit: Fetch v11 over one connection,
  *            one request per partition always in flight (MAX_BYTES per
@@ -804,11 +806,11 @@ static int produce_v7_error(const uint8_t *body, size_t len) {
 }
 
 static int cmd_rawproduce(int argc, char **argv) {
-    if (argc != 7 && argc != 8) die("usage", "rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS [CODEC]");
+    if (argc < 7 || argc > 9) die("usage", "rawproduce HOST PORT TOPIC PARTITIONS SIZE SECONDS ACKS [CODEC [BATCH_BYTES]]");
     static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
     int codec = -1;
     for (int c = 0; c < 5; c++)
-        if (!strcmp(argc == 8 ? argv[7] : "none", codecs[c])) codec = c;
+        if (!strcmp(argc >= 8 ? argv[7] : "none", codecs[c])) codec = c;
     if (codec < 0) die("usage", "CODEC: none, gzip, snappy, lz4 or zstd");
     struct sockaddr_in sa = parse_addr(argv[0], argv[1]);
     const char *topic = argv[2];
@@ -816,7 +818,8 @@ static int cmd_rawproduce(int argc, char **argv) {
     size_t size = (size_t)parse_long(argv[4], "SIZE", 1, 1 << 20);
     long seconds = parse_long(argv[5], "SECONDS", 1, 600);
     int acks = (int)parse_long(argv[6], "ACKS", -1, 1);
-    int per_batch = (int)(262144 / (size + 8));
+    long batch_bytes = argc == 9 ? parse_long(argv[8], "BATCH_BYTES", 1, 16 << 20) : 262144;
+    int per_batch = (int)(batch_bytes / (long)(size + 8));
     if (per_batch < 1) per_batch = 1;
 
     struct timespec wall;
@@ -851,7 +854,7 @@ static int cmd_rawproduce(int argc, char **argv) {
     int fd = connect_or_die(&sa, false);
     const int in_flight_max = 8;
     int in_flight = 0, errors = 0;
-    long acked = 0;
+    long acked = 0, requests = 0;
     int32_t corr = 0;
     uint8_t *resp = NULL;
     size_t resp_cap = 0;
@@ -875,14 +878,17 @@ static int cmd_rawproduce(int argc, char **argv) {
         if (n < 0) die("read", "connection closed or bad frame");
         in_flight--;
         int ec = produce_v7_error(resp, (size_t)n);
-        if (ec == 0)
+        if (ec == 0) {
             acked += (long)per_batch * partitions;
-        else
+            requests++;
+        } else {
             errors++;
+        }
     }
     double secs = (double)(now_ns() - start) / 1e9;
-    printf("records=%ld seconds=%.3f rec_per_s=%.0f mb_per_s=%.2f errors=%d batch_records=%d\n", acked, secs,
-           acked / secs, (double)acked * (double)size / secs / 1e6, errors, per_batch);
+    printf("records=%ld seconds=%.3f rec_per_s=%.0f mb_per_s=%.2f errors=%d batch_records=%d requests=%ld req_per_s=%.0f\n",
+           acked, secs, acked / secs, (double)acked * (double)size / secs / 1e6, errors, per_batch, requests,
+           requests / secs);
     free(resp);
     kw_free(&req);
     close(fd);

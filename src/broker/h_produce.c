@@ -907,11 +907,20 @@ static void produce_turn_requests(broker *b) {
     }
 }
 
+/* Rounds of a turn: answering a round's requests takes their connections'
+ * next pipelined frames, already read, which form the next round at once
+ * instead of waiting for the loop's next pass; their answers then leave in
+ * one write at the pass's end (server.c, worker_pass_end). Bounded, so the
+ * other connections' input is read between. */
+#define PRODUCE_TURN_ROUNDS 16
+
 static void produce_turn_run(kloop *l, void *arg) {
     (void)l;
     broker *b = arg;
     b->produce_turn_timer = 0;
-    produce_turn_handle(b);
+    /* A round's answers may add the timer again: it stays, and finds
+     * nothing or what came after the last round. */
+    for (int round = 0; round < PRODUCE_TURN_ROUNDS && b->produce_turn; round++) produce_turn_handle(b);
 }
 
 void produce_turn_shutdown(broker *b) {

@@ -33,6 +33,8 @@ struct kloop {
     bool paused; /* loop_run_for's time is up */
     int64_t created_ns;
     int64_t idle_ns;   /* time spent waiting in epoll_wait (metrics, read from other threads: atomic) */
+    loop_timer_fn pass_end; /* loop_set_pass_end */
+    void *pass_end_arg;
 };
 
 int64_t monotonic_ns(void) {
@@ -220,8 +222,14 @@ int loop_run(kloop *l) {
             w.fn(l, fd, ev, w.arg);
         }
         run_due_timers(l);
+        if (l->pass_end) l->pass_end(l, l->pass_end_arg);
     }
     return 0;
+}
+
+void loop_set_pass_end(kloop *l, loop_timer_fn fn, void *arg) {
+    l->pass_end = fn;
+    l->pass_end_arg = arg;
 }
 
 static void pause_timer(kloop *l, void *arg) {

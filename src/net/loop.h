@@ -31,6 +31,12 @@ typedef uint64_t loop_timer_id;
 loop_timer_id loop_timer_add(kloop *l, int64_t delay_ms, loop_timer_fn fn, void *arg);
 void loop_timer_cancel(kloop *l, loop_timer_id id);
 
+/* Called once at the end of every pass of loop_run (after that pass's events
+ * and due timers, before the loop waits again): work gathered during a pass
+ * and done once for all of it, as Redis's beforeSleep writes the replies of a
+ * pass. One per loop; fn NULL removes it. */
+void loop_set_pass_end(kloop *l, loop_timer_fn fn, void *arg);
+
 /* Monotonic milliseconds, cached per loop iteration (cheap to call). */
 int64_t loop_now_ms(kloop *l);
 /* Wall-clock milliseconds since the epoch (for record timestamps). */

@@ -43,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -208,6 +209,7 @@ struct nconn {
     bool in_flight;             /* a request is with the request layer */
     bool processing;            /* inside n_process (on the server's loop: answers must not recurse) */
     bool held;                  /* answered while the server holds requests (net_server_hold) */
+    bool flush_queued;          /* in w->flushq: its output goes out at the end of the loop's pass */
     /* output */
     out_frame *out_head, *out_tail;
     size_t out_bytes;
@@ -249,6 +251,8 @@ struct net_worker {
     mailbox inbox;              /* from the server */
     msg *out_head, *out_tail;   /* to the server, posted together at the end of the loop's pass */
     loop_timer_id out_timer;
+    nconn **flushq;             /* connections with answers queued in this pass (worker_pass_end) */
+    int nflush, capflush;
     nconn *conns;
     loop_timer_id idle_timer;
     bool stopping;
@@ -430,11 +434,64 @@ static ssize_t n_send_file(nconn *c, int fd, off_t off, size_t len) {
     return r;
 }
 
+/* Buffered bytes of a frame before its first file range (its own bytes
+ * when it has none): where `sent` is below this, it is in the buffer. */
+static size_t frame_buffered_end(const kwriter *w) { return w->nrefs ? w->refs[0].at : w->len; }
+
+/* Several answers queued on a plaintext socket (the end of a pass that took
+ * pipelined requests): the buffered bytes of the frames, up to the first file
+ * range, go in one sendmsg instead of one send each. 1 when some went, 0 on
+ * EAGAIN, -1 on an error. */
+#define GATHER_MAX 64
+static int n_send_gathered(nconn *c) {
+    struct iovec iov[GATHER_MAX];
+    int n = 0;
+    bool more = false;
+    for (out_frame *f = c->out_head; f; f = f->next) {
+        size_t end = frame_buffered_end(f->w);
+        if (n == GATHER_MAX || (size_t)f->sent >= end) {
+            more = true;
+            break;
+        }
+        iov[n].iov_base = f->w->buf + f->sent;
+        iov[n].iov_len = end - (size_t)f->sent;
+        n++;
+        if (f->w->nrefs) {
+            more = true;
+            break;
+        }
+    }
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n && sent > 0; i++) {
+        out_frame *f = c->out_head;
+        size_t take = (size_t)sent < iov[i].iov_len ? (size_t)sent : iov[i].iov_len;
+        f->sent += (int64_t)take;
+        c->out_bytes -= take;
+        sent -= (ssize_t)take;
+        if (f->sent < kw_size(f->w)) break;
+        c->out_head = f->next;
+        if (!c->out_head) c->out_tail = NULL;
+        writer_free(f->w);
+        free(f);
+    }
+    return 1;
+}
+
 /* Send as much queued output as the socket takes. Returns -1 on a fatal error. */
 static int n_flush(nconn *c) {
     while (c->out_head) {
         out_frame *f = c->out_head;
         kwriter *w = f->w;
+        if (!c->ssl && f->next && (size_t)f->sent < frame_buffered_end(w)) {
+            int r = n_send_gathered(c);
+            if (r <= 0) {
+                if (r == 0 && errno == EINTR) continue;
+                return r;
+            }
+            continue;
+        }
         /* Find which piece of the logical stream f->sent falls into. */
         int64_t pos = f->sent; /* logical position */
         int64_t buf_pos = pos; /* position in w->buf */
@@ -492,6 +549,7 @@ static int n_flush(nconn *c) {
 static void n_event(kloop *l, int fd, int events, void *arg);
 static void n_process(nconn *c);
 static void n_read_tls_pending(nconn *c);
+static void n_write_out(nconn *c);
 
 /* Reading ahead: while a request is in flight one more whole frame may be
  * read into memory (never handed on before the answer), so the copy from the
@@ -516,10 +574,12 @@ static void n_update_events(nconn *c) {
     if (c->ssl && !c->tls_ready) {
         want = c->hs_want;
     } else {
+        /* output queued for the pass's end is written then, without waiting for EPOLLOUT */
+        bool unsent = c->out_head && !c->flush_queued;
         if (n_wants_input(c)) want |= LOOP_READ;
-        if (c->out_head) want |= LOOP_WRITE;
+        if (unsent) want |= LOOP_WRITE;
         if (c->read_wants_write) want |= LOOP_WRITE;
-        if (c->write_wants_read && c->out_head) want |= LOOP_READ;
+        if (c->write_wants_read && unsent) want |= LOOP_READ;
     }
     if (want != c->events) {
         loop_watch(c->w->loop, c->fd, want, n_event, c);
@@ -527,10 +587,23 @@ static void n_update_events(nconn *c) {
     }
 }
 
+/* A connection released before the pass ends leaves the queue. */
+static void flushq_forget(nconn *c) {
+    net_worker *w = c->w;
+    for (int i = 0; i < w->nflush; i++)
+        if (w->flushq[i] == c) {
+            memmove(w->flushq + i, w->flushq + i + 1, (size_t)(w->nflush - i - 1) * sizeof *w->flushq);
+            w->nflush--;
+            break;
+        }
+    c->flush_queued = false;
+}
+
 /* The socket and buffers go; the struct stays until M_FREE. */
 static void n_release(nconn *c) {
     if (c->released) return;
     c->released = true;
+    if (c->flush_queued) flushq_forget(c);
     if (c->linked) {
         net_worker *w = c->w;
         if (c->prev) c->prev->next = c->next;
@@ -568,6 +641,9 @@ static void n_maybe_release(nconn *c) {
 /* Close on the network thread; the server hears of it once (M_CLOSED). */
 static void n_close(nconn *c, const char *why) {
     if (c->closing) return;
+    /* Answers kept for the pass's end go first, as they would have gone at
+     * once (what the socket does not take now is dropped, as before). */
+    if (c->flush_queued && !c->released) (void)n_flush(c);
     c->closing = true;
     if (why) log_info("kafka.network.Processor", "Closing connection from %s: %s", c->peer, why);
     post_to_server(c->w, M_CLOSED, c->handle, c, NULL, 0);
@@ -590,13 +666,51 @@ static void n_send(nconn *c, kwriter *w) {
     else c->out_head = f;
     c->out_tail = f;
     c->out_bytes += (size_t)kw_size(w);
+    /* Written at the end of the loop's pass, with whatever else the pass
+     * answers on this connection (its next pipelined requests are taken in
+     * the same pass): one send for several answers. */
+    if (c->flush_queued) return;
+    net_worker *nw = c->w;
+    if (array_reserve((void **)&nw->flushq, &nw->capflush, nw->nflush + 1, sizeof *nw->flushq) == 0) {
+        nw->flushq[nw->nflush++] = c;
+        c->flush_queued = true;
+        c->busy++;
+        return;
+    }
+    n_write_out(c); /* out of memory for the queue: now */
+}
+
+/* Writes what is queued and sets the socket's events; as after EPOLLOUT
+ * (n_event), a frame the output's high water kept back is taken now. */
+static void n_write_out(nconn *c) {
     c->busy++;
-    if (n_flush(c) < 0) n_close(c, NULL);
+    if (n_flush(c) < 0) {
+        n_close(c, NULL);
+    } else if (!c->processing && !c->held) {
+        n_process(c);
+        n_read_tls_pending(c);
+    }
     c->busy--;
     /* Answered from inside n_process: it sets the events once at the end
      * (two epoll_ctl calls per request otherwise, read off then on again). */
     if (!c->closing && !c->processing) n_update_events(c);
     n_maybe_release(c);
+}
+
+/* The end of the worker's loop pass: every connection answered in it writes
+ * its output. Taking a next request here may queue more (appended, so taken
+ * in this same drain). */
+static void worker_pass_end(kloop *l, void *arg) {
+    (void)l;
+    net_worker *w = arg;
+    for (int i = 0; i < w->nflush; i++) {
+        nconn *c = w->flushq[i];
+        c->flush_queued = false;
+        c->busy--;
+        if (c->closing) n_maybe_release(c);
+        else n_write_out(c);
+    }
+    w->nflush = 0;
 }
 
 /* Answered while the server holds new requests: its next frame waits for
@@ -1003,6 +1117,7 @@ net_server *net_server_new(kloop *loop, const net_config *cfg, net_request_fn on
         if (!(w->loop = on_loop ? loop : loop_new()) || mailbox_init(&w->inbox) < 0) goto fail;
         s->nworkers++;
         if (loop_watch(w->loop, w->inbox.efd, LOOP_READ, worker_mail, w) < 0) goto fail;
+        loop_set_pass_end(w->loop, worker_pass_end, w);
         if (cfg->max_idle_ms > 0)
             w->idle_timer = loop_timer_add(w->loop, cfg->max_idle_ms < 10000 ? cfg->max_idle_ms : 10000,
                                            idle_sweep, w);
@@ -1562,7 +1677,9 @@ void net_server_free(net_server *s, int64_t timeout_ms) {
             if (w->on_server_loop) loop_unwatch(w->loop, w->inbox.efd);
             mailbox_destroy(&w->inbox);
         }
+        if (w->loop && w->on_server_loop) loop_set_pass_end(w->loop, NULL, NULL);
         if (w->loop && !w->on_server_loop) loop_free(w->loop);
+        free(w->flushq);
     }
     /* Handles the threads never closed (an ADOPT left unread, out of memory): */
     while (s->conns) {

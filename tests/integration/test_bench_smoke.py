@@ -130,3 +130,16 @@ def test_create_bench_smoke_prints_every_row():
     cpu = [l for l in out.splitlines() if l.startswith("| The request loop's CPU time, a topic of 300 partitions")]
     assert len(cpu) == 2 and "created |" in cpu[0] and "deleted |" in cpu[1], out
     assert all(re.search(r"\| [0-9.]+ ms; [0-9]+ us a partition \|", l) for l in cpu), out
+
+
+def test_pipeline_bench_smoke_prints_every_row():
+    """bench/pipeline_bench.py at a tiny scale: requests/s and the broker's CPU per request for
+    pipelined one-record and ten-record Produce requests (a raw producer that fails or gets an error
+    makes the bench exit non-zero), and the p99 at 10,000 records/s."""
+    out = smoke_run("pipeline_bench.py")
+    rows = [l for l in out.splitlines() if l.startswith("| Pipelined Produce requests")]
+    assert len(rows) == 2, out
+    assert all(re.search(r"\| this build: .* \| [0-9,]+ requests/s; broker [0-9.]+ CPU-us a request \(loop [0-9.]+\) \|",
+                         l) for l in rows), out
+    lat = [l for l in out.splitlines() if l.startswith("| Latency at 10,000 records/s")]
+    assert len(lat) == 1 and re.search(r"p99 [0-9.]+ ms", lat[0]), out

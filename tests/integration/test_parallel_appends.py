@@ -18,7 +18,7 @@ import confluent_kafka
 import pytest
 
 from cluster import HAVE_ETCD, etcd_cluster, etcd_cluster_factory, samsa_cluster_factory  # noqa: F401 (fixtures)
-from test_bad_input import API_PRODUCE, call, connect, kstring, record_batch, recv_frame, request
+from test_bad_input import API_PRODUCE, call, connect, kstring, metadata_v1, record_batch, recv_frame, request
 from test_cluster import leaders, metadata, wait_until
 from test_network_threads import _thread_names
 from test_replication import log_bytes, replicas_identical
@@ -307,6 +307,43 @@ def test_a_connections_next_request_sees_its_produce(broker):
             assert (err, end) == (0, (r + 1) * RECORDS)
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("settings", [{}, {"num_io_threads": 1},
+                                      {"num_network_threads": 2, "network_threads_min_cpus": 1}],
+                         ids=["default", "loop-writes-alone", "network-threads"])
+def test_pipelined_produce_requests_are_answered_in_order(broker_factory, settings):
+    """A client that pipelines many small Produce requests on one connection: the requests already
+    read are taken in rounds of the same turn and their answers leave together at its end. Every
+    answer comes, in request order, with the offsets in order, acks=1 and acks=all mixed; a
+    Metadata request among them is answered in its place; everything is in the log after."""
+    b = broker_factory(**settings)
+    topic = new_topic(b, 1)
+    count = 400
+    frames = []
+    for i in range(count):
+        if i % 50 == 25:
+            frames.append(request(3, 1, i, metadata_v1([topic])))
+            continue
+        batch = record_batch([f"pipelined-{i}".encode()])
+        frames.append(request(API_PRODUCE, 8, i, produce_request(topic, [(0, batch)], acks=(1 if i % 2 else -1))))
+    s = connect(b)
+    try:
+        s.sendall(b"".join(frames))
+        offset = 0
+        for i in range(count):
+            answer = recv_frame(s)
+            assert answer is not None, f"connection closed after {i} answers"
+            assert struct.unpack_from(">i", answer)[0] == i, f"answer {i} out of order"
+            if i % 50 == 25:
+                continue
+            assert parse_produce(answer) == [(0, 0, offset)], f"request {i}"
+            offset += 1
+    finally:
+        s.close()
+    got = read_partition(b, topic, 0, offset)
+    assert [o for o, _ in got] == list(range(offset))
+    assert [v for _, v in got] == [f"pipelined-{i}".encode() for i in range(count) if i % 50 != 25]
 
 
 def topic_led_by_node_1(c, prefix):

@@ -132,8 +132,59 @@ static void test_timer_never_early(void) {
     CHECK(early == 0);
 }
 
+static void on_readable_stay(kloop *l, int fd, int events, void *arg) {
+    (void)events;
+    (void)arg;
+    char c;
+    if (read(fd, &c, 1) == 1 && norder < (int)sizeof order - 1) order[norder++] = 'R';
+    loop_unwatch(l, fd);
+}
+
+static void on_pass_end(kloop *l, void *arg) {
+    int *calls = arg;
+    (*calls)++;
+    if (norder < (int)sizeof order - 1) order[norder++] = 'E';
+    loop_stop(l);
+}
+
+/* The pass-end hook (where the server writes the answers of a pass) runs
+ * once per pass, after that pass's I/O and due timers, and before loop_run
+ * returns for a stop asked during the pass; removed, it runs no more. */
+static void test_pass_end_after_the_pass(void) {
+    kloop *l = loop_new();
+    CHECK(l != NULL);
+    if (!l) return;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    norder = 0;
+    memset(order, 0, sizeof order);
+    int calls = 0;
+    loop_set_pass_end(l, on_pass_end, &calls);
+    loop_timer_add(l, 5, on_timer, NULL);
+    CHECK(loop_watch(l, p[0], LOOP_READ, on_readable_stay, NULL) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    sleep_ms(20);
+    CHECK(loop_run(l) == 0);
+    CHECK(strcmp(order, "TRE") == 0);
+    CHECK(calls == 1);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+    kloop *l2 = loop_new(); /* a stopped loop stays stopped: a second one for the removal */
+    CHECK(l2 != NULL);
+    if (!l2) return;
+    loop_set_pass_end(l2, on_pass_end, &calls);
+    loop_set_pass_end(l2, NULL, NULL);
+    loop_timer_add(l2, 1, on_timer, NULL);
+    CHECK(loop_run_for(l2, 20) == 0);
+    CHECK(calls == 1);
+    CHECK(strcmp(order, "TRET") == 0);
+    loop_free(l2);
+}
+
 int main(void) {
     test_due_timer_before_io();
+    test_pass_end_after_the_pass();
     test_future_timer_after_io();
     test_timer_never_early();
     printf("loop: %d passed, %d failed\n", g_pass, g_fail);
