@@ -47,44 +47,47 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-/* The timer is due and the fd readable when the loop first looks: the timer
- * runs first. */
-static void test_due_timer_before_io(void) {
+/* A loop with a timer due in timer_ms and a pipe p with one byte to read
+ * (on_read watches p[0]); the order record cleared. NULL if it cannot be made. */
+static kloop *loop_with_timer_and_byte(int p[2], int64_t timer_ms, loop_fd_fn on_read) {
     kloop *l = loop_new();
     CHECK(l != NULL);
-    if (!l) return;
-    int p[2];
+    if (!l) return NULL;
     CHECK(pipe(p) == 0);
     norder = 0;
     memset(order, 0, sizeof order);
-    loop_timer_add(l, 5, on_timer, NULL);
-    CHECK(loop_watch(l, p[0], LOOP_READ, on_readable, NULL) == 0);
+    loop_timer_add(l, timer_ms, on_timer, NULL);
+    CHECK(loop_watch(l, p[0], LOOP_READ, on_read, NULL) == 0);
     CHECK(write(p[1], "x", 1) == 1);
-    sleep_ms(20); /* both are ready before the loop runs */
-    CHECK(loop_run(l) == 0);
-    CHECK(strcmp(order, "TR") == 0);
+    return l;
+}
+
+static void loop_and_pipe_free(kloop *l, int p[2]) {
     close(p[0]);
     close(p[1]);
     loop_free(l);
 }
 
+/* The timer is due and the fd readable when the loop first looks: the timer
+ * runs first. */
+static void test_due_timer_before_io(void) {
+    int p[2];
+    kloop *l = loop_with_timer_and_byte(p, 5, on_readable);
+    if (!l) return;
+    sleep_ms(20); /* both are ready before the loop runs */
+    CHECK(loop_run(l) == 0);
+    CHECK(strcmp(order, "TR") == 0);
+    loop_and_pipe_free(l, p);
+}
+
 /* A timer not yet due does not run before the I/O. */
 static void test_future_timer_after_io(void) {
-    kloop *l = loop_new();
-    CHECK(l != NULL);
-    if (!l) return;
     int p[2];
-    CHECK(pipe(p) == 0);
-    norder = 0;
-    memset(order, 0, sizeof order);
-    loop_timer_add(l, 60000, on_timer, NULL);
-    CHECK(loop_watch(l, p[0], LOOP_READ, on_readable, NULL) == 0);
-    CHECK(write(p[1], "x", 1) == 1);
+    kloop *l = loop_with_timer_and_byte(p, 60000, on_readable);
+    if (!l) return;
     CHECK(loop_run(l) == 0);
     CHECK(strcmp(order, "R") == 0);
-    close(p[0]);
-    close(p[1]);
-    loop_free(l);
+    loop_and_pipe_free(l, p);
 }
 
 static int64_t now_ns(void) {
@@ -151,25 +154,16 @@ static void on_pass_end(kloop *l, void *arg) {
  * once per pass, after that pass's I/O and due timers, and before loop_run
  * returns for a stop asked during the pass; removed, it runs no more. */
 static void test_pass_end_after_the_pass(void) {
-    kloop *l = loop_new();
-    CHECK(l != NULL);
-    if (!l) return;
     int p[2];
-    CHECK(pipe(p) == 0);
-    norder = 0;
-    memset(order, 0, sizeof order);
+    kloop *l = loop_with_timer_and_byte(p, 5, on_readable_stay);
+    if (!l) return;
     int calls = 0;
     loop_set_pass_end(l, on_pass_end, &calls);
-    loop_timer_add(l, 5, on_timer, NULL);
-    CHECK(loop_watch(l, p[0], LOOP_READ, on_readable_stay, NULL) == 0);
-    CHECK(write(p[1], "x", 1) == 1);
     sleep_ms(20);
     CHECK(loop_run(l) == 0);
     CHECK(strcmp(order, "TRE") == 0);
     CHECK(calls == 1);
-    close(p[0]);
-    close(p[1]);
-    loop_free(l);
+    loop_and_pipe_free(l, p);
     kloop *l2 = loop_new(); /* a stopped loop stays stopped: a second one for the removal */
     CHECK(l2 != NULL);
     if (!l2) return;
