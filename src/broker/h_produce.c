@@ -262,7 +262,8 @@ static void validate_opts(const topic_rt *t, int32_t index, int64_t now, karena 
     opts->now_ms = now;
     opts->timestamp_difference_max_ms = t->cfg.message_timestamp_difference_max_ms;
     opts->compacted = strstr(t->cfg.cleanup_policy, "compact") != NULL;
-    opts->topic_partition = karena_sprintf(a, "%s-%d", t->name, index);
+    /* named only in a keyless record's error, which only a compacted topic gives */
+    opts->topic_partition = opts->compacted ? karena_sprintf(a, "%s-%d", t->name, index) : NULL;
 }
 
 /* A partition's batch validated ahead on the write pool (validate_ahead):
