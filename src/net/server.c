@@ -209,7 +209,7 @@ struct nconn {
     bool in_flight;             /* a request is with the request layer */
     bool processing;            /* inside n_process (on the server's loop: answers must not recurse) */
     bool held;                  /* answered while the server holds requests (net_server_hold) */
-    bool flush_queued;          /* in w->flushq: its output goes out at the end of the loop's pass */
+    bool settle_queued;         /* in w->settleq: output and events settled at the end of the loop's pass */
     /* output */
     out_frame *out_head, *out_tail;
     size_t out_bytes;
@@ -251,8 +251,8 @@ struct net_worker {
     mailbox inbox;              /* from the server */
     msg *out_head, *out_tail;   /* to the server, posted together at the end of the loop's pass */
     loop_timer_id out_timer;
-    nconn **flushq;             /* connections with answers queued in this pass (worker_pass_end) */
-    int nflush, capflush;
+    nconn **settleq;            /* connections to settle at the end of this pass (worker_pass_end) */
+    int nsettle, capsettle;
     nconn *conns;
     loop_timer_id idle_timer;
     bool stopping;
@@ -568,14 +568,15 @@ static bool n_wants_input(const nconn *c) {
     return !c->in_flight || n_may_read_ahead(c);
 }
 
-static void n_update_events(nconn *c) {
+/* The socket's epoll mask for what the connection wants now. */
+static void n_apply_events(nconn *c) {
     if (c->closing) return;
     int want = 0;
     if (c->ssl && !c->tls_ready) {
         want = c->hs_want;
     } else {
         /* output queued for the pass's end is written then, without waiting for EPOLLOUT */
-        bool unsent = c->out_head && !c->flush_queued;
+        bool unsent = c->out_head && !c->settle_queued;
         if (n_wants_input(c)) want |= LOOP_READ;
         if (unsent) want |= LOOP_WRITE;
         if (c->read_wants_write) want |= LOOP_WRITE;
@@ -587,23 +588,43 @@ static void n_update_events(nconn *c) {
     }
 }
 
-/* A connection released before the pass ends leaves the queue. */
-static void flushq_forget(nconn *c) {
+/* Output and the epoll mask are settled once, at the end of the loop's
+ * pass (worker_pass_end): the answers the pass gave a connection leave in
+ * one write, and a mask turned off while a request was in flight and on
+ * again when it was answered in the same pass costs no epoll_ctl. false when
+ * the queue cannot grow (the caller settles now). */
+static bool n_settle_later(nconn *c) {
+    if (c->settle_queued) return true;
     net_worker *w = c->w;
-    for (int i = 0; i < w->nflush; i++)
-        if (w->flushq[i] == c) {
-            memmove(w->flushq + i, w->flushq + i + 1, (size_t)(w->nflush - i - 1) * sizeof *w->flushq);
-            w->nflush--;
+    if (array_reserve((void **)&w->settleq, &w->capsettle, w->nsettle + 1, sizeof *w->settleq) < 0) return false;
+    w->settleq[w->nsettle++] = c;
+    c->settle_queued = true;
+    c->busy++;
+    return true;
+}
+
+static void n_update_events(nconn *c) {
+    if (c->closing) return;
+    if (!n_settle_later(c)) n_apply_events(c);
+}
+
+/* A connection released before the pass ends leaves the queue. */
+static void settleq_forget(nconn *c) {
+    net_worker *w = c->w;
+    for (int i = 0; i < w->nsettle; i++)
+        if (w->settleq[i] == c) {
+            memmove(w->settleq + i, w->settleq + i + 1, (size_t)(w->nsettle - i - 1) * sizeof *w->settleq);
+            w->nsettle--;
             break;
         }
-    c->flush_queued = false;
+    c->settle_queued = false;
 }
 
 /* The socket and buffers go; the struct stays until M_FREE. */
 static void n_release(nconn *c) {
     if (c->released) return;
     c->released = true;
-    if (c->flush_queued) flushq_forget(c);
+    if (c->settle_queued) settleq_forget(c);
     if (c->linked) {
         net_worker *w = c->w;
         if (c->prev) c->prev->next = c->next;
@@ -643,7 +664,7 @@ static void n_close(nconn *c, const char *why) {
     if (c->closing) return;
     /* Answers kept for the pass's end go first, as they would have gone at
      * once (what the socket does not take now is dropped, as before). */
-    if (c->flush_queued && !c->released) (void)n_flush(c);
+    if (c->settle_queued && c->out_head && !c->released) (void)n_flush(c);
     c->closing = true;
     if (why) log_info("kafka.network.Processor", "Closing connection from %s: %s", c->peer, why);
     post_to_server(c->w, M_CLOSED, c->handle, c, NULL, 0);
@@ -669,15 +690,7 @@ static void n_send(nconn *c, kwriter *w) {
     /* Written at the end of the loop's pass, with whatever else the pass
      * answers on this connection (its next pipelined requests are taken in
      * the same pass): one send for several answers. */
-    if (c->flush_queued) return;
-    net_worker *nw = c->w;
-    if (array_reserve((void **)&nw->flushq, &nw->capflush, nw->nflush + 1, sizeof *nw->flushq) == 0) {
-        nw->flushq[nw->nflush++] = c;
-        c->flush_queued = true;
-        c->busy++;
-        return;
-    }
-    n_write_out(c); /* out of memory for the queue: now */
+    if (!n_settle_later(c)) n_write_out(c); /* out of memory for the queue: now */
 }
 
 /* Writes what is queued and sets the socket's events; as after EPOLLOUT
@@ -691,26 +704,26 @@ static void n_write_out(nconn *c) {
         n_read_tls_pending(c);
     }
     c->busy--;
-    /* Answered from inside n_process: it sets the events once at the end
-     * (two epoll_ctl calls per request otherwise, read off then on again). */
-    if (!c->closing && !c->processing) n_update_events(c);
+    /* Answered from inside n_process: it sets the events once at the end. */
+    if (!c->closing && !c->processing) n_apply_events(c);
     n_maybe_release(c);
 }
 
-/* The end of the worker's loop pass: every connection answered in it writes
- * its output. Taking a next request here may queue more (appended, so taken
- * in this same drain). */
+/* The end of the worker's loop pass: every connection answered or changed
+ * in it writes its output and sets its events. Taking a next request here
+ * may queue it again (appended, so settled in this same drain). */
 static void worker_pass_end(kloop *l, void *arg) {
     (void)l;
     net_worker *w = arg;
-    for (int i = 0; i < w->nflush; i++) {
-        nconn *c = w->flushq[i];
-        c->flush_queued = false;
+    for (int i = 0; i < w->nsettle; i++) {
+        nconn *c = w->settleq[i];
+        c->settle_queued = false;
         c->busy--;
         if (c->closing) n_maybe_release(c);
-        else n_write_out(c);
+        else if (c->out_head) n_write_out(c);
+        else n_apply_events(c);
     }
-    w->nflush = 0;
+    w->nsettle = 0;
 }
 
 /* Answered while the server holds new requests: its next frame waits for
@@ -1679,7 +1692,7 @@ void net_server_free(net_server *s, int64_t timeout_ms) {
         }
         if (w->loop && w->on_server_loop) loop_set_pass_end(w->loop, NULL, NULL);
         if (w->loop && !w->on_server_loop) loop_free(w->loop);
-        free(w->flushq);
+        free(w->settleq);
     }
     /* Handles the threads never closed (an ADOPT left unread, out of memory): */
     while (s->conns) {
