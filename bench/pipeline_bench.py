@@ -108,10 +108,9 @@ def steps(rep, S, work, before):
         for label, _ in builds:
             runs = got[(wl, label)]
             ratio = ""
-            if before and label == builds[0][0]:
-                base = got[(wl, builds[1][0])]
-                ratio = (f"broker CPU per request "
-                         f"{statistics.median(r['broker_us'] for r in runs) / statistics.median(r['broker_us'] for r in base):.2f}x "
+            base = statistics.median(r["broker_us"] for r in got[(wl, builds[-1][0])])
+            if before and label == builds[0][0] and base > 0:  # a tiny run may spend under one clock tick
+                ratio = (f"broker CPU per request {statistics.median(r['broker_us'] for r in runs) / base:.2f}x "
                          f"the before build's (medians)")
             rep.add(sec, f"{label}: {wl}",
                     f"{B.span([r['req_per_s'] for r in runs])} requests/s; broker "
