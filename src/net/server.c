@@ -26,6 +26,11 @@
  * and `processing` keeps an answer given from inside it from recursing.
  * Adoption, M_CLOSED and M_FREE still go through the mailbox: the handle and
  * the nconn are freed there, outside any callback that may hold them.
+ *
+ * On either kind of loop a connection's answers and its epoll mask are
+ * settled at the end of the loop's pass (worker_pass_end): the answers a
+ * pass gave one connection (its pipelined requests) leave in one sendmsg,
+ * and read interest turned off and on again within the pass costs nothing.
  */
 #include "net/server.h"
 
