@@ -443,6 +443,15 @@ static ssize_t n_send_file(nconn *c, int fd, off_t off, size_t len) {
  * when it has none): where `sent` is below this, it is in the buffer. */
 static size_t frame_buffered_end(const kwriter *w) { return w->nrefs ? w->refs[0].at : w->len; }
 
+/* The head frame, all sent, leaves the queue. */
+static void out_pop_head(nconn *c) {
+    out_frame *f = c->out_head;
+    c->out_head = f->next;
+    if (!c->out_head) c->out_tail = NULL;
+    writer_free(f->w);
+    free(f);
+}
+
 /* Several answers queued on a plaintext socket (the end of a pass that took
  * pipelined requests): the buffered bytes of the frames, up to the first file
  * range, go in one sendmsg instead of one send each. 1 when some went, 0 on
@@ -467,8 +476,10 @@ static int n_send_gathered(nconn *c) {
         }
     }
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    ssize_t sent;
+    do sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     for (int i = 0; i < n && sent > 0; i++) {
         out_frame *f = c->out_head;
         size_t take = (size_t)sent < iov[i].iov_len ? (size_t)sent : iov[i].iov_len;
@@ -476,10 +487,7 @@ static int n_send_gathered(nconn *c) {
         c->out_bytes -= take;
         sent -= (ssize_t)take;
         if (f->sent < kw_size(f->w)) break;
-        c->out_head = f->next;
-        if (!c->out_head) c->out_tail = NULL;
-        writer_free(f->w);
-        free(f);
+        out_pop_head(c);
     }
     return 1;
 }
@@ -491,10 +499,7 @@ static int n_flush(nconn *c) {
         kwriter *w = f->w;
         if (!c->ssl && f->next && (size_t)f->sent < frame_buffered_end(w)) {
             int r = n_send_gathered(c);
-            if (r <= 0) {
-                if (r == 0 && errno == EINTR) continue;
-                return r;
-            }
+            if (r <= 0) return r;
             continue;
         }
         /* Find which piece of the logical stream f->sent falls into. */
@@ -541,12 +546,7 @@ static int n_flush(nconn *c) {
             }
         }
     next:
-        if (f->sent >= kw_size(w)) {
-            c->out_head = f->next;
-            if (!c->out_head) c->out_tail = NULL;
-            writer_free(w);
-            free(f);
-        }
+        if (f->sent >= kw_size(w)) out_pop_head(c);
     }
     return 0;
 }
